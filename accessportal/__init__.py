@@ -1,0 +1,1 @@
+"""Access Portal: just-in-time access requests for Django."""

@@ -1,0 +1,61 @@
+"""Durations as people write them ("90m", "4h", "2d", "1h30m", or seconds) and back."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_PART = re.compile(r"(\d+)([smhdw])")
+_WHOLE = re.compile(r"(?:\d+[smhdw])+")
+
+
+class DurationError(ValueError):
+    """A duration that cannot be read."""
+
+
+def parse_duration(value: object) -> int:
+    """Return whole seconds for `value`: an int, a digit string, or units like "1h30m"."""
+    if isinstance(value, bool):
+        raise DurationError("a duration is a number of seconds or text like '4h', not a boolean")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, float) and value.is_integer():
+        seconds = int(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if text.isdigit():
+            seconds = int(text)
+        elif _WHOLE.fullmatch(text):
+            seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(text))
+        else:
+            raise DurationError(
+                f"{value!r} is not a duration: use seconds or units s, m, h, d, w "
+                "(e.g. '90m', '4h', '2d')"
+            )
+    else:
+        raise DurationError(f"{value!r} is not a duration")
+    if seconds <= 0:
+        raise DurationError("a duration must be positive")
+    if seconds > 10 * 365 * 86400:
+        raise DurationError(f"{value!r} is far too long")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest exact spelling: 259200 -> "3d", 5400 -> "90m", 3700 -> "3700s"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def humanize_duration(seconds: int) -> str:
+    """For people: 8100 -> "2h 15m", 90000 -> "1d 1h"."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m")) if n]
+    if not parts:
+        return f"{secs}s"
+    return " ".join(parts[:2])

@@ -1,0 +1,202 @@
+"""Policy evaluation with Teleport's semantics, over roles held in memory.
+
+`PolicySet` is a snapshot of every role's normalized spec; `subject()` binds it to one
+user's standing roles and traits. Only *standing* roles count here: access that came from
+a grant never lets anyone request or review (no recursive elevation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from policies_app.matching import matches_any
+from policies_app.predicates import parse
+
+DEFAULT_THRESHOLD = {"name": "default", "filter": "", "approve": 1, "deny": 1}
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """A resource as policies see it."""
+
+    kind: str
+    name: str
+    labels: Mapping[str, str]
+
+    @property
+    def resource_id(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class RolePolicy:
+    """One role's normalized spec with the questions policies ask of it."""
+
+    name: str
+    spec: Mapping[str, Any]
+
+    @property
+    def allow_request(self) -> Mapping[str, Any]:
+        return self.spec.get("allow", {}).get("request", {})
+
+    @property
+    def deny_request(self) -> Mapping[str, Any]:
+        return self.spec.get("deny", {}).get("request", {})
+
+    @property
+    def permissions(self) -> list[str]:
+        return list(self.spec.get("allow", {}).get("permissions", []))
+
+    @property
+    def request_access(self) -> str:
+        return self.spec.get("options", {}).get("request_access", "optional")
+
+    def allows_requesting(self, role: str) -> bool:
+        return matches_any(self.allow_request.get("roles", []), role)
+
+    def denies_requesting(self, role: str) -> bool:
+        return matches_any(self.deny_request.get("roles", []), role)
+
+    def allows_searching_as(self, role: str) -> bool:
+        return matches_any(self.allow_request.get("search_as_roles", []), role)
+
+    def denies_searching_as(self, role: str) -> bool:
+        return matches_any(self.deny_request.get("search_as_roles", []), role)
+
+    def reaches(self, resource: ResourceRef) -> bool:
+        """Whether holding this role reaches `resource` (kinds and every label selector)."""
+        reach = self.spec.get("allow", {}).get("resources", {})
+        kinds, selectors = reach.get("kinds", []), reach.get("labels", {})
+        if not kinds or not selectors or not matches_any(kinds, resource.kind):
+            return False
+        for key, wanted in selectors.items():
+            if key == "*":
+                if "*" in wanted:
+                    continue
+                return False
+            value = resource.labels.get(key)
+            if value is None or not matches_any(wanted, str(value)):
+                return False
+        return True
+
+    def _review_rule_matches(self, rule: Mapping[str, Any], role: str, ctx: Mapping) -> bool:
+        if not matches_any(rule.get("roles", []), role):
+            return False
+        where = rule.get("where", "")
+        return not where or parse(where, scope="where").evaluate(ctx)
+
+    def allows_reviewing(self, role: str, ctx: Mapping) -> bool:
+        return self._review_rule_matches(
+            self.spec.get("allow", {}).get("review_requests", {}), role, ctx
+        )
+
+    def denies_reviewing(self, role: str, ctx: Mapping) -> bool:
+        return self._review_rule_matches(
+            self.spec.get("deny", {}).get("review_requests", {}), role, ctx
+        )
+
+    @property
+    def reviews_anything(self) -> bool:
+        return bool(self.spec.get("allow", {}).get("review_requests", {}).get("roles"))
+
+
+@dataclass
+class PolicySet:
+    """Every role by name. Build one per unit of work; it is cheap and never stale for long."""
+
+    roles: dict[str, RolePolicy]
+
+    @classmethod
+    def from_roles(cls, roles: Iterable[tuple[str, Mapping[str, Any]]]) -> PolicySet:
+        return cls({name: RolePolicy(name, spec) for name, spec in roles})
+
+    @classmethod
+    def load(cls) -> PolicySet:
+        from policies_app.models import Role
+
+        return cls.from_roles(Role.objects.values_list("name", "spec"))
+
+    def subject(self, role_names: Iterable[str], traits: Mapping[str, list[str]]) -> Subject:
+        held = [self.roles[name] for name in sorted(set(role_names)) if name in self.roles]
+        return Subject(self, held, dict(traits or {}))
+
+
+@dataclass
+class Subject:
+    """A user's standing roles and traits, under a PolicySet."""
+
+    policies: PolicySet
+    standing: list[RolePolicy]
+    traits: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def role_names(self) -> list[str]:
+        return [role.name for role in self.standing]
+
+    # -- requesting roles ---------------------------------------------------------------
+    def role_request_rules(self, role: str) -> list[RolePolicy]:
+        """Standing roles whose allow.request matches `role`; empty when denied (deny wins)."""
+        if any(r.denies_requesting(role) for r in self.standing):
+            return []
+        return [r for r in self.standing if r.allows_requesting(role)]
+
+    @cached_property
+    def requestable_roles(self) -> list[str]:
+        held = set(self.role_names)
+        return [
+            name
+            for name in sorted(self.policies.roles)
+            if name not in held and self.role_request_rules(name)
+        ]
+
+    # -- requesting resources ------------------------------------------------------------
+    @cached_property
+    def search_as_roles(self) -> list[RolePolicy]:
+        """Roles whose resources this subject may request (allowed minus denied)."""
+        out = []
+        for name, role in sorted(self.policies.roles.items()):
+            if any(r.denies_searching_as(name) for r in self.standing):
+                continue
+            if any(r.allows_searching_as(name) for r in self.standing):
+                out.append(role)
+        return out
+
+    def resource_request_rules(self, resource: ResourceRef) -> tuple[list[RolePolicy], list[str]]:
+        """(standing roles that allow requesting `resource`, search-as roles that reach it)."""
+        reaching = [r.name for r in self.search_as_roles if r.reaches(resource)]
+        if not reaching:
+            return [], []
+        rules = [r for r in self.standing if any(r.allows_searching_as(name) for name in reaching)]
+        return rules, reaching
+
+    @property
+    def can_search_resources(self) -> bool:
+        return bool(self.search_as_roles)
+
+    # -- reviewing -----------------------------------------------------------------------
+    def review_context(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return {"reviewer": {"roles": self.role_names, "traits": self.traits}, "request": request}
+
+    def may_review_role(self, role: str, ctx: Mapping) -> bool:
+        """Allowed by some standing role's review_requests (with its `where`), denied by none."""
+        if any(r.denies_reviewing(role, ctx) for r in self.standing):
+            return False
+        return any(r.allows_reviewing(role, ctx) for r in self.standing)
+
+    def may_review(self, review_roles: Mapping[str, list[str]], request: Mapping) -> bool:
+        """`review_roles` maps each requested item to the roles behind it: a role request is
+        reviewable when its role is; a resource request when any role that reaches it is."""
+        if not review_roles:
+            return False
+        ctx = self.review_context(request)
+        return all(
+            any(self.may_review_role(role, ctx) for role in roles)
+            for roles in review_roles.values()
+        )
+
+    @property
+    def reviews_anything(self) -> bool:
+        return any(r.reviews_anything for r in self.standing)

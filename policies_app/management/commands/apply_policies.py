@@ -1,0 +1,41 @@
+"""`manage.py apply_policies FILE... [--dry-run] [--prune]`"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from policies_app.loader import PolicyFileError, plan_from_files
+from policies_app.services import policies_apply
+
+
+class Command(BaseCommand):
+    help = (
+        "Load roles, users and resources from YAML policy files. An invalid file changes "
+        "nothing and every problem is printed with its document and field."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "files", nargs="+", help="YAML files (several documents each, split by ---)"
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="show what would change, change nothing"
+        )
+        parser.add_argument(
+            "--prune",
+            action="store_true",
+            help="delete roles and resources not in the files (users are kept)",
+        )
+
+    def handle(self, *args, files, dry_run, prune, **options):
+        try:
+            plan = plan_from_files(files)
+        except PolicyFileError as err:
+            for problem in err.problems:
+                self.stderr.write(problem)
+            raise CommandError(
+                f"{len(err.problems)} problem(s) found; nothing was changed"
+            ) from None
+        summary = policies_apply(plan=plan, prune=prune, dry_run=dry_run)
+        for line in summary.lines():
+            self.stdout.write(line)
+        if dry_run:
+            self.stdout.write("dry run: nothing was changed")

@@ -1,0 +1,38 @@
+"""Reads of policy data: a user's standing roles, traits and their policy subject."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from policies_app.engine import PolicySet, ResourceRef, Subject
+from policies_app.models import Resource, Role, UserTraits
+
+
+def standing_role_names(user: AbstractBaseUser) -> list[str]:
+    return sorted(Role.objects.filter(members=user).values_list("name", flat=True))
+
+
+def user_traits(user: AbstractBaseUser) -> dict[str, list[str]]:
+    row = UserTraits.objects.filter(user=user).values_list("traits", flat=True).first()
+    return dict(row or {})
+
+
+def subject_for(user: AbstractBaseUser, policies: PolicySet | None = None) -> Subject:
+    """The policy view of `user`: their standing roles (never granted ones) and traits."""
+    policies = policies or PolicySet.load()
+    return policies.subject(standing_role_names(user), user_traits(user))
+
+
+def resource_ref(resource: Resource) -> ResourceRef:
+    return ResourceRef(resource.kind, resource.name, resource.labels or {})
+
+
+def resources_by_id(ids: list[str]) -> dict[str, Resource]:
+    """Resources for `kind/name` ids, in one query; unknown ids are simply absent."""
+    from django.db.models import Q
+
+    query = Q(pk__in=[])
+    for rid in ids:
+        kind, _, name = rid.partition("/")
+        query |= Q(kind=kind, name=name)
+    return {r.resource_id: r for r in Resource.objects.filter(query)}

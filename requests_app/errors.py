@@ -1,0 +1,53 @@
+"""Domain errors. The API, admin, portal and CLI each turn these into their own messages.
+
+`status` is the HTTP status that fits; every error carries a message meant for a person.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationFailed(DomainError):
+    """Input that breaks a rule: a duration above the ceiling, a missing reason..."""
+
+
+class NotAllowed(DomainError):
+    """The caller may not do this (policy, permission or dual authorization)."""
+
+    status = 403
+    code = "not_allowed"
+
+
+class SelfReviewRefused(NotAllowed):
+    code = "self_review"
+
+
+class NotFound(DomainError):
+    """The object does not exist or the caller may not see it (answered alike: 404)."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The object is not in a state that allows this (no longer pending, already reviewed)."""
+
+    status = 409
+    code = "conflict"
+
+
+class NotPending(Conflict):
+    code = "not_pending"
+
+
+class AlreadyReviewed(Conflict):
+    code = "already_reviewed"

@@ -1,0 +1,261 @@
+"""Access requests, reviews, grants, the hash-chained audit log and the notification outbox.
+
+Models hold data only; every write goes through `requests_app.services`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from requests_app.choices import OutboxState, RequestState, ReviewState
+
+
+class AccessRequest(models.Model):
+    """A user's request for roles and/or resources, for a bounded time, with a reason.
+
+    `policy` is the snapshot taken at creation (thresholds, threshold sets per item, the
+    roles a reviewer must be allowed to review per item, caps): later policy edits do not
+    change the rules of a request in flight. Requests are never deleted.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests"
+    )
+    roles = models.JSONField(default=list, blank=True)
+    resources = models.JSONField(default=list, blank=True)
+    state = models.CharField(
+        max_length=16, choices=RequestState.choices, default=RequestState.PENDING
+    )
+    reason = models.TextField(blank=True, default="")
+    created = models.DateTimeField()
+    updated = models.DateTimeField(auto_now=True)
+    expires = models.DateTimeField(help_text="Pending until: expires if unresolved by then.")
+    requested_duration = models.PositiveIntegerField(help_text="Seconds asked for.")
+    max_duration = models.PositiveIntegerField(help_text="Seconds of access if approved.")
+    assume_start_time = models.DateTimeField(null=True, blank=True)
+    access_starts = models.DateTimeField(null=True, blank=True)
+    access_expires = models.DateTimeField(null=True, blank=True)
+    suggested_reviewers = models.JSONField(default=list, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+    policy = models.JSONField(default=dict, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolve_reason = models.TextField(blank=True, default="")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    revoke_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created"]
+        permissions = [
+            ("review_accessrequest", "Can review this access request"),
+            ("resolve_accessrequest", "Can approve or deny access requests directly"),
+            ("check_access", "Can check any user's access"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires"],
+                name="request_pending_expires",
+                condition=Q(state="PENDING"),
+            ),
+            models.Index(fields=["user", "-created"], name="request_user_created"),
+            models.Index(fields=["state", "-created"], name="request_state_created"),
+        ]
+
+    def __str__(self) -> str:
+        items = ", ".join([*self.roles, *self.resources]) or "nothing"
+        return f"{self.user} → {items} ({self.state})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == RequestState.PENDING
+
+
+class Review(models.Model):
+    """One reviewer's verdict on one request; at most one per reviewer (a DB constraint)."""
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    state = models.CharField(max_length=16, choices=ReviewState.choices)
+    reason = models.TextField(blank=True, default="")
+    assume_start_time = models.DateTimeField(null=True, blank=True)
+    threshold_indexes = models.JSONField(
+        default=list, help_text="Indexes of the request's thresholds this review counts toward."
+    )
+    created = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "reviewer"], name="review_one_per_reviewer")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} {self.state.lower()} {self.request_id}"
+
+
+class Grant(models.Model):
+    """Access an approved request gives: user × (role | resource) × [starts, expires).
+
+    Access checks compare the window with the current time, so access ends on time even
+    with no worker running; `ended_at` only records that a worker tidied it up.
+    """
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.PROTECT, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="grants"
+    )
+    role = models.CharField(max_length=100, blank=True, default="")
+    resource = models.CharField(max_length=320, blank=True, default="")
+    starts = models.DateTimeField()
+    expires = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-starts", "id"]
+        permissions = [("revoke_grant", "Can revoke any approved access")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(role="") & ~Q(resource="")) | (~Q(role="") & Q(resource="")),
+                name="grant_role_xor_resource",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires__gt=models.F("starts")), name="grant_window_positive"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "role", "expires"], name="grant_user_role_expires"),
+            models.Index(
+                fields=["user", "resource", "expires"], name="grant_user_resource_expires"
+            ),
+            models.Index(
+                fields=["expires"], name="grant_unended_expires", condition=Q(ended_at=None)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.role or self.resource}"
+
+    @property
+    def target(self) -> str:
+        return self.role or self.resource
+
+
+class AuditChainHead(models.Model):
+    """The single row holding the last sequence number and hash; locked to append."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"audit chain head #{self.seq}"
+
+
+class AuditEvent(models.Model):
+    """An append-only, hash-chained record of one state change.
+
+    `hash` = sha256 over this event's fields and `prev_hash`; `seq` has no gaps. Written
+    only by `services.audit.audit_record`, in the transaction of the change it records.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    created = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=32)
+    target_id = models.CharField(max_length=320)
+    data = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["action", "seq"], name="audit_action_seq"),
+            models.Index(fields=["actor_name", "seq"], name="audit_actor_seq"),
+            models.Index(fields=["target_type", "target_id"], name="audit_target"),
+            models.Index(fields=["created"], name="audit_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.target_type}:{self.target_id} by {self.actor_name}"
+
+
+class OutboxMessage(models.Model):
+    """A notification written in the transaction of the change; dispatched after commit."""
+
+    created = models.DateTimeField()
+    event = models.CharField(max_length=64)
+    request = models.ForeignKey(
+        AccessRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recipients = models.JSONField(default=list)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(
+        max_length=16, choices=OutboxState.choices, default=OutboxState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+        indexes = [
+            models.Index(fields=["created"], name="outbox_pending", condition=Q(state="PENDING"))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {', '.join(self.recipients)}"
+
+
+class AccessRequestUserObjectPermission(UserObjectPermissionBase):
+    """django-guardian object permissions on requests, with a direct foreign key (fast joins).
+
+    Rows are a projection of policy, written by `services.visibility`: the requester and
+    every eligible reviewer can view a request, eligible reviewers can review it. The policy
+    check at review time stays the authority.
+    """
+
+    content_object = models.ForeignKey(AccessRequest, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        indexes = [
+            models.Index(fields=["user", "permission", "content_object"], name="reqperm_user_perm")
+        ]
+
+
+class AccessRequestGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(AccessRequest, on_delete=models.CASCADE)
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        pass

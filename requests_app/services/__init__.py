@@ -1,0 +1,1 @@
+"""Domain services: every state change of Access Portal goes through one of these."""

@@ -1,0 +1,153 @@
+"""Grants: created when a request is approved, revoked early, ended by the clock.
+
+Access ends at `expires` whatever happens here (checks compare the window with now);
+ending a grant only records it and tells the requester.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from policies_app.engine import PolicySet
+from policies_app.selectors import subject_for
+from requests_app.choices import RequestState
+from requests_app.errors import Conflict, NotAllowed, ValidationFailed
+from requests_app.models import AccessRequest, Grant
+from requests_app.selectors import request_context
+from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
+from requests_app.services.locking import request_lock
+from requests_app.services.outbox import outbox_enqueue, request_payload
+
+
+def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
+    """Open the access window of an approved request and write its grants.
+
+    Access starts at max(approval time, assume_start_time) and lasts the approved duration,
+    so the wait for approval does not eat the access time. Caller holds the request lock.
+    """
+    starts = max(now, request.assume_start_time or now)
+    expires = starts + timedelta(seconds=request.max_duration)
+    request.access_starts, request.access_expires = starts, expires
+    grants = [
+        Grant(
+            request=request,
+            user_id=request.user_id,
+            role=role,
+            starts=starts,
+            expires=expires,
+            created=now,
+        )
+        for role in request.roles
+    ] + [
+        Grant(
+            request=request,
+            user_id=request.user_id,
+            resource=rid,
+            starts=starts,
+            expires=expires,
+            created=now,
+        )
+        for rid in request.resources
+    ]
+    return Grant.objects.bulk_create(grants)
+
+
+def may_revoke(request: AccessRequest, actor: AbstractBaseUser) -> bool:
+    """The requester, any eligible reviewer of the request, or holders of revoke_grant."""
+    if actor.pk == request.user_id or actor.has_perm("requests_app.revoke_grant"):
+        return True
+    subject = subject_for(actor, PolicySet.load())
+    return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
+
+
+@transaction.atomic
+def access_request_revoke(
+    *, request_id: object, actor: AbstractBaseUser, reason: str
+) -> AccessRequest:
+    """End an approved request's access now (or cancel it before it starts); reason required."""
+    reason = (reason or "").strip()
+    request = request_lock(request_id)
+    if not may_revoke(request, actor):
+        raise NotAllowed("you may not revoke this access")
+    if not reason:
+        raise ValidationFailed("a reason is required to revoke access", field="reason")
+    if request.state != RequestState.APPROVED:
+        raise Conflict(
+            f"only approved access can be revoked; this request is {request.state.lower()}"
+        )
+    now = timezone.now()
+    if request.access_expires and request.access_expires <= now:
+        raise Conflict("this access already ended")
+    Grant.objects.filter(request=request, revoked_at=None).update(revoked_at=now, ended_at=now)
+    request.state = RequestState.REVOKED
+    request.revoked_at, request.revoked_by, request.revoke_reason = now, actor, reason
+    request.save(update_fields=["state", "revoked_at", "revoked_by", "revoke_reason", "updated"])
+    audit_record(
+        action="request.revoked",
+        target_type="access_request",
+        target_id=str(request.id),
+        actor=actor,
+        data={"reason": reason, "roles": request.roles, "resources": request.resources},
+    )
+    outbox_enqueue(
+        event="access.revoked",
+        request_id=request.id,
+        recipients=[request.user.get_username()],
+        payload={
+            **request_payload(request),
+            "revoke_reason": reason,
+            "revoked_by": actor.get_username(),
+        },
+    )
+    return request
+
+
+@transaction.atomic
+def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Record the end of grants whose window has closed; idempotent (compare-and-swap).
+
+    Returns how many grants it ended. Access itself ended at `expires` regardless.
+    """
+    now = now or timezone.now()
+    due = list(
+        Grant.objects.select_for_update(skip_locked=True)
+        .filter(ended_at=None, expires__lte=now)
+        .select_related("user")
+        .order_by("expires")[:limit]
+    )
+    if not due:
+        return 0
+    Grant.objects.filter(pk__in=[g.pk for g in due], ended_at=None).update(ended_at=now)
+    audit_record_many(
+        [
+            AuditEntry(
+                action="grant.ended",
+                target_type="grant",
+                target_id=str(g.pk),
+                data={
+                    "user": g.user.get_username(),
+                    "target": g.target,
+                    "expires": g.expires,
+                    "request": str(g.request_id),
+                },
+            )
+            for g in due
+        ]
+    )
+    for request_id in dict.fromkeys(g.request_id for g in due):
+        grant = next(g for g in due if g.request_id == request_id)
+        outbox_enqueue(
+            event="access.ended",
+            request_id=request_id,
+            recipients=[grant.user.get_username()],
+            payload={
+                "request_id": str(request_id),
+                "user": grant.user.get_username(),
+                "expired": grant.expires.isoformat(),
+            },
+        )
+    return len(due)

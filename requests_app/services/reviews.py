@@ -1,0 +1,122 @@
+"""Reviews: one reviewer's verdict, counted toward the request's thresholds.
+
+`request_get_for_review` is the single entry point that locks a request and checks the
+reviewer's right to review it; every write that reviews calls it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from policies_app.engine import PolicySet, Subject
+from policies_app.selectors import subject_for
+from requests_app.choices import RequestState, ReviewState
+from requests_app.errors import AlreadyReviewed, NotAllowed, SelfReviewRefused, ValidationFailed
+from requests_app.models import AccessRequest, Review
+from requests_app.selectors import request_context
+from requests_app.services.access_requests import MAX_REASON, validate_start_time
+from requests_app.services.audit import audit_record
+from requests_app.services.locking import ensure_pending, request_lock
+from requests_app.services.resolution import resolve_locked
+from requests_app.services.thresholds import matching_thresholds, tally
+
+
+def may_review(
+    request: AccessRequest, reviewer: AbstractBaseUser, subject: Subject | None = None
+) -> bool:
+    """Whether `reviewer` may review `request` under their *standing* roles (never their own)."""
+    if reviewer.pk == request.user_id or not reviewer.is_active:
+        return False
+    subject = subject or subject_for(reviewer, PolicySet.load())
+    return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
+
+
+def request_get_for_review(
+    *, request_id: object, reviewer: AbstractBaseUser
+) -> tuple[AccessRequest, Subject]:
+    """Lock the request and check that `reviewer` may review it.
+
+    Contract: returns only if the reviewer is not the requester (superusers included) and
+    their standing roles allow reviewing every requested item, with no deny rule matching.
+    Caller must be inside a transaction.
+    """
+    request = request_lock(request_id)
+    if request.user_id == reviewer.pk:
+        raise SelfReviewRefused("nobody may review their own request")
+    subject = subject_for(reviewer, PolicySet.load())
+    if not may_review(request, reviewer, subject):
+        raise NotAllowed("your roles do not allow you to review this request")
+    return request, subject
+
+
+@transaction.atomic
+def review_submit(
+    *,
+    request_id: object,
+    reviewer: AbstractBaseUser,
+    state: str,
+    reason: str = "",
+    assume_start_time: datetime | None = None,
+) -> AccessRequest:
+    """Record a review and resolve the request when a threshold is reached.
+
+    Refused: self-review, reviewers outside policy, a request no longer PENDING, and a second
+    review by the same person (also a database constraint).
+    """
+    if state not in (ReviewState.APPROVED, ReviewState.DENIED):
+        raise ValidationFailed("state must be APPROVED or DENIED", field="state")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        raise ValidationFailed(
+            f"reason must be text of at most {MAX_REASON} characters", field="reason"
+        )
+    reason = reason.strip()
+    request, subject = request_get_for_review(request_id=request_id, reviewer=reviewer)
+    ensure_pending(request)
+    now = timezone.now()
+    start = validate_start_time(assume_start_time, now, "assume_start_time")
+    reviews = list(request.reviews.select_for_update().order_by("created", "id"))
+    if any(r.reviewer_id == reviewer.pk for r in reviews):
+        raise AlreadyReviewed("you have already reviewed this request")
+    ctx = {
+        **subject.review_context(request_context(request)),
+        "review": {"reason": reason},
+    }
+    review = Review(
+        request=request,
+        reviewer=reviewer,
+        state=state,
+        reason=reason,
+        assume_start_time=start,
+        threshold_indexes=matching_thresholds(request.policy.get("thresholds", []), ctx),
+        created=now,
+    )
+    try:
+        with transaction.atomic():
+            review.save(force_insert=True)
+    except IntegrityError:
+        raise AlreadyReviewed("you have already reviewed this request") from None
+    if start and state == ReviewState.APPROVED:
+        request.assume_start_time = start
+        request.save(update_fields=["assume_start_time", "updated"])
+    audit_record(
+        action="review.submitted",
+        target_type="access_request",
+        target_id=str(request.id),
+        actor=reviewer,
+        data={"state": state, "reason": reason, "thresholds": review.threshold_indexes},
+    )
+    outcome = tally(request.policy, [*reviews, review])
+    if outcome is not None:
+        resolve_locked(
+            request,
+            RequestState(outcome),
+            actor=reviewer,
+            reason=reason,
+            now=now,
+            data={"by_review": True},
+        )
+    return request

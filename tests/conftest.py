@@ -1,0 +1,144 @@
+"""Personas and policy fixtures shared by the whole suite.
+
+The story: alice (requester, an engineer) asks for roles; bob and carol review them;
+mallory is an outsider with no roles; erin is an auditor; root is a superuser. Policies are
+set up the one way the product sets them up: YAML through the policy loader.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from policies_app.loader import plan_from_texts
+from policies_app.services import policies_apply
+
+BASE_POLICY = """
+kind: role
+name: engineer
+spec:
+  allow:
+    request:
+      roles: [db-admin, dev-admin, reviewer]
+      search_as_roles: [prod-access]
+---
+kind: role
+name: db-admin
+spec:
+  allow:
+    permissions: [requests_app.check_access]
+    resources: {kinds: [db], labels: {env: [prod]}}
+---
+kind: role
+name: dev-admin
+---
+kind: role
+name: prod-access
+spec:
+  allow:
+    resources: {kinds: [node], labels: {env: [prod]}}
+---
+kind: role
+name: reviewer
+spec:
+  allow:
+    review_requests: {roles: [db-admin, dev-admin, prod-access, reviewer]}
+---
+kind: role
+name: auditor
+spec:
+  allow:
+    permissions: [requests_app.view_accessrequest, requests_app.view_auditevent]
+---
+kind: user
+name: alice
+roles: [engineer]
+traits: {team: [pay]}
+---
+kind: user
+name: bob
+roles: [reviewer]
+---
+kind: user
+name: carol
+roles: [reviewer]
+---
+kind: user
+name: erin
+roles: [auditor]
+---
+kind: user
+name: mallory
+---
+kind: resource
+id: node/db-prod-1
+labels: {env: prod, team: pay}
+---
+kind: resource
+id: node/web-dev-1
+labels: {env: dev}
+---
+kind: resource
+id: db/billing
+labels: {env: prod}
+"""
+
+
+@pytest.fixture
+def apply_yaml(db):
+    """Apply YAML policy text through the real loader; returns the summary."""
+
+    def _apply(text: str, *, prune: bool = False):
+        plan = plan_from_texts([("test.yaml", textwrap.dedent(text))])
+        return policies_apply(plan=plan, prune=prune)
+
+    return _apply
+
+
+@pytest.fixture
+def user():
+    """Look a persona up by name: user("alice")."""
+
+    def _get(name: str):
+        return get_user_model().objects.get(username=name)
+
+    return _get
+
+
+@pytest.fixture
+def base_policy(apply_yaml):
+    apply_yaml(BASE_POLICY)
+
+
+@pytest.fixture
+def requester(base_policy, user):
+    return user("alice")
+
+
+@pytest.fixture
+def reviewer(base_policy, user):
+    return user("bob")
+
+
+@pytest.fixture
+def second_reviewer(base_policy, user):
+    return user("carol")
+
+
+@pytest.fixture
+def outsider(base_policy, user):
+    return user("mallory")
+
+
+@pytest.fixture
+def auditor(base_policy, user):
+    return user("erin")
+
+
+@pytest.fixture
+def admin(base_policy):
+    return get_user_model().objects.create_superuser(
+        "root", "root@example.com", "pw-for-tests-only"
+    )

@@ -1,0 +1,46 @@
+"""Who sees which request, and each reviewer's queue, from guardian rows kept in sync."""
+
+from __future__ import annotations
+
+from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.services.access_requests import access_request_create
+from requests_app.services.reviews import review_submit
+
+
+def test_requester_reviewers_auditor_and_superuser_see_a_request(
+    requester, reviewer, second_reviewer, outsider, auditor, admin
+):
+    request = access_request_create(requester=requester, roles=["db-admin"])
+    for person in (requester, reviewer, second_reviewer, auditor, admin):
+        assert list(requests_visible_to(person)) == [request], person
+    assert not requests_visible_to(outsider).exists()
+
+
+def test_queue_lists_pending_requests_the_reviewer_may_review(requester, reviewer, outsider):
+    first = access_request_create(requester=requester, roles=["db-admin"])
+    second = access_request_create(requester=requester, roles=["dev-admin"])
+    assert list(requests_needing_review(reviewer)) == [first, second]  # oldest first
+    assert not requests_needing_review(outsider).exists()
+    assert not requests_needing_review(requester).exists()
+
+
+def test_queue_drops_reviewed_and_resolved_requests(requester, reviewer, second_reviewer):
+    request = access_request_create(requester=requester, roles=["db-admin"])
+    review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED")
+    assert not requests_needing_review(reviewer).exists()
+    assert not requests_needing_review(second_reviewer).exists()  # approved: no longer pending
+
+
+def test_policy_change_moves_pending_requests_between_queues(requester, reviewer, apply_yaml, user):
+    request = access_request_create(requester=requester, roles=["db-admin"])
+    apply_yaml("kind: user\nname: bob\nroles: []\n---\nkind: user\nname: mallory\nroles: [reviewer]\n")
+    assert not requests_needing_review(reviewer).exists()
+    assert not requests_visible_to(reviewer).exists()
+    assert list(requests_needing_review(user("mallory"))) == [request]
+
+
+def test_queue_is_one_query(requester, reviewer, django_assert_num_queries):
+    for _ in range(5):
+        access_request_create(requester=requester, roles=["db-admin"])
+    with django_assert_num_queries(1):
+        assert len(list(requests_needing_review(reviewer))) == 5
