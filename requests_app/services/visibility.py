@@ -14,7 +14,8 @@ from django.db import transaction
 
 from policies_app.engine import PolicySet
 from requests_app.choices import RequestState
-from requests_app.models import AccessRequest, AccessRequestUserObjectPermission as ObjPerm
+from requests_app.models import AccessRequest
+from requests_app.models import AccessRequestUserObjectPermission as ObjPerm
 from requests_app.selectors import eligible_reviewer_ids
 
 VIEW = "view_accessrequest"

@@ -33,7 +33,9 @@ def test_queue_drops_reviewed_and_resolved_requests(requester, reviewer, second_
 
 def test_policy_change_moves_pending_requests_between_queues(requester, reviewer, apply_yaml, user):
     request = access_request_create(requester=requester, roles=["db-admin"])
-    apply_yaml("kind: user\nname: bob\nroles: []\n---\nkind: user\nname: mallory\nroles: [reviewer]\n")
+    apply_yaml(
+        "kind: user\nname: bob\nroles: []\n---\nkind: user\nname: mallory\nroles: [reviewer]\n"
+    )
     assert not requests_needing_review(reviewer).exists()
     assert not requests_visible_to(reviewer).exists()
     assert list(requests_needing_review(user("mallory"))) == [request]
