@@ -7,13 +7,38 @@ set up the one way the product sets them up: YAML through the policy loader.
 
 from __future__ import annotations
 
+import os
+import socket
 import textwrap
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from policies_app.loader import plan_from_texts
 from policies_app.services import policies_apply
+
+REQUIRE_SERVICES = os.environ.get("ACCESSPORTAL_REQUIRE_SERVICES") == "1"
+
+
+def _redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_runtest_setup(item):
+    """Real-service tests: `postgres` runs only on a PostgreSQL database (CI's second run);
+    `redis` needs the server, and with ACCESSPORTAL_REQUIRE_SERVICES=1 its absence fails."""
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)")
+    if item.get_closest_marker("redis") and not _redis_reachable():
+        if REQUIRE_SERVICES:
+            pytest.fail("Redis at 127.0.0.1:6379 is required (ACCESSPORTAL_REQUIRE_SERVICES=1)")
+        pytest.skip("needs Redis at 127.0.0.1:6379")
+
 
 BASE_POLICY = """
 kind: role
