@@ -141,10 +141,96 @@ ACCESS_DEFAULT_REQUEST_TTL = env_int("ACCESS_DEFAULT_REQUEST_TTL", 24 * 3600)
 ACCESS_MAX_REQUEST_TTL = 7 * 24 * 3600
 ACCESS_MAX_START_DELAY = 7 * 24 * 3600
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+# --- Workers and notifications (README: "Workers and notifications") -------------------
+# Production defaults to Redis on localhost. Development without CELERY_BROKER_URL uses an
+# embedded broker: kombu's filesystem transport in .celery/, served by the real worker that
+# `python3 dev.py demo` starts (same tasks, no other code path).
+CELERY_BROKER_URL = env_str(
+    "CELERY_BROKER_URL", "redis://127.0.0.1:6379/0" if PRODUCTION else "filesystem://"
+)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request must not hang on a dead broker: fail fast, the sweeps do the work later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+WORKER_ETA_HORIZON = env_int("ACCESSPORTAL_ETA_HORIZON", 3600)  # longer waits: the sweeps
+WORKER_SWEEP_INTERVAL = env_int("ACCESSPORTAL_SWEEP_INTERVAL", 60)
+WORKER_RESYNC_INTERVAL = env_int("ACCESSPORTAL_RESYNC_INTERVAL", 900)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _BROKER_DIR = BASE_DIR / ".celery" / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR),
+        "data_folder_out": str(_BROKER_DIR),
+        "control_folder": str(BASE_DIR / ".celery" / "control"),
+        "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Above the ETA horizon, so messages waiting for their ETA are not redelivered.
+        "visibility_timeout": 2 * WORKER_ETA_HORIZON,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "global_keyprefix": env_str("CELERY_REDIS_KEY_PREFIX"),
+    }
+_SWEEPS = {
+    "expire-due-requests": "expire_due_requests",
+    "activate-due-grants": "activate_due_grants",
+    "end-due-grants": "end_due_grants",
+    "warn-ending-grants": "warn_ending_grants",
+    "dispatch-due-notifications": "dispatch_due_notifications",
+}
+CELERY_BEAT_SCHEDULE = {
+    name: {
+        "task": f"requests_app.tasks.{task}",
+        "schedule": float(WORKER_SWEEP_INTERVAL),
+        # A sweep nobody ran in time is dropped: the next one does the same work.
+        "options": {"expires": float(WORKER_SWEEP_INTERVAL)},
+    }
+    for name, task in _SWEEPS.items()
+} | {
+    "resync-request-permissions": {
+        "task": "requests_app.tasks.resync_request_permissions",
+        "schedule": float(WORKER_RESYNC_INTERVAL),
+        "options": {"expires": float(WORKER_RESYNC_INTERVAL)},
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".celery" / "beat-schedule")
+
+ACCESS_EXPIRY_WARNING = env_int("ACCESS_EXPIRY_WARNING", 15 * 60)  # warn this long before
+NOTIFY_EMAIL_USERS = env_bool("NOTIFY_EMAIL_USERS", True)  # email the people concerned
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 8)
+NOTIFY_RETRY_BACKOFF = env_int("NOTIFY_RETRY_BACKOFF", 30)  # doubled after each failure
+NOTIFY_RETRY_BACKOFF_MAX = env_int("NOTIFY_RETRY_BACKOFF_MAX", 3600)
+NOTIFY_HTTP_TIMEOUT = env_int("NOTIFY_HTTP_TIMEOUT", 10)
+NOTIFY_CLAIM_LEASE = env_int("NOTIFY_CLAIM_LEASE", 300)  # a killed sender's claim runs out
+if NOTIFY_CLAIM_LEASE <= NOTIFY_HTTP_TIMEOUT or NOTIFY_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        "NOTIFY_CLAIM_LEASE must be longer than NOTIFY_HTTP_TIMEOUT, and NOTIFY_MAX_ATTEMPTS >= 1"
+    )
+NOTIFY_REQUEST_URL = env_str("NOTIFY_REQUEST_URL", "http://127.0.0.1:8000/requests/{id}/")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = NOTIFY_HTTP_TIMEOUT
+EMAIL_SUBJECT_PREFIX = env_str("EMAIL_SUBJECT_PREFIX", "[Access Portal]")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Access Portal <access-portal@localhost>")
 
 LOGGING = {
     "version": 1,

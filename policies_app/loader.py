@@ -12,7 +12,12 @@ from typing import Any
 import yaml
 from django.contrib.auth.models import Permission
 
-from policies_app.documents import normalize_resource, normalize_role, normalize_user
+from policies_app.documents import (
+    normalize_notification_rule,
+    normalize_resource,
+    normalize_role,
+    normalize_user,
+)
 from policies_app.models import Role
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -25,6 +30,7 @@ class PolicyPlan:
     roles: list[dict] = field(default_factory=list)
     users: list[dict] = field(default_factory=list)
     resources: list[dict] = field(default_factory=list)
+    notification_rules: list[dict] = field(default_factory=list)
 
 
 class PolicyFileError(Exception):
@@ -59,9 +65,13 @@ def plan_from_texts(texts: list[tuple[str, str]]) -> PolicyPlan:
                 "role": normalize_role,
                 "user": normalize_user,
                 "resource": normalize_resource,
+                "notification_rule": normalize_notification_rule,
             }.get(kind)
             if normalizer is None:
-                problems.append(f"{where}: kind: must be role, user or resource (got {kind!r})")
+                problems.append(
+                    f"{where}: kind: must be role, user, resource or notification_rule "
+                    f"(got {kind!r})"
+                )
                 continue
             normalized, found = normalizer(doc)
             key = (

@@ -13,9 +13,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from policies_app.documents import export_role_spec
+from policies_app.documents import (
+    export_notification_rule_spec,
+    export_role_spec,
+    normalize_notification_rule,
+)
 from policies_app.loader import PolicyPlan
-from policies_app.models import Resource, Role, UserTraits
+from policies_app.models import NotificationRule, Resource, Role, UserTraits
+from requests_app.errors import NotFound, ValidationFailed
 from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.visibility import request_permissions_resync
 
@@ -148,6 +153,55 @@ def _apply_resources(
             summary.unchanged.append(label)
 
 
+def _apply_notification_rules(
+    plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor
+) -> None:
+    existing = {r.name: r for r in NotificationRule.objects.all()}
+    for doc in plan.notification_rules:
+        _save_notification_rule(existing.get(doc["name"]), doc, summary, audit, actor)
+
+
+def _save_notification_rule(
+    rule: NotificationRule | None,
+    doc: dict,
+    summary: ApplySummary,
+    audit: list[AuditEntry],
+    actor,
+) -> NotificationRule:
+    label = f"notification_rule {doc['name']}"
+    if rule is None:
+        rule = NotificationRule.objects.create(
+            name=doc["name"], description=doc["description"], spec=doc["spec"]
+        )
+        summary.created.append(label)
+        audit.append(
+            AuditEntry(
+                "notification_rule.created",
+                "notification_rule",
+                rule.name,
+                actor,
+                {"spec": doc["spec"]},
+            )
+        )
+    elif rule.spec != doc["spec"] or rule.description != doc["description"]:
+        before = rule.spec
+        rule.spec, rule.description = doc["spec"], doc["description"]
+        rule.save(update_fields=["spec", "description", "updated"])
+        summary.updated.append(label)
+        audit.append(
+            AuditEntry(
+                "notification_rule.updated",
+                "notification_rule",
+                rule.name,
+                actor,
+                {"before": before, "spec": doc["spec"]},
+            )
+        )
+    else:
+        summary.unchanged.append(label)
+    return rule
+
+
 def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
     keep_roles = {d["name"] for d in plan.roles}
     for role in Role.objects.exclude(name__in=keep_roles):
@@ -164,6 +218,19 @@ def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], act
                 )
             )
             row.delete()
+    keep_rules = {d["name"] for d in plan.notification_rules}
+    for rule in NotificationRule.objects.exclude(name__in=keep_rules):
+        summary.deleted.append(f"notification_rule {rule.name}")
+        audit.append(
+            AuditEntry(
+                "notification_rule.deleted",
+                "notification_rule",
+                rule.name,
+                actor,
+                {"spec": rule.spec},
+            )
+        )
+        rule.delete()
 
 
 def policies_apply(
@@ -185,6 +252,7 @@ def policies_apply(
             _apply_roles(plan, summary, audit, actor)
             _apply_users(plan, summary, audit, actor)
             _apply_resources(plan, summary, audit, actor)
+            _apply_notification_rules(plan, summary, audit, actor)
             if prune:
                 _prune(plan, summary, audit, actor)
             audit_record_many(audit)
@@ -226,4 +294,77 @@ def policies_export() -> str:
             doc["description"] = row.description
         doc["labels"] = row.labels
         docs.append(doc)
+    for rule in NotificationRule.objects.order_by("name"):
+        doc = {"kind": "notification_rule", "name": rule.name}
+        if rule.description:
+            doc["description"] = rule.description
+        doc["spec"] = export_notification_rule_spec(rule.spec)
+        docs.append(doc)
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+@transaction.atomic
+def notification_rule_save(
+    *,
+    name: str,
+    description: str = "",
+    spec: dict,
+    actor: AbstractBaseUser | None = None,
+    rule_id: int | None = None,
+) -> NotificationRule:
+    """Create or change one notification rule (admin), checked like a policy file, audited.
+
+    `rule_id` names the rule being edited (its name may change); raises ValidationFailed
+    listing every problem, NotFound for an unknown `rule_id`.
+    """
+    doc, problems = normalize_notification_rule(
+        {"kind": "notification_rule", "name": name, "description": description, "spec": spec}
+    )
+    if problems:
+        raise ValidationFailed("; ".join(str(p) for p in problems), field="spec")
+    rule = None
+    if rule_id is not None:
+        rule = NotificationRule.objects.select_for_update().filter(pk=rule_id).first()
+        if rule is None:
+            raise NotFound("no such notification rule")
+    clash = NotificationRule.objects.filter(name=doc["name"]).exclude(pk=rule_id).exists()
+    if clash:
+        raise ValidationFailed(
+            f"a notification rule named {doc['name']!r} already exists", field="name"
+        )
+    audit: list[AuditEntry] = []
+    if rule is not None and rule.name != doc["name"]:
+        audit.append(
+            AuditEntry(
+                "notification_rule.renamed",
+                "notification_rule",
+                doc["name"],
+                actor,
+                {"before": rule.name},
+            )
+        )
+        rule.name = doc["name"]
+        rule.save(update_fields=["name", "updated"])
+    rule = _save_notification_rule(rule, doc, ApplySummary(), audit, actor)
+    audit_record_many(audit)
+    return rule
+
+
+@transaction.atomic
+def notification_rule_delete(*, rule_id: int, actor: AbstractBaseUser | None = None) -> None:
+    """Delete one notification rule (admin), audited. Queued deliveries are not affected."""
+    rule = NotificationRule.objects.select_for_update().filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound("no such notification rule")
+    audit_record_many(
+        [
+            AuditEntry(
+                "notification_rule.deleted",
+                "notification_rule",
+                rule.name,
+                actor,
+                {"spec": rule.spec},
+            )
+        ]
+    )
+    rule.delete()

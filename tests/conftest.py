@@ -40,6 +40,16 @@ def pytest_runtest_setup(item):
         pytest.skip("needs Redis at 127.0.0.1:6379")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _celery_tasks_in_process():
+    """Work queued after commit runs inline (CELERY_TASK_ALWAYS_EAGER); tests with a real
+    worker and broker switch this off (tests/requests_app/worker_harness.py)."""
+    from accessportal.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+
+
 BASE_POLICY = """
 kind: role
 name: engineer

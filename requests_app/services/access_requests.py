@@ -25,6 +25,7 @@ from policies_app.selectors import resource_ref, resources_by_id, subject_for
 from requests_app.errors import NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest
 from requests_app.services.audit import audit_record
+from requests_app.services.jobs import request_schedule_expiry
 from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.thresholds import ThresholdBook
 from requests_app.services.visibility import request_permissions_sync
@@ -296,4 +297,5 @@ def access_request_create(
         recipients=[*request.suggested_reviewers, *reviewer_names],
         payload=request_payload(request),
     )
+    request_schedule_expiry(request)
     return request

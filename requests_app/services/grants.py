@@ -28,9 +28,12 @@ def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
 
     Access starts at max(approval time, assume_start_time) and lasts the approved duration,
     so the wait for approval does not eat the access time. Caller holds the request lock.
+    Access starting now is activated now; a later start is activated by a worker
+    (`services.activation`), which re-checks policy first.
     """
     starts = max(now, request.assume_start_time or now)
     expires = starts + timedelta(seconds=request.max_duration)
+    activated = starts if starts <= now else None
     request.access_starts, request.access_expires = starts, expires
     grants = [
         Grant(
@@ -40,6 +43,7 @@ def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
             starts=starts,
             expires=expires,
             created=now,
+            activated_at=activated,
         )
         for role in request.roles
     ] + [
@@ -50,6 +54,7 @@ def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
             starts=starts,
             expires=expires,
             created=now,
+            activated_at=activated,
         )
         for rid in request.resources
     ]

@@ -11,19 +11,25 @@ from collections.abc import Iterable
 from django.utils import timezone
 
 from requests_app.models import AccessRequest, OutboxMessage
+from requests_app.services.jobs import job_after_commit
 
 
 def outbox_enqueue(
     *, event: str, request_id: object, recipients: Iterable[str], payload: dict
 ) -> OutboxMessage:
-    """Queue one notification of `event` about a request for `recipients` (user names)."""
-    return OutboxMessage.objects.create(
+    """Queue one notification of `event` about a request for `recipients` (user names).
+
+    A worker dispatches it after commit; if the broker is down, the outbox sweep does.
+    """
+    message = OutboxMessage.objects.create(
         created=timezone.now(),
         event=event,
         request_id=request_id,
         recipients=sorted(set(recipients)),
         payload=payload,
     )
+    job_after_commit("dispatch_outbox_message", message_id=message.pk)
+    return message
 
 
 def request_payload(request: AccessRequest) -> dict:

@@ -15,6 +15,7 @@ from requests_app.errors import NotAllowed, SelfReviewRefused, ValidationFailed
 from requests_app.models import AccessRequest
 from requests_app.services.audit import audit_record
 from requests_app.services.grants import grants_create_for
+from requests_app.services.jobs import request_schedule_access
 from requests_app.services.locking import ensure_pending, request_lock
 from requests_app.services.outbox import outbox_enqueue, request_payload
 
@@ -70,6 +71,8 @@ def resolve_locked(
             recipients=[request.user.get_username()],
             payload={**request_payload(request), "resolve_reason": reason},
         )
+    if state == RequestState.APPROVED:
+        request_schedule_access(request)
     return request
 
 
