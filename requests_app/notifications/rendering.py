@@ -43,9 +43,8 @@ def message_context(message: OutboxMessage) -> dict:
     resources = payload.get("resources", list(request.resources) if request else [])
     items = ", ".join([*roles, *resources]) or "access"
     request_id = payload.get("request_id") or (str(request.id) if request else "")
+    # From the payload only: it says what was true when the event happened.
     expires = _when(payload.get("access_expires") or payload.get("expired"))
-    if expires is None and request is not None:
-        expires = request.access_expires
     headline = HEADLINES.get(message.event, "{user}: {event} ({items})").format(
         user=user, items=items, event=message.event
     )
