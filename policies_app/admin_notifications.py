@@ -72,6 +72,9 @@ class NotificationRuleForm(forms.ModelForm):
         # NotificationRuleAdmin.save_model saves through the service instead.
         return self.instance
 
+    def save_m2m(self):
+        pass  # no many-to-many fields
+
 
 @admin.register(NotificationRule)
 class NotificationRuleAdmin(admin.ModelAdmin):

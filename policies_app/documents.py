@@ -321,7 +321,7 @@ def _channel(check: _Checker, raw: Any, field: str) -> dict:
     if kind == NotificationChannel.WEBHOOK:
         allowed.add("secret_env")
     for key in sorted(set(raw) - allowed):
-        check.add(f"{field}.{key}", f"not used by a {kind} channel")
+        check.add(f"{field}.{key}", f"not used by {kind} channels")
     if kind == NotificationChannel.EMAIL:
         to = check.string_list(raw.get("to"), f"{field}.to")
         if not to:
