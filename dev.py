@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -73,6 +74,8 @@ def demo(args: list[str]) -> None:
     _run(PYTHON, "manage.py", "demo_setup")
     addr = args[0] if args else "127.0.0.1:8000"
     children = start_workers() if with_worker else []
+    # A SIGTERM (not only Ctrl-C) must also stop the worker and beat started above.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"\nAccess Portal demo at http://{addr}/  (Ctrl-C to stop)\n", flush=True)
     try:
         subprocess.run([str(PYTHON), "manage.py", "runserver", addr], cwd=ROOT)

@@ -28,10 +28,14 @@ app.autodiscover_tasks()
 
 
 @app.on_after_configure.connect
-def _prepare_embedded_broker(sender, **kwargs):
-    """The development broker (kombu's filesystem transport) needs its folders."""
+def _prepare_folders(sender, **kwargs):
+    """The development broker (kombu's filesystem transport) and beat's schedule file need
+    their folders."""
+    folders = [Path(sender.conf.beat_schedule_filename).parent]
     if str(sender.conf.broker_url).startswith("filesystem://"):
         options = sender.conf.broker_transport_options or {}
         for key in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):
             if options.get(key):
-                Path(options[key]).mkdir(parents=True, exist_ok=True)
+                folders.append(Path(options[key]))
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)

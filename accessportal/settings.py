@@ -202,7 +202,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(WORKER_RESYNC_INTERVAL)},
     }
 }
-CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".celery" / "beat-schedule")
+# Where beat remembers when each sweep last ran (Celery's default name, in the working
+# directory, in production; beside the code in development).
+CELERY_BEAT_SCHEDULE_FILENAME = env_str(
+    "CELERY_BEAT_SCHEDULE_FILENAME",
+    "celerybeat-schedule" if PRODUCTION else str(BASE_DIR / ".celery" / "beat-schedule"),
+)
 
 ACCESS_EXPIRY_WARNING = env_int("ACCESS_EXPIRY_WARNING", 15 * 60)  # warn this long before
 NOTIFY_EMAIL_USERS = env_bool("NOTIFY_EMAIL_USERS", True)  # email the people concerned
