@@ -181,9 +181,12 @@ class ResourceAdmin(_ExportMixin, admin.ModelAdmin):
 
     @admin.display(description="labels")
     def label_list(self, row: Resource) -> str:
-        return format_html_join(
-            " ", '<span class="ap-chip">{}={}</span>', sorted((row.labels or {}).items())
-        ) or "—"
+        return (
+            format_html_join(
+                " ", '<span class="ap-chip">{}={}</span>', sorted((row.labels or {}).items())
+            )
+            or "—"
+        )
 
     def save_model(self, request, obj, form, change):
         saved = resource_save(doc=form.document, actor=request.user)

@@ -14,7 +14,7 @@ import yaml
 from django import forms
 from django.core.exceptions import ValidationError
 
-from policies_app.documents import Problem, export_role_spec
+from policies_app.documents import KIND_RE, Problem, export_role_spec
 from policies_app.durations import format_duration
 from policies_app.models import Resource, Role
 from policies_app.services import resource_document_check, role_document_check
@@ -338,6 +338,11 @@ class ResourceForm(_DocumentForm):
             "description": data.get("description", ""),
         }
         _, problems = resource_document_check(document)
+        if "kind" in self.fields and not KIND_RE.match(kind or ""):
+            # The id is kind/name: put its problem on the half that is wrong.
+            for problem in [p for p in problems if p.field == "id"]:
+                self.add_error("kind", problem.message)
+            problems = [p for p in problems if p.field != "id"]
         self._add_problems(problems)
         if not problems:
             self.document = document

@@ -87,10 +87,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
     @admin.display(description="details")
     def summary(self, event: AuditEvent) -> str:
         data = event.data or {}
-        parts = [
-            f"{k}: {v}" for k, v in data.items() if k in ("state", "reason", "roles", "resources")
-        ]
-        return Truncator("; ".join(parts)).chars(100)
+        parts = []
+        for key in ("state", "roles", "resources", "reason"):
+            value = data.get(key)
+            if isinstance(value, list):
+                value = ", ".join(map(str, value))
+            if value:
+                parts.append(f"{key}: {value}")
+        return Truncator("; ".join(parts)).chars(100) or "—"
 
     @admin.display(description="data")
     def pretty_data(self, event: AuditEvent) -> str:

@@ -142,7 +142,7 @@ def revoke_selected(modeladmin, request: HttpRequest, queryset: QuerySet):
 class GrantAdmin(ReadOnlyAdmin):
     """Grants of requests the user may see; written only by the services."""
 
-    list_display = ["user", "target", "kind", "starts", "expires", "state", "request_link"]
+    list_display = ["user", "target", "starts", "expires", "state", "request_link"]
     list_filter = [GrantStateFilter, UserFilter, RoleFilter, ResourceFilter]
     search_fields = ["user__username", "role", "resource"]
     actions = [revoke_selected]
@@ -159,11 +159,8 @@ class GrantAdmin(ReadOnlyAdmin):
 
     @admin.display(description="role or resource")
     def target(self, grant: Grant) -> str:
-        return format_html('<span class="ap-chip">{}</span>', grant.target)
-
-    @admin.display(description="kind")
-    def kind(self, grant: Grant) -> str:
-        return "role" if grant.role else "resource"
+        kind = "role" if grant.role else "resource"
+        return format_html('<span class="ap-chip ap-chip-{}">{}</span>', kind, grant.target)
 
     @admin.display(description="state")
     def state(self, grant: Grant) -> str:
@@ -175,4 +172,4 @@ class GrantAdmin(ReadOnlyAdmin):
 
     @admin.display(description="request")
     def request_link(self, grant: Grant) -> str:
-        return format_html('<a href="{}">open request</a>', request_page_url(grant.request))
+        return format_html('<a href="{}">open</a>', request_page_url(grant.request))

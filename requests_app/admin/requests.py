@@ -380,6 +380,8 @@ class PendingRequestAdmin(_RequestColumns, ReadOnlyAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.visible_object(request, object_id)
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
         return HttpResponseRedirect(request_page_url(obj))
 
     def changelist_view(self, request, extra_context=None):
