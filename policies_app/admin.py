@@ -7,13 +7,15 @@ may review pending requests). Forms show each policy problem on the field it cam
 
 from __future__ import annotations
 
+import yaml
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
+from policies_app.documents import export_role_spec
 from policies_app.engine import RolePolicy
 from policies_app.forms import ResourceForm, RoleForm
 from policies_app.loader import PolicyFileError
@@ -114,6 +116,20 @@ class RoleAdmin(_ExportMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("members")
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            # View-only: the policy as its YAML document, not a form of empty fields.
+            fields = ["name", "description", "member_count", "policy_yaml", "created", "updated"]
+            return [(None, {"fields": fields})]
+        return super().get_fieldsets(request, obj)
+
+    @admin.display(description="policy")
+    def policy_yaml(self, role: Role) -> str:
+        text = yaml.safe_dump(
+            {"spec": export_role_spec(role.spec)}, sort_keys=False, allow_unicode=True
+        )
+        return format_html('<pre class="ap-yaml">{}</pre>', text)
 
     def get_readonly_fields(self, request, obj=None):
         # Renaming would silently orphan every reference to the old name.

@@ -239,9 +239,12 @@ class AccessRequestAdmin(_RequestColumns, ReadOnlyAdmin):
         return (
             requests_visible_to(request.user)
             .select_related("user")
-            .prefetch_related("reviews")
             .annotate(review_total=Count("reviews"))
         )
+
+    def changelist_view(self, request, extra_context=None):
+        title = {"title": "Access requests you can see"}
+        return super().changelist_view(request, {**title, **(extra_context or {})})
 
     @admin.display(description="reviews", ordering="review_total")
     def review_count(self, obj: AccessRequest) -> int:

@@ -9,6 +9,8 @@ import pytest
 import yaml
 from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 
 from policies_app.forms import RoleForm
@@ -238,4 +240,18 @@ def test_staff_without_policy_permissions_cannot_edit_or_export(login, base_poli
     assert client.get(ROLE_ADD).status_code == 403
     assert client.get(reverse("admin:policies_app_role_export")).status_code == 403
     role = Role.objects.get(name="dev-admin")
+    assert client.post(role_change(role), form_data(role)).status_code == 403
+
+
+def test_view_only_users_see_the_policy_as_yaml(staff, base_policy):
+    erin = staff("erin")
+    erin.user_permissions.add(Permission.objects.get(codename="view_role"))
+    client = Client()
+    client.force_login(erin)
+    role = Role.objects.get(name="reviewer")
+    page = client.get(role_change(role))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'name="_save"' not in text
+    assert "review_requests:" in text and "- db-admin" in text
     assert client.post(role_change(role), form_data(role)).status_code == 403
