@@ -89,6 +89,19 @@ class AccessRequest(models.Model):
         return self.state == RequestState.PENDING
 
 
+class PendingRequest(AccessRequest):
+    """The reviewer's queue in Django admin ("Pending for me"): a proxy, no table of its own.
+
+    Rows are always `requests_needing_review(user)`; the model only gives admin a second
+    changelist over the same requests.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "request pending for me"
+        verbose_name_plural = "pending for me"
+
+
 class Review(models.Model):
     """One reviewer's verdict on one request; at most one per reviewer (a DB constraint)."""
 
