@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
@@ -13,14 +13,20 @@ from requests_app.portal.forms import ExtendForm, add_domain_error
 from requests_app.portal.views.base import portal_render, portal_view
 from requests_app.portal.views.my_requests import visible_request
 from requests_app.portal.views.new_request import DURATION_SUGGESTIONS, preview_context
-from requests_app.services.extensions import access_request_extend
+from requests_app.services.extensions import access_request_extend, extendable
 
 
 @require_http_methods(["GET", "POST"])
 @portal_view
 def request_extend(request: HttpRequest, pk) -> HttpResponse:
     original = visible_request(request, pk)
-    context: dict = {"original": original, "duration_suggestions": DURATION_SUGGESTIONS}
+    if original.user_id != request.user.pk:
+        raise Http404("only your own access can be extended")
+    context: dict = {
+        "original": original,
+        "duration_suggestions": DURATION_SUGGESTIONS,
+        "extendable": extendable(original, request.user),
+    }
     status = 200
     if request.method == "POST":
         form = ExtendForm(request.POST)

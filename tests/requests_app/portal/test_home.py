@@ -80,7 +80,8 @@ def test_ending_access_twice_is_told_not_crashed(alice_client, approved_request)
     alice_client.post(url, {"reason": "done"})
     response = alice_client.post(url, {"reason": "again"})
     assert response.status_code == 409
-    assert "Only approved access can be revoked; this request is revoked" in response.content.decode()
+    page = response.content.decode()
+    assert "Only approved access can be revoked; this request is revoked" in page
 
 
 def test_nobody_else_can_end_my_access_or_even_see_it(mallory_client, approved_request):

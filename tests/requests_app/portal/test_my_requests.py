@@ -89,7 +89,8 @@ spec:
 
 def test_requests_i_may_not_see_are_404(mallory_client, pending_request):
     assert mallory_client.get(detail(pending_request)).status_code == 404
-    assert mallory_client.get(reverse("portal:request-detail", args=[uuid.uuid4()])).status_code == 404
+    unknown = reverse("portal:request-detail", args=[uuid.uuid4()])
+    assert mallory_client.get(unknown).status_code == 404
     url = reverse("portal:request-withdraw", args=[pending_request.id])
     assert mallory_client.post(url).status_code == 404
 
@@ -98,7 +99,8 @@ def test_reviewers_and_auditors_see_the_request(bob_client, pending_request, aud
     assert bob_client.get(detail(pending_request)).status_code == 200
     bob_client.force_login(auditor)
     page = text(bob_client.get(detail(pending_request)))
-    assert "Asked by <strong>alice</strong>" in page and "Approve" not in page  # sees, may not review
+    # Sees it, may not review it.
+    assert "Asked by <strong>alice</strong>" in page and "Approve" not in page
 
 
 def test_withdraw_a_pending_request(alice_client, pending_request):

@@ -66,8 +66,9 @@ def test_someone_with_nothing_to_request_is_told(mallory_client):
 
 def test_preview_shows_what_how_long_and_who_approves_and_stores_nothing(alice_client):
     before = AuditEvent.objects.count()
-    response = post(alice_client, action="preview", roles=["db-admin"], reason="INC-7",
-                    max_duration="2h")
+    response = post(
+        alice_client, action="preview", roles=["db-admin"], reason="INC-7", max_duration="2h"
+    )
     page = page_text(response)
     assert response.status_code == 200
     assert "If approved, you get" in page and "db-admin" in page
@@ -99,8 +100,14 @@ def test_preview_with_a_start_time(alice_client):
 
 
 def test_submit_creates_the_request_and_shows_it(alice_client, requester):
-    response = post(alice_client, action="submit", roles=["db-admin"], reason="INC-7",
-                    max_duration="90m", suggested_reviewers="carol")
+    response = post(
+        alice_client,
+        action="submit",
+        roles=["db-admin"],
+        reason="INC-7",
+        max_duration="90m",
+        suggested_reviewers="carol",
+    )
     request = AccessRequest.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("portal:request-detail", args=[request.id])
@@ -142,9 +149,7 @@ def test_reason_required_is_shown_under_the_reason_with_the_prompt(alice_client,
     response = post(alice_client, action="submit", roles=["db-admin"], max_duration="3h")
     page = page_text(response)
     assert response.status_code == 400
-    assert (
-        "A reason is required for this request (Ticket number and why you need it)" in page
-    )
+    assert "A reason is required for this request (Ticket number and why you need it)" in page
     assert 'id="id_reason_error"' in page and 'aria-invalid="true"' in page
     assert 'value="db-admin" checked' in page and 'value="3h"' in page
     assert not AccessRequest.objects.exists()
@@ -223,7 +228,8 @@ def test_live_search_fragment(alice_client, apply_yaml):
     apply_yaml("kind: resource\nid: node/pay-prod-2\nlabels: {env: prod, team: web}\n")
     url = reverse("portal:resource-search")
     response = alice_client.get(
-        url, {"resource_kind": "node", "resource_search": "pay", "resources": ["node/db-prod-1"]},
+        url,
+        {"resource_kind": "node", "resource_search": "pay", "resources": ["node/db-prod-1"]},
         HTTP_HX_REQUEST="true",
     )
     body = page_text(response)
