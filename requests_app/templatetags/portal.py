@@ -67,3 +67,13 @@ def percent(count, total) -> int:
         return min(100, round(100 * int(count) / int(total))) if int(total) else 0
     except (TypeError, ValueError):
         return 0
+
+
+@register.filter
+def remaining_percent(access_request) -> str:
+    """How much of the access window is left, for the shrinking bar (0-100)."""
+    starts, expires = access_request.access_starts, access_request.access_expires
+    if not starts or not expires or expires <= starts:
+        return "0"
+    left = (expires - timezone.now()) / (expires - starts)
+    return f"{max(0.0, min(1.0, left)) * 100:.1f}"

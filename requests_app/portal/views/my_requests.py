@@ -83,6 +83,7 @@ def detail_context(request: HttpRequest, access_request, **forms) -> dict:
     return {
         "r": access_request,
         "own": own,
+        "nav": "request-detail" if own else "inbox",
         "reviews": reviews,
         "progress": progress(access_request.policy, reviews),
         "rules": selectors.approval_rules(access_request.policy),

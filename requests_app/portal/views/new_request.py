@@ -64,6 +64,12 @@ def reason_hint(roles, resources) -> dict:
     }
 
 
+def set_help(form, name: str, text: str) -> None:
+    """Help that depends on what is on offer; bound fields copy it when first built."""
+    form.fields[name].help_text = text
+    form[name].help_text = text
+
+
 def caps_help(offered) -> str:
     """ "At most 8h (dev-admin, db-admin), 1d (node/x); longer asks are lowered to the cap"."""
     by_cap: dict[int, list[str]] = {}
@@ -140,8 +146,8 @@ def new_request(request: HttpRequest) -> HttpResponse:
         offered_resources += results["found_resources"]
     hint = reason_hint(roles, offered_resources)
     context.update(hint)
-    form.fields["reason"].help_text = " · ".join(hint["reason_prompts"])
-    form.fields["max_duration"].help_text = caps_help([*roles, *offered_resources])
+    set_help(form, "reason", " · ".join(hint["reason_prompts"]))
+    set_help(form, "max_duration", caps_help([*roles, *offered_resources]))
     return portal_render(request, "portal/request_new.html", context, status=status)
 
 

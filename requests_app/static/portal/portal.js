@@ -95,6 +95,48 @@
     });
   });
 
+  // Live resource search: a result list arriving while the user ticks boxes must not undo
+  // the ticks. Remember what was ticked just before the swap and put it back after.
+  var ticked = [];
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "resource-results") return;
+    ticked = Array.prototype.map.call(
+      event.detail.target.querySelectorAll("input[name=resources]:checked"),
+      function (input) { return { value: input.value, label: input.closest("label").cloneNode(true) }; }
+    );
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var results = document.getElementById("resource-results");
+    if (!results || !ticked.length) return;
+    var missing = [];
+    ticked.forEach(function (item) {
+      var input = Array.prototype.find.call(
+        results.querySelectorAll("input[name=resources]"),
+        function (i) { return i.value === item.value; }
+      );
+      if (input) input.checked = true;
+      else missing.push(item);
+    });
+    if (missing.length) {
+      var list = document.createElement("ul");
+      list.className = "resource-list";
+      missing.forEach(function (item) {
+        var li = document.createElement("li");
+        var input = item.label.querySelector("input");
+        input.checked = true;
+        // Keep ids unique beside the new results (they name the checkbox for screen readers).
+        item.label.querySelectorAll("[id]").forEach(function (el) { el.id = "kept-" + el.id; });
+        ["aria-labelledby", "aria-describedby"].forEach(function (attr) {
+          if (input.hasAttribute(attr)) input.setAttribute(attr, "kept-" + input.getAttribute(attr));
+        });
+        li.appendChild(item.label);
+        list.appendChild(li);
+      });
+      results.insertBefore(list, results.firstChild);
+    }
+    ticked = [];
+  });
+
   function start() {
     tick();
     window.setInterval(tick, 1000);

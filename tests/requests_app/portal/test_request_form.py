@@ -56,6 +56,10 @@ def test_reason_prompt_and_requirement_and_cap_are_shown(alice_client, apply_yam
     assert "Ticket number and why you need it" in page
     assert '<span class="tag tag-required">required</span>' in page
     assert "At most 4h; a longer ask is lowered to it." in page
+    # Still there after a preview, and linked to the field it explains.
+    page = page_text(post(alice_client, action="preview", roles=["db-admin"], reason="T-1"))
+    assert 'id="id_reason_helptext">Ticket number and why you need it<' in page
+    assert 'aria-describedby="id_max_duration_helptext"' in page and "At most 4h" in page
 
 
 def test_someone_with_nothing_to_request_is_told(mallory_client):
