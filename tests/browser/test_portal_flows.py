@@ -104,7 +104,8 @@ def test_engineer_requests_reviewer_approves_engineer_ends_access_early(open_as,
     expect(alice.get_by_text("A reason is required for this request")).to_be_visible()
     expect(alice.get_by_label("db-admin", exact=True)).to_be_checked()  # nothing lost
 
-    alice.get_by_label(re.compile(r"^Reason")).fill("INC-1234: replica lag on billing, need to inspect")
+    reason = alice.get_by_label(re.compile(r"^Reason"))
+    reason.fill("INC-1234: replica lag on billing, need to inspect")
     alice.get_by_label("For how long", exact=True).fill("2h")
     alice.get_by_role("button", name="Preview").click()
     preview = alice.locator("#preview")
