@@ -92,7 +92,7 @@ def open_as(browser, demo):
         context.close()
 
 
-def test_engineer_requests_reviewer_approves_engineer_ends_access_early(open_as, user, screens):
+def test_engineer_requests_reviewer_approves_engineer_ends_access_early(open_as, user):
     alice = open_as("alice")
     alice.get_by_role("link", name="Request access").first.click()
     expect(alice.get_by_role("heading", name="Request access")).to_be_visible()
@@ -124,7 +124,6 @@ def test_engineer_requests_reviewer_approves_engineer_ends_access_early(open_as,
     expect(bob.get_by_role("heading", name="Review inbox")).to_be_visible()
     item = bob.locator(".inbox-item").filter(has_text="alice")
     expect(item).to_contain_text("INC-1234: replica lag")
-    bob.screenshot(path=str(screens / "flow-inbox.png"), full_page=True)
     item.get_by_label("Reason for your review").fill("Go ahead, ping me when done")
     item.get_by_role("button", name="Approve").click()
     expect(bob.get_by_text("You approved alice's request. It is approved")).to_be_visible()

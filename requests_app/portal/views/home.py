@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
 from requests_app.portal import selectors
 from requests_app.portal.views.base import portal_render, portal_view
@@ -28,7 +30,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 @portal_view
 def access_panel(request: HttpRequest) -> HttpResponse:
-    """The "my access" panel alone, polled by htmx so countdowns and new grants stay fresh."""
+    """The "my access" panel alone, polled by htmx so countdowns and new grants stay fresh;
+    a plain visit gets the whole home page."""
+    if not request.htmx:
+        return redirect("portal:home")
     return portal_render(request, "portal/_access_panel.html", _access_context(request))

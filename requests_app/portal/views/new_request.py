@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from policies_app.catalog import (
     requestable_resources,
@@ -152,9 +153,13 @@ def new_request(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 @portal_view
 def resource_search(request: HttpRequest) -> HttpResponse:
-    """The resource results alone, for the live search (htmx) on the request page."""
+    """The resource results alone, for the live search (htmx) on the request page; a plain
+    visit gets the request page."""
+    if not request.htmx:
+        return redirect("portal:request-new")
     form = ResourceSearchForm(request.GET)
     form.is_valid()
     data = form.cleaned_data

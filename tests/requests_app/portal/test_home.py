@@ -58,6 +58,8 @@ def test_access_panel_fragment_for_htmx_polling(alice_client, approved_request):
     body = response.content.decode()
     assert response.status_code == 200 and body.lstrip().startswith('<section id="access-panel"')
     assert "<html" not in body and "ends in" in body and 'hx-trigger="every 60s, refresh"' in body
+    assert "HX-Request" in response["Vary"]
+    assert alice_client.get(reverse("portal:access-panel"))["Location"] == HOME
 
 
 def test_end_access_early_from_home(alice_client, requester, approved_request):

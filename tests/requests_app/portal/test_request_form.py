@@ -239,13 +239,19 @@ def test_live_search_fragment(alice_client, apply_yaml):
     body = page_text(response)
     assert body.lstrip().startswith('<div id="resource-results"') and "<html" not in body
     assert 'value="node/db-prod-1" checked' in body and 'value="node/pay-prod-2"' in body
-    empty = page_text(alice_client.get(url, {"resource_search": "zzz"}))
+    empty = page_text(alice_client.get(url, {"resource_search": "zzz"}, HTTP_HX_REQUEST="true"))
     assert "No resource you may request matches this search." in empty
 
 
 def test_live_search_never_shows_forbidden_resources(alice_client):
-    body = page_text(alice_client.get(reverse("portal:resource-search"), {"resource_kind": "db"}))
+    url = reverse("portal:resource-search")
+    body = page_text(alice_client.get(url, {"resource_kind": "db"}, HTTP_HX_REQUEST="true"))
     assert "db/billing" not in body
+
+
+def test_live_search_address_visited_directly_gives_the_request_page(alice_client):
+    response = alice_client.get(reverse("portal:resource-search"))
+    assert response.status_code == 302 and response["Location"] == NEW
 
 
 def test_request_form_is_csrf_protected(requester):
