@@ -16,7 +16,7 @@ from django.conf import settings
 from playwright.sync_api import Page, expect, sync_playwright
 
 from requests_app.choices import RequestState
-from requests_app.models import AccessRequest, AuditChainHead
+from requests_app.models import AccessRequest
 from requests_app.services.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
@@ -51,8 +51,6 @@ def browser():
 @pytest.fixture
 def demo(live_server, apply_yaml, django_user_model):
     """The demo policies (examples/demo.yaml) with known passwords, on the live server's db."""
-    # Transactional tests flush every table, the audit chain's head row included.
-    AuditChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": "0" * 64})
     apply_yaml((Path(settings.BASE_DIR) / "examples" / "demo.yaml").read_text())
     for user in django_user_model.objects.all():
         user.set_password(PASSWORD)
