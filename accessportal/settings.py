@@ -117,7 +117,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -140,6 +140,13 @@ ACCESS_MAX_DURATION = 14 * 24 * 3600
 ACCESS_DEFAULT_REQUEST_TTL = env_int("ACCESS_DEFAULT_REQUEST_TTL", 24 * 3600)
 ACCESS_MAX_REQUEST_TTL = 7 * 24 * 3600
 ACCESS_MAX_START_DELAY = 7 * 24 * 3600
+
+# Engineers' portal (requests_app/portal): htmx helpers, and Django's sign-in views under
+# /accounts/ in front of every page.
+INSTALLED_APPS += ["django_htmx"]
+MIDDLEWARE += ["django_htmx.middleware.HtmxMiddleware"]
+LOGIN_REDIRECT_URL = "portal:home"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Workers and notifications (README: "Workers and notifications") -------------------
 # Production defaults to Redis on localhost. Development without CELERY_BROKER_URL uses an

@@ -1,10 +1,13 @@
 """Top-level URL map."""
 
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
+
+from requests_app.portal.urls import auth_urlpatterns
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    # The engineers' portal at / and its sign-in pages (requests_app/portal).
+    path("accounts/", include(auth_urlpatterns)),
+    path("", include("requests_app.portal.urls")),
 ]

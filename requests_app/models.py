@@ -62,6 +62,14 @@ class AccessRequest(models.Model):
         related_name="+",
     )
     revoke_reason = models.TextField(blank=True, default="")
+    extends = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="extensions",
+        help_text="The approved request whose access this one continues without a gap.",
+    )
 
     class Meta:
         ordering = ["-created"]

@@ -209,10 +209,13 @@ def access_request_create(
     assume_start_time: datetime | None = None,
     suggested_reviewers: Iterable[str] | None = None,
     dry_run: bool = False,
+    extends: AccessRequest | None = None,
 ) -> AccessRequest:
     """Create a PENDING request, or with `dry_run` return the unsaved request it would be.
 
     Raises ValidationFailed for bad input and NotAllowed when policy refuses an item.
+    `extends` links an extension to the approved request it continues; callers go through
+    `services.extensions.access_request_extend`, which checks that link.
     """
     now = timezone.now()
     roles = _string_list(roles, "roles", MAX_ROLES)
@@ -257,6 +260,7 @@ def access_request_create(
         requested_duration=requested,
         max_duration=_approved_duration(plan, requested),
         assume_start_time=start,
+        extends=extends,
         suggested_reviewers=_suggested_reviewers(requester, asked_reviewers, plan),
         annotations=_annotations(plan),
         policy={
@@ -284,6 +288,7 @@ def access_request_create(
             "expires": request.expires,
             "assume_start_time": start,
             "thresholds": plan.book.thresholds,
+            **({"extends": str(extends.id)} if extends else {}),
         },
     )
     reviewer_ids = request_permissions_sync(request, policies=policies)

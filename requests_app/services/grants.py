@@ -23,15 +23,30 @@ from requests_app.services.locking import request_lock
 from requests_app.services.outbox import outbox_enqueue, request_payload
 
 
+def access_start_for(request: AccessRequest, now: datetime) -> datetime:
+    """When the access of `request` opens if it is approved at `now`.
+
+    max(approval time, assume_start_time); an extension starts no earlier than the expiry of
+    the still-approved access it extends, so access continues without a gap or overlap.
+    """
+    starts = max(now, request.assume_start_time or now)
+    if request.extends_id:
+        previous = request.extends
+        if previous.state == RequestState.APPROVED and previous.access_expires:
+            starts = max(starts, previous.access_expires)
+    return starts
+
+
 def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
     """Open the access window of an approved request and write its grants.
 
-    Access starts at max(approval time, assume_start_time) and lasts the approved duration,
-    so the wait for approval does not eat the access time. Caller holds the request lock.
-    Access starting now is activated now; a later start is activated by a worker
-    (`services.activation`), which re-checks policy first.
+    Access starts at `access_start_for` (max(approval time, assume_start_time), or the end of
+    the access an extension continues) and lasts the approved duration, so the wait for
+    approval does not eat the access time. Caller holds the request lock. Access starting
+    now is activated now; a later start is activated by a worker (`services.activation`),
+    which re-checks policy first.
     """
-    starts = max(now, request.assume_start_time or now)
+    starts = access_start_for(request, now)
     expires = starts + timedelta(seconds=request.max_duration)
     activated = starts if starts <= now else None
     request.access_starts, request.access_expires = starts, expires
