@@ -40,6 +40,29 @@ def pytest_runtest_setup(item):
         pytest.skip("needs Redis at 127.0.0.1:6379")
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL the audit table refuses TRUNCATE (migration 0003) unless the session
+    opts in. Django flushes every table with TRUNCATE after each transactional test, so
+    the throwaway test database, and only it, opts in by default (docs/SECURITY.md)."""
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            cursor.execute(f"ALTER DATABASE {name} SET accessportal.allow_audit_truncate = 'on'")
+            cursor.execute("SET accessportal.allow_audit_truncate = 'on'")
+    yield
+
+
+@pytest.fixture
+def audit_tampering(db):
+    """Stand in for an insider who owns the tables: on PostgreSQL, switch the append-only
+    triggers off for this test's transaction (the hash chain must still catch the edit)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE requests_app_auditevent DISABLE TRIGGER USER")
+    yield
+
+
 BASE_POLICY = """
 kind: role
 name: engineer
