@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command, execute_from_command_line
 from django.db import DatabaseError, connection, transaction
+from django.db.models import ProtectedError
 
 from requests_app.models import AuditChainHead, AuditEvent
 from requests_app.services.access_requests import access_request_create
@@ -142,3 +143,15 @@ def test_an_emptied_database_starts_a_new_chain(transactional_db):
     with transaction.atomic():
         first = audit_record(action="test.first", target_type="test", target_id="1")
     assert first.seq == 1 and audit_verify().ok
+
+
+def test_deleting_a_user_who_acted_is_refused_and_the_chain_stays_intact(outsider):
+    """actor_id is part of each event's hash: deleting the account (which would null it)
+    is refused; accounts are deactivated instead."""
+    with transaction.atomic():
+        audit_record(action="test.by_outsider", target_type="test", target_id="1", actor=outsider)
+    with pytest.raises(ProtectedError):
+        outsider.delete()
+    event = AuditEvent.objects.get(action="test.by_outsider")
+    assert (event.actor_id, event.actor_name) == (outsider.pk, "mallory")
+    assert audit_verify().ok
