@@ -114,7 +114,7 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     """
     now = now or timezone.now()
     due = list(
-        Grant.objects.select_for_update(skip_locked=True)
+        Grant.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(ended_at=None, expires__lte=now)
         .select_related("user")
         .order_by("expires")[:limit]

@@ -19,7 +19,15 @@ def request_lock(request_id: object) -> AccessRequest:
         pk = request_id if isinstance(request_id, uuid.UUID) else uuid.UUID(str(request_id))
     except ValueError:
         raise NotFound("no such access request") from None
-    request = AccessRequest.objects.select_for_update().select_related("user").filter(pk=pk).first()
+    # of=("self",): lock the request row only. Without it PostgreSQL also locks the joined
+    # user row FOR UPDATE, which blocks every insert that references that user (a foreign
+    # key check takes KEY SHARE) and deadlocks with a transaction holding the audit head.
+    request = (
+        AccessRequest.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(pk=pk)
+        .first()
+    )
     if request is None:
         raise NotFound("no such access request")
     return request
