@@ -17,6 +17,7 @@ from policies_app.documents import export_role_spec
 from policies_app.loader import PolicyPlan
 from policies_app.models import Resource, Role, UserTraits
 from requests_app.services.audit import AuditEntry, audit_record_many
+from requests_app.services.locking import retry_on_conflict
 from requests_app.services.visibility import request_permissions_resync
 
 
@@ -166,6 +167,7 @@ def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], act
             row.delete()
 
 
+@retry_on_conflict
 def policies_apply(
     *,
     plan: PolicyPlan,

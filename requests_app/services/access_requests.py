@@ -25,6 +25,7 @@ from policies_app.selectors import resource_ref, resources_by_id, subject_for
 from requests_app.errors import NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest
 from requests_app.services.audit import audit_record
+from requests_app.services.locking import retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.thresholds import ThresholdBook
 from requests_app.services.visibility import request_permissions_sync
@@ -196,6 +197,7 @@ def _annotations(plan: _Plan) -> dict[str, list[str]]:
     return merged
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_create(
     *,

@@ -19,7 +19,7 @@ from requests_app.errors import Conflict, NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest, Grant
 from requests_app.selectors import request_context
 from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
-from requests_app.services.locking import request_lock
+from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
 
 
@@ -64,6 +64,7 @@ def may_revoke(request: AccessRequest, actor: AbstractBaseUser) -> bool:
     return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_revoke(
     *, request_id: object, actor: AbstractBaseUser, reason: str
@@ -106,6 +107,7 @@ def access_request_revoke(
     return request
 
 
+@retry_on_conflict
 @transaction.atomic
 def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Record the end of grants whose window has closed; idempotent (compare-and-swap).

@@ -15,7 +15,7 @@ from requests_app.errors import NotAllowed, SelfReviewRefused, ValidationFailed
 from requests_app.models import AccessRequest
 from requests_app.services.audit import audit_record
 from requests_app.services.grants import grants_create_for
-from requests_app.services.locking import ensure_pending, request_lock
+from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
 
 _EVENTS = {
@@ -73,6 +73,7 @@ def resolve_locked(
     return request
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_resolve(
     *, request_id: object, actor: AbstractBaseUser, state: str, reason: str
@@ -103,6 +104,7 @@ def access_request_resolve(
     )
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_withdraw(
     *, request_id: object, actor: AbstractBaseUser, reason: str = ""
@@ -121,6 +123,7 @@ def access_request_withdraw(
     )
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_expire(*, request_id: object) -> bool:
     """Expire one PENDING request past its TTL; False when there is nothing to do."""

@@ -20,7 +20,7 @@ from requests_app.models import AccessRequest, Review
 from requests_app.selectors import request_context
 from requests_app.services.access_requests import MAX_REASON, validate_start_time
 from requests_app.services.audit import audit_record
-from requests_app.services.locking import ensure_pending, request_lock
+from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
 from requests_app.services.resolution import resolve_locked
 from requests_app.services.thresholds import matching_thresholds, tally
 
@@ -53,6 +53,7 @@ def request_get_for_review(
     return request, subject
 
 
+@retry_on_conflict
 @transaction.atomic
 def review_submit(
     *,
