@@ -21,6 +21,7 @@ from requests_app.selectors import request_context
 from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
 from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
+from requests_app.services.text import clean_text
 
 
 def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
@@ -70,7 +71,7 @@ def access_request_revoke(
     *, request_id: object, actor: AbstractBaseUser, reason: str
 ) -> AccessRequest:
     """End an approved request's access now (or cancel it before it starts); reason required."""
-    reason = (reason or "").strip()
+    reason = clean_text(reason, field="reason")
     request = request_lock(request_id)
     if not may_revoke(request, actor):
         raise NotAllowed("you may not revoke this access")
