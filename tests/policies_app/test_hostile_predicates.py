@@ -62,7 +62,7 @@ def _parse_or_refuse(text: str, scope: str) -> Predicate | None:
         return None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     text=st.one_of(_ALL_CHARS, _token_soup),
     scope=st.sampled_from(sorted(SCOPES)),
@@ -74,7 +74,7 @@ def test_property_any_text_is_refused_or_evaluates_on_any_context(text, scope, c
         assert isinstance(predicate.evaluate(ctx), bool)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(text=_expressions(), ctx=_contexts)
 def test_property_valid_predicates_evaluate_to_a_bool_on_any_context(text, ctx):
     assert isinstance(parse(text, scope="filter").evaluate(ctx), bool)
