@@ -53,6 +53,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """API throttles (DRF) count requests in the cache; each test starts from zero, so a
+    test's requests never count against the next one's rate. Only the in-process cache is
+    cleared: a shared one (CACHE_URL) may hold someone else's data."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        cache.clear()
+
+
 @pytest.fixture
 def audit_tampering(db):
     """Stand in for an insider who owns the tables: on PostgreSQL, switch the append-only
