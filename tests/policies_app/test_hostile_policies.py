@@ -18,7 +18,7 @@ from policies_app.services import policies_apply
 from tests.conftest import BASE_POLICY
 
 FUZZ = settings(
-    max_examples=200,
+    max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -3,7 +3,9 @@ and a Predicate evaluates to a bool on any context whatsoever, never raising."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -127,3 +129,34 @@ def test_odd_contexts_read_as_empty_or_text(ctx):
         '|| regexp.match(request.annotations["k"], "^n.*$") || equals(request.reason, "1")'
     )
     assert isinstance(parse(text, scope="filter").evaluate(ctx), bool)
+
+
+_REDOS = """
+from policies_app.predicates import parse
+reason = "a" * 4096 + "!"
+for pattern in ["^(a+)+$", "^(a|aa)*$", "^(.*a){20}$", "*a*a*a*a*a*a*a*a*a*a*b"]:
+    predicate = parse(f'regexp.match(request.reason, "{pattern}")', scope="where")
+    assert predicate.evaluate({"request": {"reason": reason}}) is False
+print("done")
+"""
+
+
+def test_a_requesters_reason_cannot_make_a_policy_regex_backtrack_forever():
+    """Catastrophic-backtracking patterns against a maximal hostile reason. On a
+    backtracking engine this runs for longer than the universe; matching is RE2 (linear),
+    so it finishes at once. The subprocess timeout is a watchdog against a hang, not a
+    performance measurement."""
+    result = subprocess.run(
+        [sys.executable, "-c", _REDOS],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "done", result.stderr
+
+
+@pytest.mark.parametrize("pattern", ["^(?=a).*$", "^(a)\\\\1$", "^a{1001}$"])
+def test_patterns_a_linear_time_engine_cannot_run_are_refused_at_load(pattern):
+    with pytest.raises(PredicateError, match="not a valid regular expression"):
+        parse(f'regexp.match(request.reason, "{pattern}")', scope="where")
