@@ -84,11 +84,13 @@ def request_lock(request_id: object) -> AccessRequest:
         pk = request_id if isinstance(request_id, uuid.UUID) else uuid.UUID(str(request_id))
     except ValueError:
         raise NotFound("no such access request") from None
-    # of=("self",): lock the request row only. Without it PostgreSQL also locks the joined
-    # user row FOR UPDATE, which blocks every insert that references that user (a foreign
-    # key check takes KEY SHARE) and deadlocks with a transaction holding the audit head.
+    # of=("self",): lock the request row only, not the joined user row. no_key=True: FOR
+    # NO KEY UPDATE still excludes every other writer of the request, but not the KEY
+    # SHARE lock a foreign-key check takes. A plain FOR UPDATE (on either row) blocks every
+    # insert that merely references the row (visibility rows, notifications) and deadlocks
+    # against a transaction that holds the audit head while writing such rows.
     request = (
-        AccessRequest.objects.select_for_update(of=("self",))
+        AccessRequest.objects.select_for_update(of=("self",), no_key=True)
         .select_related("user")
         .filter(pk=pk)
         .first()
