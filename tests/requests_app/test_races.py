@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from requests_app.choices import RequestState
@@ -345,7 +345,9 @@ def test_two_revocations_at_once_revoke_once(race_policy):
     assert _assert_consistent(request.id).state == RequestState.REVOKED
 
 
-def test_mixed_traffic_creates_and_reviews_for_many_users_finish_without_errors(race_policy):
+def test_mixed_traffic_creates_and_reviews_for_many_users_finish_without_errors(
+    race_policy, caplog
+):
     """Reviewers who are also requesters: locking one person's request must not block
     (or deadlock with) changes that merely reference that person, such as the visibility
     rows written for them when someone else's request is created."""
@@ -355,9 +357,11 @@ def test_mixed_traffic_creates_and_reviews_for_many_users_finish_without_errors(
         reviewer = REVIEWERS[(i + 1) % 10]
         calls.append(_review(own[name].id, reviewer))  # locks `name`'s request
         calls.append(lambda: _create("dave"))  # writes visibility rows for every reviewer
+    caplog.set_level("WARNING", logger="requests_app.services.locking")
     outcomes = run_together(*calls)
 
     assert [o.error for o in outcomes] == [None] * len(calls)
+    assert not [r for r in caplog.records if "lost a database conflict" in r.getMessage()]
     for request in AccessRequest.objects.all():
         _assert_consistent(request.id)
 
@@ -380,6 +384,46 @@ def test_locking_a_request_does_not_lock_its_requesters_account_row(race_policy)
 
     probe = hold_request_then_probe_user()
     assert probe.ok, repr(probe.error)
+
+
+def test_locking_a_request_does_not_block_rows_that_merely_reference_it(race_policy):
+    """A request lock must not conflict with the KEY SHARE lock PostgreSQL takes on the
+    request row when another transaction inserts a row pointing at it (a visibility row
+    written by a policy change, a notification): the lock is FOR NO KEY UPDATE."""
+    request = _create("dave")
+
+    def key_share_nowait():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM requests_app_accessrequest WHERE id = %s FOR KEY SHARE NOWAIT",
+                [request.id],
+            )
+            return cursor.fetchone()
+
+    with transaction.atomic():
+        request_lock(request.id)
+        (probe,) = run_together(key_share_nowait)
+    assert probe.ok, repr(probe.error)
+
+
+def test_policy_changes_during_reviews_finish_without_deadlock_or_retry(race_policy, caplog):
+    """Applying policies rewrites the visibility rows of every pending request while it
+    holds the audit head; reviews lock a request and then want the audit head. Both kinds
+    must finish first time (no deadlock victim to retry)."""
+    from policies_app.loader import plan_from_texts
+    from policies_app.services import policies_apply
+
+    requests = [_create("dave") for _ in range(8)]
+    plan = plan_from_texts([("race.yaml", RACE_POLICY.replace("name: judge2", "name: judge3"))])
+    calls = [_review(r.id, REVIEWERS[i]) for i, r in enumerate(requests)]
+    calls += [lambda: policies_apply(plan=plan)] * 2
+    caplog.set_level("WARNING", logger="requests_app.services.locking")
+    outcomes = run_together(*calls)
+
+    assert [o.error for o in outcomes] == [None] * len(calls)
+    assert not [r for r in caplog.records if "lost a database conflict" in r.getMessage()]
+    for request in requests:
+        assert _assert_consistent(request.id).state == RequestState.APPROVED
 
 
 # --- deadlocks are retried, or answered with 409 ----------------------------------------
