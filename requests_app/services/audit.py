@@ -120,6 +120,7 @@ class ChainReport:
     checked: int
     problem: str = ""
     seq: int | None = None
+    last_hash: str = ""  # of the newest verified event: record it elsewhere to anchor the chain
 
 
 def audit_verify(*, chunk_size: int = 2000) -> ChainReport:
@@ -160,4 +161,4 @@ def audit_verify(*, chunk_size: int = 2000) -> ChainReport:
             f"the newest events were deleted or the head was altered",
             expected_seq,
         )
-    return ChainReport(True, checked)
+    return ChainReport(True, checked, last_hash=expected_prev if checked else "")

@@ -130,9 +130,13 @@ def test_deleted_chain_head_is_reported_and_stops_appends(history, capsys):
         )
 
 
-def test_intact_chain_exits_zero(history, capsys):
+def test_intact_chain_exits_zero_and_prints_the_newest_hash_to_anchor(history, capsys):
+    """An insider who rewrites the whole chain and its head is caught by comparing the
+    newest hash with one recorded outside the database (docs/SECURITY.md)."""
     call_command("verify_audit")
-    assert f"{len(history)} event(s) verified" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{len(history)} event(s) verified" in out
+    assert f"newest #{history[-1].seq} sha256 {history[-1].hash}" in out
 
 
 def test_an_emptied_database_starts_a_new_chain(transactional_db):
