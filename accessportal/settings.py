@@ -8,11 +8,14 @@ DJANGO_ALLOWED_HOSTS and refuses to start without them.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from accessportal.envconfig import database_from_url, env_bool, env_int, env_list, env_str
+from accessportal.security import production_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +28,8 @@ DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
 
 def _secret_key() -> str:
     key = env_str("DJANGO_SECRET_KEY")
+    if PRODUCTION:  # strong, from the environment, never a development key
+        return production_secret_key(key, BASE_DIR / ".dev-secret-key")
     if key:
         return key
     if not DEBUG:
@@ -250,3 +255,104 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+
+# --- Hardening (docs/SECURITY.md): login throttling, CSP, sessions, API rate limits, -------
+# --- and in production mode TLS-only cookies, HSTS and the SSL redirect. ------------------
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off in production mode")
+
+INSTALLED_APPS += ["axes", "csp"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # django-axes wants to be last
+AUTHENTICATION_BACKENDS.insert(0, "accessportal.login_throttle.LoginThrottleBackend")
+
+# Password guessing: after AXES_FAILURE_LIMIT failures for one user name, or from one
+# address, sign-in is refused (429) for AXES_COOLOFF_MINUTES; `manage.py axes_reset` unlocks.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [
+    p.split("+") if "+" in p else p
+    for p in env_list("AXES_LOCKOUT_PARAMETERS", ["username", "ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accessportal.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accessportal.login_throttle.client_ip"
+ACCESSPORTAL_TRUSTED_PROXIES = env_int("ACCESSPORTAL_TRUSTED_PROXIES", 0)
+
+# Sessions end after SESSION_COOKIE_AGE seconds without a request (sliding expiry).
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp): only this origin's scripts, styles and images; no
+# plugins, no framing. A template that needs an inline script gives it
+# nonce="{{ request.csp_nonce }}".
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    },
+}
+
+# API rate limits (DRF throttles, counted in the default cache: set CACHE_URL to a Redis
+# URL when several processes serve the API, so they share one count).
+REST_FRAMEWORK.setdefault(
+    "DEFAULT_THROTTLE_CLASSES",
+    [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+)
+REST_FRAMEWORK.setdefault("DEFAULT_THROTTLE_RATES", {}).update(
+    {
+        "anon": env_str("API_THROTTLE_ANON", "60/minute"),
+        "user": env_str("API_THROTTLE_USER", "1200/minute"),
+    }
+)
+if env_str("CACHE_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("CACHE_URL"),
+        }
+    }
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+    # Behind a TLS-terminating proxy: the header it sets, e.g. "X-Forwarded-Proto: https".
+    # Set only when the proxy always sets (or strips) that header, or clients could fake it.
+    if _proxy_ssl := env_str("SECURE_PROXY_SSL_HEADER"):
+        _header, _, _value = _proxy_ssl.partition(":")
+        if not _value.strip():
+            raise ImproperlyConfigured(
+                "SECURE_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto: https'"
+            )
+        SECURE_PROXY_SSL_HEADER = (
+            "HTTP_" + _header.strip().upper().replace("-", "_"),
+            _value.strip(),
+        )

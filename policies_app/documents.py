@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 from policies_app.durations import DurationError, format_duration, parse_duration
 from policies_app.matching import matches, validate_pattern
@@ -28,6 +30,7 @@ REQUEST_ACCESS = ("optional", "reason", "always")
 MAX_THRESHOLDS = 50
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 MAX_CHANNELS = 20
+MAX_EMAIL = 254  # the user model's email column
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,14 @@ def normalize_user(doc: Any) -> tuple[dict, list[Problem]]:
     if not isinstance(email, str):
         check.add("email", "must be a string")
         email = ""
+    elif email:
+        try:
+            validate_email(email)
+            if len(email) > MAX_EMAIL:
+                raise ValidationError("too long")
+        except ValidationError:
+            check.add("email", f"must be an email address of at most {MAX_EMAIL} characters")
+            email = ""
     roles = check.string_list(doc.get("roles"), "roles")
     for i, role in enumerate(roles):
         if not NAME_RE.match(role):

@@ -219,7 +219,10 @@ def _as_string(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int | float):  # numbers from YAML/JSON traits read as text
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # an int past Python's 4300-digit printing limit
+            return ""
     return ""
 
 
@@ -232,7 +235,7 @@ def _as_list(value: Any) -> list[str]:
         # Elements that are neither text nor numbers (None, nested lists) are dropped.
         return [_as_string(v) for v in value if isinstance(v, str | int | float)]
     if isinstance(value, int | float):
-        return [str(value)]
+        return [_as_string(value)]
     return []
 
 

@@ -26,6 +26,7 @@ from policies_app.loader import PolicyFileError, PolicyPlan
 from policies_app.models import NotificationRule, Resource, Role, UserTraits
 from requests_app.errors import NotFound, ValidationFailed
 from requests_app.services.audit import AuditEntry, audit_record_many
+from requests_app.services.locking import retry_on_conflict
 from requests_app.services.visibility import request_permissions_resync
 
 
@@ -237,6 +238,7 @@ def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], act
         rule.delete()
 
 
+@retry_on_conflict
 def policies_apply(
     *,
     plan: PolicyPlan,

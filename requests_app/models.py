@@ -217,9 +217,11 @@ class AuditEvent(models.Model):
 
     seq = models.BigIntegerField(unique=True)
     created = models.DateTimeField()
+    # PROTECT: actor_id is hashed, so nulling it when an account is deleted would break
+    # the chain (and the PostgreSQL trigger refuses the UPDATE). Deactivate accounts instead.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",

@@ -19,8 +19,9 @@ from requests_app.errors import Conflict, NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest, Grant
 from requests_app.selectors import request_context
 from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
-from requests_app.services.locking import request_lock
+from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
+from requests_app.services.text import clean_text
 
 
 def access_start_for(request: AccessRequest, now: datetime) -> datetime:
@@ -84,12 +85,13 @@ def may_revoke(request: AccessRequest, actor: AbstractBaseUser) -> bool:
     return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_revoke(
     *, request_id: object, actor: AbstractBaseUser, reason: str
 ) -> AccessRequest:
     """End an approved request's access now (or cancel it before it starts); reason required."""
-    reason = (reason or "").strip()
+    reason = clean_text(reason, field="reason")
     request = request_lock(request_id)
     if not may_revoke(request, actor):
         raise NotAllowed("you may not revoke this access")
@@ -126,6 +128,7 @@ def access_request_revoke(
     return request
 
 
+@retry_on_conflict
 @transaction.atomic
 def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Record the end of grants whose window has closed; idempotent (compare-and-swap).
@@ -134,7 +137,7 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     """
     now = now or timezone.now()
     due = list(
-        Grant.objects.select_for_update(skip_locked=True)
+        Grant.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(ended_at=None, expires__lte=now)
         .select_related("user")
         .order_by("expires")[:limit]

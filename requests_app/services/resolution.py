@@ -16,8 +16,9 @@ from requests_app.models import AccessRequest
 from requests_app.services.audit import audit_record
 from requests_app.services.grants import grants_create_for
 from requests_app.services.jobs import request_schedule_access
-from requests_app.services.locking import ensure_pending, request_lock
+from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
+from requests_app.services.text import clean_text
 
 _EVENTS = {
     RequestState.APPROVED: "request.approved",
@@ -76,6 +77,7 @@ def resolve_locked(
     return request
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_resolve(
     *, request_id: object, actor: AbstractBaseUser, state: str, reason: str
@@ -87,7 +89,7 @@ def access_request_resolve(
     """
     if state not in (RequestState.APPROVED, RequestState.DENIED):
         raise ValidationFailed("state must be APPROVED or DENIED", field="state")
-    reason = (reason or "").strip()
+    reason = clean_text(reason, field="reason")
     request = request_lock(request_id)
     if request.user_id == actor.pk:
         raise SelfReviewRefused("nobody may resolve their own request")
@@ -106,11 +108,13 @@ def access_request_resolve(
     )
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_withdraw(
     *, request_id: object, actor: AbstractBaseUser, reason: str = ""
 ) -> AccessRequest:
     """The requester takes back their own PENDING request."""
+    reason = clean_text(reason, field="reason")
     request = request_lock(request_id)
     if request.user_id != actor.pk:
         raise NotAllowed("only the requester may withdraw a request")
@@ -119,11 +123,12 @@ def access_request_withdraw(
         request,
         RequestState.WITHDRAWN,
         actor=actor,
-        reason=(reason or "").strip(),
+        reason=reason,
         now=timezone.now(),
     )
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_expire(*, request_id: object) -> bool:
     """Expire one PENDING request past its TTL; False when there is nothing to do."""

@@ -130,6 +130,6 @@ def test_queue_query_count_does_not_grow_with_rows(
     for i in range(12):
         make_request(["db-admin"], reason=f"INC-{i}")
     client = login("bob")
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(18):  # 3 of them: the sliding session save
         response = client.get(QUEUE)
     assert len(_rows(response)) == 12

@@ -26,7 +26,9 @@ def test_home_shows_standing_roles_and_an_empty_state(alice_client):
     assert "Review inbox" not in page and "wait for your review" not in page
 
 
-def test_active_grant_shows_a_live_countdown_and_its_end(alice_client, approved_request):
+def test_active_grant_shows_a_live_countdown_and_its_end(alice_client, approved_request, settings):
+    settings.SESSION_COOKIE_AGE = 30 * 24 * 3600  # the clock jumps past the idle timeout
+    alice_client.force_login(approved_request.user)
     with time_machine.travel(approved_request.access_starts + timedelta(minutes=47), tick=False):
         page = alice_client.get(HOME).content.decode()
     assert "ends in 1h 13m" in page
@@ -47,7 +49,9 @@ def test_access_starting_later_says_when(alice_client, requester, reviewer):
     assert "is-upcoming" in page
 
 
-def test_ended_access_is_not_shown(alice_client, approved_request):
+def test_ended_access_is_not_shown(alice_client, approved_request, settings):
+    settings.SESSION_COOKIE_AGE = 30 * 24 * 3600  # the clock jumps past the idle timeout
+    alice_client.force_login(approved_request.user)
     with time_machine.travel(approved_request.access_expires, tick=False):
         page = alice_client.get(HOME).content.decode()
     assert "You have no elevated access right now." in page
