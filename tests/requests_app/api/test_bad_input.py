@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from requests_app.models import AccessRequest, AuditEvent, Review
 from tests.requests_app.api.conftest import url
@@ -194,3 +197,33 @@ def test_bad_query_parameters_are_4xx_with_a_message(api, path, params):
 def test_unknown_query_parameters_are_ignored(api):
     response = api("alice").get(url("requests/"), {"colour": "blue"})
     assert response.status_code == 200
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children),
+    max_leaves=8,
+)
+FIELDS = st.sampled_from(
+    ["roles", "resources", "reason", "max_duration", "request_ttl", "assume_start_time",
+     "suggested_reviewers", "dry_run", "state", "unknown"]
+)  # fmt: skip
+
+
+@hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=st.dictionaries(FIELDS, JSON_VALUES, max_size=5) | JSON_VALUES)
+def test_any_json_body_gets_an_answer_never_a_500(api_policy, requester, body):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=requester)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = post_raw(client, "requests/", json.dumps(body))
+    assert response.status_code in (200, 201, 400, 403), response.content
+    if response.status_code >= 400:
+        assert message_of(response.json())

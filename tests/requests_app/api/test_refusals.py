@@ -167,3 +167,13 @@ def test_audit_refusal_names_the_permission(api):
     response = api("alice").get(url("audit/"))
     assert response.status_code == 403
     assert "requests_app.view_auditevent" in response.json()["detail"]
+
+
+def test_requests_cannot_be_edited_or_deleted(api, pending):
+    client = api("alice")
+    path = url(f"requests/{pending.id}/")
+    for method in (client.put, client.patch, client.delete):
+        response = method(path, {"state": "APPROVED"}, format="json")
+        assert response.status_code == 405
+    pending.refresh_from_db()
+    assert pending.state == "PENDING"
