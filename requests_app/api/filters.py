@@ -60,6 +60,7 @@ class RoleFilter(filters.FilterSet):
         fields = ["requestable", "search"]
 
     def filter_requestable(self, queryset, name, value):
+        # The view has already worked out the caller's requestable roles (policy, in memory).
         names = self.request.parser_context["view"].requestable_roles
         return queryset.filter(name__in=names) if value else queryset.exclude(name__in=names)
 
