@@ -11,7 +11,7 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -57,8 +57,12 @@ def normalize_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def load_file(path: Path) -> dict:
-    """The stored settings, or {} when there is no file yet."""
+def _warn_stderr(text: str) -> None:
+    print(f"accessctl: warning: {text}", file=sys.stderr)
+
+
+def load_file(path: Path, warn: Callable[[str], None] = _warn_stderr) -> dict:
+    """The stored settings, or {} when there is no file yet; warns if others may read it."""
     try:
         with path.open(encoding="utf-8") as handle:
             mode = os.fstat(handle.fileno()).st_mode
@@ -72,11 +76,7 @@ def load_file(path: Path) -> dict:
     if not isinstance(data, dict):
         raise CliError(f"{path} is not an accessctl configuration (expected a JSON object)")
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        print(
-            f"accessctl: warning: {path} holds a token and is readable by others; "
-            f"run: chmod 600 {path}",
-            file=sys.stderr,
-        )
+        warn(f"{path} holds a token and is readable by others; run: chmod 600 {path}")
     return data
 
 
@@ -107,12 +107,14 @@ def save(*, url: str, token: str, user: str = "", path: Path | None = None) -> P
     return path
 
 
-def resolve(environ: Mapping[str, str] | None = None) -> Settings:
+def resolve(
+    environ: Mapping[str, str] | None = None, warn: Callable[[str], None] = _warn_stderr
+) -> Settings:
     """URL and token from the environment, else from the config file; AuthError if missing."""
     environ = os.environ if environ is None else environ
     env_url = environ.get(ENV_URL, "").strip()
     env_token = environ.get(ENV_TOKEN, "").strip()
-    stored = {} if env_url and env_token else load_file(config_path(environ))
+    stored = {} if env_url and env_token else load_file(config_path(environ), warn)
     url = env_url or str(stored.get("url") or "")
     token = env_token or str(stored.get("token") or "")
     if not url:
@@ -120,10 +122,11 @@ def resolve(environ: Mapping[str, str] | None = None) -> Settings:
             "no server configured",
             hint=f"run `accessctl login --url https://...` or set {ENV_URL} and {ENV_TOKEN}",
         )
+    url = normalize_url(url)
     if not token:
         raise AuthError(
             "not logged in", hint=f"run `accessctl login --url {url}` or set {ENV_TOKEN}"
         )
     # A user name stored with another server's token would be misleading.
     user = str(stored.get("user") or "") if not env_token else ""
-    return Settings(url=normalize_url(url), token=token, user=user)
+    return Settings(url=url, token=token, user=user)

@@ -8,7 +8,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 from accessctl import __version__
@@ -96,6 +96,7 @@ def main(
     stderr: TextIO | None = None,
     stdin: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> int:
     """Run one command; returns the exit status (see `accessctl --help`)."""
     stdout = stdout or sys.stdout
@@ -108,6 +109,8 @@ def main(
     except SystemExit as exc:  # --help, --version, or a usage error (already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     ctx = Context(stdout=stdout, stderr=stderr, stdin=stdin, environ=environ, json=args.json)
+    if sleep is not None:  # tests pace --wait themselves
+        ctx.sleep = sleep
     try:
         return args.func(ctx, args)
     except SystemExit as exc:  # parser.error() from a command's own argument check

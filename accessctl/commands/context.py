@@ -35,7 +35,7 @@ class Context:
     @property
     def settings(self) -> config.Settings:
         if self._settings is None:
-            self._settings = config.resolve(self.environ)
+            self._settings = config.resolve(self.environ, self.warn)
         return self._settings
 
     @property
@@ -58,6 +58,9 @@ class Context:
         """Whether a person watches stderr (spinner) — never when it is a pipe or file."""
         isatty = getattr(self.stderr, "isatty", None)
         return bool(isatty and isatty()) and self.environ.get("TERM") != "dumb"
+
+    def warn(self, text: str) -> None:
+        print(f"accessctl: warning: {text}", file=self.stderr)
 
     def print(self, text: str = "") -> None:
         print(text, file=self.stdout)

@@ -78,11 +78,7 @@ def login(ctx: Context, args) -> int:
     url = config.normalize_url(args.url)
     host = urlsplit(url).hostname or ""
     if url.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
-        print(
-            f"accessctl: warning: {url} is not https; your token will cross the network "
-            "unencrypted",
-            file=ctx.stderr,
-        )
+        ctx.warn(f"{url} is not https; your token will cross the network unencrypted")
     if args.user:
         password = _secret(ctx, f"Password for {args.user} at {url}: ")
         if not password:
