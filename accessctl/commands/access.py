@@ -55,11 +55,12 @@ def check(ctx: Context, args) -> int:
     verb = "has" if args.role else "reaches"
     if allowed:
         expires = answer.get("expires")
-        until = (
-            f" until {output.when(expires, style=ctx.style)}"
-            if expires
-            else " (standing access, no end)"
-        )
+        if expires:
+            until = f" until {output.when(expires, style=ctx.style)} (granted)"
+        elif answer.get("via") == "standing":
+            until = " (standing role, no end)"
+        else:
+            until = ""
         ctx.print(f"{ctx.style('yes', 'green')}: {args.user} {verb} {what}{until}.")
         return EXIT_OK
     negative = "does not have" if args.role else "does not reach"

@@ -69,8 +69,11 @@ def register(sub, common) -> None:
 
 
 def status(grant: dict, now) -> str:
+    """revoked, ended, upcoming or active; the server's `active` wins over our clock."""
     if grant.get("revoked"):
         return "revoked"
+    if grant.get("active") is True:
+        return "active"
     starts = output.parse_time(grant.get("starts"))
     expires = output.parse_time(grant.get("expires"))
     if expires and expires <= now:

@@ -254,18 +254,27 @@ def review_key(review: dict) -> tuple:
     return (review.get("id"), reviewer(review), review.get("state"), review.get("created"))
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def threshold_text(threshold: object) -> str:
+    """`default: 1 of 2 approvals` (with progress when the API gives it), plus its filter."""
     if not isinstance(threshold, dict):
         return str(threshold)
     name = threshold.get("name") or "default"
     counts = []
-    for key, word in (("approve", "approval"), ("deny", "denial")):
-        count = threshold.get(key) or 0
-        if count:
-            counts.append(f"{count} {word}{'' if count == 1 else 's'}")
+    for need, got, word in (("approve", "approvals", "approval"), ("deny", "denials", "denial")):
+        count = int(threshold.get(need) or 0)
+        if not count:
+            continue  # a 0 count never fires
+        if isinstance(threshold.get(got), int):
+            counts.append(f"{threshold[got]} of {_plural(count, word)}")
+        else:
+            counts.append(_plural(count, word))
     text = f"{name}: {', '.join(counts) or 'never fires'}"
     if threshold.get("filter"):
-        text += f" from reviews where {threshold['filter']}"
+        text += f" (reviews where {threshold['filter']})"
     return text
 
 
@@ -315,12 +324,7 @@ def render_request(ctx: Context, req: dict) -> str:
             ("Access starts", output.when(req.get("access_starts"), now, style=style)),
             ("Access expires", output.when(req.get("access_expires"), now, style=style)),
             ("Reviewers", ", ".join(map(username, req.get("suggested_reviewers") or []))),
-            (
-                "Needs",
-                "; ".join(threshold_text(t) for t in req.get("thresholds") or [])
-                if state == "PENDING"
-                else "",
-            ),
+            ("Thresholds", "; ".join(threshold_text(t) for t in req.get("thresholds") or [])),
             ("Decision", str(req.get("resolve_reason") or "")),
             ("Revoked", str(req.get("revoke_reason") or "")),
         ]
