@@ -99,7 +99,7 @@ def login(ctx: Context, args) -> int:
             raise UsageError("no token given")
     me = ApiClient(url, token, timeout=ctx.timeout).get("me/")
     user = _username(me)
-    path = config.save(url=url, token=token, user=user)
+    path = config.save(url=url, token=token, user=user, path=config.config_path(ctx.environ))
     if ctx.json:
         ctx.dump(me)
     else:
