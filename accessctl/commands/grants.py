@@ -124,13 +124,15 @@ def ls(ctx: Context, args) -> int:
 
 
 def _find_grant(ctx: Context, grant_id: str) -> dict:
-    try:
-        grant = ctx.client.get(f"grants/{grant_id}/")
-    except ServerError as exc:
-        raise not_found_as(exc, f"grant {grant_id}") from None
-    if not isinstance(grant, dict) or not request_of(grant):
-        raise ServerError(f"grant {grant_id} not found (or you may not see it)", status=404)
-    return grant
+    """The grant with this id among those the caller may see (the API lists, never fetches
+    one): active ones first, as those are what people end."""
+    if not grant_id.isdigit():
+        raise ServerError(f"{grant_id!r} is neither a grant id (a number) nor a request id")
+    for params in ({"active": "true"}, None):
+        for grant in ctx.client.get_list("grants/", params):
+            if isinstance(grant, dict) and str(grant.get("id")) == grant_id:
+                return grant
+    raise ServerError(f"grant {grant_id} not found (or you may not see it)", status=404)
 
 
 def end(ctx: Context, args) -> int:

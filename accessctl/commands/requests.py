@@ -69,7 +69,8 @@ Withdraw one of your own pending requests. It ends in the WITHDRAWN state (reque
 are never deleted).
 
 examples:
-  accessctl request withdraw 3f2c9d1e-5b7a-4c1e-9a0d-2b8e6f4a1c33"""
+  accessctl request withdraw 3f2c9d1e-5b7a-4c1e-9a0d-2b8e6f4a1c33
+  accessctl request withdraw 3f2c9d1e-... --reason "fixed without it"""
 
 FINAL_EXIT = {"APPROVED": EXIT_OK}
 MAX_NETWORK_RETRIES = 5
@@ -175,9 +176,12 @@ def register(sub, common) -> None:
     )
     p.add_argument(
         "--state",
+        dest="states",
         type=types.state,
+        action="append",
+        default=[],
         metavar="STATE",
-        help="only in this state: " + ", ".join(s.lower() for s in types.STATES),
+        help="only in this state (repeatable): " + ", ".join(s.lower() for s in types.STATES),
     )
     p.add_argument("--user", metavar="USERNAME", help="only requests by this user")
     p.set_defaults(func=ls, parser=p)
@@ -225,6 +229,7 @@ def register(sub, common) -> None:
         formatter_class=HELP_FORMAT,
     )
     p.add_argument("id", metavar="ID", help="the request id")
+    p.add_argument("--reason", default="", help="why (recorded in the audit log)")
     p.set_defaults(func=withdraw, parser=p)
 
 
@@ -387,7 +392,7 @@ def create(ctx: Context, args) -> int:
 
 
 def ls(ctx: Context, args) -> int:
-    params = {"scope": args.scope, "state": args.state, "user": args.user}
+    params = [("scope", args.scope), ("user", args.user), *(("state", s) for s in args.states)]
     rows = ctx.client.get_list("requests/", params)
     if ctx.json:
         ctx.dump(rows)
@@ -476,7 +481,7 @@ def review(ctx: Context, args) -> int:
 
 def withdraw(ctx: Context, args) -> int:
     try:
-        req = ctx.client.post(f"requests/{args.id}/withdraw/", {})
+        req = ctx.client.post(f"requests/{args.id}/withdraw/", {"reason": args.reason})
     except ServerError as exc:
         raise not_found_as(exc, f"request {args.id}") from None
     if ctx.json:

@@ -69,9 +69,13 @@ def search(ctx: Context, args) -> int:
         ctx.print("No resources you may request match.")
         return 0
     table = [
-        [resource_id(r), output.truncate(labels_text(r.get("labels")), 60)]
+        [
+            resource_id(r),
+            output.truncate(labels_text(r.get("labels")), 50),
+            output.truncate(r.get("description") or "", 50),
+        ]
         for r in rows
         if isinstance(r, dict)
     ]
-    ctx.print(output.table(["RESOURCE", "LABELS"], table, ctx.style))
+    ctx.print(output.table(["RESOURCE", "LABELS", "DESCRIPTION"], table, ctx.style))
     return 0
