@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served locally, no CDN
     "guardian",
     "policies_app",
     "requests_app",
@@ -132,6 +133,31 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Access Portal API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# REST API (requests_app/api): JSON only, paginated lists, django-filter, one error handler
+# for domain errors, OpenAPI with local Swagger UI assets.
+REST_FRAMEWORK |= {
+    "DEFAULT_PARSER_CLASSES": ["requests_app.api.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "requests_app.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "requests_app.api.exceptions.exception_handler",
+    # ASCII output: a lone surrogate echoed back in an error message cannot break rendering.
+    "UNICODE_JSON": False,
+}
+SPECTACULAR_SETTINGS |= {
+    "DESCRIPTION": "Just-in-time access requests: roles and resources, reviews, bounded grants.",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStateEnum": "requests_app.choices.RequestState",
+        "ReviewStateEnum": "requests_app.choices.ReviewState",
+    },
 }
 
 # Access-request policy defaults (ARCHITECTURE.md, "Durations").

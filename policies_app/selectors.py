@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AbstractBaseUser
 
 from policies_app.engine import PolicySet, ResourceRef, Subject
@@ -36,3 +38,16 @@ def resources_by_id(ids: list[str]) -> dict[str, Resource]:
         kind, _, name = rid.partition("/")
         query |= Q(kind=kind, name=name)
     return {r.resource_id: r for r in Resource.objects.filter(query)}
+
+
+def resources_requestable_by(
+    user: AbstractBaseUser, resources: Iterable[Resource] | None = None
+) -> list[Resource]:
+    """The resources (of `resources`, default all) that `user` may request: those reached by
+    one of their search-as roles. Label selectors are globs and regexes, so the match runs
+    in memory over one query's rows."""
+    roles = subject_for(user).search_as_roles
+    if not roles:
+        return []
+    rows = Resource.objects.all() if resources is None else resources
+    return [r for r in rows if any(role.reaches(resource_ref(r)) for role in roles)]

@@ -1,0 +1,323 @@
+"""OpenAPI request and response examples, in one place so the views stay short.
+
+The values follow the demo (examples/demo.yaml): alice asks for db-admin, bob reviews.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample
+
+REQUEST_ID = "6f1c1b7e-2d0a-4c39-9a53-3d2f3e1f9b10"
+
+REVIEW = {
+    "reviewer": "bob",
+    "state": "APPROVED",
+    "reason": "matches INC-4242",
+    "assume_start_time": None,
+    "created": "2026-05-01T10:05:00Z",
+}
+
+PENDING = {
+    "id": REQUEST_ID,
+    "user": "alice",
+    "roles": ["db-admin"],
+    "resources": [],
+    "state": "PENDING",
+    "reason": "INC-4242: rotate the billing database credentials",
+    "created": "2026-05-01T10:00:00Z",
+    "expires": "2026-05-02T10:00:00Z",
+    "requested_duration": 7200,
+    "max_duration": 7200,
+    "assume_start_time": None,
+    "access_starts": None,
+    "access_expires": None,
+    "suggested_reviewers": ["bob"],
+    "thresholds": [
+        {"name": "default", "filter": "", "approve": 1, "deny": 1, "approvals": 0, "denials": 0}
+    ],
+    "reviews": [],
+    "resolved_at": None,
+    "resolved_by": None,
+    "resolve_reason": "",
+    "revoked_at": None,
+    "revoked_by": None,
+    "revoke_reason": "",
+}
+
+APPROVED = {
+    **PENDING,
+    "state": "APPROVED",
+    "access_starts": "2026-05-01T10:05:00Z",
+    "access_expires": "2026-05-01T12:05:00Z",
+    "thresholds": [{**PENDING["thresholds"][0], "approvals": 1}],
+    "reviews": [REVIEW],
+    "resolved_at": "2026-05-01T10:05:00Z",
+    "resolved_by": "bob",
+    "resolve_reason": "matches INC-4242",
+}
+
+GRANT = {
+    "id": 17,
+    "user": "alice",
+    "role": "db-admin",
+    "resource": None,
+    "starts": "2026-05-01T10:05:00Z",
+    "expires": "2026-05-01T12:05:00Z",
+    "revoked": False,
+    "revoked_at": None,
+    "active": True,
+    "request": REQUEST_ID,
+}
+
+
+def page(*items: dict) -> dict:
+    return {"count": len(items), "next": None, "previous": None, "results": list(items)}
+
+
+def example(name: str, value: dict, *, request: bool = False, status: int = 200, summary=""):
+    return OpenApiExample(
+        name,
+        value=value,
+        summary=summary or name,
+        request_only=request,
+        response_only=not request,
+        status_codes=None if request else [str(status)],
+    )
+
+
+def error(name: str, detail: str, code: str, status: int, field: str | None = None):
+    body = {"detail": detail, "code": code, **({"field": field} if field else {})}
+    return example(name, body, status=status)
+
+
+NOT_FOUND = error("Not visible to you", "no such access request", "not_found", 404)
+
+ME = [
+    example(
+        "alice",
+        {
+            "user": "alice",
+            "email": "alice@example.com",
+            "standing_roles": ["engineer"],
+            "active_grants": [GRANT],
+            "requestable_roles": ["db-admin", "dev-admin"],
+            "can_request_resources": True,
+            "is_reviewer": False,
+        },
+    )
+]
+
+ROLES = [
+    example(
+        "Roles for alice",
+        page(
+            {
+                "name": "db-admin",
+                "description": "Administrator of production databases.",
+                "requestable": True,
+                "held": False,
+            },
+            {
+                "name": "engineer",
+                "description": "Every engineer.",
+                "requestable": False,
+                "held": True,
+            },
+        ),
+    )
+]
+
+RESOURCES = [
+    example(
+        "Production nodes alice may request",
+        page(
+            {
+                "id": "node/db-prod-1",
+                "kind": "node",
+                "name": "db-prod-1",
+                "labels": {"env": "prod", "team": "pay"},
+                "description": "",
+            }
+        ),
+    )
+]
+
+REQUEST_CREATE = [
+    example(
+        "A role for two hours",
+        {
+            "roles": ["db-admin"],
+            "reason": "INC-4242: rotate the billing database credentials",
+            "max_duration": "2h",
+        },
+        request=True,
+    ),
+    example(
+        "One resource, starting later, dry run",
+        {
+            "resources": ["node/db-prod-1"],
+            "reason": "INC-4243: disk full",
+            "max_duration": 3600,
+            "request_ttl": "4h",
+            "assume_start_time": "2026-05-02T08:00:00Z",
+            "suggested_reviewers": ["carol"],
+            "dry_run": True,
+        },
+        request=True,
+    ),
+    example("Created", PENDING, status=201),
+    example("Dry run (nothing stored)", {**PENDING, "id": None}, status=200),
+    example(
+        "Reason required",
+        {
+            "detail": "a reason is required for this request (Ticket number and why you need it)",
+            "code": "invalid",
+            "field": "reason",
+        },
+        status=400,
+    ),
+    example(
+        "Unknown field", {"roles_": ["unknown field (allowed: roles, resources, ...)"]}, status=400
+    ),
+    error(
+        "Role not allowed",
+        "you may not request the role 'root' (it does not exist or no role of yours allows "
+        "requesting it)",
+        "not_allowed",
+        403,
+        "roles",
+    ),
+]
+
+REQUEST_LIST = [example("Pending requests bob may review", page(PENDING))]
+REQUEST_DETAIL = [example("Approved", APPROVED), NOT_FOUND]
+
+REVIEW_CREATE = [
+    example("Approve", {"state": "APPROVED", "reason": "matches INC-4242"}, request=True),
+    example("Deny", {"state": "DENIED", "reason": "no ticket"}, request=True),
+    example("Approved by this review", APPROVED, status=201),
+    error("Own request", "nobody may review their own request", "self_review", 403),
+    NOT_FOUND,
+    error("Already reviewed", "you have already reviewed this request", "already_reviewed", 409),
+    error("No longer pending", "this request is approved, no longer pending", "not_pending", 409),
+]
+
+WITHDRAW = [
+    example("Withdraw", {"reason": "fixed without it"}, request=True),
+    example(
+        "Withdrawn",
+        {**PENDING, "state": "WITHDRAWN", "resolved_by": "alice", "resolve_reason": "fixed"},
+    ),
+    error("Not the requester", "only the requester may withdraw a request", "not_allowed", 403),
+    NOT_FOUND,
+    error("No longer pending", "this request is approved, no longer pending", "not_pending", 409),
+]
+
+RESOLVE = [
+    example("With a reason", {"reason": "break-glass: CHG-77 approved by the CAB"}, request=True),
+    example("Resolved", {**APPROVED, "reviews": [], "resolved_by": "sam"}),
+    error(
+        "Reason missing",
+        "a reason is required to resolve a request",
+        "invalid",
+        400,
+        "reason",
+    ),
+    error("Own request", "nobody may resolve their own request", "self_review", 403),
+    NOT_FOUND,
+    error("No longer pending", "this request is denied, no longer pending", "not_pending", 409),
+]
+
+REVOKE = [
+    example("With a reason", {"reason": "done early"}, request=True),
+    example(
+        "Revoked",
+        {
+            **APPROVED,
+            "state": "REVOKED",
+            "revoked_at": "2026-05-01T11:00:00Z",
+            "revoked_by": "alice",
+            "revoke_reason": "done early",
+        },
+    ),
+    error("Reason missing", "a reason is required to revoke access", "invalid", 400, "reason"),
+    error("Not allowed", "you may not revoke this access", "not_allowed", 403),
+    NOT_FOUND,
+    error(
+        "Not approved",
+        "only approved access can be revoked; this request is pending",
+        "conflict",
+        409,
+    ),
+]
+
+GRANTS = [example("alice's active grants", page(GRANT))]
+
+ACCESS_CHECK = [
+    example(
+        "Granted role",
+        {
+            "allowed": True,
+            "expires": "2026-05-01T12:05:00Z",
+            "via": "grant",
+            "user": "alice",
+            "role": "db-admin",
+            "resource": None,
+            "checked_at": "2026-05-01T11:00:00Z",
+        },
+    ),
+    example(
+        "No access to a resource",
+        {
+            "allowed": False,
+            "expires": None,
+            "via": "",
+            "user": "alice",
+            "role": None,
+            "resource": "db/billing",
+            "checked_at": "2026-05-01T13:00:00Z",
+        },
+        summary="No access",
+    ),
+    example(
+        "Role and resource both given",
+        {"non_field_errors": ["give exactly one of role or resource"]},
+        status=400,
+    ),
+    example(
+        "Someone else's access",
+        {
+            "detail": "checking another user's access needs the requests_app.check_access "
+            "permission",
+            "code": "not_allowed",
+        },
+        status=403,
+    ),
+    error("Unknown user", "no such user", "not_found", 404),
+]
+
+AUDIT = [
+    example(
+        "Events",
+        page(
+            {
+                "seq": 42,
+                "created": "2026-05-01T10:05:00Z",
+                "actor": "bob",
+                "action": "review.submitted",
+                "target_type": "access_request",
+                "target_id": REQUEST_ID,
+                "data": {"state": "APPROVED", "reason": "matches INC-4242", "thresholds": [0]},
+                "prev_hash": "9c1e...e0",
+                "hash": "4b7d...a1",
+            }
+        ),
+    ),
+    example(
+        "Not an auditor",
+        {
+            "detail": "reading the audit log needs the requests_app.view_auditevent permission",
+        },
+        status=403,
+    ),
+]

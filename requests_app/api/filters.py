@@ -1,0 +1,130 @@
+"""Query filters (django-filter). Bad values answer 400 naming the parameter."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from rest_framework.exceptions import ValidationError
+
+from policies_app.models import Resource, Role
+from requests_app.choices import RequestState
+from requests_app.models import AccessRequest, AuditEvent, Grant
+
+USERNAME = f"user__{get_user_model().USERNAME_FIELD}"
+MAX_LABEL_FILTERS = 10
+
+
+class RoleFilter(filters.FilterSet):
+    requestable = filters.BooleanFilter(
+        method="filter_requestable", label="Only roles the caller may (true) or may not request."
+    )
+    search = filters.CharFilter(method="filter_search", label="Text in name or description.")
+
+    class Meta:
+        model = Role
+        fields = ["requestable", "search"]
+
+    def filter_requestable(self, queryset, name, value):
+        names = self.request.parser_context["view"].requestable_roles
+        return queryset.filter(name__in=names) if value else queryset.exclude(name__in=names)
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+
+
+class ResourceFilter(filters.FilterSet):
+    kind = filters.CharFilter(field_name="kind", label="Resource kind, e.g. node.")
+    search = filters.CharFilter(method="filter_search", label="Text in kind, name or description.")
+    label = filters.CharFilter(
+        method="filter_label", label="`key=value`; repeat for several (all must match)."
+    )
+
+    class Meta:
+        model = Resource
+        fields = ["kind", "search", "label"]
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(
+            Q(name__icontains=value) | Q(kind__icontains=value) | Q(description__icontains=value)
+        )
+
+    def filter_label(self, queryset, name, value):
+        pairs = self.request.query_params.getlist("label")
+        if len(pairs) > MAX_LABEL_FILTERS:
+            raise ValidationError({"label": [f"at most {MAX_LABEL_FILTERS} label filters"]})
+        for i, pair in enumerate(pairs):
+            key, sep, wanted = pair.partition("=")
+            if not sep or not key or "\x00" in pair:
+                raise ValidationError(
+                    {
+                        "label": [
+                            f"{pair[:64]!r}: a label filter is written key=value, e.g. env=prod"
+                        ]
+                    }
+                )
+            alias = f"_label_{i}"
+            # Cast: compare as text on every database (SQLite would read the value as JSON).
+            value = Cast(KeyTextTransform(key, "labels"), output_field=TextField())
+            queryset = queryset.alias(**{alias: value}).filter(**{alias: wanted})
+        return queryset
+
+
+class AccessRequestFilter(filters.FilterSet):
+    state = filters.MultipleChoiceFilter(
+        choices=RequestState.choices, label="Request state; repeat for several."
+    )
+    user = filters.CharFilter(field_name=USERNAME, label="Requester's user name.")
+    scope = filters.ChoiceFilter(
+        choices=[
+            ("mine", "my own requests"),
+            ("needs_review", "pending requests I may review and have not reviewed"),
+            ("reviewed", "requests I reviewed"),
+        ],
+        method="filter_scope",
+        label="mine, needs_review or reviewed; all visible requests if omitted.",
+    )
+
+    class Meta:
+        model = AccessRequest
+        fields = ["state", "user", "scope"]
+
+    def filter_scope(self, queryset, name, value):
+        # `needs_review` is applied by the view (a different base queryset and order).
+        caller = self.request.user
+        if value == "mine":
+            return queryset.filter(user=caller)
+        if value == "reviewed":
+            return queryset.filter(pk__in=caller.reviews.values("request_id"))
+        return queryset
+
+
+class GrantFilter(filters.FilterSet):
+    active = filters.BooleanFilter(method="filter_active", label="Gives access right now.")
+    user = filters.CharFilter(field_name=USERNAME, label="Grantee's user name.")
+    request = filters.UUIDFilter(field_name="request_id", label="The request it came from.")
+
+    class Meta:
+        model = Grant
+        fields = ["active", "user", "request"]
+
+    def filter_active(self, queryset, name, value):
+        now = timezone.now()
+        active = Q(starts__lte=now, expires__gt=now) & (Q(revoked_at=None) | Q(revoked_at__gt=now))
+        return queryset.filter(active) if value else queryset.exclude(active)
+
+
+class AuditEventFilter(filters.FilterSet):
+    action = filters.CharFilter(field_name="action", label="e.g. request.created")
+    actor = filters.CharFilter(field_name="actor_name", label='User name, or "system".')
+    since = filters.IsoDateTimeFilter(
+        field_name="created", lookup_expr="gte", label="RFC 3339 time; events at or after it."
+    )
+    target_id = filters.CharFilter(field_name="target_id", label="e.g. a request id.")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "actor", "since", "target_id"]

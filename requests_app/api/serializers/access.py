@@ -1,0 +1,34 @@
+"""`access/check/`: the question and the answer."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from requests_app.api.fields import DateTimeField
+
+
+class AccessCheckQuerySerializer(serializers.Serializer):
+    user = serializers.CharField(
+        max_length=150, required=False, help_text="User name; the caller if omitted."
+    )
+    role = serializers.CharField(max_length=100, required=False)
+    resource = serializers.CharField(max_length=320, required=False, help_text="`kind/name`")
+
+    def validate(self, attrs: dict) -> dict:
+        if bool(attrs.get("role")) == bool(attrs.get("resource")):
+            raise serializers.ValidationError("give exactly one of role or resource")
+        return attrs
+
+
+class AccessCheckSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    expires = DateTimeField(
+        allow_null=True, help_text="When granted access ends; null for standing access or none."
+    )
+    via = serializers.ChoiceField(
+        choices=["standing", "grant", ""], help_text="What gives the access, if any."
+    )
+    user = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+    resource = serializers.CharField(allow_null=True)
+    checked_at = DateTimeField()

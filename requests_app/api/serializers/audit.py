@@ -1,0 +1,27 @@
+"""Audit events, for auditors."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from requests_app.api.serializers.base import OutputSerializer
+from requests_app.models import AuditEvent
+
+
+class AuditEventSerializer(OutputSerializer):
+    actor = serializers.CharField(source="actor_name", help_text='User name, or "system".')
+    data = serializers.DictField(help_text="What changed, as recorded.")
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "seq",
+            "created",
+            "actor",
+            "action",
+            "target_type",
+            "target_id",
+            "data",
+            "prev_hash",
+            "hash",
+        ]

@@ -1,0 +1,46 @@
+"""Error bodies, for the schema: refusals are `{"detail", "code", "field"?}`; validation
+errors map each bad field to its messages (DRF's usual shape)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, for a person.")
+    code = serializers.CharField(required=False, help_text="Stable machine-readable code.")
+    field = serializers.CharField(required=False, help_text="The field to blame, if one is.")
+
+
+BAD_INPUT_SCHEMA = {
+    "type": "object",
+    "description": 'A refusal (`detail`, `code`, `field`) or field errors: `{"<field>": '
+    '["message", ...]}`, `non_field_errors` for the body as a whole.',
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "field": {"type": "string"},
+    },
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+
+_DESCRIBED = {
+    400: "Bad input: malformed JSON, wrong types, unknown fields, a rule broken.",
+    401: "Not authenticated: send `Authorization: Token <key>` or use a session.",
+    403: "Refused: policy or permission does not allow it (or CSRF failed on a session).",
+    404: "No such object, or not visible to you.",
+    409: "The request is not in a state that allows this.",
+    413: "The body is too large.",
+}
+
+
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Schema responses for the given error statuses."""
+    return {
+        status: OpenApiResponse(
+            response=BAD_INPUT_SCHEMA if status == 400 else ErrorSerializer,
+            description=_DESCRIBED[status],
+        )
+        for status in statuses
+    }

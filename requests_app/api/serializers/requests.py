@@ -1,0 +1,160 @@
+"""Access requests and reviews: what clients send, and what they get back."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from requests_app.api.fields import DateTimeField, DurationField
+from requests_app.api.serializers.base import OutputSerializer, StrictSerializer, username_field
+from requests_app.choices import ReviewState
+from requests_app.models import AccessRequest, Review
+from requests_app.services.access_requests import MAX_REASON, MAX_RESOURCES, MAX_ROLES
+from requests_app.services.thresholds import progress
+
+MAX_SUGGESTED_REVIEWERS = 50
+
+
+def _names(max_items: int, max_length: int, help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=max_length),
+        max_length=max_items,
+        required=False,
+        default=list,
+        help_text=help_text,
+    )
+
+
+def _reason(help_text: str) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=MAX_REASON,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=True,
+        help_text=help_text,
+    )
+
+
+class RequestCreateSerializer(StrictSerializer):
+    roles = _names(MAX_ROLES, 100, 'Role names; `["*"]` means every role you may request.')
+    resources = _names(MAX_RESOURCES, 320, "Resource ids `kind/name`, e.g. `node/db-prod-1`.")
+    reason = _reason("Why you need the access; some policies require it.")
+    max_duration = DurationField(
+        required=False,
+        allow_null=True,
+        help_text="Access time asked for (at most 14d); lowered to the policy cap if above it.",
+    )
+    request_ttl = DurationField(
+        required=False,
+        allow_null=True,
+        help_text="How long the request may stay pending (default 24h, at most 7d).",
+    )
+    assume_start_time = DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Start access no earlier than this (from now to 7 days ahead).",
+    )
+    suggested_reviewers = _names(MAX_SUGGESTED_REVIEWERS, 150, "User names to notify.")
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Check and show the request without storing it."
+    )
+
+
+class ReviewCreateSerializer(StrictSerializer):
+    state = serializers.ChoiceField(choices=ReviewState.choices)
+    reason = _reason("Why you approve or deny.")
+    assume_start_time = DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When approving, move the start of access (from now to 7 days ahead).",
+    )
+
+
+class ReasonSerializer(StrictSerializer):
+    reason = _reason("Why; required to approve, deny or revoke.")
+
+
+class ReviewSerializer(OutputSerializer):
+    reviewer = username_field()
+
+    class Meta:
+        model = Review
+        fields = ["reviewer", "state", "reason", "assume_start_time", "created"]
+
+
+class ThresholdProgressSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    filter = serializers.CharField(help_text="Predicate a review must match to count.")
+    approve = serializers.IntegerField(help_text="Approvals needed (0: never fires).")
+    deny = serializers.IntegerField(help_text="Denials that deny the request (0: never fires).")
+    approvals = serializers.IntegerField(help_text="Approvals counted so far.")
+    denials = serializers.IntegerField(help_text="Denials counted so far.")
+
+
+class AccessRequestSerializer(OutputSerializer):
+    """A request as stored; `id` is null only in a dry run's answer (nothing stored)."""
+
+    id = serializers.UUIDField(read_only=True, allow_null=True)
+    user = username_field()
+    resolved_by = username_field(allow_null=True)
+    revoked_by = username_field(allow_null=True)
+    expires = DateTimeField(read_only=True, help_text="Pending until: expires if unresolved.")
+    max_duration = serializers.IntegerField(
+        read_only=True, help_text="Seconds of access if approved (after policy caps)."
+    )
+    requested_duration = serializers.IntegerField(
+        read_only=True, help_text="Seconds of access asked for."
+    )
+    roles = serializers.ListField(child=serializers.CharField(), read_only=True)
+    resources = serializers.ListField(child=serializers.CharField(), read_only=True)
+    suggested_reviewers = serializers.ListField(child=serializers.CharField(), read_only=True)
+    thresholds = serializers.SerializerMethodField()
+    reviews = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessRequest
+        fields = [
+            "id",
+            "user",
+            "roles",
+            "resources",
+            "state",
+            "reason",
+            "created",
+            "expires",
+            "requested_duration",
+            "max_duration",
+            "assume_start_time",
+            "access_starts",
+            "access_expires",
+            "suggested_reviewers",
+            "thresholds",
+            "reviews",
+            "resolved_at",
+            "resolved_by",
+            "resolve_reason",
+            "revoked_at",
+            "revoked_by",
+            "revoke_reason",
+        ]
+        read_only_fields = fields
+
+    @staticmethod
+    def _reviews(obj: AccessRequest) -> list[Review]:
+        # A dry run's request is not stored: it has no reviews to look up.
+        return [] if obj._state.adding else list(obj.reviews.all())
+
+    @extend_schema_field(ThresholdProgressSerializer(many=True))
+    def get_thresholds(self, obj: AccessRequest) -> list[dict]:
+        return progress(obj.policy, self._reviews(obj))
+
+    @extend_schema_field(ReviewSerializer(many=True))
+    def get_reviews(self, obj: AccessRequest) -> list[dict]:
+        return ReviewSerializer(self._reviews(obj), many=True).data
+
+    def to_representation(self, instance: AccessRequest) -> dict:
+        data = super().to_representation(instance)
+        if instance._state.adding:
+            data["id"] = None
+        return data

@@ -1,0 +1,33 @@
+"""URLs of the REST API, mounted at `/api/`: the API at `v1/`, the schema and its docs."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from requests_app.api.views.access import AccessCheckView
+from requests_app.api.views.audit import AuditEventViewSet
+from requests_app.api.views.grants import GrantViewSet
+from requests_app.api.views.me import MeView
+from requests_app.api.views.policies import ResourceViewSet, RoleViewSet
+from requests_app.api.views.requests import AccessRequestViewSet
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("roles", RoleViewSet, basename="role")
+router.register("resources", ResourceViewSet, basename="resource")
+router.register("requests", AccessRequestViewSet, basename="request")
+router.register("grants", GrantViewSet, basename="grant")
+router.register("audit", AuditEventViewSet, basename="audit")
+
+v1 = [
+    path("me/", MeView.as_view(), name="me"),
+    path("access/check/", AccessCheckView.as_view(), name="access-check"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("v1/", include(v1)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

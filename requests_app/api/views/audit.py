@@ -1,0 +1,34 @@
+"""`GET audit/`: the hash-chained audit log, for holders of view_auditevent."""
+
+from __future__ import annotations
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
+from rest_framework.filters import OrderingFilter
+
+from requests_app.api import examples
+from requests_app.api.filters import AuditEventFilter
+from requests_app.api.permissions import CanReadAudit
+from requests_app.api.serializers.audit import AuditEventSerializer
+from requests_app.api.serializers.errors import errors
+from requests_app.models import AuditEvent
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="audit_list",
+        summary="Audit events, newest first (`ordering=seq` for oldest first)",
+        responses={200: AuditEventSerializer(many=True), **errors(400, 401, 403)},
+        examples=examples.AUDIT,
+        tags=["audit"],
+    )
+)
+class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    queryset = AuditEvent.objects.all()
+    serializer_class = AuditEventSerializer
+    permission_classes = [CanReadAudit]
+    filterset_class = AuditEventFilter
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    ordering_fields = ["seq"]
+    ordering = ["-seq"]

@@ -1,0 +1,213 @@
+"""Access requests: create, list, show, review, withdraw, approve/deny, revoke.
+
+Every write is one domain service call; the service locks the row and is the authority on
+who may do what. A request the caller may not see answers 404 before any service runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from requests_app.api import examples
+from requests_app.api.filters import AccessRequestFilter
+from requests_app.api.serializers.errors import errors
+from requests_app.api.serializers.requests import (
+    AccessRequestSerializer,
+    ReasonSerializer,
+    RequestCreateSerializer,
+    ReviewCreateSerializer,
+)
+from requests_app.choices import RequestState
+from requests_app.errors import NotFound
+from requests_app.models import AccessRequest, Review
+from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.services.access_requests import access_request_create
+from requests_app.services.grants import access_request_revoke
+from requests_app.services.resolution import access_request_resolve, access_request_withdraw
+from requests_app.services.reviews import review_submit
+
+ID = OpenApiParameter("id", uuid.UUID, OpenApiParameter.PATH, description="The request id.")
+
+
+def _action_schema(summary: str, request, response_status: int, ex, *codes: int, **kw):
+    return extend_schema(
+        summary=summary,
+        parameters=[ID],
+        request=request,
+        responses={response_status: AccessRequestSerializer, **errors(*codes)},
+        examples=ex,
+        tags=["requests"],
+        **kw,
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="requests_list",
+        summary="Requests the caller may see, newest first (scope=needs_review: oldest first)",
+        responses={200: AccessRequestSerializer(many=True), **errors(400, 401)},
+        examples=examples.REQUEST_LIST,
+        tags=["requests"],
+    ),
+    retrieve=extend_schema(
+        operation_id="requests_retrieve",
+        summary="One request, with its thresholds and reviews",
+        parameters=[ID],
+        responses={200: AccessRequestSerializer, **errors(401, 404)},
+        examples=examples.REQUEST_DETAIL,
+        tags=["requests"],
+    ),
+    create=extend_schema(
+        operation_id="requests_create",
+        summary="Ask for roles and/or resources (dry_run: check only, 200, nothing stored)",
+        request=RequestCreateSerializer,
+        responses={
+            201: AccessRequestSerializer,
+            200: AccessRequestSerializer,
+            **errors(400, 401, 403, 413),
+        },
+        examples=examples.REQUEST_CREATE,
+        tags=["requests"],
+    ),
+    reviews=_action_schema(
+        "Approve or deny as a reviewer; 201 with the request (resolved if a threshold is met)",
+        ReviewCreateSerializer,
+        201,
+        examples.REVIEW_CREATE,
+        400,
+        401,
+        403,
+        404,
+        409,
+        operation_id="requests_review",
+    ),
+    withdraw=_action_schema(
+        "The requester withdraws their pending request",
+        ReasonSerializer,
+        200,
+        examples.WITHDRAW,
+        400,
+        401,
+        403,
+        404,
+        409,
+    ),
+    approve=_action_schema(
+        "Approve directly (requests_app.resolve_accessrequest; never your own; reason required)",
+        ReasonSerializer,
+        200,
+        examples.RESOLVE,
+        400,
+        401,
+        403,
+        404,
+        409,
+    ),
+    deny=_action_schema(
+        "Deny directly (requests_app.resolve_accessrequest; never your own; reason required)",
+        ReasonSerializer,
+        200,
+        examples.RESOLVE,
+        400,
+        401,
+        403,
+        404,
+        409,
+    ),
+    revoke=_action_schema(
+        "End approved access now (requester, eligible reviewer or requests_app.revoke_grant)",
+        ReasonSerializer,
+        200,
+        examples.REVOKE,
+        400,
+        401,
+        403,
+        404,
+        409,
+    ),
+)
+class AccessRequestViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = AccessRequestSerializer
+    filterset_class = AccessRequestFilter
+
+    def get_queryset(self) -> QuerySet[AccessRequest]:
+        user = self.request.user
+        if self.action == "list" and self.request.query_params.get("scope") == "needs_review":
+            queryset = requests_needing_review(user)
+        else:
+            queryset = requests_visible_to(user).order_by("-created", "id")
+        return queryset.select_related("user", "resolved_by", "revoked_by").prefetch_related(
+            Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))
+        )
+
+    def get_object(self) -> AccessRequest:
+        """The request if the caller may see it; 404 alike for absent, unseen or malformed."""
+        try:
+            pk = uuid.UUID(str(self.kwargs["pk"]))
+        except ValueError:
+            raise NotFound("no such access request") from None
+        request = self.get_queryset().filter(pk=pk).first()
+        if request is None:
+            raise NotFound("no such access request")
+        return request
+
+    def _answer(self, code: int = status.HTTP_200_OK) -> Response:
+        """The request as it is now, after the service changed it."""
+        return Response(self.get_serializer(self.get_object()).data, status=code)
+
+    def _input(self, serializer_class, request: Request) -> dict:
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def create(self, request: Request) -> Response:
+        data = self._input(RequestCreateSerializer, request)
+        created = access_request_create(requester=request.user, **data)
+        code = status.HTTP_200_OK if data["dry_run"] else status.HTTP_201_CREATED
+        return Response(self.get_serializer(created).data, status=code)
+
+    @action(detail=True, methods=["post"])
+    def reviews(self, request: Request, pk: str) -> Response:
+        target = self.get_object()
+        data = self._input(ReviewCreateSerializer, request)
+        review_submit(request_id=target.pk, reviewer=request.user, **data)
+        return self._answer(status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str) -> Response:
+        target = self.get_object()
+        data = self._input(ReasonSerializer, request)
+        access_request_withdraw(request_id=target.pk, actor=request.user, reason=data["reason"])
+        return self._answer()
+
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        return self._resolve(request, RequestState.APPROVED)
+
+    @action(detail=True, methods=["post"])
+    def deny(self, request: Request, pk: str) -> Response:
+        return self._resolve(request, RequestState.DENIED)
+
+    def _resolve(self, request: Request, state: RequestState) -> Response:
+        target = self.get_object()
+        data = self._input(ReasonSerializer, request)
+        access_request_resolve(
+            request_id=target.pk, actor=request.user, state=state, reason=data["reason"]
+        )
+        return self._answer()
+
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: str) -> Response:
+        target = self.get_object()
+        data = self._input(ReasonSerializer, request)
+        access_request_revoke(request_id=target.pk, actor=request.user, reason=data["reason"])
+        return self._answer()
