@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import SimpleRouter
 
 from requests_app.api.views.access import AccessCheckView
@@ -23,6 +24,8 @@ router.register("audit", AuditEventViewSet, basename="audit")
 v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("access/check/", AccessCheckView.as_view(), name="access-check"),
+    # POST username + password → {"token": ...}: how `accessctl login --user` gets a token.
+    path("auth/token/", obtain_auth_token, name="auth-token"),
     *router.urls,
 ]
 
