@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -187,7 +188,9 @@ class Spinner:
             return
         frame = self.frames[self._n % len(self.frames)]
         self._n += 1
-        self.stream.write(f"\r{frame} {text}\x1b[K")
+        # A line longer than the terminal would wrap, and \r could not redraw it.
+        width = shutil.get_terminal_size((80, 24)).columns - 3
+        self.stream.write(f"\r{frame} {truncate(text, max(width, 10))}\x1b[K")
         self.stream.flush()
         self._drawn = True
 

@@ -56,12 +56,12 @@ def check(ctx: Context, args) -> int:
     if allowed:
         expires = answer.get("expires")
         if expires:
-            until = f" until {output.when(expires, style=ctx.style)} (granted)"
+            how = f" through a grant, until {output.when(expires, style=ctx.style)}"
         elif answer.get("via") == "standing":
-            until = " (standing role, no end)"
+            how = " (standing role, no end)"
         else:
-            until = ""
-        ctx.print(f"{ctx.style('yes', 'green')}: {args.user} {verb} {what}{until}.")
+            how = ""
+        ctx.print(f"{ctx.style('yes', 'green')}: {args.user} {verb} {what}{how}.")
         return EXIT_OK
     negative = "does not have" if args.role else "does not reach"
     ctx.print(f"{ctx.style('no', 'red')}: {args.user} {negative} {what} now.")

@@ -540,8 +540,8 @@ def _final(ctx: Context, req: dict) -> int:
 def _progress(req: dict) -> str:
     approvals = sum(1 for r in reviews(req) if r.get("state") == "APPROVED")
     expires = output.parse_time(req.get("expires"))
-    left = f", pending {output.relative(expires)}" if expires else ""
-    return f"waiting for a decision on {req.get('id')} ({approvals} approval(s) so far{left})"
+    left = f"; it expires {output.relative(expires)}" if expires else ""
+    return f"waiting for reviewers of {req.get('id')}: {_plural(approvals, 'approval')}{left}"
 
 
 def wait(ctx: Context, req: dict) -> int:
