@@ -125,7 +125,7 @@ def duration(seconds: float | int | None, *, parts: int = 2) -> str:
     """Seconds as `4h`, `1h 30m`, `2d 3h`, `45s`: the `parts` largest non-zero units."""
     if seconds is None:
         return ""
-    seconds = int(round(abs(float(seconds))))
+    seconds = int(abs(float(seconds)))  # floor: "in 23h 59m" until a full day is left
     if seconds == 0:
         return "0s"
     out = []
@@ -161,6 +161,12 @@ def when(value: object, now: datetime | None = None, *, style: Style | None = No
         return ""
     rel = f"({relative(parsed, now)})"
     return f"{absolute(parsed)} {style.dim(rel) if style else rel}"
+
+
+def short_absolute(value: object) -> str:
+    """Just the absolute part, for table cells: `2026-11-25 16:02 UTC`."""
+    parsed = parse_time(value)
+    return absolute(parsed) if parsed else ""
 
 
 def short_when(value: object, now: datetime | None = None) -> str:

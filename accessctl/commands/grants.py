@@ -7,7 +7,7 @@ import re
 from accessctl import output
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
 from accessctl.commands.requests import items, username
-from accessctl.errors import EXIT_OK, ServerError
+from accessctl.errors import EXIT_OK, ServerError, UsageError
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
@@ -127,7 +127,7 @@ def _find_grant(ctx: Context, grant_id: str) -> dict:
     """The grant with this id among those the caller may see (the API lists, never fetches
     one): active ones first, as those are what people end."""
     if not grant_id.isdigit():
-        raise ServerError(f"{grant_id!r} is neither a grant id (a number) nor a request id")
+        raise UsageError(f"{grant_id!r} is neither a grant id (a number) nor a request id")
     for params in ({"active": "true"}, None):
         for grant in ctx.client.get_list("grants/", params):
             if isinstance(grant, dict) and str(grant.get("id")) == grant_id:

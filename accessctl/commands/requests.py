@@ -288,7 +288,7 @@ def review_table(ctx: Context, req: dict, now) -> str:
         [
             reviewer(r),
             ctx.style.state(str(r.get("state", ""))),
-            output.short_when(r.get("created"), now),
+            output.when(r.get("created"), now),
             output.truncate(r.get("reason") or "", 60),
         ]
         for r in reviews(req)
@@ -415,7 +415,7 @@ def ls(ctx: Context, args) -> int:
                 username(req.get("user")),
                 output.truncate(", ".join(items(req)), 40),
                 ctx.style.state(state),
-                output.short_when(req.get("created"), now),
+                output.short_absolute(req.get("created")),
                 ends,
                 output.truncate(req.get("reason") or "", 40),
             ]

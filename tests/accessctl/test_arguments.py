@@ -76,6 +76,7 @@ def test_every_command_has_help_with_examples_and_json(run, capsys, argv):
         (["resources", "search", "--label", "env"], "write key=value"),
         (["access", "check", "alice"], "one of the arguments --role --resource is required"),
         (["access", "check", "alice", "--role", "a", "--resource", "n/x"], "not allowed"),
+        (["grants", "end", "abc"], "'abc' is neither a grant id (a number) nor a request id"),
         (["login"], "the following arguments are required: --url"),
         (["login", "--url", "access.example.com"], "not a server URL"),
     ],
