@@ -8,7 +8,14 @@ from typing import Any
 from accessctl import output
 from accessctl.commands import args as types
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
-from accessctl.errors import EXIT_INTERRUPTED, EXIT_NO, EXIT_OK, NetworkError, ServerError
+from accessctl.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NO,
+    EXIT_OK,
+    CliError,
+    NetworkError,
+    ServerError,
+)
 
 GROUP_HELP = """\
 Ask for access, follow your requests, and review other people's.
@@ -573,14 +580,18 @@ def wait(ctx: Context, req: dict) -> int:
             try:
                 req = fetch(ctx, str(rid))
                 failures = 0
-            except NetworkError as exc:
+            except CliError as exc:
+                # A dropped connection or a 502 during a deploy should not end a long wait.
+                transient = isinstance(exc, NetworkError) or (
+                    isinstance(exc, ServerError) and exc.status >= 500
+                )
                 failures += 1
-                if failures > MAX_NETWORK_RETRIES:
-                    raise NetworkError(
-                        f"{exc.message}; stopped waiting",
-                        hint=f"follow the request with: accessctl request show {rid} --wait",
-                    ) from None
-                spinner.update(f"connection problem, retrying: {exc.message}")
+                if not transient or failures > MAX_NETWORK_RETRIES:
+                    follow = f"follow the request with: accessctl request show {rid} --wait"
+                    exc.message = f"{exc.message.rstrip('.')}; stopped waiting"
+                    exc.hint = f"{exc.hint}; then {follow}" if exc.hint else follow
+                    raise
+                spinner.update(f"problem reaching the server, retrying: {exc.message}")
                 continue
             report(req)
     except KeyboardInterrupt:
