@@ -213,20 +213,24 @@ WITHDRAW = [
     error("No longer pending", "this request is approved, no longer pending", "not_pending", 409),
 ]
 
-RESOLVE = [
-    example("With a reason", {"reason": "break-glass: CHG-77 approved by the CAB"}, request=True),
-    example("Resolved", {**APPROVED, "reviews": [], "resolved_by": "sam"}),
-    error(
-        "Reason missing",
-        "a reason is required to resolve a request",
-        "invalid",
-        400,
-        "reason",
-    ),
-    error("Own request", "nobody may resolve their own request", "self_review", 403),
-    NOT_FOUND,
-    error("No longer pending", "this request is denied, no longer pending", "not_pending", 409),
-]
+
+def resolve(state: str) -> list[OpenApiExample]:
+    """Examples of a direct approval or denial by a holder of resolve_accessrequest."""
+    resolved = {**PENDING, "state": state, "resolved_at": "2026-05-01T10:03:00Z"}
+    if state == "APPROVED":
+        resolved = {**APPROVED, "reviews": [], "thresholds": PENDING["thresholds"]}
+    return [
+        example("With a reason", {"reason": "CHG-77 approved by the CAB"}, request=True),
+        example("Resolved", {**resolved, "resolved_by": "sam", "resolve_reason": "CHG-77"}),
+        error(
+            "Reason missing", "a reason is required to resolve a request", "invalid", 400, "reason"
+        ),
+        error("Own request", "nobody may resolve their own request", "self_review", 403),
+        error("No permission", "you may not approve or deny requests directly", "not_allowed", 403),
+        NOT_FOUND,
+        error("No longer pending", "this request is denied, no longer pending", "not_pending", 409),
+    ]
+
 
 REVOKE = [
     example("With a reason", {"reason": "done early"}, request=True),

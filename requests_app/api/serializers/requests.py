@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from requests_app.api.fields import DateTimeField, DurationField
+from requests_app.api.fields import DateTimeField, DurationField, StrictCharField
 from requests_app.api.serializers.base import OutputSerializer, StrictSerializer, username_field
 from requests_app.choices import ReviewState
 from requests_app.models import AccessRequest, Review
@@ -17,7 +17,7 @@ MAX_SUGGESTED_REVIEWERS = 50
 
 def _names(max_items: int, max_length: int, help_text: str) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.CharField(max_length=max_length),
+        child=StrictCharField(max_length=max_length),
         max_length=max_items,
         required=False,
         default=list,
@@ -26,7 +26,7 @@ def _names(max_items: int, max_length: int, help_text: str) -> serializers.ListF
 
 
 def _reason(help_text: str) -> serializers.CharField:
-    return serializers.CharField(
+    return StrictCharField(
         max_length=MAX_REASON,
         required=False,
         allow_blank=True,

@@ -36,15 +36,19 @@ from requests_app.services.reviews import review_submit
 ID = OpenApiParameter("id", uuid.UUID, OpenApiParameter.PATH, description="The request id.")
 
 
-def _action_schema(summary: str, request, response_status: int, ex, *codes: int, **kw):
+ACTION_ERRORS = errors(400, 401, 403, 404, 409)
+
+
+def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwargs):
+    """Schema of a POST action on one request: answers with the request as it is after."""
     return extend_schema(
         summary=summary,
         parameters=[ID],
-        request=request,
-        responses={response_status: AccessRequestSerializer, **errors(*codes)},
-        examples=ex,
+        request=body,
+        responses={ok: AccessRequestSerializer, **ACTION_ERRORS},
+        examples=examples_,
         tags=["requests"],
-        **kw,
+        **kwargs,
     )
 
 
@@ -78,59 +82,30 @@ def _action_schema(summary: str, request, response_status: int, ex, *codes: int,
     ),
     reviews=_action_schema(
         "Approve or deny as a reviewer; 201 with the request (resolved if a threshold is met)",
-        ReviewCreateSerializer,
-        201,
-        examples.REVIEW_CREATE,
-        400,
-        401,
-        403,
-        404,
-        409,
+        body=ReviewCreateSerializer,
+        ok=201,
+        examples_=examples.REVIEW_CREATE,
         operation_id="requests_review",
     ),
     withdraw=_action_schema(
         "The requester withdraws their pending request",
-        ReasonSerializer,
-        200,
-        examples.WITHDRAW,
-        400,
-        401,
-        403,
-        404,
-        409,
+        body=ReasonSerializer,
+        examples_=examples.WITHDRAW,
     ),
     approve=_action_schema(
         "Approve directly (requests_app.resolve_accessrequest; never your own; reason required)",
-        ReasonSerializer,
-        200,
-        examples.RESOLVE,
-        400,
-        401,
-        403,
-        404,
-        409,
+        body=ReasonSerializer,
+        examples_=examples.resolve("APPROVED"),
     ),
     deny=_action_schema(
         "Deny directly (requests_app.resolve_accessrequest; never your own; reason required)",
-        ReasonSerializer,
-        200,
-        examples.RESOLVE,
-        400,
-        401,
-        403,
-        404,
-        409,
+        body=ReasonSerializer,
+        examples_=examples.resolve("DENIED"),
     ),
     revoke=_action_schema(
         "End approved access now (requester, eligible reviewer or requests_app.revoke_grant)",
-        ReasonSerializer,
-        200,
-        examples.REVOKE,
-        400,
-        401,
-        403,
-        404,
-        409,
+        body=ReasonSerializer,
+        examples_=examples.REVOKE,
     ),
 )
 class AccessRequestViewSet(

@@ -40,6 +40,12 @@ roles: [integration]
 """
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The superuser persona's password would cost half a second per test with PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def api_policy(base_policy, apply_yaml):
     apply_yaml(API_POLICY)
