@@ -2,11 +2,11 @@
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import SimpleRouter
 
 from requests_app.api.views.access import AccessCheckView
 from requests_app.api.views.audit import AuditEventViewSet
+from requests_app.api.views.auth import AuthTokenView
 from requests_app.api.views.grants import GrantViewSet
 from requests_app.api.views.me import MeView
 from requests_app.api.views.policies import ResourceViewSet, RoleViewSet
@@ -25,7 +25,7 @@ v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("access/check/", AccessCheckView.as_view(), name="access-check"),
     # POST username + password → {"token": ...}: how `accessctl login --user` gets a token.
-    path("auth/token/", obtain_auth_token, name="auth-token"),
+    path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     *router.urls,
 ]
 
