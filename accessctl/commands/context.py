@@ -30,7 +30,6 @@ class Context:
 
     def __post_init__(self) -> None:
         self.style = output.Style(output.colour_enabled(self.stdout, self.environ))
-        self.err_style = output.Style(output.colour_enabled(self.stderr, self.environ))
 
     @property
     def settings(self) -> config.Settings:

@@ -6,7 +6,7 @@ import re
 
 from accessctl import output
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
-from accessctl.commands.requests import items, username
+from accessctl.commands.request_render import items, username
 from accessctl.errors import EXIT_OK, ServerError, UsageError
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)

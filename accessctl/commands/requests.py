@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from accessctl import output
 from accessctl.commands import args as types
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
-from accessctl.errors import (
-    EXIT_INTERRUPTED,
-    EXIT_NO,
-    EXIT_OK,
-    CliError,
-    NetworkError,
-    ServerError,
-)
+from accessctl.commands.request_render import fetch, items, render_request, username
+from accessctl.commands.request_wait import wait
+from accessctl.errors import EXIT_OK, NetworkError, ServerError
 
 GROUP_HELP = """\
 Ask for access, follow your requests, and review other people's.
@@ -78,10 +72,6 @@ are never deleted).
 examples:
   accessctl request withdraw 3f2c9d1e-5b7a-4c1e-9a0d-2b8e6f4a1c33
   accessctl request withdraw 3f2c9d1e-... --reason "fixed without it"""
-
-FINAL_EXIT = {"APPROVED": EXIT_OK}
-MAX_NETWORK_RETRIES = 5
-EXPIRY_GRACE = timedelta(seconds=30)  # the server's clock decides; allow for skew
 
 
 def register(sub, common) -> None:
@@ -240,118 +230,6 @@ def register(sub, common) -> None:
     p.set_defaults(func=withdraw, parser=p)
 
 
-# -- reading the API's request objects -------------------------------------------------------
-
-
-def username(value: object) -> str:
-    """A user as the API gives it: a name, or an object with `username`."""
-    if isinstance(value, dict):
-        return str(value.get("username") or value.get("name") or "")
-    return "" if value is None else str(value)
-
-
-def items(req: dict) -> list[str]:
-    return [*map(str, req.get("roles") or []), *map(str, req.get("resources") or [])]
-
-
-def reviews(req: dict) -> list[dict]:
-    return [r for r in req.get("reviews") or [] if isinstance(r, dict)]
-
-
-def reviewer(review: dict) -> str:
-    return username(review.get("reviewer", review.get("user")))
-
-
-def review_key(review: dict) -> tuple:
-    return (review.get("id"), reviewer(review), review.get("state"), review.get("created"))
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def threshold_text(threshold: object) -> str:
-    """`default: 1 of 2 approvals` (with progress when the API gives it), plus its filter."""
-    if not isinstance(threshold, dict):
-        return str(threshold)
-    name = threshold.get("name") or "default"
-    counts = []
-    for need, got, word in (("approve", "approvals", "approval"), ("deny", "denials", "denial")):
-        count = int(threshold.get(need) or 0)
-        if not count:
-            continue  # a 0 count never fires
-        if isinstance(threshold.get(got), int):
-            counts.append(f"{threshold[got]} of {_plural(count, word)}")
-        else:
-            counts.append(_plural(count, word))
-    text = f"{name}: {', '.join(counts) or 'never fires'}"
-    if threshold.get("filter"):
-        text += f" (reviews where {threshold['filter']})"
-    return text
-
-
-def review_table(ctx: Context, req: dict, now) -> str:
-    rows = [
-        [
-            reviewer(r),
-            ctx.style.state(str(r.get("state", ""))),
-            output.when(r.get("created"), now),
-            output.truncate(r.get("reason") or "", 60),
-        ]
-        for r in reviews(req)
-    ]
-    return output.table(["REVIEWER", "VERDICT", "WHEN", "REASON"], rows, ctx.style)
-
-
-def render_request(ctx: Context, req: dict) -> str:
-    """The request as a block a reviewer can paste into a ticket."""
-    now = output.now_utc()
-    state = str(req.get("state", ""))
-    style = ctx.style
-    access = []
-    max_duration = req.get("max_duration")
-    if max_duration:
-        access.append(f"{output.duration(max_duration, parts=4)}")
-    if state == "PENDING":
-        start = req.get("assume_start_time")
-        access.append(
-            f"from {output.when(start, now, style=style)} if approved by then"
-            if start
-            else "from approval"
-        )
-    lines = output.fields(
-        [
-            ("Request", str(req.get("id", ""))),
-            ("User", username(req.get("user"))),
-            ("Roles", ", ".join(map(str, req.get("roles") or []))),
-            ("Resources", ", ".join(map(str, req.get("resources") or []))),
-            ("State", style.state(state)),
-            ("Reason", str(req.get("reason") or "")),
-            ("Created", output.when(req.get("created"), now, style=style)),
-            (
-                "Pending until",
-                output.when(req.get("expires"), now, style=style) if state == "PENDING" else "",
-            ),
-            ("Access", ", ".join(access)),
-            ("Access starts", output.when(req.get("access_starts"), now, style=style)),
-            ("Access expires", output.when(req.get("access_expires"), now, style=style)),
-            ("Reviewers", ", ".join(map(username, req.get("suggested_reviewers") or []))),
-            ("Thresholds", "; ".join(threshold_text(t) for t in req.get("thresholds") or [])),
-            ("Decision", str(req.get("resolve_reason") or "")),
-            ("Revoked", str(req.get("revoke_reason") or "")),
-        ]
-    )
-    if reviews(req):
-        lines += "\n\nReviews:\n" + _indent(review_table(ctx, req, now))
-    elif state == "PENDING":
-        lines += "\n\n" + style.dim("No reviews yet.")
-    return lines
-
-
-def _indent(text: str) -> str:
-    return "\n".join(f"  {line}" if line else line for line in text.splitlines())
-
-
 def _body(args) -> dict[str, Any]:
     body: dict[str, Any] = {"roles": args.roles, "resources": args.resources, "reason": args.reason}
     if args.max_duration:
@@ -435,16 +313,6 @@ def ls(ctx: Context, args) -> int:
     return EXIT_OK
 
 
-def fetch(ctx: Context, request_id: str) -> dict:
-    try:
-        req = ctx.client.get(f"requests/{request_id}/")
-    except ServerError as exc:
-        raise not_found_as(exc, f"request {request_id}") from None
-    if not isinstance(req, dict):
-        raise NetworkError("the server's answer was not a request object")
-    return req
-
-
 def show(ctx: Context, args) -> int:
     req = fetch(ctx, args.id)
     if args.wait:
@@ -496,112 +364,3 @@ def withdraw(ctx: Context, args) -> int:
     else:
         ctx.print(f"Withdrew request {args.id}.")
     return EXIT_OK
-
-
-# -- waiting for a decision -------------------------------------------------------------------
-
-
-def _review_line(ctx: Context, r: dict) -> str:
-    state = str(r.get("state", ""))
-    mark = "✓" if state == "APPROVED" else "✗" if state == "DENIED" else "•"
-    enc = (getattr(ctx.stdout, "encoding", "") or "").lower()
-    if "utf" not in enc:
-        mark = "+" if state == "APPROVED" else "-" if state == "DENIED" else "*"
-    verb = {"APPROVED": "approved", "DENIED": "denied"}.get(state, state.lower())
-    reason = f": {r.get('reason')}" if r.get("reason") else ""
-    created = output.parse_time(r.get("created"))
-    at = f" ({output.absolute(created)})" if created else ""
-    mark = ctx.style(mark, "green" if state == "APPROVED" else "red")
-    return f"{mark} {reviewer(r)} {verb}{reason}{at}"
-
-
-def _final(ctx: Context, req: dict) -> int:
-    """Say how the request ended; 0 if approved, 3 otherwise."""
-    state = str(req.get("state", ""))
-    rid = req.get("id")
-    now = output.now_utc()
-    style = ctx.style
-    if state == "APPROVED":
-        ctx.note(
-            f"Request {rid} {style.state('APPROVED')}: access to {', '.join(items(req))} "
-            f"from {output.when(req.get('access_starts'), now)} "
-            f"until {output.when(req.get('access_expires'), now)}."
-        )
-    elif state == "DENIED":
-        why = f": {req.get('resolve_reason')}" if req.get("resolve_reason") else "."
-        ctx.note(f"Request {rid} {style.state('DENIED')}{why}")
-    elif state == "EXPIRED" or state == "PENDING":
-        ctx.note(
-            f"Request {rid} {style.state('EXPIRED')}: nobody decided before "
-            f"{output.when(req.get('expires'), now)}."
-        )
-    elif state == "WITHDRAWN":
-        ctx.note(f"Request {rid} was {style.state('WITHDRAWN')}.")
-    else:
-        ctx.note(f"Request {rid} is {style.state(state)}.")
-    if ctx.json:
-        ctx.dump(req)
-    return FINAL_EXIT.get(state, EXIT_NO)
-
-
-def _progress(req: dict) -> str:
-    approvals = sum(1 for r in reviews(req) if r.get("state") == "APPROVED")
-    expires = output.parse_time(req.get("expires"))
-    left = f"; it expires {output.relative(expires)}" if expires else ""
-    return f"waiting for reviewers of {req.get('id')}: {_plural(approvals, 'approval')}{left}"
-
-
-def wait(ctx: Context, req: dict) -> int:
-    """Poll the request until it leaves PENDING, printing reviews as they arrive.
-
-    Ctrl-C stops waiting and leaves the request as it is (exit 130).
-    """
-    rid = req.get("id")
-    spinner = output.Spinner(ctx.stderr, ctx.interactive)
-    seen: set[tuple] = set()
-    failures = 0
-
-    def report(current: dict) -> None:
-        for r in reviews(current):
-            key = review_key(r)
-            if key not in seen:
-                seen.add(key)
-                spinner.clear()
-                ctx.note(_review_line(ctx, r))
-
-    try:
-        report(req)
-        while req.get("state") == "PENDING":
-            expires = output.parse_time(req.get("expires"))
-            if expires and output.now_utc() > expires + EXPIRY_GRACE:
-                break  # no worker has marked it yet, but no review can land any more
-            spinner.update(_progress(req))
-            ctx.sleep(ctx.poll_interval)
-            try:
-                req = fetch(ctx, str(rid))
-                failures = 0
-            except CliError as exc:
-                # A dropped connection or a 502 during a deploy should not end a long wait.
-                transient = isinstance(exc, NetworkError) or (
-                    isinstance(exc, ServerError) and exc.status >= 500
-                )
-                failures += 1
-                if not transient or failures > MAX_NETWORK_RETRIES:
-                    follow = f"follow the request with: accessctl request show {rid} --wait"
-                    exc.message = f"{exc.message.rstrip('.')}; stopped waiting"
-                    exc.hint = f"{exc.hint}; then {follow}" if exc.hint else follow
-                    raise
-                spinner.update(f"problem reaching the server, retrying: {exc.message}")
-                continue
-            report(req)
-    except KeyboardInterrupt:
-        spinner.clear()
-        print(
-            f"\nStopped waiting. Request {rid} is still in place; follow it with:\n"
-            f"  accessctl request show {rid}",
-            file=ctx.stderr,
-        )
-        return EXIT_INTERRUPTED
-    finally:
-        spinner.clear()
-    return _final(ctx, req)
