@@ -69,7 +69,9 @@ def test_recomputed_hash_after_edit_still_breaks_the_next_link(history, audit_ta
     assert not report.ok and report.seq == history[2].seq
 
 
-def test_audit_needs_a_transaction(transactional_db):
+def test_audit_needs_a_transaction(transactional_db, django_db_serialized_rollback):
+    # Serialized rollback restores the audit chain head row (a data migration) when an
+    # earlier transactional test (e.g. the accessctl live-server tests) flushed it.
     with pytest.raises(RuntimeError):
         audit_record(action="x", target_type="t", target_id="1")
     with transaction.atomic():

@@ -24,6 +24,7 @@ CONTRACT = {
     ("get", "/api/v1/grants/"),
     ("get", "/api/v1/access/check/"),
     ("get", "/api/v1/audit/"),
+    ("post", "/api/v1/auth/token/"),  # accessctl login --user
 }
 
 
