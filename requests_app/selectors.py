@@ -66,12 +66,22 @@ def _perm_rows(user, codename: str):
     ).values("content_object_id")
 
 
+# Model-level permissions that reach every request: auditors see them all; holders of the
+# direct-resolution or revoke permissions may act on any request, so they must be able to
+# address (and see) any request too.
+SEE_ALL_PERMISSIONS = (
+    "requests_app.view_accessrequest",
+    "requests_app.resolve_accessrequest",
+    "requests_app.revoke_grant",
+)
+
+
 def requests_visible_to(user) -> QuerySet[AccessRequest]:
     """Requests `user` may see: their own, those they may review (guardian rows), or all for
-    superusers and holders of `requests_app.view_accessrequest` (auditors)."""
+    superusers and holders of a SEE_ALL_PERMISSIONS permission (auditors, resolvers)."""
     if not user.is_active or user.is_anonymous:
         return AccessRequest.objects.none()
-    if user.is_superuser or user.has_perm("requests_app.view_accessrequest"):
+    if user.is_superuser or any(user.has_perm(perm) for perm in SEE_ALL_PERMISSIONS):
         return AccessRequest.objects.all()
     return AccessRequest.objects.filter(
         Q(user=user) | Q(pk__in=_perm_rows(user, "view_accessrequest"))

@@ -46,3 +46,30 @@ def test_queue_is_one_query(requester, reviewer, django_assert_num_queries):
         access_request_create(requester=requester, roles=["db-admin"])
     with django_assert_num_queries(1):
         assert len(list(requests_needing_review(reviewer))) == 5
+
+
+def test_resolvers_and_revokers_see_every_request_so_they_can_act_on_it(
+    requester, apply_yaml, user
+):
+    request = access_request_create(requester=requester, roles=["db-admin"])
+    apply_yaml(
+        """
+kind: role
+name: resolver
+spec: {allow: {permissions: [requests_app.resolve_accessrequest]}}
+---
+kind: role
+name: revoker
+spec: {allow: {permissions: [requests_app.revoke_grant]}}
+---
+kind: user
+name: rita
+roles: [resolver]
+---
+kind: user
+name: rob
+roles: [revoker]
+"""
+    )
+    assert list(requests_visible_to(user("rita"))) == [request]
+    assert list(requests_visible_to(user("rob"))) == [request]
