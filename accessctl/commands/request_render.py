@@ -90,6 +90,7 @@ def render_request(ctx: Context, req: dict) -> str:
             ("Roles", ", ".join(map(str, req.get("roles") or []))),
             ("Resources", ", ".join(map(str, req.get("resources") or []))),
             ("State", style.state(state)),
+            ("Extends", str(req.get("extends") or "")),
             ("Reason", str(req.get("reason") or "")),
             ("Created", output.when(req.get("created"), now, style=style)),
             (
