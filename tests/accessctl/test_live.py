@@ -512,7 +512,7 @@ def test_request_extend_creates_a_linked_request_and_prints_it(run, alice, reque
     assert extension.reason == "INC-1 still open" and extension.suggested_reviewers == ["carol"]
     assert result.out.startswith(f"Created request {extension.pk} to extend {original.pk}.\n")
     assert re.search(rf"Extends:\s+{original.pk}", result.out)
-    assert re.search(r"Access:\s+1h, from approval", result.out)
+    assert re.search(r"Access:\s+1h, from the end of the access it extends \(", result.out)
     assert f"accessctl request show {extension.pk} --wait" in result.out
     shown = run("request", "show", str(extension.pk), "--json", env=alice)
     assert shown.json["extends"] == str(original.pk)
