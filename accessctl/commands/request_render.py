@@ -78,11 +78,12 @@ def render_request(ctx: Context, req: dict) -> str:
         access.append(f"{output.duration(max_duration, parts=4)}")
     if state == "PENDING":
         start = req.get("assume_start_time")
-        access.append(
-            f"from {output.when(start, now, style=style)} if approved by then"
-            if start
-            else "from approval"
-        )
+        if req.get("extends"):
+            access.append("from the end of the access it extends (or approval, if later)")
+        elif start:
+            access.append(f"from {output.when(start, now, style=style)} if approved by then")
+        else:
+            access.append("from approval")
     lines = output.fields(
         [
             ("Request", str(req.get("id", ""))),
@@ -90,6 +91,7 @@ def render_request(ctx: Context, req: dict) -> str:
             ("Roles", ", ".join(map(str, req.get("roles") or []))),
             ("Resources", ", ".join(map(str, req.get("resources") or []))),
             ("State", style.state(state)),
+            ("Extends", str(req.get("extends") or "")),
             ("Reason", str(req.get("reason") or "")),
             ("Created", output.when(req.get("created"), now, style=style)),
             (

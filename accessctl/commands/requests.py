@@ -1,4 +1,5 @@
-"""`accessctl request ...`: create (and wait for), list, show, review and withdraw requests."""
+"""`accessctl request ...`: create (and wait for), list, show, review and withdraw requests;
+`extend` lives in `request_extend.py`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from accessctl import output
 from accessctl.commands import args as types
+from accessctl.commands import request_extend
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
 from accessctl.commands.request_render import fetch, items, render_request, username
 from accessctl.commands.request_wait import wait
@@ -18,6 +20,7 @@ examples:
   accessctl request create --roles db-admin --reason "INC-4711: fix replication" --wait
   accessctl request ls --reviewable
   accessctl request review 3f2c9d1e-... --approve --reason "on call, go ahead"
+  accessctl request extend 3f2c9d1e-... --reason "INC-4711 still open" --max-duration 2h
 """
 
 CREATE_HELP = """\
@@ -77,7 +80,7 @@ examples:
 def register(sub, common) -> None:
     group = sub.add_parser(
         "request",
-        help="create, list, show, review and withdraw access requests",
+        help="create, list, show, review, withdraw and extend access requests",
         description=GROUP_HELP,
         formatter_class=HELP_FORMAT,
     )
@@ -228,6 +231,8 @@ def register(sub, common) -> None:
     p.add_argument("id", metavar="ID", help="the request id")
     p.add_argument("--reason", default="", help="why (recorded in the audit log)")
     p.set_defaults(func=withdraw, parser=p)
+
+    request_extend.register(rsub, common)
 
 
 def _body(args) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample
 
 REQUEST_ID = "6f1c1b7e-2d0a-4c39-9a53-3d2f3e1f9b10"
+EXTENSION_ID = "0b7a4f52-91c3-4e0d-8d1e-5a6b2c9f7e34"
 
 REVIEW = {
     "reviewer": "bob",
@@ -32,6 +33,7 @@ PENDING = {
     "access_starts": None,
     "access_expires": None,
     "suggested_reviewers": ["bob"],
+    "extends": None,
     "thresholds": [
         {"name": "default", "filter": "", "approve": 1, "deny": 1, "approvals": 0, "denials": 0}
     ],
@@ -250,6 +252,53 @@ REVOKE = [
     error(
         "Not approved",
         "only approved access can be revoked; this request is pending",
+        "conflict",
+        409,
+    ),
+]
+
+EXTENSION = {
+    **PENDING,
+    "id": EXTENSION_ID,
+    "reason": "INC-4242: rotation still running",
+    "created": "2026-05-01T11:50:00Z",
+    "expires": "2026-05-02T11:50:00Z",
+    "requested_duration": 3600,
+    "max_duration": 3600,
+    "extends": REQUEST_ID,
+}
+
+EXTEND = [
+    example(
+        "One more hour",
+        {"reason": "INC-4242: rotation still running", "max_duration": "1h"},
+        request=True,
+    ),
+    example(
+        "Check first (dry run)",
+        {"reason": "INC-4242", "max_duration": "4h", "request_ttl": "30m", "dry_run": True},
+        request=True,
+    ),
+    example("Extension created", EXTENSION, status=201),
+    example("Dry run (nothing stored)", {**EXTENSION, "id": None}, status=200),
+    error(
+        "Reason required",
+        "a reason is required for this request (Ticket number and why you need it)",
+        "invalid",
+        400,
+        "reason",
+    ),
+    error("Not the requester", "only the requester may extend their access", "not_allowed", 403),
+    NOT_FOUND,
+    error(
+        "Access already ended",
+        "this access already ended: ask for it again with a new request",
+        "conflict",
+        409,
+    ),
+    error(
+        "Extension already pending",
+        f"an extension of this access is already waiting for review (request {EXTENSION_ID})",
         "conflict",
         409,
     ),

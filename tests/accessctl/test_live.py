@@ -485,6 +485,99 @@ def test_access_check_of_someone_else_needs_permission(run, as_user, base_policy
     assert result.err.startswith("accessctl: error: ")
 
 
+# -- extend ------------------------------------------------------------------------------
+
+
+def test_request_extend_creates_a_linked_request_and_prints_it(run, alice, requester, user):
+    original = _approved(requester, user, max_duration="2h")
+    result = run(
+        "request",
+        "extend",
+        str(original.pk),
+        "--reason",
+        "INC-1 still open",
+        "--max-duration",
+        "1h",
+        "--reviewers",
+        "carol",
+        env=alice,
+    )
+    assert result.code == 0, result.err
+    extension = AccessRequest.objects.get(extends=original)
+    assert (extension.state, extension.roles, extension.max_duration) == (
+        RequestState.PENDING,
+        ["db-admin"],
+        3600,
+    )
+    assert extension.reason == "INC-1 still open" and extension.suggested_reviewers == ["carol"]
+    assert result.out.startswith(f"Created request {extension.pk} to extend {original.pk}.\n")
+    assert re.search(rf"Extends:\s+{original.pk}", result.out)
+    assert re.search(r"Access:\s+1h, from the end of the access it extends \(", result.out)
+    assert f"accessctl request show {extension.pk} --wait" in result.out
+    shown = run("request", "show", str(extension.pk), "--json", env=alice)
+    assert shown.json["extends"] == str(original.pk)
+
+
+def test_request_extend_wait_exits_0_when_approved_and_access_continues(
+    run, alice, requester, user
+):
+    original = _approved(requester, user, max_duration="2h")
+    result = run(
+        "request",
+        "extend",
+        str(original.pk),
+        "--reason",
+        "INC-1",
+        "--max-duration",
+        "1h",
+        "--wait",
+        env=alice,
+        sleep=pauses(_review("carol", "APPROVED", reason="fine")),
+    )
+    assert result.code == 0, result.err
+    extension = AccessRequest.objects.get(extends=original)
+    lines = result.out.splitlines()
+    assert lines[0] == f"Created request {extension.pk} to extend {original.pk} (db-admin)."
+    assert lines[1].startswith("+ carol approved: fine")
+    assert lines[2].startswith(f"Request {extension.pk} APPROVED: access to db-admin from ")
+    assert extension.state == RequestState.APPROVED
+    assert extension.access_starts == original.access_expires  # no gap
+
+
+def test_request_extend_dry_run_and_json(run, alice, requester, user):
+    original = _approved(requester, user)
+    dry = run("request", "extend", str(original.pk), "--reason", "x", "--dry-run", env=alice)
+    assert dry.code == 0, dry.err
+    assert dry.out.startswith("Dry run: the extension is valid and nothing was stored.")
+    assert not AccessRequest.objects.filter(extends=original).exists()
+    as_json = run("request", "extend", str(original.pk), "--json", env=alice)
+    assert as_json.code == 0, as_json.err
+    assert as_json.json["extends"] == str(original.pk) and as_json.json["state"] == "PENDING"
+
+
+def test_request_extend_refusals_print_the_servers_message(
+    run, alice, bob, as_user, requester, user
+):
+    pending = _create(requester)
+    not_approved = run("request", "extend", str(pending.pk), "--reason", "x", env=alice)
+    assert (not_approved.code, not_approved.err) == (
+        1,
+        "accessctl: error: only approved access can be extended; this request is pending\n",
+    )
+    original = _approved(requester, user)
+    not_bobs = run("request", "extend", str(original.pk), "--reason", "x", env=bob)
+    assert (not_bobs.code, not_bobs.err) == (
+        1,
+        "accessctl: error: only the requester may extend their access\n",
+    )
+    unseen = run("request", "extend", str(original.pk), env=as_user("mallory"))
+    assert unseen.code == 1
+    assert unseen.err == (
+        f"accessctl: error: request {original.pk} not found (or you may not see it)\n"
+    )
+    assert not AccessRequest.objects.filter(extends__isnull=False).exists()
+
+
 # -- --wait ------------------------------------------------------------------------------
 
 

@@ -61,6 +61,27 @@ class RequestCreateSerializer(StrictSerializer):
     )
 
 
+class ExtendSerializer(StrictSerializer):
+    """Asking for more time on approved access: a new request for the same roles and
+    resources, linked to the old one, whose access starts where the old access ends."""
+
+    reason = _reason("Why you need more time; some policies require it.")
+    max_duration = DurationField(
+        required=False,
+        allow_null=True,
+        help_text="More access time asked for (at most 14d); lowered to the policy cap.",
+    )
+    request_ttl = DurationField(
+        required=False,
+        allow_null=True,
+        help_text="How long the extension may stay pending (default 24h, at most 7d).",
+    )
+    suggested_reviewers = _names(MAX_SUGGESTED_REVIEWERS, 150, "User names to notify.")
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Check and show the extension without storing it."
+    )
+
+
 class ReviewCreateSerializer(StrictSerializer):
     state = serializers.ChoiceField(choices=ReviewState.choices)
     reason = _reason("Why you approve or deny.")
@@ -109,6 +130,12 @@ class AccessRequestSerializer(OutputSerializer):
     roles = serializers.ListField(child=serializers.CharField(), read_only=True)
     resources = serializers.ListField(child=serializers.CharField(), read_only=True)
     suggested_reviewers = serializers.ListField(child=serializers.CharField(), read_only=True)
+    extends = serializers.UUIDField(
+        source="extends_id",
+        read_only=True,
+        allow_null=True,
+        help_text="For an extension: the id of the approved request whose access it continues.",
+    )
     thresholds = serializers.SerializerMethodField()
     reviews = serializers.SerializerMethodField()
 
@@ -129,6 +156,7 @@ class AccessRequestSerializer(OutputSerializer):
             "access_starts",
             "access_expires",
             "suggested_reviewers",
+            "extends",
             "thresholds",
             "reviews",
             "resolved_at",

@@ -1,4 +1,4 @@
-"""Access requests: create, list, show, review, withdraw, approve/deny, revoke.
+"""Access requests: create, list, show, review, withdraw, approve/deny, revoke, extend.
 
 Every write is one domain service call; the service locks the row and is the authority on
 who may do what. A request the caller may not see answers 404 before any service runs.
@@ -20,15 +20,17 @@ from requests_app.api.filters import AccessRequestFilter
 from requests_app.api.serializers.errors import errors
 from requests_app.api.serializers.requests import (
     AccessRequestSerializer,
+    ExtendSerializer,
     ReasonSerializer,
     RequestCreateSerializer,
     ReviewCreateSerializer,
 )
 from requests_app.choices import RequestState
-from requests_app.errors import NotFound
+from requests_app.errors import NotAllowed, NotFound
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import requests_needing_review, requests_visible_to
 from requests_app.services.access_requests import access_request_create
+from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.resolution import access_request_resolve, access_request_withdraw
 from requests_app.services.reviews import review_submit
@@ -106,6 +108,19 @@ def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwar
         "End approved access now (requester, eligible reviewer or requests_app.revoke_grant)",
         body=ReasonSerializer,
         examples_=examples.REVOKE,
+    ),
+    extend=extend_schema(
+        summary="Ask for more time on your approved access: a new request, linked by `extends`, "
+        "whose access starts when this one's ends (dry_run: check only, 200, nothing stored)",
+        parameters=[ID],
+        request=ExtendSerializer,
+        responses={
+            201: AccessRequestSerializer,
+            200: AccessRequestSerializer,
+            **ACTION_ERRORS,
+        },
+        examples=examples.EXTEND,
+        tags=["requests"],
     ),
 )
 class AccessRequestViewSet(
@@ -186,3 +201,15 @@ class AccessRequestViewSet(
         data = self._input(ReasonSerializer, request)
         access_request_revoke(request_id=target.pk, actor=request.user, reason=data["reason"])
         return self._answer()
+
+    @action(detail=True, methods=["post"])
+    def extend(self, request: Request, pk: str) -> Response:
+        target = self.get_object()
+        if target.user_id != request.user.pk:
+            # A reviewer or auditor may see the request; only its requester may extend it
+            # (the service refuses too, as NotFound, since it does not know who sees what).
+            raise NotAllowed("only the requester may extend their access")
+        data = self._input(ExtendSerializer, request)
+        created = access_request_extend(requester=request.user, request_id=target.pk, **data)
+        code = status.HTTP_200_OK if data["dry_run"] else status.HTTP_201_CREATED
+        return Response(self.get_serializer(created).data, status=code)

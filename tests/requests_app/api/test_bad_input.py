@@ -128,7 +128,7 @@ def test_form_encoded_body_is_415(api, unchanged):
     "bad_id",
     ["not-a-uuid", "1234", "00000000-0000-0000-0000-00000000000g", "%00", "x" * 5000],
 )
-@pytest.mark.parametrize("action", ["", "reviews/", "withdraw/", "approve/", "revoke/"])
+@pytest.mark.parametrize("action", ["", "reviews/", "withdraw/", "approve/", "revoke/", "extend/"])
 def test_bad_request_ids_are_404(api, unchanged, bad_id, action):
     client = api("bob")
     method = client.post if action else client.get
@@ -161,6 +161,30 @@ def test_bad_reason_bodies_are_400(api, pending, unchanged, action):
         response = client.post(url(f"requests/{pending.id}/{action}"), body, format="json")
         assert response.status_code == 400, (action, body)
         assert message_of(response.json())
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "expected"),
+    [
+        ({"reason": 5}, "reason", "must be a string, not int"),
+        ({"reason": "x" * 4097}, "reason", "no more than 4096 characters"),
+        ({"max_duration": "forever"}, "max_duration", "is not a duration"),
+        ({"request_ttl": -1}, "request_ttl", "must be positive"),
+        ({"suggested_reviewers": "bob"}, "suggested_reviewers", "Expected a list"),
+        ({"dry_run": "maybe"}, "dry_run", "Must be a valid boolean"),
+        # An extension continues the same access: roles and start are not the caller's to pick.
+        ({"roles": ["dev-admin"]}, "roles", "unknown field"),
+        ({"assume_start_time": "2030-01-01T00:00:00Z"}, "assume_start_time", "unknown field"),
+    ],
+)
+def test_bad_extend_bodies_are_400_naming_the_field(
+    api, approved, unchanged, body, field, expected
+):
+    response = api("alice").post(url(f"requests/{approved.id}/extend/"), body, format="json")
+    assert response.status_code == 400, response.content
+    errors = response.json()
+    assert (errors.get("field") or next(iter(errors))) == field
+    assert expected in message_of(errors)
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,18 @@
 """Query budgets: a list costs the same number of queries for 1 row as for 20 (no N+1),
-and the access check stays a few indexed queries."""
+listing 100 requests with their reviews and thresholds costs what listing one does, and the
+access check stays a few indexed queries."""
 
 from __future__ import annotations
 
 import pytest
 
+from requests_app.api.pagination import PageNumberPagination
+from requests_app.models import AccessRequest, Grant, Review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 from tests.requests_app.api.conftest import url
 
-# (persona, path, query, budget): the measured counts are in the API section of README.md.
+# (persona, path, query, budget): the budget is the most queries the page may take.
 LISTS = [
     ("alice", "requests/", {}, 10),
     ("bob", "requests/", {"scope": "needs_review"}, 10),
@@ -65,6 +68,73 @@ def test_list_queries_do_not_grow_with_rows(
     assert large == small, (path, query, small_rows, small, large_rows, large)
 
 
+# Two approvals needed, and a second threshold that only reviewers' reviews count toward:
+# a request stays pending after one review, with two thresholds to show.
+TWO_APPROVALS = """
+kind: role
+name: engineer
+spec:
+  allow:
+    request:
+      roles: [db-admin, dev-admin, reviewer]
+      search_as_roles: [prod-access]
+      thresholds:
+        - {name: two-person, approve: 2, deny: 2}
+        - {name: reviewers, filter: 'contains(reviewer.roles, "reviewer")', approve: 3}
+"""
+HUNDRED = 100
+
+
+@pytest.fixture
+def reviewed_requests(api_policy, apply_yaml, requester, second_reviewer):
+    """reviewed_requests(n): n more pending db-admin requests of alice, each approved once by
+    carol (so each has a review and threshold progress, and is still in bob's queue)."""
+    apply_yaml(TWO_APPROVALS)
+
+    def _add(n: int) -> None:
+        for i in range(n):
+            request = access_request_create(
+                requester=requester, roles=["db-admin"], reason=f"INC-{i}"
+            )
+            review_submit(request_id=request.id, reviewer=second_reviewer, state="APPROVED")
+
+    return _add
+
+
+@pytest.mark.parametrize(
+    ("persona", "query"),
+    [("alice", {}), ("alice", {"state": "PENDING"}), ("bob", {"scope": "needs_review"})],
+    ids=["requester", "by-state", "needs-review"],
+)
+def test_listing_100_requests_with_reviews_costs_what_listing_one_does(
+    api, reviewed_requests, django_assert_max_num_queries, persona, query
+):
+    assert PageNumberPagination.max_page_size >= HUNDRED
+    client = api(persona)
+    query = {**query, "page_size": HUNDRED}
+
+    def listing() -> tuple[int, list[dict]]:
+        with django_assert_max_num_queries(10) as captured:
+            response = client.get(url("requests/"), query)
+        assert response.status_code == 200
+        return len(captured), response.json()["results"]
+
+    reviewed_requests(1)
+    one, first = listing()
+    assert len(first) == 1
+    reviewed_requests(HUNDRED - 1)
+    hundred, rows = listing()
+    assert len(rows) == HUNDRED == AccessRequest.objects.count()
+    for row in rows:  # every row carries its review and both thresholds' progress
+        assert [r["reviewer"] for r in row["reviews"]] == ["carol"]
+        assert [(t["name"], t["approvals"]) for t in row["thresholds"]] == [
+            ("two-person", 1),
+            ("reviewers", 1),
+        ]
+    assert Review.objects.count() == HUNDRED
+    assert hundred == one, (one, hundred)
+
+
 @pytest.mark.parametrize(
     ("persona", "query", "budget"),
     [
@@ -80,6 +150,40 @@ def test_access_check_is_a_few_queries(
     with django_assert_max_num_queries(budget):
         response = client.get(url("access/check/"), query)
     assert response.json()["allowed"] is True
+
+
+@pytest.mark.parametrize(
+    ("persona", "query", "budget"),
+    [
+        ("alice", {"role": "db-admin"}, 3),
+        ("alice", {"resource": "db/billing"}, 5),
+        ("ivy", {"user": "alice", "role": "db-admin"}, 8),
+        ("ivy", {"user": "alice", "resource": "node/db-prod-1"}, 10),
+    ],
+)
+def test_access_check_costs_the_same_with_100_grants_as_with_one(
+    api, reviewed_requests, reviewer, django_assert_max_num_queries, persona, query, budget
+):
+    client = api(persona)
+
+    def approve_all() -> None:  # bob's approval is the second: each request is approved
+        for request in AccessRequest.objects.filter(state="PENDING"):
+            review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED")
+
+    def check() -> int:
+        with django_assert_max_num_queries(budget) as captured:
+            response = client.get(url("access/check/"), query)
+        assert response.status_code == 200
+        assert response.json()["allowed"] is ("role" in query or query["resource"] == "db/billing")
+        return len(captured)
+
+    reviewed_requests(1)
+    approve_all()
+    one = check()
+    reviewed_requests(HUNDRED - 1)
+    approve_all()
+    assert Grant.objects.filter(user__username="alice").count() == HUNDRED
+    assert check() == one
 
 
 def test_request_detail_is_a_fixed_number_of_queries(api, approved, django_assert_max_num_queries):

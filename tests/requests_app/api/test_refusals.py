@@ -177,3 +177,54 @@ def test_requests_cannot_be_edited_or_deleted(api, pending):
         assert response.status_code == 405
     pending.refresh_from_db()
     assert pending.state == "PENDING"
+
+
+def extend(client, request_id, **body):
+    return client.post(url(f"requests/{request_id}/extend/"), body, format="json")
+
+
+def test_extending_access_that_is_not_approved_or_ended_is_409(api, pending, approved):
+    alice = api("alice")
+    not_yet = extend(alice, pending.id, reason="x")
+    assert not_yet.status_code == 409
+    assert not_yet.json() == {
+        "detail": "only approved access can be extended; this request is pending",
+        "code": "conflict",
+    }
+    revoked = alice.post(url(f"requests/{approved.id}/revoke/"), {"reason": "done"}, format="json")
+    assert revoked.status_code == 200
+    ended = extend(alice, approved.id, reason="x")
+    assert ended.status_code == 409
+    assert "revoked" in ended.json()["detail"]
+    assert not AccessRequest.objects.filter(extends__isnull=False).exists()
+
+
+def test_a_second_extension_while_one_is_pending_is_409_naming_it(api, approved):
+    first = extend(api("alice"), approved.id, reason="x")
+    assert first.status_code == 201
+    second = extend(api("alice"), approved.id, reason="y")
+    assert second.status_code == 409
+    assert first.json()["id"] in second.json()["detail"]
+    assert AccessRequest.objects.filter(extends=approved).count() == 1
+
+
+def test_only_the_requester_may_extend_their_access(api, approved):
+    for persona in ("bob", "erin", "sam"):  # they may see it, not extend it
+        response = extend(api(persona), approved.id, reason="x")
+        assert response.status_code == 403, persona
+        assert response.json() == {
+            "detail": "only the requester may extend their access",
+            "code": "not_allowed",
+        }
+    assert not AccessRequest.objects.filter(extends=approved).exists()
+
+
+def test_extension_follows_todays_policy_reason_and_caps(api, approved, strict_policy):
+    alice = api("alice")
+    missing = extend(alice, approved.id)
+    assert missing.status_code == 400
+    assert missing.json()["field"] == "reason" and "Ticket number" in missing.json()["detail"]
+    too_long = extend(alice, approved.id, reason="INC-2", max_duration="15d")
+    assert too_long.status_code == 400 and too_long.json()["field"] == "max_duration"
+    capped = extend(alice, approved.id, reason="INC-2", max_duration="5h", dry_run=True)
+    assert capped.status_code == 200 and capped.json()["max_duration"] == 2 * 3600

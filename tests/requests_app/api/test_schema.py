@@ -21,6 +21,7 @@ CONTRACT = {
     ("post", "/api/v1/requests/{id}/approve/"),
     ("post", "/api/v1/requests/{id}/deny/"),
     ("post", "/api/v1/requests/{id}/revoke/"),
+    ("post", "/api/v1/requests/{id}/extend/"),  # extensions (the portal's, over the API)
     ("get", "/api/v1/grants/"),
     ("get", "/api/v1/access/check/"),
     ("get", "/api/v1/audit/"),
