@@ -35,12 +35,17 @@ _DESCRIBED = {
 }
 
 
-def errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    """Schema responses for the given error statuses."""
+def errors(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
+    """Schema responses for the given error statuses; `descriptions` replaces the default
+    text of a status (`e404="..."`)."""
     return {
         status: OpenApiResponse(
             response=BAD_INPUT_SCHEMA if status == 400 else ErrorSerializer,
-            description=_DESCRIBED[status],
+            description=descriptions.get(f"e{status}", _DESCRIBED[status]),
         )
         for status in statuses
     }
+
+
+# Lists are paginated: a malformed page number is a 400, a page past the last one a 404.
+LIST_ERRORS = errors(400, 401, 404, e404="No such page: `page` is past the last page.")

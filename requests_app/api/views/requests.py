@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from requests_app.api import examples
 from requests_app.api.filters import AccessRequestFilter
-from requests_app.api.serializers.errors import errors
+from requests_app.api.serializers.errors import LIST_ERRORS, errors
 from requests_app.api.serializers.requests import (
     AccessRequestSerializer,
     ReasonSerializer,
@@ -56,7 +56,7 @@ def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwar
     list=extend_schema(
         operation_id="requests_list",
         summary="Requests the caller may see, newest first (scope=needs_review: oldest first)",
-        responses={200: AccessRequestSerializer(many=True), **errors(400, 401)},
+        responses={200: AccessRequestSerializer(many=True), **LIST_ERRORS},
         examples=examples.REQUEST_LIST,
         tags=["requests"],
     ),

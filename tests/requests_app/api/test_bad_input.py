@@ -227,3 +227,33 @@ def test_any_json_body_gets_an_answer_never_a_500(api_policy, requester, body):
     assert response.status_code in (200, 201, 400, 403), response.content
     if response.status_code >= 400:
         assert message_of(response.json())
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"page": "abc"}, "page"),
+        ({"page": "0"}, "page"),
+        ({"page": "-3"}, "page"),
+        ({"page": "1.5"}, "page"),
+        ({"page": "9" * 5000}, "page"),  # more digits than Python converts
+        ({"page_size": "0.5"}, "page_size"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "ten"}, "page_size"),
+    ],
+)
+@pytest.mark.parametrize("path", ["requests/", "grants/", "roles/", "resources/", "audit/"])
+def test_malformed_page_parameters_are_400_naming_them(api, path, params, field):
+    """Found by schemathesis: `page_size=0.5` was silently ignored and `page=abc` was a 404."""
+    response = api("erin").get(url(path), params)
+    assert response.status_code == 400, response.content
+    assert "whole number from 1" in response.json()[field][0]
+
+
+def test_a_page_past_the_last_is_404_and_last_is_the_last(api, pending, approved):
+    client = api("erin")
+    past = client.get(url("requests/"), {"page": "3", "page_size": "1"})
+    assert past.status_code == 404
+    assert past.json()["detail"].startswith("no such page")
+    last = client.get(url("requests/"), {"page": "last", "page_size": "1"})
+    assert last.status_code == 200 and last.json()["previous"] and not last.json()["next"]
