@@ -36,7 +36,7 @@ from requests_app.services.reviews import review_submit
 ID = OpenApiParameter("id", uuid.UUID, OpenApiParameter.PATH, description="The request id.")
 
 
-ACTION_ERRORS = errors(400, 401, 403, 404, 409)
+ACTION_ERRORS = errors(400, 401, 403, 404, 409, 413)
 
 
 def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwargs):
@@ -113,6 +113,9 @@ class AccessRequestViewSet(
 ):
     serializer_class = AccessRequestSerializer
     filterset_class = AccessRequestFilter
+    # Any id reaches get_object (a malformed one answers the same JSON 404 as an absent one);
+    # the router's default pattern excludes dots, and such ids got Django's HTML 404.
+    lookup_value_regex = "[^/]+"
 
     def get_queryset(self) -> QuerySet[AccessRequest]:
         user = self.request.user

@@ -126,7 +126,7 @@ def test_form_encoded_body_is_415(api, unchanged):
 
 @pytest.mark.parametrize(
     "bad_id",
-    ["not-a-uuid", "1234", "00000000-0000-0000-0000-00000000000g", "%00", "x" * 5000],
+    ["not-a-uuid", "1234", "00000000-0000-0000-0000-00000000000g", "%00", "x" * 5000, "a.b"],
 )
 @pytest.mark.parametrize("action", ["", "reviews/", "withdraw/", "approve/", "revoke/"])
 def test_bad_request_ids_are_404(api, unchanged, bad_id, action):
@@ -257,3 +257,13 @@ def test_a_page_past_the_last_is_404_and_last_is_the_last(api, pending, approved
     assert past.json()["detail"].startswith("no such page")
     last = client.get(url("requests/"), {"page": "last", "page_size": "1"})
     assert last.status_code == 200 and last.json()["previous"] and not last.json()["next"]
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "delete"])
+@pytest.mark.parametrize("path", ["nothing-here/", "requests/x/y/z/", "requests/a.b/../"])
+def test_unknown_api_paths_get_a_json_404(api, method, path):
+    """Found by schemathesis: an id with a dot, or any unknown path, got Django's HTML page."""
+    response = getattr(api("alice"), method)(url(path))
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["detail"] == "no such API endpoint: see /api/docs/"
