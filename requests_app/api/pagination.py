@@ -30,16 +30,16 @@ class PageNumberPagination(pagination.PageNumberPagination):
     invalid_page_message = "no such page: {message}"
 
     def get_page_number(self, request, paginator):
-        raw = request.query_params.get(self.page_query_param, "")
-        if raw == "":
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
             return 1
         if raw in self.last_page_strings:
             return paginator.num_pages
         return _whole_number(raw, self.page_query_param)
 
     def get_page_size(self, request):
-        raw = request.query_params.get(self.page_size_query_param, "")
-        if raw == "":
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
             return self.page_size
         return min(_whole_number(raw, self.page_size_query_param), self.max_page_size)
 

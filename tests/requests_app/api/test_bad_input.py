@@ -233,6 +233,7 @@ def test_any_json_body_gets_an_answer_never_a_500(api_policy, requester, body):
     ("params", "field"),
     [
         ({"page": "abc"}, "page"),
+        ({"page": ""}, "page"),
         ({"page": "0"}, "page"),
         ({"page": "-3"}, "page"),
         ({"page": "1.5"}, "page"),
@@ -240,6 +241,7 @@ def test_any_json_body_gets_an_answer_never_a_500(api_policy, requester, body):
         ({"page_size": "0.5"}, "page_size"),
         ({"page_size": "0"}, "page_size"),
         ({"page_size": "ten"}, "page_size"),
+        ({"page_size": ""}, "page_size"),
     ],
 )
 @pytest.mark.parametrize("path", ["requests/", "grants/", "roles/", "resources/", "audit/"])
