@@ -22,7 +22,14 @@ BAD_INPUT_SCHEMA = {
         "code": {"type": "string"},
         "field": {"type": "string"},
     },
-    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    # A field's messages; for a list or an object, its messages per item or key
+    # (`{"suggested_reviewers": {"4": ["..."]}}`).
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": True},
+        ]
+    },
 }
 
 _DESCRIBED = {
