@@ -39,18 +39,20 @@ _DESCRIBED = {
     404: "No such object, or not visible to you.",
     409: "The request is not in a state that allows this.",
     413: "The body is too large.",
+    429: "Too many requests (rate limit, or sign-in locked after failures): wait the "
+    "`Retry-After` seconds.",
 }
 
 
 def errors(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
-    """Schema responses for the given error statuses; `descriptions` replaces the default
-    text of a status (`e404="..."`)."""
+    """Schema responses for the given error statuses, and 429 (every endpoint is rate
+    limited); `descriptions` replaces the default text of a status (`e404="..."`)."""
     return {
         status: OpenApiResponse(
             response=BAD_INPUT_SCHEMA if status == 400 else ErrorSerializer,
             description=descriptions.get(f"e{status}", _DESCRIBED[status]),
         )
-        for status in statuses
+        for status in (*statuses, 429)
     }
 
 
