@@ -352,6 +352,8 @@ REST_FRAMEWORK.setdefault("DEFAULT_THROTTLE_RATES", {}).update(
     {
         "anon": env_str("API_THROTTLE_ANON", "60/minute"),
         "user": env_str("API_THROTTLE_USER", "1200/minute"),
+        # POST /api/v1/auth/token/ (a password login), per client address.
+        "auth_token": env_str("API_THROTTLE_AUTH_TOKEN", "20/minute"),
     }
 )
 if env_str("CACHE_URL"):
