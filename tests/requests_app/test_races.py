@@ -20,8 +20,10 @@ from requests_app.choices import RequestState
 from requests_app.errors import AlreadyReviewed, ConcurrentUpdate, Conflict, NotPending
 from requests_app.models import AccessRequest, AuditEvent, Grant, OutboxMessage, Review
 from requests_app.services import locking
+from requests_app.services.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.audit import audit_verify
+from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.resolution import (
@@ -343,6 +345,44 @@ def test_two_revocations_at_once_revoke_once(race_policy):
     _assert_refusals_only([first, second], Conflict)
     assert first.ok != second.ok
     assert _assert_consistent(request.id).state == RequestState.REVOKED
+
+
+@pytest.mark.parametrize("revoker", ["rev03", "dave"], ids=["by-a-reviewer", "by-the-requester"])
+@pytest.mark.parametrize("round_", range(3))
+def test_revoke_versus_the_approval_of_its_extension_ends_all_of_that_access(
+    race_policy, revoker, round_
+):
+    """dave's approved access has an extension waiting; its approving review races the
+    revocation of the access it extends. Whichever takes its lock first, revocation wins:
+    an extension approved first is revoked with the access it continues; one still pending
+    is closed (denied, or withdrawn when dave revokes himself), and its late approval is
+    refused with 409. Either way dave has no access now and none later."""
+    original = _create("dave")
+    review_submit(request_id=original.id, reviewer=_user("rev01"), state="APPROVED", reason="ok")
+    extension = access_request_extend(requester=_user("dave"), request_id=original.id, reason="+")
+    approve, revoke = run_together(
+        _review(extension.id, "rev02"),
+        lambda: access_request_revoke(
+            request_id=original.id, actor=_user(revoker), reason="incident over"
+        ),
+    )
+
+    assert revoke.ok, repr(revoke.error)
+    _assert_refusals_only([approve], NotPending)
+    original = _assert_consistent(original.id)
+    extension = _assert_consistent(extension.id)
+    assert original.state == RequestState.REVOKED
+    closed = RequestState.WITHDRAWN if revoker == "dave" else RequestState.DENIED
+    assert extension.state == (RequestState.REVOKED if approve.ok else closed)
+    ending = {"request.revoked", "request.withdrawn", "request.denied"}
+    ended = [e for e in _events(extension.id) if e.action in ending]
+    assert [e.actor_name for e in ended] == [revoker]
+    assert ended[0].data["reason"] == "incident over"
+    assert ended[0].data["with"] == str(original.id)
+    # No access now, none when the original would have ended, none until the extension's.
+    extension_end = extension.access_expires or original.access_expires
+    for at in (timezone.now(), original.access_expires, extension_end - timedelta(seconds=1)):
+        assert not access_check(user=_user("dave"), role="db-admin", at=at).allowed, at
 
 
 def test_mixed_traffic_creates_and_reviews_for_many_users_finish_without_errors(
