@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from requests_app.choices import RequestState
 from requests_app.errors import AlreadyReviewed, ConcurrentUpdate, Conflict, NotPending
@@ -34,6 +35,7 @@ from requests_app.services.resolution import (
 )
 from requests_app.services.reviews import review_submit
 from requests_app.services.thresholds import tally
+from requests_app.services.tokens import api_token_create, api_token_revoke
 from tests.concurrency import run_together
 
 pytestmark = pytest.mark.postgres
@@ -383,6 +385,41 @@ def test_revoke_versus_the_approval_of_its_extension_ends_all_of_that_access(
     extension_end = extension.access_expires or original.access_expires
     for at in (timezone.now(), original.access_expires, extension_end - timedelta(seconds=1)):
         assert not access_check(user=_user("dave"), role="db-admin", at=at).allowed, at
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_token_creations_at_once_make_one_token(race_policy, round_):
+    """A double-clicked "Create token" in the portal: one token, one audit event, and the
+    second click a clear 409 (it was an IntegrityError, a 500, before the user row lock)."""
+    first, second = run_together(
+        lambda: api_token_create(user=_user("dave")), lambda: api_token_create(user=_user("dave"))
+    )
+    _assert_refusals_only([first, second], Conflict)
+    assert first.ok != second.ok
+    assert list(Token.objects.filter(user__username="dave")) == [(first.value or second.value)]
+    assert AuditEvent.objects.filter(action="api_token.created").count() == 1
+    assert audit_verify().ok
+
+
+def test_replacing_and_revoking_a_token_at_once_ends_consistent(race_policy):
+    old = api_token_create(user=_user("dave"))
+    replace, revoke = run_together(
+        lambda: api_token_create(user=_user("dave"), replace=True),
+        lambda: api_token_revoke(user=_user("dave")),
+    )
+    assert replace.ok and revoke.ok, (replace.error, revoke.error)
+    left = list(Token.objects.filter(user__username="dave"))
+    assert old not in left and len(left) <= 1
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="api_token.")
+        .values_list("action", flat=True)
+        .order_by("seq")
+    )
+    # Revoked first: the replacement made a new token; replaced first: revoke removed it.
+    assert actions[0] == "api_token.created"
+    assert sorted(actions[1:]) == ["api_token.created", "api_token.revoked"][: len(actions) - 1]
+    assert (left != []) == (actions[-1] == "api_token.created")
+    assert audit_verify().ok
 
 
 def test_mixed_traffic_creates_and_reviews_for_many_users_finish_without_errors(
