@@ -388,6 +388,26 @@ def test_revoke_versus_the_approval_of_its_extension_ends_all_of_that_access(
 
 
 @pytest.mark.parametrize("round_", range(3))
+def test_asking_for_an_extension_versus_revoking_the_access(race_policy, round_):
+    """Both lock the access being extended first: the extension is either refused (the
+    access is revoked) or created and then closed by the revocation."""
+    original = _create("dave")
+    review_submit(request_id=original.id, reviewer=_user("rev01"), state="APPROVED", reason="ok")
+    extend, revoke = run_together(
+        lambda: access_request_extend(requester=_user("dave"), request_id=original.id, reason="+"),
+        lambda: access_request_revoke(request_id=original.id, actor=_user("rev03"), reason="x"),
+    )
+
+    assert revoke.ok, repr(revoke.error)
+    _assert_refusals_only([extend], Conflict)
+    assert _assert_consistent(original.id).state == RequestState.REVOKED
+    extensions = list(AccessRequest.objects.filter(extends=original))
+    assert len(extensions) == (1 if extend.ok else 0)
+    for extension in extensions:
+        assert _assert_consistent(extension.id).state == RequestState.DENIED
+
+
+@pytest.mark.parametrize("round_", range(3))
 def test_two_token_creations_at_once_make_one_token(race_policy, round_):
     """A double-clicked "Create token" in the portal: one token, one audit event, and the
     second click a clear 409 (it was an IntegrityError, a 500, before the user row lock)."""
