@@ -1,12 +1,13 @@
 """URLs of the REST API, mounted at `/api/`: the API at `v1/`, the schema and its docs."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
 from requests_app.api.views.access import AccessCheckView
 from requests_app.api.views.audit import AuditEventViewSet
 from requests_app.api.views.auth import AuthTokenView
+from requests_app.api.views.docs import SwaggerDocsView
 from requests_app.api.views.errors import unknown_endpoint
 from requests_app.api.views.grants import GrantViewSet
 from requests_app.api.views.me import MeView
@@ -36,5 +37,5 @@ v1 = [
 urlpatterns = [
     path("v1/", include(v1)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SwaggerDocsView.as_view(url_name="api:schema"), name="docs"),
 ]
