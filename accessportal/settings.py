@@ -341,6 +341,13 @@ CONTENT_SECURITY_POLICY = {
 
 # API rate limits (DRF throttles, counted in the default cache: set CACHE_URL to a Redis
 # URL when several processes serve the API, so they share one count).
+# Token keys are checked for shape before any query (a NUL byte was a 500 on PostgreSQL).
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "requests_app.api.authentication.TokenAuthentication"
+    if c == "rest_framework.authentication.TokenAuthentication"
+    else c
+    for c in REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]
+]
 REST_FRAMEWORK.setdefault(
     "DEFAULT_THROTTLE_CLASSES",
     [
