@@ -63,7 +63,7 @@ def test_verify_button_reports_an_intact_chain(login, events):
     assert said == [f"Audit chain verified: {AuditEvent.objects.count()} events, intact."]
 
 
-def test_verify_button_reports_a_broken_chain(login, events):
+def test_verify_button_reports_a_broken_chain(login, events, audit_tampering):
     AuditEvent.objects.filter(action="request.created").update(actor_name="mallory")
     response = login("erin").post(VERIFY)
     said = [str(m) for m in get_messages(response.wsgi_request)]
