@@ -269,3 +269,22 @@ def test_unknown_api_paths_get_a_json_404(api, method, path):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert response.json()["detail"] == "no such API endpoint: see /api/docs/"
+
+
+@pytest.mark.parametrize(
+    ("since", "status"),
+    [
+        ("3051-03-07T18:02:48.180600+16:40", 200),  # PostgreSQL allows at most ±15:59
+        ("1225-03-30T15:00:29-23:06", 200),
+        ("2026-01-01T00:00:00+00:00", 200),
+        ("0001-01-01T00:00:00+10:00", 400),  # before year 1 in UTC
+    ],
+)
+def test_audit_since_takes_any_offset_and_compares_in_utc(api, pending, since, status):
+    """Found by schemathesis on PostgreSQL: an offset beyond ±15:59 made the query fail."""
+    response = api("erin").get(url("audit/"), {"since": since})
+    assert response.status_code == status, response.content
+    if status == 200:
+        assert (response.json()["count"] == 0) == since.startswith("3051")
+    else:
+        assert "since" in response.json()
