@@ -17,7 +17,9 @@ from collections import Counter
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
@@ -72,10 +74,24 @@ def tokens(api_policy, user, pending, approved) -> dict[str, str]:
 
 
 @pytest.fixture
-def api_schema(tokens):
-    """The schema the server publishes, loaded through the server itself (WSGI, in-process,
-    so the calls share the test's database transaction)."""
-    return schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+def wsgi_app(db):
+    """Django's WSGI application, called in-process so that the calls share the test's
+    database transaction. Like Django's test client, keep the connection open between
+    requests: the WSGI handler closes it at the end of each one (request_finished), which
+    on PostgreSQL would end the test's transaction mid-test."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def api_schema(tokens, wsgi_app):
+    """The schema the server publishes, loaded through the server itself."""
+    return schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
 
 
 def auth(tokens: dict[str, str], method: str, path: str) -> dict[str, str]:
