@@ -38,6 +38,7 @@ def watched(page):
     page.context.add_init_script(RECORD_VIOLATIONS)
 
     def problems() -> list[str]:
+        page.wait_for_load_state("load")  # every stylesheet and script has been applied
         violations = page.evaluate("window.__cspViolations || []")
         return violations + [e for e in errors if "Content Security Policy" in e or "uncaught" in e]
 
@@ -90,10 +91,11 @@ def test_api_docs_portal_and_admin_render_under_the_csp(watched, admin_login, re
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("[data-timebar]").first).to_be_attached()
-    assert page.csp_problems() == []
     # The bar is drawn by the stylesheet class, then kept current by the page's script.
-    width = page.locator("[data-timebar]").first.evaluate("e => e.getBoundingClientRect().width")
-    assert width > 0
+    page.wait_for_function(
+        "() => document.querySelector('[data-timebar]').getBoundingClientRect().width > 0"
+    )
+    assert page.csp_problems() == []
     page.goto(f"/requests/{requests['pending'].pk}/")
     expect(page.get_by_text("INC-9").first).to_be_visible()
     assert page.csp_problems() == []
