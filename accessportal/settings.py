@@ -341,6 +341,13 @@ CONTENT_SECURITY_POLICY = {
 
 # API rate limits (DRF throttles, counted in the default cache: set CACHE_URL to a Redis
 # URL when several processes serve the API, so they share one count).
+# Token keys are checked for shape before any query (a NUL byte was a 500 on PostgreSQL).
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "requests_app.api.authentication.TokenAuthentication"
+    if c == "rest_framework.authentication.TokenAuthentication"
+    else c
+    for c in REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]
+]
 REST_FRAMEWORK.setdefault(
     "DEFAULT_THROTTLE_CLASSES",
     [
@@ -352,6 +359,8 @@ REST_FRAMEWORK.setdefault("DEFAULT_THROTTLE_RATES", {}).update(
     {
         "anon": env_str("API_THROTTLE_ANON", "60/minute"),
         "user": env_str("API_THROTTLE_USER", "1200/minute"),
+        # POST /api/v1/auth/token/ (a password login), per client address.
+        "auth_token": env_str("API_THROTTLE_AUTH_TOKEN", "20/minute"),
     }
 )
 if env_str("CACHE_URL"):

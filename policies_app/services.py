@@ -309,6 +309,7 @@ def policies_export() -> str:
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
+@retry_on_conflict
 @transaction.atomic
 def notification_rule_save(
     *,
@@ -356,6 +357,7 @@ def notification_rule_save(
     return rule
 
 
+@retry_on_conflict
 @transaction.atomic
 def notification_rule_delete(*, rule_id: int, actor: AbstractBaseUser | None = None) -> None:
     """Delete one notification rule (admin), audited. Queued deliveries are not affected."""
@@ -411,6 +413,7 @@ def _refuse(kind: str, problems: list[Problem]) -> None:
         raise PolicyFileError([f"{kind}: {p}" for p in problems])
 
 
+@retry_on_conflict
 def role_save(
     *,
     doc: dict,
@@ -458,6 +461,7 @@ def _membership_docs(role_name: str, wanted_ids: set[int]) -> list[dict]:
     return docs
 
 
+@retry_on_conflict
 @transaction.atomic
 def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
     """Delete one role (as `apply_policies --prune` would), audited; reviewers resynced."""
@@ -472,6 +476,7 @@ def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
     request_permissions_resync()
 
 
+@retry_on_conflict
 def resource_save(*, doc: dict, actor: AbstractBaseUser | None) -> Resource:
     """Create or update one resource from its document (`id`, `labels`, `description`)."""
     normalized, problems = resource_document_check(doc)
@@ -483,6 +488,7 @@ def resource_save(*, doc: dict, actor: AbstractBaseUser | None) -> Resource:
         return Resource.objects.get(kind=normalized["kind"], name=normalized["name"])
 
 
+@retry_on_conflict
 @transaction.atomic
 def resource_delete(*, kind: str, name: str, actor: AbstractBaseUser | None) -> None:
     """Delete one resource (as `apply_policies --prune` would), audited."""

@@ -105,7 +105,6 @@ def _pct(count: int, needed: int) -> int:
 def progress_html(request: AccessRequest, reviews: Iterable) -> SafeString:
     return format_html_join(
         "",
-        '<div class="ap-progress"><span class="ap-bar"><span style="width:{}%"></span></span>'
-        "{}</div>",
+        '<div class="ap-progress"><span class="ap-bar"><span class="pct-{}"></span></span>{}</div>',
         ((row["approve_pct"], row["text"]) for row in progress_rows(request, reviews)),
     )

@@ -6,6 +6,7 @@ field is to blame) and `{"field": ["..."]}` for serializer validation errors.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
@@ -33,7 +34,10 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, RequestDataTooBig):
         return Response(
-            {"detail": "request body too large", "code": "too_large"},
+            {
+                "detail": f"request body larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes",
+                "code": "too_large",
+            },
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     return drf_exception_handler(exc, context)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q, TextField
@@ -9,6 +11,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from rest_framework.exceptions import ValidationError
 
 from policies_app.models import Resource, Role
@@ -149,10 +152,28 @@ class GrantFilter(filters.FilterSet):
         return queryset.filter(active) if value else queryset.exclude(active)
 
 
+class UTCDateTimeField(IsoDateTimeField):
+    """An RFC 3339 time, compared in UTC. PostgreSQL refuses offsets beyond ±15:59 (the
+    query then failed: a 500); any offset is fine once the time is converted to UTC."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None or parsed.tzinfo is None:
+            return parsed
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("time out of range", code="invalid") from None
+
+
+class UTCDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UTCDateTimeField
+
+
 class AuditEventFilter(filters.FilterSet):
     action = filters.CharFilter(field_name="action", label="e.g. request.created")
     actor = filters.CharFilter(field_name="actor_name", label='User name, or "system".')
-    since = filters.IsoDateTimeFilter(
+    since = UTCDateTimeFilter(
         field_name="created", lookup_expr="gte", label="RFC 3339 time; events at or after it."
     )
     target_id = filters.CharFilter(field_name="target_id", label="e.g. a request id.")

@@ -1,8 +1,50 @@
-"""Every list is paginated: `?page=N&page_size=M` (at most 200 a page)."""
+"""Every list is paginated: `?page=N&page_size=M` (at most 200 a page).
+
+Stricter than DRF's paginator: a `page` or `page_size` that is not a whole number from 1
+is bad input (400, naming the parameter) instead of being ignored or read as "no such
+page"; only a page past the last one is a 404.
+"""
+
+from __future__ import annotations
 
 from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
+
+
+def _whole_number(raw: str, name: str) -> int:
+    text = raw.strip()
+    try:
+        number = int(text) if text.isascii() and text.isdigit() else 0
+    except ValueError:  # more digits than Python converts
+        number = 0
+    if number < 1:
+        raise ValidationError({name: [f"{raw[:32]!r} is not a whole number from 1"]})
+    return number
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
+    page_query_description = "Page number, from 1 (or `last`); past the last page: 404."
+    page_size_query_description = "Results per page, from 1; more than 200 is read as 200."
+    invalid_page_message = "no such page: {message}"
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if raw in self.last_page_strings:
+            return paginator.num_pages
+        return _whole_number(raw, self.page_query_param)
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        return min(_whole_number(raw, self.page_size_query_param), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+        return parameters

@@ -1,12 +1,14 @@
 """URLs of the REST API, mounted at `/api/`: the API at `v1/`, the schema and its docs."""
 
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
 from requests_app.api.views.access import AccessCheckView
 from requests_app.api.views.audit import AuditEventViewSet
 from requests_app.api.views.auth import AuthTokenView
+from requests_app.api.views.docs import SwaggerDocsView
+from requests_app.api.views.errors import unknown_endpoint
 from requests_app.api.views.grants import GrantViewSet
 from requests_app.api.views.me import MeView
 from requests_app.api.views.policies import ResourceViewSet, RoleViewSet
@@ -27,10 +29,13 @@ v1 = [
     # POST username + password → {"token": ...}: how `accessctl login --user` gets a token.
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     *router.urls,
+    # Last: any other path under v1/ gets a JSON 404 (and its methods a JSON 405), not
+    # Django's HTML page. Paths without the trailing slash still redirect to it first.
+    re_path(r"^.*/$", unknown_endpoint),
 ]
 
 urlpatterns = [
     path("v1/", include(v1)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SwaggerDocsView.as_view(url_name="api:schema"), name="docs"),
 ]

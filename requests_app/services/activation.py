@@ -20,7 +20,7 @@ from requests_app.choices import RequestState
 from requests_app.errors import NotFound
 from requests_app.models import AccessRequest, Grant
 from requests_app.services.audit import AuditEntry, audit_record_many
-from requests_app.services.locking import request_lock
+from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
 
 
@@ -43,6 +43,7 @@ def _refusal(grant: Grant, request: AccessRequest, subject: Subject, policies: P
     return ""
 
 
+@retry_on_conflict
 @transaction.atomic
 def grants_activate_for(*, request_id: object, now: datetime | None = None) -> int:
     """Start the due grants of one approved request, re-checking policy; idempotent.

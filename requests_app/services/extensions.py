@@ -18,7 +18,7 @@ from requests_app.choices import RequestState
 from requests_app.errors import Conflict, NotFound
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.locking import request_lock
+from requests_app.services.locking import request_lock, retry_on_conflict
 
 
 def extendable(request: AccessRequest, user: AbstractBaseUser, now=None) -> bool:
@@ -42,6 +42,7 @@ def pending_extension(request: AccessRequest, now=None) -> AccessRequest | None:
     )
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_extend(
     *,

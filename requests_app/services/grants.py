@@ -85,12 +85,74 @@ def may_revoke(request: AccessRequest, actor: AbstractBaseUser) -> bool:
     return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
 
 
+def continuations_lock(request: AccessRequest) -> list[AccessRequest]:
+    """The extensions that continue `request`'s access, locked, parents before children.
+
+    Approved or still pending ones only, down the chain (an extension of an extension).
+    Called with `request` locked and before anything else is written or audited, so that
+    the lock order stays request → its extensions → grants → audit head: a reviewer
+    approving an extension holds the extension and then the audit head, never the reverse.
+    """
+    found: list[AccessRequest] = []
+    parents = [request.pk]
+    while parents:
+        children = list(
+            AccessRequest.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("user")
+            .filter(extends_id__in=parents, state__in=[RequestState.PENDING, RequestState.APPROVED])
+            .order_by("created", "id")
+        )
+        found += children
+        parents = [c.pk for c in children if c.state == RequestState.APPROVED]
+    return found
+
+
+def revoke_locked(
+    request: AccessRequest, *, actor: AbstractBaseUser, reason: str, now: datetime, data=None
+) -> None:
+    """End a locked APPROVED request's access now: grants, state, audit, notification."""
+    Grant.objects.filter(request=request, revoked_at=None).update(revoked_at=now, ended_at=now)
+    request.state = RequestState.REVOKED
+    request.revoked_at, request.revoked_by, request.revoke_reason = now, actor, reason
+    request.save(update_fields=["state", "revoked_at", "revoked_by", "revoke_reason", "updated"])
+    audit_record(
+        action="request.revoked",
+        target_type="access_request",
+        target_id=str(request.id),
+        actor=actor,
+        data={
+            "reason": reason,
+            "roles": request.roles,
+            "resources": request.resources,
+            **(data or {}),
+        },
+    )
+    outbox_enqueue(
+        event="access.revoked",
+        request_id=request.id,
+        recipients=[request.user.get_username()],
+        payload={
+            **request_payload(request),
+            "revoke_reason": reason,
+            "revoked_by": actor.get_username(),
+        },
+    )
+
+
 @retry_on_conflict
 @transaction.atomic
 def access_request_revoke(
     *, request_id: object, actor: AbstractBaseUser, reason: str
 ) -> AccessRequest:
-    """End an approved request's access now (or cancel it before it starts); reason required."""
+    """End an approved request's access now (or cancel it before it starts); reason required.
+
+    Revocation ends everything that continues that access, so it cannot come back later:
+    approved extensions are revoked with it, and pending ones are closed (withdrawn when
+    the requester revokes, denied otherwise), each audited with `with` naming this request.
+    """
+    # resolution imports this module (grants are opened on approval).
+    from requests_app.services.resolution import resolve_locked
+
     reason = clean_text(reason, field="reason")
     request = request_lock(request_id)
     if not may_revoke(request, actor):
@@ -104,27 +166,17 @@ def access_request_revoke(
     now = timezone.now()
     if request.access_expires and request.access_expires <= now:
         raise Conflict("this access already ended")
-    Grant.objects.filter(request=request, revoked_at=None).update(revoked_at=now, ended_at=now)
-    request.state = RequestState.REVOKED
-    request.revoked_at, request.revoked_by, request.revoke_reason = now, actor, reason
-    request.save(update_fields=["state", "revoked_at", "revoked_by", "revoke_reason", "updated"])
-    audit_record(
-        action="request.revoked",
-        target_type="access_request",
-        target_id=str(request.id),
-        actor=actor,
-        data={"reason": reason, "roles": request.roles, "resources": request.resources},
-    )
-    outbox_enqueue(
-        event="access.revoked",
-        request_id=request.id,
-        recipients=[request.user.get_username()],
-        payload={
-            **request_payload(request),
-            "revoke_reason": reason,
-            "revoked_by": actor.get_username(),
-        },
-    )
+    continuations = continuations_lock(request)
+    revoke_locked(request, actor=actor, reason=reason, now=now)
+    linked = {"with": str(request.id)}
+    for extension in continuations:
+        if extension.state == RequestState.APPROVED:
+            revoke_locked(extension, actor=actor, reason=reason, now=now, data=linked)
+        else:
+            closed = (
+                RequestState.WITHDRAWN if extension.user_id == actor.pk else RequestState.DENIED
+            )
+            resolve_locked(extension, closed, actor=actor, reason=reason, now=now, data=linked)
     return request
 
 

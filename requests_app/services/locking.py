@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,10 @@ R = TypeVar("R")
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 ATTEMPTS = 3
 
+# Set while a retry_on_conflict service runs in this thread: a service it calls lets a
+# transient error through, so that the outermost one replays its whole transaction.
+_replaying = threading.local()
+
 
 def is_transient(error: BaseException) -> bool:
     """Whether a database error means "another transaction won, run me again"."""
@@ -46,36 +51,52 @@ def retry_on_conflict(func: Callable[P, R]) -> Callable[P, R]:
     a deadlock or serialization failure; after ATTEMPTS tries, or when called inside an
     outer transaction (which cannot be replayed from here), raise ConcurrentUpdate (409).
 
+    Called by another retry_on_conflict service, inside that one's transaction, it leaves
+    the error to the outer one, which replays everything (a service composed of services,
+    such as an extension creating its request, is retried as a whole).
+
     Put it above `@transaction.atomic`, so that each attempt is a whole new transaction.
     """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        attempt = 1
-        while True:
-            try:
-                return func(*args, **kwargs)
-            except OperationalError as err:
-                if not is_transient(err):
-                    raise
-                nested = transaction.get_connection().in_atomic_block
-                logger.warning(
-                    "%s lost a database conflict (attempt %d of %d%s): %s",
-                    func.__qualname__,
-                    attempt,
-                    ATTEMPTS,
-                    ", inside an outer transaction" if nested else "",
-                    err,
-                )
-                if nested or attempt >= ATTEMPTS:
-                    raise ConcurrentUpdate(
-                        "another change to the same data happened at the same moment; "
-                        "nothing was saved, please try again"
-                    ) from err
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))
-                attempt += 1
+        if getattr(_replaying, "active", False) and transaction.get_connection().in_atomic_block:
+            return func(*args, **kwargs)  # the enclosing service replays on a conflict
+        outermost = not getattr(_replaying, "active", False)
+        _replaying.active = True
+        try:
+            return _run_with_retries(func, args, kwargs)
+        finally:
+            if outermost:
+                _replaying.active = False
 
     return wrapper
+
+
+def _run_with_retries(func, args, kwargs):
+    attempt = 1
+    while True:
+        try:
+            return func(*args, **kwargs)
+        except OperationalError as err:
+            if not is_transient(err):
+                raise
+            nested = transaction.get_connection().in_atomic_block
+            logger.warning(
+                "%s lost a database conflict (attempt %d of %d%s): %s",
+                func.__qualname__,
+                attempt,
+                ATTEMPTS,
+                ", inside an outer transaction" if nested else "",
+                err,
+            )
+            if nested or attempt >= ATTEMPTS:
+                raise ConcurrentUpdate(
+                    "another change to the same data happened at the same moment; "
+                    "nothing was saved, please try again"
+                ) from err
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
+            attempt += 1
 
 
 def request_lock(request_id: object) -> AccessRequest:

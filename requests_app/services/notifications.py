@@ -32,6 +32,7 @@ from requests_app.notifications.channels import DeliveryError, deliver
 from requests_app.notifications.routing import routes_for
 from requests_app.services.audit import audit_record
 from requests_app.services.jobs import job_after_commit
+from requests_app.services.locking import retry_on_conflict
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def _lease_free(now: datetime) -> Q:
     return Q(claimed_until=None) | Q(claimed_until__lte=now)
 
 
+@retry_on_conflict
 @transaction.atomic
 def outbox_route(*, message_id: int, now: datetime | None = None) -> bool:
     """Turn a message into its deliveries, once; False when already routed (or being routed)."""
@@ -121,6 +123,7 @@ def _summarise(message: OutboxMessage, now: datetime) -> None:
     message.save(update_fields=["state", "sent_at", "attempts", "last_error"])
 
 
+@retry_on_conflict
 @transaction.atomic
 def delivery_finish(
     *, delivery: NotificationDelivery, error: DeliveryError | None, now: datetime | None = None
@@ -215,6 +218,7 @@ def outbox_messages_due(*, now: datetime | None = None, limit: int = 500) -> lis
     return list(dict.fromkeys([*unrouted, *waiting]))[:limit]
 
 
+@retry_on_conflict
 @transaction.atomic
 def outbox_retry(*, message_ids: Iterable[int], actor: AbstractBaseUser) -> int:
     """Send the unsent deliveries of these messages again now, with fresh attempts

@@ -10,9 +10,11 @@ from django.utils import timezone
 
 from requests_app.models import Grant
 from requests_app.services.audit import AuditEntry, audit_record_many
+from requests_app.services.locking import retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
 
 
+@retry_on_conflict
 @transaction.atomic
 def grants_warn_ending(
     *, now: datetime | None = None, lead: int | None = None, limit: int = 5000

@@ -6,19 +6,31 @@ was created or revoked, never the key.
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from requests_app.errors import Conflict
 from requests_app.services.audit import audit_record
+from requests_app.services.locking import retry_on_conflict
 
 
+def _lock_owner(user: AbstractBaseUser) -> None:
+    """Serialize token changes of one user on their account row. Locking the token row is
+    not enough: when there is none yet, two creations both see none, and the second insert
+    hits the one-token-per-user constraint (an IntegrityError, a 500). FOR NO KEY UPDATE, so
+    rows that merely reference the user can still be written meanwhile."""
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+
+
+@retry_on_conflict
 @transaction.atomic
 def api_token_create(*, user: AbstractBaseUser, replace: bool = False) -> Token:
     """A new token for `user`. With a token already there: Conflict, or with `replace` the
     old one stops working in the same transaction."""
-    old = Token.objects.select_for_update().filter(user=user).first()
+    _lock_owner(user)
+    old = Token.objects.filter(user=user).first()
     if old is not None and not replace:
         raise Conflict("you already have an API token: replace it or revoke it first")
     if old is not None:
@@ -34,9 +46,11 @@ def api_token_create(*, user: AbstractBaseUser, replace: bool = False) -> Token:
     return token
 
 
+@retry_on_conflict
 @transaction.atomic
 def api_token_revoke(*, user: AbstractBaseUser) -> bool:
     """Delete `user`'s token; False (and no audit event) when they had none."""
+    _lock_owner(user)
     deleted, _ = Token.objects.filter(user=user).delete()
     if not deleted:
         return False

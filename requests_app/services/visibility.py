@@ -17,6 +17,7 @@ from requests_app.choices import RequestState
 from requests_app.models import AccessRequest
 from requests_app.models import AccessRequestUserObjectPermission as ObjPerm
 from requests_app.selectors import eligible_reviewer_ids
+from requests_app.services.locking import retry_on_conflict
 
 VIEW = "view_accessrequest"
 REVIEW = "review_accessrequest"
@@ -64,6 +65,7 @@ def request_permissions_sync(
     return sorted(reviewers)
 
 
+@retry_on_conflict
 @transaction.atomic
 def request_permissions_resync(*, request_ids: Iterable[object] | None = None) -> int:
     """Recompute rows of PENDING requests (all, or those given), e.g. after a policy change."""

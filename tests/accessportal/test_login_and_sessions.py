@@ -117,3 +117,26 @@ def test_pages_forbid_framing_and_carry_a_content_security_policy(client, db):
     csp = response["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+
+
+def test_the_portal_sign_in_page_locks_out_too(client, requester):
+    """Engineers sign in at /accounts/login/: the same lockout as the admin's, as a page."""
+    requester.set_password(PASSWORD)
+    requester.save()
+    portal_login = "/accounts/login/"
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+            page = client.post(portal_login, {"username": "alice", "password": "guess"})
+            assert page.status_code == 200
+        locked = client.post(portal_login, {"username": "alice", "password": "guess"})
+        assert locked.status_code == 429
+        assert "Too many failed sign-in attempts" in locked.text
+        assert locked["Retry-After"] == str(15 * 60)
+        assert locked["Content-Type"].startswith("text/html")
+        right = client.post(portal_login, {"username": "alice", "password": PASSWORD})
+        assert right.status_code == 429 and "_auth_user_id" not in client.session
+    with time_machine.travel(start + settings.AXES_COOLOFF_TIME + timedelta(seconds=1)):
+        signed_in = client.post(portal_login, {"username": "alice", "password": PASSWORD})
+        assert signed_in.status_code == 302 and signed_in["Location"] == "/"
+        assert client.session["_auth_user_id"] == str(requester.pk)

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from requests_app.choices import RequestState
-from requests_app.errors import Conflict, NotAllowed, NotFound, ValidationFailed
+from requests_app.errors import Conflict, NotAllowed, NotFound, NotPending, ValidationFailed
 from requests_app.models import AccessRequest, AuditEvent, Grant
 from requests_app.services.access import access_check
 from requests_app.services.access_requests import access_request_create
@@ -72,16 +72,61 @@ def test_extension_approved_after_the_old_access_ended_starts_now(requester, rev
     assert extension.access_starts > original.access_expires
 
 
-def test_extension_of_revoked_access_starts_at_approval(requester, reviewer, user):
+def test_revoking_access_closes_its_pending_extension(requester, reviewer, user):
+    """Revoked access cannot come back through an extension asked for before the revocation
+    (as it could not be extended after it): the extension is closed, its approval refused."""
+    original = _approved(requester, reviewer, max_duration="4h")
+    extension = access_request_extend(requester=requester, request_id=original.id)
+    access_request_revoke(request_id=original.id, actor=requester, reason="done")
+
+    extension.refresh_from_db()
+    assert extension.state == RequestState.WITHDRAWN  # the requester ended their own access
+    assert extension.resolve_reason == "done" and extension.resolved_by == requester
+    with pytest.raises(NotPending):
+        review_submit(request_id=extension.id, reviewer=user("carol"), state="APPROVED")
+    assert not access_check(user=requester, role="db-admin").allowed
+
+
+def test_revocation_by_someone_else_denies_a_pending_extension(requester, reviewer, user):
+    original = _approved(requester, reviewer)
+    extension = access_request_extend(requester=requester, request_id=original.id)
+    access_request_revoke(request_id=original.id, actor=user("carol"), reason="incident over")
+
+    extension.refresh_from_db()
+    assert extension.state == RequestState.DENIED and extension.resolved_by == user("carol")
+    event = AuditEvent.objects.get(action="request.denied", target_id=str(extension.id))
+    assert event.data["with"] == str(original.id) and event.data["reason"] == "incident over"
+
+
+def test_revoking_access_revokes_the_approved_extensions_that_continue_it(
+    requester, reviewer, user
+):
+    """An approved extension starts when the old access ends: without this it would give
+    the revoked access back at that moment. Down the whole chain."""
+    carol = user("carol")
     with time_machine.travel(T0, tick=False):
-        original = _approved(requester, reviewer, max_duration="4h")
-        extension = access_request_extend(requester=requester, request_id=original.id)
-        access_request_revoke(request_id=original.id, actor=requester, reason="done")
-        extension = review_submit(
-            request_id=extension.id, reviewer=user("carol"), state="APPROVED", reason="ok"
-        )
-    assert extension.access_starts == datetime(2026, 4, 1, 9, tzinfo=UTC)
-    assert extension.access_starts < original.access_expires
+        first = _approved(requester, reviewer, max_duration="1h")
+        second = access_request_extend(requester=requester, request_id=first.id)
+        second = review_submit(request_id=second.id, reviewer=carol, state="APPROVED")
+        third = access_request_extend(requester=requester, request_id=second.id)
+        third = review_submit(request_id=third.id, reviewer=carol, state="APPROVED")
+        fourth = access_request_extend(requester=requester, request_id=third.id)
+    with time_machine.travel("2026-04-01 09:30Z", tick=False):
+        access_request_revoke(request_id=first.id, actor=reviewer, reason="incident over")
+    states = {
+        r.id: r.state for r in AccessRequest.objects.filter(pk__in=[second.id, third.id, fourth.id])
+    }
+    assert states == {
+        second.id: RequestState.REVOKED,
+        third.id: RequestState.REVOKED,
+        fourth.id: RequestState.DENIED,
+    }
+    for at in (first.access_expires, second.access_expires, third.access_expires):
+        assert not access_check(user=requester, role="db-admin", at=at).allowed
+    assert not Grant.objects.filter(request__in=[first, second, third], revoked_at=None).exists()
+    revoked = AuditEvent.objects.filter(action="request.revoked").order_by("seq")
+    assert [e.target_id for e in revoked] == [str(first.id), str(second.id), str(third.id)]
+    assert {e.actor_name for e in revoked} == {"bob"}
 
 
 def test_someone_elses_access_cannot_be_extended(requester, reviewer, user):

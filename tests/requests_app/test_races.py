@@ -15,13 +15,16 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from requests_app.choices import RequestState
 from requests_app.errors import AlreadyReviewed, ConcurrentUpdate, Conflict, NotPending
 from requests_app.models import AccessRequest, AuditEvent, Grant, OutboxMessage, Review
 from requests_app.services import locking
+from requests_app.services.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.audit import audit_verify
+from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.resolution import (
@@ -32,6 +35,7 @@ from requests_app.services.resolution import (
 )
 from requests_app.services.reviews import review_submit
 from requests_app.services.thresholds import tally
+from requests_app.services.tokens import api_token_create, api_token_revoke
 from tests.concurrency import run_together
 
 pytestmark = pytest.mark.postgres
@@ -343,6 +347,99 @@ def test_two_revocations_at_once_revoke_once(race_policy):
     _assert_refusals_only([first, second], Conflict)
     assert first.ok != second.ok
     assert _assert_consistent(request.id).state == RequestState.REVOKED
+
+
+@pytest.mark.parametrize("revoker", ["rev03", "dave"], ids=["by-a-reviewer", "by-the-requester"])
+@pytest.mark.parametrize("round_", range(3))
+def test_revoke_versus_the_approval_of_its_extension_ends_all_of_that_access(
+    race_policy, revoker, round_
+):
+    """dave's approved access has an extension waiting; its approving review races the
+    revocation of the access it extends. Whichever takes its lock first, revocation wins:
+    an extension approved first is revoked with the access it continues; one still pending
+    is closed (denied, or withdrawn when dave revokes himself), and its late approval is
+    refused with 409. Either way dave has no access now and none later."""
+    original = _create("dave")
+    review_submit(request_id=original.id, reviewer=_user("rev01"), state="APPROVED", reason="ok")
+    extension = access_request_extend(requester=_user("dave"), request_id=original.id, reason="+")
+    approve, revoke = run_together(
+        _review(extension.id, "rev02"),
+        lambda: access_request_revoke(
+            request_id=original.id, actor=_user(revoker), reason="incident over"
+        ),
+    )
+
+    assert revoke.ok, repr(revoke.error)
+    _assert_refusals_only([approve], NotPending)
+    original = _assert_consistent(original.id)
+    extension = _assert_consistent(extension.id)
+    assert original.state == RequestState.REVOKED
+    closed = RequestState.WITHDRAWN if revoker == "dave" else RequestState.DENIED
+    assert extension.state == (RequestState.REVOKED if approve.ok else closed)
+    ending = {"request.revoked", "request.withdrawn", "request.denied"}
+    ended = [e for e in _events(extension.id) if e.action in ending]
+    assert [e.actor_name for e in ended] == [revoker]
+    assert ended[0].data["reason"] == "incident over"
+    assert ended[0].data["with"] == str(original.id)
+    # No access now, none when the original would have ended, none until the extension's.
+    extension_end = extension.access_expires or original.access_expires
+    for at in (timezone.now(), original.access_expires, extension_end - timedelta(seconds=1)):
+        assert not access_check(user=_user("dave"), role="db-admin", at=at).allowed, at
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_asking_for_an_extension_versus_revoking_the_access(race_policy, round_):
+    """Both lock the access being extended first: the extension is either refused (the
+    access is revoked) or created and then closed by the revocation."""
+    original = _create("dave")
+    review_submit(request_id=original.id, reviewer=_user("rev01"), state="APPROVED", reason="ok")
+    extend, revoke = run_together(
+        lambda: access_request_extend(requester=_user("dave"), request_id=original.id, reason="+"),
+        lambda: access_request_revoke(request_id=original.id, actor=_user("rev03"), reason="x"),
+    )
+
+    assert revoke.ok, repr(revoke.error)
+    _assert_refusals_only([extend], Conflict)
+    assert _assert_consistent(original.id).state == RequestState.REVOKED
+    extensions = list(AccessRequest.objects.filter(extends=original))
+    assert len(extensions) == (1 if extend.ok else 0)
+    for extension in extensions:
+        assert _assert_consistent(extension.id).state == RequestState.DENIED
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_token_creations_at_once_make_one_token(race_policy, round_):
+    """A double-clicked "Create token" in the portal: one token, one audit event, and the
+    second click a clear 409 (it was an IntegrityError, a 500, before the user row lock)."""
+    first, second = run_together(
+        lambda: api_token_create(user=_user("dave")), lambda: api_token_create(user=_user("dave"))
+    )
+    _assert_refusals_only([first, second], Conflict)
+    assert first.ok != second.ok
+    assert list(Token.objects.filter(user__username="dave")) == [(first.value or second.value)]
+    assert AuditEvent.objects.filter(action="api_token.created").count() == 1
+    assert audit_verify().ok
+
+
+def test_replacing_and_revoking_a_token_at_once_ends_consistent(race_policy):
+    old = api_token_create(user=_user("dave"))
+    replace, revoke = run_together(
+        lambda: api_token_create(user=_user("dave"), replace=True),
+        lambda: api_token_revoke(user=_user("dave")),
+    )
+    assert replace.ok and revoke.ok, (replace.error, revoke.error)
+    left = list(Token.objects.filter(user__username="dave"))
+    assert old not in left and len(left) <= 1
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="api_token.")
+        .values_list("action", flat=True)
+        .order_by("seq")
+    )
+    # Revoked first: the replacement made a new token; replaced first: revoke removed it.
+    assert actions[0] == "api_token.created"
+    assert sorted(actions[1:]) == ["api_token.created", "api_token.revoked"][: len(actions) - 1]
+    assert (left != []) == (actions[-1] == "api_token.created")
+    assert audit_verify().ok
 
 
 def test_mixed_traffic_creates_and_reviews_for_many_users_finish_without_errors(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import models
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from requests_app.api.fields import DateTimeField
@@ -29,6 +30,18 @@ class StrictSerializer(serializers.Serializer):
                     {_shown(key): [f"unknown field (allowed: {allowed})"] for key in unknown}
                 )
         return super().to_internal_value(data)
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """In the schema, a strict body says so (`additionalProperties: false`), so that clients
+    and schema-driven tools know that an unknown field is refused, not ignored."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, "additionalProperties": False}
 
 
 class OutputSerializer(serializers.ModelSerializer):

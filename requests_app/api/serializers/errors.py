@@ -22,7 +22,14 @@ BAD_INPUT_SCHEMA = {
         "code": {"type": "string"},
         "field": {"type": "string"},
     },
-    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    # A field's messages; for a list or an object, its messages per item or key
+    # (`{"suggested_reviewers": {"4": ["..."]}}`).
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": True},
+        ]
+    },
 }
 
 _DESCRIBED = {
@@ -32,15 +39,22 @@ _DESCRIBED = {
     404: "No such object, or not visible to you.",
     409: "The request is not in a state that allows this.",
     413: "The body is too large.",
+    429: "Too many requests (rate limit, or sign-in locked after failures): wait the "
+    "`Retry-After` seconds.",
 }
 
 
-def errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    """Schema responses for the given error statuses."""
+def errors(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
+    """Schema responses for the given error statuses, and 429 (every endpoint is rate
+    limited); `descriptions` replaces the default text of a status (`e404="..."`)."""
     return {
         status: OpenApiResponse(
             response=BAD_INPUT_SCHEMA if status == 400 else ErrorSerializer,
-            description=_DESCRIBED[status],
+            description=descriptions.get(f"e{status}", _DESCRIBED[status]),
         )
-        for status in statuses
+        for status in (*statuses, 429)
     }
+
+
+# Lists are paginated: a malformed page number is a 400, a page past the last one a 404.
+LIST_ERRORS = errors(400, 401, 404, e404="No such page: `page` is past the last page.")

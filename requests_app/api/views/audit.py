@@ -11,7 +11,7 @@ from requests_app.api import examples
 from requests_app.api.filters import AuditEventFilter
 from requests_app.api.permissions import CanReadAudit
 from requests_app.api.serializers.audit import AuditEventSerializer
-from requests_app.api.serializers.errors import errors
+from requests_app.api.serializers.errors import LIST_ERRORS, errors
 from requests_app.models import AuditEvent
 
 
@@ -19,7 +19,7 @@ from requests_app.models import AuditEvent
     list=extend_schema(
         operation_id="audit_list",
         summary="Audit events, newest first (`ordering=seq` for oldest first)",
-        responses={200: AuditEventSerializer(many=True), **errors(400, 401, 403)},
+        responses={200: AuditEventSerializer(many=True), **LIST_ERRORS, **errors(403)},
         examples=examples.AUDIT,
         tags=["audit"],
     )

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle
 
 from requests_app.api import examples
 from requests_app.api.serializers.errors import errors
@@ -25,17 +26,33 @@ TOKEN_EXAMPLES = [
 
 
 class AuthTokenView(ObtainAuthToken):
+    """Password guessing is stopped twice: django-axes locks a user name or address out
+    after AXES_FAILURE_LIMIT failures (429 with Retry-After, as on the sign-in pages), and a
+    rate limit of its own (scope `auth_token`, API_THROTTLE_AUTH_TOKEN) caps attempts per
+    address. DRF's ObtainAuthToken has neither: it turns throttling off."""
+
     # The API's own (bounded) JSON parser instead of DRF's form and multipart parsers.
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth_token"
+
+    def get_serializer_context(self) -> dict:
+        # authenticate() gets Django's request, not DRF's wrapper: django-axes marks a
+        # locked-out attempt on the request it is given, and its middleware, which sees
+        # Django's request, then answers 429. Marked on the wrapper, a lockout read as 400
+        # "Unable to log in", even for the right password.
+        return {**super().get_serializer_context(), "request": self.request._request}
 
     @extend_schema(
         operation_id="auth_token",
         summary="Your API token, in exchange for your user name and password",
         description="For clients such as `accessctl login --user`. Wrong credentials answer "
-        "400 with `non_field_errors`. Send the token as `Authorization: Token <key>`.",
+        "400 with `non_field_errors`; after repeated failures sign-in is locked (429 with "
+        "`Retry-After`), even with the right password. Send the token as "
+        "`Authorization: Token <key>`.",
         responses={
             200: inline_serializer("AuthTokenResponse", {"token": serializers.CharField()}),
-            **errors(400, 401),
+            **errors(400, 401, 413),
         },
         examples=TOKEN_EXAMPLES,
         tags=["auth"],

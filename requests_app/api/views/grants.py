@@ -8,7 +8,7 @@ from rest_framework import mixins, viewsets
 
 from requests_app.api import examples
 from requests_app.api.filters import GrantFilter
-from requests_app.api.serializers.errors import errors
+from requests_app.api.serializers.errors import LIST_ERRORS
 from requests_app.api.serializers.grants import GrantSerializer
 from requests_app.models import Grant
 from requests_app.selectors import requests_visible_to
@@ -18,7 +18,7 @@ from requests_app.selectors import requests_visible_to
     list=extend_schema(
         operation_id="grants_list",
         summary="Grants (user × role or resource × window) of requests visible to the caller",
-        responses={200: GrantSerializer(many=True), **errors(400, 401)},
+        responses={200: GrantSerializer(many=True), **LIST_ERRORS},
         examples=examples.GRANTS,
         tags=["grants"],
     )

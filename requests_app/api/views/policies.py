@@ -12,7 +12,7 @@ from policies_app.models import Resource, Role
 from policies_app.selectors import resources_requestable_by, subject_for
 from requests_app.api import examples
 from requests_app.api.filters import ResourceFilter, RoleFilter
-from requests_app.api.serializers.errors import errors
+from requests_app.api.serializers.errors import LIST_ERRORS
 from requests_app.api.serializers.policies import ResourceSerializer, RoleSerializer
 
 
@@ -20,7 +20,7 @@ from requests_app.api.serializers.policies import ResourceSerializer, RoleSerial
     list=extend_schema(
         operation_id="roles_list",
         summary="Every role, with whether the caller holds it and may request it",
-        responses={200: RoleSerializer(many=True), **errors(400, 401)},
+        responses={200: RoleSerializer(many=True), **LIST_ERRORS},
         examples=examples.ROLES,
         tags=["roles"],
     )
@@ -50,7 +50,7 @@ class RoleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     list=extend_schema(
         operation_id="resources_list",
         summary="Resources the caller may request (reached by one of their search-as roles)",
-        responses={200: ResourceSerializer(many=True), **errors(400, 401)},
+        responses={200: ResourceSerializer(many=True), **LIST_ERRORS},
         examples=examples.RESOURCES,
         tags=["resources"],
     )

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from requests_app.api import examples
 from requests_app.api.filters import AccessRequestFilter
-from requests_app.api.serializers.errors import errors
+from requests_app.api.serializers.errors import LIST_ERRORS, errors
 from requests_app.api.serializers.requests import (
     AccessRequestSerializer,
     ExtendSerializer,
@@ -38,7 +38,7 @@ from requests_app.services.reviews import review_submit
 ID = OpenApiParameter("id", uuid.UUID, OpenApiParameter.PATH, description="The request id.")
 
 
-ACTION_ERRORS = errors(400, 401, 403, 404, 409)
+ACTION_ERRORS = errors(400, 401, 403, 404, 409, 413)
 
 
 def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwargs):
@@ -58,7 +58,7 @@ def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwar
     list=extend_schema(
         operation_id="requests_list",
         summary="Requests the caller may see, newest first (scope=needs_review: oldest first)",
-        responses={200: AccessRequestSerializer(many=True), **errors(400, 401)},
+        responses={200: AccessRequestSerializer(many=True), **LIST_ERRORS},
         examples=examples.REQUEST_LIST,
         tags=["requests"],
     ),
@@ -128,6 +128,9 @@ class AccessRequestViewSet(
 ):
     serializer_class = AccessRequestSerializer
     filterset_class = AccessRequestFilter
+    # Any id reaches get_object (a malformed one answers the same JSON 404 as an absent one);
+    # the router's default pattern excludes dots, and such ids got Django's HTML 404.
+    lookup_value_regex = "[^/]+"
 
     def get_queryset(self) -> QuerySet[AccessRequest]:
         user = self.request.user
