@@ -70,7 +70,11 @@ def test_api_docs_portal_and_admin_render_under_the_csp(watched, admin_login, re
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     reviews = page.locator(".opblock-summary-path", has_text="/api/v1/requests/{id}/reviews/")
     expect(reviews).to_be_visible()
-    assert page.locator(".opblock").count() == 15
+    schema = page.request.get("/api/schema/?format=json").json()
+    operations = sum(
+        1 for item in schema["paths"].values() for method in item if method != "parameters"
+    )
+    assert operations >= 15 and page.locator(".opblock").count() == operations
     page.locator(".opblock-summary-path", has_text="/api/v1/me/").click()
     page.get_by_role("button", name="Try it out").click()
     page.get_by_role("button", name="Execute").click()
