@@ -121,7 +121,7 @@ class Report:
             lines.append(
                 "  ".join(
                     c.rjust(w) if n and i else c.ljust(w)
-                    for i, (c, w) in enumerate(zip(row, widths))
+                    for i, (c, w) in enumerate(zip(row, widths, strict=True))
                 )
             )
             if n == 0:

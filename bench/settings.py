@@ -6,9 +6,9 @@ deployment behind gunicorn would. The URL conf adds `/api/v1/bench/bare/`, the f
 HTTP figures are compared with.
 """
 
+from accessportal.envconfig import env_int
 from accessportal.settings import *  # noqa: F403
 from accessportal.settings import DATABASES, LOGGING
-from accessportal.envconfig import env_int
 
 DEBUG = False
 ROOT_URLCONF = "bench.urls"
