@@ -245,6 +245,7 @@ def request_row(
     access: tuple[datetime, datetime] | None = None,
     resolved: tuple[datetime, int | None, str] | None = None,
     revoked: tuple[datetime, int] | None = None,
+    reason: str = "TICKET-1234 routine maintenance",
 ) -> tuple:
     resolved_at, resolved_by, resolve_reason = resolved or (None, None, "")
     revoked_at, revoked_by = revoked or (None, None)
@@ -254,7 +255,7 @@ def request_row(
         json.dumps(roles),
         json.dumps(resources),
         state,
-        "TICKET-1234 routine maintenance",
+        reason,
         created,
         resolved_at or created,
         expires,

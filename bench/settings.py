@@ -16,3 +16,4 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("BENCH_CONN_MAX_AGE", 600)
 LOGGING["root"]["level"] = "WARNING"
+LOGGING.setdefault("loggers", {})["django.request"] = {"level": "ERROR"}
