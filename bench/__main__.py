@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="fewer iterations (a smoke run, not for figures)"
     )
     parser.add_argument("--duration", type=int, default=10, help="throughput: seconds per run")
+    parser.add_argument("--rows", type=int, default=100_000, help="sweep: rows of each kind")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     args = parser.parse_args(argv)
 

@@ -288,4 +288,4 @@ def measure(*, rows: int) -> Report:
 
 
 def run(args) -> Report:
-    return measure(rows=1000 if args.quick else 100_000)
+    return measure(rows=1000 if args.quick else args.rows)
