@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth.backends import BaseBackend
+from django.db.models import DateTimeField, OuterRef, Subquery, Value
 from django.utils import timezone
 
 from policies_app.models import Role
@@ -19,20 +20,38 @@ _CACHE = "_accessportal_role_perms"
 
 
 def _role_permissions(user_id: int, now: datetime) -> tuple[set[str], datetime | None]:
-    """(permissions at `now`, the next instant a grant starts or ends, if any)."""
-    grants = list(
+    """(permissions at `now`, the next instant a grant starts or ends, if any).
+
+    One query: the specs of the standing roles, then every unrevoked, unexpired role grant
+    with its role's spec (checked on every permission check, so it stays one round trip).
+    """
+    no_time = Value(None, output_field=DateTimeField())
+    standing = (
+        Role.objects.filter(members__pk=user_id).order_by().values_list("spec", no_time, no_time)
+    )
+    spec = Subquery(Role.objects.filter(name=OuterRef("role")).values("spec")[:1])
+    grants = (
         Grant.objects.filter(user_id=user_id, revoked_at=None, expires__gt=now)
         .exclude(role="")
-        .values_list("role", "starts", "expires")
+        .order_by()
+        .annotate(_spec=spec)
+        .values_list("_spec", "starts", "expires")
     )
-    granted = {role for role, starts, _ in grants if starts <= now}
-    boundaries = [starts if starts > now else expires for _, starts, expires in grants]
-    specs = Role.objects.filter(members__pk=user_id).values_list("spec", flat=True)
-    granted_specs = Role.objects.filter(name__in=granted).values_list("spec", flat=True)
+    specs, boundaries = [], []
+    for role_spec, starts, expires in standing.union(grants, all=True):
+        if starts is None:
+            specs.append(role_spec)
+            continue
+        if starts <= now:
+            specs.append(role_spec)
+            boundaries.append(expires)
+        else:
+            boundaries.append(starts)
     perms = {
         perm
-        for spec in [*specs, *granted_specs]
-        for perm in spec.get("allow", {}).get("permissions", [])
+        for role_spec in specs
+        if role_spec
+        for perm in role_spec.get("allow", {}).get("permissions", [])
     }
     return perms, min(boundaries, default=None)
 

@@ -59,10 +59,21 @@ def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = N
 
 
 def _perm_rows(user, codename: str):
+    """Ids of the requests on which `user` has `codename` (guardian's direct-FK rows).
+
+    The permission's id is a scalar subquery, computed once, so the database probes the
+    (user, permission, request) index directly instead of joining permissions per row.
+    """
+    from django.contrib.auth.models import Permission
+    from django.db.models import Subquery
+
     from requests_app.models import AccessRequestUserObjectPermission
 
+    permission = Permission.objects.filter(
+        codename=codename, content_type__app_label="requests_app"
+    ).values("pk")[:1]
     return AccessRequestUserObjectPermission.objects.filter(
-        user=user, permission__codename=codename, permission__content_type__app_label="requests_app"
+        user=user, permission=Subquery(permission)
     ).values("content_object_id")
 
 

@@ -20,7 +20,12 @@ from requests_app.models import AccessRequest, Grant
 from requests_app.selectors import request_context
 from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
 from requests_app.services.locking import request_lock
-from requests_app.services.outbox import outbox_enqueue, request_payload
+from requests_app.services.outbox import (
+    outbox_enqueue,
+    outbox_enqueue_many,
+    outbox_message,
+    request_payload,
+)
 
 
 def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
@@ -110,11 +115,14 @@ def access_request_revoke(
 def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Record the end of grants whose window has closed; idempotent (compare-and-swap).
 
-    Returns how many grants it ended. Access itself ended at `expires` regardless.
+    Returns how many grants it ended (at most `limit`; call again until 0). One audit
+    event per grant and one notification per request, written in bulk. Grants locked by
+    another transaction are skipped, left to the next sweep. Access itself ended at
+    `expires` regardless.
     """
     now = now or timezone.now()
     due = list(
-        Grant.objects.select_for_update(skip_locked=True)
+        Grant.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(ended_at=None, expires__lte=now)
         .select_related("user")
         .order_by("expires")[:limit]
@@ -138,16 +146,22 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
             for g in due
         ]
     )
-    for request_id in dict.fromkeys(g.request_id for g in due):
-        grant = next(g for g in due if g.request_id == request_id)
-        outbox_enqueue(
-            event="access.ended",
-            request_id=request_id,
-            recipients=[grant.user.get_username()],
-            payload={
-                "request_id": str(request_id),
-                "user": grant.user.get_username(),
-                "expired": grant.expires.isoformat(),
-            },
-        )
+    first_by_request: dict = {}
+    for grant in due:
+        first_by_request.setdefault(grant.request_id, grant)
+    outbox_enqueue_many(
+        [
+            outbox_message(
+                event="access.ended",
+                request_id=request_id,
+                recipients=[grant.user.get_username()],
+                payload={
+                    "request_id": str(request_id),
+                    "user": grant.user.get_username(),
+                    "expired": grant.expires.isoformat(),
+                },
+            )
+            for request_id, grant in first_by_request.items()
+        ]
+    )
     return len(due)

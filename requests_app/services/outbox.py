@@ -13,17 +13,33 @@ from django.utils import timezone
 from requests_app.models import AccessRequest, OutboxMessage
 
 
-def outbox_enqueue(
+def outbox_message(
     *, event: str, request_id: object, recipients: Iterable[str], payload: dict
 ) -> OutboxMessage:
-    """Queue one notification of `event` about a request for `recipients` (user names)."""
-    return OutboxMessage.objects.create(
+    """An unsaved notification of `event` about a request for `recipients` (user names)."""
+    return OutboxMessage(
         created=timezone.now(),
         event=event,
         request_id=request_id,
         recipients=sorted(set(recipients)),
         payload=payload,
     )
+
+
+def outbox_enqueue(
+    *, event: str, request_id: object, recipients: Iterable[str], payload: dict
+) -> OutboxMessage:
+    """Queue one notification of `event` about a request for `recipients` (user names)."""
+    message = outbox_message(
+        event=event, request_id=request_id, recipients=recipients, payload=payload
+    )
+    message.save(force_insert=True)
+    return message
+
+
+def outbox_enqueue_many(messages: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Queue many notifications (from `outbox_message`) in a few INSERTs, in order."""
+    return OutboxMessage.objects.bulk_create(messages, batch_size=1000)
 
 
 def request_payload(request: AccessRequest) -> dict:
