@@ -70,11 +70,11 @@ def test_role_check_is_one_query_whatever_the_grants(
     assert decision.allowed == (target["role"] == "db-admin")
 
 
-def test_resource_check_is_two_queries_whatever_the_grants(
+def test_resource_check_is_one_query_whatever_the_grants(
     requester, many_grants, apply_yaml, django_assert_num_queries
 ):
     apply_yaml("kind: resource\nid: db/billing\nlabels: {env: prod}\n")
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         decision = access_check(user=requester, resource="db/billing")
     assert decision.allowed and decision.via == "grant"  # db-admin reaches prod dbs
     with django_assert_num_queries(1):
@@ -89,3 +89,35 @@ def test_role_permissions_are_one_query(requester, many_grants, django_assert_ma
     with django_assert_max_num_queries(1):
         perms = RolePermissionBackend().get_all_permissions(fresh)
     assert "requests_app.check_access" in perms  # from the granted db-admin role
+
+
+def test_standing_role_reaches_a_resource_in_the_same_single_query(
+    apply_yaml, user, django_assert_num_queries
+):
+    apply_yaml(
+        """
+kind: role
+name: dba
+spec:
+  allow:
+    resources: {kinds: [db], labels: {env: [prod]}}
+---
+kind: user
+name: sam
+roles: [dba]
+---
+kind: resource
+id: db/billing
+labels: {env: prod}
+---
+kind: resource
+id: db/scratch
+labels: {env: dev}
+"""
+    )
+    sam = user("sam")
+    with django_assert_num_queries(1):
+        decision = access_check(user=sam, resource="db/billing")
+    assert decision == access_check(user=sam, role="dba")  # standing, no expiry
+    assert decision.allowed and decision.via == "standing" and decision.expires is None
+    assert not access_check(user=sam, resource="db/scratch").allowed
