@@ -6,7 +6,7 @@ deployment behind gunicorn would. The URL conf adds `/api/v1/bench/bare/`, the f
 HTTP figures are compared with.
 """
 
-from accessportal.envconfig import env_int
+from accessportal.envconfig import env_bool, env_int
 from accessportal.settings import *  # noqa: F403
 from accessportal.settings import DATABASES, LOGGING
 
@@ -17,3 +17,13 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("BENCH_CONN_MAX_AGE", 600)
 LOGGING["root"]["level"] = "WARNING"
 LOGGING.setdefault("loggers", {})["django.request"] = {"level": "ERROR"}
+
+# An experiment, off by default (bench/README.md, "HTTP access check"): ask the role
+# permission backend before Django's ModelBackend, which saves ModelBackend's two queries
+# whenever a role grants the permission.
+if env_bool("BENCH_ROLE_BACKEND_FIRST", False):
+    _ROLE_BACKEND = "requests_app.backends.RolePermissionBackend"
+    AUTHENTICATION_BACKENDS = [
+        _ROLE_BACKEND,
+        *[b for b in AUTHENTICATION_BACKENDS if b != _ROLE_BACKEND],  # noqa: F405
+    ]
