@@ -86,7 +86,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in load] if load else None,
+        "load_average_1_5_15_min": [round(x, 2) for x in load] if load else None,
         "database": connection.vendor,
     }
     cpu = Path("/proc/cpuinfo")

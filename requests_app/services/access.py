@@ -93,7 +93,7 @@ def _window(user_id: int, at) -> list:
     return [user_id, at, at, at]
 
 
-def _as_datetime(value) -> datetime | None:
+def db_datetime(value) -> datetime | None:
     """A timestamp from a raw row: aware already (PostgreSQL) or text (SQLite, UTC)."""
     if value is None or isinstance(value, datetime):
         return value
@@ -101,7 +101,8 @@ def _as_datetime(value) -> datetime | None:
     return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
 
 
-def _as_json(value) -> dict:
+def db_json(value) -> dict:
+    """A JSON column from a raw row: text on both databases as Django configures them."""
     if isinstance(value, str):
         return json.loads(value)
     return value or {}
@@ -118,7 +119,7 @@ def _role_decision(user_id: int, role: str, at: datetime) -> AccessDecision:
     (standing, until), *_ = _fetch(_ROLE_SQL, [user_id, role, role, *_window(user_id, at_db)])
     if standing:
         return AccessDecision(True, None, "standing")
-    until = _as_datetime(until)
+    until = db_datetime(until)
     return AccessDecision(True, until, "grant") if until else DENY
 
 
@@ -133,12 +134,12 @@ def _resource_decision(user_id: int, resource: str, at: datetime) -> AccessDecis
     found = [row for row in rows if row[0] == 0]
     if not found:
         return DENY
-    labels, direct_until = _as_json(found[0][2]), _as_datetime(found[0][4])
+    labels, direct_until = db_json(found[0][2]), db_datetime(found[0][4])
     ref = ResourceRef(kind, name, labels)
     reaching = [
-        (bool(standing), _as_datetime(until))
+        (bool(standing), db_datetime(until))
         for row_kind, role_name, spec, standing, until in rows
-        if row_kind == 1 and RolePolicy(role_name, _as_json(spec)).reaches(ref)
+        if row_kind == 1 and RolePolicy(role_name, db_json(spec)).reaches(ref)
     ]
     if any(standing for standing, _ in reaching):
         return AccessDecision(True, None, "standing")
