@@ -5,12 +5,15 @@
     python3 dev.py test   # install into .venv, run the test suite (pytest arguments may follow)
 
 Everything goes into ./.venv; SQLite is the database unless DATABASE_URL says otherwise.
+`demo` also runs a Celery worker and Celery beat beside the web server (`--no-worker` to
+skip them); without CELERY_BROKER_URL they use the embedded filesystem broker in .celery/.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -45,13 +48,47 @@ def ensure_venv() -> None:
     STAMP.write_text(digest)
 
 
+def start_workers() -> list[subprocess.Popen]:
+    """A Celery worker (all queues) and Celery beat (the periodic sweeps), as in production."""
+    (ROOT / ".celery").mkdir(exist_ok=True)
+    celery = [str(PYTHON), "-m", "celery", "-A", "accessportal"]
+    worker = [
+        *celery,
+        "worker",
+        "--pool=threads",
+        "--concurrency=2",
+        "--loglevel=INFO",
+        "--without-mingle",
+        "--without-gossip",
+        "--hostname=demo@%h",
+    ]
+    beat = [*celery, "beat", "--loglevel=INFO"]
+    return [subprocess.Popen(command, cwd=ROOT) for command in (worker, beat)]
+
+
 def demo(args: list[str]) -> None:
     ensure_venv()
+    with_worker = "--no-worker" not in args
+    args = [a for a in args if a != "--no-worker"]
     _run(PYTHON, "manage.py", "migrate", "--noinput", "-v", "0")
     _run(PYTHON, "manage.py", "demo_setup")
     addr = args[0] if args else "127.0.0.1:8000"
+    children = start_workers() if with_worker else []
+    # A SIGTERM (not only Ctrl-C) must also stop the worker and beat started above.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"\nAccess Portal demo at http://{addr}/  (Ctrl-C to stop)\n", flush=True)
-    os.execv(PYTHON, [str(PYTHON), "manage.py", "runserver", addr])
+    try:
+        subprocess.run([str(PYTHON), "manage.py", "runserver", addr], cwd=ROOT)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 def test(args: list[str]) -> None:

@@ -76,7 +76,10 @@ def database_from_url(url: str, base_dir: Path) -> dict:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(name),
-            "OPTIONS": {"timeout": 20},
+            # IMMEDIATE: a transaction takes the write lock when it begins, so the web
+            # server and the demo's worker wait for each other instead of failing with
+            # "database is locked" when both upgrade a read to a write.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {scheme!r} is not supported (use postgres:// or sqlite:///)"

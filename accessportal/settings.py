@@ -8,11 +8,14 @@ DJANGO_ALLOWED_HOSTS and refuses to start without them.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from accessportal.envconfig import database_from_url, env_bool, env_int, env_list, env_str
+from accessportal.security import production_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +28,8 @@ DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
 
 def _secret_key() -> str:
     key = env_str("DJANGO_SECRET_KEY")
+    if PRODUCTION:  # strong, from the environment, never a development key
+        return production_secret_key(key, BASE_DIR / ".dev-secret-key")
     if key:
         return key
     if not DEBUG:
@@ -118,7 +123,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -167,10 +172,108 @@ ACCESS_DEFAULT_REQUEST_TTL = env_int("ACCESS_DEFAULT_REQUEST_TTL", 24 * 3600)
 ACCESS_MAX_REQUEST_TTL = 7 * 24 * 3600
 ACCESS_MAX_START_DELAY = 7 * 24 * 3600
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+# Engineers' portal (requests_app/portal): htmx helpers, and Django's sign-in views under
+# /accounts/ in front of every page.
+INSTALLED_APPS += ["django_htmx"]
+MIDDLEWARE += ["django_htmx.middleware.HtmxMiddleware"]
+LOGIN_REDIRECT_URL = "portal:home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Workers and notifications (README: "Workers and notifications") -------------------
+# Production defaults to Redis on localhost. Development without CELERY_BROKER_URL uses an
+# embedded broker: kombu's filesystem transport in .celery/, served by the real worker that
+# `python3 dev.py demo` starts (same tasks, no other code path).
+CELERY_BROKER_URL = env_str(
+    "CELERY_BROKER_URL", "redis://127.0.0.1:6379/0" if PRODUCTION else "filesystem://"
+)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request must not hang on a dead broker: fail fast, the sweeps do the work later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+WORKER_ETA_HORIZON = env_int("ACCESSPORTAL_ETA_HORIZON", 3600)  # longer waits: the sweeps
+WORKER_SWEEP_INTERVAL = env_int("ACCESSPORTAL_SWEEP_INTERVAL", 60)
+WORKER_RESYNC_INTERVAL = env_int("ACCESSPORTAL_RESYNC_INTERVAL", 900)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _BROKER_DIR = BASE_DIR / ".celery" / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR),
+        "data_folder_out": str(_BROKER_DIR),
+        "control_folder": str(BASE_DIR / ".celery" / "control"),
+        "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Above the ETA horizon, so messages waiting for their ETA are not redelivered.
+        "visibility_timeout": 2 * WORKER_ETA_HORIZON,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "global_keyprefix": env_str("CELERY_REDIS_KEY_PREFIX"),
+    }
+_SWEEPS = {
+    "expire-due-requests": "expire_due_requests",
+    "activate-due-grants": "activate_due_grants",
+    "end-due-grants": "end_due_grants",
+    "warn-ending-grants": "warn_ending_grants",
+    "dispatch-due-notifications": "dispatch_due_notifications",
+}
+CELERY_BEAT_SCHEDULE = {
+    name: {
+        "task": f"requests_app.tasks.{task}",
+        "schedule": float(WORKER_SWEEP_INTERVAL),
+        # A sweep nobody ran in time is dropped: the next one does the same work.
+        "options": {"expires": float(WORKER_SWEEP_INTERVAL)},
+    }
+    for name, task in _SWEEPS.items()
+} | {
+    "resync-request-permissions": {
+        "task": "requests_app.tasks.resync_request_permissions",
+        "schedule": float(WORKER_RESYNC_INTERVAL),
+        "options": {"expires": float(WORKER_RESYNC_INTERVAL)},
+    }
+}
+# Where beat remembers when each sweep last ran (Celery's default name, in the working
+# directory, in production; beside the code in development).
+CELERY_BEAT_SCHEDULE_FILENAME = env_str(
+    "CELERY_BEAT_SCHEDULE_FILENAME",
+    "celerybeat-schedule" if PRODUCTION else str(BASE_DIR / ".celery" / "beat-schedule"),
+)
+
+ACCESS_EXPIRY_WARNING = env_int("ACCESS_EXPIRY_WARNING", 15 * 60)  # warn this long before
+NOTIFY_EMAIL_USERS = env_bool("NOTIFY_EMAIL_USERS", True)  # email the people concerned
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 8)
+NOTIFY_RETRY_BACKOFF = env_int("NOTIFY_RETRY_BACKOFF", 30)  # doubled after each failure
+NOTIFY_RETRY_BACKOFF_MAX = env_int("NOTIFY_RETRY_BACKOFF_MAX", 3600)
+NOTIFY_HTTP_TIMEOUT = env_int("NOTIFY_HTTP_TIMEOUT", 10)
+NOTIFY_CLAIM_LEASE = env_int("NOTIFY_CLAIM_LEASE", 300)  # a killed sender's claim runs out
+if NOTIFY_CLAIM_LEASE <= NOTIFY_HTTP_TIMEOUT or NOTIFY_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        "NOTIFY_CLAIM_LEASE must be longer than NOTIFY_HTTP_TIMEOUT, and NOTIFY_MAX_ATTEMPTS >= 1"
+    )
+NOTIFY_REQUEST_URL = env_str("NOTIFY_REQUEST_URL", "http://127.0.0.1:8000/requests/{id}/")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = NOTIFY_HTTP_TIMEOUT
+EMAIL_SUBJECT_PREFIX = env_str("EMAIL_SUBJECT_PREFIX", "[Access Portal]")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Access Portal <access-portal@localhost>")
 
 LOGGING = {
     "version": 1,
@@ -178,3 +281,104 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+
+# --- Hardening (docs/SECURITY.md): login throttling, CSP, sessions, API rate limits, -------
+# --- and in production mode TLS-only cookies, HSTS and the SSL redirect. ------------------
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off in production mode")
+
+INSTALLED_APPS += ["axes", "csp"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # django-axes wants to be last
+AUTHENTICATION_BACKENDS.insert(0, "accessportal.login_throttle.LoginThrottleBackend")
+
+# Password guessing: after AXES_FAILURE_LIMIT failures for one user name, or from one
+# address, sign-in is refused (429) for AXES_COOLOFF_MINUTES; `manage.py axes_reset` unlocks.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [
+    p.split("+") if "+" in p else p
+    for p in env_list("AXES_LOCKOUT_PARAMETERS", ["username", "ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accessportal.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accessportal.login_throttle.client_ip"
+ACCESSPORTAL_TRUSTED_PROXIES = env_int("ACCESSPORTAL_TRUSTED_PROXIES", 0)
+
+# Sessions end after SESSION_COOKIE_AGE seconds without a request (sliding expiry).
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp): only this origin's scripts, styles and images; no
+# plugins, no framing. A template that needs an inline script gives it
+# nonce="{{ request.csp_nonce }}".
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    },
+}
+
+# API rate limits (DRF throttles, counted in the default cache: set CACHE_URL to a Redis
+# URL when several processes serve the API, so they share one count).
+REST_FRAMEWORK.setdefault(
+    "DEFAULT_THROTTLE_CLASSES",
+    [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+)
+REST_FRAMEWORK.setdefault("DEFAULT_THROTTLE_RATES", {}).update(
+    {
+        "anon": env_str("API_THROTTLE_ANON", "60/minute"),
+        "user": env_str("API_THROTTLE_USER", "1200/minute"),
+    }
+)
+if env_str("CACHE_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("CACHE_URL"),
+        }
+    }
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+    # Behind a TLS-terminating proxy: the header it sets, e.g. "X-Forwarded-Proto: https".
+    # Set only when the proxy always sets (or strips) that header, or clients could fake it.
+    if _proxy_ssl := env_str("SECURE_PROXY_SSL_HEADER"):
+        _header, _, _value = _proxy_ssl.partition(":")
+        if not _value.strip():
+            raise ImproperlyConfigured(
+                "SECURE_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto: https'"
+            )
+        SECURE_PROXY_SSL_HEADER = (
+            "HTTP_" + _header.strip().upper().replace("-", "_"),
+            _value.strip(),
+        )

@@ -6,9 +6,19 @@ deployment behind gunicorn would. The URL conf adds `/api/v1/bench/bare/`, the f
 HTTP figures are compared with.
 """
 
-from accessportal.envconfig import env_bool, env_int
-from accessportal.settings import *  # noqa: F403
-from accessportal.settings import DATABASES, LOGGING
+import os
+
+# Read by accessportal.settings: API rate limits far above what one machine can serve (the
+# throttle itself still runs on every call, as in production), and Celery's in-memory
+# transport: work queued after commit is published (its cost is measured) but nobody
+# consumes it, so a benchmark neither fills a shared broker nor writes a file per message.
+os.environ.setdefault("API_THROTTLE_USER", "100000000/minute")
+os.environ.setdefault("API_THROTTLE_ANON", "100000000/minute")
+os.environ.setdefault("CELERY_BROKER_URL", os.environ.get("BENCH_CELERY_BROKER_URL", "memory://"))
+
+from accessportal.envconfig import env_bool, env_int  # noqa: E402
+from accessportal.settings import *  # noqa: E402, F403
+from accessportal.settings import DATABASES, LOGGING  # noqa: E402
 
 DEBUG = False
 ROOT_URLCONF = "bench.urls"

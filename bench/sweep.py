@@ -130,6 +130,7 @@ def add_fixture(rows: int, *, seed: int = 8) -> None:
                     None,
                     None,
                     start,
+                    start,
                 )  # fmt: skip
             )
             grant_id += 1

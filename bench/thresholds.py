@@ -6,7 +6,8 @@ through `review_submit`, none of them reaching a threshold (so every review eval
 set). Measured: creating the request (snapshot), each review (p50/p99, first and last 20,
 query counts), and `tally` / `progress` / `matching_thresholds` over the 200 reviews.
 
-The fixture (roles `thr-*`, users `thr-*`) is removed afterwards and before each run.
+The fixture's roles and requests (`thr-*`) are removed afterwards and before each run; its
+users stay (they are actors of audit events) and are reused.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import time
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 
 from bench.common import Report, count_queries, interleaved, ratio, summary_ms, timed
 from policies_app.documents import normalize_role
@@ -72,6 +73,10 @@ def _role_docs(roles: int, sets: int, reviews: int) -> list[dict]:
 
 
 def remove_fixture() -> None:
+    """Delete the fixture's requests (with their reviews, grants, notifications) and roles.
+
+    The `thr-*` users stay: they are the actors of audit events, which are never removed.
+    """
     User = get_user_model()
     users = User.objects.filter(username__startswith=PREFIX)
     requests = AccessRequest.objects.filter(user__in=users)
@@ -81,23 +86,21 @@ def remove_fixture() -> None:
     OutboxMessage.objects.filter(request__in=requests).delete()
     requests.delete()
     Role.objects.filter(name__startswith=PREFIX).delete()
-    users.delete()
 
 
 def add_fixture(roles: int, sets: int, reviews: int):
     User = get_user_model()
+    names = [f"{PREFIX}requester", *(f"{PREFIX}reviewer-{k:03d}" for k in range(reviews))]
     with transaction.atomic():
         made = {
             doc["name"]: Role.objects.create(name=doc["name"], spec=doc["spec"])
             for doc in _role_docs(roles, sets, reviews)
         }
-        requester = User.objects.create(username=f"{PREFIX}requester")
+        existing = set(User.objects.filter(username__in=names).values_list("username", flat=True))
+        User.objects.bulk_create([User(username=n) for n in names if n not in existing])
+        users = {u.username: u for u in User.objects.filter(username__in=names)}
+        requester, reviewers = users[names[0]], [users[n] for n in names[1:]]
         requester.standing_roles.set([made[f"{PREFIX}requester-{j}"] for j in range(sets)])
-        reviewers = User.objects.bulk_create(
-            [User(username=f"{PREFIX}reviewer-{k:03d}") for k in range(reviews)]
-        )
-        if connection.vendor != "postgresql":  # bulk_create sets pks on PostgreSQL only
-            reviewers = list(User.objects.filter(username__startswith=f"{PREFIX}reviewer-"))
         through = Role.members.through
         through.objects.bulk_create(
             [through(role=made[f"{PREFIX}reviewer"], user=u) for u in reviewers]

@@ -70,3 +70,25 @@ class UserTraits(models.Model):
 
     def __str__(self) -> str:
         return f"traits of {self.user}"
+
+
+class NotificationRule(models.Model):
+    """Where notifications about matching requests go, besides the people they concern.
+
+    `spec` is normalized by `policies_app.documents.normalize_notification_rule`: the
+    events it applies to, an optional predicate on the request (`condition`) and its
+    channels (email addresses or users, Slack-compatible webhooks, signed JSON webhooks).
+    Like Teleport's access monitoring rules; written only by the policy services.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True, default="")
+    spec = models.JSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -41,15 +41,28 @@ _VARIABLE_ORDER = (
     "request.reason",
     "request.annotations",
     "review.reason",
+    "request.user",
+    "request.resources",
 )
+_REVIEW_VARIABLES = frozenset(_VARIABLE_ORDER[:6])
 SCOPES: dict[str, frozenset[str]] = {
-    "filter": frozenset(_VARIABLE_ORDER),
-    "where": frozenset(_VARIABLE_ORDER) - {"review.reason"},
+    "filter": _REVIEW_VARIABLES,
+    "where": _REVIEW_VARIABLES - {"review.reason"},
+    # Notification rules (kind: notification_rule) look at the request only.
+    "notification": frozenset(
+        {
+            "request.roles",
+            "request.reason",
+            "request.annotations",
+            "request.user",
+            "request.resources",
+        }
+    ),
 }
 _ALL_VARIABLES = frozenset().union(*SCOPES.values())
 # Maps of lists: only meaningful with a key, so a bare reference is a mistake.
 _INDEXED = frozenset({"reviewer.traits", "request.annotations"})
-_STRING_VARIABLES = frozenset({"request.reason", "review.reason"})
+_STRING_VARIABLES = frozenset({"request.reason", "review.reason", "request.user"})
 
 _FUNCTION_ARITY = {"contains": 2, "equals": 2, "regexp.match": 2}
 
@@ -206,7 +219,10 @@ def _as_string(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int | float):  # numbers from YAML/JSON traits read as text
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # an int past Python's 4300-digit printing limit
+            return ""
     return ""
 
 
@@ -219,7 +235,7 @@ def _as_list(value: Any) -> list[str]:
         # Elements that are neither text nor numbers (None, nested lists) are dropped.
         return [_as_string(v) for v in value if isinstance(v, str | int | float)]
     if isinstance(value, int | float):
-        return [str(value)]
+        return [_as_string(value)]
     return []
 
 
@@ -534,7 +550,8 @@ def _parse(text: str, scope: str) -> Predicate:
 
 
 def parse(text: str, *, scope: str = "filter") -> Predicate:
-    """Parse and validate `text` for `scope` ("filter" or "where"); raises PredicateError."""
+    """Parse and validate `text` for `scope` ("filter", "where" or "notification");
+    raises PredicateError."""
     if scope not in SCOPES:
         # A programming error, not a policy author's: deliberately not a PredicateError.
         raise ValueError(f"unknown predicate scope {scope!r}; expected one of {sorted(SCOPES)}")

@@ -6,17 +6,27 @@ files (tests and demos included). It is idempotent: unchanged documents write no
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import yaml
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.db import transaction
 
-from policies_app.documents import export_role_spec
-from policies_app.loader import PolicyPlan
-from policies_app.models import Resource, Role, UserTraits
+from policies_app.documents import (
+    Problem,
+    export_notification_rule_spec,
+    export_role_spec,
+    normalize_notification_rule,
+    normalize_resource,
+    normalize_role,
+)
+from policies_app.loader import PolicyFileError, PolicyPlan
+from policies_app.models import NotificationRule, Resource, Role, UserTraits
+from requests_app.errors import NotFound, ValidationFailed
 from requests_app.services.audit import AuditEntry, audit_record_many
+from requests_app.services.locking import retry_on_conflict
 from requests_app.services.visibility import request_permissions_resync
 
 
@@ -148,6 +158,55 @@ def _apply_resources(
             summary.unchanged.append(label)
 
 
+def _apply_notification_rules(
+    plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor
+) -> None:
+    existing = {r.name: r for r in NotificationRule.objects.all()}
+    for doc in plan.notification_rules:
+        _save_notification_rule(existing.get(doc["name"]), doc, summary, audit, actor)
+
+
+def _save_notification_rule(
+    rule: NotificationRule | None,
+    doc: dict,
+    summary: ApplySummary,
+    audit: list[AuditEntry],
+    actor,
+) -> NotificationRule:
+    label = f"notification_rule {doc['name']}"
+    if rule is None:
+        rule = NotificationRule.objects.create(
+            name=doc["name"], description=doc["description"], spec=doc["spec"]
+        )
+        summary.created.append(label)
+        audit.append(
+            AuditEntry(
+                "notification_rule.created",
+                "notification_rule",
+                rule.name,
+                actor,
+                {"spec": doc["spec"]},
+            )
+        )
+    elif rule.spec != doc["spec"] or rule.description != doc["description"]:
+        before = rule.spec
+        rule.spec, rule.description = doc["spec"], doc["description"]
+        rule.save(update_fields=["spec", "description", "updated"])
+        summary.updated.append(label)
+        audit.append(
+            AuditEntry(
+                "notification_rule.updated",
+                "notification_rule",
+                rule.name,
+                actor,
+                {"before": before, "spec": doc["spec"]},
+            )
+        )
+    else:
+        summary.unchanged.append(label)
+    return rule
+
+
 def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
     keep_roles = {d["name"] for d in plan.roles}
     for role in Role.objects.exclude(name__in=keep_roles):
@@ -164,8 +223,22 @@ def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], act
                 )
             )
             row.delete()
+    keep_rules = {d["name"] for d in plan.notification_rules}
+    for rule in NotificationRule.objects.exclude(name__in=keep_rules):
+        summary.deleted.append(f"notification_rule {rule.name}")
+        audit.append(
+            AuditEntry(
+                "notification_rule.deleted",
+                "notification_rule",
+                rule.name,
+                actor,
+                {"spec": rule.spec},
+            )
+        )
+        rule.delete()
 
 
+@retry_on_conflict
 def policies_apply(
     *,
     plan: PolicyPlan,
@@ -185,6 +258,7 @@ def policies_apply(
             _apply_roles(plan, summary, audit, actor)
             _apply_users(plan, summary, audit, actor)
             _apply_resources(plan, summary, audit, actor)
+            _apply_notification_rules(plan, summary, audit, actor)
             if prune:
                 _prune(plan, summary, audit, actor)
             audit_record_many(audit)
@@ -226,4 +300,196 @@ def policies_export() -> str:
             doc["description"] = row.description
         doc["labels"] = row.labels
         docs.append(doc)
+    for rule in NotificationRule.objects.order_by("name"):
+        doc = {"kind": "notification_rule", "name": rule.name}
+        if rule.description:
+            doc["description"] = rule.description
+        doc["spec"] = export_notification_rule_spec(rule.spec)
+        docs.append(doc)
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+@transaction.atomic
+def notification_rule_save(
+    *,
+    name: str,
+    description: str = "",
+    spec: dict,
+    actor: AbstractBaseUser | None = None,
+    rule_id: int | None = None,
+) -> NotificationRule:
+    """Create or change one notification rule (admin), checked like a policy file, audited.
+
+    `rule_id` names the rule being edited (its name may change); raises ValidationFailed
+    listing every problem, NotFound for an unknown `rule_id`.
+    """
+    doc, problems = normalize_notification_rule(
+        {"kind": "notification_rule", "name": name, "description": description, "spec": spec}
+    )
+    if problems:
+        raise ValidationFailed("; ".join(str(p) for p in problems), field="spec")
+    rule = None
+    if rule_id is not None:
+        rule = NotificationRule.objects.select_for_update().filter(pk=rule_id).first()
+        if rule is None:
+            raise NotFound("no such notification rule")
+    clash = NotificationRule.objects.filter(name=doc["name"]).exclude(pk=rule_id).exists()
+    if clash:
+        raise ValidationFailed(
+            f"a notification rule named {doc['name']!r} already exists", field="name"
+        )
+    audit: list[AuditEntry] = []
+    if rule is not None and rule.name != doc["name"]:
+        audit.append(
+            AuditEntry(
+                "notification_rule.renamed",
+                "notification_rule",
+                doc["name"],
+                actor,
+                {"before": rule.name},
+            )
+        )
+        rule.name = doc["name"]
+        rule.save(update_fields=["name", "updated"])
+    rule = _save_notification_rule(rule, doc, ApplySummary(), audit, actor)
+    audit_record_many(audit)
+    return rule
+
+
+@transaction.atomic
+def notification_rule_delete(*, rule_id: int, actor: AbstractBaseUser | None = None) -> None:
+    """Delete one notification rule (admin), audited. Queued deliveries are not affected."""
+    rule = NotificationRule.objects.select_for_update().filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound("no such notification rule")
+    audit_record_many(
+        [
+            AuditEntry(
+                "notification_rule.deleted",
+                "notification_rule",
+                rule.name,
+                actor,
+                {"spec": rule.spec},
+            )
+        ]
+    )
+    rule.delete()
+
+
+# -- single documents, as Django admin edits them -------------------------------------------
+# Each goes through the loader's own path (normalizers, `policies_apply`): the same checks,
+# the same audit events and the same resync of who may review pending requests.
+
+
+def _permission_problems(spec: dict) -> list[Problem]:
+    existing = {
+        f"{app}.{code}"
+        for app, code in Permission.objects.values_list("content_type__app_label", "codename")
+    }
+    return [
+        Problem(f"spec.allow.permissions[{i}]", f"no Django permission {perm!r}")
+        for i, perm in enumerate(spec["allow"]["permissions"])
+        if perm not in existing
+    ]
+
+
+def role_document_check(doc: dict) -> tuple[dict, list[Problem]]:
+    """Normalize one `kind: role` document as the loader does, permissions included."""
+    normalized, problems = normalize_role(doc)
+    if not problems:
+        problems = _permission_problems(normalized["spec"])
+    return normalized, problems
+
+
+def resource_document_check(doc: dict) -> tuple[dict, list[Problem]]:
+    """Normalize one `kind: resource` document as the loader does."""
+    return normalize_resource(doc)
+
+
+def _refuse(kind: str, problems: list[Problem]) -> None:
+    if problems:
+        raise PolicyFileError([f"{kind}: {p}" for p in problems])
+
+
+def role_save(
+    *,
+    doc: dict,
+    actor: AbstractBaseUser | None,
+    members: Iterable[AbstractBaseUser] | None = None,
+) -> Role:
+    """Create or update one role from its document; with `members`, set who holds it.
+
+    Membership changes are applied as the users' documents (their other roles and traits
+    kept), so they are audited as `user.policy_set` like a policy file would be.
+    Raises PolicyFileError when the document is invalid; nothing is written then.
+    """
+    normalized, problems = role_document_check(doc)
+    _refuse(f"role {normalized['name']}", problems)
+    label = f"admin (role {normalized['name']})"
+    plan = PolicyPlan(roles=[{**normalized, "_where": label}])
+    if members is not None:
+        plan.users = _membership_docs(normalized["name"], {u.pk for u in members})
+    with transaction.atomic():
+        policies_apply(plan=plan, actor=actor)
+        return Role.objects.get(name=normalized["name"])
+
+
+def _membership_docs(role_name: str, wanted_ids: set[int]) -> list[dict]:
+    User = get_user_model()
+    current_ids = set(
+        Role.members.through.objects.filter(role__name=role_name).values_list("user_id", flat=True)
+    )
+    changed = current_ids ^ wanted_ids
+    traits = dict(UserTraits.objects.filter(user_id__in=changed).values_list("user_id", "traits"))
+    docs = []
+    for user in User.objects.filter(pk__in=changed).prefetch_related("standing_roles"):
+        roles = {r.name for r in user.standing_roles.all()} - {role_name}
+        if user.pk in wanted_ids:
+            roles.add(role_name)
+        docs.append(
+            {
+                "name": user.get_username(),
+                "email": "",
+                "roles": sorted(roles),
+                "traits": traits.get(user.pk) or {},
+                "_where": f"admin (user {user.get_username()})",
+            }
+        )
+    return docs
+
+
+@transaction.atomic
+def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
+    """Delete one role (as `apply_policies --prune` would), audited; reviewers resynced."""
+    role = Role.objects.select_for_update().filter(name=name).first()
+    if role is None:
+        return
+    members = sorted(role.members.values_list(get_user_model().USERNAME_FIELD, flat=True))
+    audit_record_many(
+        [AuditEntry("role.deleted", "role", name, actor, {"spec": role.spec, "members": members})]
+    )
+    role.delete()
+    request_permissions_resync()
+
+
+def resource_save(*, doc: dict, actor: AbstractBaseUser | None) -> Resource:
+    """Create or update one resource from its document (`id`, `labels`, `description`)."""
+    normalized, problems = resource_document_check(doc)
+    _refuse(f"resource {doc.get('id')}", problems)
+    rid = f"{normalized['kind']}/{normalized['name']}"
+    plan = PolicyPlan(resources=[{**normalized, "_where": f"admin (resource {rid})"}])
+    with transaction.atomic():
+        policies_apply(plan=plan, actor=actor)
+        return Resource.objects.get(kind=normalized["kind"], name=normalized["name"])
+
+
+@transaction.atomic
+def resource_delete(*, kind: str, name: str, actor: AbstractBaseUser | None) -> None:
+    """Delete one resource (as `apply_policies --prune` would), audited."""
+    row = Resource.objects.select_for_update().filter(kind=kind, name=name).first()
+    if row is None:
+        return
+    audit_record_many(
+        [AuditEntry("resource.deleted", "resource", row.resource_id, actor, {"labels": row.labels})]
+    )
+    row.delete()

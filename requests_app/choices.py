@@ -26,3 +26,23 @@ class OutboxState(models.TextChoices):
     PENDING = "PENDING", "Pending"
     SENT = "SENT", "Sent"
     DEAD = "DEAD", "Dead letter"
+
+
+class NotificationChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SLACK = "slack", "Slack-compatible webhook"
+    WEBHOOK = "webhook", "Signed JSON webhook"
+
+
+class NotificationEvent(models.TextChoices):
+    """Events written to the outbox, and who the services address them to."""
+
+    REQUEST_CREATED = "request.created", "New request (suggested and eligible reviewers)"
+    REQUEST_APPROVED = "request.approved", "Request approved (requester)"
+    REQUEST_DENIED = "request.denied", "Request denied (requester)"
+    REQUEST_EXPIRED = "request.expired", "Request expired unreviewed (requester)"
+    ACCESS_STARTED = "access.started", "Scheduled access started (requester)"
+    ACCESS_REFUSED = "access.refused", "Scheduled access refused: policy changed (requester)"
+    ACCESS_ENDING_SOON = "access.ending_soon", "Access ends soon (requester)"
+    ACCESS_ENDED = "access.ended", "Access ended (requester)"
+    ACCESS_REVOKED = "access.revoked", "Access revoked (requester)"

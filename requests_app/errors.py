@@ -51,3 +51,10 @@ class NotPending(Conflict):
 
 class AlreadyReviewed(Conflict):
     code = "already_reviewed"
+
+
+class ConcurrentUpdate(Conflict):
+    """The database aborted the change for a deadlock or serialization conflict, and
+    retrying did not help; nothing was saved and the caller may try again."""
+
+    code = "concurrent_update"

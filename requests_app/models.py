@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from requests_app.choices import OutboxState, RequestState, ReviewState
+from requests_app.choices import NotificationChannel, OutboxState, RequestState, ReviewState
 
 
 class AccessRequest(models.Model):
@@ -62,6 +62,14 @@ class AccessRequest(models.Model):
         related_name="+",
     )
     revoke_reason = models.TextField(blank=True, default="")
+    extends = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="extensions",
+        help_text="The approved request whose access this one continues without a gap.",
+    )
 
     class Meta:
         ordering = ["-created"]
@@ -87,6 +95,19 @@ class AccessRequest(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.state == RequestState.PENDING
+
+
+class PendingRequest(AccessRequest):
+    """The reviewer's queue in Django admin ("Pending for me"): a proxy, no table of its own.
+
+    Rows are always `requests_needing_review(user)`; the model only gives admin a second
+    changelist over the same requests.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "request pending for me"
+        verbose_name_plural = "pending for me"
 
 
 class Review(models.Model):
@@ -132,6 +153,15 @@ class Grant(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField()
+    activated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the start was confirmed: at approval for immediate access; for a "
+        "later start, when a worker re-checked policy at the start time.",
+    )
+    warned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the requester was told the access ends soon."
+    )
 
     class Meta:
         ordering = ["-starts", "id"]
@@ -152,6 +182,11 @@ class Grant(models.Model):
             ),
             models.Index(
                 fields=["expires"], name="grant_unended_expires", condition=Q(ended_at=None)
+            ),
+            models.Index(
+                fields=["starts"],
+                name="grant_unactivated_starts",
+                condition=Q(activated_at=None, revoked_at=None),
             ),
         ]
 
@@ -182,9 +217,11 @@ class AuditEvent(models.Model):
 
     seq = models.BigIntegerField(unique=True)
     created = models.DateTimeField()
+    # PROTECT: actor_id is hashed, so nulling it when an account is deleted would break
+    # the chain (and the PostgreSQL trigger refuses the UPDATE). Deactivate accounts instead.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
@@ -212,7 +249,12 @@ class AuditEvent(models.Model):
 
 
 class OutboxMessage(models.Model):
-    """A notification written in the transaction of the change; dispatched after commit."""
+    """A notification written in the transaction of the change; dispatched after commit.
+
+    A worker routes it once (`routed_at`) into deliveries, one per destination; `state`,
+    `attempts`, `last_error` and `sent_at` summarise them: PENDING while any delivery is
+    pending, DEAD when one ran out of attempts, SENT when all went out.
+    """
 
     created = models.DateTimeField()
     event = models.CharField(max_length=64)
@@ -227,6 +269,9 @@ class OutboxMessage(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
     sent_at = models.DateTimeField(null=True, blank=True)
+    routed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker turned it into deliveries."
+    )
 
     class Meta:
         ordering = ["created", "id"]
@@ -236,6 +281,56 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {', '.join(self.recipients)}"
+
+
+class NotificationDelivery(models.Model):
+    """One outbox message to one destination: an email address, a Slack-compatible webhook
+    or a signed JSON webhook.
+
+    Claimed by compare-and-swap before sending (`claimed_until` is a lease, so a worker
+    killed mid-send leaves it to be retried, not lost); retried with exponential backoff
+    until `NOTIFY_MAX_ATTEMPTS`, then DEAD (a dead letter) until someone retries it.
+    The id is sent to webhooks as the delivery id, so receivers can drop a repeat.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=16, choices=NotificationChannel.choices)
+    target = models.CharField(
+        max_length=2000, help_text="Email address, webhook URL, or env:NAME holding the URL."
+    )
+    rule = models.CharField(
+        max_length=100, blank=True, default="", help_text="Notification rule that added it."
+    )
+    options = models.JSONField(default=dict, blank=True)
+    state = models.CharField(
+        max_length=16, choices=OutboxState.choices, default=OutboxState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created", "channel", "target"]
+        verbose_name_plural = "notification deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "channel", "target"], name="delivery_one_per_destination"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_pending_due",
+                condition=Q(state="PENDING"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} delivery of message {self.message_id}"
 
 
 class AccessRequestUserObjectPermission(UserObjectPermissionBase):

@@ -40,6 +40,51 @@ def pytest_runtest_setup(item):
         pytest.skip("needs Redis at 127.0.0.1:6379")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _celery_tasks_in_process():
+    """Work queued after commit runs inline (CELERY_TASK_ALWAYS_EAGER); tests with a real
+    worker and broker switch this off (tests/requests_app/worker_harness.py)."""
+    from accessportal.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL the audit table refuses TRUNCATE (migration 0003) unless the session
+    opts in. Django flushes every table with TRUNCATE after each transactional test, so
+    the throwaway test database, and only it, opts in by default (docs/SECURITY.md)."""
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            cursor.execute(f"ALTER DATABASE {name} SET accessportal.allow_audit_truncate = 'on'")
+            cursor.execute("SET accessportal.allow_audit_truncate = 'on'")
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """API throttles (DRF) count requests in the cache; each test starts from zero, so a
+    test's requests never count against the next one's rate. Only the in-process cache is
+    cleared: a shared one (CACHE_URL) may hold someone else's data."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        cache.clear()
+
+
+@pytest.fixture
+def audit_tampering(db):
+    """Stand in for an insider who owns the tables: on PostgreSQL, switch the append-only
+    triggers off for this test's transaction (the hash chain must still catch the edit)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE requests_app_auditevent DISABLE TRIGGER USER")
+    yield
+
+
 BASE_POLICY = """
 kind: role
 name: engineer

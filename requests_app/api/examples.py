@@ -8,6 +8,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample
 
 REQUEST_ID = "6f1c1b7e-2d0a-4c39-9a53-3d2f3e1f9b10"
+EXTENSION_ID = "0b7a4f52-91c3-4e0d-8d1e-5a6b2c9f7e34"
 
 REVIEW = {
     "reviewer": "bob",
@@ -32,6 +33,7 @@ PENDING = {
     "access_starts": None,
     "access_expires": None,
     "suggested_reviewers": ["bob"],
+    "extends": None,
     "thresholds": [
         {"name": "default", "filter": "", "approve": 1, "deny": 1, "approvals": 0, "denials": 0}
     ],
@@ -213,20 +215,24 @@ WITHDRAW = [
     error("No longer pending", "this request is approved, no longer pending", "not_pending", 409),
 ]
 
-RESOLVE = [
-    example("With a reason", {"reason": "break-glass: CHG-77 approved by the CAB"}, request=True),
-    example("Resolved", {**APPROVED, "reviews": [], "resolved_by": "sam"}),
-    error(
-        "Reason missing",
-        "a reason is required to resolve a request",
-        "invalid",
-        400,
-        "reason",
-    ),
-    error("Own request", "nobody may resolve their own request", "self_review", 403),
-    NOT_FOUND,
-    error("No longer pending", "this request is denied, no longer pending", "not_pending", 409),
-]
+
+def resolve(state: str) -> list[OpenApiExample]:
+    """Examples of a direct approval or denial by a holder of resolve_accessrequest."""
+    resolved = {**PENDING, "state": state, "resolved_at": "2026-05-01T10:03:00Z"}
+    if state == "APPROVED":
+        resolved = {**APPROVED, "reviews": [], "thresholds": PENDING["thresholds"]}
+    return [
+        example("With a reason", {"reason": "CHG-77 approved by the CAB"}, request=True),
+        example("Resolved", {**resolved, "resolved_by": "sam", "resolve_reason": "CHG-77"}),
+        error(
+            "Reason missing", "a reason is required to resolve a request", "invalid", 400, "reason"
+        ),
+        error("Own request", "nobody may resolve their own request", "self_review", 403),
+        error("No permission", "you may not approve or deny requests directly", "not_allowed", 403),
+        NOT_FOUND,
+        error("No longer pending", "this request is denied, no longer pending", "not_pending", 409),
+    ]
+
 
 REVOKE = [
     example("With a reason", {"reason": "done early"}, request=True),
@@ -246,6 +252,53 @@ REVOKE = [
     error(
         "Not approved",
         "only approved access can be revoked; this request is pending",
+        "conflict",
+        409,
+    ),
+]
+
+EXTENSION = {
+    **PENDING,
+    "id": EXTENSION_ID,
+    "reason": "INC-4242: rotation still running",
+    "created": "2026-05-01T11:50:00Z",
+    "expires": "2026-05-02T11:50:00Z",
+    "requested_duration": 3600,
+    "max_duration": 3600,
+    "extends": REQUEST_ID,
+}
+
+EXTEND = [
+    example(
+        "One more hour",
+        {"reason": "INC-4242: rotation still running", "max_duration": "1h"},
+        request=True,
+    ),
+    example(
+        "Check first (dry run)",
+        {"reason": "INC-4242", "max_duration": "4h", "request_ttl": "30m", "dry_run": True},
+        request=True,
+    ),
+    example("Extension created", EXTENSION, status=201),
+    example("Dry run (nothing stored)", {**EXTENSION, "id": None}, status=200),
+    error(
+        "Reason required",
+        "a reason is required for this request (Ticket number and why you need it)",
+        "invalid",
+        400,
+        "reason",
+    ),
+    error("Not the requester", "only the requester may extend their access", "not_allowed", 403),
+    NOT_FOUND,
+    error(
+        "Access already ended",
+        "this access already ended: ask for it again with a new request",
+        "conflict",
+        409,
+    ),
+    error(
+        "Extension already pending",
+        f"an extension of this access is already waiting for review (request {EXTENSION_ID})",
         "conflict",
         409,
     ),

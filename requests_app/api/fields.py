@@ -56,3 +56,14 @@ class DateTimeField(serializers.DateTimeField):
             return value.astimezone(UTC)
         except OverflowError:
             self.fail("overflow")
+
+
+class StrictCharField(serializers.CharField):
+    """Text only: DRF's CharField would quietly turn 5 or 1.5 into "5" or "1.5"."""
+
+    default_error_messages = {"not_text": "must be a string, not {kind}"}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_text", kind=type(data).__name__)
+        return super().to_internal_value(data)

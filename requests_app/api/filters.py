@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q, TextField
 from django.db.models.fields.json import KeyTextTransform
@@ -15,11 +16,41 @@ from requests_app.choices import RequestState
 from requests_app.models import AccessRequest, AuditEvent, Grant
 
 USERNAME = f"user__{get_user_model().USERNAME_FIELD}"
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0, yes/no); anything else is an error, not "no filter"."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise forms.ValidationError("use true or false", code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class BooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+    def __init__(self, *args, **kwargs):
+        # django-filter's BooleanWidget would read "maybe" as "no filter"; pass it through.
+        kwargs.setdefault("widget", forms.TextInput)
+        super().__init__(*args, **kwargs)
+
+
 MAX_LABEL_FILTERS = 10
 
 
 class RoleFilter(filters.FilterSet):
-    requestable = filters.BooleanFilter(
+    requestable = BooleanFilter(
         method="filter_requestable", label="Only roles the caller may (true) or may not request."
     )
     search = filters.CharFilter(method="filter_search", label="Text in name or description.")
@@ -29,6 +60,7 @@ class RoleFilter(filters.FilterSet):
         fields = ["requestable", "search"]
 
     def filter_requestable(self, queryset, name, value):
+        # The view has already worked out the caller's requestable roles (policy, in memory).
         names = self.request.parser_context["view"].requestable_roles
         return queryset.filter(name__in=names) if value else queryset.exclude(name__in=names)
 
@@ -103,7 +135,7 @@ class AccessRequestFilter(filters.FilterSet):
 
 
 class GrantFilter(filters.FilterSet):
-    active = filters.BooleanFilter(method="filter_active", label="Gives access right now.")
+    active = BooleanFilter(method="filter_active", label="Gives access right now.")
     user = filters.CharFilter(field_name=USERNAME, label="Grantee's user name.")
     request = filters.UUIDFilter(field_name="request_id", label="The request it came from.")
 

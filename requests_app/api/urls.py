@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from requests_app.api.views.access import AccessCheckView
 from requests_app.api.views.audit import AuditEventViewSet
+from requests_app.api.views.auth import AuthTokenView
 from requests_app.api.views.grants import GrantViewSet
 from requests_app.api.views.me import MeView
 from requests_app.api.views.policies import ResourceViewSet, RoleViewSet
@@ -23,6 +24,8 @@ router.register("audit", AuditEventViewSet, basename="audit")
 v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("access/check/", AccessCheckView.as_view(), name="access-check"),
+    # POST username + password → {"token": ...}: how `accessctl login --user` gets a token.
+    path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     *router.urls,
 ]
 

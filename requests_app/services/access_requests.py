@@ -25,11 +25,14 @@ from policies_app.selectors import resource_ref, resources_by_id, subject_for
 from requests_app.errors import NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest
 from requests_app.services.audit import audit_record
+from requests_app.services.jobs import request_schedule_expiry
+from requests_app.services.locking import retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
+from requests_app.services.text import MAX_REASON as MAX_REASON  # re-exported
+from requests_app.services.text import check_name, clean_text
 from requests_app.services.thresholds import ThresholdBook
 from requests_app.services.visibility import request_permissions_sync
 
-MAX_REASON = 4096
 MAX_RESOURCES = 300
 MAX_ROLES = 100
 CLOCK_SKEW = timedelta(seconds=60)
@@ -65,7 +68,7 @@ def _string_list(value: object, name: str, limit: int) -> list[str]:
         value = [v for v in value.split(",")]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ValidationFailed(f"{name} must be a list of strings", field=name)
-    out = list(dict.fromkeys(v.strip() for v in value if v.strip()))
+    out = list(dict.fromkeys(check_name(v.strip(), field=name) for v in value if v.strip()))
     if len(out) > limit:
         raise ValidationFailed(f"at most {limit} {name} per request", field=name)
     return out
@@ -196,6 +199,7 @@ def _annotations(plan: _Plan) -> dict[str, list[str]]:
     return merged
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_create(
     *,
@@ -208,20 +212,19 @@ def access_request_create(
     assume_start_time: datetime | None = None,
     suggested_reviewers: Iterable[str] | None = None,
     dry_run: bool = False,
+    extends: AccessRequest | None = None,
 ) -> AccessRequest:
     """Create a PENDING request, or with `dry_run` return the unsaved request it would be.
 
     Raises ValidationFailed for bad input and NotAllowed when policy refuses an item.
+    `extends` links an extension to the approved request it continues; callers go through
+    `services.extensions.access_request_extend`, which checks that link.
     """
     now = timezone.now()
     roles = _string_list(roles, "roles", MAX_ROLES)
     resource_ids = _string_list(resources, "resources", MAX_RESOURCES)
     asked_reviewers = _string_list(suggested_reviewers, "suggested_reviewers", 50)
-    if not isinstance(reason, str):
-        raise ValidationFailed("reason must be text", field="reason")
-    reason = reason.strip()
-    if len(reason) > MAX_REASON:
-        raise ValidationFailed(f"reason may be at most {MAX_REASON} characters", field="reason")
+    reason = clean_text(reason, field="reason")
     if not roles and not resource_ids:
         raise ValidationFailed("ask for at least one role or resource", field="roles")
 
@@ -256,6 +259,7 @@ def access_request_create(
         requested_duration=requested,
         max_duration=_approved_duration(plan, requested),
         assume_start_time=start,
+        extends=extends,
         suggested_reviewers=_suggested_reviewers(requester, asked_reviewers, plan),
         annotations=_annotations(plan),
         policy={
@@ -283,6 +287,7 @@ def access_request_create(
             "expires": request.expires,
             "assume_start_time": start,
             "thresholds": plan.book.thresholds,
+            **({"extends": str(extends.id)} if extends else {}),
         },
     )
     reviewer_ids = request_permissions_sync(request, policies=policies)
@@ -296,4 +301,5 @@ def access_request_create(
         recipients=[*request.suggested_reviewers, *reviewer_names],
         payload=request_payload(request),
     )
+    request_schedule_expiry(request)
     return request

@@ -60,13 +60,30 @@ class AuditEntry:
     data: dict | None = None
 
 
+def _chain_head_for_update() -> AuditChainHead:
+    """The chain-head row, locked. Recreated only on an empty log (a fresh or flushed
+    database: `manage.py flush` and test flushes empty every table, the head included);
+    a missing head beside existing events is tampering, and appending stops."""
+    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is not None:
+        return head
+    if AuditEvent.objects.exists():
+        raise RuntimeError(
+            "the audit chain head is missing while events exist: run verify_audit; "
+            "nothing can be recorded until the head is restored"
+        )
+    # ON CONFLICT DO NOTHING: two first appenders may race to create it.
+    AuditChainHead.objects.bulk_create([AuditChainHead(pk=1)], ignore_conflicts=True)
+    return AuditChainHead.objects.select_for_update().get(pk=1)
+
+
 def audit_record_many(entries: list[AuditEntry]) -> list[AuditEvent]:
     """Append events in order; must run inside the caller's transaction."""
     if not entries:
         return []
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit events are written inside the transaction of their change")
-    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    head = _chain_head_for_update()
     now = timezone.now()
     events = []
     for entry in entries:
@@ -103,6 +120,7 @@ class ChainReport:
     checked: int
     problem: str = ""
     seq: int | None = None
+    last_hash: str = ""  # of the newest verified event: record it elsewhere to anchor the chain
 
 
 def audit_verify(*, chunk_size: int = 2000) -> ChainReport:
@@ -127,6 +145,14 @@ def audit_verify(*, chunk_size: int = 2000) -> ChainReport:
             )
         expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
     head = AuditChainHead.objects.filter(pk=1).first()
+    if head is None and checked:
+        return ChainReport(
+            False,
+            checked,
+            f"the chain head is missing (the chain ends at #{expected_seq - 1}): "
+            f"it was deleted, and the newest events may have been deleted with it",
+            expected_seq,
+        )
     if head and (head.seq != expected_seq - 1 or head.hash != expected_prev):
         return ChainReport(
             False,
@@ -135,4 +161,4 @@ def audit_verify(*, chunk_size: int = 2000) -> ChainReport:
             f"the newest events were deleted or the head was altered",
             expected_seq,
         )
-    return ChainReport(True, checked)
+    return ChainReport(True, checked, last_hash=expected_prev if checked else "")

@@ -19,23 +19,42 @@ from requests_app.errors import Conflict, NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest, Grant
 from requests_app.selectors import request_context
 from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
-from requests_app.services.locking import request_lock
+from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.outbox import (
     outbox_enqueue,
     outbox_enqueue_many,
     outbox_message,
     request_payload,
 )
+from requests_app.services.text import clean_text
+
+
+def access_start_for(request: AccessRequest, now: datetime) -> datetime:
+    """When the access of `request` opens if it is approved at `now`.
+
+    max(approval time, assume_start_time); an extension starts no earlier than the expiry of
+    the still-approved access it extends, so access continues without a gap or overlap.
+    """
+    starts = max(now, request.assume_start_time or now)
+    if request.extends_id:
+        previous = request.extends
+        if previous.state == RequestState.APPROVED and previous.access_expires:
+            starts = max(starts, previous.access_expires)
+    return starts
 
 
 def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
     """Open the access window of an approved request and write its grants.
 
-    Access starts at max(approval time, assume_start_time) and lasts the approved duration,
-    so the wait for approval does not eat the access time. Caller holds the request lock.
+    Access starts at `access_start_for` (max(approval time, assume_start_time), or the end of
+    the access an extension continues) and lasts the approved duration, so the wait for
+    approval does not eat the access time. Caller holds the request lock. Access starting
+    now is activated now; a later start is activated by a worker (`services.activation`),
+    which re-checks policy first.
     """
-    starts = max(now, request.assume_start_time or now)
+    starts = access_start_for(request, now)
     expires = starts + timedelta(seconds=request.max_duration)
+    activated = starts if starts <= now else None
     request.access_starts, request.access_expires = starts, expires
     grants = [
         Grant(
@@ -45,6 +64,7 @@ def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
             starts=starts,
             expires=expires,
             created=now,
+            activated_at=activated,
         )
         for role in request.roles
     ] + [
@@ -55,6 +75,7 @@ def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
             starts=starts,
             expires=expires,
             created=now,
+            activated_at=activated,
         )
         for rid in request.resources
     ]
@@ -69,12 +90,13 @@ def may_revoke(request: AccessRequest, actor: AbstractBaseUser) -> bool:
     return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_revoke(
     *, request_id: object, actor: AbstractBaseUser, reason: str
 ) -> AccessRequest:
     """End an approved request's access now (or cancel it before it starts); reason required."""
-    reason = (reason or "").strip()
+    reason = clean_text(reason, field="reason")
     request = request_lock(request_id)
     if not may_revoke(request, actor):
         raise NotAllowed("you may not revoke this access")
@@ -111,6 +133,7 @@ def access_request_revoke(
     return request
 
 
+@retry_on_conflict
 @transaction.atomic
 def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Record the end of grants whose window has closed; idempotent (compare-and-swap).

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from django.utils import timezone
 
 from requests_app.models import AccessRequest, OutboxMessage
+from requests_app.services.jobs import job_after_commit
 
 
 def outbox_message(
@@ -29,17 +30,28 @@ def outbox_message(
 def outbox_enqueue(
     *, event: str, request_id: object, recipients: Iterable[str], payload: dict
 ) -> OutboxMessage:
-    """Queue one notification of `event` about a request for `recipients` (user names)."""
+    """Queue one notification of `event` about a request for `recipients` (user names).
+
+    A worker dispatches it after commit; if the broker is down, the outbox sweep does.
+    """
     message = outbox_message(
         event=event, request_id=request_id, recipients=recipients, payload=payload
     )
     message.save(force_insert=True)
+    job_after_commit("dispatch_outbox_message", message_id=message.pk)
     return message
 
 
 def outbox_enqueue_many(messages: list[OutboxMessage]) -> list[OutboxMessage]:
-    """Queue many notifications (from `outbox_message`) in a few INSERTs, in order."""
-    return OutboxMessage.objects.bulk_create(messages, batch_size=1000)
+    """Queue many notifications (from `outbox_message`) in a few INSERTs, in order.
+
+    After commit one broker message asks the outbox sweep (`dispatch_due_notifications`)
+    to fan them out to workers, instead of one broker message per notification.
+    """
+    created = OutboxMessage.objects.bulk_create(messages, batch_size=1000)
+    if created:
+        job_after_commit("dispatch_due_notifications")
+    return created
 
 
 def request_payload(request: AccessRequest) -> dict:

@@ -15,13 +15,15 @@ from requests_app.errors import NotAllowed, SelfReviewRefused, ValidationFailed
 from requests_app.models import AccessRequest
 from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
 from requests_app.services.grants import grants_create_for
-from requests_app.services.locking import ensure_pending, request_lock
+from requests_app.services.jobs import request_schedule_access
+from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
 from requests_app.services.outbox import (
     outbox_enqueue,
     outbox_enqueue_many,
     outbox_message,
     request_payload,
 )
+from requests_app.services.text import clean_text
 
 _EVENTS = {
     RequestState.APPROVED: "request.approved",
@@ -75,9 +77,12 @@ def resolve_locked(
             recipients=[request.user.get_username()],
             payload={**request_payload(request), "resolve_reason": reason},
         )
+    if state == RequestState.APPROVED:
+        request_schedule_access(request)
     return request
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_resolve(
     *, request_id: object, actor: AbstractBaseUser, state: str, reason: str
@@ -89,7 +94,7 @@ def access_request_resolve(
     """
     if state not in (RequestState.APPROVED, RequestState.DENIED):
         raise ValidationFailed("state must be APPROVED or DENIED", field="state")
-    reason = (reason or "").strip()
+    reason = clean_text(reason, field="reason")
     request = request_lock(request_id)
     if request.user_id == actor.pk:
         raise SelfReviewRefused("nobody may resolve their own request")
@@ -108,11 +113,13 @@ def access_request_resolve(
     )
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_withdraw(
     *, request_id: object, actor: AbstractBaseUser, reason: str = ""
 ) -> AccessRequest:
     """The requester takes back their own PENDING request."""
+    reason = clean_text(reason, field="reason")
     request = request_lock(request_id)
     if request.user_id != actor.pk:
         raise NotAllowed("only the requester may withdraw a request")
@@ -121,7 +128,7 @@ def access_request_withdraw(
         request,
         RequestState.WITHDRAWN,
         actor=actor,
-        reason=(reason or "").strip(),
+        reason=reason,
         now=timezone.now(),
     )
 
@@ -129,6 +136,7 @@ def access_request_withdraw(
 EXPIRED_REASON = "not resolved before it expired"
 
 
+@retry_on_conflict
 @transaction.atomic
 def access_request_expire(*, request_id: object) -> bool:
     """Expire one PENDING request past its TTL; False when there is nothing to do."""
@@ -140,20 +148,22 @@ def access_request_expire(*, request_id: object) -> bool:
     return True
 
 
+@retry_on_conflict
 @transaction.atomic
 def _expire_batch(*, due_by: datetime, size: int) -> int:
     """Expire up to `size` due requests in one transaction, as `access_request_expire` does
     one: same state change, one audit event and one notification per request.
 
-    Rows another transaction holds (a review in flight) are skipped: that transaction
-    resolves them, or the next sweep expires them.
+    A row another transaction holds (a review in flight) is waited for, as the single
+    expiry does, then re-checked; rows are locked in one order (expires, id), so two
+    sweeps never deadlock.
     """
     now = timezone.now()
     due = list(
-        AccessRequest.objects.select_for_update(skip_locked=True, of=("self",))
+        AccessRequest.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(state=RequestState.PENDING, expires__lte=min(due_by, now))
-        .order_by("expires")[:size]
+        .order_by("expires", "pk")[:size]
     )
     if not due:
         return 0

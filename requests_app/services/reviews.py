@@ -18,10 +18,11 @@ from requests_app.choices import RequestState, ReviewState
 from requests_app.errors import AlreadyReviewed, NotAllowed, SelfReviewRefused, ValidationFailed
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import request_context
-from requests_app.services.access_requests import MAX_REASON, validate_start_time
+from requests_app.services.access_requests import validate_start_time
 from requests_app.services.audit import audit_record
-from requests_app.services.locking import ensure_pending, request_lock
+from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
 from requests_app.services.resolution import resolve_locked
+from requests_app.services.text import clean_text
 from requests_app.services.thresholds import matching_thresholds, tally
 
 
@@ -53,6 +54,7 @@ def request_get_for_review(
     return request, subject
 
 
+@retry_on_conflict
 @transaction.atomic
 def review_submit(
     *,
@@ -69,11 +71,7 @@ def review_submit(
     """
     if state not in (ReviewState.APPROVED, ReviewState.DENIED):
         raise ValidationFailed("state must be APPROVED or DENIED", field="state")
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise ValidationFailed(
-            f"reason must be text of at most {MAX_REASON} characters", field="reason"
-        )
-    reason = reason.strip()
+    reason = clean_text(reason, field="reason")
     request, subject = request_get_for_review(request_id=request_id, reviewer=reviewer)
     ensure_pending(request)
     now = timezone.now()

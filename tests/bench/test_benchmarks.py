@@ -18,6 +18,7 @@ from django.utils import timezone
 from bench import access, listing, sweep, thresholds, throughput
 from bench.seed import INTEGRATION, Shape, seed, username
 from bench.server import gunicorn_available
+from policies_app.models import Role
 from requests_app.models import AccessRequest, AuditChainHead, AuditEvent, Grant, Review
 from requests_app.selectors import requests_needing_review
 from requests_app.services.access import access_check
@@ -110,7 +111,8 @@ def test_thresholds_benchmark_reviews_every_set(db, tmp_path):
     assert results["review_submit"]["n"] == 6
     assert results["final_state"] == "PENDING"
     assert _number(results["tally"]["p50_ms"]) and _number(results["create_request_ms"])
-    assert not get_user_model().objects.filter(username__startswith=thresholds.PREFIX).exists()
+    assert not AccessRequest.objects.filter(user__username__startswith=thresholds.PREFIX).exists()
+    assert not Role.objects.filter(name__startswith=thresholds.PREFIX).exists()
 
 
 def test_listing_benchmark_compares_reviewers_by_history(company, tmp_path):

@@ -128,7 +128,10 @@ def test_yaml_syntax_error_names_the_line(db):
 
 
 def test_unknown_kind_is_refused(db):
-    assert "kind: must be role, user or resource" in problems("kind: rol\nname: x\n")[0]
+    assert (
+        "kind: must be role, user, resource or notification_rule"
+        in problems("kind: rol\nname: x\n")[0]
+    )
 
 
 def test_unknown_field_is_refused_with_its_path(db):

@@ -32,7 +32,7 @@ def test_sequence_numbers_have_no_gaps_and_link(history):
     assert all(b.prev_hash == a.hash for a, b in zip(history, history[1:], strict=False))
 
 
-def test_edited_event_is_detected(history):
+def test_edited_event_is_detected(history, audit_tampering):
     victim = history[4]
     AuditEvent.objects.filter(pk=victim.pk).update(data={"reason": "nothing to see"})
     report = audit_verify()
@@ -41,24 +41,24 @@ def test_edited_event_is_detected(history):
         call_command("verify_audit")
 
 
-def test_edited_actor_is_detected(history):
+def test_edited_actor_is_detected(history, audit_tampering):
     AuditEvent.objects.filter(pk=history[2].pk).update(actor_name="someone-else")
     assert audit_verify().seq == history[2].seq
 
 
-def test_deleted_event_in_the_middle_is_detected(history):
+def test_deleted_event_in_the_middle_is_detected(history, audit_tampering):
     AuditEvent.objects.filter(pk=history[3].pk).delete()
     report = audit_verify()
     assert not report.ok and "gap" in report.problem and report.seq == history[3].seq
 
 
-def test_deleted_newest_event_is_detected(history):
+def test_deleted_newest_event_is_detected(history, audit_tampering):
     AuditEvent.objects.filter(pk=history[-1].pk).delete()
     report = audit_verify()
     assert not report.ok and "newest events were deleted" in report.problem
 
 
-def test_recomputed_hash_after_edit_still_breaks_the_next_link(history):
+def test_recomputed_hash_after_edit_still_breaks_the_next_link(history, audit_tampering):
     from requests_app.services.audit import event_hash
 
     victim = AuditEvent.objects.get(pk=history[1].pk)
@@ -69,7 +69,9 @@ def test_recomputed_hash_after_edit_still_breaks_the_next_link(history):
     assert not report.ok and report.seq == history[2].seq
 
 
-def test_audit_needs_a_transaction(transactional_db):
+def test_audit_needs_a_transaction(transactional_db, django_db_serialized_rollback):
+    # Serialized rollback restores the audit chain head row (a data migration) when an
+    # earlier transactional test (e.g. the accessctl live-server tests) flushed it.
     with pytest.raises(RuntimeError):
         audit_record(action="x", target_type="t", target_id="1")
     with transaction.atomic():

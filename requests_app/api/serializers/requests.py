@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from requests_app.api.fields import DateTimeField, DurationField
+from requests_app.api.fields import DateTimeField, DurationField, StrictCharField
 from requests_app.api.serializers.base import OutputSerializer, StrictSerializer, username_field
 from requests_app.choices import ReviewState
 from requests_app.models import AccessRequest, Review
@@ -17,7 +17,7 @@ MAX_SUGGESTED_REVIEWERS = 50
 
 def _names(max_items: int, max_length: int, help_text: str) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.CharField(max_length=max_length),
+        child=StrictCharField(max_length=max_length),
         max_length=max_items,
         required=False,
         default=list,
@@ -26,7 +26,7 @@ def _names(max_items: int, max_length: int, help_text: str) -> serializers.ListF
 
 
 def _reason(help_text: str) -> serializers.CharField:
-    return serializers.CharField(
+    return StrictCharField(
         max_length=MAX_REASON,
         required=False,
         allow_blank=True,
@@ -58,6 +58,27 @@ class RequestCreateSerializer(StrictSerializer):
     suggested_reviewers = _names(MAX_SUGGESTED_REVIEWERS, 150, "User names to notify.")
     dry_run = serializers.BooleanField(
         required=False, default=False, help_text="Check and show the request without storing it."
+    )
+
+
+class ExtendSerializer(StrictSerializer):
+    """Asking for more time on approved access: a new request for the same roles and
+    resources, linked to the old one, whose access starts where the old access ends."""
+
+    reason = _reason("Why you need more time; some policies require it.")
+    max_duration = DurationField(
+        required=False,
+        allow_null=True,
+        help_text="More access time asked for (at most 14d); lowered to the policy cap.",
+    )
+    request_ttl = DurationField(
+        required=False,
+        allow_null=True,
+        help_text="How long the extension may stay pending (default 24h, at most 7d).",
+    )
+    suggested_reviewers = _names(MAX_SUGGESTED_REVIEWERS, 150, "User names to notify.")
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Check and show the extension without storing it."
     )
 
 
@@ -109,6 +130,12 @@ class AccessRequestSerializer(OutputSerializer):
     roles = serializers.ListField(child=serializers.CharField(), read_only=True)
     resources = serializers.ListField(child=serializers.CharField(), read_only=True)
     suggested_reviewers = serializers.ListField(child=serializers.CharField(), read_only=True)
+    extends = serializers.UUIDField(
+        source="extends_id",
+        read_only=True,
+        allow_null=True,
+        help_text="For an extension: the id of the approved request whose access it continues.",
+    )
     thresholds = serializers.SerializerMethodField()
     reviews = serializers.SerializerMethodField()
 
@@ -129,6 +156,7 @@ class AccessRequestSerializer(OutputSerializer):
             "access_starts",
             "access_expires",
             "suggested_reviewers",
+            "extends",
             "thresholds",
             "reviews",
             "resolved_at",

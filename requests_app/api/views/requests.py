@@ -1,4 +1,4 @@
-"""Access requests: create, list, show, review, withdraw, approve/deny, revoke.
+"""Access requests: create, list, show, review, withdraw, approve/deny, revoke, extend.
 
 Every write is one domain service call; the service locks the row and is the authority on
 who may do what. A request the caller may not see answers 404 before any service runs.
@@ -20,15 +20,17 @@ from requests_app.api.filters import AccessRequestFilter
 from requests_app.api.serializers.errors import errors
 from requests_app.api.serializers.requests import (
     AccessRequestSerializer,
+    ExtendSerializer,
     ReasonSerializer,
     RequestCreateSerializer,
     ReviewCreateSerializer,
 )
 from requests_app.choices import RequestState
-from requests_app.errors import NotFound
+from requests_app.errors import NotAllowed, NotFound
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import requests_needing_review, requests_visible_to
 from requests_app.services.access_requests import access_request_create
+from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.resolution import access_request_resolve, access_request_withdraw
 from requests_app.services.reviews import review_submit
@@ -36,15 +38,19 @@ from requests_app.services.reviews import review_submit
 ID = OpenApiParameter("id", uuid.UUID, OpenApiParameter.PATH, description="The request id.")
 
 
-def _action_schema(summary: str, request, response_status: int, ex, *codes: int, **kw):
+ACTION_ERRORS = errors(400, 401, 403, 404, 409)
+
+
+def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwargs):
+    """Schema of a POST action on one request: answers with the request as it is after."""
     return extend_schema(
         summary=summary,
         parameters=[ID],
-        request=request,
-        responses={response_status: AccessRequestSerializer, **errors(*codes)},
-        examples=ex,
+        request=body,
+        responses={ok: AccessRequestSerializer, **ACTION_ERRORS},
+        examples=examples_,
         tags=["requests"],
-        **kw,
+        **kwargs,
     )
 
 
@@ -78,59 +84,43 @@ def _action_schema(summary: str, request, response_status: int, ex, *codes: int,
     ),
     reviews=_action_schema(
         "Approve or deny as a reviewer; 201 with the request (resolved if a threshold is met)",
-        ReviewCreateSerializer,
-        201,
-        examples.REVIEW_CREATE,
-        400,
-        401,
-        403,
-        404,
-        409,
+        body=ReviewCreateSerializer,
+        ok=201,
+        examples_=examples.REVIEW_CREATE,
         operation_id="requests_review",
     ),
     withdraw=_action_schema(
         "The requester withdraws their pending request",
-        ReasonSerializer,
-        200,
-        examples.WITHDRAW,
-        400,
-        401,
-        403,
-        404,
-        409,
+        body=ReasonSerializer,
+        examples_=examples.WITHDRAW,
     ),
     approve=_action_schema(
         "Approve directly (requests_app.resolve_accessrequest; never your own; reason required)",
-        ReasonSerializer,
-        200,
-        examples.RESOLVE,
-        400,
-        401,
-        403,
-        404,
-        409,
+        body=ReasonSerializer,
+        examples_=examples.resolve("APPROVED"),
     ),
     deny=_action_schema(
         "Deny directly (requests_app.resolve_accessrequest; never your own; reason required)",
-        ReasonSerializer,
-        200,
-        examples.RESOLVE,
-        400,
-        401,
-        403,
-        404,
-        409,
+        body=ReasonSerializer,
+        examples_=examples.resolve("DENIED"),
     ),
     revoke=_action_schema(
         "End approved access now (requester, eligible reviewer or requests_app.revoke_grant)",
-        ReasonSerializer,
-        200,
-        examples.REVOKE,
-        400,
-        401,
-        403,
-        404,
-        409,
+        body=ReasonSerializer,
+        examples_=examples.REVOKE,
+    ),
+    extend=extend_schema(
+        summary="Ask for more time on your approved access: a new request, linked by `extends`, "
+        "whose access starts when this one's ends (dry_run: check only, 200, nothing stored)",
+        parameters=[ID],
+        request=ExtendSerializer,
+        responses={
+            201: AccessRequestSerializer,
+            200: AccessRequestSerializer,
+            **ACTION_ERRORS,
+        },
+        examples=examples.EXTEND,
+        tags=["requests"],
     ),
 )
 class AccessRequestViewSet(
@@ -211,3 +201,15 @@ class AccessRequestViewSet(
         data = self._input(ReasonSerializer, request)
         access_request_revoke(request_id=target.pk, actor=request.user, reason=data["reason"])
         return self._answer()
+
+    @action(detail=True, methods=["post"])
+    def extend(self, request: Request, pk: str) -> Response:
+        target = self.get_object()
+        if target.user_id != request.user.pk:
+            # A reviewer or auditor may see the request; only its requester may extend it
+            # (the service refuses too, as NotFound, since it does not know who sees what).
+            raise NotAllowed("only the requester may extend their access")
+        data = self._input(ExtendSerializer, request)
+        created = access_request_extend(requester=request.user, request_id=target.pk, **data)
+        code = status.HTTP_200_OK if data["dry_run"] else status.HTTP_201_CREATED
+        return Response(self.get_serializer(created).data, status=code)

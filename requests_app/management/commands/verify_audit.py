@@ -16,4 +16,5 @@ class Command(BaseCommand):
             raise CommandError(
                 f"audit chain BROKEN after {report.checked} good event(s): {report.problem}"
             )
-        self.stdout.write(f"audit chain intact: {report.checked} event(s) verified")
+        newest = f"; newest #{report.checked} sha256 {report.last_hash}" if report.checked else ""
+        self.stdout.write(f"audit chain intact: {report.checked} event(s) verified{newest}")

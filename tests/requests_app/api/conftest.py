@@ -2,7 +2,8 @@
 
 On top of the suite's base policy: sam, a security officer who may approve/deny directly,
 revoke any access and read every request; ivy, an integration account that may check
-anyone's access.
+anyone's access; oscar, a reviewer outside the fixtures' scope (he may review dev-admin
+requests only, while the `pending` and `approved` fixtures ask for db-admin).
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ spec:
   allow:
     permissions: [requests_app.check_access]
 ---
+kind: role
+name: dev-reviewer
+spec:
+  allow:
+    review_requests: {roles: [dev-admin]}
+---
 kind: user
 name: sam
 roles: [security]
@@ -37,7 +44,17 @@ roles: [security]
 kind: user
 name: ivy
 roles: [integration]
+---
+kind: user
+name: oscar
+roles: [dev-reviewer]
 """
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The superuser persona's password would cost half a second per test with PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

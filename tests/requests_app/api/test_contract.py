@@ -208,6 +208,47 @@ def test_revoke_ends_access_now(api, approved):
     assert client.get(url("access/check/"), {"role": "db-admin"}).json()["allowed"] is False
 
 
+def test_extend_asks_for_more_time_on_approved_access(api, approved):
+    """Not in ARCHITECTURE.md's table: the portal's extensions, over the API."""
+    alice = api("alice")
+    response = alice.post(
+        url(f"requests/{approved.id}/extend/"),
+        {"reason": "INC-2 still open", "max_duration": "1h", "suggested_reviewers": ["carol"]},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    extension = AccessRequest.objects.get(pk=body["id"])
+    assert extension.extends_id == approved.id and body["extends"] == str(approved.id)
+    assert body["state"] == "PENDING" and body["roles"] == ["db-admin"]
+    assert body["reason"] == "INC-2 still open" and body["max_duration"] == 3600
+    assert body["suggested_reviewers"] == ["carol"]
+    listed = alice.get(url("requests/")).json()["results"]
+    assert {r["id"]: r["extends"] for r in listed} == {
+        str(extension.id): str(approved.id),
+        str(approved.id): None,
+    }
+    # Approved, the extension's access starts where the old access ends: no gap.
+    reviewed = api("carol").post(
+        url(f"requests/{extension.id}/reviews/"), {"state": "APPROVED"}, format="json"
+    )
+    assert reviewed.status_code == 201
+    assert parse_time(reviewed.json()["access_starts"]) == approved.access_expires
+    window = parse_time(reviewed.json()["access_expires"]) - approved.access_expires
+    assert window == timedelta(hours=1)
+
+
+def test_extend_dry_run_answers_200_and_stores_nothing(api, approved):
+    response = api("alice").post(
+        url(f"requests/{approved.id}/extend/"), {"dry_run": True}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["id"] is None and body["extends"] == str(approved.id)
+    assert body["state"] == "PENDING" and body["roles"] == ["db-admin"]
+    assert not AccessRequest.objects.filter(extends=approved).exists()
+
+
 def test_grants_list_with_active_and_user_filters(api, approved):
     response = api("alice").get(url("grants/"), {"active": "true"})
     assert response.status_code == 200

@@ -1,0 +1,189 @@
+"""A small JSON client for the Access Portal REST API over urllib.
+
+It turns every way a call can fail into a `CliError` with one plain sentence: the server's
+own message for a refusal, "cannot connect" for a network failure, and "not an Access
+Portal API" when the URL answers with something else (an HTML page, a redirect to a login
+form). Redirects are not followed: a POST must not silently turn into a GET elsewhere.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from accessctl import __version__
+from accessctl.config import API_PREFIX
+from accessctl.errors import AuthError, NetworkError, ServerError
+
+DEFAULT_TIMEOUT = 30.0
+MAX_PAGES = 200
+
+Params = Mapping[str, object] | Iterable[tuple[str, object]] | None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0913
+        return None  # the 3xx surfaces as an HTTPError, explained in _http_error
+
+
+def error_message(data: object) -> str:
+    """DRF's error shapes as one line: `{"detail": m}`, `{"field": [m, ...]}`, `[m, ...]`."""
+    if isinstance(data, str):
+        return data
+    if isinstance(data, list):
+        return " ".join(error_message(item) for item in data)
+    if isinstance(data, dict):
+        if "detail" in data and isinstance(data["detail"], str | list):
+            return error_message(data["detail"])
+        parts = []
+        for key, value in data.items():
+            text = error_message(value)
+            parts.append(text if key in ("non_field_errors", "__all__") else f"{key}: {text}")
+        return "; ".join(parts)
+    return str(data)
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong under a URLError, said the way a person would."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused (is the server running, and is the URL right?)"
+    if isinstance(reason, socket.gaierror):
+        return "unknown host name"
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return "no answer in time"
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({reason.verify_message})"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error ({reason.reason or reason})"
+    if isinstance(reason, ConnectionResetError | http.client.RemoteDisconnected):
+        return "the connection was closed by the server"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return str(reason) or reason.__class__.__name__
+
+
+class ApiClient:
+    """Calls `<base_url>/api/v1/<path>` with `Authorization: Token <token>`."""
+
+    def __init__(
+        self, base_url: str, token: str | None = None, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._opener = urllib.request.build_opener(_NoRedirect)
+
+    def url(self, path: str, params: Params = None) -> str:
+        url = f"{self.base_url}{API_PREFIX}/{path.lstrip('/')}"
+        if params:
+            items = params.items() if isinstance(params, Mapping) else params
+            query = [(k, v) for k, v in items if v is not None and v != ""]
+            if query:
+                url += "?" + urlencode(query)
+        return url
+
+    def get(self, path: str, params: Params = None) -> Any:
+        return self.call("GET", self.url(path, params))
+
+    def post(self, path: str, body: Mapping[str, object] | None = None) -> Any:
+        return self.call("POST", self.url(path), body or {})
+
+    def get_list(self, path: str, params: Params = None) -> list:
+        """Every item of a list endpoint, following DRF pagination (`results`/`next`) if used."""
+        data = self.get(path, params)
+        if isinstance(data, list):
+            return data
+        if not (isinstance(data, dict) and isinstance(data.get("results"), list)):
+            raise NetworkError(
+                f"{self.url(path)} did not answer with a list; is this an Access Portal API?"
+            )
+        items = list(data["results"])
+        pages = 1
+        while data.get("next") and pages < MAX_PAGES:
+            # Keep our own scheme and host: behind a proxy `next` may say http:// for https.
+            nxt = urlsplit(data["next"])
+            ours = urlsplit(self.base_url)
+            data = self.call("GET", urlunsplit((ours.scheme, ours.netloc, nxt.path, nxt.query, "")))
+            items.extend(data.get("results", []) if isinstance(data, dict) else [])
+            pages += 1
+        return items
+
+    def call(self, method: str, url: str, body: object = None) -> Any:
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": f"accessctl/{__version__}",
+        }
+        if self.token:
+            headers["Authorization"] = f"Token {self.token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                return self._decode(url, response.status, response.headers, response.read())
+        except urllib.error.HTTPError as exc:
+            with exc:
+                raw = exc.read()
+            return self._http_error(url, exc.code, exc.headers, raw)
+        except urllib.error.URLError as exc:
+            raise NetworkError(f"cannot connect to {self.base_url}: {_reason(exc)}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise NetworkError(f"cannot talk to {self.base_url}: {_reason(exc)}") from None
+
+    def _decode(self, url: str, status: int, headers, raw: bytes) -> Any:
+        if status == 204 or not raw.strip():
+            return None
+        data = self._json(headers, raw)
+        if data is _NOT_JSON:
+            raise NetworkError(self._not_api(url, status, headers))
+        return data
+
+    def _json(self, headers, raw: bytes) -> object:
+        ctype = (headers.get("Content-Type") or "").lower()
+        if "json" not in ctype:
+            return _NOT_JSON
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return _NOT_JSON
+
+    def _not_api(self, url: str, status: int, headers) -> str:
+        ctype = (headers.get("Content-Type") or "no content type").split(";")[0].strip()
+        what = "an HTML page" if ctype == "text/html" else ctype
+        return (
+            f"{self.base_url} is not an Access Portal API: {url} answered with {what} "
+            f"(HTTP {status}); check the server URL"
+        )
+
+    def _http_error(self, url: str, status: int, headers, raw: bytes) -> Any:
+        if 300 <= status < 400:
+            location = headers.get("Location", "somewhere else")
+            raise NetworkError(
+                f"{url} redirects to {location}; log in with the server's real URL "
+                "(accessctl login --url ...)"
+            )
+        data = self._json(headers, raw)
+        if data is _NOT_JSON:
+            if status >= 500:
+                raise ServerError(f"the server failed (HTTP {status})", status=status)
+            raise NetworkError(self._not_api(url, status, headers))
+        message = error_message(data) or f"HTTP {status}"
+        if status == 401:
+            raise AuthError(
+                f"the server refused the credentials: {message}",
+                hint="run `accessctl login` again, or check ACCESSPORTAL_TOKEN",
+            )
+        raise ServerError(message, status=status)
+
+
+_NOT_JSON = object()

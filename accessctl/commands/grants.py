@@ -1,0 +1,154 @@
+"""`accessctl grants ls` and `accessctl grants end`: the access approved requests gave."""
+
+from __future__ import annotations
+
+import re
+
+from accessctl import output
+from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
+from accessctl.commands.request_render import items, username
+from accessctl.errors import EXIT_OK, ServerError, UsageError
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+LS_HELP = """\
+List grants: the roles and resources approved requests gave, with their time windows.
+You see your own; reviewers and auditors see more (use --user).
+
+examples:
+  accessctl grants ls --active
+  accessctl grants ls --user alice --json"""
+
+END_HELP = """\
+End access early. Access is granted per request, so this ends every grant of the
+request the grant came from (the request becomes REVOKED). ID is a grant id from
+`accessctl grants ls`, or a request id. The requester, an eligible reviewer of the
+request, or a holder of requests_app.revoke_grant may do this; a reason is recorded.
+
+examples:
+  accessctl grants end 42
+  accessctl grants end 42 --reason "done, fixed in INC-4711"
+  accessctl grants end 3f2c9d1e-5b7a-4c1e-9a0d-2b8e6f4a1c33 --reason "left the team\""""
+
+DEFAULT_END_REASON = "ended early with accessctl"
+
+
+def register(sub, common) -> None:
+    group = sub.add_parser(
+        "grants",
+        help="list your access and end it early",
+        description="List granted access and end it early.\n\nexamples:\n"
+        "  accessctl grants ls --active\n  accessctl grants end 42",
+        formatter_class=HELP_FORMAT,
+    )
+    gsub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = gsub.add_parser(
+        "ls",
+        aliases=["list"],
+        parents=[common],
+        help="list grants",
+        description=LS_HELP,
+        formatter_class=HELP_FORMAT,
+    )
+    p.add_argument("--active", action="store_true", help="only access that is in force now")
+    p.add_argument("--user", metavar="USERNAME", help="only this user's grants")
+    p.set_defaults(func=ls, parser=p)
+
+    p = gsub.add_parser(
+        "end",
+        parents=[common],
+        help="end access early (revokes the grant's request)",
+        description=END_HELP,
+        formatter_class=HELP_FORMAT,
+    )
+    p.add_argument("id", metavar="ID", help="a grant id (or a request id)")
+    p.add_argument(
+        "--reason", default=DEFAULT_END_REASON, help=f"why (default: {DEFAULT_END_REASON!r})"
+    )
+    p.set_defaults(func=end, parser=p)
+
+
+def status(grant: dict, now) -> str:
+    """revoked, ended, upcoming or active; the server's `active` wins over our clock."""
+    if grant.get("revoked"):
+        return "revoked"
+    if grant.get("active") is True:
+        return "active"
+    starts = output.parse_time(grant.get("starts"))
+    expires = output.parse_time(grant.get("expires"))
+    if expires and expires <= now:
+        return "ended"
+    if starts and starts > now:
+        return "upcoming"
+    return "active"
+
+
+def target(grant: dict) -> str:
+    return str(grant.get("role") or grant.get("resource") or "")
+
+
+def request_of(grant: dict) -> str:
+    req = grant.get("request")
+    return str(req.get("id", "")) if isinstance(req, dict) else str(req or "")
+
+
+def ls(ctx: Context, args) -> int:
+    params = {"active": "true" if args.active else None, "user": args.user}
+    rows = ctx.client.get_list("grants/", params)
+    if ctx.json:
+        ctx.dump(rows)
+        return EXIT_OK
+    if not rows:
+        ctx.print("No active access." if args.active else "No grants.")
+        return EXIT_OK
+    now = output.now_utc()
+    table = [
+        [
+            str(g.get("id", "")),
+            username(g.get("user")),
+            target(g),
+            ctx.style.state(status(g, now)),
+            output.when(g.get("starts"), now),
+            output.when(g.get("expires"), now),
+            request_of(g),
+        ]
+        for g in rows
+        if isinstance(g, dict)
+    ]
+    ctx.print(
+        output.table(
+            ["ID", "USER", "ACCESS", "STATUS", "STARTS", "EXPIRES", "REQUEST"], table, ctx.style
+        )
+    )
+    return EXIT_OK
+
+
+def _find_grant(ctx: Context, grant_id: str) -> dict:
+    """The grant with this id among those the caller may see (the API lists, never fetches
+    one): active ones first, as those are what people end."""
+    if not grant_id.isdigit():
+        raise UsageError(f"{grant_id!r} is neither a grant id (a number) nor a request id")
+    for params in ({"active": "true"}, None):
+        for grant in ctx.client.get_list("grants/", params):
+            if isinstance(grant, dict) and str(grant.get("id")) == grant_id:
+                return grant
+    raise ServerError(f"grant {grant_id} not found (or you may not see it)", status=404)
+
+
+def end(ctx: Context, args) -> int:
+    # Grant ids are integers, request ids UUIDs: either names the request to revoke.
+    request_id = args.id if _UUID.match(args.id) else request_of(_find_grant(ctx, args.id))
+    try:
+        req = ctx.client.post(f"requests/{request_id}/revoke/", {"reason": args.reason})
+    except ServerError as exc:
+        raise not_found_as(exc, f"request {request_id}") from None
+    if ctx.json:
+        ctx.dump(req)
+        return EXIT_OK
+    req = req if isinstance(req, dict) else {}
+    ctx.print(
+        f"Ended access to {', '.join(items(req)) or 'everything'} "
+        f"for {username(req.get('user')) or 'the requester'} (request {request_id} is now "
+        f"{ctx.style.state(str(req.get('state', 'REVOKED')))})."
+    )
+    return EXIT_OK

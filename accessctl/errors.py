@@ -1,0 +1,59 @@
+"""Exit codes and the errors that map to them.
+
+Every error the user can cause (a refusal from the server, a bad argument, an unreachable
+or wrong URL, a missing login) is a `CliError`: `main` prints its one-line message and
+exits with its code, never a traceback.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_SERVER = 1  # the server refused or failed (its message is printed)
+EXIT_USAGE = 2  # bad arguments (argparse uses 2 as well)
+EXIT_NO = 3  # the answer is no: a waited-for request ended unapproved; access check denied
+EXIT_NETWORK = 4  # cannot reach the server, or the URL is not an Access Portal API
+EXIT_AUTH = 5  # not logged in, or the token was refused
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+EXIT_CODES_HELP = """\
+exit status:
+  0    success
+  1    the server refused or failed; its message is printed
+  2    usage error (bad or missing arguments)
+  3    the answer is no: a request waited for with --wait was denied, expired or
+       withdrawn; `access check` found no access
+  4    network problem: the server cannot be reached, or the URL does not point at an
+       Access Portal API
+  5    not logged in, or the server refused the token (run `accessctl login`)
+  130  interrupted (Ctrl-C)"""
+
+
+class CliError(Exception):
+    """An error meant for the user: one line, with an exit status."""
+
+    exit_code = EXIT_SERVER
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = " ".join(str(message).split())
+        self.hint = hint
+
+
+class ServerError(CliError):
+    """The server answered with an error; `status` is the HTTP status (0 if none)."""
+
+    def __init__(self, message: str, *, status: int = 0, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class UsageError(CliError):
+    exit_code = EXIT_USAGE
+
+
+class NetworkError(CliError):
+    exit_code = EXIT_NETWORK
+
+
+class AuthError(CliError):
+    exit_code = EXIT_AUTH

@@ -1,0 +1,15 @@
+"""Django admin for requests_app: the reviewers' desk.
+
+One small module per concern, each registering its ModelAdmins when imported here:
+`requests` (the "Pending for me" queue, every visible request, the request page, reviews),
+`grants` (active and past access, revoke), `audit` (the read-only audit log). Other
+concerns (e.g. the notification outbox) add their own module and import it below.
+"""
+
+from django.contrib import admin
+
+from requests_app.admin import audit, grants, outbox, requests  # noqa: F401 (registers admins)
+
+admin.site.site_header = "Access Portal"
+admin.site.site_title = "Access Portal"
+admin.site.index_title = "Review desk"

@@ -1,0 +1,59 @@
+"""What every admin over requests, reviews, grants and audit events shares: read-only.
+
+Nobody edits these rows by hand, superusers included: no add, change or delete, and no
+"delete selected" action. Changes happen only through actions that call domain services.
+Rows a user may not see are answered with 404, as everywhere else.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpRequest
+
+DESK_MEDIA_CSS = {"all": ["requests_app/desk.css"]}
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A read-only ModelAdmin whose queryset is the caller's visible rows."""
+
+    list_per_page = 50
+
+    class Media:
+        css = DESK_MEDIA_CSS
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        # Every staff member has some requests of their own; querysets do the restricting.
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def visible_object(self, request: HttpRequest, object_id: str):
+        """The object if the caller may see it; 404 otherwise (never a hint it exists)."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("no such object, or you may not see it")
+        return obj
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self.visible_object(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self.visible_object(request, object_id)
+        return super().history_view(request, object_id, extra_context)

@@ -1,0 +1,185 @@
+"""Everything the request page shows a reviewer, gathered in a handful of queries.
+
+Only reads. The requester's history is limited to requests the viewer may see, so the page
+never reveals a request its viewer could not open.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils import timezone
+
+from policies_app.engine import PolicySet
+from policies_app.models import Resource, Role
+from policies_app.selectors import subject_for, user_traits
+from requests_app.admin import display
+from requests_app.choices import RequestState
+from requests_app.models import AccessRequest, AccessRequestUserObjectPermission, AuditEvent
+from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.services.grants import may_revoke
+from requests_app.services.reviews import may_review
+
+HISTORY = 8
+
+
+def _role_gives(role: Role | None, name: str) -> dict:
+    spec = role.spec if role else {}
+    reach = spec.get("allow", {}).get("resources", {})
+    labels = ", ".join(f"{k}: {'|'.join(v)}" for k, v in sorted(reach.get("labels", {}).items()))
+    return {
+        "kind": "role",
+        "name": name,
+        "exists": role is not None,
+        "description": role.description if role else "",
+        "permissions": spec.get("allow", {}).get("permissions", []),
+        "reach": f"{', '.join(reach.get('kinds', []))} labelled {labels}"
+        if reach.get("kinds") and labels
+        else "",
+    }
+
+
+def _what_approval_gives(request: AccessRequest) -> list[dict]:
+    roles = {r.name: r for r in Role.objects.filter(name__in=request.roles)}
+    out = [_role_gives(roles.get(name), name) for name in request.roles]
+    wanted = Q(pk__in=[])
+    for rid in request.resources:
+        kind, _, name = rid.partition("/")
+        wanted |= Q(kind=kind, name=name)
+    found = {r.resource_id: r for r in Resource.objects.filter(wanted)}
+    for rid in request.resources:
+        row = found.get(rid)
+        out.append(
+            {
+                "kind": "resource",
+                "name": rid,
+                "exists": row is not None,
+                "description": row.description if row else "",
+                "labels": sorted((row.labels or {}).items()) if row else [],
+                "via": sorted(request.policy.get("review_roles", {}).get(f"resource:{rid}", [])),
+            }
+        )
+    return out
+
+
+def _window(request: AccessRequest, now) -> dict:
+    """When access would start and end if approved now (or when it did, once approved)."""
+    if request.access_starts:
+        return {
+            "starts": request.access_starts,
+            "expires": request.access_expires,
+            "planned": False,
+        }
+    starts = max(now, request.assume_start_time or now)
+    return {
+        "starts": starts,
+        "expires": starts + timedelta(seconds=request.max_duration),
+        "planned": True,
+        "starts_on_approval": not request.assume_start_time or request.assume_start_time <= now,
+    }
+
+
+def _sets(request: AccessRequest, rows: list[dict]) -> list[dict]:
+    """Per requested item, the threshold sets that must each be met ("any one of")."""
+    out = []
+    for item, sets in request.policy.get("sets", {}).items():
+        kind, _, name = item.partition(":")
+        out.append(
+            {
+                "kind": kind,
+                "name": name,
+                "sets": [[rows[i] for i in indexes if i < len(rows)] for indexes in sets],
+            }
+        )
+    return out
+
+
+def _audit_trail(request: AccessRequest, grant_ids: list[int]) -> list[AuditEvent]:
+    query = Q(target_type="access_request", target_id=str(request.pk))
+    if grant_ids:
+        query |= Q(target_type="grant", target_id__in=[str(pk) for pk in grant_ids])
+    return list(AuditEvent.objects.filter(query).order_by("seq"))
+
+
+def _reviewer_names(request: AccessRequest) -> list[str]:
+    User = get_user_model()
+    ids = AccessRequestUserObjectPermission.objects.filter(
+        content_object=request, permission__codename="review_accessrequest"
+    ).values("user_id")
+    return sorted(User.objects.filter(pk__in=ids).values_list(User.USERNAME_FIELD, flat=True))
+
+
+def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
+    """What the viewer may do now, and if not, why not (in words)."""
+    now = timezone.now()
+    own = next((r for r in reviews if r.reviewer_id == viewer.pk), None)
+    panel: dict = {"can_review": False, "can_revoke": False, "note": "", "own_review": own}
+    if request.state == RequestState.PENDING and request.expires > now:
+        if request.user_id == viewer.pk:
+            panel["note"] = (
+                "This is your own request: somebody else must review it "
+                "(nobody reviews their own request, administrators included)."
+            )
+        elif own is not None:
+            panel["note"] = "You have reviewed this request."
+        elif may_review(request, viewer, subject_for(viewer, PolicySet.load())):
+            panel["can_review"] = True
+        else:
+            panel["note"] = "Your standing roles do not allow you to review this request."
+    elif request.state == RequestState.PENDING:
+        panel["note"] = "This request passed its pending time; it can no longer be reviewed."
+    elif (
+        request.state == RequestState.APPROVED
+        and (request.access_expires is None or request.access_expires > now)
+        and may_revoke(request, viewer)
+    ):
+        panel["can_revoke"] = True
+    return panel
+
+
+def request_page_context(request: AccessRequest, viewer) -> dict:
+    """The request page: reason, requester, thresholds, reviews, access, audit trail."""
+    now = timezone.now()
+    reviews = list(request.reviews.select_related("reviewer").order_by("created", "id"))
+    rows = display.progress_rows(request, reviews)
+    for review in reviews:
+        review.counted = [rows[i]["label"] for i in review.threshold_indexes if i < len(rows)]
+    grants = list(request.grants.order_by("id"))
+    history = list(
+        requests_visible_to(viewer)
+        .filter(user_id=request.user_id)
+        .exclude(pk=request.pk)
+        .order_by("-created")[:HISTORY]
+    )
+    requester_roles = list(Role.objects.filter(members=request.user_id).order_by("name"))
+    next_up = requests_needing_review(viewer).exclude(pk=request.pk).first()
+    return {
+        "req": request,
+        "now": now,
+        "state_css": display.STATE_CLASSES.get(request.state, "muted"),
+        "age": display.since(request.created, now),
+        "time_left": display.until(request.expires, now),
+        "requested": display.duration(request.requested_duration),
+        "approved_duration": display.duration(request.max_duration),
+        "capped": request.max_duration < request.requested_duration,
+        "window": _window(request, now),
+        "gives": _what_approval_gives(request),
+        "thresholds": rows,
+        "item_sets": _sets(request, rows),
+        "reviews": reviews,
+        "grants": grants,
+        "audit": _audit_trail(request, [g.pk for g in grants]),
+        "requester_roles": requester_roles,
+        "requester_traits": sorted(user_traits(request.user).items()),
+        "history": [
+            {"obj": r, "badge": display.state_badge(r.state), "items": display.items(r)}
+            for r in history
+        ],
+        "reviewers": _reviewer_names(request),
+        "panel": review_panel(request, viewer, reviews),
+        "next_up": next_up,
+        "reason_required": bool(request.policy.get("reason_required")),
+        "reason_prompt": request.policy.get("reason_prompt", ""),
+    }

@@ -1,0 +1,58 @@
+"""Forms of the review desk. They only read input; the services decide."""
+
+from __future__ import annotations
+
+from django import forms
+
+from requests_app.choices import ReviewState
+from requests_app.models import AccessRequest
+from requests_app.services.access_requests import MAX_REASON
+
+
+def review_reason_required(request: AccessRequest) -> bool:
+    """A review needs a reason when the request's policy snapshot required one of the
+    requester (the same rule, decided at creation, so a later edit does not change it)."""
+    return bool((request.policy or {}).get("reason_required"))
+
+
+def _reason_field(*, required: bool, label: str = "Reason") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=required,
+        max_length=MAX_REASON,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "ap-reason"}),
+        error_messages={"required": "A reason is required for this request."},
+    )
+
+
+class ReviewForm(forms.Form):
+    """Approve or deny one request; which button was pressed is the decision."""
+
+    decision = forms.ChoiceField(choices=ReviewState.choices)
+
+    def __init__(self, *args, reason_required: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reason_required = reason_required
+        self.fields["reason"] = _reason_field(required=reason_required)
+        self.fields["reason"].widget.attrs["placeholder"] = (
+            "Required: why you approve or deny" if reason_required else "Optional"
+        )
+
+
+class BulkReviewForm(forms.Form):
+    """One reason for several reviews; each request still applies its own rules."""
+
+    reason = _reason_field(required=False, label="Reason (for every selected request)")
+
+
+class RevokeForm(forms.Form):
+    """Ending approved access early always needs a reason."""
+
+    reason = forms.CharField(
+        label="Reason",
+        max_length=MAX_REASON,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 2, "class": "ap-reason"}),
+        error_messages={"required": "A reason is required to revoke access."},
+    )

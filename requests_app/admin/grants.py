@@ -1,0 +1,175 @@
+"""Grants in admin: active, scheduled and past access, and a Revoke action with a reason.
+
+Revoking goes through `access_request_revoke`, which ends every grant of the request and
+checks `may_revoke` (the requester, an eligible reviewer, or holders of revoke_grant).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin import SimpleListFilter
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from requests_app.admin import display
+from requests_app.admin.base import ReadOnlyAdmin
+from requests_app.admin.forms import RevokeForm
+from requests_app.admin.requests import request_page_url
+from requests_app.errors import DomainError
+from requests_app.models import Grant
+from requests_app.selectors import requests_visible_to
+from requests_app.services.grants import access_request_revoke
+
+REVOKE_TEMPLATE = "admin/requests_app/grant/revoke_confirm.html"
+
+
+def grant_state(grant: Grant, now=None) -> str:
+    now = now or timezone.now()
+    if grant.revoked_at:
+        return "revoked"
+    if grant.expires <= now:
+        return "ended"
+    if grant.starts > now:
+        return "scheduled"
+    return "active"
+
+
+class GrantStateFilter(SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("active", "Active now"),
+            ("scheduled", "Scheduled"),
+            ("ended", "Ended"),
+            ("revoked", "Revoked"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        live = Q(revoked_at=None)
+        return {
+            "active": queryset.filter(live, starts__lte=now, expires__gt=now),
+            "scheduled": queryset.filter(live, starts__gt=now),
+            "ended": queryset.filter(live, expires__lte=now),
+            "revoked": queryset.exclude(revoked_at=None),
+        }.get(self.value(), queryset)
+
+
+class _VisibleValuesFilter(SimpleListFilter):
+    """Choices drawn from the grants the user may see, never from the whole table."""
+
+    field = ""
+
+    def lookups(self, request, model_admin):
+        values = (
+            model_admin.get_queryset(request)
+            .exclude(**{self.field: ""})
+            .order_by(self.field)
+            .values_list(self.field, flat=True)
+            .distinct()
+        )
+        return [(v, v) for v in values]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
+
+
+class RoleFilter(_VisibleValuesFilter):
+    title = "role"
+    parameter_name = "role"
+    field = "role"
+
+
+class ResourceFilter(_VisibleValuesFilter):
+    title = "resource"
+    parameter_name = "resource"
+    field = "resource"
+
+
+class UserFilter(_VisibleValuesFilter):
+    title = "user"
+    parameter_name = "user"
+    field = "user__username"
+
+
+@admin.action(description="Revoke the access of selected grants…")
+def revoke_selected(modeladmin, request: HttpRequest, queryset: QuerySet):
+    """Confirm with a required reason, then revoke each grant's request in turn."""
+    grants = list(queryset.select_related("request__user", "user").order_by("request_id", "id"))
+    by_request = {}
+    for grant in grants:
+        by_request.setdefault(grant.request_id, grant.request)
+    form = RevokeForm(request.POST if request.POST.get("post") == "yes" else None)
+    if form.is_bound and form.is_valid():
+        done = 0
+        for access_request in by_request.values():
+            label = display.request_label(access_request)
+            try:
+                access_request_revoke(
+                    request_id=access_request.pk,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except DomainError as err:
+                messages.error(request, f"{label}: not revoked: {err.message}.")
+                continue
+            done += 1
+            messages.success(request, f"{label}: access revoked.")
+        level = messages.SUCCESS if done == len(by_request) else messages.WARNING
+        modeladmin.message_user(request, f"{done} of {len(by_request)} requests revoked.", level)
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Revoke access",
+        "opts": modeladmin.model._meta,
+        "grants": [{"obj": g, "state": grant_state(g)} for g in grants],
+        "requests": [
+            {"obj": r, "url": request_page_url(r), "label": display.request_label(r)}
+            for r in by_request.values()
+        ],
+        "form": form,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, REVOKE_TEMPLATE, context, status=400 if form.is_bound else 200)
+
+
+@admin.register(Grant)
+class GrantAdmin(ReadOnlyAdmin):
+    """Grants of requests the user may see; written only by the services."""
+
+    list_display = ["user", "target", "starts", "expires", "state", "request_link"]
+    list_filter = [GrantStateFilter, UserFilter, RoleFilter, ResourceFilter]
+    search_fields = ["user__username", "role", "resource"]
+    actions = [revoke_selected]
+    date_hierarchy = "starts"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Grant]:
+        visible = requests_visible_to(request.user).values("pk")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(request__in=visible)
+            .select_related("user", "request__user")
+        )
+
+    @admin.display(description="role or resource")
+    def target(self, grant: Grant) -> str:
+        kind = "role" if grant.role else "resource"
+        return format_html('<span class="ap-chip ap-chip-{}">{}</span>', kind, grant.target)
+
+    @admin.display(description="state")
+    def state(self, grant: Grant) -> str:
+        state = grant_state(grant)
+        css = {"active": "approved", "scheduled": "pending", "revoked": "denied"}.get(
+            state, "muted"
+        )
+        return format_html('<span class="ap-badge ap-{}">{}</span>', css, state)
+
+    @admin.display(description="request")
+    def request_link(self, grant: Grant) -> str:
+        return format_html('<a href="{}">open</a>', request_page_url(grant.request))

@@ -1,0 +1,123 @@
+"""Sending one delivery: email through Django's backend, webhooks with urllib and a timeout.
+
+Every failure is a DeliveryError; `permanent` ones (a refused address, a 4xx answer, a
+missing secret) go straight to the dead letters instead of being retried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+from requests_app.choices import NotificationChannel
+from requests_app.models import NotificationDelivery, OutboxMessage
+from requests_app.notifications import signing
+from requests_app.notifications.rendering import render_email, render_slack, webhook_body
+
+USER_AGENT = "AccessPortal-Notifier/1"
+# Answers worth retrying; any other 4xx means the request itself is wrong.
+_RETRYABLE_4XX = {408, 409, 425, 429}
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects is misconfigured; following it would drop the POST body."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def _env(name: str, what: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise DeliveryError(f"the environment variable {name} ({what}) is not set", permanent=True)
+    return value
+
+
+def resolve_url(target: str) -> str:
+    """A delivery's target is a URL, or `env:NAME` for a URL kept in the environment."""
+    if target.startswith("env:"):
+        return _env(target[4:], "the webhook URL")
+    return target
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST `body`; returns the 2xx status or raises DeliveryError."""
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers},
+    )
+    try:
+        with _opener.open(request, timeout=settings.NOTIFY_HTTP_TIMEOUT) as response:
+            response.read(65536)
+            return response.status
+    except urllib.error.HTTPError as err:
+        permanent = 300 <= err.code < 500 and err.code not in _RETRYABLE_4XX
+        raise DeliveryError(f"HTTP {err.code} {err.reason}", permanent=permanent) from None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise DeliveryError(f"could not reach the webhook: {reason}") from None
+
+
+def send_email(delivery: NotificationDelivery, message: OutboxMessage) -> None:
+    email = render_email(message, recipient=delivery.options.get("username", ""))
+    mail = EmailMultiAlternatives(
+        email.subject, email.text, settings.DEFAULT_FROM_EMAIL, [delivery.target]
+    )
+    mail.attach_alternative(email.html, "text/html")
+    try:
+        mail.send()
+    except smtplib.SMTPRecipientsRefused as err:
+        raise DeliveryError(
+            f"the mail server refused {delivery.target}: {err}", permanent=True
+        ) from None
+    except (smtplib.SMTPException, OSError) as err:
+        raise DeliveryError(f"could not send email: {err}") from None
+
+
+def send_slack(delivery: NotificationDelivery, message: OutboxMessage) -> None:
+    body = json.dumps(render_slack(message)).encode()
+    post(resolve_url(delivery.target), body, {})
+
+
+def send_webhook(delivery: NotificationDelivery, message: OutboxMessage) -> None:
+    secret = _env(delivery.options.get("secret_env", ""), "the webhook signing secret")
+    body = webhook_body(delivery, message)
+    headers = {
+        signing.EVENT_HEADER: message.event,
+        signing.DELIVERY_HEADER: str(delivery.id),
+        **signing.signed_headers(secret, body),
+    }
+    post(resolve_url(delivery.target), body, headers)
+
+
+SENDERS = {
+    NotificationChannel.EMAIL: send_email,
+    NotificationChannel.SLACK: send_slack,
+    NotificationChannel.WEBHOOK: send_webhook,
+}
+
+
+def deliver(delivery: NotificationDelivery, message: OutboxMessage) -> None:
+    """Send one delivery now; raises DeliveryError when it did not go out."""
+    sender = SENDERS.get(delivery.channel)
+    if sender is None:
+        raise DeliveryError(f"unknown channel {delivery.channel!r}", permanent=True)
+    sender(delivery, message)

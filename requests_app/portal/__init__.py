@@ -1,0 +1,1 @@
+"""The engineers' portal: server-rendered pages over the domain services and selectors."""

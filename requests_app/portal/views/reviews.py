@@ -1,0 +1,38 @@
+"""The review inbox: the same queue as the admin desk, for reviewers who are not staff."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from requests_app.portal import selectors
+from requests_app.portal.forms import ReviewForm
+from requests_app.portal.views.base import portal_render, portal_view
+from requests_app.selectors import requests_needing_review
+from requests_app.services.thresholds import progress
+
+INBOX_LIMIT = 100
+
+
+@require_GET
+@portal_view
+def inbox(request: HttpRequest) -> HttpResponse:
+    """Pending requests this user may review and has not, oldest first; then their history."""
+    queue = list(
+        requests_needing_review(request.user)
+        .select_related("user", "extends")
+        .prefetch_related("reviews")[:INBOX_LIMIT]
+    )
+    items = [
+        {
+            "r": r,
+            "progress": progress(r.policy, list(r.reviews.all())),
+            "form": ReviewForm(auto_id=f"review-{r.pk}-%s"),
+        }
+        for r in queue
+    ]
+    return portal_render(
+        request,
+        "portal/inbox.html",
+        {"items": items, "reviewed": selectors.reviews_by(request.user)},
+    )

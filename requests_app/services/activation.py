@@ -1,0 +1,146 @@
+"""Starting scheduled access: grants whose window opens after approval (`assume_start_time`).
+
+At the start time a worker re-checks that the requester may still have each granted role or
+resource under the policies of that moment. What is still allowed starts (and the requester
+is told); what is not is refused with an audited reason, and a request left with nothing is
+revoked by the system. Access checks compare windows with the clock either way (invariant 5).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from policies_app.engine import PolicySet, Subject
+from policies_app.models import Resource
+from policies_app.selectors import resource_ref, subject_for
+from requests_app.choices import RequestState
+from requests_app.errors import NotFound
+from requests_app.models import AccessRequest, Grant
+from requests_app.services.audit import AuditEntry, audit_record_many
+from requests_app.services.locking import request_lock
+from requests_app.services.outbox import outbox_enqueue, request_payload
+
+
+def _refusal(grant: Grant, request: AccessRequest, subject: Subject, policies: PolicySet) -> str:
+    """Why the requester may no longer have this grant's access, or "" when they may."""
+    if not request.user.is_active:
+        return "the requester's account is disabled"
+    if grant.role:
+        if grant.role not in policies.roles:
+            return f"the role {grant.role!r} no longer exists"
+        if not subject.role_request_rules(grant.role):
+            return f"the requester's roles no longer allow requesting the role {grant.role!r}"
+        return ""
+    kind, _, name = grant.resource.partition("/")
+    resource = Resource.objects.filter(kind=kind, name=name).first()
+    if resource is None:
+        return f"the resource {grant.resource!r} no longer exists"
+    if not subject.resource_request_rules(resource_ref(resource))[0]:
+        return f"the requester's roles no longer allow requesting the resource {grant.resource!r}"
+    return ""
+
+
+@transaction.atomic
+def grants_activate_for(*, request_id: object, now: datetime | None = None) -> int:
+    """Start the due grants of one approved request, re-checking policy; idempotent.
+
+    Returns how many grants it decided (started or refused); 0 when there was nothing to do
+    (not approved any more, not yet due, already decided, or already over).
+    """
+    now = now or timezone.now()
+    try:
+        request = request_lock(request_id)
+    except NotFound:
+        return 0
+    if request.state != RequestState.APPROVED:
+        return 0
+    grants = list(
+        Grant.objects.select_for_update()
+        .filter(
+            request=request,
+            activated_at=None,
+            revoked_at=None,
+            starts__lte=now,
+            expires__gt=now,
+        )
+        .order_by("id")
+    )
+    if not grants:
+        return 0
+    policies = PolicySet.load()
+    subject = subject_for(request.user, policies)
+    refused = {g.pk: reason for g in grants if (reason := _refusal(g, request, subject, policies))}
+    started = [g for g in grants if g.pk not in refused]
+    Grant.objects.filter(pk__in=[g.pk for g in started]).update(activated_at=now)
+    Grant.objects.filter(pk__in=list(refused)).update(revoked_at=now, ended_at=now)
+    audit = [
+        AuditEntry(
+            "grant.activated",
+            "grant",
+            str(g.pk),
+            data={"request": str(request.id), "target": g.target, "expires": g.expires},
+        )
+        for g in started
+    ] + [
+        AuditEntry(
+            "grant.activation_refused",
+            "grant",
+            str(g.pk),
+            data={"request": str(request.id), "target": g.target, "reason": refused[g.pk]},
+        )
+        for g in grants
+        if g.pk in refused
+    ]
+    still_open = Grant.objects.filter(request=request, revoked_at=None).exists()
+    if refused and not still_open:
+        reason = "policy changed before the access started: " + "; ".join(refused.values())
+        request.state = RequestState.REVOKED
+        request.revoked_at, request.revoked_by, request.revoke_reason = now, None, reason
+        request.save(
+            update_fields=["state", "revoked_at", "revoked_by", "revoke_reason", "updated"]
+        )
+        audit.append(
+            AuditEntry(
+                "request.revoked",
+                "access_request",
+                str(request.id),
+                data={"reason": reason, "roles": request.roles, "resources": request.resources},
+            )
+        )
+    audit_record_many(audit)
+    recipient = [request.user.get_username()]
+    if started:
+        outbox_enqueue(
+            event="access.started",
+            request_id=request.id,
+            recipients=recipient,
+            payload={**request_payload(request), "started": [g.target for g in started]},
+        )
+    if refused:
+        outbox_enqueue(
+            event="access.refused",
+            request_id=request.id,
+            recipients=recipient,
+            payload={
+                **request_payload(request),
+                "refused": {g.target: refused[g.pk] for g in grants if g.pk in refused},
+            },
+        )
+    return len(grants)
+
+
+def grants_activate_due(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Start every grant whose start has come, one request per transaction; idempotent."""
+    now = now or timezone.now()
+    request_ids = (
+        Grant.objects.filter(activated_at=None, revoked_at=None, starts__lte=now, expires__gt=now)
+        .order_by("starts")
+        .values_list("request_id", flat=True)
+    )
+    return sum(
+        grants_activate_for(request_id=pk, now=now)
+        for pk in list(dict.fromkeys(request_ids[:limit]))
+    )

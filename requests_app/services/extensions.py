@@ -1,0 +1,87 @@
+"""Extensions: asking for more time on access one already has.
+
+An extension is an ordinary access request for the same roles and resources, linked to the
+approved request it continues (`AccessRequest.extends`). It is checked against today's
+policies and reviewed like any other request; when approved, its access starts when the
+old access ends (or now, if that is later), so there is no gap (`grants.access_start_for`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from requests_app.choices import RequestState
+from requests_app.errors import Conflict, NotFound
+from requests_app.models import AccessRequest
+from requests_app.services.access_requests import access_request_create
+from requests_app.services.locking import request_lock
+
+
+def extendable(request: AccessRequest, user: AbstractBaseUser, now=None) -> bool:
+    """Whether `user` may ask to extend `request`: their own, approved, not yet ended."""
+    now = now or timezone.now()
+    return (
+        request.user_id == user.pk
+        and request.state == RequestState.APPROVED
+        and request.access_expires is not None
+        and request.access_expires > now
+    )
+
+
+def pending_extension(request: AccessRequest, now=None) -> AccessRequest | None:
+    """The extension of `request` still waiting for review, if there is one."""
+    now = now or timezone.now()
+    return (
+        AccessRequest.objects.filter(extends=request, state=RequestState.PENDING, expires__gt=now)
+        .order_by("-created")
+        .first()
+    )
+
+
+@transaction.atomic
+def access_request_extend(
+    *,
+    requester: AbstractBaseUser,
+    request_id: object,
+    reason: str = "",
+    max_duration: object = None,
+    request_ttl: object = None,
+    suggested_reviewers: Iterable[str] | None = None,
+    dry_run: bool = False,
+) -> AccessRequest:
+    """Ask to continue the access of `request_id` (the requester's own, approved, not ended).
+
+    Creates (or with `dry_run` returns unsaved) a PENDING request for the same items, linked
+    by `extends`; policy, reason rules, caps and reviewers apply as to any request. Refused
+    with NotFound for someone else's request (it is not theirs to know about) and Conflict
+    when the access already ended, was revoked, or already has an extension pending.
+    """
+    original = request_lock(request_id)
+    if original.user_id != requester.pk:
+        raise NotFound("no such access request")
+    now = timezone.now()
+    if not extendable(original, requester, now):
+        if original.state != RequestState.APPROVED:
+            state = original.state.lower()
+            raise Conflict(f"only approved access can be extended; this request is {state}")
+        raise Conflict("this access already ended: ask for it again with a new request")
+    waiting = pending_extension(original, now)
+    if waiting is not None:
+        raise Conflict(
+            f"an extension of this access is already waiting for review (request {waiting.id})"
+        )
+    return access_request_create(
+        requester=requester,
+        roles=list(original.roles),
+        resources=list(original.resources),
+        reason=reason,
+        max_duration=max_duration,
+        request_ttl=request_ttl,
+        suggested_reviewers=suggested_reviewers,
+        dry_run=dry_run,
+        extends=original,
+    )

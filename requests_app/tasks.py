@@ -1,0 +1,90 @@
+"""Celery tasks: thin wrappers that call one domain service each.
+
+Every task takes ids (JSON only), returns quietly when there is nothing to do, and is
+idempotent: running it twice, or late, changes nothing the second time. Exact-time work is
+queued with an ETA after commit (`services.jobs`); the `*_due` sweeps run on Celery beat
+(see CELERY_BEAT_SCHEDULE) and catch anything whose message was lost or never sent.
+Database hiccups are retried with backoff; delivery failures are retried by the outbox
+itself, so they stay visible (and end as dead letters) in the database.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from requests_app.errors import NotFound
+from requests_app.services.activation import grants_activate_due, grants_activate_for
+from requests_app.services.grants import grants_end_due
+from requests_app.services.notifications import outbox_dispatch, outbox_messages_due
+from requests_app.services.reminders import grants_warn_ending
+from requests_app.services.resolution import access_request_expire, access_requests_expire_due
+from requests_app.services.visibility import request_permissions_resync
+
+RETRY = {
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(**RETRY)
+def expire_request(request_id: str) -> bool:
+    """Expire one pending request at its TTL (queued with an ETA when it is created)."""
+    try:
+        return access_request_expire(request_id=request_id)
+    except NotFound:
+        return False
+
+
+@shared_task(**RETRY)
+def expire_due_requests() -> int:
+    """Sweep: expire every pending request past its TTL."""
+    return access_requests_expire_due()
+
+
+@shared_task(**RETRY)
+def activate_request_grants(request_id: str) -> int:
+    """Start one approved request's scheduled access, re-checking policy (ETA: its start)."""
+    return grants_activate_for(request_id=request_id)
+
+
+@shared_task(**RETRY)
+def activate_due_grants() -> int:
+    """Sweep: start every scheduled grant whose start has come."""
+    return grants_activate_due()
+
+
+@shared_task(**RETRY)
+def end_due_grants() -> int:
+    """Record the end of every grant whose window closed (ETA: an approved request's end)."""
+    return grants_end_due()
+
+
+@shared_task(**RETRY)
+def warn_ending_grants() -> int:
+    """Warn requesters whose access ends within ACCESS_EXPIRY_WARNING, once per grant."""
+    return grants_warn_ending()
+
+
+@shared_task(**RETRY)
+def resync_request_permissions() -> int:
+    """Recompute who may see and review pending requests (guardian rows) from policy."""
+    return request_permissions_resync()
+
+
+@shared_task(**RETRY)
+def dispatch_outbox_message(message_id: int) -> int:
+    """Send one outbox message's due deliveries (queued after the commit that wrote it)."""
+    return outbox_dispatch(message_id=message_id)
+
+
+@shared_task(**RETRY)
+def dispatch_due_notifications() -> int:
+    """Sweep: fan out every message with work (unrouted, or a due delivery) to workers."""
+    due = outbox_messages_due()
+    for message_id in due:
+        dispatch_outbox_message.delay(message_id)
+    return len(due)

@@ -1,0 +1,79 @@
+"""Template helpers for the portal: durations and countdowns for people, state colours."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+
+from policies_app.durations import humanize_duration
+
+register = template.Library()
+
+
+@register.filter
+def duration(seconds) -> str:
+    """8100 -> "2h 15m"."""
+    if seconds in (None, ""):
+        return ""
+    return humanize_duration(int(seconds))
+
+
+@register.filter
+def until(moment: datetime | None) -> str:
+    """Time left until `moment` ("2h 13m"), as the countdown script also writes it."""
+    if moment is None:
+        return ""
+    left = int((moment - timezone.now()).total_seconds())
+    if left <= 0:
+        return "0s"
+    if left < 60:
+        return "less than a minute"
+    # Whole minutes, rounded up: "ends in 8h" just after an 8h grant opens.
+    return humanize_duration(-(-left // 60) * 60)
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """ "3h 5m ago" / "just now"."""
+    if moment is None:
+        return ""
+    gone = int((timezone.now() - moment).total_seconds())
+    if gone < 60:
+        return "just now"
+    return f"{humanize_duration(gone)} ago"
+
+
+@register.filter
+def is_future(moment: datetime | None) -> bool:
+    return moment is not None and moment > timezone.now()
+
+
+@register.filter
+def state_class(state: str) -> str:
+    return f"state-{(state or '').lower()}"
+
+
+@register.filter
+def items_of(access_request) -> list[str]:
+    return [*access_request.roles, *access_request.resources]
+
+
+@register.filter
+def percent(count, total) -> int:
+    """Bar width for `count` of `total` (0 when nothing is needed)."""
+    try:
+        return min(100, round(100 * int(count) / int(total))) if int(total) else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+@register.filter
+def remaining_percent(access_request) -> str:
+    """How much of the access window is left, for the shrinking bar (0-100)."""
+    starts, expires = access_request.access_starts, access_request.access_expires
+    if not starts or not expires or expires <= starts:
+        return "0"
+    left = (expires - timezone.now()) / (expires - starts)
+    return f"{max(0.0, min(1.0, left)) * 100:.1f}"

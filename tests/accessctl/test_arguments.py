@@ -1,0 +1,156 @@
+"""Help is complete, bad arguments are usage errors (exit 2), and the client stays light."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from accessctl.main import build_parser
+
+LEAF_COMMANDS = [
+    ["login"],
+    ["whoami"],
+    ["request", "create"],
+    ["request", "ls"],
+    ["request", "show"],
+    ["request", "review"],
+    ["request", "withdraw"],
+    ["request", "extend"],
+    ["resources", "search"],
+    ["grants", "ls"],
+    ["grants", "end"],
+    ["access", "check"],
+]
+
+
+def test_top_level_help_lists_commands_exit_codes_and_environment(run, capsys):
+    result = run("--help")
+    out = capsys.readouterr().out
+    assert result.code == 0
+    for word in (
+        "login",
+        "request",
+        "resources",
+        "grants",
+        "access",
+        "examples:",
+        "exit status:",
+        "ACCESSPORTAL_URL",
+        "ACCESSPORTAL_TOKEN",
+        "NO_COLOR",
+    ):
+        assert word in out
+
+
+@pytest.mark.parametrize("argv", LEAF_COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_examples_and_json(run, capsys, argv):
+    result = run(*argv, "--help")
+    out = capsys.readouterr().out
+    assert result.code == 0
+    assert "examples:\n  accessctl " + " ".join(argv[:1]) in out
+    assert "--json" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["request"], "the following arguments are required: ACTION"),
+        (["request", "create", "--reason", "x"], "ask for something: --roles"),
+        (["request", "create", "--roles", "a", "--max-duration", "4 hours"], "is not a duration"),
+        (["request", "create", "--roles", "a", "--request-ttl=-1h"], "is not a duration"),
+        (["request", "create", "--roles", "a", "--start", "tomorrow"], "is not an RFC 3339 time"),
+        (["request", "create", "--roles", "a", "--start", "2026-11-25T16:00"], "has no time zone"),
+        (["request", "create", "--resource", "db-prod-1"], "write kind/name"),
+        (["request", "create", "--roles", ","], "comma-separated names"),
+        (["request", "create", "--roles", "a", "--dry-run", "--wait"], "nothing to --wait for"),
+        (["request", "ls", "--mine", "--reviewable"], "not allowed with argument"),
+        (["request", "ls", "--state", "open"], "is not a request state"),
+        (["request", "show"], "the following arguments are required: ID"),
+        (["request", "review", "abc"], "one of the arguments --approve --deny is required"),
+        (["request", "review", "abc", "--approve", "--deny"], "not allowed with argument"),
+        (["request", "extend"], "the following arguments are required: ID"),
+        (["request", "extend", "abc", "--max-duration", "2 hours"], "is not a duration"),
+        (["request", "extend", "abc", "--dry-run", "--wait"], "nothing to --wait for"),
+        (["resources", "search", "--label", "env"], "write key=value"),
+        (["access", "check", "alice"], "one of the arguments --role --resource is required"),
+        (["access", "check", "alice", "--role", "a", "--resource", "n/x"], "not allowed"),
+        (["grants", "end", "abc"], "'abc' is neither a grant id (a number) nor a request id"),
+        (["login"], "the following arguments are required: --url"),
+        (["login", "--url", "access.example.com"], "not a server URL"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(run, capsys, argv, message):
+    result = run(*argv, env={"ACCESSPORTAL_URL": "http://127.0.0.1:9", "ACCESSPORTAL_TOKEN": "t"})
+    err = capsys.readouterr().err + result.err
+    assert result.code == 2, err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_json_is_accepted_before_or_after_the_command():
+    parser = build_parser()
+    assert parser.parse_args(["--json", "grants", "ls"]).json is True
+    assert parser.parse_args(["grants", "ls", "--json"]).json is True
+    assert parser.parse_args(["grants", "ls"]).json is False
+
+
+def test_create_collects_roles_resources_and_reviewers():
+    args = build_parser().parse_args(
+        [
+            "request",
+            "create",
+            "--roles",
+            "a,b",
+            "--roles",
+            "c",
+            "--resource",
+            "node/x",
+            "db/y",
+            "--resource",
+            "node/z",
+            "--reviewers",
+            "bob, carol",
+            "--start",
+            "2026-11-25T17:00+01:00",
+            "--max-duration",
+            "1H30M",
+        ]
+    )
+    assert args.roles == ["a", "b", "c"]
+    assert args.resources == ["node/x", "db/y", "node/z"]
+    assert args.reviewers == ["bob", "carol"]
+    assert args.start == "2026-11-25T16:00:00Z"
+    assert args.max_duration == "1h30m"
+
+
+def test_the_client_never_imports_django():
+    code = (
+        "import sys, accessctl.main; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('django', 'rest_framework', 'requests_app', 'policies_app', 'accessportal')); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_console_script_is_installed_and_runs():
+    script = shutil.which("accessctl", path=str(Path(sys.executable).parent))
+    assert script, "accessctl is not installed next to this Python: pip install -e ."
+    done = subprocess.run([script, "--version"], capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "accessctl 0.1.0")
+    done = subprocess.run(
+        [script, "request", "ls"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "ACCESSPORTAL_URL": "x"},
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("accessctl: error: not a server URL: 'x'")
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,125 @@
+"""Shared fixtures for browser tests: Playwright driving Debian's headless chromium
+against pytest-django's `live_server`.
+
+`browser` is a headless chromium per test; `page` a fresh context (cookies, storage) with
+`base_url` set to the live server, so tests `page.goto("/admin/")`;
+`web_user` gives a persona a password (and staff status if asked); `admin_login` signs
+in through /admin/login/. Data created by migrations (the audit chain head) is restored
+for every browser test: live-server tests are transactional, and a flush would drop it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connections
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "browser-test-password"
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "browser: drives Debian's headless chromium; deselect with -m 'not browser'",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/browser/ is a browser test (so `-m "not browser"` works)."""
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.browser)
+
+
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+@pytest.fixture
+def browser(live_server, django_db_serialized_rollback) -> Iterator:
+    """Headless chromium (Debian's package; `playwright install` is not used). Fails, never
+    skips, when chromium is missing: CI installs it with apt-get.
+
+    One per test, started after the test database is ready: Playwright's sync API keeps an
+    asyncio loop running in this thread, and while one runs Django hands out different
+    connection objects (asgiref's thread-critical Local becomes context-local). Starting
+    the loop only after pytest-django has restored the database, and closing those
+    connections before it stops, keeps each test's database setup and teardown intact.
+    """
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+    # Django's ORM refuses to run while an event loop runs in its thread unless told the
+    # loop is not its business; here it is Playwright's, so that is true.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                yield chromium
+            finally:
+                connections.close_all()  # the ones opened while the loop ran
+                chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator:
+    """A new browser context and page for one test, pointed at the live server."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
+    context.set_default_timeout(20_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def web_user(transactional_db) -> Callable:
+    """Give an existing user a known password, and staff status if asked: web_user("bob",
+    staff=True). Returns the user."""
+
+    def _make(username: str, *, staff: bool = False):
+        user = get_user_model().objects.get(username=username)
+        user.set_password(PASSWORD)
+        user.is_staff = staff
+        user.save(update_fields=["password", "is_staff"])
+        return user
+
+    return _make
+
+
+@pytest.fixture
+def admin_login() -> Callable:
+    """Sign in through the admin login form: admin_login(page, "bob")."""
+
+    def _login(page, username: str, password: str = PASSWORD) -> None:
+        page.context.clear_cookies()
+        page.goto("/admin/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("input[type=submit]")
+        page.wait_for_url(lambda url: "/admin/login/" not in url)
+
+    return _login

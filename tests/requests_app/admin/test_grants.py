@@ -1,0 +1,139 @@
+"""Grants in admin: active and past access, filters, and Revoke with a required reason."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import time_machine
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.messages import get_messages
+from django.urls import reverse
+from django.utils import timezone
+
+from requests_app.choices import RequestState
+from requests_app.models import AuditEvent, Grant
+from requests_app.services.grants import access_request_revoke
+from requests_app.services.reviews import review_submit
+
+GRANTS = reverse("admin:requests_app_grant_changelist")
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def approve(make_request, user):
+    def _approve(roles=(), resources=(), **kwargs):
+        request = make_request(list(roles), resources=list(resources), **kwargs)
+        review_submit(request_id=request.id, reviewer=user("carol"), state="APPROVED", reason="ok")
+        request.refresh_from_db()
+        return request
+
+    return _approve
+
+
+@pytest.fixture
+def history(approve, requester):
+    """alice: an ended grant, a revoked one, an active role and an active resource grant."""
+    with time_machine.travel(timezone.now() - datetime.timedelta(days=2)):
+        ended = approve(["dev-admin"], max_duration="1h")
+    revoked = approve(["reviewer"])
+    access_request_revoke(request_id=revoked.id, actor=requester, reason="done early")
+    active = approve(["db-admin"])
+    node = approve(resources=["node/db-prod-1"])
+    return {"ended": ended, "revoked": revoked, "active": active, "node": node}
+
+
+def listed(response) -> set[str]:
+    return {g.target for g in response.context["cl"].result_list}
+
+
+def test_grants_list_shows_active_and_past_access(login, history):
+    response = login("bob").get(GRANTS)
+    assert listed(response) == {"dev-admin", "reviewer", "db-admin", "node/db-prod-1"}
+    page = response.content.decode()
+    for state in ("active", "ended", "revoked"):
+        assert f">{state}</span>" in page
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("state=active", {"db-admin", "node/db-prod-1"}),
+        ("state=ended", {"dev-admin"}),
+        ("state=revoked", {"reviewer"}),
+        ("role=db-admin", {"db-admin"}),
+        ("resource=node/db-prod-1", {"node/db-prod-1"}),
+        ("user=alice", {"dev-admin", "reviewer", "db-admin", "node/db-prod-1"}),
+        ("user=bob", set()),
+    ],
+)
+def test_grants_filter_by_state_user_role_resource(login, history, query, expected):
+    assert listed(login("bob").get(f"{GRANTS}?{query}")) == expected
+
+
+def test_scheduled_grants_are_listed_as_scheduled(login, approve):
+    approve(["db-admin"], assume_start_time=timezone.now() + datetime.timedelta(days=1))
+    assert listed(login("bob").get(f"{GRANTS}?state=scheduled")) == {"db-admin"}
+
+
+def test_grants_of_requests_the_user_cannot_see_are_not_listed(login, history):
+    client = login("mallory")
+    assert listed(client.get(GRANTS)) == set()
+    grant = Grant.objects.get(role="db-admin")
+    url = reverse("admin:requests_app_grant_change", args=[grant.pk])
+    assert client.get(url).status_code == 404
+
+
+def revoke(client, grants, reason=None):
+    data = {"action": "revoke_selected", ACTION_CHECKBOX_NAME: [g.pk for g in grants]}
+    if reason is None:
+        return client.post(GRANTS, {**data, "index": 0})
+    return client.post(GRANTS, {**data, "post": "yes", "reason": reason})
+
+
+def test_revoke_action_asks_for_a_reason_first(login, history):
+    grant = Grant.objects.get(role="db-admin")
+    client = login("bob")
+    page = revoke(client, [grant])
+    assert page.status_code == 200 and "Revoke with a reason" in page.content.decode()
+    empty = revoke(client, [grant], reason="  ")
+    assert empty.status_code == 400
+    assert "A reason is required to revoke access." in empty.content.decode()
+    history["active"].refresh_from_db()
+    assert history["active"].state == RequestState.APPROVED
+
+
+def test_revoke_action_ends_access_through_the_service(login, history):
+    grants = [Grant.objects.get(role="db-admin"), Grant.objects.get(resource="node/db-prod-1")]
+    response = revoke(login("bob"), grants, reason="incident closed")
+    assert response.status_code == 302
+    said = messages_of(response)
+    assert "alice → db-admin: access revoked." in said
+    assert "alice → node/db-prod-1: access revoked." in said
+    for key in ("active", "node"):
+        history[key].refresh_from_db()
+        assert history[key].state == RequestState.REVOKED
+        assert history[key].revoke_reason == "incident closed"
+    assert AuditEvent.objects.filter(action="request.revoked", actor_name="bob").count() == 2
+
+
+def test_revoke_action_reports_each_refusal(login, history):
+    grants = [Grant.objects.get(role="db-admin"), Grant.objects.get(role="reviewer")]
+    response = revoke(login("erin"), grants, reason="audit finding")
+    said = messages_of(response)
+    assert "alice → db-admin: not revoked: you may not revoke this access." in said
+    assert "alice → reviewer: not revoked: you may not revoke this access." in said
+    assert "0 of 2 requests revoked." in said
+    history["active"].refresh_from_db()
+    assert history["active"].state == RequestState.APPROVED
+
+
+def test_revoking_already_revoked_access_is_reported(login, history):
+    response = revoke(login("bob"), [Grant.objects.get(role="reviewer")], reason="again")
+    assert any(
+        m.startswith("alice → reviewer: not revoked: only approved access can be revoked")
+        for m in messages_of(response)
+    )

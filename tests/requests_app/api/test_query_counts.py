@@ -1,0 +1,193 @@
+"""Query budgets: a list costs the same number of queries for 1 row as for 20 (no N+1),
+listing 100 requests with their reviews and thresholds costs what listing one does, and the
+access check stays a few indexed queries."""
+
+from __future__ import annotations
+
+import pytest
+
+from requests_app.api.pagination import PageNumberPagination
+from requests_app.models import AccessRequest, Grant, Review
+from requests_app.services.access_requests import access_request_create
+from requests_app.services.reviews import review_submit
+from tests.requests_app.api.conftest import url
+
+# (persona, path, query, budget): the budget is the most queries the page may take.
+LISTS = [
+    ("alice", "requests/", {}, 10),
+    ("bob", "requests/", {"scope": "needs_review"}, 10),
+    ("bob", "requests/", {"scope": "reviewed"}, 10),
+    ("erin", "requests/", {"state": "APPROVED"}, 10),
+    ("alice", "grants/", {"active": "true"}, 10),
+    ("erin", "grants/", {}, 10),
+    ("erin", "audit/", {}, 8),
+    ("alice", "roles/", {}, 6),
+    ("alice", "resources/", {}, 6),
+    ("alice", "me/", {}, 6),
+]
+
+
+@pytest.fixture
+def populate(api_policy, apply_yaml, requester, reviewer):
+    """n pending and n approved requests of alice (with reviews and grants), n extra roles
+    that alice may request, and n production nodes she may request."""
+
+    def _populate(n: int) -> None:
+        roles = "".join(f"---\nkind: role\nname: extra-{i}\n" for i in range(n))
+        nodes = "".join(
+            f"---\nkind: resource\nid: node/prod-{i}\nlabels: {{env: prod}}\n" for i in range(n)
+        )
+        apply_yaml(roles + nodes)
+        for _ in range(n):
+            access_request_create(requester=requester, roles=["dev-admin"], reason="x")
+            done = access_request_create(requester=requester, roles=["db-admin"], reason="y")
+            review_submit(request_id=done.id, reviewer=reviewer, state="APPROVED")
+
+    return _populate
+
+
+def count_queries(client, path: str, query: dict, budget: int, assert_max) -> tuple[int, int]:
+    with assert_max(budget) as captured:
+        response = client.get(url(path), query)
+    assert response.status_code == 200
+    body = response.json()
+    rows = len(body["results"]) if "results" in body else len(body["active_grants"])
+    return len(captured), rows
+
+
+@pytest.mark.parametrize(("persona", "path", "query", "budget"), LISTS)
+def test_list_queries_do_not_grow_with_rows(
+    api, populate, django_assert_max_num_queries, persona, path, query, budget
+):
+    client = api(persona)
+    populate(1)
+    small, small_rows = count_queries(client, path, query, budget, django_assert_max_num_queries)
+    populate(19)
+    large, large_rows = count_queries(client, path, query, budget, django_assert_max_num_queries)
+    assert large_rows > small_rows >= 1
+    assert large == small, (path, query, small_rows, small, large_rows, large)
+
+
+# Two approvals needed, and a second threshold that only reviewers' reviews count toward:
+# a request stays pending after one review, with two thresholds to show.
+TWO_APPROVALS = """
+kind: role
+name: engineer
+spec:
+  allow:
+    request:
+      roles: [db-admin, dev-admin, reviewer]
+      search_as_roles: [prod-access]
+      thresholds:
+        - {name: two-person, approve: 2, deny: 2}
+        - {name: reviewers, filter: 'contains(reviewer.roles, "reviewer")', approve: 3}
+"""
+HUNDRED = 100
+
+
+@pytest.fixture
+def reviewed_requests(api_policy, apply_yaml, requester, second_reviewer):
+    """reviewed_requests(n): n more pending db-admin requests of alice, each approved once by
+    carol (so each has a review and threshold progress, and is still in bob's queue)."""
+    apply_yaml(TWO_APPROVALS)
+
+    def _add(n: int) -> None:
+        for i in range(n):
+            request = access_request_create(
+                requester=requester, roles=["db-admin"], reason=f"INC-{i}"
+            )
+            review_submit(request_id=request.id, reviewer=second_reviewer, state="APPROVED")
+
+    return _add
+
+
+@pytest.mark.parametrize(
+    ("persona", "query"),
+    [("alice", {}), ("alice", {"state": "PENDING"}), ("bob", {"scope": "needs_review"})],
+    ids=["requester", "by-state", "needs-review"],
+)
+def test_listing_100_requests_with_reviews_costs_what_listing_one_does(
+    api, reviewed_requests, django_assert_max_num_queries, persona, query
+):
+    assert PageNumberPagination.max_page_size >= HUNDRED
+    client = api(persona)
+    query = {**query, "page_size": HUNDRED}
+
+    def listing() -> tuple[int, list[dict]]:
+        with django_assert_max_num_queries(10) as captured:
+            response = client.get(url("requests/"), query)
+        assert response.status_code == 200
+        return len(captured), response.json()["results"]
+
+    reviewed_requests(1)
+    one, first = listing()
+    assert len(first) == 1
+    reviewed_requests(HUNDRED - 1)
+    hundred, rows = listing()
+    assert len(rows) == HUNDRED == AccessRequest.objects.count()
+    for row in rows:  # every row carries its review and both thresholds' progress
+        assert [r["reviewer"] for r in row["reviews"]] == ["carol"]
+        assert [(t["name"], t["approvals"]) for t in row["thresholds"]] == [
+            ("two-person", 1),
+            ("reviewers", 1),
+        ]
+    assert Review.objects.count() == HUNDRED
+    assert hundred == one, (one, hundred)
+
+
+@pytest.mark.parametrize(
+    ("persona", "query", "budget"),
+    [
+        ("alice", {"role": "db-admin"}, 3),
+        ("alice", {"resource": "db/billing"}, 5),
+        ("ivy", {"user": "alice", "role": "db-admin"}, 8),
+    ],
+)
+def test_access_check_is_a_few_queries(
+    api, approved, django_assert_max_num_queries, persona, query, budget
+):
+    client = api(persona)
+    with django_assert_max_num_queries(budget):
+        response = client.get(url("access/check/"), query)
+    assert response.json()["allowed"] is True
+
+
+@pytest.mark.parametrize(
+    ("persona", "query", "budget"),
+    [
+        ("alice", {"role": "db-admin"}, 3),
+        ("alice", {"resource": "db/billing"}, 5),
+        ("ivy", {"user": "alice", "role": "db-admin"}, 8),
+        ("ivy", {"user": "alice", "resource": "node/db-prod-1"}, 10),
+    ],
+)
+def test_access_check_costs_the_same_with_100_grants_as_with_one(
+    api, reviewed_requests, reviewer, django_assert_max_num_queries, persona, query, budget
+):
+    client = api(persona)
+
+    def approve_all() -> None:  # bob's approval is the second: each request is approved
+        for request in AccessRequest.objects.filter(state="PENDING"):
+            review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED")
+
+    def check() -> int:
+        with django_assert_max_num_queries(budget) as captured:
+            response = client.get(url("access/check/"), query)
+        assert response.status_code == 200
+        assert response.json()["allowed"] is ("role" in query or query["resource"] == "db/billing")
+        return len(captured)
+
+    reviewed_requests(1)
+    approve_all()
+    one = check()
+    reviewed_requests(HUNDRED - 1)
+    approve_all()
+    assert Grant.objects.filter(user__username="alice").count() == HUNDRED
+    assert check() == one
+
+
+def test_request_detail_is_a_fixed_number_of_queries(api, approved, django_assert_max_num_queries):
+    client = api("bob")
+    with django_assert_max_num_queries(7):
+        response = client.get(url(f"requests/{approved.id}/"))
+    assert response.status_code == 200

@@ -1,0 +1,161 @@
+"""Audit log protection beyond the hash chain: the database refuses edits (PostgreSQL
+trigger), `verify_audit` reports sequence gaps and a missing chain head with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command, execute_from_command_line
+from django.db import DatabaseError, connection, transaction
+from django.db.models import ProtectedError
+
+from requests_app.models import AuditChainHead, AuditEvent
+from requests_app.services.access_requests import access_request_create
+from requests_app.services.audit import audit_record, audit_verify, event_hash
+from requests_app.services.reviews import review_submit
+
+TABLE = "requests_app_auditevent"
+
+
+@pytest.fixture
+def history(requester, reviewer):
+    request = access_request_create(requester=requester, roles=["db-admin"], reason="INC-7")
+    review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED", reason="ok")
+    return list(AuditEvent.objects.order_by("seq"))
+
+
+def _refused(action) -> None:
+    """`action` is refused by the database, and the refusal names the append-only rule."""
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        action()
+
+
+@pytest.mark.postgres
+def test_database_refuses_orm_update_and_delete_of_audit_events(history):
+    victim = history[1]
+    before = [(e.seq, e.data, e.hash) for e in AuditEvent.objects.order_by("seq")]
+
+    def save_edit():
+        event = AuditEvent.objects.get(pk=victim.pk)
+        event.data = {"reason": "nothing to see"}
+        event.save()
+
+    _refused(save_edit)
+    _refused(lambda: AuditEvent.objects.filter(pk=victim.pk).update(actor_name="someone"))
+    _refused(lambda: AuditEvent.objects.get(pk=victim.pk).delete())
+    _refused(lambda: AuditEvent.objects.all().delete())
+    assert [(e.seq, e.data, e.hash) for e in AuditEvent.objects.order_by("seq")] == before
+    assert audit_verify().ok
+
+
+@pytest.mark.postgres
+def test_database_refuses_raw_sql_update_delete_and_truncate(history):
+    count = AuditEvent.objects.count()
+
+    def raw(sql):
+        def run():
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+
+        return run
+
+    _refused(raw(f"UPDATE {TABLE} SET data = '{{}}'::jsonb WHERE seq = 1"))
+    _refused(raw(f"DELETE FROM {TABLE} WHERE seq = (SELECT max(seq) FROM {TABLE})"))
+
+    def truncate_without_opt_in():
+        # The test database opts in for Django's flush (tests/conftest.py); a deployment
+        # does not, which this setting reproduces for one transaction.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL accessportal.allow_audit_truncate = 'off'")
+            cursor.execute(f"TRUNCATE {TABLE}")
+
+    _refused(truncate_without_opt_in)
+    assert AuditEvent.objects.count() == count
+    assert audit_verify().ok
+
+
+@pytest.mark.postgres
+def test_appending_still_works_under_the_trigger(history):
+    with transaction.atomic():
+        audit_record(action="test.appended", target_type="test", target_id="1")
+    assert audit_verify().ok and audit_verify().checked == len(history) + 1
+
+
+def _forge_event(seq: int) -> AuditEvent:
+    """Insert a well-formed, correctly hashed event at `seq` (inserting is not refused)."""
+    last = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent(
+        seq=seq,
+        created=last.created,
+        actor_name="mallory",
+        action="request.approved",
+        target_type="access_request",
+        target_id="forged",
+        data={},
+        prev_hash=last.hash,
+    )
+    event.hash = event_hash(event)
+    event.save(force_insert=True)
+    return event
+
+
+def test_verify_audit_reports_a_sequence_gap_with_a_failing_exit_code(history, capsys):
+    forged = _forge_event(seq=len(history) + 2)  # skips one number
+    report = audit_verify()
+    assert not report.ok and "sequence gap" in report.problem
+    assert report.seq == len(history) + 1
+    with pytest.raises(SystemExit) as exited:
+        execute_from_command_line(["manage.py", "verify_audit"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "BROKEN" in err and f"found #{forged.seq}" in err
+
+
+def test_verify_audit_reports_a_forged_event_appended_without_the_chain_head(history):
+    _forge_event(seq=len(history) + 1)  # a perfect link, but the head row was not moved
+    report = audit_verify()
+    assert not report.ok and "head says" in report.problem
+
+
+def test_deleted_chain_head_is_reported_and_stops_appends(history, capsys):
+    AuditChainHead.objects.all().delete()
+    report = audit_verify()
+    assert not report.ok and "head is missing" in report.problem
+    with pytest.raises(RuntimeError, match="head is missing"):
+        access_request_create(
+            requester=get_user_model().objects.get(username="alice"),
+            roles=["dev-admin"],
+            reason="x",
+        )
+
+
+def test_intact_chain_exits_zero_and_prints_the_newest_hash_to_anchor(history, capsys):
+    """An insider who rewrites the whole chain and its head is caught by comparing the
+    newest hash with one recorded outside the database (docs/SECURITY.md)."""
+    call_command("verify_audit")
+    out = capsys.readouterr().out
+    assert f"{len(history)} event(s) verified" in out
+    assert f"newest #{history[-1].seq} sha256 {history[-1].hash}" in out
+
+
+def test_an_emptied_database_starts_a_new_chain(transactional_db):
+    """`manage.py flush` (and every test flush) empties the head's table too: the first
+    append recreates the head rather than failing every change from then on."""
+    call_command("flush", "--noinput", verbosity=0)
+    assert not AuditChainHead.objects.exists()
+    with transaction.atomic():
+        first = audit_record(action="test.first", target_type="test", target_id="1")
+    assert first.seq == 1 and audit_verify().ok
+
+
+def test_deleting_a_user_who_acted_is_refused_and_the_chain_stays_intact(outsider):
+    """actor_id is part of each event's hash: deleting the account (which would null it)
+    is refused; accounts are deactivated instead."""
+    with transaction.atomic():
+        audit_record(action="test.by_outsider", target_type="test", target_id="1", actor=outsider)
+    with pytest.raises(ProtectedError):
+        outsider.delete()
+    event = AuditEvent.objects.get(action="test.by_outsider")
+    assert (event.actor_id, event.actor_name) == (outsider.pk, "mallory")
+    assert audit_verify().ok
