@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -148,6 +149,11 @@ def access_request_expire(*, request_id: object) -> bool:
     return True
 
 
+_NOTIFIED_FIELDS = (
+    "id", "user", "roles", "resources", "state", "reason", "access_starts", "access_expires",
+)  # fmt: skip
+
+
 @retry_on_conflict
 @transaction.atomic
 def _expire_batch(*, due_by: datetime, size: int) -> int:
@@ -162,6 +168,8 @@ def _expire_batch(*, due_by: datetime, size: int) -> int:
     due = list(
         AccessRequest.objects.select_for_update(of=("self",))
         .select_related("user")
+        # What the audit event and the notification say; not the policy snapshot.
+        .only(*_NOTIFIED_FIELDS, f"user__{get_user_model().USERNAME_FIELD}")
         .filter(state=RequestState.PENDING, expires__lte=min(due_by, now))
         .order_by("expires", "pk")[:size]
     )
@@ -207,7 +215,7 @@ def _expire_batch(*, due_by: datetime, size: int) -> int:
 
 
 def access_requests_expire_due(
-    *, now: datetime | None = None, limit: int = 5000, batch_size: int = 500
+    *, now: datetime | None = None, limit: int = 5000, batch_size: int = 1000
 ) -> int:
     """Expire PENDING requests past their TTL (at most `limit`; call again until 0).
 
