@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -148,6 +149,14 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
         Grant.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(ended_at=None, expires__lte=now)
         .select_related("user")
+        .only(
+            "id",
+            "request_id",
+            "role",
+            "resource",
+            "expires",
+            f"user__{get_user_model().USERNAME_FIELD}",
+        )  # fmt: skip
         .order_by("expires")[:limit]
     )
     if not due:
