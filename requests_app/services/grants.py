@@ -145,55 +145,51 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     `expires` regardless.
     """
     now = now or timezone.now()
+    # Plain rows, not model instances: this runs over every grant ever given.
     due = list(
         Grant.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(ended_at=None, expires__lte=now)
-        .select_related("user")
-        .only(
-            "id",
-            "request_id",
-            "role",
-            "resource",
-            "expires",
+        .order_by("expires")
+        .values_list(
+            "id", "request_id", "role", "resource", "expires",
             f"user__{get_user_model().USERNAME_FIELD}",
-        )  # fmt: skip
-        .order_by("expires")[:limit]
-    )
+        )[:limit]
+    )  # fmt: skip
     if not due:
         return 0
-    Grant.objects.filter(pk__in=[g.pk for g in due], ended_at=None).update(ended_at=now)
+    Grant.objects.filter(pk__in=[g[0] for g in due], ended_at=None).update(ended_at=now)
     audit_record_many(
         [
             AuditEntry(
                 action="grant.ended",
                 target_type="grant",
-                target_id=str(g.pk),
+                target_id=str(pk),
                 data={
-                    "user": g.user.get_username(),
-                    "target": g.target,
-                    "expires": g.expires,
-                    "request": str(g.request_id),
+                    "user": username,
+                    "target": role or resource,
+                    "expires": expires,
+                    "request": str(request_id),
                 },
             )
-            for g in due
+            for pk, request_id, role, resource, expires, username in due
         ]
     )
     first_by_request: dict = {}
     for grant in due:
-        first_by_request.setdefault(grant.request_id, grant)
+        first_by_request.setdefault(grant[1], grant)
     outbox_enqueue_many(
         [
             outbox_message(
                 event="access.ended",
                 request_id=request_id,
-                recipients=[grant.user.get_username()],
+                recipients=[username],
                 payload={
                     "request_id": str(request_id),
-                    "user": grant.user.get_username(),
-                    "expired": grant.expires.isoformat(),
+                    "user": username,
+                    "expired": expires.isoformat(),
                 },
             )
-            for request_id, grant in first_by_request.items()
+            for _, request_id, _, _, expires, username in first_by_request.values()
         ]
     )
     return len(due)
