@@ -4,7 +4,7 @@ reviews through the REST API with real tokens. Not a test: it prints figures (do
     python -m bench.load_mixed                 # 60 s, 3 gunicorn workers, wrk -t2 -c8
     python -m bench.load_mixed --duration 10   # a quick look
 
-Needs wrk (`apt-get install wrk`), gunicorn (`pip install -e '.[load]'`), PostgreSQL and
+Needs wrk (`apt-get install wrk`), gunicorn (in the dev extras), PostgreSQL and
 Redis (the broker that after-commit jobs are queued on; no worker runs, so the run
 measures the web tier alone). It recreates its own database (--database-url, default
 `ap_load_mixed` on the local server), loads a policy of 100 engineers, 20 reviewers and an
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"{tool} is missing: apt-get install -y {tool}")
     gunicorn = PYTHON.parent / "gunicorn"
     if not gunicorn.exists():
-        sys.exit("gunicorn is missing: pip install -e '.[load]'")
+        sys.exit("gunicorn is missing: pip install -e '.[dev]'")
 
     work = Path(tempfile.mkdtemp(prefix="load_mixed-"))
     prefix = f"loadmix-{secrets.token_hex(4)}:"

@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from policies_app.engine import PolicySet
+from policies_app.matching import matches_any
 from policies_app.models import Role, UserTraits
 from requests_app.choices import RequestState
 from requests_app.models import AccessRequest
@@ -26,11 +27,24 @@ def request_context(request: AccessRequest) -> dict:
 def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = None) -> list[int]:
     """Users whose standing roles allow reviewing every item of `request` (never its owner).
 
-    Evaluated in memory over the members of roles that review anything: a handful of
-    queries whatever the number of reviewers.
+    Evaluated in memory over the members of the roles whose review rules name a role behind
+    the request (nobody else can pass `may_review`): a handful of queries whatever the
+    number of reviewers in the company.
     """
     policies = policies or PolicySet.load()
-    reviewing_roles = [name for name, role in policies.roles.items() if role.reviews_anything]
+    review_roles = request.policy.get("review_roles", {})
+    # Only members of a role whose review rule names one of the roles behind the request
+    # can pass `may_review`: the others are not even loaded.
+    wanted = {role for roles in review_roles.values() for role in roles}
+    reviewing_roles = [
+        name
+        for name, role in policies.roles.items()
+        if role.reviews_anything
+        and any(
+            matches_any(role.spec.get("allow", {}).get("review_requests", {}).get("roles", []), r)
+            for r in wanted
+        )
+    ]
     if not reviewing_roles:
         return []
     membership = Role.members.through.objects.filter(role__name__in=reviewing_roles)
@@ -49,7 +63,6 @@ def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = N
     ):
         roles_by_user[uid].append(name)
     traits = dict(UserTraits.objects.filter(user_id__in=active).values_list("user_id", "traits"))
-    review_roles = request.policy.get("review_roles", {})
     ctx = request_context(request)
     return sorted(
         uid
@@ -59,10 +72,21 @@ def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = N
 
 
 def _perm_rows(user, codename: str):
+    """Ids of the requests on which `user` has `codename` (guardian's direct-FK rows).
+
+    The permission's id is a scalar subquery, computed once, so the database probes the
+    (user, permission, request) index directly instead of joining permissions per row.
+    """
+    from django.contrib.auth.models import Permission
+    from django.db.models import Subquery
+
     from requests_app.models import AccessRequestUserObjectPermission
 
+    permission = Permission.objects.filter(
+        codename=codename, content_type__app_label="requests_app"
+    ).values("pk")[:1]
     return AccessRequestUserObjectPermission.objects.filter(
-        user=user, permission__codename=codename, permission__content_type__app_label="requests_app"
+        user=user, permission=Subquery(permission)
     ).values("content_object_id")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -20,7 +21,12 @@ from requests_app.models import AccessRequest, Grant
 from requests_app.selectors import request_context
 from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
 from requests_app.services.locking import request_lock, retry_on_conflict
-from requests_app.services.outbox import outbox_enqueue, request_payload
+from requests_app.services.outbox import (
+    outbox_enqueue,
+    outbox_enqueue_many,
+    outbox_message,
+    request_payload,
+)
 from requests_app.services.text import clean_text
 
 
@@ -185,44 +191,57 @@ def access_request_revoke(
 def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Record the end of grants whose window has closed; idempotent (compare-and-swap).
 
-    Returns how many grants it ended. Access itself ended at `expires` regardless.
+    Returns how many grants it ended (at most `limit`; call again until 0). One audit
+    event per grant and one notification per request, written in bulk. Grants locked by
+    another transaction are skipped, left to the next sweep. Access itself ended at
+    `expires` regardless.
     """
     now = now or timezone.now()
+    # Plain rows, not model instances: this runs over every grant ever given.
     due = list(
         Grant.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(ended_at=None, expires__lte=now)
-        .select_related("user")
-        .order_by("expires")[:limit]
-    )
+        .order_by("expires")
+        .values_list(
+            "id", "request_id", "role", "resource", "expires",
+            f"user__{get_user_model().USERNAME_FIELD}",
+        )[:limit]
+    )  # fmt: skip
     if not due:
         return 0
-    Grant.objects.filter(pk__in=[g.pk for g in due], ended_at=None).update(ended_at=now)
+    Grant.objects.filter(pk__in=[g[0] for g in due], ended_at=None).update(ended_at=now)
     audit_record_many(
         [
             AuditEntry(
                 action="grant.ended",
                 target_type="grant",
-                target_id=str(g.pk),
+                target_id=str(pk),
                 data={
-                    "user": g.user.get_username(),
-                    "target": g.target,
-                    "expires": g.expires,
-                    "request": str(g.request_id),
+                    "user": username,
+                    "target": role or resource,
+                    "expires": expires,
+                    "request": str(request_id),
                 },
             )
-            for g in due
+            for pk, request_id, role, resource, expires, username in due
         ]
     )
-    for request_id in dict.fromkeys(g.request_id for g in due):
-        grant = next(g for g in due if g.request_id == request_id)
-        outbox_enqueue(
-            event="access.ended",
-            request_id=request_id,
-            recipients=[grant.user.get_username()],
-            payload={
-                "request_id": str(request_id),
-                "user": grant.user.get_username(),
-                "expired": grant.expires.isoformat(),
-            },
-        )
+    first_by_request: dict = {}
+    for grant in due:
+        first_by_request.setdefault(grant[1], grant)
+    outbox_enqueue_many(
+        [
+            outbox_message(
+                event="access.ended",
+                request_id=request_id,
+                recipients=[username],
+                payload={
+                    "request_id": str(request_id),
+                    "user": username,
+                    "expired": expires.isoformat(),
+                },
+            )
+            for _, request_id, _, _, expires, username in first_by_request.values()
+        ]
+    )
     return len(due)

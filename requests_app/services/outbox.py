@@ -14,6 +14,19 @@ from requests_app.models import AccessRequest, OutboxMessage
 from requests_app.services.jobs import job_after_commit
 
 
+def outbox_message(
+    *, event: str, request_id: object, recipients: Iterable[str], payload: dict
+) -> OutboxMessage:
+    """An unsaved notification of `event` about a request for `recipients` (user names)."""
+    return OutboxMessage(
+        created=timezone.now(),
+        event=event,
+        request_id=request_id,
+        recipients=sorted(set(recipients)),
+        payload=payload,
+    )
+
+
 def outbox_enqueue(
     *, event: str, request_id: object, recipients: Iterable[str], payload: dict
 ) -> OutboxMessage:
@@ -21,15 +34,24 @@ def outbox_enqueue(
 
     A worker dispatches it after commit; if the broker is down, the outbox sweep does.
     """
-    message = OutboxMessage.objects.create(
-        created=timezone.now(),
-        event=event,
-        request_id=request_id,
-        recipients=sorted(set(recipients)),
-        payload=payload,
+    message = outbox_message(
+        event=event, request_id=request_id, recipients=recipients, payload=payload
     )
+    message.save(force_insert=True)
     job_after_commit("dispatch_outbox_message", message_id=message.pk)
     return message
+
+
+def outbox_enqueue_many(messages: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Queue many notifications (from `outbox_message`) in a few INSERTs, in order.
+
+    After commit one broker message asks the outbox sweep (`dispatch_due_notifications`)
+    to fan them out to workers, instead of one broker message per notification.
+    """
+    created = OutboxMessage.objects.bulk_create(messages, batch_size=1000)
+    if created:
+        job_after_commit("dispatch_due_notifications")
+    return created
 
 
 def request_payload(request: AccessRequest) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -13,11 +14,16 @@ from django.utils import timezone
 from requests_app.choices import RequestState
 from requests_app.errors import NotAllowed, SelfReviewRefused, ValidationFailed
 from requests_app.models import AccessRequest
-from requests_app.services.audit import audit_record
+from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
 from requests_app.services.grants import grants_create_for
 from requests_app.services.jobs import request_schedule_access
 from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
-from requests_app.services.outbox import outbox_enqueue, request_payload
+from requests_app.services.outbox import (
+    outbox_enqueue,
+    outbox_enqueue_many,
+    outbox_message,
+    request_payload,
+)
 from requests_app.services.text import clean_text
 
 _EVENTS = {
@@ -128,6 +134,9 @@ def access_request_withdraw(
     )
 
 
+EXPIRED_REASON = "not resolved before it expired"
+
+
 @retry_on_conflict
 @transaction.atomic
 def access_request_expire(*, request_id: object) -> bool:
@@ -136,22 +145,88 @@ def access_request_expire(*, request_id: object) -> bool:
     now = timezone.now()
     if not request.is_pending or request.expires > now:
         return False
-    resolve_locked(
-        request,
-        RequestState.EXPIRED,
-        actor=None,
-        reason="not resolved before it expired",
-        now=now,
-    )
+    resolve_locked(request, RequestState.EXPIRED, actor=None, reason=EXPIRED_REASON, now=now)
     return True
 
 
-def access_requests_expire_due(*, now: datetime | None = None, limit: int = 5000) -> int:
-    """Expire every PENDING request past its TTL, each in its own transaction."""
+_NOTIFIED_FIELDS = (
+    "id", "user", "roles", "resources", "state", "reason", "access_starts", "access_expires",
+)  # fmt: skip
+
+
+@retry_on_conflict
+@transaction.atomic
+def _expire_batch(*, due_by: datetime, size: int) -> int:
+    """Expire up to `size` due requests in one transaction, as `access_request_expire` does
+    one: same state change, one audit event and one notification per request.
+
+    A row another transaction holds (a review in flight) is waited for, as the single
+    expiry does, then re-checked; rows are locked in one order (expires, id), so two
+    sweeps never deadlock.
+    """
+    now = timezone.now()
+    due = list(
+        AccessRequest.objects.select_for_update(of=("self",))
+        .select_related("user")
+        # What the audit event and the notification say; not the policy snapshot.
+        .only(*_NOTIFIED_FIELDS, f"user__{get_user_model().USERNAME_FIELD}")
+        .filter(state=RequestState.PENDING, expires__lte=min(due_by, now))
+        .order_by("expires", "pk")[:size]
+    )
+    if not due:
+        return 0
+    AccessRequest.objects.filter(pk__in=[r.pk for r in due]).update(
+        state=RequestState.EXPIRED,
+        resolved_at=now,
+        resolved_by=None,
+        resolve_reason=EXPIRED_REASON,
+        updated=now,
+    )
+    for request in due:
+        request.state, request.resolved_at, request.resolved_by = RequestState.EXPIRED, now, None
+        request.resolve_reason, request.updated = EXPIRED_REASON, now
+    audit_record_many(
+        [
+            AuditEntry(
+                action=_EVENTS[RequestState.EXPIRED],
+                target_type="access_request",
+                target_id=str(request.id),
+                data={
+                    "reason": EXPIRED_REASON,
+                    "access_starts": request.access_starts,
+                    "access_expires": request.access_expires,
+                },
+            )
+            for request in due
+        ]
+    )
+    outbox_enqueue_many(
+        [
+            outbox_message(
+                event=_EVENTS[RequestState.EXPIRED],
+                request_id=request.id,
+                recipients=[request.user.get_username()],
+                payload={**request_payload(request), "resolve_reason": EXPIRED_REASON},
+            )
+            for request in due
+        ]
+    )
+    return len(due)
+
+
+def access_requests_expire_due(
+    *, now: datetime | None = None, limit: int = 5000, batch_size: int = 1000
+) -> int:
+    """Expire PENDING requests past their TTL (at most `limit`; call again until 0).
+
+    Batches of `batch_size`, each one transaction: a failure loses at most one batch's
+    work, never writes half of it.
+    """
     now = now or timezone.now()
-    due = AccessRequest.objects.filter(state=RequestState.PENDING, expires__lte=now).order_by(
-        "expires"
-    )
-    return sum(
-        access_request_expire(request_id=pk) for pk in due.values_list("pk", flat=True)[:limit]
-    )
+    done = 0
+    while done < limit:
+        expired = _expire_batch(due_by=now, size=min(batch_size, limit - done))
+        if not expired:
+            break
+        done += expired
+    return done

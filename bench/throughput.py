@@ -1,0 +1,321 @@
+"""API throughput under gunicorn with wrk on loopback, each endpoint against the bare view.
+
+Endpoints: the access check (an integration account asking about a user), creating a
+request, submitting a review (each review goes to a different pending request, which it
+approves: grants, audit, notifications), and listing `needs_review` for the reviewer with
+the longest history. Each is run right after the bare DRF view (same authentication, same
+server), so every ratio compares two runs a few seconds apart. Queries per call are counted
+in-process for each endpoint.
+
+Requests and reviews written by the run are removed afterwards (audit events stay).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client as DjangoClient
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from bench.bulk import foreign_key_checks_off, load_rows
+from bench.common import Report, count_queries, ratio
+from bench.seed import (
+    INTEGRATION,
+    PERM_COLUMNS,
+    REQUEST_COLUMNS,
+    new_uuid,
+    permission_ids,
+    request_row,
+    requester_index,
+    reviewer_indexes,
+    username,
+)
+from bench.seed import Shape as SeedShape
+from bench.server import THREADS, WORKERS, gunicorn, wrk_available
+from policies_app.models import Role
+from requests_app.models import (
+    AccessRequest,
+    AccessRequestUserObjectPermission,
+    Grant,
+    OutboxMessage,
+    Review,
+)
+
+MARKER = "bench-throughput"
+TARGET_ACCESS = 0.70  # HTTP access check at least 70% of the bare view's throughput
+CONNECTIONS = 8
+
+
+def _team_shape() -> SeedShape:
+    teams = Role.objects.filter(name__startswith="team-").count()
+    if not teams:
+        raise SystemExit("seed the database first: python -m bench seed")
+    users = get_user_model().objects.filter(username__startswith="bench-u").count()
+    return SeedShape(teams=teams, users=users, resources=0, requests=0, grants=0)
+
+
+def _token(user) -> str:
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def _add_pending(team: int, count: int, shape: SeedShape, requester_id: int, reviewer_ids):
+    """`count` PENDING requests of `team` with their guardian rows, as the service makes them."""
+    rng = random.Random(88)
+    view, review = permission_ids()
+    now = timezone.now()
+    rows, perms, ids = [], [], []
+    for n in range(count):
+        rid = new_uuid(rng)
+        ids.append(rid)
+        created = now - timedelta(minutes=5)
+        rows.append(
+            request_row(
+                rid=rid, user_id=requester_id, team=team, roles=[f"svc-{team}-{1 + n % 7}"],
+                resources=[], state="PENDING", created=created,
+                expires=created + timedelta(days=1), reason=MARKER,
+            )
+        )  # fmt: skip
+        perms.append((rid, view, requester_id))
+        for uid in reviewer_ids:
+            perms += [(rid, view, uid), (rid, review, uid)]
+    with foreign_key_checks_off():
+        load_rows(AccessRequest._meta.db_table, REQUEST_COLUMNS, rows)
+        load_rows(AccessRequestUserObjectPermission._meta.db_table, PERM_COLUMNS, perms)
+    return ids
+
+
+def remove_written() -> None:
+    requests = AccessRequest.objects.filter(reason=MARKER)
+    AccessRequestUserObjectPermission.objects.filter(content_object__in=requests).delete()
+    Review.objects.filter(request__in=requests).delete()
+    Grant.objects.filter(request__in=requests).delete()
+    OutboxMessage.objects.filter(request__in=requests).delete()
+    requests.delete()
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    return round(float(match.group(1)) * _UNITS[match.group(2)], 3) if match else float("nan")
+
+
+def parse_wrk(output: str) -> dict:
+    """Requests/sec, latency percentiles, errors and non-2xx responses from wrk's report."""
+    out: dict = {"non_2xx": 0, "socket_errors": 0}
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", output):
+        out["requests_per_second"] = float(m.group(1))
+    if m := re.search(r"(\d+) requests in", output):
+        out["requests"] = int(m.group(1))
+    for pct in ("50", "75", "90", "99"):
+        if m := re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", output, re.M):
+            out[f"p{pct}_ms"] = _ms(m.group(1))
+    if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
+        out["non_2xx"] = int(m.group(1))
+    if m := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    ):
+        out["socket_errors"] = sum(int(x) for x in m.groups())
+    return out
+
+
+def _lua(token: str, method: str = "GET", body: dict | None = None, paths=None) -> str:
+    lines = [
+        f'wrk.method = "{method}"',
+        f'wrk.headers["Authorization"] = "Token {token}"',
+        'wrk.headers["Accept"] = "application/json"',
+    ]
+    if body is not None:
+        lines += [
+            f"wrk.body = {json.dumps(json.dumps(body))}",
+            'wrk.headers["Content-Type"] = "application/json"',
+        ]
+    if paths:
+        lines.append("local paths = {" + ", ".join(json.dumps(p) for p in paths) + "}")
+        lines += [
+            "local i = 0",
+            "request = function()",
+            "  i = i + 1",
+            "  return wrk.format(nil, paths[((i - 1) % #paths) + 1])",
+            "end",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def run_wrk(host: str, port: int, path: str, script: str, duration: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+        lua = f.name
+    try:
+        result = subprocess.run(
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", lua,
+             f"http://{host}:{port}{path}"],
+            capture_output=True, text=True, timeout=duration + 60, check=True,
+        )  # fmt: skip
+    finally:
+        Path(lua).unlink(missing_ok=True)
+    return parse_wrk(result.stdout)
+
+
+def _query_counts(tokens: dict, paths: dict, review_target) -> dict:
+    """Queries per call of each endpoint, counted in-process through the Django stack."""
+
+    def client(name: str) -> DjangoClient:
+        return DjangoClient(HTTP_AUTHORIZATION=f"Token {tokens[name]}")
+
+    def ok(response) -> None:
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"{response.status_code}: {response.content[:300]!r}")
+
+    out = {
+        "bare": count_queries(lambda: ok(client("integration").get("/api/v1/bench/bare/"))),
+        "access_check": count_queries(lambda: ok(client("integration").get(paths["check"]))),
+        "create_request": count_queries(
+            lambda: ok(
+                client("requester").post(
+                    "/api/v1/requests/", paths["create_body"], content_type="application/json"
+                )
+            )
+        ),
+        "submit_review": count_queries(
+            lambda: ok(
+                client("reviewer").post(
+                    f"/api/v1/requests/{review_target}/reviews/",
+                    {"state": "APPROVED", "reason": "ok"},
+                    content_type="application/json",
+                )
+            )
+        ),
+        "needs_review": count_queries(lambda: ok(client("lister").get(paths["needs_review"]))),
+        "needs_review_small_history": count_queries(
+            lambda: ok(client("lister_small").get(paths["needs_review"]))
+        ),
+    }
+    return out
+
+
+def measure(*, duration: int) -> Report:
+    if not wrk_available():
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    if connection.vendor != "postgresql":
+        raise SystemExit("the throughput benchmark needs PostgreSQL")
+    remove_written()
+    shape = _team_shape()
+    User = get_user_model()
+    team = shape.teams - 1  # the smallest history: its writes disturb nobody's queue
+    requester = User.objects.get(username=username(requester_index(team, 0, shape)))
+    reviewer_users = list(
+        User.objects.filter(username__in=[username(i) for i in reviewer_indexes(team, shape)])
+    )
+    reviewer = reviewer_users[0]
+    lister = User.objects.get(username=username(reviewer_indexes(0, shape)[0]))
+    lister_small = User.objects.get(username=username(reviewer_indexes(team, shape)[0]))
+    checked = Grant.objects.exclude(role="").order_by("-id").values_list("user_id", "role")[0]
+    checked_user = User.objects.get(pk=checked[0]).username
+    tokens = {
+        "integration": _token(User.objects.get(username=INTEGRATION)),
+        "requester": _token(requester),
+        "reviewer": _token(reviewer),
+        "lister": _token(lister),
+        "lister_small": _token(lister_small),
+    }
+    paths = {
+        "check": f"/api/v1/access/check/?user={checked_user}&role={checked[1]}",
+        "create_body": {"roles": [f"svc-{team}-1"], "reason": MARKER},
+        "needs_review": "/api/v1/requests/?scope=needs_review",
+    }
+    to_review = _add_pending(
+        team, max(200, duration * 400), shape, requester.pk, [u.pk for u in reviewer_users]
+    )
+    review_paths = [f"/api/v1/requests/{rid}/reviews/" for rid in to_review[1:]]
+    scenarios = {
+        "access_check": (paths["check"], _lua(tokens["integration"])),
+        "create_request": (
+            "/api/v1/requests/",
+            _lua(tokens["requester"], "POST", paths["create_body"]),
+        ),
+        "submit_review": (
+            review_paths[0],
+            _lua(tokens["reviewer"], "POST", {"state": "APPROVED", "reason": "ok"}, review_paths),
+        ),
+        "needs_review": (paths["needs_review"], _lua(tokens["lister"])),
+    }
+    bare_script = _lua(tokens["integration"])
+    results: dict = {}
+    try:
+        queries = _query_counts(tokens, paths, to_review[0])
+        with gunicorn() as (host, port):
+            run_wrk(host, port, "/api/v1/bench/bare/", bare_script, 2)  # warm up the workers
+            for name, (path, script) in scenarios.items():
+                bare = run_wrk(host, port, "/api/v1/bench/bare/", bare_script, duration)
+                endpoint = run_wrk(host, port, path, script, duration)
+                results[name] = {
+                    "endpoint": endpoint,
+                    "bare": bare,
+                    "ratio": ratio(
+                        endpoint.get("requests_per_second", 0), bare.get("requests_per_second", 0)
+                    ),
+                    "queries": queries[name],
+                }
+    finally:
+        remove_written()
+
+    report = Report("throughput")
+    report.params = {
+        "duration_seconds": duration,
+        "wrk": f"-t1 -c{CONNECTIONS}",
+        "gunicorn": f"{WORKERS} workers, gthread x {THREADS} threads, keep-alive",
+        "bare_queries": queries["bare"],
+    }
+    report.results = {
+        "endpoints": results,
+        "queries": queries,
+        "targets": {
+            "access_check_vs_bare": results["access_check"]["ratio"],
+            "access_check_at_least_70pct": results["access_check"]["ratio"] >= TARGET_ACCESS,
+            "all_responses_2xx": all(
+                r["endpoint"]["non_2xx"] == 0 and r["bare"]["non_2xx"] == 0
+                for r in results.values()
+            ),
+            "needs_review_queries_same_for_any_history": queries["needs_review"]
+            == queries["needs_review_small_history"],
+        },
+    }
+    report.header = ["endpoint", "req/s", "p50 ms", "p99 ms", "bare req/s", "ratio", "queries",
+                     "non-2xx"]  # fmt: skip
+    for name, r in results.items():
+        e, b = r["endpoint"], r["bare"]
+        report.rows.append(
+            [
+                name,
+                e.get("requests_per_second"),
+                e.get("p50_ms"),
+                e.get("p99_ms"),
+                b.get("requests_per_second"),
+                r["ratio"],
+                r["queries"],
+                e["non_2xx"],
+            ]  # fmt: skip
+        )
+    t = report.results["targets"]
+    report.notes.append(
+        f"target: HTTP access check >= {TARGET_ACCESS:.0%} of the bare view: "
+        f"{t['access_check_vs_bare']:.0%} -> "
+        f"{'met' if t['access_check_at_least_70pct'] else 'MISSED'}; bare view: "
+        f"{queries['bare']} query per call"
+    )
+    return report
+
+
+def run(args) -> Report:
+    return measure(duration=2 if args.quick else args.duration)

@@ -1,0 +1,123 @@
+"""The fast paths the benchmarks drove: the bulk expiry sweep, and query budgets of the
+access check and of role permissions that do not grow with the number of grants."""
+
+from __future__ import annotations
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+
+from requests_app.choices import RequestState
+from requests_app.models import AuditEvent, Grant, OutboxMessage
+from requests_app.services.access import access_check
+from requests_app.services.access_requests import access_request_create
+from requests_app.services.audit import audit_verify
+from requests_app.services.resolution import access_requests_expire_due
+from requests_app.services.reviews import review_submit
+
+
+def test_expiry_sweep_in_batches_audits_and_notifies_each_request(requester):
+    created = [
+        access_request_create(requester=requester, roles=["db-admin"], request_ttl="1h")
+        for _ in range(5)
+    ]
+    with time_machine.travel(created[-1].expires, tick=False):
+        assert access_requests_expire_due(limit=3, batch_size=2) == 3  # limit is kept
+        assert access_requests_expire_due(batch_size=2) == 2
+        assert access_requests_expire_due() == 0
+    for request in created:
+        request.refresh_from_db()
+        assert request.state == RequestState.EXPIRED
+        assert request.resolved_by is None
+        assert request.resolve_reason == "not resolved before it expired"
+    events = AuditEvent.objects.filter(action="request.expired")
+    assert sorted(e.target_id for e in events) == sorted(str(r.id) for r in created)
+    assert all(e.actor_name == "system" and e.data["reason"] for e in events)
+    messages = OutboxMessage.objects.filter(event="request.expired")
+    assert messages.count() == 5
+    assert {m.payload["state"] for m in messages} == {"EXPIRED"}
+    assert {tuple(m.recipients) for m in messages} == {(requester.get_username(),)}
+    assert audit_verify().ok
+
+
+def test_expiry_sweep_leaves_requests_not_yet_due(requester):
+    request = access_request_create(requester=requester, roles=["db-admin"], request_ttl="2h")
+    with time_machine.travel(request.expires, tick=False):
+        # a worker whose clock says later than now expires nothing that is not due now
+        assert access_requests_expire_due(now=request.expires.replace(year=2100)) == 1
+    late = access_request_create(requester=requester, roles=["db-admin"], request_ttl="2h")
+    assert access_requests_expire_due(now=late.expires.replace(year=2100)) == 0
+    late.refresh_from_db()
+    assert late.state == RequestState.PENDING
+
+
+@pytest.fixture
+def many_grants(requester, reviewer):
+    """The requester holds db-admin by grant, among many other grants of theirs."""
+    for _ in range(6):
+        request = access_request_create(requester=requester, roles=["db-admin", "dev-admin"])
+        review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED")
+    return Grant.objects.filter(user=requester).count()
+
+
+@pytest.mark.parametrize("target", [{"role": "db-admin"}, {"role": "nope"}])
+def test_role_check_is_one_query_whatever_the_grants(
+    requester, many_grants, django_assert_num_queries, target
+):
+    assert many_grants == 12
+    with django_assert_num_queries(1):
+        decision = access_check(user=requester, **target)
+    assert decision.allowed == (target["role"] == "db-admin")
+
+
+def test_resource_check_is_one_query_whatever_the_grants(
+    requester, many_grants, apply_yaml, django_assert_num_queries
+):
+    apply_yaml("kind: resource\nid: db/billing\nlabels: {env: prod}\n")
+    with django_assert_num_queries(1):
+        decision = access_check(user=requester, resource="db/billing")
+    assert decision.allowed and decision.via == "grant"  # db-admin reaches prod dbs
+    with django_assert_num_queries(1):
+        assert not access_check(user=requester, resource="db/absent").allowed
+
+
+def test_role_permissions_are_one_query(requester, many_grants, django_assert_max_num_queries):
+    User = get_user_model()
+    fresh = User.objects.get(pk=requester.pk)
+    from requests_app.backends import RolePermissionBackend
+
+    with django_assert_max_num_queries(1):
+        perms = RolePermissionBackend().get_all_permissions(fresh)
+    assert "requests_app.check_access" in perms  # from the granted db-admin role
+
+
+def test_standing_role_reaches_a_resource_in_the_same_single_query(
+    apply_yaml, user, django_assert_num_queries
+):
+    apply_yaml(
+        """
+kind: role
+name: dba
+spec:
+  allow:
+    resources: {kinds: [db], labels: {env: [prod]}}
+---
+kind: user
+name: sam
+roles: [dba]
+---
+kind: resource
+id: db/billing
+labels: {env: prod}
+---
+kind: resource
+id: db/scratch
+labels: {env: dev}
+"""
+    )
+    sam = user("sam")
+    with django_assert_num_queries(1):
+        decision = access_check(user=sam, resource="db/billing")
+    assert decision == access_check(user=sam, role="dba")  # standing, no expiry
+    assert decision.allowed and decision.via == "standing" and decision.expires is None
+    assert not access_check(user=sam, resource="db/scratch").allowed
