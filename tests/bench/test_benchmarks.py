@@ -19,7 +19,7 @@ from bench import access, listing, sweep, thresholds, throughput
 from bench.seed import INTEGRATION, Shape, seed, username
 from bench.server import gunicorn_available
 from policies_app.models import Role
-from requests_app.models import AccessRequest, AuditChainHead, AuditEvent, Grant, Review
+from requests_app.models import AccessRequest, AuditEvent, Grant, Review
 from requests_app.selectors import requests_needing_review
 from requests_app.services.access import access_check
 
@@ -140,24 +140,16 @@ def _need_http_tools():
 
 
 @pytest.fixture
-def chain_head_kept(django_db_blocker):
-    """The flush that ends a transactional test also removes the audit chain's head row
-    (made by a data migration); put it back for the tests that follow. Listed before
-    `transactional_db`, so this runs after its flush."""
-    yield
-    with django_db_blocker.unblock():
-        AuditChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": "0" * 64})
-
-
-@pytest.fixture
-def served_company(transactional_db):
-    """Committed data, so a gunicorn process can read it."""
+def served_company(transactional_db, django_db_serialized_rollback):
+    """Committed data, so a gunicorn process can read it. Serialized rollback, as every
+    transactional test here: the data migrations' rows (permissions, the audit chain head)
+    are restored after an earlier test's flush."""
     _need_http_tools()
     return seed(scale=TINY, echo=lambda *a: None)
 
 
 @pytest.mark.postgres
-def test_access_benchmark_over_http(chain_head_kept, transactional_db, served_company, tmp_path):
+def test_access_benchmark_over_http(served_company, tmp_path):
     report = access.measure(iterations=3, http_iterations=3)
     body = _written(report, tmp_path)
     for entry in body["results"]["sizes"].values():
@@ -169,9 +161,7 @@ def test_access_benchmark_over_http(chain_head_kept, transactional_db, served_co
 
 
 @pytest.mark.postgres
-def test_throughput_benchmark_under_gunicorn_and_wrk(
-    chain_head_kept, transactional_db, served_company, tmp_path
-):
+def test_throughput_benchmark_under_gunicorn_and_wrk(served_company, tmp_path):
     report = throughput.measure(duration=1)
     body = _written(report, tmp_path)
     endpoints = body["results"]["endpoints"]
