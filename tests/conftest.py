@@ -29,6 +29,22 @@ def _redis_reachable() -> bool:
         return False
 
 
+def pytest_collection_modifyitems(items):
+    """Every transactional test restores the migrated data (content types, permissions, the
+    audit chain head) with serialized rollback. Mixing the two kinds breaks on PostgreSQL:
+    a flush after a serialized test leaves those tables empty for the next plain one, and a
+    flush after a plain one recreates them under new ids that the next restore collides with.
+    """
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is None or "django_db_serialized_rollback" in names:
+            continue
+        marker = item.get_closest_marker("django_db")
+        transactional = marker is not None and marker.kwargs.get("transaction")
+        if transactional or "transactional_db" in names or "live_server" in names:
+            names.append("django_db_serialized_rollback")
+
+
 def pytest_runtest_setup(item):
     """Real-service tests: `postgres` runs only on a PostgreSQL database (CI's second run);
     `redis` needs the server, and with ACCESSPORTAL_REQUIRE_SERVICES=1 its absence fails."""
