@@ -56,33 +56,37 @@ class _DryRun(Exception):
     pass
 
 
+def _save_spec_row(
+    model, kind: str, row, doc: dict, summary: ApplySummary, audit: list[AuditEntry], actor
+):
+    """Create `row` (None) or bring its description and spec up to `doc`, audited as
+    `<kind>.created` / `<kind>.updated`; unchanged rows are only counted."""
+    label = f"{kind} {doc['name']}"
+    if row is None:
+        row = model.objects.create(
+            name=doc["name"], description=doc["description"], spec=doc["spec"]
+        )
+        summary.created.append(label)
+        audit.append(AuditEntry(f"{kind}.created", kind, row.name, actor, {"spec": doc["spec"]}))
+    elif row.spec != doc["spec"] or row.description != doc["description"]:
+        before = row.spec
+        row.spec, row.description = doc["spec"], doc["description"]
+        row.save(update_fields=["spec", "description", "updated"])
+        summary.updated.append(label)
+        audit.append(
+            AuditEntry(
+                f"{kind}.updated", kind, row.name, actor, {"before": before, "spec": doc["spec"]}
+            )
+        )
+    else:
+        summary.unchanged.append(label)
+    return row
+
+
 def _apply_roles(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
     existing = {r.name: r for r in Role.objects.all()}
     for doc in plan.roles:
-        label = f"role {doc['name']}"
-        role = existing.get(doc["name"])
-        if role is None:
-            Role.objects.create(name=doc["name"], description=doc["description"], spec=doc["spec"])
-            summary.created.append(label)
-            audit.append(
-                AuditEntry("role.created", "role", doc["name"], actor, {"spec": doc["spec"]})
-            )
-        elif role.spec != doc["spec"] or role.description != doc["description"]:
-            before = role.spec
-            role.spec, role.description = doc["spec"], doc["description"]
-            role.save(update_fields=["spec", "description", "updated"])
-            summary.updated.append(label)
-            audit.append(
-                AuditEntry(
-                    "role.updated",
-                    "role",
-                    doc["name"],
-                    actor,
-                    {"before": before, "spec": doc["spec"]},
-                )
-            )
-        else:
-            summary.unchanged.append(label)
+        _save_spec_row(Role, "role", existing.get(doc["name"]), doc, summary, audit, actor)
 
 
 def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
@@ -173,38 +177,7 @@ def _save_notification_rule(
     audit: list[AuditEntry],
     actor,
 ) -> NotificationRule:
-    label = f"notification_rule {doc['name']}"
-    if rule is None:
-        rule = NotificationRule.objects.create(
-            name=doc["name"], description=doc["description"], spec=doc["spec"]
-        )
-        summary.created.append(label)
-        audit.append(
-            AuditEntry(
-                "notification_rule.created",
-                "notification_rule",
-                rule.name,
-                actor,
-                {"spec": doc["spec"]},
-            )
-        )
-    elif rule.spec != doc["spec"] or rule.description != doc["description"]:
-        before = rule.spec
-        rule.spec, rule.description = doc["spec"], doc["description"]
-        rule.save(update_fields=["spec", "description", "updated"])
-        summary.updated.append(label)
-        audit.append(
-            AuditEntry(
-                "notification_rule.updated",
-                "notification_rule",
-                rule.name,
-                actor,
-                {"before": before, "spec": doc["spec"]},
-            )
-        )
-    else:
-        summary.unchanged.append(label)
-    return rule
+    return _save_spec_row(NotificationRule, "notification_rule", rule, doc, summary, audit, actor)
 
 
 def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
