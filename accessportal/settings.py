@@ -101,10 +101,13 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # Permissions of standing roles and of grants active at this instant (ARCHITECTURE.md).
+    # First: has_perm() stops at the first backend that says yes, and roles are where
+    # permissions come from here (one query; ModelBackend's user and group permissions
+    # cost two more on every check, e.g. an integration's access check).
+    "requests_app.backends.RolePermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
-    # Permissions of standing roles and of grants active at this instant (ARCHITECTURE.md).
-    "requests_app.backends.RolePermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
@@ -339,8 +342,9 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# API rate limits (DRF throttles, counted in the default cache: set CACHE_URL to a Redis
-# URL when several processes serve the API, so they share one count).
+# API rate limits (DRF throttle scopes, counted per window in the default cache by
+# requests_app/api/throttling.py: set CACHE_URL to a Redis URL when several processes
+# serve the API, so they share one count).
 # Token keys are checked for shape before any query (a NUL byte was a 500 on PostgreSQL).
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
     "requests_app.api.authentication.TokenAuthentication"
@@ -351,8 +355,8 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
 REST_FRAMEWORK.setdefault(
     "DEFAULT_THROTTLE_CLASSES",
     [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "requests_app.api.throttling.AnonThrottle",
+        "requests_app.api.throttling.UserThrottle",
     ],
 )
 REST_FRAMEWORK.setdefault("DEFAULT_THROTTLE_RATES", {}).update(

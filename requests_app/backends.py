@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.backends import BaseBackend
 from django.db import connection
 from django.utils import timezone
 
@@ -66,12 +65,22 @@ def _role_permissions(user_id: int, now: datetime) -> tuple[set[str], datetime |
     return perms, min(boundaries, default=None)
 
 
-class RolePermissionBackend(BaseBackend):
+class RolePermissionBackend:
     """Model-level permissions only (object permissions come from django-guardian).
 
     Like Django's ModelBackend the answer is cached on the user object, which lives for
     one HTTP request; here the cache also lapses at the next grant boundary.
+
+    Listed first in AUTHENTICATION_BACKENDS, so `has_perm` asks it before ModelBackend. It
+    signs nobody in and deliberately has no `get_user`: Django picks the first backend with
+    one for `force_login` and sessions, which must stay ModelBackend.
     """
+
+    def authenticate(self, request, **credentials) -> None:
+        return None
+
+    def has_perm(self, user_obj, perm: str, obj=None) -> bool:
+        return user_obj.is_active and perm in self.get_all_permissions(user_obj, obj=obj)
 
     def get_all_permissions(self, user_obj, obj=None) -> set[str]:
         if obj is not None or not user_obj.is_active or user_obj.is_anonymous:

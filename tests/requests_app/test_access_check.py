@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 
-from requests_app.services.access import access_check
+from requests_app.services.access import DENY, access_check, access_check_by_name
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_submit
@@ -89,3 +90,42 @@ def test_inactive_user_has_no_access(requester, approved):
     requester.save()
     with time_machine.travel(approved.access_starts + timedelta(minutes=1), tick=False):
         assert not access_check(user=requester, role="db-admin").allowed
+
+
+def test_a_permission_from_a_role_costs_one_query(requester, approved, django_assert_num_queries):
+    """The role backend is asked first: ModelBackend's user and group queries are skipped
+    whenever a role gives the permission (an integration's every access check)."""
+    user = get_user_model().objects.get(pk=requester.pk)
+    with time_machine.travel(approved.access_starts, tick=False), django_assert_num_queries(1):
+        assert user.has_perm("requests_app.check_access")
+
+
+def test_django_user_permissions_still_count_and_inactive_users_have_none(db):
+    holder = get_user_model().objects.create_user("perm-holder")
+    holder.user_permissions.add(Permission.objects.get(codename="check_access"))
+    assert get_user_model().objects.get(pk=holder.pk).has_perm("requests_app.check_access")
+    holder.is_active = False
+    holder.save()
+    assert not get_user_model().objects.get(pk=holder.pk).has_perm("requests_app.check_access")
+
+
+def test_sessions_are_kept_by_model_backend_not_the_role_backend(client, requester):
+    """The role backend comes first but signs nobody in: a session made by force_login (or
+    a sign-in) must name a backend that can load the user again."""
+    client.force_login(requester)
+    assert client.session["_auth_user_backend"] == "django.contrib.auth.backends.ModelBackend"
+    assert client.get("/").status_code == 200
+
+
+def test_checking_by_user_name_finds_the_user_in_the_same_statement(
+    requester, approved, django_assert_num_queries
+):
+    with time_machine.travel(approved.access_starts, tick=False):
+        with django_assert_num_queries(1):
+            decision = access_check_by_name(username=requester.username, role="db-admin")
+        assert decision.allowed and decision.expires == approved.access_expires
+        assert access_check_by_name(username="nobody-by-that-name", role="db-admin") is None
+        requester.is_active = False
+        requester.save()
+        assert access_check_by_name(username=requester.username, role="db-admin").allowed is False
+        assert access_check_by_name(username=requester.username, resource="db/billing") == DENY

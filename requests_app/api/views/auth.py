@@ -10,10 +10,10 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
 
 from requests_app.api import examples
 from requests_app.api.serializers.errors import errors
+from requests_app.api.throttling import ScopedThrottle
 
 TOKEN_EXAMPLES = [
     examples.example(
@@ -33,7 +33,7 @@ class AuthTokenView(ObtainAuthToken):
 
     # The API's own (bounded) JSON parser instead of DRF's form and multipart parsers.
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "auth_token"
 
     def get_serializer_context(self) -> dict:

@@ -138,3 +138,67 @@ def test_failures_on_the_sign_in_page_and_the_token_endpoint_count_together(alic
     assert web.post("/accounts/login/", {**alice_signs_in}).status_code == 429
     attempts = AccessAttempt.objects.get(username="alice")
     assert attempts.failures_since_start >= settings.AXES_FAILURE_LIMIT
+
+
+# --- The counting throttles (requests_app/api/throttling.py) ------------------------------
+
+
+def _anon_calls(throttle_class, rate: str, monkeypatch):
+    """A function making one call from one address: True if allowed, else Retry-After."""
+    from rest_framework.test import APIRequestFactory
+
+    monkeypatch.setitem(throttle_class.THROTTLE_RATES, "anon", rate)
+    factory = APIRequestFactory()
+
+    def call():
+        request = factory.get("/", REMOTE_ADDR="203.0.113.77")
+        request.user = None
+        throttle = throttle_class()
+        return True if throttle.allow_request(request, None) else throttle.wait()
+
+    return call
+
+
+def test_a_burst_across_a_window_boundary_does_not_get_twice_the_limit(monkeypatch):
+    from requests_app.api.throttling import AnonThrottle
+
+    call = _anon_calls(AnonThrottle, "10/minute", monkeypatch)
+    start = (int(timezone.now().timestamp()) // 60 + 1) * 60  # a window boundary
+    with time_machine.travel(start - 6, tick=False) as clock:  # 54 s into a window
+        assert [call() for _ in range(10)] == [True] * 10
+        assert call() is not True
+        clock.shift(12)  # 6 s into the next one: 90% of the last window still counts
+        outcome = [call() for _ in range(10)]
+    # A fixed window would allow 10 more here; the sliding estimate allows 1.
+    assert outcome[0] is True and all(o is not True for o in outcome[1:])
+
+
+def test_retry_after_is_when_a_call_is_allowed_again(monkeypatch):
+    from requests_app.api.throttling import AnonThrottle
+
+    call = _anon_calls(AnonThrottle, "5/minute", monkeypatch)
+    start = (int(timezone.now().timestamp()) // 60 + 1) * 60 + 30  # mid-window
+    with time_machine.travel(start, tick=False) as clock:
+        assert [call() for _ in range(5)] == [True] * 5
+        retry_after = call()
+        assert 30 <= retry_after <= 60  # the rest of this window, and some of the next
+        clock.shift(retry_after - 2)
+        assert call() is not True
+        clock.shift(2)
+        assert call() is True
+
+
+def test_a_high_rate_limit_keeps_the_throttle_state_small(monkeypatch):
+    """DRF's own throttles cached every call's timestamp in the window: at 100,000/minute
+    an integration's calls got slower the more it made. These keep one count per window."""
+    from django.core.cache import cache
+
+    from requests_app.api.throttling import AnonThrottle
+
+    call = _anon_calls(AnonThrottle, "100000/minute", monkeypatch)
+    with time_machine.travel(timezone.now(), tick=False):
+        for _ in range(2000):
+            assert call() is True
+        keys = [k for k in cache._cache if "throttle_anon_203.0.113.77" in k]  # LocMemCache
+        assert len(keys) == 1
+        assert cache.get(keys[0].split(":", 2)[-1]) == 2000
