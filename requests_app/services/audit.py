@@ -18,29 +18,48 @@ from django.db import transaction
 from django.utils import timezone
 
 from requests_app.models import AuditChainHead, AuditEvent
+from requests_app.services.bulk_insert import insert_rows
 
 GENESIS = "0" * 64
 
 
-def _canonical(data: Any) -> Any:
-    """JSON-safe copy, as the database will give it back (datetimes become strings)."""
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+# The columns of an event, in the order `_chain` builds rows.
+_COLUMNS = (
+    "seq", "created", "actor_id", "actor_name", "action", "target_type", "target_id", "data",
+    "prev_hash", "hash",
+)  # fmt: skip
 
 
-def event_hash(event: AuditEvent) -> str:
+def _digest(
+    seq: int, created: str, actor_id, actor_name, action, target_type, target_id, data, prev_hash
+) -> str:
     body = {
-        "seq": event.seq,
-        "created": event.created.isoformat(),
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "data": event.data,
-        "prev_hash": event.prev_hash,
+        "seq": seq,
+        "created": created,
+        "actor_id": actor_id,
+        "actor_name": actor_name,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "data": data,
+        "prev_hash": prev_hash,
     }
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def event_hash(event: AuditEvent) -> str:
+    return _digest(
+        event.seq,
+        event.created.isoformat(),
+        event.actor_id,
+        event.actor_name,
+        event.action,
+        event.target_type,
+        event.target_id,
+        event.data,
+        event.prev_hash,
+    )
 
 
 def _actor_fields(actor: Any) -> tuple[int | None, str]:
@@ -77,41 +96,60 @@ def _chain_head_for_update() -> AuditChainHead:
     return AuditChainHead.objects.select_for_update().get(pk=1)
 
 
-def audit_record_many(entries: list[AuditEntry]) -> list[AuditEvent]:
-    """Append events in order; must run inside the caller's transaction."""
-    if not entries:
-        return []
+def _chain(entries: list[AuditEntry]) -> tuple[AuditChainHead, list[tuple]]:
+    """The locked chain head and the events' rows (values in `_COLUMNS` order, data as
+    JSON text), each hashed over the data as the database will give it back."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit events are written inside the transaction of their change")
     head = _chain_head_for_update()
     now = timezone.now()
-    events = []
+    created = now.isoformat()
+    seq, prev_hash = head.seq, head.hash
+    rows = []
     for entry in entries:
         actor_id, actor_name = _actor_fields(entry.actor)
-        event = AuditEvent(
-            seq=head.seq + 1,
-            created=now,
-            actor_id=actor_id,
-            actor_name=actor_name,
-            action=entry.action,
-            target_type=entry.target_type,
-            target_id=str(entry.target_id),
-            data=_canonical(entry.data or {}),
-            prev_hash=head.hash,
-        )
-        event.hash = event_hash(event)
-        head.seq, head.hash = event.seq, event.hash
-        events.append(event)
-    AuditEvent.objects.bulk_create(events, batch_size=1000)
+        target_id = str(entry.target_id)
+        data_text = json.dumps(entry.data or {}, cls=DjangoJSONEncoder)
+        seq += 1
+        digest = _digest(
+            seq, created, actor_id, actor_name, entry.action, entry.target_type, target_id,
+            json.loads(data_text), prev_hash,
+        )  # fmt: skip
+        rows.append(
+            (seq, now, actor_id, actor_name, entry.action, entry.target_type, target_id,
+             data_text, prev_hash, digest)
+        )  # fmt: skip
+        prev_hash = digest
+    return head, rows
+
+
+def _advance(head: AuditChainHead, last_row: tuple) -> None:
+    head.seq, head.hash = last_row[0], last_row[-1]
     head.save(update_fields=["seq", "hash"])
-    return events
+
+
+def audit_record_many(entries: list[AuditEntry]) -> int:
+    """Append events in order; must run inside the caller's transaction. Returns how many.
+
+    Written in one statement (COPY on PostgreSQL): the sweeps append 1,000 at a time."""
+    if not entries:
+        return 0
+    head, rows = _chain(entries)
+    insert_rows(AuditEvent, _COLUMNS, rows)
+    _advance(head, rows[-1])
+    return len(rows)
 
 
 def audit_record(
     *, action: str, target_type: str, target_id: str, actor: Any = None, data: dict | None = None
 ) -> AuditEvent:
     """Append one event; must run inside the caller's transaction."""
-    return audit_record_many([AuditEntry(action, target_type, target_id, actor, data)])[0]
+    head, (row,) = _chain([AuditEntry(action, target_type, target_id, actor, data)])
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["data"] = json.loads(values["data"])
+    event = AuditEvent.objects.create(**values)
+    _advance(head, row)
+    return event
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,13 @@ request: the row is there until a worker delivers it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from django.utils import timezone
 
 from requests_app.models import AccessRequest, OutboxMessage
+from requests_app.services.bulk_insert import insert_rows
 from requests_app.services.jobs import job_after_commit
 
 
@@ -42,16 +44,30 @@ def outbox_enqueue(
     return message
 
 
-def outbox_enqueue_many(messages: list[OutboxMessage]) -> list[OutboxMessage]:
-    """Queue many notifications (from `outbox_message`) in a few INSERTs, in order.
+_OUTBOX_FIELDS = (
+    "created", "event", "request_id", "recipients", "payload", "state", "attempts",
+    "last_error", "sent_at", "routed_at",
+)  # fmt: skip
+
+
+def outbox_enqueue_many(messages: list[OutboxMessage]) -> int:
+    """Queue many notifications (from `outbox_message`) in one statement, in order.
 
     After commit one broker message asks the outbox sweep (`dispatch_due_notifications`)
     to fan them out to workers, instead of one broker message per notification.
     """
-    created = OutboxMessage.objects.bulk_create(messages, batch_size=1000)
-    if created:
+    count = insert_rows(
+        OutboxMessage,
+        _OUTBOX_FIELDS,
+        (
+            (m.created, m.event, m.request_id, json.dumps(m.recipients), json.dumps(m.payload),
+             m.state, m.attempts, m.last_error, m.sent_at, m.routed_at)
+            for m in messages
+        ),
+    )  # fmt: skip
+    if count:
         job_after_commit("dispatch_due_notifications")
-    return created
+    return count
 
 
 def request_payload(request: AccessRequest) -> dict:

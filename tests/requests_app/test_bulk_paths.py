@@ -121,3 +121,40 @@ labels: {env: dev}
     assert decision == access_check(user=sam, role="dba")  # standing, no expiry
     assert decision.allowed and decision.via == "standing" and decision.expires is None
     assert not access_check(user=sam, resource="db/scratch").allowed
+
+
+def test_audit_events_written_in_bulk_read_back_as_written_and_verify(requester):
+    """The sweeps' audit events and notifications go in by COPY on PostgreSQL (executemany
+    elsewhere): what is read back is what was hashed, whatever the text."""
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.db import transaction
+
+    from requests_app.services.audit import AuditEntry, audit_record_many
+    from requests_app.services.outbox import outbox_enqueue_many, outbox_message
+
+    odd = 'tab\there, "quotes", back\\slash, newline\nend, ünïcödé, emoji 🔑, \\N'
+    request = access_request_create(requester=requester, roles=["db-admin"], reason="bulk")
+    with transaction.atomic():
+        written = audit_record_many(
+            [
+                AuditEntry("test.bulk", "access_request", str(request.id), requester, {"t": odd}),
+                AuditEntry("test.bulk", "grant", "7", None, {"when": request.created, "n": None}),
+            ]
+        )
+        outbox_enqueue_many(
+            [outbox_message(event="test.bulk", request_id=request.id, recipients=["b", "a"],
+                            payload={"t": odd})]
+        )  # fmt: skip
+    assert written == 2
+    first, second = AuditEvent.objects.filter(action="test.bulk").order_by("seq")
+    assert (first.actor_id, first.actor_name, first.data) == (requester.pk, "alice", {"t": odd})
+    assert (second.actor_id, second.actor_name) == (None, "system")
+    # As every audit event says it: DjangoJSONEncoder's text (milliseconds, "Z").
+    assert second.data == {"when": DjangoJSONEncoder().default(request.created), "n": None}
+    assert second.prev_hash == first.hash and second.seq == first.seq + 1
+    message = OutboxMessage.objects.get(event="test.bulk")
+    assert (message.request_id, message.recipients, message.payload) == (
+        request.id, ["a", "b"], {"t": odd},
+    )  # fmt: skip
+    assert message.state == "PENDING" and message.attempts == 0 and message.sent_at is None
+    assert audit_verify().ok
