@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="fewer iterations (a smoke run, not for figures)"
     )
-    parser.add_argument("--duration", type=int, default=10, help="throughput: seconds per run")
+    parser.add_argument(
+        "--duration", type=int, default=5, help="throughput: seconds per wrk run (3 rounds)"
+    )
     parser.add_argument("--rows", type=int, default=100_000, help="sweep: rows of each kind")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     args = parser.parse_args(argv)

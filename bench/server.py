@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -57,9 +58,33 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Served:
+    """A running gunicorn: unpacks as (host, port); knows its workers' CPU time."""
+
+    host: str
+    port: int
+    pid: int  # the master
+
+    def __iter__(self):
+        return iter((self.host, self.port))
+
+    def worker_cpu_ticks(self) -> dict[int, int]:
+        """User + system clock ticks of each worker process (Linux /proc), by pid."""
+        ticks = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            if int(fields[1]) == self.pid:  # ppid
+                ticks[int(stat.parent.name)] = int(fields[11]) + int(fields[12])
+        return ticks
+
+
 @contextmanager
-def gunicorn(*, workers: int = WORKERS, threads: int = THREADS) -> Iterator[tuple[str, int]]:
-    """Run the site (bench settings) under gunicorn; yields (host, port)."""
+def gunicorn(*, workers: int = WORKERS, threads: int = THREADS) -> Iterator[Served]:
+    """Run the site (bench settings) under gunicorn; yields a `Served` ((host, port))."""
     port = _free_port()
     env = {
         **os.environ,
@@ -76,7 +101,7 @@ def gunicorn(*, workers: int = WORKERS, threads: int = THREADS) -> Iterator[tupl
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
     try:
         _wait_ready("127.0.0.1", port, proc)
-        yield "127.0.0.1", port
+        yield Served("127.0.0.1", port, proc.pid)
     finally:
         _stop(proc)
 

@@ -16,7 +16,7 @@ os.environ.setdefault("API_THROTTLE_USER", "100000000/minute")
 os.environ.setdefault("API_THROTTLE_ANON", "100000000/minute")
 os.environ.setdefault("CELERY_BROKER_URL", os.environ.get("BENCH_CELERY_BROKER_URL", "memory://"))
 
-from accessportal.envconfig import env_bool, env_int  # noqa: E402
+from accessportal.envconfig import env_int  # noqa: E402
 from accessportal.settings import *  # noqa: E402, F403
 from accessportal.settings import DATABASES, LOGGING  # noqa: E402
 
@@ -27,13 +27,3 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("BENCH_CONN_MAX_AGE", 600)
 LOGGING["root"]["level"] = "WARNING"
 LOGGING.setdefault("loggers", {})["django.request"] = {"level": "ERROR"}
-
-# An experiment, off by default (bench/README.md, "HTTP access check"): ask the role
-# permission backend before Django's ModelBackend, which saves ModelBackend's two queries
-# whenever a role grants the permission.
-if env_bool("BENCH_ROLE_BACKEND_FIRST", False):
-    _ROLE_BACKEND = "requests_app.backends.RolePermissionBackend"
-    AUTHENTICATION_BACKENDS = [
-        _ROLE_BACKEND,
-        *[b for b in AUTHENTICATION_BACKENDS if b != _ROLE_BACKEND],  # noqa: F405
-    ]

@@ -162,7 +162,7 @@ def test_access_benchmark_over_http(served_company, tmp_path):
 
 @pytest.mark.postgres
 def test_throughput_benchmark_under_gunicorn_and_wrk(served_company, tmp_path):
-    report = throughput.measure(duration=1)
+    report = throughput.measure(duration=1, rounds=2)
     body = _written(report, tmp_path)
     endpoints = body["results"]["endpoints"]
     assert set(endpoints) == {"access_check", "create_request", "submit_review", "needs_review"}
@@ -171,6 +171,7 @@ def test_throughput_benchmark_under_gunicorn_and_wrk(served_company, tmp_path):
         assert result["bare"]["requests_per_second"] > 0
         assert result["endpoint"]["non_2xx"] == 0
         assert result["queries"] >= 1
+        assert len(result["rounds"]) == 2  # each round's reviews went to requests of their own
     assert body["results"]["targets"]["all_responses_2xx"]
     assert not AccessRequest.objects.filter(reason=throughput.MARKER).exists()
     assert get_user_model().objects.filter(username=INTEGRATION).exists()
