@@ -69,7 +69,9 @@ def _tables() -> dict[str, str]:
 
 
 # The checked user, by primary key or by user name (one row, or none if there is none).
-_SUBJECT = "WITH subject AS (SELECT u.id, u.{active} AS active FROM {user} u WHERE u.%s = %%s) "
+_SUBJECT = (
+    "WITH subject AS (SELECT u.{pk} AS id, u.{active} AS active FROM {user} u WHERE u.%s = %%s) "
+)
 _SUBJECT_BY_ID = _SUBJECT % "{pk}"
 _SUBJECT_BY_NAME = _SUBJECT % "{username}"
 
