@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from accessctl.commands import args as types
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
-from accessctl.commands.request_render import items, render_request
-from accessctl.commands.request_wait import wait
-from accessctl.errors import EXIT_OK, NetworkError, ServerError
+from accessctl.commands.request_render import items
+from accessctl.commands.request_submit import (
+    add_outcome_options,
+    add_timing_options,
+    show_submitted,
+    submit_body,
+)
+from accessctl.errors import ServerError
 
 EXTEND_HELP = """\
 Ask for more time on access you have. The extension is a new request for the same
@@ -36,76 +38,23 @@ def register(rsub, common) -> None:
         formatter_class=HELP_FORMAT,
     )
     p.add_argument("id", metavar="ID", help="the approved request whose access to extend")
-    p.add_argument("--reason", default="", help="why you need more time (policies may require one)")
-    p.add_argument(
-        "--max-duration",
-        type=types.duration,
-        metavar="DURATION",
-        help="how much more access time, e.g. 2h (capped by policy; default 8h)",
+    add_timing_options(
+        p,
+        reason_help="why you need more time (policies may require one)",
+        duration_help="how much more access time, e.g. 2h (capped by policy; default 8h)",
+        ttl_help="how long the extension may stay pending, e.g. 1h (default 24h, at most 7d)",
     )
-    p.add_argument(
-        "--request-ttl",
-        type=types.duration,
-        metavar="DURATION",
-        help="how long the extension may stay pending, e.g. 1h (default 24h, at most 7d)",
-    )
-    p.add_argument(
-        "--reviewers",
-        type=types.name_list,
-        action="extend",
-        default=[],
-        metavar="USER[,USER...]",
-        help="suggested reviewers, comma-separated",
-    )
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="check the extension and show what it would be, without storing it",
-    )
-    p.add_argument(
-        "--wait", action="store_true", help="wait for the decision (exit 0 approved, 3 not)"
-    )
+    add_outcome_options(p, noun="extension")
     p.set_defaults(func=extend, parser=p)
 
 
-def _body(args) -> dict[str, Any]:
-    body: dict[str, Any] = {"reason": args.reason}
-    if args.max_duration:
-        body["max_duration"] = args.max_duration
-    if args.request_ttl:
-        body["request_ttl"] = args.request_ttl
-    if args.reviewers:
-        body["suggested_reviewers"] = args.reviewers
-    if args.dry_run:
-        body["dry_run"] = True
-    return body
-
-
 def extend(ctx: Context, args) -> int:
-    if args.dry_run and args.wait:
-        args.parser.error("--dry-run stores nothing, so there is nothing to --wait for")
+    body = submit_body(args)
     try:
-        req = ctx.client.post(f"requests/{args.id}/extend/", _body(args))
+        req = ctx.client.post(f"requests/{args.id}/extend/", body)
     except ServerError as exc:
         raise not_found_as(exc, f"request {args.id}") from None
-    if not isinstance(req, dict):
-        raise NetworkError("the server's answer to the extension was not a request object")
-    if args.dry_run:
-        if ctx.json:
-            ctx.dump(req)
-        else:
-            ctx.print("Dry run: the extension is valid and nothing was stored. It would be:\n")
-            ctx.print(render_request(ctx, req))
-        return EXIT_OK
-    new_id = req.get("id")
-    if args.wait:
-        if not ctx.json:
-            ctx.print(f"Created request {new_id} to extend {args.id} ({', '.join(items(req))}).")
-        return wait(ctx, req)
-    if ctx.json:
-        ctx.dump(req)
-        return EXIT_OK
-    ctx.print(f"Created request {new_id} to extend {args.id}.\n")
-    ctx.print(render_request(ctx, req))
-    ctx.print(f"\nFollow it with: accessctl request show {new_id} --wait")
-    return EXIT_OK
+    return show_submitted(
+        ctx, args, req, noun="extension", created=f" to extend {args.id}",
+        waiting=lambda req: f" to extend {args.id} ({', '.join(items(req))})",
+    )  # fmt: skip

@@ -10,8 +10,14 @@ from accessctl.commands import args as types
 from accessctl.commands import request_extend
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
 from accessctl.commands.request_render import fetch, items, render_request, username
+from accessctl.commands.request_submit import (
+    add_outcome_options,
+    add_timing_options,
+    show_submitted,
+    submit_body,
+)
 from accessctl.commands.request_wait import wait
-from accessctl.errors import EXIT_OK, NetworkError, ServerError
+from accessctl.errors import EXIT_OK, ServerError
 
 GROUP_HELP = """\
 Ask for access, follow your requests, and review other people's.
@@ -111,18 +117,11 @@ def register(sub, common) -> None:
         metavar="KIND/NAME",
         help="resources to request (repeatable), e.g. node/db-prod-1",
     )
-    p.add_argument("--reason", default="", help="why you need it (policies may require one)")
-    p.add_argument(
-        "--max-duration",
-        type=types.duration,
-        metavar="DURATION",
-        help="how long the access should last, e.g. 4h (capped by policy; default 8h)",
-    )
-    p.add_argument(
-        "--request-ttl",
-        type=types.duration,
-        metavar="DURATION",
-        help="how long the request may stay pending, e.g. 8h (default 24h, at most 7d)",
+    add_timing_options(
+        p,
+        reason_help="why you need it (policies may require one)",
+        duration_help="how long the access should last, e.g. 4h (capped by policy; default 8h)",
+        ttl_help="how long the request may stay pending, e.g. 8h (default 24h, at most 7d)",
     )
     p.add_argument(
         "--start",
@@ -130,22 +129,7 @@ def register(sub, common) -> None:
         metavar="TIME",
         help="start the access no earlier than this RFC 3339 time (at most 7 days ahead)",
     )
-    p.add_argument(
-        "--reviewers",
-        type=types.name_list,
-        action="extend",
-        default=[],
-        metavar="USER[,USER...]",
-        help="suggested reviewers, comma-separated",
-    )
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="check the request and show what it would be, without storing it",
-    )
-    p.add_argument(
-        "--wait", action="store_true", help="wait for the decision (exit 0 approved, 3 not)"
-    )
+    add_outcome_options(p, noun="request")
     p.set_defaults(func=create, parser=p)
 
     p = rsub.add_parser(
@@ -235,50 +219,20 @@ def register(sub, common) -> None:
     request_extend.register(rsub, common)
 
 
-def _body(args) -> dict[str, Any]:
-    body: dict[str, Any] = {"roles": args.roles, "resources": args.resources, "reason": args.reason}
-    if args.max_duration:
-        body["max_duration"] = args.max_duration
-    if args.request_ttl:
-        body["request_ttl"] = args.request_ttl
-    if args.start:
-        body["assume_start_time"] = args.start
-    if args.reviewers:
-        body["suggested_reviewers"] = args.reviewers
-    if args.dry_run:
-        body["dry_run"] = True
-    return body
-
-
 # -- commands ---------------------------------------------------------------------------------
 
 
 def create(ctx: Context, args) -> int:
     if not args.roles and not args.resources:
         args.parser.error("ask for something: --roles ROLE[,ROLE...] and/or --resource KIND/NAME")
-    if args.dry_run and args.wait:
-        args.parser.error("--dry-run stores nothing, so there is nothing to --wait for")
-    req = ctx.client.post("requests/", _body(args))
-    if not isinstance(req, dict):
-        raise NetworkError("the server's answer to the request was not a request object")
-    if args.dry_run:
-        if ctx.json:
-            ctx.dump(req)
-        else:
-            ctx.print("Dry run: the request is valid and nothing was stored. It would be:\n")
-            ctx.print(render_request(ctx, req))
-        return EXIT_OK
-    if args.wait:
-        if not ctx.json:
-            ctx.print(f"Created request {req.get('id')} for {', '.join(items(req))}.")
-        return wait(ctx, req)
-    if ctx.json:
-        ctx.dump(req)
-        return EXIT_OK
-    ctx.print(f"Created request {req.get('id')}.\n")
-    ctx.print(render_request(ctx, req))
-    ctx.print(f"\nFollow it with: accessctl request show {req.get('id')} --wait")
-    return EXIT_OK
+    fields = {"roles": args.roles, "resources": args.resources}
+    if args.start:
+        fields["assume_start_time"] = args.start
+    req = ctx.client.post("requests/", submit_body(args, **fields))
+    return show_submitted(
+        ctx, args, req, noun="request", created="",
+        waiting=lambda req: f" for {', '.join(items(req))}",
+    )  # fmt: skip
 
 
 def ls(ctx: Context, args) -> int:
