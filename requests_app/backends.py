@@ -80,7 +80,7 @@ class RolePermissionBackend:
         return None
 
     def has_perm(self, user_obj, perm: str, obj=None) -> bool:
-        return user_obj.is_active and perm in self.get_all_permissions(user_obj, obj=obj)
+        return perm in self.get_all_permissions(user_obj, obj=obj)  # none when inactive
 
     def get_all_permissions(self, user_obj, obj=None) -> set[str]:
         if obj is not None or not user_obj.is_active or user_obj.is_anonymous:

@@ -36,29 +36,31 @@ def _reason(help_text: str) -> serializers.CharField:
     )
 
 
+def _duration(help_text: str) -> DurationField:
+    return DurationField(required=False, allow_null=True, help_text=help_text)
+
+
+def _dry_run(noun: str) -> serializers.BooleanField:
+    return serializers.BooleanField(
+        required=False, default=False, help_text=f"Check and show the {noun} without storing it."
+    )
+
+
 class RequestCreateSerializer(StrictSerializer):
     roles = _names(MAX_ROLES, 100, 'Role names; `["*"]` means every role you may request.')
     resources = _names(MAX_RESOURCES, 320, "Resource ids `kind/name`, e.g. `node/db-prod-1`.")
     reason = _reason("Why you need the access; some policies require it.")
-    max_duration = DurationField(
-        required=False,
-        allow_null=True,
-        help_text="Access time asked for (at most 14d); lowered to the policy cap if above it.",
+    max_duration = _duration(
+        "Access time asked for (at most 14d); lowered to the policy cap if above it."
     )
-    request_ttl = DurationField(
-        required=False,
-        allow_null=True,
-        help_text="How long the request may stay pending (default 24h, at most 7d).",
-    )
+    request_ttl = _duration("How long the request may stay pending (default 24h, at most 7d).")
     assume_start_time = DateTimeField(
         required=False,
         allow_null=True,
         help_text="Start access no earlier than this (from now to 7 days ahead).",
     )
     suggested_reviewers = _names(MAX_SUGGESTED_REVIEWERS, 150, "User names to notify.")
-    dry_run = serializers.BooleanField(
-        required=False, default=False, help_text="Check and show the request without storing it."
-    )
+    dry_run = _dry_run("request")
 
 
 class ExtendSerializer(StrictSerializer):
@@ -66,20 +68,10 @@ class ExtendSerializer(StrictSerializer):
     resources, linked to the old one, whose access starts where the old access ends."""
 
     reason = _reason("Why you need more time; some policies require it.")
-    max_duration = DurationField(
-        required=False,
-        allow_null=True,
-        help_text="More access time asked for (at most 14d); lowered to the policy cap.",
-    )
-    request_ttl = DurationField(
-        required=False,
-        allow_null=True,
-        help_text="How long the extension may stay pending (default 24h, at most 7d).",
-    )
+    max_duration = _duration("More access time asked for (at most 14d); lowered to the policy cap.")
+    request_ttl = _duration("How long the extension may stay pending (default 24h, at most 7d).")
     suggested_reviewers = _names(MAX_SUGGESTED_REVIEWERS, 150, "User names to notify.")
-    dry_run = serializers.BooleanField(
-        required=False, default=False, help_text="Check and show the extension without storing it."
-    )
+    dry_run = _dry_run("extension")
 
 
 class ReviewCreateSerializer(StrictSerializer):
