@@ -266,8 +266,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_app.tasks.resync_request_permissions",
         "schedule": float(WORKER_RESYNC_INTERVAL),
         "options": {"expires": float(WORKER_RESYNC_INTERVAL)},
-    }
-} | _AUDIT_ANCHOR_SCHEDULE
+    },
+    **_AUDIT_ANCHOR_SCHEDULE,
+}
 # Where beat remembers when each sweep last ran (Celery's default name, in the working
 # directory, in production; beside the code in development).
 CELERY_BEAT_SCHEDULE_FILENAME = env_str(
