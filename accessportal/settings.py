@@ -228,6 +228,31 @@ _SWEEPS = {
     "warn-ending-grants": "warn_ending_grants",
     "dispatch-due-notifications": "dispatch_due_notifications",
 }
+# --- Audit anchors (README: "Audit log"; docs/SECURITY.md) --------------------------------
+# Signed checkpoints of the audit chain, written outside the database. Keys and secrets come
+# from the environment only, never from the database its owner controls.
+AUDIT_ANCHOR_INTERVAL = env_int("AUDIT_ANCHOR_INTERVAL", 3600)  # seconds; 0: no periodic one
+AUDIT_ANCHOR_FILE = env_str("AUDIT_ANCHOR_FILE")  # append-only JSON lines
+AUDIT_ANCHOR_WEBHOOK_URL = env_str("AUDIT_ANCHOR_WEBHOOK_URL")  # a URL, or env:NAME
+AUDIT_ANCHOR_WEBHOOK_SECRET = env_str("AUDIT_ANCHOR_WEBHOOK_SECRET")  # signs the request
+AUDIT_ANCHOR_KEY = env_str("AUDIT_ANCHOR_KEY")  # HS256 (JWS) key, >= 32 characters
+AUDIT_ANCHOR_PRIVATE_KEY_FILE = env_str("AUDIT_ANCHOR_PRIVATE_KEY_FILE")  # Ed25519 PEM: signs
+AUDIT_ANCHOR_PUBLIC_KEY_FILE = env_str("AUDIT_ANCHOR_PUBLIC_KEY_FILE")  # Ed25519 PEM: verifies
+if AUDIT_ANCHOR_KEY and len(AUDIT_ANCHOR_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_ANCHOR_KEY must be at least 32 characters")
+if AUDIT_ANCHOR_WEBHOOK_URL and not AUDIT_ANCHOR_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("AUDIT_ANCHOR_WEBHOOK_URL needs AUDIT_ANCHOR_WEBHOOK_SECRET")
+_AUDIT_ANCHOR_SCHEDULE = (
+    {
+        "dispatch-audit-anchor": {
+            "task": "requests_app.tasks.dispatch_audit_anchor",
+            "schedule": float(AUDIT_ANCHOR_INTERVAL),
+            "options": {"expires": float(AUDIT_ANCHOR_INTERVAL)},
+        }
+    }
+    if AUDIT_ANCHOR_INTERVAL > 0
+    else {}
+)
 CELERY_BEAT_SCHEDULE = {
     name: {
         "task": f"requests_app.tasks.{task}",
@@ -241,7 +266,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_app.tasks.resync_request_permissions",
         "schedule": float(WORKER_RESYNC_INTERVAL),
         "options": {"expires": float(WORKER_RESYNC_INTERVAL)},
-    }
+    },
+    **_AUDIT_ANCHOR_SCHEDULE,
 }
 # Where beat remembers when each sweep last ran (Celery's default name, in the working
 # directory, in production; beside the code in development).

@@ -10,16 +10,25 @@ itself, so they stay visible (and end as dead letters) in the database.
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.db import DatabaseError
 
 from requests_app.errors import NotFound
 from requests_app.services.activation import grants_activate_due, grants_activate_for
+from requests_app.services.audit_anchors import (
+    AnchorError,
+    AnchorNotConfigured,
+    audit_anchor_take,
+)
 from requests_app.services.grants import grants_end_due
 from requests_app.services.notifications import outbox_dispatch, outbox_messages_due
 from requests_app.services.reminders import grants_warn_ending
 from requests_app.services.resolution import access_request_expire, access_requests_expire_due
 from requests_app.services.visibility import request_permissions_resync
+
+logger = logging.getLogger(__name__)
 
 RETRY = {
     "autoretry_for": (DatabaseError,),
@@ -88,3 +97,21 @@ def dispatch_due_notifications() -> int:
     for message_id in due:
         dispatch_outbox_message.delay(message_id)
     return len(due)
+
+
+@shared_task(**RETRY)
+def dispatch_audit_anchor() -> int | None:
+    """Periodic (AUDIT_ANCHOR_INTERVAL): sign an anchor of the audit chain head and send it
+    to the anchor file and webhook. Returns the anchored sequence number, or None."""
+    try:
+        result = audit_anchor_take()
+    except AnchorNotConfigured as err:
+        logger.warning("audit anchors are off: %s", err)
+        return None
+    except AnchorError as err:
+        logger.error("no audit anchor taken: %s", err)
+        return None
+    for failure in result.failures:
+        # The next anchor goes out at the next interval; `manage.py audit_anchor` sooner.
+        logger.error("audit anchor #%s not delivered to %s", result.anchor.seq, failure)
+    return result.anchor.seq

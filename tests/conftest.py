@@ -68,14 +68,19 @@ def _celery_tasks_in_process():
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """On PostgreSQL the audit table refuses TRUNCATE (migration 0003) unless the session
-    opts in. Django flushes every table with TRUNCATE after each transactional test, so
-    the throwaway test database, and only it, opts in by default (docs/SECURITY.md)."""
+    """On PostgreSQL the audit tables refuse TRUNCATE except to superusers (migration 0008),
+    and Django empties every table with TRUNCATE after each transactional test: the suite
+    connects as a superuser, as a DBA would for a flush (docs/SECURITY.md). Tests of what
+    the application may do switch to a non-superuser role (`app_role`)."""
     if connection.vendor == "postgresql":
         with django_db_blocker.unblock(), connection.cursor() as cursor:
-            name = connection.ops.quote_name(connection.settings_dict["NAME"])
-            cursor.execute(f"ALTER DATABASE {name} SET accessportal.allow_audit_truncate = 'on'")
-            cursor.execute("SET accessportal.allow_audit_truncate = 'on'")
+            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            if not cursor.fetchone()[0]:
+                pytest.exit(
+                    "the PostgreSQL test user must be a superuser: Django flushes tables with "
+                    "TRUNCATE, which the audit triggers allow only superusers (docs/SECURITY.md)",
+                    returncode=1,
+                )
     yield
 
 
@@ -94,10 +99,12 @@ def _fresh_cache():
 @pytest.fixture
 def audit_tampering(db):
     """Stand in for an insider who owns the tables: on PostgreSQL, switch the append-only
-    triggers off for this test's transaction (the hash chain must still catch the edit)."""
+    triggers of the events and the chain head off for this test's transaction (the hash
+    chain, and the anchors, must still catch what they do)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE requests_app_auditevent DISABLE TRIGGER USER")
+            for table in ("requests_app_auditevent", "requests_app_auditchainhead"):
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
     yield
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,10 +160,21 @@ class ChainReport:
     problem: str = ""
     seq: int | None = None
     last_hash: str = ""  # of the newest verified event: record it elsewhere to anchor the chain
+    anchors_checked: int = 0
 
 
-def audit_verify(*, chunk_size: int = 2000) -> ChainReport:
-    """Walk the whole chain; report the first broken link (edited, deleted or inserted)."""
+def audit_verify(
+    *, anchors: Mapping[int, str] | None = None, chunk_size: int = 2000
+) -> ChainReport:
+    """Walk the whole chain; report the first broken link (edited, deleted or inserted).
+
+    `anchors` maps sequence numbers to the hashes that signed checkpoints recorded outside
+    the database (`services.audit_anchors`): the chain must still hold each of them, which
+    catches what a consistent rewrite, a truncation with the head set back, or a wipe of
+    events and head leaves intact."""
+    anchors = dict(anchors or {})
+    if anchors.get(0, GENESIS) != GENESIS:
+        return ChainReport(False, 0, "the anchor of #0 is not the genesis hash", 0)
     expected_prev, expected_seq, checked = GENESIS, 1, 0
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
         if event.seq != expected_seq:
@@ -181,7 +193,25 @@ def audit_verify(*, chunk_size: int = 2000) -> ChainReport:
             return ChainReport(
                 False, checked, f"#{event.seq} was altered: its hash does not match", event.seq
             )
+        anchored = anchors.get(event.seq)
+        if anchored is not None and anchored != event.hash:
+            return ChainReport(
+                False,
+                checked,
+                f"#{event.seq} does not match its anchor (sha256 {anchored}): the chain was "
+                f"rewritten up to or before it",
+                event.seq,
+            )
         expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+    beyond = [seq for seq in anchors if seq > checked]
+    if beyond:
+        return ChainReport(
+            False,
+            checked,
+            f"the chain ends at #{checked} but an anchor records #{max(beyond)}: events were "
+            f"removed (the newest ones, or all of them) and the head set back",
+            checked + 1,
+        )
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is None and checked:
         return ChainReport(
@@ -199,4 +229,6 @@ def audit_verify(*, chunk_size: int = 2000) -> ChainReport:
             f"the newest events were deleted or the head was altered",
             expected_seq,
         )
-    return ChainReport(True, checked, last_hash=expected_prev if checked else "")
+    return ChainReport(
+        True, checked, last_hash=expected_prev if checked else "", anchors_checked=len(anchors)
+    )

@@ -12,10 +12,17 @@ from django.db.models import ProtectedError
 
 from requests_app.models import AuditChainHead, AuditEvent
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.audit import audit_record, audit_verify, event_hash
+from requests_app.services.audit import (
+    AuditEntry,
+    audit_record,
+    audit_record_many,
+    audit_verify,
+    event_hash,
+)
 from requests_app.services.reviews import review_submit
 
 TABLE = "requests_app_auditevent"
+HEAD = "requests_app_auditchainhead"
 
 
 @pytest.fixture
@@ -49,30 +56,88 @@ def test_database_refuses_orm_update_and_delete_of_audit_events(history):
     assert audit_verify().ok
 
 
-@pytest.mark.postgres
-def test_database_refuses_raw_sql_update_delete_and_truncate(history):
-    count = AuditEvent.objects.count()
-
-    def raw(sql):
-        def run():
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-
-        return run
-
-    _refused(raw(f"UPDATE {TABLE} SET data = '{{}}'::jsonb WHERE seq = 1"))
-    _refused(raw(f"DELETE FROM {TABLE} WHERE seq = (SELECT max(seq) FROM {TABLE})"))
-
-    def truncate_without_opt_in():
-        # The test database opts in for Django's flush (tests/conftest.py); a deployment
-        # does not, which this setting reproduces for one transaction.
+def _sql(sql, params=None):
+    def run():
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL accessportal.allow_audit_truncate = 'off'")
-            cursor.execute(f"TRUNCATE {TABLE}")
+            cursor.execute(sql, params)
 
-    _refused(truncate_without_opt_in)
+    return run
+
+
+@pytest.mark.postgres
+def test_database_refuses_raw_sql_update_and_delete(history):
+    count = AuditEvent.objects.count()
+    _refused(_sql(f"UPDATE {TABLE} SET data = '{{}}'::jsonb WHERE seq = 1"))
+    _refused(_sql(f"DELETE FROM {TABLE} WHERE seq = (SELECT max(seq) FROM {TABLE})"))
     assert AuditEvent.objects.count() == count
     assert audit_verify().ok
+
+
+@pytest.fixture
+def app_role(db):
+    """Run the test's SQL as the production application would: a role that is no superuser
+    and does not own the tables, but holds every privilege on them (TRUNCATE included, the
+    worst a one-role set-up grants). Created inside the test's transaction, so it is gone
+    with it."""
+    name = connection.ops.quote_name(f"{connection.settings_dict['NAME']}_app"[:63])
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {name} NOLOGIN NOSUPERUSER")
+        cursor.execute(f"GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA public TO {name}")
+        cursor.execute(f"GRANT ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA public TO {name}")
+        cursor.execute(f"SET ROLE {name}")
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        assert cursor.fetchone() == (False,)
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")
+
+
+@pytest.mark.postgres
+def test_the_app_role_cannot_change_remove_or_wipe_events_even_with_the_old_opt_in(
+    history, app_role
+):
+    """Before migration 0008, `SET accessportal.allow_audit_truncate = 'on'` let any role
+    with TRUNCATE wipe the log; no setting opens it now."""
+    before = [(e.seq, e.hash) for e in AuditEvent.objects.order_by("seq")]
+    _sql("SET accessportal.allow_audit_truncate = 'on'")()
+    _refused(_sql(f"UPDATE {TABLE} SET actor_name = 'someone' WHERE seq = 1"))
+    _refused(_sql(f"DELETE FROM {TABLE} WHERE seq = (SELECT max(seq) FROM {TABLE})"))
+    _refused(_sql(f"TRUNCATE {TABLE}"))
+    _refused(_sql(f"TRUNCATE {TABLE}, {HEAD}"))
+    _refused(_sql(f"TRUNCATE {TABLE} CASCADE"))
+    assert [(e.seq, e.hash) for e in AuditEvent.objects.order_by("seq")] == before
+    assert audit_verify().ok
+
+
+@pytest.mark.postgres
+def test_the_app_role_cannot_set_the_chain_head_back_or_remove_it(history, app_role):
+    """Deleting the newest events is refused above; setting the head back to an older event
+    (so that a truncated chain would verify) is refused too, as is any move that does not
+    follow the chain, a second head, or removing the head."""
+    _sql("SET accessportal.allow_audit_truncate = 'on'")()
+    older = history[-2]
+    _refused(_sql(f"UPDATE {HEAD} SET seq = %s, hash = %s", [older.seq, older.hash]))
+    _refused(_sql(f"UPDATE {HEAD} SET seq = 0, hash = repeat('0', 64)"))
+    _refused(_sql(f"UPDATE {HEAD} SET seq = seq + 1"))  # no such event yet
+    _refused(_sql(f"UPDATE {HEAD} SET hash = repeat('f', 64)"))
+    _refused(_sql(f"DELETE FROM {HEAD}"))
+    _refused(_sql(f"TRUNCATE {HEAD}"))
+    _refused(
+        _sql(f"INSERT INTO {HEAD} (id, seq, hash) VALUES (2, %s, %s)", [older.seq, older.hash])
+    )
+    head = AuditChainHead.objects.get(pk=1)
+    assert (head.seq, head.hash) == (history[-1].seq, history[-1].hash)
+    assert audit_verify().ok
+
+
+@pytest.mark.postgres
+def test_the_app_role_still_appends_and_moves_the_head_forward(history, app_role):
+    with transaction.atomic():
+        audit_record(action="test.appended", target_type="test", target_id="1")
+        audit_record_many([AuditEntry("test.bulk", "test", str(n)) for n in range(3)])
+    report = audit_verify()
+    assert report.ok and report.checked == len(history) + 4
+    assert AuditChainHead.objects.get(pk=1).seq == len(history) + 4
 
 
 @pytest.mark.postgres
@@ -118,7 +183,7 @@ def test_verify_audit_reports_a_forged_event_appended_without_the_chain_head(his
     assert not report.ok and "head says" in report.problem
 
 
-def test_deleted_chain_head_is_reported_and_stops_appends(history, capsys):
+def test_deleted_chain_head_is_reported_and_stops_appends(history, audit_tampering):
     AuditChainHead.objects.all().delete()
     report = audit_verify()
     assert not report.ok and "head is missing" in report.problem
