@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import kombu.pools
+from django.conf import settings
 from django.db import connection
 
 from accessportal.celery import app as celery_app
@@ -140,10 +141,9 @@ def broker(url: str, *, key_prefix: str = "") -> Iterator[None]:
     _reset_producers()
     conf.broker_url = url
     conf.task_always_eager = False
-    conf.broker_transport_options = {
-        "socket_connect_timeout": 2,
-        "visibility_timeout": 7200,
-        "global_keyprefix": key_prefix,
+    # As production sets them for a Redis broker (timeouts included).
+    conf.broker_transport_options = settings.REDIS_BROKER_TRANSPORT_OPTIONS | {
+        "global_keyprefix": key_prefix
     }
     try:
         yield
@@ -166,6 +166,7 @@ class WorkerProcess:
 
     def __init__(self, workdir: Path, key_prefix: str, extra_env: dict[str, str]) -> None:
         self.log_path = workdir / f"worker-{uuid.uuid4().hex[:8]}.log"
+        self.key_prefix = key_prefix
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "accessportal.settings",
