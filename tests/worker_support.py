@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection
 
 from accessportal.celery import app as celery_app
+from requests_app.services.publisher import publisher_drain
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("ACCESSPORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
@@ -148,6 +149,9 @@ def broker(url: str, *, key_prefix: str = "") -> Iterator[None]:
     try:
         yield
     finally:
+        # Publishes still queued in the background go to this broker, not the next one
+        # (nor run in-process once tasks are eager again).
+        assert publisher_drain(60), "publishes still pending after 60 s"
         _reset_producers()
         conf.broker_url, conf.task_always_eager, conf.broker_transport_options = saved
 

@@ -82,3 +82,16 @@ def publish_with_deadline(publish: Callable[[], object], what: str) -> bool:
     Returns whether it was done in time (it may still be done later, or never: callers rely
     on the sweeps, never on the publish)."""
     return _current().submit(publish, what, settings.WORKER_PUBLISH_TIMEOUT)
+
+
+def publisher_drain(timeout: float) -> bool:
+    """Wait up to `timeout` s for this process's queued publishes; whether they are done.
+
+    For callers about to change the broker configuration (tests switching brokers)."""
+    with _lock:
+        publisher = _publisher
+    if publisher is None or publisher.pid != os.getpid() or not publisher.thread.is_alive():
+        return True
+    done = threading.Event()
+    publisher.queue.put((lambda: None, done, "drain"), timeout=timeout)
+    return done.wait(timeout)
