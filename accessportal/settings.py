@@ -195,6 +195,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's consumer, made to survive a lost Redis connection (accessportal/worker_consumer.py).
+CELERY_WORKER_CONSUMER = "accessportal.worker_consumer:Consumer"
+# Celery 6's default (no task here acks late, so nothing is cancelled); silences its warning.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # A web request must not hang on a dead broker: fail fast, the sweeps do the work later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
@@ -202,6 +206,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
+# How long a web request waits for its after-commit publish (seconds); a slower broker is
+# published to in the background, and what never gets there is done by the sweeps.
+WORKER_PUBLISH_TIMEOUT = env_int("ACCESSPORTAL_PUBLISH_TIMEOUT_MS", 500) / 1000
 WORKER_ETA_HORIZON = env_int("ACCESSPORTAL_ETA_HORIZON", 3600)  # longer waits: the sweeps
 WORKER_SWEEP_INTERVAL = env_int("ACCESSPORTAL_SWEEP_INTERVAL", 60)
 WORKER_RESYNC_INTERVAL = env_int("ACCESSPORTAL_RESYNC_INTERVAL", 900)
@@ -213,14 +220,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BASE_DIR / ".celery" / "control"),
         "store_processed": False,
     }
-elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Above the ETA horizon, so messages waiting for their ETA are not redelivered.
-        "visibility_timeout": 2 * WORKER_ETA_HORIZON,
-        "socket_connect_timeout": 2,
-        "socket_timeout": 10,
-        "global_keyprefix": env_str("CELERY_REDIS_KEY_PREFIX"),
-    }
+# Redis broker options (tests that switch the broker to a Redis use them too).
+REDIS_BROKER_TRANSPORT_OPTIONS = {
+    # Above the ETA horizon, so messages waiting for their ETA are not redelivered.
+    "visibility_timeout": 2 * WORKER_ETA_HORIZON,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+    "global_keyprefix": env_str("CELERY_REDIS_KEY_PREFIX"),
+}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = REDIS_BROKER_TRANSPORT_OPTIONS
 _SWEEPS = {
     "expire-due-requests": "expire_due_requests",
     "activate-due-grants": "activate_due_grants",

@@ -23,9 +23,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import kombu.pools
+from django.conf import settings
 from django.db import connection
 
 from accessportal.celery import app as celery_app
+from requests_app.services.publisher import publisher_drain
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("ACCESSPORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
@@ -140,14 +142,16 @@ def broker(url: str, *, key_prefix: str = "") -> Iterator[None]:
     _reset_producers()
     conf.broker_url = url
     conf.task_always_eager = False
-    conf.broker_transport_options = {
-        "socket_connect_timeout": 2,
-        "visibility_timeout": 7200,
-        "global_keyprefix": key_prefix,
+    # As production sets them for a Redis broker (timeouts included).
+    conf.broker_transport_options = settings.REDIS_BROKER_TRANSPORT_OPTIONS | {
+        "global_keyprefix": key_prefix
     }
     try:
         yield
     finally:
+        # Publishes still queued in the background go to this broker, not the next one
+        # (nor run in-process once tasks are eager again).
+        assert publisher_drain(60), "publishes still pending after 60 s"
         _reset_producers()
         conf.broker_url, conf.task_always_eager, conf.broker_transport_options = saved
 
@@ -166,6 +170,7 @@ class WorkerProcess:
 
     def __init__(self, workdir: Path, key_prefix: str, extra_env: dict[str, str]) -> None:
         self.log_path = workdir / f"worker-{uuid.uuid4().hex[:8]}.log"
+        self.key_prefix = key_prefix
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "accessportal.settings",

@@ -3,7 +3,8 @@
 Queueing is best effort by design (invariant 7): the work itself is recorded in the
 database (a pending request's `expires`, a grant's window, an outbox row), and the periodic
 sweeps (`accessportal.celery`, beat) find anything whose message was never sent. A broker
-outage is logged and never fails or rolls back the change that asked for the work.
+outage is logged and never fails or rolls back the change that asked for the work, and a
+hung broker holds it up for at most WORKER_PUBLISH_TIMEOUT (services/publisher.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from requests_app.services.publisher import publish_with_deadline
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,15 +27,17 @@ def _send(task_name: str, eta: datetime | None, kwargs: dict) -> None:
 
     if eta is not None and eta <= timezone.now():
         eta = None
-    try:
-        getattr(tasks, task_name).apply_async(kwargs=kwargs, eta=eta)
-    except Exception:  # any broker failure: the sweep does the work later
-        logger.warning(
-            "could not queue %s(%s); the periodic sweep will do it",
-            task_name,
-            kwargs,
-            exc_info=True,
-        )
+    task = getattr(tasks, task_name)
+    if task.app.conf.task_always_eager:  # runs the task here, in this thread and transaction
+        try:
+            task.apply_async(kwargs=kwargs, eta=eta)
+        except Exception:
+            logger.warning("%s(%s) failed; the periodic sweep will redo it", task_name, kwargs)
+        return
+    # A hung broker holds the caller up for at most WORKER_PUBLISH_TIMEOUT.
+    publish_with_deadline(
+        lambda: task.apply_async(kwargs=kwargs, eta=eta), f"{task_name}({kwargs})"
+    )
 
 
 def job_after_commit(task_name: str, *, eta: datetime | None = None, **kwargs: object) -> bool:
