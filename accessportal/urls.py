@@ -5,6 +5,9 @@ from django.urls import include, path
 
 from requests_app.portal.urls import auth_urlpatterns
 
+# A crash outside the API's views (production mode) still answers JSON under /api/.
+handler500 = "requests_app.api.views.errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("requests_app.api.urls")),

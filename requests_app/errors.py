@@ -58,3 +58,11 @@ class ConcurrentUpdate(Conflict):
     retrying did not help; nothing was saved and the caller may try again."""
 
     code = "concurrent_update"
+
+
+class DatabaseUnavailable(DomainError):
+    """The database connection was lost before the change reached COMMIT, again on every
+    retry: nothing was saved and the caller may try again later."""
+
+    status = 503
+    code = "database_unavailable"

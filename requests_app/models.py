@@ -53,6 +53,11 @@ class AccessRequest(models.Model):
         related_name="+",
     )
     resolve_reason = models.TextField(blank=True, default="")
+    resolved_by_override = models.BooleanField(
+        default=False,
+        help_text="Approved or denied directly by a superuser who does not otherwise hold "
+        "requests_app.resolve_accessrequest: an override, shown as such.",
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

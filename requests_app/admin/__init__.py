@@ -2,13 +2,20 @@
 
 One small module per concern, each registering its ModelAdmins when imported here:
 `requests` (the "Pending for me" queue, every visible request, the request page, reviews),
-`grants` (active and past access, revoke), `audit` (the read-only audit log). Other
+`grants` (active and past access, revoke), `audit` (the read-only audit log), `accounts`
+(Django's User and Group admin, every privilege change audited). Other
 concerns (e.g. the notification outbox) add their own module and import it below.
 """
 
 from django.contrib import admin
 
-from requests_app.admin import audit, grants, outbox, requests  # noqa: F401 (registers admins)
+from requests_app.admin import (  # noqa: F401 (registers admins)
+    accounts,
+    audit,
+    grants,
+    outbox,
+    requests,
+)
 
 admin.site.site_header = "Access Portal"
 admin.site.site_title = "Access Portal"

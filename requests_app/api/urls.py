@@ -8,7 +8,7 @@ from requests_app.api.views.access import AccessCheckView
 from requests_app.api.views.audit import AuditEventViewSet
 from requests_app.api.views.auth import AuthTokenView
 from requests_app.api.views.docs import SwaggerDocsView
-from requests_app.api.views.errors import unknown_endpoint
+from requests_app.api.views.errors import missing_slash, unknown_endpoint
 from requests_app.api.views.grants import GrantViewSet
 from requests_app.api.views.me import MeView
 from requests_app.api.views.policies import ResourceViewSet, RoleViewSet
@@ -29,13 +29,14 @@ v1 = [
     # POST username + password → {"token": ...}: how `accessctl login --user` gets a token.
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     *router.urls,
-    # Last: any other path under v1/ gets a JSON 404 (and its methods a JSON 405), not
-    # Django's HTML page. Paths without the trailing slash still redirect to it first.
-    re_path(r"^.*/$", unknown_endpoint),
 ]
 
 urlpatterns = [
     path("v1/", include(v1)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SwaggerDocsView.as_view(url_name="api:schema"), name="docs"),
+    # Last: a path without its trailing slash is answered here, not by Django's APPEND_SLASH
+    # (errors.missing_slash says why); any other path gets a JSON 404, not an HTML page.
+    re_path(r"^.*[^/]$", missing_slash),
+    re_path(r"", unknown_endpoint, name="unknown"),
 ]

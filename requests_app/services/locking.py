@@ -1,5 +1,6 @@
 """Fetching a request row under lock: the one way writers get hold of a request; and
-retrying a service whose transaction lost a deadlock or a serialization conflict.
+retrying a service whose transaction lost a deadlock or a serialization conflict, or its
+database connection before COMMIT.
 
 Lock order everywhere: the request, then its reviews, then its grants, then the audit chain
 head (taken last, by `audit_record`, and held to commit).
@@ -16,10 +17,10 @@ import uuid
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from django.db import OperationalError, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from requests_app.errors import ConcurrentUpdate, NotFound, NotPending
+from requests_app.errors import ConcurrentUpdate, DatabaseUnavailable, NotFound, NotPending
 from requests_app.models import AccessRequest
 
 logger = logging.getLogger(__name__)
@@ -46,10 +47,37 @@ def is_transient(error: BaseException) -> bool:
     return "database is locked" in str(error)
 
 
+class _StatementFailures:
+    """A database execute wrapper that keeps the error of a statement of this service's
+    transaction that lost its connection (the driver reports it closed). Statements run
+    before COMMIT, so such a transaction was never committed: nothing of it was saved. An
+    error raised by COMMIT itself passes no statement: the server may have committed, and
+    it is never replayed. Statements of commit hooks (after COMMIT, outside the atomic
+    block) do not count either."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+
+    def __call__(self, execute, sql, params, many, context):
+        try:
+            return execute(sql, params, many, context)
+        except (OperationalError, InterfaceError) as err:
+            wrapper = context["connection"]
+            raw = wrapper.connection
+            if wrapper.in_atomic_block and (raw is None or getattr(raw, "closed", False)):
+                self.error = err
+            raise
+
+
 def retry_on_conflict(func: Callable[P, R]) -> Callable[P, R]:
     """Run a top-level `@transaction.atomic` service again when the database aborted it for
     a deadlock or serialization failure; after ATTEMPTS tries, or when called inside an
     outer transaction (which cannot be replayed from here), raise ConcurrentUpdate (409).
+
+    A connection lost before COMMIT (the server ended the session, the network dropped) is
+    run again on a fresh connection, as safely: nothing was saved. After ATTEMPTS tries,
+    DatabaseUnavailable (503). A connection lost at COMMIT or after is never replayed: the
+    change may be saved, and running it again could make a duplicate.
 
     Called by another retry_on_conflict service, inside that one's transaction, it leaves
     the error to the outer one, which replays everything (a service composed of services,
@@ -76,9 +104,15 @@ def retry_on_conflict(func: Callable[P, R]) -> Callable[P, R]:
 def _run_with_retries(func, args, kwargs):
     attempt = 1
     while True:
+        failures = _StatementFailures()
         try:
-            return func(*args, **kwargs)
-        except OperationalError as err:
+            with transaction.get_connection().execute_wrapper(failures):
+                return func(*args, **kwargs)
+        except (OperationalError, InterfaceError) as err:
+            if err is failures.error:
+                _reconnect_or_raise(func, err, attempt)
+                attempt += 1
+                continue
             if not is_transient(err):
                 raise
             nested = transaction.get_connection().in_atomic_block
@@ -97,6 +131,25 @@ def _run_with_retries(func, args, kwargs):
                 ) from err
             time.sleep(random.uniform(0, 0.05 * 2**attempt))
             attempt += 1
+
+
+def _reconnect_or_raise(func, err: BaseException, attempt: int) -> None:
+    connection = transaction.get_connection()
+    logger.warning(
+        "%s lost its database connection before commit (attempt %d of %d): %s",
+        func.__qualname__,
+        attempt,
+        ATTEMPTS,
+        err,
+    )
+    if connection.in_atomic_block:
+        raise err  # an outer transaction is lost with it; only its owner can start over
+    if attempt >= ATTEMPTS:
+        raise DatabaseUnavailable(
+            "the database connection was lost; nothing was saved, please try again"
+        ) from err
+    connection.close()  # the next statement opens a fresh connection
+    time.sleep(random.uniform(0, 0.05 * 2**attempt))
 
 
 def request_lock(request_id: object) -> AccessRequest:

@@ -54,6 +54,7 @@ def resolve_locked(
             "resolved_at",
             "resolved_by",
             "resolve_reason",
+            "resolved_by_override",
             "access_starts",
             "access_expires",
             "updated",
@@ -91,7 +92,9 @@ def access_request_resolve(
     """Approve or deny directly, bypassing thresholds.
 
     Caller must hold `requests_app.resolve_accessrequest` and may never resolve their own
-    request, superusers included (dual authorization). A reason is required.
+    request, superusers included (dual authorization). A reason is required. A superuser
+    who holds the permission only as a superuser resolves by override: the request and its
+    audit event say so.
     """
     if state not in (RequestState.APPROVED, RequestState.DENIED):
         raise ValidationFailed("state must be APPROVED or DENIED", field="state")
@@ -104,14 +107,26 @@ def access_request_resolve(
     if not reason:
         raise ValidationFailed("a reason is required to resolve a request", field="reason")
     ensure_pending(request)
+    request.resolved_by_override = _superuser_override(actor)
+    override = {"override": True, "why": "superuser"} if request.resolved_by_override else {}
     return resolve_locked(
         request,
         RequestState(state),
         actor=actor,
         reason=reason,
         now=timezone.now(),
-        data={"direct": True},
+        data={"direct": True, **override},
     )
+
+
+def _superuser_override(actor: AbstractBaseUser) -> bool:
+    """Whether `actor` may resolve directly only because they are a superuser: asked of a
+    fresh copy of their account with the flag off, through every permission backend."""
+    if not getattr(actor, "is_superuser", False):
+        return False
+    plain = type(actor)._default_manager.get(pk=actor.pk)
+    plain.is_superuser = False
+    return not plain.has_perm("requests_app.resolve_accessrequest")
 
 
 @retry_on_conflict

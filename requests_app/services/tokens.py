@@ -1,7 +1,8 @@
 """API tokens for the CLI and integrations (DRF's `authtoken`, one token per user).
 
-The key is shown to its owner once, when it is created; the audit log records that a token
-was created or revoked, never the key.
+The portal shows the key to its owner once, when it is created; a password login
+(`POST /api/v1/auth/token/`, `accessctl login --user`) hands the owner their existing key, or
+a new one. The audit log records that a token was created or revoked, never the key.
 """
 
 from __future__ import annotations
@@ -36,14 +37,35 @@ def api_token_create(*, user: AbstractBaseUser, replace: bool = False) -> Token:
     if old is not None:
         old.delete()
     token = Token.objects.create(user=user)
+    _audit_created(user, replaced=old is not None)
+    return token
+
+
+@retry_on_conflict
+@transaction.atomic
+def api_token_get_or_create(*, user: AbstractBaseUser) -> Token:
+    """`user`'s token, created (and audited) when they have none: what a password login
+    returns. Caller must have checked the password. Two first logins at once both get the
+    one token: the second waits on the account lock, then finds it."""
+    _lock_owner(user)
+    token = Token.objects.filter(user=user).first()
+    if token is None:
+        token = Token.objects.create(user=user)
+        _audit_created(user, replaced=False, via="password")
+    return token
+
+
+def _audit_created(user: AbstractBaseUser, *, replaced: bool, via: str | None = None) -> None:
+    data = {"user": user.get_username(), "replaced": replaced}
+    if via:
+        data["via"] = via
     audit_record(
         action="api_token.created",
         target_type="user",
         target_id=str(user.pk),
         actor=user,
-        data={"user": user.get_username(), "replaced": old is not None},
+        data=data,
     )
-    return token
 
 
 @retry_on_conflict

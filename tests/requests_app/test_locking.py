@@ -112,6 +112,7 @@ LOCKING_SERVICES = [
     extensions.access_request_extend,
     tokens.api_token_create,
     tokens.api_token_revoke,
+    tokens.api_token_get_or_create,
     activation.grants_activate_for,
     reminders.grants_warn_ending,
     notifications.outbox_route,

@@ -154,6 +154,7 @@ class AccessRequestSerializer(OutputSerializer):
             "resolved_at",
             "resolved_by",
             "resolve_reason",
+            "resolved_by_override",
             "revoked_at",
             "revoked_by",
             "revoke_reason",

@@ -1,7 +1,9 @@
 """`POST auth/token/`: trade a user name and password for the caller's API token.
 
-DRF's `ObtainAuthToken`, JSON only like the rest of the API and documented in the schema.
-It is how `accessctl login --user` gets a token; the same token is returned every time.
+DRF's `ObtainAuthToken` checks the password; the token comes from the token service (locked
+on the account, audited when created), not from DRF's unaudited `get_or_create`. It is how
+`accessctl login --user` gets a token; the same token is returned every time, so a second
+machine's login does not end the first one's.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from requests_app.api import examples
 from requests_app.api.serializers.errors import errors
 from requests_app.api.throttling import ScopedThrottle
+from requests_app.services.tokens import api_token_get_or_create
 
 TOKEN_EXAMPLES = [
     examples.example(
@@ -58,4 +62,7 @@ class AuthTokenView(ObtainAuthToken):
         tags=["auth"],
     )
     def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = api_token_get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})

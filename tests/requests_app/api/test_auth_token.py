@@ -6,6 +6,10 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from requests_app.models import AuditEvent
+from requests_app.services.audit import audit_verify
+from tests.concurrency import run_together
+
 URL = "/api/v1/auth/token/"
 
 
@@ -51,3 +55,32 @@ def test_only_json_is_accepted(alice_with_password):
     answer = APIClient().post(URL, {"username": "alice", "password": "correct horse battery"})
     assert answer.status_code == 415
     assert not Token.objects.exists()
+
+
+def test_the_first_password_login_creates_the_token_through_the_audited_service(
+    alice_with_password,
+):
+    body = {"username": "alice", "password": "correct horse battery"}
+    first = APIClient().post(URL, body, format="json")
+    again = APIClient().post(URL, body, format="json")
+    assert first.json() == again.json()
+    events = list(AuditEvent.objects.filter(action__startswith="api_token."))
+    assert [(e.action, e.actor_name) for e in events] == [("api_token.created", "alice")]
+    assert events[0].data == {"user": "alice", "replaced": False, "via": "password"}
+    assert first.json()["token"] not in str(events[0].data)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(3))
+def test_a_double_clicked_first_login_gives_both_clicks_the_same_token(alice_with_password, round_):
+    """Two first logins of one user at the same instant, each on its own connection: both
+    get the one token, created and audited once (no IntegrityError, no second token)."""
+    body = {"username": "alice", "password": "correct horse battery"}
+    answers = run_together(*[lambda: APIClient().post(URL, body, format="json")] * 2)
+    assert all(a.ok for a in answers), [a.error for a in answers]
+    assert [a.value.status_code for a in answers] == [200, 200]
+    key = Token.objects.get(user__username="alice").key
+    assert [a.value.json() for a in answers] == [{"token": key}] * 2
+    assert AuditEvent.objects.filter(action="api_token.created").count() == 1
+    assert audit_verify().ok

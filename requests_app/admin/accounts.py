@@ -1,0 +1,88 @@
+"""Django's stock User and Group admin, audited: every privilege it hands out or takes away
+(superuser, staff and active flags, groups, user and group permissions, passwords) is an
+audit event in the same transaction, with the admin as actor (services/accounts.py)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db import router, transaction
+
+from requests_app.services.accounts import (
+    account_changes_audit,
+    account_deletion_audit,
+    account_state_for_update,
+    group_changes_audit,
+    group_deletion_audit,
+    group_state_for_update,
+)
+
+# Where save_model leaves the locked "before" snapshot for save_related, on this request.
+# ModelAdmin instances are shared by every request, so the request carries it.
+_BEFORE = "_accessportal_audit_before"
+
+
+class AuditedUserAdmin(UserAdmin):
+    """Django's own admin runs the add and change forms in one transaction: the snapshot is
+    taken (and the row locked) before the save, the event written after the groups and
+    permissions are saved."""
+
+    def save_model(self, request, obj, form, change):
+        setattr(request, _BEFORE, account_state_for_update(obj.pk) if change else None)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        account_changes_audit(
+            actor=request.user, user_id=form.instance.pk, before=getattr(request, _BEFORE)
+        )
+
+    def user_change_password(self, request, id, form_url=""):
+        # Django's password view has no transaction of its own: give it one, so the new
+        # password and its event commit together.
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            pk = unquote(id)
+            before = account_state_for_update(pk) if request.method == "POST" else None
+            response = super().user_change_password(request, id, form_url)
+            if before is not None:
+                account_changes_audit(actor=request.user, user_id=pk, before=before)
+        return response
+
+    def delete_model(self, request, obj):
+        account_deletion_audit(actor=request.user, user_id=obj.pk)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            account_deletion_audit(actor=request.user, user_id=pk)
+        super().delete_queryset(request, queryset)
+
+
+class AuditedGroupAdmin(GroupAdmin):
+    def save_model(self, request, obj, form, change):
+        setattr(request, _BEFORE, group_state_for_update(obj.pk) if change else None)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        group_changes_audit(
+            actor=request.user, group_id=form.instance.pk, before=getattr(request, _BEFORE)
+        )
+
+    def delete_model(self, request, obj):
+        group_deletion_audit(actor=request.user, group_id=obj.pk)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            group_deletion_audit(actor=request.user, group_id=pk)
+        super().delete_queryset(request, queryset)
+
+
+for model, model_admin in ((get_user_model(), AuditedUserAdmin), (Group, AuditedGroupAdmin)):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(model, model_admin)

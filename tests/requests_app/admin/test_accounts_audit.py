@@ -1,0 +1,156 @@
+"""Privileges handed out in Django's stock User and Group admin, outside policy files, are
+audited like every other change: one event per save, the admin as actor, a diff of flags,
+groups and permissions, and a password recorded as changed, never its hash."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+
+from requests_app.models import AuditEvent
+from requests_app.services.audit import audit_verify
+
+
+def perm(codename: str) -> Permission:
+    return Permission.objects.get(content_type__app_label="requests_app", codename=codename)
+
+
+def change_form(user, **changes) -> dict:
+    """What Django's user change form posts for `user`, with `changes` applied."""
+    data = {
+        "username": user.username,
+        "first_name": "",
+        "last_name": "",
+        "email": user.email,
+        "is_active": "on" if user.is_active else "",
+        "is_staff": "on" if user.is_staff else "",
+        "is_superuser": "on" if user.is_superuser else "",
+        "groups": [g.pk for g in user.groups.all()],
+        "user_permissions": [p.pk for p in user.user_permissions.all()],
+        "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v != ""}
+
+
+def test_granting_superuser_a_group_and_a_permission_in_the_user_admin_is_audited(
+    root_client, reviewer
+):
+    resolvers = Group.objects.create(name="resolvers")
+    answer = root_client.post(
+        f"/admin/auth/user/{reviewer.pk}/change/",
+        change_form(
+            reviewer,
+            is_superuser="on",
+            is_staff="on",
+            groups=[resolvers.pk],
+            user_permissions=[perm("resolve_accessrequest").pk],
+        ),
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    event = AuditEvent.objects.get(action="account.changed")
+    assert (event.actor_name, event.target_type, event.target_id) == (
+        "root",
+        "user",
+        str(reviewer.pk),
+    )
+    assert event.data == {
+        "user": "bob",
+        "changes": {
+            "is_superuser": [False, True],
+            "is_staff": [False, True],
+            "groups": {"added": ["resolvers"], "removed": []},
+            "user_permissions": {
+                "added": ["requests_app.resolve_accessrequest"],
+                "removed": [],
+            },
+        },
+    }
+    assert audit_verify().ok
+
+
+def test_saving_an_account_unchanged_records_nothing(root_client, reviewer):
+    answer = root_client.post(f"/admin/auth/user/{reviewer.pk}/change/", change_form(reviewer))
+    assert answer.status_code == 302
+    assert not AuditEvent.objects.filter(action__startswith="account.").exists()
+
+
+def test_a_password_set_by_an_admin_is_audited_without_its_hash(root_client, reviewer):
+    answer = root_client.post(
+        f"/admin/auth/user/{reviewer.pk}/password/",
+        {
+            "password1": "A-long-new-passphrase-42",
+            "password2": "A-long-new-passphrase-42",
+            "set_usable_password": "true",
+        },
+    )
+    assert answer.status_code == 302
+    reviewer.refresh_from_db()
+    event = AuditEvent.objects.get(action="account.changed")
+    assert event.actor_name == "root"
+    assert event.data == {"user": "bob", "changes": {"password": "set"}}
+    assert reviewer.password not in str(event.data)
+
+
+def test_a_permission_added_to_a_group_is_audited_with_its_members(root_client, reviewer):
+    group = Group.objects.create(name="revokers")
+    reviewer.groups.add(group)
+    answer = root_client.post(
+        f"/admin/auth/group/{group.pk}/change/",
+        {"name": "revokers", "permissions": [perm("revoke_grant").pk]},
+    )
+    assert answer.status_code == 302
+    event = AuditEvent.objects.get(action="group.changed")
+    assert event.actor_name == "root"
+    assert event.data == {
+        "group": "revokers",
+        "members": ["bob"],
+        "changes": {"permissions": {"added": ["requests_app.revoke_grant"], "removed": []}},
+    }
+
+
+def test_an_account_created_in_the_admin_is_audited(root_client, base_policy):
+    answer = root_client.post(
+        "/admin/auth/user/add/",
+        {
+            "username": "newbie",
+            "password1": "A-long-new-passphrase-42",
+            "password2": "A-long-new-passphrase-42",
+            "usable_password": "true",
+        },
+    )
+    assert answer.status_code == 302
+    event = AuditEvent.objects.get(action="account.created")
+    assert event.actor_name == "root"
+    assert event.data == {
+        "username": "newbie",
+        "is_superuser": False,
+        "is_staff": False,
+        "is_active": True,
+        "groups": [],
+        "user_permissions": [],
+        "password": "set",
+    }
+
+
+@pytest.mark.parametrize("how", ["delete_view", "bulk"])
+def test_deleting_a_group_records_what_its_members_held(root_client, reviewer, how):
+    group = Group.objects.create(name="resolvers")
+    group.permissions.add(perm("resolve_accessrequest"))
+    reviewer.groups.add(group)
+    if how == "delete_view":
+        answer = root_client.post(f"/admin/auth/group/{group.pk}/delete/", {"post": "yes"})
+    else:
+        answer = root_client.post(
+            "/admin/auth/group/",
+            {"action": "delete_selected", "_selected_action": [group.pk], "post": "yes"},
+        )
+    assert answer.status_code == 302
+    assert not Group.objects.exists()
+    event = AuditEvent.objects.get(action="group.deleted")
+    assert event.data == {
+        "name": "resolvers",
+        "permissions": ["requests_app.resolve_accessrequest"],
+        "members": ["bob"],
+    }
