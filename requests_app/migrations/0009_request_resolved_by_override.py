@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('requests_app', '0007_audit_event_actor_protect'),
+        ('requests_app', '0008_audit_head_forward_only'),
     ]
 
     operations = [
