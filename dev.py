@@ -166,6 +166,7 @@ def demo(args: list[str]) -> None:
     # SIGTERM, like Ctrl-C, ends the demo through the `finally` below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     children: list[subprocess.Popen] = []
+    code = 0
     try:
         if not options.no_worker:
             children += start_workers(env)
@@ -174,12 +175,13 @@ def demo(args: list[str]) -> None:
         children.append(server)
         link = env["NOTIFY_REQUEST_URL"].removesuffix("requests/{id}/")
         print(f"\nAccess Portal demo at {link}  (Ctrl-C to stop)\n", flush=True)
-        server.wait()
+        code = server.wait()  # on its own only if it failed, e.g. the port is taken
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this short
         _stop(children)
+    sys.exit(code)
 
 
 def test(args: list[str]) -> None:

@@ -205,3 +205,20 @@ def test_email_links_point_at_the_address_served(demo_run):
         time.sleep(0.5)
     assert "127.0.0.1:8000" not in demo.output().split("Access Portal demo at", 1)[1]
     assert demo.stop() == 0
+
+
+def test_a_port_already_taken_ends_the_demo_with_an_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "dev.py", "demo", "--no-worker", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=_environment(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
+    assert result.returncode != 0
+    assert "already in use" in result.stdout + result.stderr
