@@ -69,8 +69,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # WhiteNoise serves /static/ from STATIC_ROOT in every mode (gunicorn has no static
-    # handler); after the security middleware so static files get its redirect and headers.
+    # WhiteNoise serves /static/ (gunicorn has none): collected files in production, the
+    # apps' folders in development; after the security middleware, whose redirect it keeps.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
