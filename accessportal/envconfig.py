@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_ENGINES = {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -50,37 +51,33 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 
 
 def database_from_url(url: str, base_dir: Path) -> dict:
-    """Turn `postgres://user:pass@host:port/name` or `sqlite:///path` into a DATABASES entry."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    options = dict(parse_qsl(parts.query))
-    if scheme in {"postgres", "postgresql", "pgsql"}:
-        name = unquote(parts.path.lstrip("/"))
-        if not name:
-            raise ImproperlyConfigured(f"DATABASE_URL {url!r} names no database")
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": int(options.pop("conn_max_age", 0)),
-            "OPTIONS": options,
-        }
-    if scheme == "sqlite":
-        path = unquote(parts.path)
-        if path.startswith("/") and not path.startswith("//") and parts.netloc == "":
-            path = path[1:] if path.startswith("/./") else path
-        name = Path(path) if Path(path).is_absolute() else base_dir / path
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(name),
-            # IMMEDIATE: a transaction takes the write lock when it begins, so the web
-            # server and the demo's worker wait for each other instead of failing with
-            # "database is locked" when both upgrade a read to a write.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
-        }
-    raise ImproperlyConfigured(
-        f"DATABASE_URL scheme {scheme!r} is not supported (use postgres:// or sqlite:///)"
-    )
+    """A DATABASES entry from `postgres://user:pass@host:port/name[?conn_max_age=N&...]` or
+    `sqlite:///path`, parsed by dj-database-url. A relative SQLite path (the default
+    `sqlite:///db.sqlite3`) is relative to `base_dir`, the project folder; `sqlite:////abs`
+    is absolute."""
+    try:
+        database = dj_database_url.parse(url)
+    except ValueError as error:  # an unknown scheme or an unparsable URL
+        raise ImproperlyConfigured(f"DATABASE_URL is not usable: {error}") from None
+    engine = database["ENGINE"]
+    if engine not in _ENGINES:
+        scheme = url.partition(":")[0]
+        raise ImproperlyConfigured(
+            f"DATABASE_URL scheme {scheme!r} is not supported (use postgres:// or sqlite:///)"
+        )
+    options = database.pop("OPTIONS", {})
+    if engine == "django.db.backends.sqlite3":
+        name = database["NAME"]
+        if name and name != ":memory:" and not Path(name).is_absolute():
+            database["NAME"] = str(base_dir / name)
+        # IMMEDIATE: a transaction takes the write lock when it begins, so the web server
+        # and the demo's worker wait for each other instead of failing with "database is
+        # locked" when both upgrade a read to a write.
+        return database | {"OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"}}
+    if not database["NAME"]:
+        raise ImproperlyConfigured("DATABASE_URL names no database (postgres://.../NAME)")
+    try:
+        database["CONN_MAX_AGE"] = int(options.pop("conn_max_age", 0))
+    except ValueError:
+        raise ImproperlyConfigured("DATABASE_URL's conn_max_age is not an integer") from None
+    return database | {"OPTIONS": options}

@@ -8,6 +8,7 @@ set up the one way the product sets them up: YAML through the policy loader.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import textwrap
 
@@ -19,6 +20,8 @@ from policies_app.loader import plan_from_texts
 from policies_app.services import policies_apply
 
 REQUIRE_SERVICES = os.environ.get("ACCESSPORTAL_REQUIRE_SERVICES") == "1"
+# The Chromium that browser tests drive (Debian's package; Playwright's download is not used).
+CHROMIUM = os.environ.get("ACCESSPORTAL_CHROMIUM") or "/usr/bin/chromium"
 
 
 def _redis_reachable() -> bool:
@@ -47,13 +50,21 @@ def pytest_collection_modifyitems(items):
 
 def pytest_runtest_setup(item):
     """Real-service tests: `postgres` runs only on a PostgreSQL database (CI's second run);
-    `redis` needs the server, and with ACCESSPORTAL_REQUIRE_SERVICES=1 its absence fails."""
+    `redis` needs the server and `browser` needs Chromium, and with
+    ACCESSPORTAL_REQUIRE_SERVICES=1 a missing one fails the test instead of skipping it."""
     if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)")
     if item.get_closest_marker("redis") and not _redis_reachable():
         if REQUIRE_SERVICES:
             pytest.fail("Redis at 127.0.0.1:6379 is required (ACCESSPORTAL_REQUIRE_SERVICES=1)")
         pytest.skip("needs Redis at 127.0.0.1:6379")
+    if item.get_closest_marker("browser") and not shutil.which(CHROMIUM):
+        install = "apt-get install chromium, or set ACCESSPORTAL_CHROMIUM to its path"
+        if REQUIRE_SERVICES:
+            pytest.fail(
+                f"Chromium at {CHROMIUM} is required (ACCESSPORTAL_REQUIRE_SERVICES=1): {install}"
+            )
+        pytest.skip(f"needs Chromium at {CHROMIUM}: {install}")
 
 
 @pytest.fixture(autouse=True, scope="session")

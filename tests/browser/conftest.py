@@ -11,7 +11,6 @@ for every browser test: live-server tests are transactional, and a flush would d
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +18,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-CHROMIUM = "/usr/bin/chromium"
+from tests.conftest import CHROMIUM
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -29,13 +29,6 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "browser-test-password"
 HERE = Path(__file__).resolve().parent
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        "browser: drives Debian's headless chromium; deselect with -m 'not browser'",
-    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -51,8 +44,9 @@ VIEWPORT = {"width": 1400, "height": 900}
 
 @pytest.fixture
 def browser(live_server, django_db_serialized_rollback) -> Iterator:
-    """Headless chromium (Debian's package; `playwright install` is not used). Fails, never
-    skips, when chromium is missing: CI installs it with apt-get.
+    """Headless chromium (Debian's package at ACCESSPORTAL_CHROMIUM, default
+    /usr/bin/chromium; `playwright install` is not used). Without it the test was already
+    skipped, or failed under ACCESSPORTAL_REQUIRE_SERVICES=1 (tests/conftest.py).
 
     One per test, started after the test database is ready: Playwright's sync API keeps an
     asyncio loop running in this thread, and while one runs Django hands out different
@@ -62,8 +56,6 @@ def browser(live_server, django_db_serialized_rollback) -> Iterator:
     """
     from playwright.sync_api import sync_playwright
 
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
     # Django's ORM refuses to run while an event loop runs in its thread unless told the
     # loop is not its business; here it is Playwright's, so that is true.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
