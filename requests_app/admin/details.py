@@ -20,7 +20,7 @@ from requests_app.choices import RequestState
 from requests_app.models import AccessRequest, AccessRequestUserObjectPermission, AuditEvent
 from requests_app.selectors import requests_needing_review, requests_visible_to
 from requests_app.services.grants import may_revoke
-from requests_app.services.reviews import may_review
+from requests_app.services.reviews import may_review, review_reason_required
 
 HISTORY = 8
 
@@ -180,6 +180,6 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
         "reviewers": _reviewer_names(request),
         "panel": review_panel(request, viewer, reviews),
         "next_up": next_up,
-        "reason_required": bool(request.policy.get("reason_required")),
+        "reason_required": review_reason_required(request),
         "reason_prompt": request.policy.get("reason_prompt", ""),
     }

@@ -24,18 +24,13 @@ from policies_app.selectors import subject_for
 from requests_app.admin import display
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.details import request_page_context
-from requests_app.admin.forms import (
-    BulkReviewForm,
-    ReviewForm,
-    RevokeForm,
-    review_reason_required,
-)
+from requests_app.admin.forms import BulkReviewForm, ReviewForm, RevokeForm
 from requests_app.choices import RequestState, ReviewState
 from requests_app.errors import DomainError
 from requests_app.models import AccessRequest, PendingRequest, Review
 from requests_app.selectors import requests_needing_review, requests_visible_to
 from requests_app.services.grants import access_request_revoke
-from requests_app.services.reviews import review_submit
+from requests_app.services.reviews import review_reason_required, review_submit
 
 PAGE_TEMPLATE = "admin/requests_app/accessrequest/request_page.html"
 BULK_TEMPLATE = "admin/requests_app/accessrequest/bulk_review.html"
@@ -77,11 +72,6 @@ def outcome_message(obj: AccessRequest, verdict: str) -> str:
 def review_one(request: HttpRequest, obj: AccessRequest, verdict: str, reason: str) -> bool:
     """Review one request through the service and report it as a message; True if done."""
     label = display.request_label(obj)
-    if review_reason_required(obj) and not reason:
-        prompt = obj.policy.get("reason_prompt") or ""
-        hint = f" ({prompt})" if prompt else ""
-        messages.error(request, f"{label}: not reviewed: a reason is required{hint}.")
-        return False
     try:
         updated = review_submit(
             request_id=obj.pk, reviewer=request.user, state=verdict, reason=reason

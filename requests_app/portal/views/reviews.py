@@ -9,6 +9,7 @@ from requests_app.portal import selectors
 from requests_app.portal.forms import ReviewForm
 from requests_app.portal.views.base import portal_render, portal_view
 from requests_app.selectors import requests_needing_review
+from requests_app.services.reviews import review_reason_required
 from requests_app.services.thresholds import progress
 
 INBOX_LIMIT = 100
@@ -27,7 +28,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
         {
             "r": r,
             "progress": progress(r.policy, list(r.reviews.all())),
-            "form": ReviewForm(auto_id=f"review-{r.pk}-%s"),
+            "form": ReviewForm(
+                auto_id=f"review-{r.pk}-%s", reason_required=review_reason_required(r)
+            ),
         }
         for r in queue
     ]
