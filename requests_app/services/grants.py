@@ -28,27 +28,14 @@ from requests_app.services.outbox import (
     request_payload,
 )
 from requests_app.services.text import clean_text
-
-
-def access_start_for(request: AccessRequest, now: datetime) -> datetime:
-    """When the access of `request` opens if it is approved at `now`.
-
-    max(approval time, assume_start_time); an extension starts no earlier than the expiry of
-    the still-approved access it extends, so access continues without a gap or overlap.
-    """
-    starts = max(now, request.assume_start_time or now)
-    if request.extends_id:
-        previous = request.extends
-        if previous.state == RequestState.APPROVED and previous.access_expires:
-            starts = max(starts, previous.access_expires)
-    return starts
+from requests_app.services.windows import access_start_for
 
 
 def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
     """Open the access window of an approved request and write its grants.
 
-    Access starts at `access_start_for` (max(approval time, assume_start_time), or the end of
-    the access an extension continues) and lasts the approved duration, so the wait for
+    Access starts at `windows.access_start_for` (max(approval time, assume_start_time), or
+    the end of the access an extension continues) and lasts the approved duration, so the wait for
     approval does not eat the access time. Caller holds the request lock. Access starting
     now is activated now; a later start is activated by a worker (`services.activation`),
     which re-checks policy first.
