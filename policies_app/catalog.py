@@ -50,16 +50,13 @@ class RequestableResource:
     rule: RequestRule
 
 
-def request_rule(subject: Subject, rules: list[RolePolicy]) -> RequestRule:
-    """Cap: the largest max_duration among the allowing rules (a rule without one allows the
-    default); reason: required if one of them says so or the requester's roles demand one."""
+def request_rule(subject: Subject, rules: list[RolePolicy], via: list[str]) -> RequestRule:
+    """Cap: the largest max_duration among the allowing `rules` (a rule without one allows the
+    default); reason: `Subject.reason_rule` for the roles `via` which the item is requested
+    (the role itself, or the search-as roles that reach a resource)."""
     default = settings.ACCESS_DEFAULT_DURATION
     cap = max((r.allow_request.get("max_duration") or default for r in rules), default=default)
-    reasons = [r.allow_request.get("reason", {}) for r in rules]
-    required = any(r.get("mode") == "required" for r in reasons) or any(
-        r.request_access == "reason" for r in subject.standing
-    )
-    prompt = next((r["prompt"] for r in reasons if r.get("prompt")), "")
+    required, prompt = subject.reason_rule(via)
     return RequestRule(max_duration=cap, reason_required=required, reason_prompt=prompt)
 
 
@@ -74,7 +71,7 @@ def requestable_roles(
         RequestableRole(
             name=name,
             description=descriptions.get(name, ""),
-            rule=request_rule(subject, subject.role_request_rules(name)),
+            rule=request_rule(subject, subject.role_request_rules(name), [name]),
         )
         for name in names
     ]
@@ -147,7 +144,7 @@ def requestable_resources(
         queryset = queryset.alias(**{alias: label}).filter(**{alias: value})
     found: list[RequestableResource] = []
     for resource in queryset.iterator(chunk_size=500):
-        rules, _reaching = subject.resource_request_rules(resource_ref(resource))
+        rules, reaching = subject.resource_request_rules(resource_ref(resource))
         if not rules:
             continue
         found.append(
@@ -157,7 +154,7 @@ def requestable_resources(
                 name=resource.name,
                 labels=dict(resource.labels or {}),
                 description=resource.description,
-                rule=request_rule(subject, rules),
+                rule=request_rule(subject, rules, reaching),
             )
         )
         if len(found) >= limit:

@@ -194,10 +194,13 @@ class Subject:
     # -- requesting resources ------------------------------------------------------------
     @cached_property
     def search_as_roles(self) -> list[RolePolicy]:
-        """Roles whose resources this subject may request (allowed minus denied)."""
+        """Roles whose resources this subject may request: allowed by some standing role's
+        search_as_roles, minus those any standing role denies, whether in
+        deny.request.search_as_roles or in deny.request.roles (deny wins: a role one may
+        never request is never a path to a resource either)."""
         out = []
         for name, role in sorted(self.policies.roles.items()):
-            if any(r.denies_searching_as(name) for r in self.standing):
+            if any(r.denies_searching_as(name) or r.denies_requesting(name) for r in self.standing):
                 continue
             if any(r.allows_searching_as(name) for r in self.standing):
                 out.append(role)
@@ -214,6 +217,29 @@ class Subject:
     @property
     def can_search_resources(self) -> bool:
         return bool(self.search_as_roles)
+
+    # -- the reason rule -----------------------------------------------------------------
+    def reason_rule(self, via: Iterable[str]) -> tuple[bool, str]:
+        """(whether a reason is required, the prompt) for a request that goes through the
+        roles `via`: the requested roles, and for a resource the search-as roles reaching it.
+
+        Teleport's rule: required when any standing role says `request_access: reason`, or
+        when a standing role whose allow.request names one of `via` (in `roles` or in
+        `search_as_roles`) says `reason.mode: required`. The prompt is the first one those
+        roles give. The create service and the catalog both ask this.
+        """
+        names = list(dict.fromkeys(via))
+        allowing = [
+            r
+            for r in self.standing
+            if any(r.allows_requesting(n) or r.allows_searching_as(n) for n in names)
+        ]
+        reasons = [r.allow_request.get("reason", {}) for r in allowing]
+        required = any(x.get("mode") == "required" for x in reasons) or any(
+            r.request_access == "reason" for r in self.standing
+        )
+        prompt = next((x["prompt"] for x in reasons if x.get("prompt")), "")
+        return required, prompt
 
     # -- reviewing -----------------------------------------------------------------------
     def review_context(self, request: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,6 @@ never reveals a request its viewer could not open.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
@@ -20,7 +18,8 @@ from requests_app.choices import RequestState
 from requests_app.models import AccessRequest, AccessRequestUserObjectPermission, AuditEvent
 from requests_app.selectors import requests_needing_review, requests_visible_to
 from requests_app.services.grants import may_revoke
-from requests_app.services.reviews import may_review
+from requests_app.services.reviews import may_review, review_reason_required
+from requests_app.services.windows import access_window
 
 HISTORY = 8
 
@@ -64,21 +63,12 @@ def _what_approval_gives(request: AccessRequest) -> list[dict]:
     return out
 
 
-def _window(request: AccessRequest, now) -> dict:
-    """When access would start and end if approved now (or when it did, once approved)."""
-    if request.access_starts:
-        return {
-            "starts": request.access_starts,
-            "expires": request.access_expires,
-            "planned": False,
-        }
-    starts = max(now, request.assume_start_time or now)
-    return {
-        "starts": starts,
-        "expires": starts + timedelta(seconds=request.max_duration),
-        "planned": True,
-        "starts_on_approval": not request.assume_start_time or request.assume_start_time <= now,
-    }
+def _extends(request: AccessRequest, viewer) -> dict | None:
+    """The access an extension continues, linked when the viewer may open it."""
+    if not request.extends_id:
+        return None
+    visible = requests_visible_to(viewer).filter(pk=request.extends_id).exists()
+    return {"id": request.extends_id, "visible": visible}
 
 
 def _sets(request: AccessRequest, rows: list[dict]) -> list[dict]:
@@ -164,7 +154,8 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
         "requested": display.duration(request.requested_duration),
         "approved_duration": display.duration(request.max_duration),
         "capped": request.max_duration < request.requested_duration,
-        "window": _window(request, now),
+        "window": access_window(request, now),
+        "extends": _extends(request, viewer),
         "gives": _what_approval_gives(request),
         "thresholds": rows,
         "item_sets": _sets(request, rows),
@@ -180,6 +171,6 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
         "reviewers": _reviewer_names(request),
         "panel": review_panel(request, viewer, reviews),
         "next_up": next_up,
-        "reason_required": bool(request.policy.get("reason_required")),
+        "reason_required": review_reason_required(request),
         "reason_prompt": request.policy.get("reason_prompt", ""),
     }

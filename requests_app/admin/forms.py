@@ -5,14 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from requests_app.choices import ReviewState
-from requests_app.models import AccessRequest
 from requests_app.services.access_requests import MAX_REASON
-
-
-def review_reason_required(request: AccessRequest) -> bool:
-    """A review needs a reason when the request's policy snapshot required one of the
-    requester (the same rule, decided at creation, so a later edit does not change it)."""
-    return bool((request.policy or {}).get("reason_required"))
 
 
 def _reason_field(*, required: bool, label: str = "Reason") -> forms.CharField:
@@ -32,6 +25,8 @@ class ReviewForm(forms.Form):
     decision = forms.ChoiceField(choices=ReviewState.choices)
 
     def __init__(self, *args, reason_required: bool = False, **kwargs) -> None:
+        # `reason_required` mirrors `services.reviews.review_reason_required`, which
+        # `review_submit` enforces; the form only marks the field.
         super().__init__(*args, **kwargs)
         self.reason_required = reason_required
         self.fields["reason"] = _reason_field(required=reason_required)

@@ -24,18 +24,14 @@ from policies_app.selectors import subject_for
 from requests_app.admin import display
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.details import request_page_context
-from requests_app.admin.forms import (
-    BulkReviewForm,
-    ReviewForm,
-    RevokeForm,
-    review_reason_required,
-)
+from requests_app.admin.forms import BulkReviewForm, ReviewForm, RevokeForm
 from requests_app.choices import RequestState, ReviewState
 from requests_app.errors import DomainError
 from requests_app.models import AccessRequest, PendingRequest, Review
 from requests_app.selectors import requests_needing_review, requests_visible_to
 from requests_app.services.grants import access_request_revoke
-from requests_app.services.reviews import review_submit
+from requests_app.services.reviews import review_reason_required, review_submit
+from requests_app.services.windows import access_window, access_windows
 
 PAGE_TEMPLATE = "admin/requests_app/accessrequest/request_page.html"
 BULK_TEMPLATE = "admin/requests_app/accessrequest/bulk_review.html"
@@ -77,11 +73,6 @@ def outcome_message(obj: AccessRequest, verdict: str) -> str:
 def review_one(request: HttpRequest, obj: AccessRequest, verdict: str, reason: str) -> bool:
     """Review one request through the service and report it as a message; True if done."""
     label = display.request_label(obj)
-    if review_reason_required(obj) and not reason:
-        prompt = obj.policy.get("reason_prompt") or ""
-        hint = f" ({prompt})" if prompt else ""
-        messages.error(request, f"{label}: not reviewed: a reason is required{hint}.")
-        return False
     try:
         updated = review_submit(
             request_id=obj.pk, reviewer=request.user, state=verdict, reason=reason
@@ -209,9 +200,17 @@ class _RequestColumns:
 
     @admin.display(description="starts", ordering="assume_start_time")
     def starts(self, obj: AccessRequest) -> str:
-        if obj.assume_start_time and obj.assume_start_time > timezone.now():
-            return _when(obj.assume_start_time)
-        return mark_safe('<span class="ap-muted">on approval</span>')
+        """When access would start if approved now (`windows.access_windows`; the queue
+        computes a page's windows at once in `get_changelist_instance`)."""
+        window = getattr(obj, "access_window", None) or access_window(obj, timezone.now())
+        if window.extends_current:
+            return format_html(
+                '{} <span class="ap-muted">(extension: when the current access ends)</span>',
+                _when(window.starts),
+            )
+        if window.planned and window.starts_on_approval:
+            return mark_safe('<span class="ap-muted">on approval</span>')
+        return _when(window.starts)
 
     @admin.display(description="time left", ordering="expires")
     def time_left(self, obj: AccessRequest) -> str:
@@ -376,10 +375,18 @@ class PendingRequestAdmin(_RequestColumns, ReadOnlyAdmin):
         needing = requests_needing_review(request.user)
         return (
             PendingRequest.objects.filter(pk__in=needing.values("pk"))
-            .select_related("user")
+            .select_related("user", "extends")
             .prefetch_related("reviews")
             .order_by("created")
         )
+
+    def get_changelist_instance(self, request: HttpRequest):
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)
+        windows = access_windows(rows, timezone.now())
+        for row in rows:
+            row.access_window = windows[row.pk]
+        return changelist
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.visible_object(request, object_id)

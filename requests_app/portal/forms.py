@@ -184,6 +184,14 @@ class ReviewForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
+    def __init__(self, *args, reason_required: bool = False, **kwargs) -> None:
+        # Mirrors `services.reviews.review_reason_required` to mark the field; the service
+        # refuses a missing reason, and its message is shown under the field.
+        super().__init__(*args, **kwargs)
+        self.reason_required = reason_required
+        if reason_required:
+            self.fields["reason"].widget.attrs["required"] = True
+
 
 class EndAccessForm(forms.Form):
     reason = forms.CharField(

@@ -69,8 +69,10 @@ def _tables() -> dict[str, str]:
 
 
 # The checked user, by primary key or by user name (one row, or none if there is none).
+# RECURSIVE: the statements below add the chains of approved access (`_CHAIN`).
 _SUBJECT = (
-    "WITH subject AS (SELECT u.{pk} AS id, u.{active} AS active FROM {user} u WHERE u.%s = %%s) "
+    "WITH RECURSIVE subject AS "
+    "(SELECT u.{pk} AS id, u.{active} AS active FROM {user} u WHERE u.%s = %%s) "
 )
 _SUBJECT_BY_ID = _SUBJECT % "{pk}"
 _SUBJECT_BY_NAME = _SUBJECT % "{username}"
@@ -81,29 +83,55 @@ _OPEN = (
     "AND (g.revoked_at IS NULL OR g.revoked_at > %s)"
 )
 
-# (standing, latest expiry of an open grant, whether the user exists)
+
+# The chain of approved access: from the open grants of an item, each grant of the same
+# user and item (not revoked at %(at)s) that starts by the end reached so far carries the
+# end to its own (an approved extension takes over where the access it continues ends).
+# The same rule as `grants.continuation_exists`, which the sweeps use.
+def _chain(cte: str, *, item: str = "", join: str = "", where: str = "") -> str:
+    return (
+        f" UNION SELECT {item}g.expires FROM {{grant}} g INNER JOIN {cte} c"
+        f" ON {join}g.starts <= c.e AND g.expires > c.e"
+        f" WHERE g.user_id = {{uid}} AND {where}(g.revoked_at IS NULL OR g.revoked_at > %s)"
+    )
+
+
+# (standing, end of the chain of open grants, whether the user exists)
 _ROLE_SQL = (
+    ", chain(e) AS (SELECT MAX(g.expires) FROM {grant} g WHERE g.role = %s AND "
+    + _OPEN
+    + _chain("chain", where="g.role = %s AND ")
+    + ") "
     "SELECT"
     " EXISTS (SELECT 1 FROM {member} m INNER JOIN {role} r ON r.id = m.role_id"
     "  WHERE m.user_id = {uid} AND r.name = %s),"
-    " (SELECT MAX(g.expires) FROM {grant} g WHERE g.role = %s AND " + _OPEN + "),"
+    " (SELECT MAX(c.e) FROM chain c),"
     " (SELECT COUNT(*) FROM subject)"
 )
 
-# Row 0 (kind 0): the resource, with the latest grant of it by name.
+# rchain: per granted role, the end of its chain; dchain: the resource's own.
+# Row 0 (kind 0): the resource, with the end of its direct grants' chain.
 # Rows of kind 1: the user's standing roles and the roles granted to them now, each with
-# its spec and the latest grant of it. Row 2: the user exists.
+# its spec and the end of its chain. Row 2: the user exists.
 _RESOURCE_SQL = (
-    "SELECT 0, '', res.labels, FALSE,"
-    " (SELECT MAX(g.expires) FROM {grant} g WHERE g.resource = %s AND " + _OPEN + ")"
+    ", rchain(name, e) AS ("
+    "SELECT g.role, MAX(g.expires) FROM {grant} g WHERE g.role <> '' AND "
+    + _OPEN
+    + " GROUP BY g.role"
+    + _chain("rchain", item="g.role, ", join="g.role = c.name AND ")
+    + "), dchain(e) AS (SELECT MAX(g.expires) FROM {grant} g WHERE g.resource = %s AND "
+    + _OPEN
+    + _chain("dchain", where="g.resource = %s AND ")
+    + ") "
+    "SELECT 0, '', res.labels, FALSE, (SELECT MAX(c.e) FROM dchain c)"
     " FROM {resource} res WHERE res.kind = %s AND res.name = %s"
     " UNION ALL "
     "SELECT 1, r.name, r.spec,"
     " EXISTS (SELECT 1 FROM {member} m WHERE m.role_id = r.id AND m.user_id = {uid}),"
-    " (SELECT MAX(g.expires) FROM {grant} g WHERE g.role = r.name AND " + _OPEN + ")"
+    " (SELECT MAX(c.e) FROM rchain c WHERE c.name = r.name)"
     " FROM {role} r"
     " WHERE EXISTS (SELECT 1 FROM {member} m WHERE m.role_id = r.id AND m.user_id = {uid})"
-    " OR r.name IN (SELECT g.role FROM {grant} g WHERE g.role <> '' AND " + _OPEN + ")"
+    " OR r.name IN (SELECT c.name FROM rchain c)"
     " UNION ALL "
     "SELECT 2, '', NULL, FALSE, NULL FROM subject"
 )
@@ -137,7 +165,7 @@ def _fetch(subject: str, sql: str, params: list) -> list[tuple]:
 
 def _role_decision(subject: str, key, role: str, at: datetime) -> AccessDecision | None:
     at_db = connection.ops.adapt_datetimefield_value(at)
-    params = [key, role, role, at_db, at_db, at_db]
+    params = [key, role, at_db, at_db, at_db, role, at_db, role]
     (standing, until, exists), *_ = _fetch(subject, _ROLE_SQL, params)
     if not exists:
         return None
@@ -151,7 +179,8 @@ def _resource_decision(subject: str, key, resource: str, at: datetime) -> Access
     kind, _, name = resource.partition("/")
     at_db = connection.ops.adapt_datetimefield_value(at)
     window = [at_db, at_db, at_db]
-    rows = _fetch(subject, _RESOURCE_SQL, [key, resource, *window, kind, name, *window, *window])
+    params = [key, *window, at_db, resource, *window, resource, at_db, kind, name]
+    rows = _fetch(subject, _RESOURCE_SQL, params)
     if not any(row[0] == 2 for row in rows):
         return None
     found = [row for row in rows if row[0] == 0]

@@ -53,6 +53,12 @@ class _Plan:
             self.book.add_set(item, rule.allow_request.get("thresholds", []))
 
     @property
+    def via_roles(self) -> list[str]:
+        """The roles the items go through: each requested role, and for each resource the
+        search-as roles that reach it."""
+        return list(dict.fromkeys(role for via in self.review_roles.values() for role in via))
+
+    @property
     def all_rules(self) -> list[RolePolicy]:
         seen: dict[str, RolePolicy] = {}
         for rules in self.rules.values():
@@ -160,14 +166,6 @@ def _approved_duration(plan: _Plan, requested: int) -> int:
     return min([requested, *caps])
 
 
-def _reason_rules(subject: Subject, plan: _Plan) -> tuple[bool, str]:
-    rules = plan.all_rules
-    required = any(r.allow_request.get("reason", {}).get("mode") == "required" for r in rules)
-    required = required or any(r.request_access == "reason" for r in subject.standing)
-    prompts = [r.allow_request.get("reason", {}).get("prompt", "") for r in rules]
-    return required, next((p for p in prompts if p), "")
-
-
 def _suggested_reviewers(requester: AbstractBaseUser, asked: list[str], plan: _Plan) -> list[str]:
     User = get_user_model()
     known = set(
@@ -234,7 +232,7 @@ def access_request_create(
     roles = _plan_roles(subject, policies, roles, plan)
     _plan_resources(subject, resource_ids, plan)
 
-    required, prompt = _reason_rules(subject, plan)
+    required, prompt = subject.reason_rule(plan.via_roles)
     if required and not reason:
         hint = f" ({prompt})" if prompt else ""
         raise ValidationFailed(f"a reason is required for this request{hint}", field="reason")

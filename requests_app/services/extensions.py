@@ -3,7 +3,7 @@
 An extension is an ordinary access request for the same roles and resources, linked to the
 approved request it continues (`AccessRequest.extends`). It is checked against today's
 policies and reviewed like any other request; when approved, its access starts when the
-old access ends (or now, if that is later), so there is no gap (`grants.access_start_for`).
+old access ends (or now, if that is later), so there is no gap (`windows.access_start_for`).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from policies_app.engine import PolicySet
@@ -28,27 +29,14 @@ from requests_app.services.outbox import (
     request_payload,
 )
 from requests_app.services.text import clean_text
-
-
-def access_start_for(request: AccessRequest, now: datetime) -> datetime:
-    """When the access of `request` opens if it is approved at `now`.
-
-    max(approval time, assume_start_time); an extension starts no earlier than the expiry of
-    the still-approved access it extends, so access continues without a gap or overlap.
-    """
-    starts = max(now, request.assume_start_time or now)
-    if request.extends_id:
-        previous = request.extends
-        if previous.state == RequestState.APPROVED and previous.access_expires:
-            starts = max(starts, previous.access_expires)
-    return starts
+from requests_app.services.windows import access_start_for
 
 
 def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
     """Open the access window of an approved request and write its grants.
 
-    Access starts at `access_start_for` (max(approval time, assume_start_time), or the end of
-    the access an extension continues) and lasts the approved duration, so the wait for
+    Access starts at `windows.access_start_for` (max(approval time, assume_start_time), or
+    the end of the access an extension continues) and lasts the approved duration, so the wait for
     approval does not eat the access time. Caller holds the request lock. Access starting
     now is activated now; a later start is activated by a worker (`services.activation`),
     which re-checks policy first.
@@ -186,25 +174,48 @@ def access_request_revoke(
     return request
 
 
+def continuation_exists() -> Exists:
+    """Whether the outer grant's access goes on past its end: another grant of the same user
+    and item, not revoked, covers the instant it ends (an approved extension taking over).
+
+    The sweeps ask it so that continuing access is not announced as ending; the access
+    check's statement follows the same rule to report the end of the whole chain
+    (`access._chain`).
+    """
+    return Exists(
+        Grant.objects.filter(
+            user_id=OuterRef("user_id"),
+            role=OuterRef("role"),
+            resource=OuterRef("resource"),
+            starts__lte=OuterRef("expires"),
+            expires__gt=OuterRef("expires"),
+            revoked_at=None,
+        )
+    )
+
+
 @retry_on_conflict
 @transaction.atomic
 def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Record the end of grants whose window has closed; idempotent (compare-and-swap).
 
     Returns how many grants it ended (at most `limit`; call again until 0). One audit
-    event per grant and one notification per request, written in bulk. Grants locked by
-    another transaction are skipped, left to the next sweep. Access itself ended at
-    `expires` regardless.
+    event per grant and one notification per request, written in bulk; no notification
+    for a request whose every ending grant is continued by another (`continuation_exists`:
+    an approved extension took over, so the access has not ended). Grants locked by another
+    transaction are skipped, left to the next sweep. Access itself ended at `expires`
+    regardless.
     """
     now = now or timezone.now()
     # Plain rows, not model instances: this runs over every grant ever given.
     due = list(
         Grant.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(ended_at=None, expires__lte=now)
+        .annotate(continued=continuation_exists())
         .order_by("expires")
         .values_list(
             "id", "request_id", "role", "resource", "expires",
-            f"user__{get_user_model().USERNAME_FIELD}",
+            f"user__{get_user_model().USERNAME_FIELD}", "continued",
         )[:limit]
     )  # fmt: skip
     if not due:
@@ -223,12 +234,14 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
                     "request": str(request_id),
                 },
             )
-            for pk, request_id, role, resource, expires, username in due
+            for pk, request_id, role, resource, expires, username, _ in due
         ]
     )
     first_by_request: dict = {}
+    ended = {grant[1] for grant in due if not grant[6]}
     for grant in due:
-        first_by_request.setdefault(grant[1], grant)
+        if grant[1] in ended:
+            first_by_request.setdefault(grant[1], grant)
     outbox_enqueue_many(
         [
             outbox_message(
@@ -241,7 +254,7 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
                     "expired": expires.isoformat(),
                 },
             )
-            for _, request_id, _, _, expires, username in first_by_request.values()
+            for _, request_id, _, _, expires, username, _ in first_by_request.values()
         ]
     )
     return len(due)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from requests_app.models import Grant
 from requests_app.services.audit import AuditEntry, audit_record_many
+from requests_app.services.grants import continuation_exists
 from requests_app.services.locking import retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
 
@@ -37,6 +38,8 @@ def grants_warn_ending(
             expires__gt=now,
             expires__lte=now + lead_delta,
         )
+        # Access an approved extension takes over does not end: nothing to warn about.
+        .exclude(continuation_exists())
         .select_related("request", "request__user")
         .order_by("expires")[:limit]
     )

@@ -36,6 +36,21 @@ def may_review(
     return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
 
 
+def review_reason_required(request: AccessRequest) -> bool:
+    """Whether a review of `request` needs a reason: when the policy snapshot required one of
+    the requester (decided at creation, so a later policy edit does not change it). The one
+    rule `review_submit` enforces; forms read it to mark the field."""
+    return bool((request.policy or {}).get("reason_required"))
+
+
+def _check_review_reason(request: AccessRequest, reason: str) -> None:
+    if reason or not review_reason_required(request):
+        return
+    prompt = (request.policy or {}).get("reason_prompt") or ""
+    hint = f" ({prompt})" if prompt else ""
+    raise ValidationFailed(f"a reason is required to review this request{hint}", field="reason")
+
+
 def request_get_for_review(
     *, request_id: object, reviewer: AbstractBaseUser
 ) -> tuple[AccessRequest, Subject]:
@@ -66,7 +81,8 @@ def review_submit(
 ) -> AccessRequest:
     """Record a review and resolve the request when a threshold is reached.
 
-    Refused: self-review, reviewers outside policy, a request no longer PENDING, and a second
+    Refused: self-review, reviewers outside policy, a request no longer PENDING, a missing
+    reason where the request's snapshot requires one (`review_reason_required`), and a second
     review by the same person (also a database constraint).
     """
     if state not in (ReviewState.APPROVED, ReviewState.DENIED):
@@ -74,6 +90,7 @@ def review_submit(
     reason = clean_text(reason, field="reason")
     request, subject = request_get_for_review(request_id=request_id, reviewer=reviewer)
     ensure_pending(request)
+    _check_review_reason(request, reason)
     now = timezone.now()
     start = validate_start_time(assume_start_time, now, "assume_start_time")
     reviews = list(request.reviews.select_for_update().order_by("created", "id"))

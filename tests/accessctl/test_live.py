@@ -409,6 +409,21 @@ def test_reviewing_a_decided_request_is_refused_with_the_servers_message(run, bo
     assert len(again.err.strip().splitlines()) == 1
 
 
+def test_review_without_a_reason_is_refused_where_the_request_needs_one(
+    run, bob, requester, apply_yaml
+):
+    apply_yaml(
+        "kind: role\nname: engineer\nspec:\n  allow:\n    request:\n"
+        "      roles: [db-admin]\n      reason: {mode: required}\n"
+    )
+    req = _create(requester)
+    result = run("request", "review", str(req.pk), "--approve", env=bob)
+    assert result.code == 1
+    assert "a reason is required to review this request" in result.err
+    req.refresh_from_db()
+    assert req.state == RequestState.PENDING and not req.reviews.exists()
+
+
 def test_withdraw(run, alice, bob, requester):
     req = _create(requester)
     assert run("request", "withdraw", str(req.pk), env=bob).code == 1  # not bob's

@@ -27,7 +27,7 @@ from requests_app.selectors import requests_visible_to
 from requests_app.services.extensions import extendable
 from requests_app.services.grants import access_request_revoke, may_revoke
 from requests_app.services.resolution import access_request_withdraw
-from requests_app.services.reviews import may_review, review_submit
+from requests_app.services.reviews import may_review, review_reason_required, review_submit
 from requests_app.services.thresholds import progress
 
 PAGE_SIZE = 20
@@ -101,7 +101,8 @@ def detail_context(request: HttpRequest, access_request, **forms) -> dict:
         "extensions": extensions,
         "extends_visible": access_request.extends_id
         and visible.filter(pk=access_request.extends_id).exists(),
-        "review_form": forms.get("review_form") or ReviewForm(),
+        "review_form": forms.get("review_form")
+        or ReviewForm(reason_required=review_reason_required(access_request)),
         "end_form": forms.get("end_form") or EndAccessForm(),
         "withdraw_form": forms.get("withdraw_form") or WithdrawForm(),
     }
@@ -161,7 +162,7 @@ def request_end(request: HttpRequest, pk) -> HttpResponse:
 def request_review(request: HttpRequest, pk) -> HttpResponse:
     """Approve or deny, from the request's page or the inbox."""
     access_request = visible_request(request, pk)
-    form = ReviewForm(request.POST)
+    form = ReviewForm(request.POST, reason_required=review_reason_required(access_request))
     status = 400
     if form.is_valid():
         try:

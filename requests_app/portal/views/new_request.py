@@ -23,7 +23,7 @@ from requests_app.portal import selectors
 from requests_app.portal.forms import RequestForm, ResourceSearchForm, add_domain_error
 from requests_app.portal.views.base import portal_render, portal_view
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.grants import access_start_for
+from requests_app.services.windows import access_start_for
 
 ACTIONS = {"search", "preview", "submit"}
 DURATION_SUGGESTIONS = ["30m", "1h", "2h", "4h", "8h", "1d", "3d"]

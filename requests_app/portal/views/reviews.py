@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from requests_app.portal import selectors
 from requests_app.portal.forms import ReviewForm
 from requests_app.portal.views.base import portal_render, portal_view
 from requests_app.selectors import requests_needing_review
+from requests_app.services.reviews import review_reason_required
 from requests_app.services.thresholds import progress
+from requests_app.services.windows import access_windows
 
 INBOX_LIMIT = 100
 
@@ -23,11 +26,15 @@ def inbox(request: HttpRequest) -> HttpResponse:
         .select_related("user", "extends")
         .prefetch_related("reviews")[:INBOX_LIMIT]
     )
+    windows = access_windows(queue, timezone.now())
     items = [
         {
             "r": r,
+            "window": windows[r.pk],
             "progress": progress(r.policy, list(r.reviews.all())),
-            "form": ReviewForm(auto_id=f"review-{r.pk}-%s"),
+            "form": ReviewForm(
+                auto_id=f"review-{r.pk}-%s", reason_required=review_reason_required(r)
+            ),
         }
         for r in queue
     ]

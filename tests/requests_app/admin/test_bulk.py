@@ -100,7 +100,8 @@ def test_bulk_checks_the_reason_rule_of_each_request(
     response = client.post(QUEUE, confirm("approve_selected", [needs_reason, no_reason_needed], ""))
     said = messages_of(response)
     assert any(
-        m.startswith("alice → db-admin: not reviewed: a reason is required (Ticket number")
+        m.startswith("alice → db-admin: not reviewed: a reason is required to review this request")
+        and "(Ticket number" in m
         for m in said
     ), said
     assert states(needs_reason, no_reason_needed) == [RequestState.PENDING, RequestState.APPROVED]

@@ -84,9 +84,9 @@ def test_pending_ttl_above_seven_days_is_400(api):
 def test_second_review_by_the_same_reviewer_is_409(api, strict_policy, requester):
     request = access_request_create(requester=requester, roles=["db-admin"], reason="x")
     path = url(f"requests/{request.id}/reviews/")
-    first = api("bob").post(path, {"state": "APPROVED"}, format="json")
+    first = api("bob").post(path, {"state": "APPROVED", "reason": "ok"}, format="json")
     assert first.status_code == 201 and first.json()["state"] == "PENDING"
-    again = api("bob").post(path, {"state": "DENIED"}, format="json")
+    again = api("bob").post(path, {"state": "DENIED", "reason": "no"}, format="json")
     assert again.status_code == 409
     assert again.json() == {
         "detail": "you have already reviewed this request",

@@ -1,0 +1,130 @@
+"""A review of a request whose policy snapshot requires a reason needs one, on every path:
+the service, the API, the portal (inbox and request page), the admin desk and its bulk
+actions. Each refusal is a visible 4xx and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from requests_app.choices import RequestState
+from requests_app.errors import ValidationFailed
+from requests_app.models import AuditEvent, Review
+from requests_app.services.access_requests import access_request_create
+from requests_app.services.reviews import review_submit
+
+REASON_REQUIRED = """
+kind: role
+name: engineer
+spec:
+  allow:
+    request:
+      roles: [db-admin, dev-admin, reviewer]
+      reason: {mode: required, prompt: "Ticket number and why"}
+"""
+
+
+@pytest.fixture
+def needs_reason(base_policy, apply_yaml, requester):
+    """alice's pending request whose snapshot requires a reason (of her and her reviewers)."""
+    apply_yaml(REASON_REQUIRED)
+    request = access_request_create(requester=requester, roles=["db-admin"], reason="INC-7")
+    assert request.policy["reason_required"] is True
+    return request
+
+
+def _unchanged(request) -> None:
+    request.refresh_from_db()
+    assert request.state == RequestState.PENDING
+    assert not Review.objects.filter(request=request).exists()
+    assert not AuditEvent.objects.filter(action="review.submitted").exists()
+
+
+def _client(person) -> Client:
+    client = Client()
+    client.force_login(person)
+    return client
+
+
+@pytest.mark.parametrize("state", ["APPROVED", "DENIED"])
+def test_service_refuses_a_review_without_a_reason(needs_reason, reviewer, state):
+    with pytest.raises(ValidationFailed) as err:
+        review_submit(request_id=needs_reason.id, reviewer=reviewer, state=state, reason="  ")
+    assert err.value.field == "reason"
+    assert "a reason is required to review this request (Ticket number and why)" in str(err.value)
+    _unchanged(needs_reason)
+
+
+def test_service_accepts_the_review_with_a_reason(needs_reason, reviewer):
+    done = review_submit(
+        request_id=needs_reason.id, reviewer=reviewer, state="APPROVED", reason="INC-7 seen"
+    )
+    assert done.state == RequestState.APPROVED
+
+
+def test_a_request_without_the_rule_is_reviewed_without_a_reason(base_policy, requester, reviewer):
+    request = access_request_create(requester=requester, roles=["db-admin"])
+    done = review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED", reason="")
+    assert done.state == RequestState.APPROVED
+
+
+def test_api_answers_400_naming_the_reason_field(needs_reason, reviewer):
+    token, _ = Token.objects.get_or_create(user=reviewer)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    url = f"/api/v1/requests/{needs_reason.id}/reviews/"
+    response = client.post(url, {"state": "APPROVED"}, format="json")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["field"] == "reason"
+    assert body["detail"].startswith("a reason is required to review this request")
+    _unchanged(needs_reason)
+
+
+def test_portal_inbox_marks_the_reason_required_and_refuses_an_empty_one(needs_reason, reviewer):
+    client = _client(reviewer)
+    inbox = reverse("portal:inbox")
+    page = client.get(inbox).content.decode()
+    assert '<span class="tag tag-required">required</span>' in page
+    response = client.post(
+        reverse("portal:request-review", args=[needs_reason.id]),
+        {"state": "APPROVED", "reason": "", "next": inbox},
+    )
+    assert response.status_code == 400
+    assert "A reason is required to review this request" in response.content.decode()
+    _unchanged(needs_reason)
+
+
+def test_admin_desk_page_refuses_an_empty_reason(needs_reason, reviewer):
+    reviewer.is_staff = True
+    reviewer.save(update_fields=["is_staff"])
+    url = reverse("admin:requests_app_accessrequest_review", args=[needs_reason.pk])
+    response = _client(reviewer).post(url, {"decision": "APPROVED", "reason": ""})
+    assert response.status_code == 400
+    _unchanged(needs_reason)
+
+
+def test_admin_bulk_review_reports_the_services_refusal(needs_reason, reviewer):
+    reviewer.is_staff = True
+    reviewer.save(update_fields=["is_staff"])
+    response = _client(reviewer).post(
+        reverse("admin:requests_app_pendingrequest_changelist"),
+        {
+            "action": "approve_selected",
+            "post": "yes",
+            "reason": "",
+            ACTION_CHECKBOX_NAME: [str(needs_reason.pk)],
+        },
+    )
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any(
+        "not reviewed: a reason is required to review this request (Ticket number" in m
+        for m in said
+    ), said
+    assert "0 of 1 requests reviewed." in said
+    _unchanged(needs_reason)
