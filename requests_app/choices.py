@@ -34,6 +34,32 @@ class NotificationChannel(models.TextChoices):
     WEBHOOK = "webhook", "Signed JSON webhook"
 
 
+class AuditAction:
+    """The actions of the audit events the request services write: each service names its
+    event from here, and `services.audit_completeness` checks every row has them."""
+
+    REQUEST_CREATED = "request.created"
+    REQUEST_APPROVED = "request.approved"
+    REQUEST_DENIED = "request.denied"
+    REQUEST_WITHDRAWN = "request.withdrawn"
+    REQUEST_EXPIRED = "request.expired"
+    REQUEST_REVOKED = "request.revoked"
+    REVIEW_SUBMITTED = "review.submitted"
+    GRANT_ACTIVATED = "grant.activated"
+    GRANT_ACTIVATION_REFUSED = "grant.activation_refused"
+    GRANT_ENDED = "grant.ended"
+    GRANT_EXPIRY_WARNED = "grant.expiry_warned"
+
+
+# The event that moves a PENDING request to each state it is resolved to.
+RESOLUTION_ACTIONS = {
+    RequestState.APPROVED: AuditAction.REQUEST_APPROVED,
+    RequestState.DENIED: AuditAction.REQUEST_DENIED,
+    RequestState.WITHDRAWN: AuditAction.REQUEST_WITHDRAWN,
+    RequestState.EXPIRED: AuditAction.REQUEST_EXPIRED,
+}
+
+
 class NotificationEvent(models.TextChoices):
     """Events written to the outbox, and who the services address them to."""
 

@@ -25,6 +25,12 @@ from requests_app.services.accounts import (
 _BEFORE = "_accessportal_audit_before"
 
 
+def _deletion_atomic(model):
+    """Django's "delete selected" action runs outside any transaction (its delete view does
+    not): the deletion events and the deletion must commit together, or neither."""
+    return transaction.atomic(using=router.db_for_write(model))
+
+
 class AuditedUserAdmin(UserAdmin):
     """Django's own admin runs the add and change forms in one transaction: the snapshot is
     taken (and the row locked) before the save, the event written after the groups and
@@ -56,9 +62,10 @@ class AuditedUserAdmin(UserAdmin):
         super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
-        for pk in queryset.values_list("pk", flat=True):
-            account_deletion_audit(actor=request.user, user_id=pk)
-        super().delete_queryset(request, queryset)
+        with _deletion_atomic(self.model):
+            for pk in queryset.values_list("pk", flat=True):
+                account_deletion_audit(actor=request.user, user_id=pk)
+            super().delete_queryset(request, queryset)
 
 
 class AuditedGroupAdmin(GroupAdmin):
@@ -77,9 +84,10 @@ class AuditedGroupAdmin(GroupAdmin):
         super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
-        for pk in queryset.values_list("pk", flat=True):
-            group_deletion_audit(actor=request.user, group_id=pk)
-        super().delete_queryset(request, queryset)
+        with _deletion_atomic(self.model):
+            for pk in queryset.values_list("pk", flat=True):
+                group_deletion_audit(actor=request.user, group_id=pk)
+            super().delete_queryset(request, queryset)
 
 
 for model, model_admin in ((get_user_model(), AuditedUserAdmin), (Group, AuditedGroupAdmin)):

@@ -100,11 +100,7 @@ def send_slack(delivery: NotificationDelivery, message: OutboxMessage) -> None:
 def send_webhook(delivery: NotificationDelivery, message: OutboxMessage) -> None:
     secret = _env(delivery.options.get("secret_env", ""), "the webhook signing secret")
     body = webhook_body(delivery, message)
-    headers = {
-        signing.EVENT_HEADER: message.event,
-        signing.DELIVERY_HEADER: str(delivery.id),
-        **signing.signed_headers(secret, body),
-    }
+    headers = signing.webhook_headers(secret, body, event=message.event, delivery=str(delivery.id))
     post(resolve_url(delivery.target), body, headers)
 
 

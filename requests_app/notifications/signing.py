@@ -33,6 +33,12 @@ def signed_headers(secret: str, body: bytes, *, timestamp: int | None = None) ->
     }
 
 
+def webhook_headers(secret: str, body: bytes, *, event: str, delivery: str) -> dict[str, str]:
+    """Every header of a signed webhook: its event, its delivery id, its time and signature.
+    The one way webhooks are signed (notification deliveries and audit anchors)."""
+    return {EVENT_HEADER: event, DELIVERY_HEADER: delivery, **signed_headers(secret, body)}
+
+
 def verify(
     secret: str,
     timestamp: str,

@@ -69,7 +69,7 @@ def _tables() -> dict[str, str]:
 
 
 # The checked user, by primary key or by user name (one row, or none if there is none).
-# RECURSIVE: the statements below add the chains of approved access (`_CHAIN`).
+# RECURSIVE: the statements below add the chains of approved access (`_chain`).
 _SUBJECT = (
     "WITH RECURSIVE subject AS "
     "(SELECT u.{pk} AS id, u.{active} AS active FROM {user} u WHERE u.%s = %%s) "

@@ -22,6 +22,7 @@ from policies_app.documents import parse_resource_id
 from policies_app.durations import DurationError, format_duration, parse_duration
 from policies_app.engine import PolicySet, RolePolicy, Subject
 from policies_app.selectors import resource_ref, resources_by_id, subject_for
+from requests_app.choices import AuditAction
 from requests_app.errors import NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest
 from requests_app.services.audit import audit_record
@@ -272,7 +273,7 @@ def access_request_create(
         return request
     request.save(force_insert=True)
     audit_record(
-        action="request.created",
+        action=AuditAction.REQUEST_CREATED,
         target_type="access_request",
         target_id=str(request.id),
         actor=requester,

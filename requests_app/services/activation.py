@@ -16,7 +16,7 @@ from django.utils import timezone
 from policies_app.engine import PolicySet, Subject
 from policies_app.models import Resource
 from policies_app.selectors import resource_ref, subject_for
-from requests_app.choices import RequestState
+from requests_app.choices import AuditAction, RequestState
 from requests_app.errors import NotFound
 from requests_app.models import AccessRequest, Grant
 from requests_app.services.audit import AuditEntry, audit_record_many
@@ -79,7 +79,7 @@ def grants_activate_for(*, request_id: object, now: datetime | None = None) -> i
     Grant.objects.filter(pk__in=list(refused)).update(revoked_at=now, ended_at=now)
     audit = [
         AuditEntry(
-            "grant.activated",
+            AuditAction.GRANT_ACTIVATED,
             "grant",
             str(g.pk),
             data={"request": str(request.id), "target": g.target, "expires": g.expires},
@@ -87,7 +87,7 @@ def grants_activate_for(*, request_id: object, now: datetime | None = None) -> i
         for g in started
     ] + [
         AuditEntry(
-            "grant.activation_refused",
+            AuditAction.GRANT_ACTIVATION_REFUSED,
             "grant",
             str(g.pk),
             data={"request": str(request.id), "target": g.target, "reason": refused[g.pk]},
@@ -105,7 +105,7 @@ def grants_activate_for(*, request_id: object, now: datetime | None = None) -> i
         )
         audit.append(
             AuditEntry(
-                "request.revoked",
+                AuditAction.REQUEST_REVOKED,
                 "access_request",
                 str(request.id),
                 data={"reason": reason, "roles": request.roles, "resources": request.resources},

@@ -179,11 +179,12 @@ def _post(anchor: Anchor) -> None:
         {"event": EVENT, "anchor": {"seq": anchor.seq, "hash": anchor.hash, "time": anchor.time},
          "jws": anchor.jws}
     ).encode()  # fmt: skip
-    headers = {
-        signing.EVENT_HEADER: EVENT,
-        signing.DELIVERY_HEADER: f"audit-anchor-{anchor.seq}-{anchor.time}",
-        **signing.signed_headers(settings.AUDIT_ANCHOR_WEBHOOK_SECRET, body),
-    }
+    headers = signing.webhook_headers(
+        settings.AUDIT_ANCHOR_WEBHOOK_SECRET,
+        body,
+        event=EVENT,
+        delivery=f"audit-anchor-{anchor.seq}-{anchor.time}",
+    )
     channels.post(channels.resolve_url(settings.AUDIT_ANCHOR_WEBHOOK_URL), body, headers)
 
 

@@ -23,16 +23,11 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from requests_app.choices import RequestState
+from requests_app.choices import RESOLUTION_ACTIONS, AuditAction, RequestState
 from requests_app.models import AccessRequest, AuditEvent, Grant, Review
 
-_RESOLUTION = {
-    RequestState.APPROVED: "request.approved",
-    RequestState.DENIED: "request.denied",
-    RequestState.WITHDRAWN: "request.withdrawn",
-    RequestState.EXPIRED: "request.expired",
-    RequestState.REVOKED: "request.approved",
-}
+# A revoked request was approved first.
+_RESOLUTION = {**RESOLUTION_ACTIONS, RequestState.REVOKED: AuditAction.REQUEST_APPROVED}
 
 
 @dataclass(frozen=True)
@@ -70,24 +65,24 @@ def _events(target_type: str, ids: list[str]) -> dict[str, set[tuple[str, int | 
 
 def _request_expectations(request: dict, reviewers: list[int]) -> Iterator[tuple[str, object]]:
     """(action, reviewer id or None) the request's events must include."""
-    yield "request.created", None
+    yield AuditAction.REQUEST_CREATED, None
     if request["state"] != RequestState.PENDING:
         yield _RESOLUTION[request["state"]], None
     if request["state"] == RequestState.REVOKED:
-        yield "request.revoked", None
+        yield AuditAction.REQUEST_REVOKED, None
     for reviewer_id in reviewers:
-        yield "review.submitted", reviewer_id
+        yield AuditAction.REVIEW_SUBMITTED, reviewer_id
 
 
 def _grant_expectations(grant: dict, request_revoked_at) -> Iterator[str]:
     if grant["activated_at"] is not None and grant["activated_at"] != grant["created"]:
-        yield "grant.activated"
+        yield AuditAction.GRANT_ACTIVATED
     if grant["revoked_at"] is not None and grant["revoked_at"] != request_revoked_at:
-        yield "grant.activation_refused"
+        yield AuditAction.GRANT_ACTIVATION_REFUSED
     if grant["ended_at"] is not None and grant["revoked_at"] is None:
-        yield "grant.ended"
+        yield AuditAction.GRANT_ENDED
     if grant["warned_at"] is not None:
-        yield "grant.expiry_warned"
+        yield AuditAction.GRANT_EXPIRY_WARNED
 
 
 def _check_chunk(requests: list[dict]) -> tuple[int, list[MissingEvent]]:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from policies_app.engine import PolicySet
 from policies_app.selectors import subject_for
-from requests_app.choices import RequestState
+from requests_app.choices import AuditAction, RequestState
 from requests_app.errors import Conflict, NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest, Grant
 from requests_app.selectors import request_context
@@ -110,7 +110,7 @@ def revoke_locked(
     request.revoked_at, request.revoked_by, request.revoke_reason = now, actor, reason
     request.save(update_fields=["state", "revoked_at", "revoked_by", "revoke_reason", "updated"])
     audit_record(
-        action="request.revoked",
+        action=AuditAction.REQUEST_REVOKED,
         target_type="access_request",
         target_id=str(request.id),
         actor=actor,
@@ -224,7 +224,7 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     audit_record_many(
         [
             AuditEntry(
-                action="grant.ended",
+                action=AuditAction.GRANT_ENDED,
                 target_type="grant",
                 target_id=str(pk),
                 data={

@@ -32,7 +32,9 @@ def _send(task_name: str, eta: datetime | None, kwargs: dict) -> None:
         try:
             task.apply_async(kwargs=kwargs, eta=eta)
         except Exception:
-            logger.warning("%s(%s) failed; the periodic sweep will redo it", task_name, kwargs)
+            logger.warning(
+                "%s(%s) failed; the periodic sweep will redo it", task_name, kwargs, exc_info=True
+            )
         return
     # A hung broker holds the caller up for at most WORKER_PUBLISH_TIMEOUT.
     publish_with_deadline(

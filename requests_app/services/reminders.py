@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from requests_app.choices import AuditAction
 from requests_app.models import Grant
 from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.grants import continuation_exists
@@ -50,7 +51,7 @@ def grants_warn_ending(
     audit_record_many(
         [
             AuditEntry(
-                "grant.expiry_warned",
+                AuditAction.GRANT_EXPIRY_WARNED,
                 "grant",
                 str(g.pk),
                 data={"request": str(g.request_id), "target": g.target, "expires": g.expires},

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from requests_app.choices import RequestState
+from requests_app.choices import RESOLUTION_ACTIONS, RequestState
 from requests_app.errors import NotAllowed, SelfReviewRefused, ValidationFailed
 from requests_app.models import AccessRequest
 from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
@@ -25,13 +25,6 @@ from requests_app.services.outbox import (
     request_payload,
 )
 from requests_app.services.text import clean_text
-
-_EVENTS = {
-    RequestState.APPROVED: "request.approved",
-    RequestState.DENIED: "request.denied",
-    RequestState.WITHDRAWN: "request.withdrawn",
-    RequestState.EXPIRED: "request.expired",
-}
 
 
 def resolve_locked(
@@ -61,7 +54,7 @@ def resolve_locked(
         ]
     )
     audit_record(
-        action=_EVENTS[state],
+        action=RESOLUTION_ACTIONS[state],
         target_type="access_request",
         target_id=str(request.id),
         actor=actor,
@@ -74,7 +67,7 @@ def resolve_locked(
     )
     if state != RequestState.WITHDRAWN:
         outbox_enqueue(
-            event=_EVENTS[state],
+            event=RESOLUTION_ACTIONS[state],  # the notification is named as its event
             request_id=request.id,
             recipients=[request.user.get_username()],
             payload={**request_payload(request), "resolve_reason": reason},
@@ -203,7 +196,7 @@ def _expire_batch(*, due_by: datetime, size: int) -> int:
     audit_record_many(
         [
             AuditEntry(
-                action=_EVENTS[RequestState.EXPIRED],
+                action=RESOLUTION_ACTIONS[RequestState.EXPIRED],
                 target_type="access_request",
                 target_id=str(request.id),
                 data={
@@ -218,7 +211,7 @@ def _expire_batch(*, due_by: datetime, size: int) -> int:
     outbox_enqueue_many(
         [
             outbox_message(
-                event=_EVENTS[RequestState.EXPIRED],
+                event=RESOLUTION_ACTIONS[RequestState.EXPIRED],
                 request_id=request.id,
                 recipients=[request.user.get_username()],
                 payload={**request_payload(request), "resolve_reason": EXPIRED_REASON},

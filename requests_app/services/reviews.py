@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from policies_app.engine import PolicySet, Subject
 from policies_app.selectors import subject_for
-from requests_app.choices import RequestState, ReviewState
+from requests_app.choices import AuditAction, RequestState, ReviewState
 from requests_app.errors import AlreadyReviewed, NotAllowed, SelfReviewRefused, ValidationFailed
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import request_context
@@ -118,7 +118,7 @@ def review_submit(
         request.assume_start_time = start
         request.save(update_fields=["assume_start_time", "updated"])
     audit_record(
-        action="review.submitted",
+        action=AuditAction.REVIEW_SUBMITTED,
         target_type="access_request",
         target_id=str(request.id),
         actor=reviewer,

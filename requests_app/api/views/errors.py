@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views.defaults import server_error as html_server_error
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.request import Request
@@ -50,8 +51,6 @@ def server_error(request, *args, **kwargs):
     """handler500 (production mode) for a crash outside the API's views, e.g. in a
     middleware: JSON under /api/, Django's own page elsewhere. Crashes inside the views are
     answered by the API's exception handler, in DEBUG too."""
-    from django.views.defaults import server_error as html_server_error
-
     if request.path_info.startswith("/api/"):
         return JsonResponse(SERVER_ERROR, status=500)
     return html_server_error(request, *args, **kwargs)

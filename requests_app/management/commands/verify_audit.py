@@ -54,8 +54,8 @@ class Command(BaseCommand):
                 f"; newest #{report.checked} sha256 {report.last_hash}" if report.checked else ""
             )
             self.stdout.write(f"audit chain intact: {report.checked} event(s) verified{newest}")
-            if anchors:
-                self.stdout.write(f"anchors held: {len(anchors)} anchored event(s) found")
+            if report.anchors_checked:
+                self.stdout.write(f"anchors held: {report.anchors_checked} anchored event(s) found")
         else:
             problems.insert(
                 0, f"audit chain BROKEN after {report.checked} good event(s): {report.problem}"

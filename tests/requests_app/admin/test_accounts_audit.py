@@ -5,10 +5,15 @@ groups and permissions, and a password recorded as changed, never its hash."""
 from __future__ import annotations
 
 import pytest
+from django.contrib import admin as django_admin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.db.models import ProtectedError
+from django.test import RequestFactory
 
 from requests_app.models import AuditEvent
 from requests_app.services.audit import audit_verify
+from requests_app.services.tokens import api_token_create
 
 
 def perm(codename: str) -> Permission:
@@ -154,3 +159,19 @@ def test_deleting_a_group_records_what_its_members_held(root_client, reviewer, h
         "permissions": ["requests_app.resolve_accessrequest"],
         "members": ["bob"],
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_deletion_that_fails_leaves_no_deletion_event(admin, reviewer):
+    """Django runs the admin's "delete selected" action outside any transaction: the
+    deletion events and the deletion must commit together, or neither. Here the deletion
+    fails (bob acted, and `AuditEvent.actor` protects him: he was made an actor between the
+    confirmation page's check and the deletion), so no event says he was deleted."""
+    api_token_create(user=reviewer)  # bob acts: an audit event names him
+    request = RequestFactory().post("/admin/auth/user/")
+    request.user = admin
+    user_admin = django_admin.site._registry[get_user_model()]
+    with pytest.raises(ProtectedError):
+        user_admin.delete_queryset(request, get_user_model().objects.filter(pk=reviewer.pk))
+    assert get_user_model().objects.filter(pk=reviewer.pk).exists()
+    assert not AuditEvent.objects.filter(action="account.deleted").exists()
