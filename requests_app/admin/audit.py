@@ -19,6 +19,9 @@ from django.utils.text import Truncator
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.models import AuditEvent
 from requests_app.services.audit import audit_verify
+from requests_app.services.audit_completeness import audit_completeness
+
+MISSING_SHOWN = 5  # missing events named in the message; verify_audit lists them all
 
 
 class ActionFilter(SimpleListFilter):
@@ -112,7 +115,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
         ]
 
     def verify_view(self, request: HttpRequest):
-        """POST: walk the hash chain and say whether it holds (reads only)."""
+        """POST: walk the hash chain and check every request and grant has its events, as
+        `manage.py verify_audit` does without anchors (reads only)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         changelist = reverse("admin:requests_app_auditevent_changelist")
@@ -124,5 +128,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
         else:
             messages.error(
                 request, f"Audit chain BROKEN after {report.checked} events: {report.problem}"
+            )
+        complete = audit_completeness()
+        if complete.missing:
+            shown = "; ".join(str(m) for m in complete.missing[:MISSING_SHOWN])
+            more = len(complete.missing) - MISSING_SHOWN
+            messages.error(
+                request,
+                f"{len(complete.missing)} audit event(s) missing: {shown}"
+                + (f"; and {more} more (manage.py verify_audit lists them)" if more > 0 else ""),
             )
         return HttpResponseRedirect(changelist)

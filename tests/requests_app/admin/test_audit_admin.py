@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -68,6 +70,24 @@ def test_verify_button_reports_a_broken_chain(login, events, audit_tampering):
     response = login("erin").post(VERIFY)
     said = [str(m) for m in get_messages(response.wsgi_request)]
     assert len(said) == 1 and said[0].startswith("Audit chain BROKEN")
+
+
+def test_verify_button_reports_missing_events(login, events):
+    """A row written around the services (no request.created event) is reported, as
+    `manage.py verify_audit` reports it, even though the hash chain holds."""
+    from requests_app.models import AccessRequest
+
+    ghost = AccessRequest.objects.get(pk=events.pk)
+    ghost.pk = None
+    ghost.id = uuid.uuid4()
+    ghost.save(force_insert=True)
+    response = login("erin").post(VERIFY)
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert said[0].startswith("Audit chain verified")
+    assert said[1] == (
+        f"2 audit event(s) missing: access_request {ghost.id}: no request.created event; "
+        f"access_request {ghost.id}: no request.approved event"
+    )
 
 
 def test_verify_is_for_auditors_only(login, events):
