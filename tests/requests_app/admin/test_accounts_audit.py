@@ -154,3 +154,11 @@ def test_deleting_a_group_records_what_its_members_held(root_client, reviewer, h
         "permissions": ["requests_app.resolve_accessrequest"],
         "members": ["bob"],
     }
+
+
+def test_the_audit_list_says_whose_account_changed_and_what(root_client, reviewer):
+    url = f"/admin/auth/user/{reviewer.pk}/change/"
+    assert root_client.post(url, change_form(reviewer, is_staff="on")).status_code == 302
+    page = root_client.get("/admin/requests_app/auditevent/?action=account.changed")
+    (row,) = page.context["cl"].result_list
+    assert page.context["cl"].model_admin.summary(row) == "user: bob; changed: is_staff"
