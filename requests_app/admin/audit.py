@@ -91,12 +91,18 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def summary(self, event: AuditEvent) -> str:
         data = event.data or {}
         parts = []
-        for key in ("state", "roles", "resources", "reason"):
+        for key in ("user", "group", "state", "roles", "resources"):
             value = data.get(key)
             if isinstance(value, list):
                 value = ", ".join(map(str, value))
             if value:
                 parts.append(f"{key}: {value}")
+        if isinstance(changes := data.get("changes"), dict) and changes:
+            parts.append(f"changed: {', '.join(changes)}")  # account.* and group.* events
+        if data.get("override"):
+            parts.append(f"override: {data.get('why') or 'yes'}")
+        if data.get("reason"):
+            parts.append(f"reason: {data['reason']}")
         return Truncator("; ".join(parts)).chars(100) or "—"
 
     @admin.display(description="data")

@@ -117,7 +117,8 @@ def _superuser_override(actor: AbstractBaseUser) -> bool:
     fresh copy of their account with the flag off, through every permission backend."""
     if not getattr(actor, "is_superuser", False):
         return False
-    plain = type(actor)._default_manager.get(pk=actor.pk)
+    # `_meta.model`, not `type(actor)`: a session user is a SimpleLazyObject.
+    plain = actor._meta.model._default_manager.get(pk=actor.pk)
     plain.is_superuser = False
     return not plain.has_perm("requests_app.resolve_accessrequest")
 

@@ -90,3 +90,27 @@ def test_the_override_shows_in_the_api_and_on_both_request_pages(requester, admi
     portal.force_login(requester)
     page = portal.get(f"/requests/{request.id}/").content.decode()
     assert "by override by root" in page
+
+
+def test_a_signed_in_superuser_approving_through_the_api_with_the_session_is_an_override(
+    requester, admin
+):
+    # The Swagger UI and the browser use the session, where request.user is a lazy object.
+    api = APIClient()
+    api.force_login(admin)
+    request = access_request_create(requester=requester, roles=["db-admin"])
+    answer = api.post(f"/api/v1/requests/{request.id}/approve/", {"reason": "INC-9"}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["resolved_by_override"] is True
+
+
+def test_the_override_shows_in_the_audit_list_and_the_desk_trail(requester, admin):
+    request = access_request_create(requester=requester, roles=["db-admin"])
+    access_request_resolve(request_id=request.id, actor=admin, state="APPROVED", reason="INC-9")
+    desk = Client()
+    desk.force_login(admin)
+    listing = desk.get("/admin/requests_app/auditevent/?action=request.approved")
+    (row,) = listing.context["cl"].result_list
+    assert "override: superuser" in listing.context["cl"].model_admin.summary(row)
+    page = desk.get(f"/admin/requests_app/accessrequest/{request.id}/change/").content.decode()
+    assert "request.approved</strong> by root · override" in page

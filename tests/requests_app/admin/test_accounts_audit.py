@@ -175,3 +175,11 @@ def test_a_bulk_deletion_that_fails_leaves_no_deletion_event(admin, reviewer):
         user_admin.delete_queryset(request, get_user_model().objects.filter(pk=reviewer.pk))
     assert get_user_model().objects.filter(pk=reviewer.pk).exists()
     assert not AuditEvent.objects.filter(action="account.deleted").exists()
+
+
+def test_the_audit_list_says_whose_account_changed_and_what(root_client, reviewer):
+    url = f"/admin/auth/user/{reviewer.pk}/change/"
+    assert root_client.post(url, change_form(reviewer, is_staff="on")).status_code == 302
+    page = root_client.get("/admin/requests_app/auditevent/?action=account.changed")
+    (row,) = page.context["cl"].result_list
+    assert page.context["cl"].model_admin.summary(row) == "user: bob; changed: is_staff"
