@@ -46,9 +46,11 @@ def review_reason_required(request: AccessRequest) -> bool:
 def _check_review_reason(request: AccessRequest, reason: str) -> None:
     if reason or not review_reason_required(request):
         return
-    prompt = (request.policy or {}).get("reason_prompt") or ""
-    hint = f" ({prompt})" if prompt else ""
-    raise ValidationFailed(f"a reason is required to review this request{hint}", field="reason")
+    # The policy's prompt is addressed to the requester, not to reviewers: not repeated here.
+    raise ValidationFailed(
+        "a reason is required to review this request (its policy requires a reason)",
+        field="reason",
+    )
 
 
 def request_get_for_review(

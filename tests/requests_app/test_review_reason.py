@@ -56,7 +56,8 @@ def test_service_refuses_a_review_without_a_reason(needs_reason, reviewer, state
     with pytest.raises(ValidationFailed) as err:
         review_submit(request_id=needs_reason.id, reviewer=reviewer, state=state, reason="  ")
     assert err.value.field == "reason"
-    assert "a reason is required to review this request (Ticket number and why)" in str(err.value)
+    assert "a reason is required to review this request (its policy" in str(err.value)
+    assert "Ticket number" not in str(err.value)  # the requester's prompt, not advice to reviewers
     _unchanged(needs_reason)
 
 
@@ -123,7 +124,7 @@ def test_admin_bulk_review_reports_the_services_refusal(needs_reason, reviewer):
     )
     said = [str(m) for m in get_messages(response.wsgi_request)]
     assert any(
-        "not reviewed: a reason is required to review this request (Ticket number" in m
+        "not reviewed: a reason is required to review this request (its policy" in m
         for m in said
     ), said
     assert "0 of 1 requests reviewed." in said

@@ -101,7 +101,7 @@ def test_bulk_checks_the_reason_rule_of_each_request(
     said = messages_of(response)
     assert any(
         m.startswith("alice → db-admin: not reviewed: a reason is required to review this request")
-        and "(Ticket number" in m
+        and "(its policy requires a reason)" in m
         for m in said
     ), said
     assert states(needs_reason, no_reason_needed) == [RequestState.PENDING, RequestState.APPROVED]
