@@ -45,7 +45,14 @@ class Conflict(DomainError):
     code = "conflict"
 
 
-class NotPending(Conflict):
+class IllegalTransition(Conflict):
+    """A state change the request's state machine does not allow (`services.transitions`).
+
+    Keeps Conflict's code: the API answered "conflict" for these before the table existed.
+    """
+
+
+class NotPending(IllegalTransition):
     code = "not_pending"
 
 

@@ -22,6 +22,7 @@ from requests_app.models import AccessRequest, Grant
 from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
+from requests_app.services.transitions import request_transition_save
 
 
 def _refusal(grant: Grant, request: AccessRequest, subject: Subject, policies: PolicySet) -> str:
@@ -98,10 +99,8 @@ def grants_activate_for(*, request_id: object, now: datetime | None = None) -> i
     still_open = Grant.objects.filter(request=request, revoked_at=None).exists()
     if refused and not still_open:
         reason = "policy changed before the access started: " + "; ".join(refused.values())
-        request.state = RequestState.REVOKED
-        request.revoked_at, request.revoked_by, request.revoke_reason = now, None, reason
-        request.save(
-            update_fields=["state", "revoked_at", "revoked_by", "revoke_reason", "updated"]
+        request_transition_save(
+            request, RequestState.REVOKED, revoked_at=now, revoked_by=None, revoke_reason=reason
         )
         audit.append(
             AuditEntry(

@@ -29,6 +29,7 @@ from requests_app.services.outbox import (
     request_payload,
 )
 from requests_app.services.text import clean_text
+from requests_app.services.transitions import request_transition_save, transition_check
 from requests_app.services.windows import access_start_for
 
 
@@ -105,10 +106,11 @@ def revoke_locked(
     request: AccessRequest, *, actor: AbstractBaseUser, reason: str, now: datetime, data=None
 ) -> None:
     """End a locked APPROVED request's access now: grants, state, audit, notification."""
+    transition_check(request.state, RequestState.REVOKED)  # before the grants are touched
     Grant.objects.filter(request=request, revoked_at=None).update(revoked_at=now, ended_at=now)
-    request.state = RequestState.REVOKED
-    request.revoked_at, request.revoked_by, request.revoke_reason = now, actor, reason
-    request.save(update_fields=["state", "revoked_at", "revoked_by", "revoke_reason", "updated"])
+    request_transition_save(
+        request, RequestState.REVOKED, revoked_at=now, revoked_by=actor, revoke_reason=reason
+    )
     audit_record(
         action=AuditAction.REQUEST_REVOKED,
         target_type="access_request",
@@ -153,10 +155,7 @@ def access_request_revoke(
         raise NotAllowed("you may not revoke this access")
     if not reason:
         raise ValidationFailed("a reason is required to revoke access", field="reason")
-    if request.state != RequestState.APPROVED:
-        raise Conflict(
-            f"only approved access can be revoked; this request is {request.state.lower()}"
-        )
+    transition_check(request.state, RequestState.REVOKED)
     now = timezone.now()
     if request.access_expires and request.access_expires <= now:
         raise Conflict("this access already ended")

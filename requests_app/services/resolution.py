@@ -25,6 +25,7 @@ from requests_app.services.outbox import (
     request_payload,
 )
 from requests_app.services.text import clean_text
+from requests_app.services.transitions import request_transition, requests_transition_bulk
 
 
 def resolve_locked(
@@ -36,23 +37,17 @@ def resolve_locked(
     now: datetime,
     data: dict | None = None,
 ) -> AccessRequest:
-    """Move a locked PENDING request to `state`, open its grants if approved, audit, notify."""
-    request.state = state
-    request.resolved_at, request.resolved_by, request.resolve_reason = now, actor, reason
+    """Move a locked PENDING request to `state`, open its grants if approved, audit, notify.
+
+    The state table is checked first, so nothing (grants included) is written for a move
+    it does not allow.
+    """
+    fields = request_transition(
+        request, state, resolved_at=now, resolved_by=actor, resolve_reason=reason
+    )
     if state == RequestState.APPROVED:
         grants_create_for(request, now)
-    request.save(
-        update_fields=[
-            "state",
-            "resolved_at",
-            "resolved_by",
-            "resolve_reason",
-            "resolved_by_override",
-            "access_starts",
-            "access_expires",
-            "updated",
-        ]
-    )
+    request.save(update_fields=[*fields, "resolved_by_override", "access_starts", "access_expires"])
     audit_record(
         action=RESOLUTION_ACTIONS[state],
         target_type="access_request",
@@ -184,16 +179,15 @@ def _expire_batch(*, due_by: datetime, size: int) -> int:
     )
     if not due:
         return 0
-    AccessRequest.objects.filter(pk__in=[r.pk for r in due]).update(
-        state=RequestState.EXPIRED,
+    requests_transition_bulk(
+        due,
+        source=RequestState.PENDING,
+        target=RequestState.EXPIRED,
+        now=now,
         resolved_at=now,
         resolved_by=None,
         resolve_reason=EXPIRED_REASON,
-        updated=now,
     )
-    for request in due:
-        request.state, request.resolved_at, request.resolved_by = RequestState.EXPIRED, now, None
-        request.resolve_reason, request.updated = EXPIRED_REASON, now
     audit_record_many(
         [
             AuditEntry(

@@ -1,0 +1,134 @@
+"""The request state machine: one table, one function, every state change through it."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from requests_app.choices import RequestState
+from requests_app.errors import ConcurrentUpdate, IllegalTransition, NotPending
+from requests_app.models import AccessRequest
+from requests_app.services.access_requests import access_request_create
+from requests_app.services.transitions import (
+    request_transition_save,
+    requests_transition_bulk,
+)
+
+S = RequestState
+# ARCHITECTURE.md, "State machine": these and nothing else.
+ALLOWED = {
+    (S.PENDING, S.APPROVED),
+    (S.PENDING, S.DENIED),
+    (S.PENDING, S.EXPIRED),
+    (S.PENDING, S.WITHDRAWN),
+    (S.APPROVED, S.REVOKED),
+}
+PAIRS = list(itertools.product(S, S))
+
+
+def _in_state(request: AccessRequest, state: RequestState) -> AccessRequest:
+    AccessRequest.objects.filter(pk=request.pk).update(state=state)  # test setup only
+    return AccessRequest.objects.get(pk=request.pk)
+
+
+def test_every_pair_of_states_goes_through_the_table(requester):
+    created = access_request_create(requester=requester, roles=["db-admin"])
+    moved, refused = set(), set()
+    for source, target in PAIRS:
+        request = _in_state(created, source)
+        try:
+            request_transition_save(request, target, resolve_reason=f"{source}>{target}")
+        except IllegalTransition as err:
+            refused.add((source, target))
+            assert request.state == source and err.status == 409
+            stored = AccessRequest.objects.get(pk=created.pk)
+            assert (stored.state, stored.resolve_reason) == (source, "")
+        else:
+            moved.add((source, target))
+            stored = AccessRequest.objects.get(pk=created.pk)
+            assert (stored.state, stored.resolve_reason) == (target, f"{source}>{target}")
+            AccessRequest.objects.filter(pk=created.pk).update(resolve_reason="")
+    assert moved == ALLOWED
+    assert refused == set(PAIRS) - ALLOWED
+
+
+def test_a_refused_resolution_names_the_state_it_found(requester):
+    request = _in_state(access_request_create(requester=requester, roles=["db-admin"]), S.DENIED)
+    with pytest.raises(NotPending, match="this request is denied, no longer pending"):
+        request_transition_save(request, S.APPROVED)
+    with pytest.raises(IllegalTransition, match="only approved access can be revoked"):
+        request_transition_save(request, S.REVOKED)
+
+
+@pytest.mark.parametrize("source,target", [p for p in PAIRS if p not in ALLOWED])
+def test_bulk_transition_refuses_pairs_outside_the_table(db, source, target):
+    with pytest.raises(IllegalTransition):
+        requests_transition_bulk([], source=source, target=target, now=timezone.now())
+
+
+def _two_pending(requester):
+    return [
+        access_request_create(requester=requester, roles=[role])
+        for role in ("db-admin", "dev-admin")
+    ]
+
+
+@pytest.mark.parametrize("state", [s for s in S if s != S.PENDING])
+def test_bulk_transition_refuses_a_request_not_in_the_source_state(requester, state):
+    first, second = _two_pending(requester)
+    second = _in_state(second, state)
+    with pytest.raises(IllegalTransition):
+        requests_transition_bulk(
+            [first, second], source=S.PENDING, target=S.EXPIRED, now=timezone.now()
+        )
+    stored = dict(AccessRequest.objects.values_list("pk", "state"))
+    assert stored == {first.pk: S.PENDING, second.pk: state}
+
+
+def test_bulk_transition_skips_a_row_that_changed_and_undoes_the_batch(requester):
+    first, second = _two_pending(requester)
+    AccessRequest.objects.filter(pk=second.pk).update(state=S.WITHDRAWN)  # behind its back
+    with pytest.raises(ConcurrentUpdate), transaction.atomic():
+        requests_transition_bulk(
+            [first, second], source=S.PENDING, target=S.EXPIRED, now=timezone.now()
+        )
+    stored = dict(AccessRequest.objects.values_list("pk", "state"))
+    assert stored == {first.pk: S.PENDING, second.pk: S.WITHDRAWN}
+
+
+def test_bulk_transition_moves_rows_and_their_instances(requester):
+    requests = _two_pending(requester)
+    now = timezone.now()
+    changed = requests_transition_bulk(
+        requests, source=S.PENDING, target=S.EXPIRED, now=now, resolve_reason="late"
+    )
+    assert changed == 2
+    assert {(r.state, r.resolve_reason) for r in requests} == {(S.EXPIRED, "late")}
+    assert set(AccessRequest.objects.values_list("state", "resolve_reason")) == {
+        (S.EXPIRED, "late")
+    }
+
+
+STATE_WRITES = re.compile(
+    r"\brequest\w*\.state\s*=(?!=)"  # request.state = ...
+    r"|\.state(\s*,\s*[\w.]+)*\s*=(?!=)[^\n]*RequestState"  # x.state, y = RequestState...
+    r"|\.update\([^)]*\bstate\s*=\s*RequestState"  # .update(state=RequestState..., over lines
+)
+
+
+def test_no_module_but_the_state_machine_writes_a_request_state():
+    root = Path(__file__).resolve().parents[2]
+    found = [
+        f"{path.relative_to(root)}:{text.count(chr(10), 0, match.start()) + 1}"
+        for app in ("requests_app", "policies_app", "accessportal")
+        for path in (root / app).rglob("*.py")
+        if path.name != "transitions.py" and "migrations" not in path.parts
+        for text in [path.read_text()]
+        for match in STATE_WRITES.finditer(text)
+    ]
+    assert found == []
