@@ -234,10 +234,12 @@ def policies_apply(
             _apply_notification_rules(plan, summary, audit, actor)
             if prune:
                 _prune(plan, summary, audit, actor)
-            audit_record_many(audit)
             if summary.changed:
-                # Who may see and review pending requests follows the new policies.
+                # Who may see and review pending requests follows the new policies, from
+                # the moment they commit. Before the audit append: it takes the chain head
+                # (the one global lock), and every write in the system waits for it.
                 request_permissions_resync()
+            audit_record_many(audit)
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -442,11 +444,10 @@ def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
     if role is None:
         return
     members = sorted(role.members.values_list(get_user_model().USERNAME_FIELD, flat=True))
-    audit_record_many(
-        [AuditEntry("role.deleted", "role", name, actor, {"spec": role.spec, "members": members})]
-    )
+    entry = AuditEntry("role.deleted", "role", name, actor, {"spec": role.spec, "members": members})
     role.delete()
-    request_permissions_resync()
+    request_permissions_resync()  # before the audit append, which takes the chain head
+    audit_record_many([entry])
 
 
 @retry_on_conflict
