@@ -339,18 +339,11 @@ def notification_rule_delete(*, rule_id: int, actor: AbstractBaseUser | None = N
     rule = NotificationRule.objects.select_for_update().filter(pk=rule_id).first()
     if rule is None:
         raise NotFound("no such notification rule")
-    audit_record_many(
-        [
-            AuditEntry(
-                "notification_rule.deleted",
-                "notification_rule",
-                rule.name,
-                actor,
-                {"spec": rule.spec},
-            )
-        ]
+    entry = AuditEntry(
+        "notification_rule.deleted", "notification_rule", rule.name, actor, {"spec": rule.spec}
     )
     rule.delete()
+    audit_record_many([entry])  # last: it takes the chain head
 
 
 # -- single documents, as Django admin edits them -------------------------------------------
@@ -469,7 +462,7 @@ def resource_delete(*, kind: str, name: str, actor: AbstractBaseUser | None) -> 
     row = Resource.objects.select_for_update().filter(kind=kind, name=name).first()
     if row is None:
         return
-    audit_record_many(
-        [AuditEntry("resource.deleted", "resource", row.resource_id, actor, {"labels": row.labels})]
-    )
+    labels = {"labels": row.labels}
+    entry = AuditEntry("resource.deleted", "resource", row.resource_id, actor, labels)
     row.delete()
+    audit_record_many([entry])  # last: it takes the chain head
