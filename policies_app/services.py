@@ -234,10 +234,12 @@ def policies_apply(
             _apply_notification_rules(plan, summary, audit, actor)
             if prune:
                 _prune(plan, summary, audit, actor)
-            audit_record_many(audit)
             if summary.changed:
-                # Who may see and review pending requests follows the new policies.
+                # Who may see and review pending requests follows the new policies, from
+                # the moment they commit. Before the audit append: it takes the chain head
+                # (the one global lock), and every write in the system waits for it.
                 request_permissions_resync()
+            audit_record_many(audit)
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -337,18 +339,11 @@ def notification_rule_delete(*, rule_id: int, actor: AbstractBaseUser | None = N
     rule = NotificationRule.objects.select_for_update().filter(pk=rule_id).first()
     if rule is None:
         raise NotFound("no such notification rule")
-    audit_record_many(
-        [
-            AuditEntry(
-                "notification_rule.deleted",
-                "notification_rule",
-                rule.name,
-                actor,
-                {"spec": rule.spec},
-            )
-        ]
+    entry = AuditEntry(
+        "notification_rule.deleted", "notification_rule", rule.name, actor, {"spec": rule.spec}
     )
     rule.delete()
+    audit_record_many([entry])  # last: it takes the chain head
 
 
 # -- single documents, as Django admin edits them -------------------------------------------
@@ -442,11 +437,10 @@ def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
     if role is None:
         return
     members = sorted(role.members.values_list(get_user_model().USERNAME_FIELD, flat=True))
-    audit_record_many(
-        [AuditEntry("role.deleted", "role", name, actor, {"spec": role.spec, "members": members})]
-    )
+    entry = AuditEntry("role.deleted", "role", name, actor, {"spec": role.spec, "members": members})
     role.delete()
-    request_permissions_resync()
+    request_permissions_resync()  # before the audit append, which takes the chain head
+    audit_record_many([entry])
 
 
 @retry_on_conflict
@@ -468,7 +462,7 @@ def resource_delete(*, kind: str, name: str, actor: AbstractBaseUser | None) -> 
     row = Resource.objects.select_for_update().filter(kind=kind, name=name).first()
     if row is None:
         return
-    audit_record_many(
-        [AuditEntry("resource.deleted", "resource", row.resource_id, actor, {"labels": row.labels})]
-    )
+    labels = {"labels": row.labels}
+    entry = AuditEntry("resource.deleted", "resource", row.resource_id, actor, labels)
     row.delete()
+    audit_record_many([entry])  # last: it takes the chain head

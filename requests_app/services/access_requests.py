@@ -272,6 +272,19 @@ def access_request_create(
     if dry_run:
         return request
     request.save(force_insert=True)
+    # Reviewers can see and review it as soon as it commits: their rows are written here,
+    # before the audit event, which takes the chain head (the one global lock) last.
+    reviewer_ids = request_permissions_sync(request, policies=policies)
+    User = get_user_model()
+    reviewer_names = User.objects.filter(pk__in=reviewer_ids).values_list(
+        User.USERNAME_FIELD, flat=True
+    )
+    outbox_enqueue(
+        event="request.created",
+        request_id=request.id,
+        recipients=[*request.suggested_reviewers, *reviewer_names],
+        payload=request_payload(request),
+    )
     audit_record(
         action=AuditAction.REQUEST_CREATED,
         target_type="access_request",
@@ -288,17 +301,6 @@ def access_request_create(
             "thresholds": plan.book.thresholds,
             **({"extends": str(extends.id)} if extends else {}),
         },
-    )
-    reviewer_ids = request_permissions_sync(request, policies=policies)
-    User = get_user_model()
-    reviewer_names = User.objects.filter(pk__in=reviewer_ids).values_list(
-        User.USERNAME_FIELD, flat=True
-    )
-    outbox_enqueue(
-        event="request.created",
-        request_id=request.id,
-        recipients=[*request.suggested_reviewers, *reviewer_names],
-        payload=request_payload(request),
     )
     request_schedule_expiry(request)
     return request

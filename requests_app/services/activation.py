@@ -110,7 +110,6 @@ def grants_activate_for(*, request_id: object, now: datetime | None = None) -> i
                 data={"reason": reason, "roles": request.roles, "resources": request.resources},
             )
         )
-    audit_record_many(audit)
     recipient = [request.user.get_username()]
     if started:
         outbox_enqueue(
@@ -129,6 +128,7 @@ def grants_activate_for(*, request_id: object, now: datetime | None = None) -> i
                 "refused": {g.target: refused[g.pk] for g in grants if g.pk in refused},
             },
         )
+    audit_record_many(audit)  # last: it takes the chain head
     return len(grants)
 
 

@@ -20,7 +20,7 @@ from requests_app.choices import AuditAction, RequestState
 from requests_app.errors import Conflict, NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest, Grant
 from requests_app.selectors import request_context
-from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
+from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.outbox import (
     outbox_enqueue,
@@ -104,24 +104,13 @@ def continuations_lock(request: AccessRequest) -> list[AccessRequest]:
 
 def revoke_locked(
     request: AccessRequest, *, actor: AbstractBaseUser, reason: str, now: datetime, data=None
-) -> None:
-    """End a locked APPROVED request's access now: grants, state, audit, notification."""
+) -> AuditEntry:
+    """End a locked APPROVED request's access now: grants, state, notification. Returns
+    its audit event, for the caller to append once all its work is done (head last)."""
     transition_check(request.state, RequestState.REVOKED)  # before the grants are touched
     Grant.objects.filter(request=request, revoked_at=None).update(revoked_at=now, ended_at=now)
     request_transition_save(
         request, RequestState.REVOKED, revoked_at=now, revoked_by=actor, revoke_reason=reason
-    )
-    audit_record(
-        action=AuditAction.REQUEST_REVOKED,
-        target_type="access_request",
-        target_id=str(request.id),
-        actor=actor,
-        data={
-            "reason": reason,
-            "roles": request.roles,
-            "resources": request.resources,
-            **(data or {}),
-        },
     )
     outbox_enqueue(
         event="access.revoked",
@@ -131,6 +120,18 @@ def revoke_locked(
             **request_payload(request),
             "revoke_reason": reason,
             "revoked_by": actor.get_username(),
+        },
+    )
+    return AuditEntry(
+        action=AuditAction.REQUEST_REVOKED,
+        target_type="access_request",
+        target_id=str(request.id),
+        actor=actor,
+        data={
+            "reason": reason,
+            "roles": request.roles,
+            "resources": request.resources,
+            **(data or {}),
         },
     )
 
@@ -160,16 +161,19 @@ def access_request_revoke(
     if request.access_expires and request.access_expires <= now:
         raise Conflict("this access already ended")
     continuations = continuations_lock(request)
-    revoke_locked(request, actor=actor, reason=reason, now=now)
+    audit = [revoke_locked(request, actor=actor, reason=reason, now=now)]
     linked = {"with": str(request.id)}
     for extension in continuations:
         if extension.state == RequestState.APPROVED:
-            revoke_locked(extension, actor=actor, reason=reason, now=now, data=linked)
+            audit.append(revoke_locked(extension, actor=actor, reason=reason, now=now, data=linked))
         else:
             closed = (
                 RequestState.WITHDRAWN if extension.user_id == actor.pk else RequestState.DENIED
             )
-            resolve_locked(extension, closed, actor=actor, reason=reason, now=now, data=linked)
+            resolve_locked(
+                extension, closed, actor=actor, reason=reason, now=now, data=linked, audit=audit
+            )
+    audit_record_many(audit)  # last, once every continuation is closed: it takes the head
     return request
 
 
@@ -220,22 +224,6 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     if not due:
         return 0
     Grant.objects.filter(pk__in=[g[0] for g in due], ended_at=None).update(ended_at=now)
-    audit_record_many(
-        [
-            AuditEntry(
-                action=AuditAction.GRANT_ENDED,
-                target_type="grant",
-                target_id=str(pk),
-                data={
-                    "user": username,
-                    "target": role or resource,
-                    "expires": expires,
-                    "request": str(request_id),
-                },
-            )
-            for pk, request_id, role, resource, expires, username, _ in due
-        ]
-    )
     first_by_request: dict = {}
     ended = {grant[1] for grant in due if not grant[6]}
     for grant in due:
@@ -254,6 +242,22 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
                 },
             )
             for _, request_id, _, _, expires, username, _ in first_by_request.values()
+        ]
+    )
+    audit_record_many(  # last: it takes the chain head
+        [
+            AuditEntry(
+                action=AuditAction.GRANT_ENDED,
+                target_type="grant",
+                target_id=str(pk),
+                data={
+                    "user": username,
+                    "target": role or resource,
+                    "expires": expires,
+                    "request": str(request_id),
+                },
+            )
+            for pk, request_id, role, resource, expires, username, _ in due
         ]
     )
     return len(due)

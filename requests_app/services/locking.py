@@ -3,7 +3,18 @@ retrying a service whose transaction lost a deadlock or a serialization conflict
 database connection before COMMIT.
 
 Lock order everywhere: the request, then its reviews, then its grants, then the audit chain
-head (taken last, by `audit_record`, and held to commit).
+head (taken last, by `audit_record` / `audit_record_many`, and held to commit).
+
+The head is the one global lock: every audited write in the system takes it, so a
+transaction holds it only for its append and its COMMIT. All other work comes before the
+append, in the same transaction when it must commit with the change (a new request's
+visibility rows, so its reviewers see it the moment it exists; the resync of every pending
+request after a policy change, so reviewers who lost eligibility stop seeing requests at
+once), or after commit as a job (`services.jobs.job_after_commit`). A service that writes
+several events collects `AuditEntry`s and appends them together at its end
+(`resolve_locked(audit=...)`, `revoke_locked`). Waiting for any row lock while holding
+the head would make every writer wait, and could deadlock against a writer that holds
+that row and waits for the head.
 """
 
 from __future__ import annotations

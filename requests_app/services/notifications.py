@@ -30,7 +30,7 @@ from requests_app.errors import NotAllowed
 from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.notifications.channels import DeliveryError, deliver
 from requests_app.notifications.routing import routes_for
-from requests_app.services.audit import audit_record
+from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.jobs import job_after_commit
 from requests_app.services.locking import retry_on_conflict
 
@@ -235,6 +235,7 @@ def outbox_retry(*, message_ids: Iterable[int], actor: AbstractBaseUser) -> int:
         .exclude(state=OutboxState.SENT)
         .order_by("pk")
     )
+    audit: list[AuditEntry] = []
     for message in messages:
         count = message.deliveries.exclude(state=OutboxState.SENT).update(
             state=OutboxState.PENDING, attempts=0, next_attempt_at=now, claimed_until=None
@@ -242,12 +243,15 @@ def outbox_retry(*, message_ids: Iterable[int], actor: AbstractBaseUser) -> int:
         before = message.state
         message.state, message.attempts = OutboxState.PENDING, 0
         message.save(update_fields=["state", "attempts"])
-        audit_record(
-            action="notification.retried",
-            target_type="outbox_message",
-            target_id=str(message.pk),
-            actor=actor,
-            data={"event": message.event, "state_before": before, "deliveries": count},
+        audit.append(
+            AuditEntry(
+                action="notification.retried",
+                target_type="outbox_message",
+                target_id=str(message.pk),
+                actor=actor,
+                data={"event": message.event, "state_before": before, "deliveries": count},
+            )
         )
         job_after_commit("dispatch_outbox_message", message_id=message.pk)
+    audit_record_many(audit)  # once every message is updated: it takes the chain head
     return len(messages)

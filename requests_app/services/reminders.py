@@ -48,17 +48,6 @@ def grants_warn_ending(
     if not due:
         return 0
     Grant.objects.filter(pk__in=[g.pk for g in due], warned_at=None).update(warned_at=now)
-    audit_record_many(
-        [
-            AuditEntry(
-                AuditAction.GRANT_EXPIRY_WARNED,
-                "grant",
-                str(g.pk),
-                data={"request": str(g.request_id), "target": g.target, "expires": g.expires},
-            )
-            for g in due
-        ]
-    )
     for request_id in dict.fromkeys(g.request_id for g in due):
         request = next(g.request for g in due if g.request_id == request_id)
         outbox_enqueue(
@@ -70,4 +59,15 @@ def grants_warn_ending(
                 "ending": [g.target for g in due if g.request_id == request_id],
             },
         )
+    audit_record_many(  # last: it takes the chain head
+        [
+            AuditEntry(
+                AuditAction.GRANT_EXPIRY_WARNED,
+                "grant",
+                str(g.pk),
+                data={"request": str(g.request_id), "target": g.target, "expires": g.expires},
+            )
+            for g in due
+        ]
+    )
     return len(due)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from requests_app.choices import RESOLUTION_ACTIONS, RequestState
 from requests_app.errors import NotAllowed, SelfReviewRefused, ValidationFailed
 from requests_app.models import AccessRequest
-from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
+from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.grants import grants_create_for
 from requests_app.services.jobs import request_schedule_access
 from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
@@ -36,11 +36,14 @@ def resolve_locked(
     reason: str,
     now: datetime,
     data: dict | None = None,
+    audit: list[AuditEntry] | None = None,
 ) -> AccessRequest:
-    """Move a locked PENDING request to `state`, open its grants if approved, audit, notify.
+    """Move a locked PENDING request to `state`, open its grants if approved, notify, audit.
 
     The state table is checked first, so nothing (grants included) is written for a move
-    it does not allow.
+    it does not allow. With `audit`, the event is added to that list for the caller to
+    append after the rest of its work (the chain head is taken last); without, it is
+    appended here, last.
     """
     fields = request_transition(
         request, state, resolved_at=now, resolved_by=actor, resolve_reason=reason
@@ -48,7 +51,16 @@ def resolve_locked(
     if state == RequestState.APPROVED:
         grants_create_for(request, now)
     request.save(update_fields=[*fields, "resolved_by_override", "access_starts", "access_expires"])
-    audit_record(
+    if state != RequestState.WITHDRAWN:
+        outbox_enqueue(
+            event=RESOLUTION_ACTIONS[state],  # the notification is named as its event
+            request_id=request.id,
+            recipients=[request.user.get_username()],
+            payload={**request_payload(request), "resolve_reason": reason},
+        )
+    if state == RequestState.APPROVED:
+        request_schedule_access(request)
+    entry = AuditEntry(
         action=RESOLUTION_ACTIONS[state],
         target_type="access_request",
         target_id=str(request.id),
@@ -60,15 +72,10 @@ def resolve_locked(
             **(data or {}),
         },
     )
-    if state != RequestState.WITHDRAWN:
-        outbox_enqueue(
-            event=RESOLUTION_ACTIONS[state],  # the notification is named as its event
-            request_id=request.id,
-            recipients=[request.user.get_username()],
-            payload={**request_payload(request), "resolve_reason": reason},
-        )
-    if state == RequestState.APPROVED:
-        request_schedule_access(request)
+    if audit is None:
+        audit_record_many([entry])
+    else:
+        audit.append(entry)
     return request
 
 
@@ -188,7 +195,18 @@ def _expire_batch(*, due_by: datetime, size: int) -> int:
         resolved_by=None,
         resolve_reason=EXPIRED_REASON,
     )
-    audit_record_many(
+    outbox_enqueue_many(
+        [
+            outbox_message(
+                event=RESOLUTION_ACTIONS[RequestState.EXPIRED],
+                request_id=request.id,
+                recipients=[request.user.get_username()],
+                payload={**request_payload(request), "resolve_reason": EXPIRED_REASON},
+            )
+            for request in due
+        ]
+    )
+    audit_record_many(  # last: it takes the chain head
         [
             AuditEntry(
                 action=RESOLUTION_ACTIONS[RequestState.EXPIRED],
@@ -199,17 +217,6 @@ def _expire_batch(*, due_by: datetime, size: int) -> int:
                     "access_starts": request.access_starts,
                     "access_expires": request.access_expires,
                 },
-            )
-            for request in due
-        ]
-    )
-    outbox_enqueue_many(
-        [
-            outbox_message(
-                event=RESOLUTION_ACTIONS[RequestState.EXPIRED],
-                request_id=request.id,
-                recipients=[request.user.get_username()],
-                payload={**request_payload(request), "resolve_reason": EXPIRED_REASON},
             )
             for request in due
         ]

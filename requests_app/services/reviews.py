@@ -19,7 +19,7 @@ from requests_app.errors import AlreadyReviewed, NotAllowed, SelfReviewRefused, 
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import request_context
 from requests_app.services.access_requests import validate_start_time
-from requests_app.services.audit import audit_record
+from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
 from requests_app.services.resolution import resolve_locked
 from requests_app.services.text import clean_text
@@ -119,13 +119,15 @@ def review_submit(
     if start and state == ReviewState.APPROVED:
         request.assume_start_time = start
         request.save(update_fields=["assume_start_time", "updated"])
-    audit_record(
-        action=AuditAction.REVIEW_SUBMITTED,
-        target_type="access_request",
-        target_id=str(request.id),
-        actor=reviewer,
-        data={"state": state, "reason": reason, "thresholds": review.threshold_indexes},
-    )
+    audit = [
+        AuditEntry(
+            action=AuditAction.REVIEW_SUBMITTED,
+            target_type="access_request",
+            target_id=str(request.id),
+            actor=reviewer,
+            data={"state": state, "reason": reason, "thresholds": review.threshold_indexes},
+        )
+    ]
     outcome = tally(request.policy, [*reviews, review])
     if outcome is not None:
         resolve_locked(
@@ -135,5 +137,7 @@ def review_submit(
             reason=reason,
             now=now,
             data={"by_review": True},
+            audit=audit,
         )
+    audit_record_many(audit)  # the review, then the resolution it decided: the head last
     return request

@@ -504,9 +504,9 @@ def test_locking_a_request_does_not_block_rows_that_merely_reference_it(race_pol
 
 
 def test_policy_changes_during_reviews_finish_without_deadlock_or_retry(race_policy, caplog):
-    """Applying policies rewrites the visibility rows of every pending request while it
-    holds the audit head; reviews lock a request and then want the audit head. Both kinds
-    must finish first time (no deadlock victim to retry)."""
+    """Applying policies rewrites the visibility rows of every pending request, then takes
+    the audit head; reviews lock a request and then want the audit head. Both kinds must
+    finish first time (no deadlock victim to retry)."""
     from policies_app.loader import plan_from_texts
     from policies_app.services import policies_apply
 
