@@ -596,15 +596,9 @@ def test_request_extend_refusals_print_the_servers_message(
 # -- --wait ------------------------------------------------------------------------------
 
 
-def test_wait_exits_0_when_a_reviewer_approves_from_another_thread(run, alice):
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "INC-9",
-        "--wait",
+def test_wait_exits_0_when_a_reviewer_approves_from_another_thread(create_and_wait, alice):
+    result = create_and_wait(
+        reason="INC-9",
         env=alice,
         sleep=pauses(_review("bob", "APPROVED", reason="on call, go ahead")),
     )
@@ -620,16 +614,10 @@ def test_wait_exits_0_when_a_reviewer_approves_from_another_thread(run, alice):
     assert req.state == RequestState.APPROVED
 
 
-def test_wait_shows_each_review_as_it_arrives(run, as_user, apply_yaml):
+def test_wait_shows_each_review_as_it_arrives(create_and_wait, as_user, apply_yaml):
     apply_yaml(TWO_PERSON_POLICY)
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "INC-10",
-        "--wait",
+    result = create_and_wait(
+        reason="INC-10",
         env=as_user("dave"),
         sleep=pauses(
             lambda: None,  # a poll with nothing new
@@ -644,15 +632,9 @@ def test_wait_shows_each_review_as_it_arrives(run, as_user, apply_yaml):
     assert " APPROVED: access to db-admin" in lines[3]
 
 
-def test_wait_exits_3_when_denied(run, alice):
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "INC-11",
-        "--wait",
+def test_wait_exits_3_when_denied(create_and_wait, alice):
+    result = create_and_wait(
+        reason="INC-11",
         env=alice,
         sleep=pauses(_review("bob", "DENIED", reason="use the read-only role")),
     )
@@ -661,81 +643,41 @@ def test_wait_exits_3_when_denied(run, alice):
     assert f"Request {_latest('alice').pk} DENIED" in result.out
 
 
-def test_wait_exits_3_when_withdrawn_elsewhere(run, alice, user):
+def test_wait_exits_3_when_withdrawn_elsewhere(create_and_wait, alice, user):
     def withdraw():
         access_request_withdraw(request_id=_latest("alice").pk, actor=user("alice"))
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=alice,
-        sleep=pauses(withdraw),
-    )
+    result = create_and_wait(env=alice, sleep=pauses(withdraw))
     assert result.code == 3
     assert "was WITHDRAWN" in result.out
 
 
-def test_wait_exits_3_when_the_request_expires(run, alice):
+def test_wait_exits_3_when_the_request_expires(create_and_wait, alice):
     def expire():  # the pending time runs out and the worker's sweep runs
         AccessRequest.objects.update(expires=timezone.now() - timedelta(seconds=1))
         assert access_requests_expire_due() == 1
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=alice,
-        sleep=pauses(expire),
-    )
+    result = create_and_wait(env=alice, sleep=pauses(expire))
     assert result.code == 3
     assert f"Request {_latest('alice').pk} EXPIRED: nobody decided before " in result.out
     assert _latest("alice").state == RequestState.EXPIRED
 
 
-def test_wait_gives_up_at_the_pending_deadline_even_without_a_worker(run, alice):
+def test_wait_gives_up_at_the_pending_deadline_even_without_a_worker(create_and_wait, alice):
     def deadline_passes():
         AccessRequest.objects.update(expires=timezone.now() - timedelta(hours=1))
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=alice,
-        sleep=pauses(deadline_passes),
-    )
+    result = create_and_wait(env=alice, sleep=pauses(deadline_passes))
     assert result.code == 3
     assert "EXPIRED: nobody decided before" in result.out
     assert _latest("alice").state == RequestState.PENDING  # the client changed nothing
 
 
-def test_ctrl_c_while_waiting_leaves_the_request_and_says_how_to_follow_it(run, alice):
+def test_ctrl_c_while_waiting_leaves_the_request_and_says_how_to_follow_it(create_and_wait, alice):
     def interrupt(_seconds):
         raise KeyboardInterrupt
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=alice,
-        sleep=interrupt,
-    )
+    result = create_and_wait(env=alice, sleep=interrupt)
     req = _latest("alice")
     assert result.code == 130
     assert f"accessctl request show {req.pk}" in result.err
