@@ -24,6 +24,7 @@ from requests_app.models import AccessRequest, Grant
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.resolution import access_request_withdraw, access_requests_expire_due
 from requests_app.services.reviews import review_submit
+from tests.policies import contractor_dave
 
 # Transactional: the live server thread must see committed rows. Serialized rollback puts
 # back what migrations created (the audit chain's head row), which a flush removes.
@@ -32,19 +33,7 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ABS_REL = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC \((in [0-9dhms ]+|[0-9dhms ]+ ago|just now)\)"
 
-TWO_PERSON_POLICY = """
-kind: role
-name: contractor
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      thresholds: [{name: two-person, approve: 2, deny: 1}]
----
-kind: user
-name: dave
-roles: [contractor]
-"""
+TWO_PERSON_POLICY = contractor_dave("thresholds: [{name: two-person, approve: 2, deny: 1}]")
 
 
 @pytest.fixture(autouse=True)
