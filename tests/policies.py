@@ -2,7 +2,7 @@
 base policy (tests/conftest.py, BASE_POLICY): alice is an engineer, bob and carol review.
 
 `engineer_requests(...)` re-declares alice's engineer role with other request rules;
-`contractor_dave(...)` adds dave, a contractor.
+`contractor_dave(...)` adds dave, a contractor; CAROL_REVIEWS_DEV_ADMIN_ONLY narrows carol.
 """
 
 from __future__ import annotations
@@ -36,3 +36,17 @@ def contractor_dave(*rules: str) -> str:
     return (
         requesting_role("contractor", *rules) + "---\nkind: user\nname: dave\nroles: [contractor]\n"
     )
+
+
+# carol becomes a dev lead: she reviews dev-admin requests only.
+CAROL_REVIEWS_DEV_ADMIN_ONLY = """
+kind: role
+name: dev-lead
+spec:
+  allow:
+    review_requests: {roles: [dev-admin]}
+---
+kind: user
+name: carol
+roles: [dev-lead]
+"""

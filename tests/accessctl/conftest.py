@@ -77,7 +77,9 @@ def create_and_wait(run):
     """create_and_wait(env=..., sleep=...): `accessctl request create --roles db-admin
     --reason x --wait` run as `env`; `sleep` stands in for time.sleep while it waits."""
 
-    def _create_and_wait(*, env: dict, sleep, roles: str = "db-admin", reason: str = "x"):
+    def _create_and_wait(
+        *, env: dict, sleep, roles: str = "db-admin", reason: str = "x", tty: bool = False
+    ):
         return run(
             "request",
             "create",
@@ -87,6 +89,7 @@ def create_and_wait(run):
             reason,
             "--wait",
             env=env,
+            tty=tty,
             sleep=sleep,
         )
 

@@ -689,19 +689,8 @@ def test_show_wait_picks_up_an_existing_request(run, alice, requester):
     assert "bob approved" in result.err
 
 
-def test_wait_on_a_terminal_draws_a_spinner_and_colours(run, alice):
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=alice,
-        tty=True,
-        sleep=pauses(_review("bob", "APPROVED")),
-    )
+def test_wait_on_a_terminal_draws_a_spinner_and_colours(create_and_wait, alice):
+    result = create_and_wait(env=alice, tty=True, sleep=pauses(_review("bob", "APPROVED")))
     assert result.code == 0
     assert "waiting for reviewers of" in result.err
     assert "\r\x1b[K" in result.err  # the spinner line is cleared before output
