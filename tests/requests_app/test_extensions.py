@@ -16,6 +16,7 @@ from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.resolution import access_request_withdraw
 from requests_app.services.reviews import review_submit
+from tests.policies import engineer_requests
 
 T0 = "2026-04-01 09:00Z"
 
@@ -164,18 +165,7 @@ def test_a_second_pending_extension_is_refused_until_the_first_ends(requester, r
 
 def test_extension_follows_todays_policy_reason_and_caps(requester, reviewer, apply_yaml):
     original = _approved(requester, reviewer)
-    apply_yaml(
-        """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      max_duration: 2h
-      reason: {mode: required, prompt: "Ticket?"}
-"""
-    )
+    apply_yaml(engineer_requests("max_duration: 2h", 'reason: {mode: required, prompt: "Ticket?"}'))
     with pytest.raises(ValidationFailed, match="Ticket"):
         access_request_extend(requester=requester, request_id=original.id)
     extension = access_request_extend(

@@ -12,6 +12,7 @@ from django.urls import reverse
 from requests_app.choices import RequestState
 from requests_app.models import AuditEvent, Grant, Review
 from requests_app.services.reviews import review_submit
+from tests.policies import CAROL_REVIEWS_DEV_ADMIN_ONLY
 
 
 def page_url(request) -> str:
@@ -73,19 +74,7 @@ def test_page_is_404_for_requests_the_user_cannot_see(login, make_request):
 
 
 def test_history_lists_only_requests_the_viewer_may_see(login, make_request, apply_yaml):
-    apply_yaml(
-        """
-kind: role
-name: dev-lead
-spec:
-  allow:
-    review_requests: {roles: [dev-admin]}
----
-kind: user
-name: carol
-roles: [dev-lead]
-"""
-    )
+    apply_yaml(CAROL_REVIEWS_DEV_ADMIN_ONLY)
     hidden = make_request(["db-admin"], reason="INC-9")
     shown = make_request(["dev-admin"], reason="INC-10")
     other = make_request(["dev-admin"], reason="INC-11")
