@@ -223,6 +223,14 @@ class Grant(models.Model):
         """`GrantQuerySet.open_at` for this row: gives access at `at`."""
         return grant_is_open(self.starts, self.expires, self.revoked_at, at)
 
+    def status_at(self, at) -> str:
+        """What the desk shows: revoked, active (open at `at`), ended or scheduled."""
+        if self.revoked_at:
+            return "revoked"
+        if self.is_open_at(at):
+            return "active"
+        return "ended" if self.expires <= at else "scheduled"
+
 
 class AuditChainHead(models.Model):
     """The single row holding the last sequence number and hash; locked to append."""

@@ -133,6 +133,8 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
     for review in reviews:
         review.counted = [rows[i]["label"] for i in review.threshold_indexes if i < len(rows)]
     grants = list(request.grants.order_by("id"))
+    for grant in grants:
+        grant.status = grant.status_at(now)
     history = list(
         AccessRequest.objects.visible_to(viewer)
         .filter(user_id=request.user_id)

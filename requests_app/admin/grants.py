@@ -27,12 +27,7 @@ REVOKE_TEMPLATE = "admin/requests_app/grant/revoke_confirm.html"
 
 
 def grant_state(grant: Grant, now=None) -> str:
-    now = now or timezone.now()
-    if grant.revoked_at:
-        return "revoked"
-    if grant.is_open_at(now):
-        return "active"
-    return "ended" if grant.expires <= now else "scheduled"
+    return grant.status_at(now or timezone.now())
 
 
 class GrantStateFilter(SimpleListFilter):
