@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from policies_app.engine import PolicySet
 from policies_app.matching import matches_any
 from policies_app.models import Role, UserTraits
-from requests_app.choices import RequestState
 from requests_app.models import AccessRequest
 
 
@@ -71,47 +70,6 @@ def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = N
     )
 
 
-def _perm_rows(user, codename: str):
-    """Ids of the requests on which `user` has `codename` (guardian's direct-FK rows).
-
-    The permission's id is a scalar subquery, computed once, so the database probes the
-    (user, permission, request) index directly instead of joining permissions per row.
-    """
-    from django.contrib.auth.models import Permission
-    from django.db.models import Subquery
-
-    from requests_app.models import AccessRequestUserObjectPermission
-
-    permission = Permission.objects.filter(
-        codename=codename, content_type__app_label="requests_app"
-    ).values("pk")[:1]
-    return AccessRequestUserObjectPermission.objects.filter(
-        user=user, permission=Subquery(permission)
-    ).values("content_object_id")
-
-
-# Model-level permissions that reach every request: auditors see them all; holders of the
-# direct-resolution or revoke permissions may act on any request, so they must be able to
-# address (and see) any request too.
-SEE_ALL_PERMISSIONS = (
-    "requests_app.view_accessrequest",
-    "requests_app.resolve_accessrequest",
-    "requests_app.revoke_grant",
-)
-
-
-def requests_visible_to(user) -> QuerySet[AccessRequest]:
-    """Requests `user` may see: their own, those they may review (guardian rows), or all for
-    superusers and holders of a SEE_ALL_PERMISSIONS permission (auditors, resolvers)."""
-    if not user.is_active or user.is_anonymous:
-        return AccessRequest.objects.none()
-    if user.is_superuser or any(user.has_perm(perm) for perm in SEE_ALL_PERMISSIONS):
-        return AccessRequest.objects.all()
-    return AccessRequest.objects.filter(
-        Q(user=user) | Q(pk__in=_perm_rows(user, "view_accessrequest"))
-    )
-
-
 def requests_needing_review(user) -> QuerySet[AccessRequest]:
     """PENDING, unexpired requests `user` may review and has not reviewed, oldest first.
 
@@ -120,11 +78,8 @@ def requests_needing_review(user) -> QuerySet[AccessRequest]:
     if not user.is_active or user.is_anonymous:
         return AccessRequest.objects.none()
     return (
-        AccessRequest.objects.filter(
-            state=RequestState.PENDING,
-            expires__gt=timezone.now(),
-            pk__in=_perm_rows(user, "review_accessrequest"),
-        )
+        AccessRequest.objects.pending_at(timezone.now())
+        .reviewable_by(user)
         .exclude(user=user)
         .exclude(reviews__reviewer=user)
         .order_by("created")

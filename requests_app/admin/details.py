@@ -16,7 +16,7 @@ from policies_app.selectors import subject_for, user_traits
 from requests_app.admin import display
 from requests_app.choices import RequestState
 from requests_app.models import AccessRequest, AccessRequestUserObjectPermission, AuditEvent
-from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.selectors import requests_needing_review
 from requests_app.services.grants import may_revoke
 from requests_app.services.reviews import may_review, review_reason_required
 from requests_app.services.windows import access_window
@@ -67,7 +67,7 @@ def _extends(request: AccessRequest, viewer) -> dict | None:
     """The access an extension continues, linked when the viewer may open it."""
     if not request.extends_id:
         return None
-    visible = requests_visible_to(viewer).filter(pk=request.extends_id).exists()
+    visible = AccessRequest.objects.visible_to(viewer).filter(pk=request.extends_id).exists()
     return {"id": request.extends_id, "visible": visible}
 
 
@@ -106,7 +106,7 @@ def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
     now = timezone.now()
     own = next((r for r in reviews if r.reviewer_id == viewer.pk), None)
     panel: dict = {"can_review": False, "can_revoke": False, "note": "", "own_review": own}
-    if request.state == RequestState.PENDING and request.expires > now:
+    if request.is_pending_at(now):
         if request.user_id == viewer.pk:
             panel["note"] = (
                 "This is your own request: somebody else must review it "
@@ -120,11 +120,7 @@ def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
             panel["note"] = "Your standing roles do not allow you to review this request."
     elif request.state == RequestState.PENDING:
         panel["note"] = "This request passed its pending time; it can no longer be reviewed."
-    elif (
-        request.state == RequestState.APPROVED
-        and (request.access_expires is None or request.access_expires > now)
-        and may_revoke(request, viewer)
-    ):
+    elif request.is_access_live_at(now) and may_revoke(request, viewer):
         panel["can_revoke"] = True
     return panel
 
@@ -137,8 +133,10 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
     for review in reviews:
         review.counted = [rows[i]["label"] for i in review.threshold_indexes if i < len(rows)]
     grants = list(request.grants.order_by("id"))
+    for grant in grants:
+        grant.status = grant.status_at(now)
     history = list(
-        requests_visible_to(viewer)
+        AccessRequest.objects.visible_to(viewer)
         .filter(user_id=request.user_id)
         .exclude(pk=request.pk)
         .order_by("-created")[:HISTORY]

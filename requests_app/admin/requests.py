@@ -28,7 +28,7 @@ from requests_app.admin.forms import BulkReviewForm, ReviewForm, RevokeForm
 from requests_app.choices import RequestState, ReviewState
 from requests_app.errors import DomainError
 from requests_app.models import AccessRequest, PendingRequest, Review
-from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.selectors import requests_needing_review
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_reason_required, review_submit
 from requests_app.services.windows import access_window, access_windows
@@ -236,7 +236,7 @@ class AccessRequestAdmin(_RequestColumns, ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessRequest]:
         return (
-            requests_visible_to(request.user)
+            AccessRequest.objects.visible_to(request.user)
             .select_related("user")
             .annotate(review_total=Count("reviews"))
         )
@@ -409,7 +409,7 @@ class ReviewAdmin(ReadOnlyAdmin):
     date_hierarchy = "created"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Review]:
-        visible = requests_visible_to(request.user).values("pk")
+        visible = AccessRequest.objects.visible_to(request.user).values("pk")
         return (
             super()
             .get_queryset(request)

@@ -27,11 +27,10 @@ def access_current(user: AbstractBaseUser, now: datetime | None = None) -> list[
     """The user's approved requests whose access has not ended (active or starting later),
     soonest end first, each marked with `has_pending_extension`."""
     now = now or timezone.now()
-    pending_extension = AccessRequest.objects.filter(
-        extends=OuterRef("pk"), state=RequestState.PENDING, expires__gt=now
-    )
+    pending_extension = AccessRequest.objects.filter(extends=OuterRef("pk")).pending_at(now)
     return list(
-        AccessRequest.objects.filter(user=user, state=RequestState.APPROVED, access_expires__gt=now)
+        AccessRequest.objects.filter(user=user)
+        .access_live_at(now)
         .annotate(has_pending_extension=Exists(pending_extension))
         .order_by("access_expires")
     )
@@ -39,9 +38,7 @@ def access_current(user: AbstractBaseUser, now: datetime | None = None) -> list[
 
 def requests_pending_of(user: AbstractBaseUser, now: datetime | None = None):
     now = now or timezone.now()
-    return AccessRequest.objects.filter(
-        user=user, state=RequestState.PENDING, expires__gt=now
-    ).order_by("-created")
+    return AccessRequest.objects.filter(user=user).pending_at(now).order_by("-created")
 
 
 def my_requests(user: AbstractBaseUser, *, state: str = "", q: str = "") -> QuerySet:

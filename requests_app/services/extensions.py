@@ -24,21 +24,14 @@ from requests_app.services.locking import request_lock, retry_on_conflict
 def extendable(request: AccessRequest, user: AbstractBaseUser, now=None) -> bool:
     """Whether `user` may ask to extend `request`: their own, approved, not yet ended."""
     now = now or timezone.now()
-    return (
-        request.user_id == user.pk
-        and request.state == RequestState.APPROVED
-        and request.access_expires is not None
-        and request.access_expires > now
-    )
+    return request.user_id == user.pk and request.is_access_live_at(now)
 
 
 def pending_extension(request: AccessRequest, now=None) -> AccessRequest | None:
     """The extension of `request` still waiting for review, if there is one."""
     now = now or timezone.now()
     return (
-        AccessRequest.objects.filter(extends=request, state=RequestState.PENDING, expires__gt=now)
-        .order_by("-created")
-        .first()
+        AccessRequest.objects.filter(extends=request).pending_at(now).order_by("-created").first()
     )
 
 

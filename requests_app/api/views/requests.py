@@ -28,7 +28,7 @@ from requests_app.api.serializers.requests import (
 from requests_app.choices import RequestState
 from requests_app.errors import NotAllowed, NotFound
 from requests_app.models import AccessRequest, Review
-from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.selectors import requests_needing_review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke
@@ -137,7 +137,7 @@ class AccessRequestViewSet(
         if self.action == "list" and self.request.query_params.get("scope") == "needs_review":
             queryset = requests_needing_review(user)
         else:
-            queryset = requests_visible_to(user).order_by("-created", "id")
+            queryset = AccessRequest.objects.visible_to(user).order_by("-created", "id")
         return queryset.select_related("user", "resolved_by", "revoked_by").prefetch_related(
             Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))
         )
