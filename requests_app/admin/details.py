@@ -15,10 +15,15 @@ from policies_app.models import Resource, Role
 from policies_app.selectors import subject_for, user_traits
 from requests_app.admin import display
 from requests_app.choices import RequestState
-from requests_app.models import AccessRequest, AccessRequestUserObjectPermission, AuditEvent
-from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.models import AccessRequest, AuditEvent
+from requests_app.selectors import (
+    eligible_reviewer_ids,
+    may_review,
+    requests_needing_review,
+    requests_visible_to,
+)
 from requests_app.services.grants import may_revoke
-from requests_app.services.reviews import may_review, review_reason_required
+from requests_app.services.reviews import review_reason_required
 from requests_app.services.windows import access_window
 
 HISTORY = 8
@@ -94,10 +99,9 @@ def _audit_trail(request: AccessRequest, grant_ids: list[int]) -> list[AuditEven
 
 
 def _reviewer_names(request: AccessRequest) -> list[str]:
+    """Everyone `may_review` lets review `request` today (the portal shows the same list)."""
     User = get_user_model()
-    ids = AccessRequestUserObjectPermission.objects.filter(
-        content_object=request, permission__codename="review_accessrequest"
-    ).values("user_id")
+    ids = eligible_reviewer_ids(request)
     return sorted(User.objects.filter(pk__in=ids).values_list(User.USERNAME_FIELD, flat=True))
 
 
