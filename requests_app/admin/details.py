@@ -15,6 +15,7 @@ from policies_app.models import Resource, Role
 from policies_app.selectors import subject_for, user_traits
 from requests_app.admin import display
 from requests_app.choices import RequestState
+from requests_app.errors import NotPending
 from requests_app.models import AccessRequest, AuditEvent
 from requests_app.selectors import (
     eligible_reviewer_ids,
@@ -23,6 +24,7 @@ from requests_app.selectors import (
     requests_visible_to,
 )
 from requests_app.services.grants import may_revoke
+from requests_app.services.locking import ensure_pending
 from requests_app.services.reviews import review_reason_required
 from requests_app.services.windows import access_window
 
@@ -105,12 +107,21 @@ def _reviewer_names(request: AccessRequest) -> list[str]:
     return sorted(User.objects.filter(pk__in=ids).values_list(User.USERNAME_FIELD, flat=True))
 
 
+def _open(request: AccessRequest) -> bool:
+    """Pending and not past its TTL: the review service's own check (`ensure_pending`)."""
+    try:
+        ensure_pending(request)
+    except NotPending:
+        return False
+    return True
+
+
 def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
     """What the viewer may do now, and if not, why not (in words)."""
     now = timezone.now()
     own = next((r for r in reviews if r.reviewer_id == viewer.pk), None)
     panel: dict = {"can_review": False, "can_revoke": False, "note": "", "own_review": own}
-    if request.state == RequestState.PENDING and request.expires > now:
+    if _open(request):
         if request.user_id == viewer.pk:
             panel["note"] = (
                 "This is your own request: somebody else must review it "
