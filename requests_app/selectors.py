@@ -41,12 +41,15 @@ def may_review(request: AccessRequest, user, subject: Subject | None = None) -> 
     return _policy_allows_review(subject or subject_for(user, PolicySet.load()), request)
 
 
-def reviews_anything(user, policies: PolicySet | None = None) -> bool:
+def reviews_anything(
+    user, policies: PolicySet | None = None, *, subject: Subject | None = None
+) -> bool:
     """The one answer to "is `user` a reviewer": an active user one of whose standing roles
-    may review some role (API `me/` `is_reviewer`, the portal, the admin's queue)."""
+    may review some role (API `me/` `is_reviewer`, the portal, the admin's queue). `subject`:
+    the user's, when the caller already has it."""
     if user.is_anonymous or not user.is_active:
         return False
-    return subject_for(user, policies).reviews_anything
+    return (subject or subject_for(user, policies)).reviews_anything
 
 
 def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = None) -> list[int]:

@@ -34,6 +34,6 @@ class MeView(APIView):
             "active_grants": grants,
             "requestable_roles": subject.requestable_roles,
             "can_request_resources": subject.can_search_resources,
-            "is_reviewer": reviews_anything(user),
+            "is_reviewer": reviews_anything(user, subject=subject),
         }
         return Response(MeSerializer(summary).data)
