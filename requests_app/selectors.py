@@ -8,9 +8,10 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from policies_app.engine import PolicySet
+from policies_app.engine import PolicySet, Subject
 from policies_app.matching import matches_any
 from policies_app.models import Role, UserTraits
+from policies_app.selectors import subject_for
 from requests_app.models import AccessRequest
 
 
@@ -21,6 +22,33 @@ def request_context(request: AccessRequest) -> dict:
         "reason": request.reason,
         "annotations": dict(request.annotations or {}),
     }
+
+
+def _policy_allows_review(subject: Subject, request: AccessRequest) -> bool:
+    """The policy half of eligibility: `subject`'s standing roles allow reviewing every item
+    of `request` (its snapshot of review roles) and no deny rule matches."""
+    return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
+
+
+def may_review(request: AccessRequest, user, subject: Subject | None = None) -> bool:
+    """The one answer to "may `user` review `request`": an active user, never the requester
+    (superusers included), whose *standing* roles allow it. `may_revoke`, the review
+    service, the admin and the portal all ask this; `eligible_reviewer_ids` is its batch form.
+    """
+    if user.is_anonymous or not user.is_active or user.pk == request.user_id:
+        return False
+    return _policy_allows_review(subject or subject_for(user, PolicySet.load()), request)
+
+
+def reviews_anything(
+    user, policies: PolicySet | None = None, *, subject: Subject | None = None
+) -> bool:
+    """The one answer to "is `user` a reviewer": an active user one of whose standing roles
+    may review some role (API `me/` `is_reviewer`, the portal, the admin's queue). `subject`:
+    the user's, when the caller already has it."""
+    if user.is_anonymous or not user.is_active:
+        return False
+    return (subject or subject_for(user, policies)).reviews_anything
 
 
 def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = None) -> list[int]:
@@ -62,11 +90,9 @@ def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = N
     ):
         roles_by_user[uid].append(name)
     traits = dict(UserTraits.objects.filter(user_id__in=active).values_list("user_id", "traits"))
-    ctx = request_context(request)
+    subjects = {uid: policies.subject(roles_by_user[uid], traits.get(uid) or {}) for uid in active}
     return sorted(
-        uid
-        for uid in active
-        if policies.subject(roles_by_user[uid], traits.get(uid) or {}).may_review(review_roles, ctx)
+        uid for uid, subject in subjects.items() if _policy_allows_review(subject, request)
     )
 
 

@@ -15,10 +15,16 @@ from policies_app.models import Resource, Role
 from policies_app.selectors import subject_for, user_traits
 from requests_app.admin import display
 from requests_app.choices import RequestState
-from requests_app.models import AccessRequest, AccessRequestUserObjectPermission, AuditEvent
-from requests_app.selectors import requests_needing_review
+from requests_app.errors import NotPending
+from requests_app.models import AccessRequest, AuditEvent
+from requests_app.selectors import (
+    eligible_reviewer_ids,
+    may_review,
+    requests_needing_review,
+)
 from requests_app.services.grants import may_revoke
-from requests_app.services.reviews import may_review, review_reason_required
+from requests_app.services.locking import ensure_pending
+from requests_app.services.reviews import review_reason_required
 from requests_app.services.windows import access_window
 
 HISTORY = 8
@@ -94,11 +100,19 @@ def _audit_trail(request: AccessRequest, grant_ids: list[int]) -> list[AuditEven
 
 
 def _reviewer_names(request: AccessRequest) -> list[str]:
+    """Everyone `may_review` lets review `request` today (the portal shows the same list)."""
     User = get_user_model()
-    ids = AccessRequestUserObjectPermission.objects.filter(
-        content_object=request, permission__codename="review_accessrequest"
-    ).values("user_id")
+    ids = eligible_reviewer_ids(request)
     return sorted(User.objects.filter(pk__in=ids).values_list(User.USERNAME_FIELD, flat=True))
+
+
+def _open(request: AccessRequest) -> bool:
+    """Pending and not past its TTL: the review service's own check (`ensure_pending`)."""
+    try:
+        ensure_pending(request)
+    except NotPending:
+        return False
+    return True
 
 
 def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
@@ -106,7 +120,7 @@ def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
     now = timezone.now()
     own = next((r for r in reviews if r.reviewer_id == viewer.pk), None)
     panel: dict = {"can_review": False, "can_revoke": False, "note": "", "own_review": own}
-    if request.is_pending_at(now):
+    if _open(request):
         if request.user_id == viewer.pk:
             panel["note"] = (
                 "This is your own request: somebody else must review it "

@@ -13,10 +13,13 @@ from django.utils import timezone
 
 from policies_app.engine import PolicySet
 from policies_app.models import Role
-from policies_app.selectors import subject_for
 from requests_app.choices import RequestState, ReviewState
 from requests_app.models import AccessRequest, Review
-from requests_app.selectors import eligible_reviewer_ids, requests_needing_review
+from requests_app.selectors import (
+    eligible_reviewer_ids,
+    requests_needing_review,
+    reviews_anything,
+)
 
 
 def standing_roles(user: AbstractBaseUser) -> QuerySet[Role]:
@@ -66,8 +69,7 @@ class ReviewerInfo:
 
 def reviewer_info(user: AbstractBaseUser, policies: PolicySet | None = None) -> ReviewerInfo:
     waiting = requests_needing_review(user).count()
-    reviews = waiting > 0 or subject_for(user, policies).reviews_anything
-    return ReviewerInfo(reviews_anything=reviews, waiting=waiting)
+    return ReviewerInfo(reviews_anything=reviews_anything(user, policies), waiting=waiting)
 
 
 def reviews_by(user: AbstractBaseUser, limit: int = 10) -> list[Review]:

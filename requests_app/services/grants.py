@@ -14,12 +14,10 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from policies_app.engine import PolicySet
-from policies_app.selectors import subject_for
 from requests_app.choices import AuditAction, RequestState
 from requests_app.errors import Conflict, NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest, Grant
-from requests_app.selectors import request_context
+from requests_app.selectors import may_review
 from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.outbox import (
@@ -76,8 +74,7 @@ def may_revoke(request: AccessRequest, actor: AbstractBaseUser) -> bool:
     """The requester, any eligible reviewer of the request, or holders of revoke_grant."""
     if actor.pk == request.user_id or actor.has_perm("requests_app.revoke_grant"):
         return True
-    subject = subject_for(actor, PolicySet.load())
-    return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
+    return may_review(request, actor)  # an eligible reviewer: the same check as reviewing
 
 
 def continuations_lock(request: AccessRequest) -> list[AccessRequest]:

@@ -522,6 +522,19 @@ def test_request_extend_creates_a_linked_request_and_prints_it(run, alice, reque
     assert shown.json["extends"] == str(original.pk)
 
 
+def test_request_extend_of_someone_elses_access_is_refused_as_on_the_api(
+    run, as_user, requester, user
+):
+    original = _approved(requester, user)
+    seen = run("request", "extend", str(original.pk), "--reason", "x", env=as_user("bob"))
+    assert seen.code == 1
+    assert seen.err == "accessctl: error: only the requester may extend their access\n"
+    unseen = run("request", "extend", str(original.pk), "--reason", "x", env=as_user("mallory"))
+    assert unseen.code == 1
+    assert "not found" in unseen.err
+    assert not AccessRequest.objects.filter(extends=original).exists()
+
+
 def test_request_extend_wait_exits_0_when_approved_and_access_continues(
     run, alice, requester, user
 ):

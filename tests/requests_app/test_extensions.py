@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from requests_app.choices import RequestState
-from requests_app.errors import Conflict, NotAllowed, NotFound, NotPending, ValidationFailed
+from requests_app.errors import Conflict, NotAllowed, NotPending, ValidationFailed
 from requests_app.models import AccessRequest, AuditEvent, Grant
 from requests_app.services.access import access_check
 from requests_app.services.access_requests import access_request_create
@@ -132,7 +132,7 @@ def test_revoking_access_revokes_the_approved_extensions_that_continue_it(
 
 def test_someone_elses_access_cannot_be_extended(requester, reviewer, user):
     original = _approved(requester, reviewer)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotAllowed, match="only the requester may extend their access"):
         access_request_extend(requester=user("carol"), request_id=original.id)
     assert not AccessRequest.objects.filter(extends=original).exists()
 

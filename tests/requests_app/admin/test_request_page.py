@@ -242,3 +242,25 @@ def test_the_request_page_itself_takes_no_writes(login, make_request, method):
     assert response.status_code == 403
     request.refresh_from_db()
     assert request.state == RequestState.PENDING
+
+
+def test_a_request_past_its_pending_time_is_shown_closed_as_the_service_refuses_it(
+    login, make_request
+):
+    """Not yet swept by the worker: the page asks the review service's own check."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from requests_app.models import AccessRequest
+
+    request = make_request()
+    AccessRequest.objects.filter(pk=request.pk).update(
+        expires=timezone.now() - timedelta(seconds=1)
+    )
+    client = login("bob")
+    page = client.get(page_url(request)).content.decode()
+    assert "passed its pending time" in page
+    assert 'name="decision" value="APPROVED"' not in page
+    response = client.post(review_url(request), {"decision": "APPROVED", "reason": "ok"})
+    assert response.status_code == 409
