@@ -50,3 +50,30 @@ kind: user
 name: carol
 roles: [dev-lead]
 """
+
+
+# Caps and a required reason on alice's engineer rules, a longer cap for db-admin through
+# oncall: what the catalog shows and what the create service applies (one rule).
+CAPPED = """
+kind: role
+name: engineer
+spec:
+  allow:
+    request:
+      roles: [db-admin, dev-admin]
+      search_as_roles: [prod-access]
+      max_duration: 2h
+      reason: {mode: required, prompt: "Ticket number"}
+---
+kind: role
+name: oncall
+spec:
+  allow:
+    request:
+      roles: [db-admin]
+      max_duration: 1d
+---
+kind: user
+name: alice
+roles: [engineer, oncall]
+"""

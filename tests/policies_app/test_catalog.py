@@ -10,30 +10,7 @@ from policies_app.catalog import (
     requestable_roles,
     resource_kinds_requestable,
 )
-
-CAPPED = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin, dev-admin]
-      search_as_roles: [prod-access]
-      max_duration: 2h
-      reason: {mode: required, prompt: "Ticket number"}
----
-kind: role
-name: oncall
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      max_duration: 1d
----
-kind: user
-name: alice
-roles: [engineer, oncall]
-"""
+from tests.policies import CAPPED
 
 
 def test_requestable_roles_are_allowed_not_denied_not_held(requester):

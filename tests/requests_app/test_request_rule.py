@@ -9,30 +9,7 @@ import pytest
 from policies_app.catalog import requestable_resources, requestable_roles
 from requests_app.errors import ValidationFailed
 from requests_app.services.access_requests import access_request_create
-
-CAPPED = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin, dev-admin]
-      search_as_roles: [prod-access]
-      max_duration: 2h
-      reason: {mode: required, prompt: "Ticket number"}
----
-kind: role
-name: oncall
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      max_duration: 1d
----
-kind: user
-name: alice
-roles: [engineer, oncall]
-"""
+from tests.policies import CAPPED
 
 pytestmark = pytest.mark.django_db
 
