@@ -508,7 +508,7 @@ def test_policy_changes_during_reviews_finish_without_deadlock_or_retry(race_pol
     the audit head; reviews lock a request and then want the audit head. Both kinds must
     finish first time (no deadlock victim to retry)."""
     from policies_app.loader import plan_from_texts
-    from policies_app.services import policies_apply
+    from policies_app.services.apply import policies_apply
 
     requests = [_create("dave") for _ in range(8)]
     plan = plan_from_texts([("race.yaml", RACE_POLICY.replace("name: judge2", "name: judge3"))])
