@@ -20,8 +20,8 @@ from rest_framework.authtoken.models import Token
 from requests_app.choices import RequestState
 from requests_app.errors import AlreadyReviewed, ConcurrentUpdate, Conflict, NotPending
 from requests_app.models import AccessRequest, AuditEvent, Grant, OutboxMessage, Review
+from requests_app.selectors.access import access_check
 from requests_app.services import locking
-from requests_app.services.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.audit import audit_verify
 from requests_app.services.extensions import access_request_extend
