@@ -31,6 +31,21 @@ class Checker:
     def add(self, field: str, message: str) -> None:
         self.problems.append(Problem(field, message))
 
+    def text(self, value: Any, field: str) -> str:
+        """An optional string field (a description, an email); missing reads as ""."""
+        value = value or ""
+        if not isinstance(value, str):
+            self.add(field, "must be a string")
+            return ""
+        return value
+
+    def name(self, value: Any, what: str) -> str:
+        """The `name` of a role or a notification rule (NAME_RE)."""
+        if not isinstance(value, str) or not NAME_RE.match(value):
+            self.add("name", f"a {what} name is 1-100 letters, digits or _ . : @ - (no spaces)")
+            return str(value or "")
+        return value
+
     def mapping(self, value: Any, field: str, allowed: set[str]) -> dict:
         if value is None:
             return {}

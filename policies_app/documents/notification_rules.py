@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from policies_app.documents.checker import NAME_RE, Checker, Problem
+from policies_app.documents.checker import Checker, Problem
 from policies_app.matching import matches
 from requests_app.choices import NotificationChannel, NotificationEvent
 
@@ -65,14 +65,8 @@ def normalize_notification_rule(doc: Any) -> tuple[dict, list[Problem]]:
     doc = check.mapping(
         doc, "notification_rule", {"kind", "name", "description", "spec", "version"}
     )
-    name = doc.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        check.add("name", "a rule name is 1-100 letters, digits or _ . : @ - (no spaces)")
-        name = str(name or "")
-    description = doc.get("description") or ""
-    if not isinstance(description, str):
-        check.add("description", "must be a string")
-        description = ""
+    name = check.name(doc.get("name"), "rule")
+    description = check.text(doc.get("description"), "description")
     spec = check.mapping(doc.get("spec"), "spec", {"events", "condition", "channels"})
     events = check.string_list(spec.get("events"), "spec.events", pattern=True)
     for i, event in enumerate(events):

@@ -19,10 +19,7 @@ def normalize_resource(doc: Any) -> tuple[dict, list[Problem]]:
     kind, _, name = rid.partition("/") if isinstance(rid, str) else ("", "", "")
     if not KIND_RE.match(kind) or not RESOURCE_NAME_RE.match(name):
         check.add("id", f"{rid!r} is not kind/name (e.g. node/db-prod-1)")
-    description = doc.get("description") or ""
-    if not isinstance(description, str):
-        check.add("description", "must be a string")
-        description = ""
+    description = check.text(doc.get("description"), "description")
     labels = check.labels(doc.get("labels"), "labels", multi=False)
     return (
         {"kind": kind, "name": name, "labels": labels, "description": description},

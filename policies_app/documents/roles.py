@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
-from policies_app.documents.checker import NAME_RE, Checker, Problem
+from policies_app.documents.checker import Checker, Problem
 from policies_app.durations import DurationError, format_duration, parse_duration
 
 PERMISSION_RE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
@@ -110,14 +110,8 @@ def normalize_role(doc: Any) -> tuple[dict, list[Problem]]:
     """Check a `kind: role` document; return ({name, description, spec}, problems)."""
     check = Checker()
     doc = check.mapping(doc, "role", {"kind", "name", "description", "spec", "version"})
-    name = doc.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        check.add("name", "a role name is 1-100 letters, digits or _ . : @ - (no spaces)")
-        name = str(name or "")
-    description = doc.get("description") or ""
-    if not isinstance(description, str):
-        check.add("description", "must be a string")
-        description = ""
+    name = check.name(doc.get("name"), "role")
+    description = check.text(doc.get("description"), "description")
     spec = check.mapping(doc.get("spec"), "spec", {"allow", "deny", "options"})
     allow = check.mapping(
         spec.get("allow"),

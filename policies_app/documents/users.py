@@ -21,11 +21,8 @@ def normalize_user(doc: Any) -> tuple[dict, list[Problem]]:
     if not isinstance(name, str) or not re.fullmatch(r"[\w.@+-]{1,150}", name):
         check.add("name", "a user name is 1-150 letters, digits or @ . + - _")
         name = str(name or "")
-    email = doc.get("email") or ""
-    if not isinstance(email, str):
-        check.add("email", "must be a string")
-        email = ""
-    elif email:
+    email = check.text(doc.get("email"), "email")
+    if email:
         try:
             validate_email(email)
             if len(email) > MAX_EMAIL:
