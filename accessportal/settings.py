@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from accessportal.envconfig import database_from_url, env_bool, env_int, env_list, env_str
 from accessportal.security import production_secret_key
 
+# --- Mode, secret key, hosts --------------------------------------------------------------
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 MODE = env_str("ACCESSPORTAL_MODE", "development").lower()
@@ -50,6 +51,7 @@ ALLOWED_HOSTS = env_list(
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set in production mode")
 
+# --- Applications, middleware, authentication (orders matter: see comments) ---------------
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -65,10 +67,16 @@ INSTALLED_APPS = [
     "guardian",
     "policies_app",
     "requests_app",
+    "django_htmx",  # the engineers' portal (requests_app/portal)
+    "axes",  # login throttling (Hardening, below)
+    "csp",  # Content-Security-Policy (Hardening, below)
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header (django-csp) on every response, the security
+    # middleware's redirects and WhiteNoise's static files included.
+    "csp.middleware.CSPMiddleware",
     # WhiteNoise serves /static/ (gunicorn has none): collected files in production, the
     # apps' folders in development; after the security middleware, whose redirect it keeps.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -78,8 +86,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx for the portal's partial pages
+    "axes.middleware.AxesMiddleware",  # django-axes wants to be last
 ]
 
+# --- URLs, templates, database, static files ----------------------------------------------
 ROOT_URLCONF = "accessportal.urls"
 WSGI_APPLICATION = "accessportal.wsgi.application"
 
@@ -104,10 +115,14 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # django-axes' lockout check (accessportal/login_throttle.py), first so that a locked-out
+    # client is refused before any backend checks a password. It only authenticates: it
+    # answers no permission question, so it does not stand in front of the role backend.
+    "accessportal.login_throttle.LoginThrottleBackend",
     # Permissions of standing roles and of grants active at this instant (ARCHITECTURE.md).
-    # First: has_perm() stops at the first backend that says yes, and roles are where
-    # permissions come from here (one query; ModelBackend's user and group permissions
-    # cost two more on every check, e.g. an integration's access check).
+    # First of the permission backends: has_perm() stops at the first backend that says yes,
+    # and roles are where permissions come from here (one query; ModelBackend's user and
+    # group permissions cost two more on every check, e.g. an integration's access check).
     "requests_app.backends.RolePermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
@@ -144,24 +159,18 @@ WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = not PRODUCTION
 
 LOGIN_URL = "login"
 
+# --- REST API and its OpenAPI schema ------------------------------------------------------
+# REST API (requests_app/api): JSON only, paginated lists, django-filter, one error handler
+# for domain errors, rate limits, OpenAPI with local Swagger UI assets.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's token authentication, with token keys checked for shape before any query
+        # (a NUL byte was a 500 on PostgreSQL).
+        "requests_app.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-}
-
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Access Portal API",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-}
-
-# REST API (requests_app/api): JSON only, paginated lists, django-filter, one error handler
-# for domain errors, OpenAPI with local Swagger UI assets.
-REST_FRAMEWORK |= {
     "DEFAULT_PARSER_CLASSES": ["requests_app.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "requests_app.api.pagination.PageNumberPagination",
@@ -170,8 +179,25 @@ REST_FRAMEWORK |= {
     "EXCEPTION_HANDLER": "requests_app.api.exceptions.exception_handler",
     # ASCII output: a lone surrogate echoed back in an error message cannot break rendering.
     "UNICODE_JSON": False,
+    # API rate limits (DRF throttle scopes, counted per window in the default cache by
+    # requests_app/api/throttling.py: set CACHE_URL to a Redis URL when several processes
+    # serve the API, so they share one count). See docs/SECURITY.md.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "requests_app.api.throttling.AnonThrottle",
+        "requests_app.api.throttling.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_ANON", "60/minute"),
+        "user": env_str("API_THROTTLE_USER", "1200/minute"),
+        # POST /api/v1/auth/token/ (a password login), per client address.
+        "auth_token": env_str("API_THROTTLE_AUTH_TOKEN", "20/minute"),
+    },
 }
-SPECTACULAR_SETTINGS |= {
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Access Portal API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
     "DESCRIPTION": "Just-in-time access requests: roles and resources, reviews, bounded grants.",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -184,6 +210,7 @@ SPECTACULAR_SETTINGS |= {
     },
 }
 
+# --- Access requests and the portal -------------------------------------------------------
 # Access-request policy defaults (ARCHITECTURE.md, "Durations").
 ACCESS_DEFAULT_DURATION = env_int("ACCESS_DEFAULT_DURATION", 8 * 3600)
 ACCESS_MAX_DURATION = 14 * 24 * 3600
@@ -191,10 +218,8 @@ ACCESS_DEFAULT_REQUEST_TTL = env_int("ACCESS_DEFAULT_REQUEST_TTL", 24 * 3600)
 ACCESS_MAX_REQUEST_TTL = 7 * 24 * 3600
 ACCESS_MAX_START_DELAY = 7 * 24 * 3600
 
-# Engineers' portal (requests_app/portal): htmx helpers, and Django's sign-in views under
-# /accounts/ in front of every page.
-INSTALLED_APPS += ["django_htmx"]
-MIDDLEWARE += ["django_htmx.middleware.HtmxMiddleware"]
+# Engineers' portal (requests_app/portal): Django's sign-in views under /accounts/ in front
+# of every page.
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -337,18 +362,12 @@ LOGGING = {
 }
 
 
-# --- Hardening (docs/SECURITY.md): login throttling, CSP, sessions, API rate limits, -------
+# --- Hardening (docs/SECURITY.md): login throttling, CSP, sessions, the rate limits' cache, -
 # --- and in production mode TLS-only cookies, HSTS and the SSL redirect. ------------------
+# (The apps, middleware and backends they need are in INSTALLED_APPS, MIDDLEWARE and
+# AUTHENTICATION_BACKENDS above; the API's rate limits in REST_FRAMEWORK.)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production mode")
-
-INSTALLED_APPS += ["axes", "csp"]
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "csp.middleware.CSPMiddleware",
-)
-MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # django-axes wants to be last
-AUTHENTICATION_BACKENDS.insert(0, "accessportal.login_throttle.LoginThrottleBackend")
 
 # Password guessing: after AXES_FAILURE_LIMIT failures for one user name, or from one
 # address, sign-in is refused (429) for AXES_COOLOFF_MINUTES; `manage.py axes_reset` unlocks.
@@ -393,31 +412,7 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# API rate limits (DRF throttle scopes, counted per window in the default cache by
-# requests_app/api/throttling.py: set CACHE_URL to a Redis URL when several processes
-# serve the API, so they share one count).
-# Token keys are checked for shape before any query (a NUL byte was a 500 on PostgreSQL).
-REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
-    "requests_app.api.authentication.TokenAuthentication"
-    if c == "rest_framework.authentication.TokenAuthentication"
-    else c
-    for c in REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]
-]
-REST_FRAMEWORK.setdefault(
-    "DEFAULT_THROTTLE_CLASSES",
-    [
-        "requests_app.api.throttling.AnonThrottle",
-        "requests_app.api.throttling.UserThrottle",
-    ],
-)
-REST_FRAMEWORK.setdefault("DEFAULT_THROTTLE_RATES", {}).update(
-    {
-        "anon": env_str("API_THROTTLE_ANON", "60/minute"),
-        "user": env_str("API_THROTTLE_USER", "1200/minute"),
-        # POST /api/v1/auth/token/ (a password login), per client address.
-        "auth_token": env_str("API_THROTTLE_AUTH_TOKEN", "20/minute"),
-    }
-)
+# The API's rate limits (REST_FRAMEWORK, above) count in this cache.
 if env_str("CACHE_URL"):
     CACHES = {
         "default": {

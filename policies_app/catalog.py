@@ -1,8 +1,9 @@
 """What a user may request: roles and resources, each with its cap and reason rule.
 
-Read-only selectors for the portal and the API, computed from the user's *standing* roles
-with the same rules as `requests_app.services.access_requests` (which stays the authority:
-a request is always checked again when it is made).
+Read-only selectors for the portal and the API, computed from the user's *standing* roles.
+`request_rule` is the one per-item rule for caps and reasons: the create service
+(`requests_app.services.access_requests`) applies it to every item it is asked for, so what
+is shown here is what a request gets (and a request is always checked again when made).
 """
 
 from __future__ import annotations

@@ -14,18 +14,19 @@ from django.utils import timezone
 
 from policies_app.models import Role
 from requests_app.models import Grant
+from requests_app.querysets import grant_is_open, grant_unended_sql
 from requests_app.selectors.access import db_datetime, db_json
 
 _CACHE = "_accessportal_role_perms"
 
 
 _PERMISSIONS_SQL = (
-    "SELECT r.spec, NULL, NULL FROM {role} r INNER JOIN {member} m ON m.role_id = r.id"
+    "SELECT r.spec, NULL, NULL, NULL FROM {role} r INNER JOIN {member} m ON m.role_id = r.id"
     " WHERE m.user_id = %s"
     " UNION ALL "
-    "SELECT (SELECT r.spec FROM {role} r WHERE r.name = g.role), g.starts, g.expires"
-    " FROM {grant} g"
-    " WHERE g.user_id = %s AND g.revoked_at IS NULL AND g.expires > %s AND g.role <> ''"
+    "SELECT (SELECT r.spec FROM {role} r WHERE r.name = g.role), g.starts, g.expires,"
+    " g.revoked_at FROM {grant} g"
+    " WHERE g.user_id = %s AND g.role <> '' AND " + grant_unended_sql()
 )
 
 
@@ -33,8 +34,9 @@ def _role_permissions(user_id: int, now: datetime) -> tuple[set[str], datetime |
     """(permissions at `now`, the next instant a grant starts or ends, if any).
 
     One statement, asked on every permission check: the specs of the standing roles, then
-    every unrevoked, unexpired role grant with its role's spec. Written out (portable SQL)
-    rather than built with the ORM, whose compilation of it cost more than running it.
+    every role grant open now or later (`Grant.objects.unended_at`) with its role's spec.
+    Written out (portable SQL) rather than built with the ORM, whose compilation of it cost
+    more than running it.
     """
     qn = connection.ops.quote_name
     sql = _PERMISSIONS_SQL.format(
@@ -43,17 +45,18 @@ def _role_permissions(user_id: int, now: datetime) -> tuple[set[str], datetime |
         grant=qn(Grant._meta.db_table),
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, user_id, connection.ops.adapt_datetimefield_value(now)])
+        now_db = connection.ops.adapt_datetimefield_value(now)
+        cursor.execute(sql, [user_id, user_id, now_db, now_db])
         rows = cursor.fetchall()
     specs, boundaries = [], []
-    for role_spec, starts, expires in rows:
+    for role_spec, starts, expires, revoked_at in rows:
         if starts is None:
             specs.append(role_spec)
             continue
-        starts, expires = db_datetime(starts), db_datetime(expires)
-        if starts <= now:
+        starts, expires, revoked_at = map(db_datetime, (starts, expires, revoked_at))
+        if grant_is_open(starts, expires, revoked_at, now):
             specs.append(role_spec)
-            boundaries.append(expires)
+            boundaries.append(min(expires, revoked_at or expires))
         else:
             boundaries.append(starts)
     perms = {

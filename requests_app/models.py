@@ -13,6 +13,7 @@ from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from requests_app.choices import NotificationChannel, OutboxState, RequestState, ReviewState
+from requests_app.querysets import AccessRequestQuerySet, GrantQuerySet, grant_is_open
 
 
 class AccessRequest(models.Model):
@@ -76,6 +77,8 @@ class AccessRequest(models.Model):
         help_text="The approved request whose access this one continues without a gap.",
     )
 
+    objects = AccessRequestQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created"]
         permissions = [
@@ -100,6 +103,18 @@ class AccessRequest(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.state == RequestState.PENDING
+
+    def is_pending_at(self, at) -> bool:
+        """`AccessRequestQuerySet.pending_at` for this row: PENDING and not past its TTL."""
+        return self.is_pending and self.expires > at
+
+    def is_access_live_at(self, at) -> bool:
+        """`AccessRequestQuerySet.access_live_at` for this row: approved, access not ended."""
+        return (
+            self.state == RequestState.APPROVED
+            and self.access_expires is not None
+            and self.access_expires > at
+        )
 
 
 class PendingRequest(AccessRequest):
@@ -168,6 +183,8 @@ class Grant(models.Model):
         null=True, blank=True, help_text="When the requester was told the access ends soon."
     )
 
+    objects = GrantQuerySet.as_manager()
+
     class Meta:
         ordering = ["-starts", "id"]
         permissions = [("revoke_grant", "Can revoke any approved access")]
@@ -201,6 +218,18 @@ class Grant(models.Model):
     @property
     def target(self) -> str:
         return self.role or self.resource
+
+    def is_open_at(self, at) -> bool:
+        """`GrantQuerySet.open_at` for this row: gives access at `at`."""
+        return grant_is_open(self.starts, self.expires, self.revoked_at, at)
+
+    def status_at(self, at) -> str:
+        """What the desk shows: revoked, active (open at `at`), ended or scheduled."""
+        if self.revoked_at:
+            return "revoked"
+        if self.is_open_at(at):
+            return "active"
+        return "ended" if self.expires <= at else "scheduled"
 
 
 class AuditChainHead(models.Model):

@@ -32,12 +32,36 @@ def _redis_reachable() -> bool:
         return False
 
 
-def pytest_collection_modifyitems(items):
+def pytest_addoption(parser):
+    parser.addoption(
+        "--screenshots",
+        metavar="DIR",
+        help="refresh the README's pictures into DIR (docs/screenshots): runs only the browser "
+        "tests that take them, and the generators marked `screenshots`",
+    )
+
+
+def _select_screenshots(config, items) -> None:
+    """The README's picture generators (marked `screenshots`) are a tool, not tests: left out
+    unless --screenshots is given, and then only the tests that take pictures run."""
+    shooting = bool(config.getoption("--screenshots"))
+    keep, drop = [], []
+    for item in items:
+        takes_pictures = "shots" in getattr(item, "fixturenames", ())
+        generator = item.get_closest_marker("screenshots") is not None
+        (keep if (takes_pictures if shooting else not generator) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_collection_modifyitems(config, items):
     """Every transactional test restores the migrated data (content types, permissions, the
     audit chain head) with serialized rollback. Mixing the two kinds breaks on PostgreSQL:
     a flush after a serialized test leaves those tables empty for the next plain one, and a
     flush after a plain one recreates them under new ids that the next restore collides with.
     """
+    _select_screenshots(config, items)
     for item in items:
         names = getattr(item, "fixturenames", None)
         if names is None or "django_db_serialized_rollback" in names:

@@ -127,6 +127,36 @@ class Receiver:
         return [r for r in self.received if r.status and 200 <= r.status < 300]
 
 
+def hooks(receiver: Receiver, event: str) -> list[Received]:
+    """The webhooks of one event type that `receiver` accepted."""
+    return [r for r in receiver.accepted() if r.event == event]
+
+
+def receiver_rule(url: str) -> str:
+    """Policy YAML: a notification rule sending every event to the webhook at `url`, signed
+    with the secret named by WEBHOOK_SECRET_ENV."""
+    return f"""
+kind: notification_rule
+name: receiver
+spec:
+  channels:
+    - {{type: webhook, url: "{url}", secret_env: {WEBHOOK_SECRET_ENV}}}
+"""
+
+
+@contextmanager
+def webhook_receiver(apply_yaml, monkeypatch) -> Iterator[Receiver]:
+    """A Receiver with a rule (applied through `apply_yaml`) sending every event to it;
+    stopped on the way out."""
+    monkeypatch.setenv(WEBHOOK_SECRET_ENV, WEBHOOK_SECRET)
+    receiver = Receiver()
+    apply_yaml(receiver_rule(receiver.url))
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
 def _reset_producers() -> None:
     """Close and forget connections and producers made for the previous broker URL."""
     kombu.pools.reset()

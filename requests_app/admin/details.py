@@ -15,10 +15,16 @@ from policies_app.models import Resource, Role
 from policies_app.selectors import subject_for, user_traits
 from requests_app.admin import display
 from requests_app.choices import RequestState
-from requests_app.models import AccessRequest, AccessRequestUserObjectPermission, AuditEvent
-from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.errors import NotPending
+from requests_app.models import AccessRequest, AuditEvent
+from requests_app.selectors import (
+    eligible_reviewer_ids,
+    may_review,
+    requests_needing_review,
+)
 from requests_app.services.grants import may_revoke
-from requests_app.services.reviews import may_review, review_reason_required
+from requests_app.services.locking import ensure_pending
+from requests_app.services.reviews import review_reason_required
 from requests_app.services.windows import access_window
 
 HISTORY = 8
@@ -67,7 +73,7 @@ def _extends(request: AccessRequest, viewer) -> dict | None:
     """The access an extension continues, linked when the viewer may open it."""
     if not request.extends_id:
         return None
-    visible = requests_visible_to(viewer).filter(pk=request.extends_id).exists()
+    visible = AccessRequest.objects.visible_to(viewer).filter(pk=request.extends_id).exists()
     return {"id": request.extends_id, "visible": visible}
 
 
@@ -94,11 +100,19 @@ def _audit_trail(request: AccessRequest, grant_ids: list[int]) -> list[AuditEven
 
 
 def _reviewer_names(request: AccessRequest) -> list[str]:
+    """Everyone `may_review` lets review `request` today (the portal shows the same list)."""
     User = get_user_model()
-    ids = AccessRequestUserObjectPermission.objects.filter(
-        content_object=request, permission__codename="review_accessrequest"
-    ).values("user_id")
+    ids = eligible_reviewer_ids(request)
     return sorted(User.objects.filter(pk__in=ids).values_list(User.USERNAME_FIELD, flat=True))
+
+
+def _open(request: AccessRequest) -> bool:
+    """Pending and not past its TTL: the review service's own check (`ensure_pending`)."""
+    try:
+        ensure_pending(request)
+    except NotPending:
+        return False
+    return True
 
 
 def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
@@ -106,7 +120,7 @@ def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
     now = timezone.now()
     own = next((r for r in reviews if r.reviewer_id == viewer.pk), None)
     panel: dict = {"can_review": False, "can_revoke": False, "note": "", "own_review": own}
-    if request.state == RequestState.PENDING and request.expires > now:
+    if _open(request):
         if request.user_id == viewer.pk:
             panel["note"] = (
                 "This is your own request: somebody else must review it "
@@ -120,11 +134,7 @@ def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
             panel["note"] = "Your standing roles do not allow you to review this request."
     elif request.state == RequestState.PENDING:
         panel["note"] = "This request passed its pending time; it can no longer be reviewed."
-    elif (
-        request.state == RequestState.APPROVED
-        and (request.access_expires is None or request.access_expires > now)
-        and may_revoke(request, viewer)
-    ):
+    elif request.is_access_live_at(now) and may_revoke(request, viewer):
         panel["can_revoke"] = True
     return panel
 
@@ -137,8 +147,10 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
     for review in reviews:
         review.counted = [rows[i]["label"] for i in review.threshold_indexes if i < len(rows)]
     grants = list(request.grants.order_by("id"))
+    for grant in grants:
+        grant.status = grant.status_at(now)
     history = list(
-        requests_visible_to(viewer)
+        AccessRequest.objects.visible_to(viewer)
         .filter(user_id=request.user_id)
         .exclude(pk=request.pk)
         .order_by("-created")[:HISTORY]

@@ -19,22 +19,15 @@ from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.forms import RevokeForm
 from requests_app.admin.requests import request_page_url
 from requests_app.errors import DomainError
-from requests_app.models import Grant
-from requests_app.selectors import requests_visible_to
+from requests_app.models import AccessRequest, Grant
+from requests_app.querysets import grant_open_q
 from requests_app.services.grants import access_request_revoke
 
 REVOKE_TEMPLATE = "admin/requests_app/grant/revoke_confirm.html"
 
 
 def grant_state(grant: Grant, now=None) -> str:
-    now = now or timezone.now()
-    if grant.revoked_at:
-        return "revoked"
-    if grant.expires <= now:
-        return "ended"
-    if grant.starts > now:
-        return "scheduled"
-    return "active"
+    return grant.status_at(now or timezone.now())
 
 
 class GrantStateFilter(SimpleListFilter):
@@ -53,7 +46,7 @@ class GrantStateFilter(SimpleListFilter):
         now = timezone.now()
         live = Q(revoked_at=None)
         return {
-            "active": queryset.filter(live, starts__lte=now, expires__gt=now),
+            "active": queryset.filter(grant_open_q(now)),
             "scheduled": queryset.filter(live, starts__gt=now),
             "ended": queryset.filter(live, expires__lte=now),
             "revoked": queryset.exclude(revoked_at=None),
@@ -149,7 +142,7 @@ class GrantAdmin(ReadOnlyAdmin):
     date_hierarchy = "starts"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Grant]:
-        visible = requests_visible_to(request.user).values("pk")
+        visible = AccessRequest.objects.visible_to(request.user).values("pk")
         return (
             super()
             .get_queryset(request)

@@ -20,7 +20,6 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
-from policies_app.selectors import subject_for
 from requests_app.admin import display
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.details import request_page_context
@@ -28,7 +27,8 @@ from requests_app.admin.forms import BulkReviewForm, ReviewForm, RevokeForm
 from requests_app.choices import RequestState, ReviewState
 from requests_app.errors import DomainError
 from requests_app.models import AccessRequest, PendingRequest, Review
-from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.selectors import requests_needing_review
+from requests_app.selectors import reviews_anything as user_reviews_anything
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_reason_required, review_submit
 from requests_app.services.windows import access_window, access_windows
@@ -38,12 +38,11 @@ BULK_TEMPLATE = "admin/requests_app/accessrequest/bulk_review.html"
 
 
 def reviews_anything(request: HttpRequest) -> bool:
-    """Whether the user's *standing* roles review anything (cached for this HTTP request)."""
+    """Whether the admin shows this staff user the review queue: `selectors.reviews_anything`
+    (the one "is a reviewer" rule), cached for this HTTP request."""
     if not hasattr(request, "_ap_reviews_anything"):
         user = request.user
-        request._ap_reviews_anything = bool(
-            user.is_active and user.is_staff and subject_for(user).reviews_anything
-        )
+        request._ap_reviews_anything = bool(user.is_staff and user_reviews_anything(user))
     return request._ap_reviews_anything
 
 
@@ -236,7 +235,7 @@ class AccessRequestAdmin(_RequestColumns, ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessRequest]:
         return (
-            requests_visible_to(request.user)
+            AccessRequest.objects.visible_to(request.user)
             .select_related("user")
             .annotate(review_total=Count("reviews"))
         )
@@ -409,7 +408,7 @@ class ReviewAdmin(ReadOnlyAdmin):
     date_hierarchy = "created"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Review]:
-        visible = requests_visible_to(request.user).values("pk")
+        visible = AccessRequest.objects.visible_to(request.user).values("pk")
         return (
             super()
             .get_queryset(request)

@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 from policies_app.models import Resource, Role
 from requests_app.choices import RequestState
 from requests_app.models import AccessRequest, AuditEvent, Grant
+from requests_app.querysets import grant_open_q
 
 USERNAME = f"user__{get_user_model().USERNAME_FIELD}"
 _TRUE = {"true", "1", "yes", "on"}
@@ -147,8 +148,7 @@ class GrantFilter(filters.FilterSet):
         fields = ["active", "user", "request"]
 
     def filter_active(self, queryset, name, value):
-        now = timezone.now()
-        active = Q(starts__lte=now, expires__gt=now) & (Q(revoked_at=None) | Q(revoked_at__gt=now))
+        active = grant_open_q(timezone.now())
         return queryset.filter(active) if value else queryset.exclude(active)
 
 

@@ -1,5 +1,5 @@
 """Model-level permission checks of the API. Object visibility is a queryset concern
-(`requests_app.selectors.requests_visible_to`): what a caller may not see answers 404."""
+(`AccessRequest.objects.visible_to`): what a caller may not see answers 404."""
 
 from __future__ import annotations
 

@@ -13,10 +13,13 @@ from django.utils import timezone
 
 from policies_app.engine import PolicySet
 from policies_app.models import Role
-from policies_app.selectors import subject_for
 from requests_app.choices import RequestState, ReviewState
 from requests_app.models import AccessRequest, Review
-from requests_app.selectors import eligible_reviewer_ids, requests_needing_review
+from requests_app.selectors import (
+    eligible_reviewer_ids,
+    requests_needing_review,
+    reviews_anything,
+)
 
 
 def standing_roles(user: AbstractBaseUser) -> QuerySet[Role]:
@@ -27,11 +30,10 @@ def access_current(user: AbstractBaseUser, now: datetime | None = None) -> list[
     """The user's approved requests whose access has not ended (active or starting later),
     soonest end first, each marked with `has_pending_extension`."""
     now = now or timezone.now()
-    pending_extension = AccessRequest.objects.filter(
-        extends=OuterRef("pk"), state=RequestState.PENDING, expires__gt=now
-    )
+    pending_extension = AccessRequest.objects.filter(extends=OuterRef("pk")).pending_at(now)
     return list(
-        AccessRequest.objects.filter(user=user, state=RequestState.APPROVED, access_expires__gt=now)
+        AccessRequest.objects.filter(user=user)
+        .access_live_at(now)
         .annotate(has_pending_extension=Exists(pending_extension))
         .order_by("access_expires")
     )
@@ -39,9 +41,7 @@ def access_current(user: AbstractBaseUser, now: datetime | None = None) -> list[
 
 def requests_pending_of(user: AbstractBaseUser, now: datetime | None = None):
     now = now or timezone.now()
-    return AccessRequest.objects.filter(
-        user=user, state=RequestState.PENDING, expires__gt=now
-    ).order_by("-created")
+    return AccessRequest.objects.filter(user=user).pending_at(now).order_by("-created")
 
 
 def my_requests(user: AbstractBaseUser, *, state: str = "", q: str = "") -> QuerySet:
@@ -69,8 +69,7 @@ class ReviewerInfo:
 
 def reviewer_info(user: AbstractBaseUser, policies: PolicySet | None = None) -> ReviewerInfo:
     waiting = requests_needing_review(user).count()
-    reviews = waiting > 0 or subject_for(user, policies).reviews_anything
-    return ReviewerInfo(reviews_anything=reviews, waiting=waiting)
+    return ReviewerInfo(reviews_anything=reviews_anything(user, policies), waiting=waiting)
 
 
 def reviews_by(user: AbstractBaseUser, limit: int = 10) -> list[Review]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from policies_app.engine import PolicySet
+from policies_app.engine import PolicySet, Subject
 from policies_app.matching import matches_any
 from policies_app.models import Role, UserTraits
-from requests_app.choices import RequestState
+from policies_app.selectors import subject_for
 from requests_app.models import AccessRequest
 
 
@@ -22,6 +22,33 @@ def request_context(request: AccessRequest) -> dict:
         "reason": request.reason,
         "annotations": dict(request.annotations or {}),
     }
+
+
+def _policy_allows_review(subject: Subject, request: AccessRequest) -> bool:
+    """The policy half of eligibility: `subject`'s standing roles allow reviewing every item
+    of `request` (its snapshot of review roles) and no deny rule matches."""
+    return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
+
+
+def may_review(request: AccessRequest, user, subject: Subject | None = None) -> bool:
+    """The one answer to "may `user` review `request`": an active user, never the requester
+    (superusers included), whose *standing* roles allow it. `may_revoke`, the review
+    service, the admin and the portal all ask this; `eligible_reviewer_ids` is its batch form.
+    """
+    if user.is_anonymous or not user.is_active or user.pk == request.user_id:
+        return False
+    return _policy_allows_review(subject or subject_for(user, PolicySet.load()), request)
+
+
+def reviews_anything(
+    user, policies: PolicySet | None = None, *, subject: Subject | None = None
+) -> bool:
+    """The one answer to "is `user` a reviewer": an active user one of whose standing roles
+    may review some role (API `me/` `is_reviewer`, the portal, the admin's queue). `subject`:
+    the user's, when the caller already has it."""
+    if user.is_anonymous or not user.is_active:
+        return False
+    return (subject or subject_for(user, policies)).reviews_anything
 
 
 def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = None) -> list[int]:
@@ -63,52 +90,9 @@ def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = N
     ):
         roles_by_user[uid].append(name)
     traits = dict(UserTraits.objects.filter(user_id__in=active).values_list("user_id", "traits"))
-    ctx = request_context(request)
+    subjects = {uid: policies.subject(roles_by_user[uid], traits.get(uid) or {}) for uid in active}
     return sorted(
-        uid
-        for uid in active
-        if policies.subject(roles_by_user[uid], traits.get(uid) or {}).may_review(review_roles, ctx)
-    )
-
-
-def _perm_rows(user, codename: str):
-    """Ids of the requests on which `user` has `codename` (guardian's direct-FK rows).
-
-    The permission's id is a scalar subquery, computed once, so the database probes the
-    (user, permission, request) index directly instead of joining permissions per row.
-    """
-    from django.contrib.auth.models import Permission
-    from django.db.models import Subquery
-
-    from requests_app.models import AccessRequestUserObjectPermission
-
-    permission = Permission.objects.filter(
-        codename=codename, content_type__app_label="requests_app"
-    ).values("pk")[:1]
-    return AccessRequestUserObjectPermission.objects.filter(
-        user=user, permission=Subquery(permission)
-    ).values("content_object_id")
-
-
-# Model-level permissions that reach every request: auditors see them all; holders of the
-# direct-resolution or revoke permissions may act on any request, so they must be able to
-# address (and see) any request too.
-SEE_ALL_PERMISSIONS = (
-    "requests_app.view_accessrequest",
-    "requests_app.resolve_accessrequest",
-    "requests_app.revoke_grant",
-)
-
-
-def requests_visible_to(user) -> QuerySet[AccessRequest]:
-    """Requests `user` may see: their own, those they may review (guardian rows), or all for
-    superusers and holders of a SEE_ALL_PERMISSIONS permission (auditors, resolvers)."""
-    if not user.is_active or user.is_anonymous:
-        return AccessRequest.objects.none()
-    if user.is_superuser or any(user.has_perm(perm) for perm in SEE_ALL_PERMISSIONS):
-        return AccessRequest.objects.all()
-    return AccessRequest.objects.filter(
-        Q(user=user) | Q(pk__in=_perm_rows(user, "view_accessrequest"))
+        uid for uid, subject in subjects.items() if _policy_allows_review(subject, request)
     )
 
 
@@ -120,11 +104,8 @@ def requests_needing_review(user) -> QuerySet[AccessRequest]:
     if not user.is_active or user.is_anonymous:
         return AccessRequest.objects.none()
     return (
-        AccessRequest.objects.filter(
-            state=RequestState.PENDING,
-            expires__gt=timezone.now(),
-            pk__in=_perm_rows(user, "review_accessrequest"),
-        )
+        AccessRequest.objects.pending_at(timezone.now())
+        .reviewable_by(user)
         .exclude(user=user)
         .exclude(reviews__reviewer=user)
         .order_by("created")

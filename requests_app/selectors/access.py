@@ -21,7 +21,6 @@ from functools import cache
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -30,6 +29,7 @@ from policies_app.engine import ResourceRef, RolePolicy
 from policies_app.models import Resource, Role
 from requests_app.errors import ValidationFailed
 from requests_app.models import Grant
+from requests_app.querysets import grant_open_sql
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,9 @@ DENY = AccessDecision(False)
 
 
 def active_grants(user: AbstractBaseUser | int, at: datetime | None = None):
-    """Grants of `user` whose window contains `at` and that were not revoked by then."""
-    at = at or timezone.now()
+    """Grants of `user` open at `at` (`Grant.objects.open_at`)."""
     user_id = user if isinstance(user, int) else user.pk
-    return Grant.objects.filter(user_id=user_id, starts__lte=at, expires__gt=at).filter(
-        Q(revoked_at=None) | Q(revoked_at__gt=at)
-    )
+    return Grant.objects.filter(user_id=user_id).open_at(at or timezone.now())
 
 
 def _tables() -> dict[str, str]:
@@ -77,22 +74,19 @@ _SUBJECT = (
 _SUBJECT_BY_ID = _SUBJECT % "{pk}"
 _SUBJECT_BY_NAME = _SUBJECT % "{username}"
 
-# A grant of the checked user open at %(at)s: the same window as `active_grants`.
-_OPEN = (
-    "g.user_id = {uid} AND g.starts <= %s AND g.expires > %s "
-    "AND (g.revoked_at IS NULL OR g.revoked_at > %s)"
-)
+# A grant of the checked user open at %(at)s (`Grant.objects.open_at`, three placeholders).
+_OPEN = "g.user_id = {uid} AND " + grant_open_sql()
 
 
 # The chain of approved access: from the open grants of an item, each grant of the same
-# user and item (not revoked at %(at)s) that starts by the end reached so far carries the
+# user and item open at the end reached so far (and not revoked by %(at)s) carries the
 # end to its own (an approved extension takes over where the access it continues ends).
 # The same rule as `grants.continuation_exists`, which the sweeps use.
 def _chain(cte: str, *, item: str = "", join: str = "", where: str = "") -> str:
     return (
         f" UNION SELECT {item}g.expires FROM {{grant}} g INNER JOIN {cte} c"
-        f" ON {join}g.starts <= c.e AND g.expires > c.e"
-        f" WHERE g.user_id = {{uid}} AND {where}(g.revoked_at IS NULL OR g.revoked_at > %s)"
+        f" ON {join}{grant_open_sql('c.e', revoked_by='%s')}"
+        f" WHERE g.user_id = {{uid}}{where}"
     )
 
 
@@ -100,7 +94,7 @@ def _chain(cte: str, *, item: str = "", join: str = "", where: str = "") -> str:
 _ROLE_SQL = (
     ", chain(e) AS (SELECT MAX(g.expires) FROM {grant} g WHERE g.role = %s AND "
     + _OPEN
-    + _chain("chain", where="g.role = %s AND ")
+    + _chain("chain", where=" AND g.role = %s")
     + ") "
     "SELECT"
     " EXISTS (SELECT 1 FROM {member} m INNER JOIN {role} r ON r.id = m.role_id"
@@ -121,7 +115,7 @@ _RESOURCE_SQL = (
     + _chain("rchain", item="g.role, ", join="g.role = c.name AND ")
     + "), dchain(e) AS (SELECT MAX(g.expires) FROM {grant} g WHERE g.resource = %s AND "
     + _OPEN
-    + _chain("dchain", where="g.resource = %s AND ")
+    + _chain("dchain", where=" AND g.resource = %s")
     + ") "
     "SELECT 0, '', res.labels, FALSE, (SELECT MAX(c.e) FROM dchain c)"
     " FROM {resource} res WHERE res.kind = %s AND res.name = %s"
@@ -165,7 +159,7 @@ def _fetch(subject: str, sql: str, params: list) -> list[tuple]:
 
 def _role_decision(subject: str, key, role: str, at: datetime) -> AccessDecision | None:
     at_db = connection.ops.adapt_datetimefield_value(at)
-    params = [key, role, at_db, at_db, at_db, role, at_db, role]
+    params = [key, role, at_db, at_db, at_db, at_db, role, role]
     (standing, until, exists), *_ = _fetch(subject, _ROLE_SQL, params)
     if not exists:
         return None
@@ -179,7 +173,7 @@ def _resource_decision(subject: str, key, resource: str, at: datetime) -> Access
     kind, _, name = resource.partition("/")
     at_db = connection.ops.adapt_datetimefield_value(at)
     window = [at_db, at_db, at_db]
-    params = [key, *window, at_db, resource, *window, resource, at_db, kind, name]
+    params = [key, *window, at_db, resource, *window, at_db, resource, kind, name]
     rows = _fetch(subject, _RESOURCE_SQL, params)
     if not any(row[0] == 2 for row in rows):
         return None

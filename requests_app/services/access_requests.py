@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from policies_app.catalog import RequestRule, request_rule
 from policies_app.documents import parse_resource_id
 from policies_app.durations import DurationError, format_duration, parse_duration
 from policies_app.engine import PolicySet, RolePolicy, Subject
@@ -46,18 +47,27 @@ class _Plan:
     book: ThresholdBook = field(default_factory=ThresholdBook)
     review_roles: dict[str, list[str]] = field(default_factory=dict)
     rules: dict[str, list[RolePolicy]] = field(default_factory=dict)
+    # Per item, its cap and reason rule: `catalog.request_rule`, the function the portal's
+    # catalog shows, so what a user is shown is what the service applies.
+    item_rules: dict[str, RequestRule] = field(default_factory=dict)
 
-    def add(self, item: str, rules: list[RolePolicy], review_roles: list[str]) -> None:
+    def add(self, subject: Subject, item: str, rules: list[RolePolicy], via: list[str]) -> None:
         self.rules[item] = rules
-        self.review_roles[item] = review_roles
+        self.review_roles[item] = via
+        self.item_rules[item] = request_rule(subject, rules, via)
         for rule in rules:
             self.book.add_set(item, rule.allow_request.get("thresholds", []))
 
     @property
-    def via_roles(self) -> list[str]:
-        """The roles the items go through: each requested role, and for each resource the
-        search-as roles that reach it."""
-        return list(dict.fromkeys(role for via in self.review_roles.values() for role in via))
+    def reason_rule(self) -> tuple[bool, str]:
+        """A reason is required if any item's rule requires one; the first item's prompt."""
+        rules = self.item_rules.values()
+        prompt = next((r.reason_prompt for r in rules if r.reason_prompt), "")
+        return any(r.reason_required for r in rules), prompt
+
+    def approved_duration(self, requested: int) -> int:
+        """The requested time, lowered to the smallest cap among the items."""
+        return min([requested, *(r.max_duration for r in self.item_rules.values())])
 
     @property
     def all_rules(self) -> list[RolePolicy]:
@@ -98,7 +108,7 @@ def _plan_roles(subject: Subject, policies: PolicySet, roles: list[str], plan: _
                 f"yours allows requesting it)",
                 field="roles",
             )
-        plan.add(f"role:{role}", rules, [role])
+        plan.add(subject, f"role:{role}", rules, [role])
     return roles
 
 
@@ -121,7 +131,7 @@ def _plan_resources(subject: Subject, ids: list[str], plan: _Plan) -> None:
                 f"yours allows requesting it)",
                 field="resources",
             )
-        plan.add(f"resource:{rid}", rules, reaching)
+        plan.add(subject, f"resource:{rid}", rules, reaching)
 
 
 def _duration(value: object, name: str, default: int, ceiling: int) -> int:
@@ -154,17 +164,6 @@ def validate_start_time(value: datetime | None, now: datetime, name: str) -> dat
             field=name,
         )
     return max(value, now)
-
-
-def _approved_duration(plan: _Plan, requested: int) -> int:
-    """The requested time, lowered to the cap: per item the largest max_duration among the
-    rules that allow it (a rule without one allows the default), then the smallest item."""
-    default = settings.ACCESS_DEFAULT_DURATION
-    caps = [
-        max(rule.allow_request.get("max_duration") or default for rule in rules)
-        for rules in plan.rules.values()
-    ]
-    return min([requested, *caps])
 
 
 def _suggested_reviewers(requester: AbstractBaseUser, asked: list[str], plan: _Plan) -> list[str]:
@@ -233,7 +232,7 @@ def access_request_create(
     roles = _plan_roles(subject, policies, roles, plan)
     _plan_resources(subject, resource_ids, plan)
 
-    required, prompt = subject.reason_rule(plan.via_roles)
+    required, prompt = plan.reason_rule
     if required and not reason:
         hint = f" ({prompt})" if prompt else ""
         raise ValidationFailed(f"a reason is required for this request{hint}", field="reason")
@@ -256,7 +255,7 @@ def access_request_create(
         created=now,
         expires=now + timedelta(seconds=ttl),
         requested_duration=requested,
-        max_duration=_approved_duration(plan, requested),
+        max_duration=plan.approved_duration(requested),
         assume_start_time=start,
         extends=extends,
         suggested_reviewers=_suggested_reviewers(requester, asked_reviewers, plan),

@@ -61,13 +61,9 @@ def grants_activate_for(*, request_id: object, now: datetime | None = None) -> i
         return 0
     grants = list(
         Grant.objects.select_for_update()
-        .filter(
-            request=request,
-            activated_at=None,
-            revoked_at=None,
-            starts__lte=now,
-            expires__gt=now,
-        )
+        .open_at(now)
+        # revoked_at=None: never revoked (and the partial index grant_unactivated_starts)
+        .filter(request=request, activated_at=None, revoked_at=None)
         .order_by("id")
     )
     if not grants:
@@ -136,7 +132,8 @@ def grants_activate_due(*, now: datetime | None = None, limit: int = 5000) -> in
     """Start every grant whose start has come, one request per transaction; idempotent."""
     now = now or timezone.now()
     request_ids = (
-        Grant.objects.filter(activated_at=None, revoked_at=None, starts__lte=now, expires__gt=now)
+        Grant.objects.open_at(now)
+        .filter(activated_at=None, revoked_at=None)
         .order_by("starts")
         .values_list("request_id", flat=True)
     )

@@ -15,30 +15,33 @@ from django.db import transaction
 from django.utils import timezone
 
 from requests_app.choices import RequestState
-from requests_app.errors import Conflict, NotFound
+from requests_app.errors import Conflict, NotAllowed
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.locking import request_lock, retry_on_conflict
+
+NOT_THE_REQUESTER = "only the requester may extend their access"
+
+
+def ensure_may_extend(request: AccessRequest, user: AbstractBaseUser) -> None:
+    """Refuse with NotAllowed (403) unless `user` asked for `request`: the answer every
+    surface gives to someone who may see the request but not extend it, as for withdraw.
+    Surfaces answer 404 first for a request the user may not see."""
+    if request.user_id != user.pk:
+        raise NotAllowed(NOT_THE_REQUESTER)
 
 
 def extendable(request: AccessRequest, user: AbstractBaseUser, now=None) -> bool:
     """Whether `user` may ask to extend `request`: their own, approved, not yet ended."""
     now = now or timezone.now()
-    return (
-        request.user_id == user.pk
-        and request.state == RequestState.APPROVED
-        and request.access_expires is not None
-        and request.access_expires > now
-    )
+    return request.user_id == user.pk and request.is_access_live_at(now)
 
 
 def pending_extension(request: AccessRequest, now=None) -> AccessRequest | None:
     """The extension of `request` still waiting for review, if there is one."""
     now = now or timezone.now()
     return (
-        AccessRequest.objects.filter(extends=request, state=RequestState.PENDING, expires__gt=now)
-        .order_by("-created")
-        .first()
+        AccessRequest.objects.filter(extends=request).pending_at(now).order_by("-created").first()
     )
 
 
@@ -58,12 +61,12 @@ def access_request_extend(
 
     Creates (or with `dry_run` returns unsaved) a PENDING request for the same items, linked
     by `extends`; policy, reason rules, caps and reviewers apply as to any request. Refused
-    with NotFound for someone else's request (it is not theirs to know about) and Conflict
-    when the access already ended, was revoked, or already has an extension pending.
+    with NotAllowed for someone else's request (`ensure_may_extend`; surfaces answer 404
+    before this for a request the caller may not see) and Conflict when the access already
+    ended, was revoked, or already has an extension pending.
     """
     original = request_lock(request_id)
-    if original.user_id != requester.pk:
-        raise NotFound("no such access request")
+    ensure_may_extend(original, requester)
     now = timezone.now()
     if not extendable(original, requester, now):
         if original.state != RequestState.APPROVED:

@@ -14,12 +14,10 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from policies_app.engine import PolicySet
-from policies_app.selectors import subject_for
 from requests_app.choices import AuditAction, RequestState
 from requests_app.errors import Conflict, NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest, Grant
-from requests_app.selectors import request_context
+from requests_app.selectors import may_review
 from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.locking import request_lock, retry_on_conflict
 from requests_app.services.outbox import (
@@ -76,8 +74,7 @@ def may_revoke(request: AccessRequest, actor: AbstractBaseUser) -> bool:
     """The requester, any eligible reviewer of the request, or holders of revoke_grant."""
     if actor.pk == request.user_id or actor.has_perm("requests_app.revoke_grant"):
         return True
-    subject = subject_for(actor, PolicySet.load())
-    return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
+    return may_review(request, actor)  # an eligible reviewer: the same check as reviewing
 
 
 def continuations_lock(request: AccessRequest) -> list[AccessRequest]:
@@ -177,23 +174,19 @@ def access_request_revoke(
     return request
 
 
-def continuation_exists() -> Exists:
+def continuation_exists(now: datetime) -> Exists:
     """Whether the outer grant's access goes on past its end: another grant of the same user
-    and item, not revoked, covers the instant it ends (an approved extension taking over).
+    and item, not revoked by `now`, is open at the instant it ends (an approved extension
+    taking over).
 
     The sweeps ask it so that continuing access is not announced as ending; the access
-    check's statement follows the same rule to report the end of the whole chain
-    (`access._chain`).
+    check's statement builds the same rule from the same SQL fragment to report the end of
+    the whole chain (`access._chain`); tests/requests_app/test_querysets.py compares them.
     """
     return Exists(
         Grant.objects.filter(
-            user_id=OuterRef("user_id"),
-            role=OuterRef("role"),
-            resource=OuterRef("resource"),
-            starts__lte=OuterRef("expires"),
-            expires__gt=OuterRef("expires"),
-            revoked_at=None,
-        )
+            user_id=OuterRef("user_id"), role=OuterRef("role"), resource=OuterRef("resource")
+        ).open_at(OuterRef("expires"), revoked_by=now)
     )
 
 
@@ -214,7 +207,7 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     due = list(
         Grant.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(ended_at=None, expires__lte=now)
-        .annotate(continued=continuation_exists())
+        .annotate(continued=continuation_exists(now))
         .order_by("expires")
         .values_list(
             "id", "request_id", "role", "resource", "expires",

@@ -189,5 +189,5 @@ def ensure_pending(request: AccessRequest) -> None:
     """Refuse with NotPending unless the request is PENDING and not past its pending TTL."""
     if not request.is_pending:
         raise NotPending(f"this request is {request.state.lower()}, no longer pending")
-    if request.expires <= timezone.now():
+    if not request.is_pending_at(timezone.now()):
         raise NotPending("this request expired before it was resolved")

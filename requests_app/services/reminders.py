@@ -31,16 +31,10 @@ def grants_warn_ending(
     lead_delta = timedelta(seconds=settings.ACCESS_EXPIRY_WARNING if lead is None else lead)
     candidates = (
         Grant.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(
-            warned_at=None,
-            ended_at=None,
-            revoked_at=None,
-            starts__lte=now,
-            expires__gt=now,
-            expires__lte=now + lead_delta,
-        )
+        .open_at(now)
+        .filter(warned_at=None, ended_at=None, expires__lte=now + lead_delta)
         # Access an approved extension takes over does not end: nothing to warn about.
-        .exclude(continuation_exists())
+        .exclude(continuation_exists(now))
         .select_related("request", "request__user")
         .order_by("expires")[:limit]
     )

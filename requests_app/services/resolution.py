@@ -154,7 +154,7 @@ def access_request_expire(*, request_id: object) -> bool:
     """Expire one PENDING request past its TTL; False when there is nothing to do."""
     request = request_lock(request_id)
     now = timezone.now()
-    if not request.is_pending or request.expires > now:
+    if not request.is_pending or request.is_pending_at(now):  # not pending, or not yet due
         return False
     resolve_locked(request, RequestState.EXPIRED, actor=None, reason=EXPIRED_REASON, now=now)
     return True

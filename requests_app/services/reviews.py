@@ -17,23 +17,13 @@ from policies_app.selectors import subject_for
 from requests_app.choices import AuditAction, RequestState, ReviewState
 from requests_app.errors import AlreadyReviewed, NotAllowed, SelfReviewRefused, ValidationFailed
 from requests_app.models import AccessRequest, Review
-from requests_app.selectors import request_context
+from requests_app.selectors import may_review, request_context
 from requests_app.services.access_requests import validate_start_time
 from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
 from requests_app.services.resolution import resolve_locked
 from requests_app.services.text import clean_text
 from requests_app.services.thresholds import matching_thresholds, tally
-
-
-def may_review(
-    request: AccessRequest, reviewer: AbstractBaseUser, subject: Subject | None = None
-) -> bool:
-    """Whether `reviewer` may review `request` under their *standing* roles (never their own)."""
-    if reviewer.pk == request.user_id or not reviewer.is_active:
-        return False
-    subject = subject or subject_for(reviewer, PolicySet.load())
-    return subject.may_review(request.policy.get("review_roles", {}), request_context(request))
 
 
 def review_reason_required(request: AccessRequest) -> bool:

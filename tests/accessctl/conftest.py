@@ -72,6 +72,30 @@ def run(cli_env):
     return _run
 
 
+@pytest.fixture
+def create_and_wait(run):
+    """create_and_wait(env=..., sleep=...): `accessctl request create --roles db-admin
+    --reason x --wait` run as `env`; `sleep` stands in for time.sleep while it waits."""
+
+    def _create_and_wait(
+        *, env: dict, sleep, roles: str = "db-admin", reason: str = "x", tty: bool = False
+    ):
+        return run(
+            "request",
+            "create",
+            "--roles",
+            roles,
+            "--reason",
+            reason,
+            "--wait",
+            env=env,
+            tty=tty,
+            sleep=sleep,
+        )
+
+    return _create_and_wait
+
+
 @dataclass
 class Canned:
     status: int = 200

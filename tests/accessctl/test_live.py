@@ -24,6 +24,7 @@ from requests_app.models import AccessRequest, Grant
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.resolution import access_request_withdraw, access_requests_expire_due
 from requests_app.services.reviews import review_submit
+from tests.policies import contractor_dave
 
 # Transactional: the live server thread must see committed rows. Serialized rollback puts
 # back what migrations created (the audit chain's head row), which a flush removes.
@@ -32,19 +33,7 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ABS_REL = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC \((in [0-9dhms ]+|[0-9dhms ]+ ago|just now)\)"
 
-TWO_PERSON_POLICY = """
-kind: role
-name: contractor
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      thresholds: [{name: two-person, approve: 2, deny: 1}]
----
-kind: user
-name: dave
-roles: [contractor]
-"""
+TWO_PERSON_POLICY = contractor_dave("thresholds: [{name: two-person, approve: 2, deny: 1}]")
 
 
 @pytest.fixture(autouse=True)
@@ -533,6 +522,19 @@ def test_request_extend_creates_a_linked_request_and_prints_it(run, alice, reque
     assert shown.json["extends"] == str(original.pk)
 
 
+def test_request_extend_of_someone_elses_access_is_refused_as_on_the_api(
+    run, as_user, requester, user
+):
+    original = _approved(requester, user)
+    seen = run("request", "extend", str(original.pk), "--reason", "x", env=as_user("bob"))
+    assert seen.code == 1
+    assert seen.err == "accessctl: error: only the requester may extend their access\n"
+    unseen = run("request", "extend", str(original.pk), "--reason", "x", env=as_user("mallory"))
+    assert unseen.code == 1
+    assert "not found" in unseen.err
+    assert not AccessRequest.objects.filter(extends=original).exists()
+
+
 def test_request_extend_wait_exits_0_when_approved_and_access_continues(
     run, alice, requester, user
 ):
@@ -596,15 +598,9 @@ def test_request_extend_refusals_print_the_servers_message(
 # -- --wait ------------------------------------------------------------------------------
 
 
-def test_wait_exits_0_when_a_reviewer_approves_from_another_thread(run, alice):
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "INC-9",
-        "--wait",
+def test_wait_exits_0_when_a_reviewer_approves_from_another_thread(create_and_wait, alice):
+    result = create_and_wait(
+        reason="INC-9",
         env=alice,
         sleep=pauses(_review("bob", "APPROVED", reason="on call, go ahead")),
     )
@@ -620,16 +616,10 @@ def test_wait_exits_0_when_a_reviewer_approves_from_another_thread(run, alice):
     assert req.state == RequestState.APPROVED
 
 
-def test_wait_shows_each_review_as_it_arrives(run, as_user, apply_yaml):
+def test_wait_shows_each_review_as_it_arrives(create_and_wait, as_user, apply_yaml):
     apply_yaml(TWO_PERSON_POLICY)
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "INC-10",
-        "--wait",
+    result = create_and_wait(
+        reason="INC-10",
         env=as_user("dave"),
         sleep=pauses(
             lambda: None,  # a poll with nothing new
@@ -644,15 +634,9 @@ def test_wait_shows_each_review_as_it_arrives(run, as_user, apply_yaml):
     assert " APPROVED: access to db-admin" in lines[3]
 
 
-def test_wait_exits_3_when_denied(run, alice):
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "INC-11",
-        "--wait",
+def test_wait_exits_3_when_denied(create_and_wait, alice):
+    result = create_and_wait(
+        reason="INC-11",
         env=alice,
         sleep=pauses(_review("bob", "DENIED", reason="use the read-only role")),
     )
@@ -661,81 +645,41 @@ def test_wait_exits_3_when_denied(run, alice):
     assert f"Request {_latest('alice').pk} DENIED" in result.out
 
 
-def test_wait_exits_3_when_withdrawn_elsewhere(run, alice, user):
+def test_wait_exits_3_when_withdrawn_elsewhere(create_and_wait, alice, user):
     def withdraw():
         access_request_withdraw(request_id=_latest("alice").pk, actor=user("alice"))
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=alice,
-        sleep=pauses(withdraw),
-    )
+    result = create_and_wait(env=alice, sleep=pauses(withdraw))
     assert result.code == 3
     assert "was WITHDRAWN" in result.out
 
 
-def test_wait_exits_3_when_the_request_expires(run, alice):
+def test_wait_exits_3_when_the_request_expires(create_and_wait, alice):
     def expire():  # the pending time runs out and the worker's sweep runs
         AccessRequest.objects.update(expires=timezone.now() - timedelta(seconds=1))
         assert access_requests_expire_due() == 1
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=alice,
-        sleep=pauses(expire),
-    )
+    result = create_and_wait(env=alice, sleep=pauses(expire))
     assert result.code == 3
     assert f"Request {_latest('alice').pk} EXPIRED: nobody decided before " in result.out
     assert _latest("alice").state == RequestState.EXPIRED
 
 
-def test_wait_gives_up_at_the_pending_deadline_even_without_a_worker(run, alice):
+def test_wait_gives_up_at_the_pending_deadline_even_without_a_worker(create_and_wait, alice):
     def deadline_passes():
         AccessRequest.objects.update(expires=timezone.now() - timedelta(hours=1))
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=alice,
-        sleep=pauses(deadline_passes),
-    )
+    result = create_and_wait(env=alice, sleep=pauses(deadline_passes))
     assert result.code == 3
     assert "EXPIRED: nobody decided before" in result.out
     assert _latest("alice").state == RequestState.PENDING  # the client changed nothing
 
 
-def test_ctrl_c_while_waiting_leaves_the_request_and_says_how_to_follow_it(run, alice):
+def test_ctrl_c_while_waiting_leaves_the_request_and_says_how_to_follow_it(create_and_wait, alice):
     def interrupt(_seconds):
         raise KeyboardInterrupt
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=alice,
-        sleep=interrupt,
-    )
+    result = create_and_wait(env=alice, sleep=interrupt)
     req = _latest("alice")
     assert result.code == 130
     assert f"accessctl request show {req.pk}" in result.err
@@ -758,19 +702,8 @@ def test_show_wait_picks_up_an_existing_request(run, alice, requester):
     assert "bob approved" in result.err
 
 
-def test_wait_on_a_terminal_draws_a_spinner_and_colours(run, alice):
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=alice,
-        tty=True,
-        sleep=pauses(_review("bob", "APPROVED")),
-    )
+def test_wait_on_a_terminal_draws_a_spinner_and_colours(create_and_wait, alice):
+    result = create_and_wait(env=alice, tty=True, sleep=pauses(_review("bob", "APPROVED")))
     assert result.code == 0
     assert "waiting for reviewers of" in result.err
     assert "\r\x1b[K" in result.err  # the spinner line is cleared before output

@@ -32,7 +32,7 @@ def _steps(*steps):
     return sleep
 
 
-def test_wait_retries_a_bad_gateway_and_then_sees_the_decision(run, fake_server):
+def test_wait_retries_a_bad_gateway_and_then_sees_the_decision(create_and_wait, fake_server):
     env = {"ACCESSPORTAL_URL": fake_server.url, "ACCESSPORTAL_TOKEN": "t"}
     fake_server.route("POST", "/api/v1/requests/", 201, PENDING)
 
@@ -44,23 +44,13 @@ def test_wait_retries_a_bad_gateway_and_then_sees_the_decision(run, fake_server)
     def back_with_decision():
         fake_server.route("GET", "/api/v1/requests/r1/", 200, APPROVED)
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=env,
-        sleep=_steps(gateway_down, back_with_decision),
-    )
+    result = create_and_wait(env=env, sleep=_steps(gateway_down, back_with_decision))
     assert result.code == 0, result.err
     assert "+ bob approved: ok (2026-11-25 12:00 UTC)" in result.out
     assert "Request r1 APPROVED" in result.out
 
 
-def test_wait_gives_up_when_the_server_stays_unreachable(run, fake_server):
+def test_wait_gives_up_when_the_server_stays_unreachable(create_and_wait, fake_server):
     env = {"ACCESSPORTAL_URL": fake_server.url, "ACCESSPORTAL_TOKEN": "t"}
     fake_server.route("POST", "/api/v1/requests/", 201, PENDING)
 
@@ -68,17 +58,7 @@ def test_wait_gives_up_when_the_server_stays_unreachable(run, fake_server):
         fake_server.httpd.shutdown()
         fake_server.httpd.server_close()
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=env,
-        sleep=_steps(server_goes_away, *[lambda: None] * 5),
-    )
+    result = create_and_wait(env=env, sleep=_steps(server_goes_away, *[lambda: None] * 5))
     assert result.code == 4
     assert result.err.strip().splitlines()[-1] == (
         f"accessctl: error: cannot connect to {fake_server.url}: connection refused (is the "
@@ -87,24 +67,14 @@ def test_wait_gives_up_when_the_server_stays_unreachable(run, fake_server):
     )
 
 
-def test_wait_stops_on_a_refusal_and_says_how_to_follow(run, fake_server):
+def test_wait_stops_on_a_refusal_and_says_how_to_follow(create_and_wait, fake_server):
     env = {"ACCESSPORTAL_URL": fake_server.url, "ACCESSPORTAL_TOKEN": "t"}
     fake_server.route("POST", "/api/v1/requests/", 201, PENDING)
 
     def token_revoked():
         fake_server.route("GET", "/api/v1/requests/r1/", 401, {"detail": "Invalid token."})
 
-    result = run(
-        "request",
-        "create",
-        "--roles",
-        "db-admin",
-        "--reason",
-        "x",
-        "--wait",
-        env=env,
-        sleep=_steps(token_revoked),
-    )
+    result = create_and_wait(env=env, sleep=_steps(token_revoked))
     assert result.code == 5
     assert result.err == (
         "accessctl: error: the server refused the credentials: Invalid token; stopped waiting; "

@@ -43,6 +43,15 @@ VIEWPORT = {"width": 1400, "height": 900}
 
 
 @pytest.fixture
+def shots(request, tmp_path) -> Path:
+    """Where a test's screenshots go: the --screenshots folder (docs/screenshots for the
+    README) when given, else a temporary folder."""
+    folder = Path(request.config.getoption("--screenshots") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
 def browser(live_server, django_db_serialized_rollback) -> Iterator:
     """Headless chromium (Debian's package at ACCESSPORTAL_CHROMIUM, default
     /usr/bin/chromium; `playwright install` is not used). Without it the test was already

@@ -2,13 +2,13 @@
 
 Policies are the demo's (examples/demo.yaml), loaded through the real loader: alice's
 requests need a reason; dave's db-admin requests need two approvals (bob and carol).
-Set ACCESSPORTAL_SCREENSHOTS=docs/screenshots to refresh the README's screenshots.
+The queue test also takes the README's admin pictures (`pytest tests/browser
+--screenshots docs/screenshots`; the `shots` fixture, tests/browser/conftest.py).
 """
 
 from __future__ import annotations
 
 import datetime
-import os
 from pathlib import Path
 
 import pytest
@@ -33,14 +33,6 @@ def demo(transactional_db, web_user):
         name: web_user(name, staff=name in {"bob", "carol"})
         for name in ("alice", "bob", "carol", "dave")
     }
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    """Where screenshots go: docs/screenshots when asked, else a temporary folder."""
-    folder = Path(os.environ.get("ACCESSPORTAL_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _ago(**kwargs):

@@ -2,12 +2,12 @@
 
 Stories: an engineer asks for a role with a reason, a reviewer approves it in the inbox, the
 engineer watches the countdown and ends the access early; a resource search and request.
-With ACCESSPORTAL_SCREENSHOTS=1 the screenshots for README are written to docs/screenshots/.
+The README's portal pictures come from a generator here, marked `screenshots`: a tool, run
+only with `pytest tests/browser --screenshots docs/screenshots`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -34,15 +34,6 @@ def demo(live_server, apply_yaml, django_user_model):
         user.set_password(PASSWORD)
         user.save(update_fields=["password"])
     return live_server.url
-
-
-@pytest.fixture
-def screens(tmp_path) -> Path:
-    if os.environ.get("ACCESSPORTAL_SCREENSHOTS") == "1":
-        target = Path(settings.BASE_DIR) / "docs" / "screenshots"
-        target.mkdir(parents=True, exist_ok=True)
-        return target
-    return tmp_path
 
 
 @pytest.fixture
@@ -178,8 +169,10 @@ def test_pages_fit_a_phone(open_as, user):
         assert width <= PHONE["width"], f"{path} scrolls sideways on a phone ({width}px)"
 
 
-def test_screenshots_for_readme(open_as, user, screens):
-    """The README's pictures, from a lived-in demo: an active grant, requests waiting."""
+@pytest.mark.screenshots
+def test_screenshots_for_readme(open_as, user, shots):
+    """The README's pictures, from a lived-in demo: an active grant, requests waiting.
+    A tool, not a test: runs only with --screenshots DIR (tests/conftest.py)."""
     alice, bob, dave = user("alice"), user("bob"), user("dave")
     granted = access_request_create(
         requester=alice, roles=["db-admin"], reason="INC-1234: replica lag", max_duration="4h"
@@ -196,7 +189,7 @@ def test_screenshots_for_readme(open_as, user, screens):
     expect(page.locator("#access-panel time.countdown")).to_have_text(
         re.compile(r"^ends in (4h|3h 59m)$")
     )
-    page.screenshot(path=str(screens / "portal-home.png"), full_page=True)
+    page.screenshot(path=str(shots / "portal-home.png"), full_page=True)
 
     page.goto(page.url.rstrip("/") + "/request/")
     page.get_by_label("dev-admin", exact=True).check()
@@ -204,9 +197,9 @@ def test_screenshots_for_readme(open_as, user, screens):
     page.get_by_label("For how long", exact=True).fill("2d")
     page.get_by_role("button", name="Preview").click()
     expect(page.locator("#preview")).to_contain_text("lowered to that")
-    page.screenshot(path=str(screens / "portal-request.png"), full_page=True)
+    page.screenshot(path=str(shots / "portal-request.png"), full_page=True)
 
     reviewer = open_as("bob")
     reviewer.get_by_role("link", name=re.compile(r"^Reviews")).click()
     expect(reviewer.locator(".inbox-item")).to_have_count(2)
-    reviewer.screenshot(path=str(screens / "portal-inbox.png"), full_page=True)
+    reviewer.screenshot(path=str(shots / "portal-inbox.png"), full_page=True)

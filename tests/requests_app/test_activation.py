@@ -15,18 +15,11 @@ from requests_app.models import AuditEvent, Grant, OutboxMessage
 from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
+from tests.policies import SEARCH_PROD, engineer_requests
 
 T0 = "2026-03-02 09:00Z"
 
-ENGINEER_WITHOUT_DB_ADMIN = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [dev-admin, reviewer]
-      search_as_roles: [prod-access]
-"""
+ENGINEER_WITHOUT_DB_ADMIN = engineer_requests(SEARCH_PROD, roles="[dev-admin, reviewer]")
 
 
 @pytest.fixture

@@ -9,15 +9,6 @@ from django.db import transaction
 from requests_app.models import AuditEvent
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.audit import audit_record, audit_verify
-from requests_app.services.reviews import review_submit
-
-
-@pytest.fixture
-def history(requester, reviewer):
-    for _ in range(3):
-        request = access_request_create(requester=requester, roles=["db-admin"], reason="INC-1")
-        review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED", reason="ok")
-    return list(AuditEvent.objects.order_by("seq"))
 
 
 def test_intact_chain_verifies(history, capsys):

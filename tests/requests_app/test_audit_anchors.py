@@ -15,10 +15,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from requests_app.models import AuditChainHead, AuditEvent
-from requests_app.services.access_requests import access_request_create
 from requests_app.services.audit import GENESIS, audit_record, audit_verify, event_hash
 from requests_app.services.audit_anchors import AnchorError, anchor_verify, anchors_read
-from requests_app.services.reviews import review_submit
 
 ANCHOR_KEY = "test-anchor-key-0123456789abcdef0123456789"
 
@@ -30,14 +28,6 @@ def anchor_file(settings, tmp_path):
     settings.AUDIT_ANCHOR_FILE = str(path)
     settings.AUDIT_ANCHOR_WEBHOOK_URL = ""
     return path
-
-
-@pytest.fixture
-def history(requester, reviewer):
-    for _ in range(3):
-        request = access_request_create(requester=requester, roles=["db-admin"], reason="INC-1")
-        review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED", reason="ok")
-    return list(AuditEvent.objects.order_by("seq"))
 
 
 def _take_anchor(capsys) -> dict:

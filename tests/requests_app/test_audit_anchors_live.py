@@ -21,9 +21,8 @@ ANCHOR_KEY = "live-anchor-key-0123456789abcdef0123456789"
 
 
 @pytest.fixture
-def committed_history(transactional_db, base_policy, user):
+def committed_history(chain_head, base_policy, user):
     """Events the worker can see (committed), with the chain head the flush removed."""
-    AuditChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": "0" * 64})
     access_request_create(requester=user("alice"), roles=["db-admin"], reason="INC-3")
     return AuditChainHead.objects.get(pk=1)
 

@@ -24,16 +24,9 @@ from requests_app.services.resolution import (
     access_requests_expire_due,
 )
 from requests_app.services.reviews import review_submit
+from tests.policies import SEARCH_PROD, engineer_requests
 
-ENGINEER_WITHOUT_DEV_ADMIN = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin, reviewer]
-      search_as_roles: [prod-access]
-"""
+ENGINEER_WITHOUT_DEV_ADMIN = engineer_requests(SEARCH_PROD, roles="[db-admin, reviewer]")
 
 
 @pytest.fixture

@@ -19,17 +19,9 @@ from requests_app.services.audit import (
     audit_verify,
     event_hash,
 )
-from requests_app.services.reviews import review_submit
 
 TABLE = "requests_app_auditevent"
 HEAD = "requests_app_auditchainhead"
-
-
-@pytest.fixture
-def history(requester, reviewer):
-    request = access_request_create(requester=requester, roles=["db-admin"], reason="INC-7")
-    review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED", reason="ok")
-    return list(AuditEvent.objects.order_by("seq"))
 
 
 def _refused(action) -> None:

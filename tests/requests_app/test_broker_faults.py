@@ -11,31 +11,15 @@ import uuid
 import pytest
 
 from requests_app.choices import OutboxState
-from requests_app.models import AuditChainHead, Grant, OutboxMessage
+from requests_app.models import Grant, OutboxMessage
 from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 from tests.conftest import REQUIRE_SERVICES
 from tests.redis_server import INSTALL_HINT, RedisServer, redis_server_installed
-from tests.worker_support import (
-    WEBHOOK_SECRET,
-    WEBHOOK_SECRET_ENV,
-    Receiver,
-    WorkerProcess,
-    broker,
-)
+from tests.worker_support import WorkerProcess, broker, hooks, webhook_receiver
 
 pytestmark = [pytest.mark.postgres]
-
-
-def rule(url: str) -> str:
-    return f"""
-kind: notification_rule
-name: receiver
-spec:
-  channels:
-    - {{type: webhook, url: "{url}", secret_env: {WEBHOOK_SECRET_ENV}}}
-"""
 
 
 @pytest.fixture
@@ -53,22 +37,10 @@ def redis_server(tmp_path):
 
 
 @pytest.fixture
-def chain_head(transactional_db):
-    """transactional_db empties every table after each test, the audit chain head (written
-    by a data migration) included: put it back."""
-    AuditChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": "0" * 64})
-
-
-@pytest.fixture
 def receiver(chain_head, base_policy, apply_yaml, monkeypatch):
     """A webhook receiver with a rule sending every event to it."""
-    monkeypatch.setenv(WEBHOOK_SECRET_ENV, WEBHOOK_SECRET)
-    receiver = Receiver()
-    apply_yaml(rule(receiver.url))
-    try:
+    with webhook_receiver(apply_yaml, monkeypatch) as receiver:
         yield receiver
-    finally:
-        receiver.stop()
 
 
 class Workers:
@@ -99,10 +71,6 @@ def workers(redis_server, tmp_path):
     finally:
         for worker in workers.started:
             worker.stop()
-
-
-def hooks(receiver: Receiver, event: str) -> list:
-    return [r for r in receiver.accepted() if r.event == event]
 
 
 def test_worker_survives_a_redis_restart_while_holding_unacked_eta_messages(

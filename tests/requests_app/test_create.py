@@ -8,6 +8,7 @@ from requests_app.choices import RequestState
 from requests_app.errors import NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest, AuditEvent, OutboxMessage
 from requests_app.services.access_requests import access_request_create
+from tests.policies import engineer_requests
 
 
 def test_request_is_stored_pending_audited_and_reviewers_notified(requester):
@@ -61,29 +62,13 @@ def test_star_with_nothing_requestable_is_refused(outsider):
 
 
 def test_held_role_cannot_be_requested(requester, apply_yaml):
-    apply_yaml(
-        """
-kind: role
-name: engineer
-spec:
-  allow:
-    request: {roles: [db-admin, engineer]}
-"""
-    )
+    apply_yaml(engineer_requests(roles="[db-admin, engineer]"))
     with pytest.raises(ValidationFailed, match="already hold"):
         access_request_create(requester=requester, roles=["engineer"])
 
 
 def test_glob_and_regex_role_patterns(requester, apply_yaml):
-    apply_yaml(
-        """
-kind: role
-name: engineer
-spec:
-  allow:
-    request: {roles: ["db-*", "^dev-[a-z]+$"]}
-"""
-    )
+    apply_yaml(engineer_requests(roles='["db-*", "^dev-[a-z]+$"]'))
     assert access_request_create(requester=requester, roles=["db-admin", "dev-admin"])
     with pytest.raises(NotAllowed):
         access_request_create(requester=requester, roles=["reviewer"])
@@ -194,16 +179,7 @@ def test_dry_run_stores_nothing(requester):
 
 def test_suggested_reviewers_from_request_and_policy(requester, apply_yaml):
     apply_yaml(
-        """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      suggested_reviewers: [carol]
-      annotations: {mechanism: [pager]}
-"""
+        engineer_requests("suggested_reviewers: [carol]", "annotations: {mechanism: [pager]}")
     )
     request = access_request_create(
         requester=requester, roles=["db-admin"], suggested_reviewers=["bob"]

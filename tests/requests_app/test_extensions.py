@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from requests_app.choices import RequestState
-from requests_app.errors import Conflict, NotAllowed, NotFound, NotPending, ValidationFailed
+from requests_app.errors import Conflict, NotAllowed, NotPending, ValidationFailed
 from requests_app.models import AccessRequest, AuditEvent, Grant
 from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
@@ -16,6 +16,7 @@ from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.resolution import access_request_withdraw
 from requests_app.services.reviews import review_submit
+from tests.policies import engineer_requests
 
 T0 = "2026-04-01 09:00Z"
 
@@ -131,7 +132,7 @@ def test_revoking_access_revokes_the_approved_extensions_that_continue_it(
 
 def test_someone_elses_access_cannot_be_extended(requester, reviewer, user):
     original = _approved(requester, reviewer)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotAllowed, match="only the requester may extend their access"):
         access_request_extend(requester=user("carol"), request_id=original.id)
     assert not AccessRequest.objects.filter(extends=original).exists()
 
@@ -164,18 +165,7 @@ def test_a_second_pending_extension_is_refused_until_the_first_ends(requester, r
 
 def test_extension_follows_todays_policy_reason_and_caps(requester, reviewer, apply_yaml):
     original = _approved(requester, reviewer)
-    apply_yaml(
-        """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      max_duration: 2h
-      reason: {mode: required, prompt: "Ticket?"}
-"""
-    )
+    apply_yaml(engineer_requests("max_duration: 2h", 'reason: {mode: required, prompt: "Ticket?"}'))
     with pytest.raises(ValidationFailed, match="Ticket"):
         access_request_extend(requester=requester, request_id=original.id)
     extension = access_request_extend(

@@ -17,22 +17,15 @@ from requests_app.errors import ValidationFailed
 from requests_app.models import AuditEvent, Review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
+from tests.policies import ENGINEER_ROLES, REASON_REQUIRED, engineer_requests
 
-REASON_REQUIRED = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin, dev-admin, reviewer]
-      reason: {mode: required, prompt: "Ticket number and why"}
-"""
+ENGINEER_NEEDS_REASON = engineer_requests(REASON_REQUIRED, roles=ENGINEER_ROLES)
 
 
 @pytest.fixture
 def needs_reason(base_policy, apply_yaml, requester):
     """alice's pending request whose snapshot requires a reason (of her and her reviewers)."""
-    apply_yaml(REASON_REQUIRED)
+    apply_yaml(ENGINEER_NEEDS_REASON)
     request = access_request_create(requester=requester, roles=["db-admin"], reason="INC-7")
     assert request.policy["reason_required"] is True
     return request

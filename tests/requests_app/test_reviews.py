@@ -13,6 +13,7 @@ from requests_app.models import AuditEvent, Review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.resolution import access_request_withdraw
 from requests_app.services.reviews import review_submit
+from tests.policies import engineer_requests
 
 
 def test_reviewer_approves_and_grant_is_created(requester, reviewer):
@@ -42,17 +43,7 @@ def test_self_review_is_refused_for_superusers(admin, apply_yaml):
 
 
 def test_second_review_by_same_reviewer_is_refused(requester, reviewer, apply_yaml):
-    apply_yaml(
-        """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      thresholds: [{name: pair, approve: 2}]
-"""
-    )
+    apply_yaml(engineer_requests("thresholds: [{name: pair, approve: 2}]"))
     request = access_request_create(requester=requester, roles=["db-admin"])
     review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED")
     with pytest.raises(AlreadyReviewed):

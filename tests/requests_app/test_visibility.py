@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.models import AccessRequest
+from requests_app.selectors import requests_needing_review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 
@@ -12,8 +13,8 @@ def test_requester_reviewers_auditor_and_superuser_see_a_request(
 ):
     request = access_request_create(requester=requester, roles=["db-admin"])
     for person in (requester, reviewer, second_reviewer, auditor, admin):
-        assert list(requests_visible_to(person)) == [request], person
-    assert not requests_visible_to(outsider).exists()
+        assert list(AccessRequest.objects.visible_to(person)) == [request], person
+    assert not AccessRequest.objects.visible_to(outsider).exists()
 
 
 def test_queue_lists_pending_requests_the_reviewer_may_review(requester, reviewer, outsider):
@@ -37,7 +38,7 @@ def test_policy_change_moves_pending_requests_between_queues(requester, reviewer
         "kind: user\nname: bob\nroles: []\n---\nkind: user\nname: mallory\nroles: [reviewer]\n"
     )
     assert not requests_needing_review(reviewer).exists()
-    assert not requests_visible_to(reviewer).exists()
+    assert not AccessRequest.objects.visible_to(reviewer).exists()
     assert list(requests_needing_review(user("mallory"))) == [request]
 
 
@@ -71,5 +72,5 @@ name: rob
 roles: [revoker]
 """
     )
-    assert list(requests_visible_to(user("rita"))) == [request]
-    assert list(requests_visible_to(user("rob"))) == [request]
+    assert list(AccessRequest.objects.visible_to(user("rita"))) == [request]
+    assert list(AccessRequest.objects.visible_to(user("rob"))) == [request]

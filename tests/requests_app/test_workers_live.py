@@ -17,7 +17,6 @@ import pytest
 from requests_app.choices import OutboxState
 from requests_app.models import (
     AccessRequest,
-    AuditChainHead,
     Grant,
     NotificationDelivery,
     OutboxMessage,
@@ -27,27 +26,16 @@ from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 from tests.worker_support import (
     REDIS_URL,
-    WEBHOOK_SECRET,
-    WEBHOOK_SECRET_ENV,
-    Receiver,
     WorkerProcess,
     broker,
     delete_broker_keys,
+    hooks,
+    webhook_receiver,
 )
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 DEAD_BROKER = "redis://127.0.0.1:9/0"
-
-
-def rule(url: str) -> str:
-    return f"""
-kind: notification_rule
-name: receiver
-spec:
-  channels:
-    - {{type: webhook, url: "{url}", secret_env: {WEBHOOK_SECRET_ENV}}}
-"""
 
 
 def eventually(condition, what: str, timeout: float = 60) -> None:
@@ -60,39 +48,25 @@ def eventually(condition, what: str, timeout: float = 60) -> None:
 
 
 @pytest.fixture
-def chain_head(transactional_db):
-    """transactional_db empties every table after each test, the audit chain head (written
-    by a data migration) included: put it back."""
-    AuditChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": "0" * 64})
-
-
-@pytest.fixture
 def live(chain_head, base_policy, apply_yaml, monkeypatch, tmp_path):
     """A webhook receiver with a rule sending every event to it, and a key prefix for Redis."""
-    monkeypatch.setenv(WEBHOOK_SECRET_ENV, WEBHOOK_SECRET)
-    receiver = Receiver()
-    apply_yaml(rule(receiver.url))
     prefix = f"ap-test-{uuid.uuid4().hex[:10]}:"
     workers: list[WorkerProcess] = []
+    with webhook_receiver(apply_yaml, monkeypatch) as receiver:
 
-    class Live:
-        def __init__(self):
-            self.receiver, self.prefix = receiver, prefix
+        class Live:
+            def __init__(self):
+                self.receiver, self.prefix = receiver, prefix
 
-        def start_worker(self) -> WorkerProcess:
-            worker = WorkerProcess(tmp_path, prefix, {})
-            workers.append(worker)
-            return worker
+            def start_worker(self) -> WorkerProcess:
+                worker = WorkerProcess(tmp_path, prefix, {})
+                workers.append(worker)
+                return worker
 
-    yield Live()
-    for worker in workers:
-        worker.stop()
-    receiver.stop()
+        yield Live()
+        for worker in workers:
+            worker.stop()
     delete_broker_keys(prefix)
-
-
-def hooks(receiver: Receiver, event: str) -> list:
-    return [r for r in receiver.accepted() if r.event == event]
 
 
 def test_worker_ends_a_grant_at_expiry_and_delivers_signed_webhooks(live, user):

@@ -43,4 +43,4 @@ class GrantSerializer(OutputSerializer):
 
     def get_active(self, obj: Grant) -> bool:
         now = self.context.get("now") or timezone.now()
-        return obj.starts <= now < obj.expires and (obj.revoked_at is None or obj.revoked_at > now)
+        return obj.is_open_at(now)

@@ -10,8 +10,7 @@ from requests_app.api import examples
 from requests_app.api.filters import GrantFilter
 from requests_app.api.serializers.errors import LIST_ERRORS
 from requests_app.api.serializers.grants import GrantSerializer
-from requests_app.models import Grant
-from requests_app.selectors import requests_visible_to
+from requests_app.models import AccessRequest, Grant
 
 
 @extend_schema_view(
@@ -28,7 +27,7 @@ class GrantViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filterset_class = GrantFilter
 
     def get_queryset(self):
-        visible = requests_visible_to(self.request.user).values("pk")
+        visible = AccessRequest.objects.visible_to(self.request.user).values("pk")
         return (
             Grant.objects.filter(request__in=visible)
             .select_related("user")

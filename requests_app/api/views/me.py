@@ -11,6 +11,7 @@ from policies_app.selectors import subject_for
 from requests_app.api import examples
 from requests_app.api.serializers.errors import errors
 from requests_app.api.serializers.policies import MeSerializer
+from requests_app.selectors import reviews_anything
 from requests_app.selectors.access import active_grants
 
 
@@ -33,6 +34,6 @@ class MeView(APIView):
             "active_grants": grants,
             "requestable_roles": subject.requestable_roles,
             "can_request_resources": subject.can_search_resources,
-            "is_reviewer": subject.reviews_anything,
+            "is_reviewer": reviews_anything(user, subject=subject),
         }
         return Response(MeSerializer(summary).data)

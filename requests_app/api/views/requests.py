@@ -26,11 +26,11 @@ from requests_app.api.serializers.requests import (
     ReviewCreateSerializer,
 )
 from requests_app.choices import RequestState
-from requests_app.errors import NotAllowed, NotFound
+from requests_app.errors import NotFound
 from requests_app.models import AccessRequest, Review
-from requests_app.selectors import requests_needing_review, requests_visible_to
+from requests_app.selectors import requests_needing_review
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.extensions import access_request_extend
+from requests_app.services.extensions import access_request_extend, ensure_may_extend
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.resolution import access_request_resolve, access_request_withdraw
 from requests_app.services.reviews import review_submit
@@ -137,7 +137,7 @@ class AccessRequestViewSet(
         if self.action == "list" and self.request.query_params.get("scope") == "needs_review":
             queryset = requests_needing_review(user)
         else:
-            queryset = requests_visible_to(user).order_by("-created", "id")
+            queryset = AccessRequest.objects.visible_to(user).order_by("-created", "id")
         return queryset.select_related("user", "resolved_by", "revoked_by").prefetch_related(
             Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))
         )
@@ -207,11 +207,8 @@ class AccessRequestViewSet(
 
     @action(detail=True, methods=["post"])
     def extend(self, request: Request, pk: str) -> Response:
-        target = self.get_object()
-        if target.user_id != request.user.pk:
-            # A reviewer or auditor may see the request; only its requester may extend it
-            # (the service refuses too, as NotFound, since it does not know who sees what).
-            raise NotAllowed("only the requester may extend their access")
+        target = self.get_object()  # 404 unless visible; then the service's 403 for others
+        ensure_may_extend(target, request.user)  # before the body is validated, as withdraw
         data = self._input(ExtendSerializer, request)
         created = access_request_extend(requester=request.user, request_id=target.pk, **data)
         code = status.HTTP_200_OK if data["dry_run"] else status.HTTP_201_CREATED

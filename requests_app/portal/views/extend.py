@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
@@ -11,17 +11,25 @@ from policies_app.engine import PolicySet
 from requests_app.errors import DomainError
 from requests_app.portal.forms import ExtendForm, add_domain_error
 from requests_app.portal.views.base import portal_render, portal_view
-from requests_app.portal.views.my_requests import visible_request
+from requests_app.portal.views.my_requests import detail_context, visible_request
 from requests_app.portal.views.new_request import DURATION_SUGGESTIONS, preview_context
-from requests_app.services.extensions import access_request_extend, extendable
+from requests_app.services.extensions import (
+    access_request_extend,
+    ensure_may_extend,
+    extendable,
+)
 
 
 @require_http_methods(["GET", "POST"])
 @portal_view
 def request_extend(request: HttpRequest, pk) -> HttpResponse:
-    original = visible_request(request, pk)
-    if original.user_id != request.user.pk:
-        raise Http404("only your own access can be extended")
+    original = visible_request(request, pk)  # 404 for a request this user may not see
+    try:
+        ensure_may_extend(original, request.user)
+    except DomainError as err:  # seen but not theirs: 403, as on the API and accessctl
+        messages.error(request, f"Not extended: {err.message}.")
+        context = detail_context(request, original)
+        return portal_render(request, "portal/request_detail.html", context, status=err.status)
     context: dict = {
         "original": original,
         "duration_suggestions": DURATION_SUGGESTIONS,

@@ -14,6 +14,7 @@ from policies_app.engine import PolicySet
 from policies_app.selectors import subject_for
 from requests_app.choices import RequestState
 from requests_app.errors import DomainError
+from requests_app.models import AccessRequest
 from requests_app.portal import selectors
 from requests_app.portal.forms import (
     EndAccessForm,
@@ -23,7 +24,6 @@ from requests_app.portal.forms import (
     add_domain_error,
 )
 from requests_app.portal.views.base import portal_render, portal_view, safe_next
-from requests_app.selectors import requests_visible_to
 from requests_app.services.extensions import extendable
 from requests_app.services.grants import access_request_revoke, may_revoke
 from requests_app.services.resolution import access_request_withdraw
@@ -55,7 +55,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 def visible_request(request: HttpRequest, pk) -> object:
     """The request if this user may see it; 404 otherwise (never 403: no probing)."""
     return get_object_or_404(
-        requests_visible_to(request.user).select_related(
+        AccessRequest.objects.visible_to(request.user).select_related(
             "user", "resolved_by", "revoked_by", "extends"
         ),
         pk=pk,
@@ -67,15 +67,11 @@ def detail_context(request: HttpRequest, access_request, **forms) -> dict:
     policies = PolicySet.load()
     subject = subject_for(user, policies)
     reviews = list(access_request.reviews.select_related("reviewer"))
-    pending = access_request.is_pending and access_request.expires > now
+    pending = access_request.is_pending_at(now)
     reviewed = any(r.reviewer_id == user.pk for r in reviews)
     own = access_request.user_id == user.pk
-    active = (
-        access_request.state == RequestState.APPROVED
-        and access_request.access_expires is not None
-        and access_request.access_expires > now
-    )
-    visible = requests_visible_to(user)
+    active = access_request.is_access_live_at(now)
+    visible = AccessRequest.objects.visible_to(user)
     extensions = selectors.visible_extensions(access_request, visible)
     can_extend = extendable(access_request, user, now) and not any(
         e.state == RequestState.PENDING for e in extensions

@@ -6,19 +6,14 @@ import pytest
 from django.test import Client
 
 from requests_app.services.access_requests import access_request_create
+from tests.policies import ENGINEER_ROLES, REASON_REQUIRED, SEARCH_PROD, engineer_requests
 
-TWO_PERSON = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin, dev-admin, reviewer]
-      search_as_roles: [prod-access]
-      thresholds:
-        - {name: two-person, approve: 2, deny: 1}
-      reason: {mode: required, prompt: "Ticket number and why"}
-"""
+TWO_PERSON = engineer_requests(
+    SEARCH_PROD,
+    "thresholds: [{name: two-person, approve: 2, deny: 1}]",
+    REASON_REQUIRED,
+    roles=ENGINEER_ROLES,
+)
 
 
 @pytest.fixture

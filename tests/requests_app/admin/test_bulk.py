@@ -9,22 +9,12 @@ from django.urls import reverse
 
 from requests_app.choices import RequestState
 from requests_app.models import Review
+from tests.policies import contractor_dave
 
 QUEUE = reverse("admin:requests_app_pendingrequest_changelist")
 ALL = reverse("admin:requests_app_accessrequest_changelist")
 
-CONTRACTOR = """
-kind: role
-name: contractor
-spec:
-  allow:
-    request:
-      roles: [db-admin]
----
-kind: user
-name: dave
-roles: [contractor]
-"""
+CONTRACTOR = contractor_dave()
 
 
 def messages_of(response) -> list[str]:

@@ -137,3 +137,38 @@ def test_revoking_already_revoked_access_is_reported(login, history):
         m.startswith("alice → reviewer: not revoked: only approved access can be revoked")
         for m in messages_of(response)
     )
+
+
+def test_desk_states_of_grants_agree_on_every_surface_at_the_edges(root_client, requester):
+    """The list filter, the list's badge and the request page name each grant's state the
+    same way (`Grant.status_at`, built on `open_at`), at a start or an end exactly now."""
+    from tests.requests_app.test_querysets import EDGES, T, _grant, _request
+
+    made = {}
+    for name, window in EDGES.items():
+        if window[2] is None or window[2] <= T:  # revocations are never in the future
+            made[_grant(_request(requester), *window, role=name[:100]).pk] = name
+    with time_machine.travel(T, tick=False):
+        by_filter = {
+            state: {
+                g.role for g in root_client.get(f"{GRANTS}?state={state}").context["cl"].result_list
+            }
+            for state in ("active", "scheduled", "ended", "revoked")
+        }
+        pages = {
+            grant.role: root_client.get(
+                reverse("admin:requests_app_accessrequest_change", args=[grant.request_id])
+            ).content.decode()
+            for grant in Grant.objects.filter(pk__in=made)
+        }
+    for grant in Grant.objects.filter(pk__in=made):
+        state = grant.status_at(T)
+        assert grant.role in by_filter[state], (grant.role, state, by_filter)
+        assert sum(grant.role in roles for roles in by_filter.values()) == 1, grant.role
+        assert f"<td>{state}</td>" in pages[grant.role], grant.role
+    assert {
+        made[g.pk] for g in Grant.objects.filter(pk__in=made) if g.status_at(T) == "active"
+    } == {
+        "starts_at_t",
+        "expires_after_t",
+    }

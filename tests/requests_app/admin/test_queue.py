@@ -10,20 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from requests_app.services.reviews import review_submit
+from tests.policies import CAROL_REVIEWS_DEV_ADMIN_ONLY
 
 QUEUE = reverse("admin:requests_app_pendingrequest_changelist")
-
-DEV_LEAD = """
-kind: role
-name: dev-lead
-spec:
-  allow:
-    review_requests: {roles: [dev-admin]}
----
-kind: user
-name: carol
-roles: [dev-lead]
-"""
 
 
 def _rows(response) -> list[str]:
@@ -59,7 +48,7 @@ def test_queue_shows_progress_toward_each_threshold(login, make_request, two_per
 
 
 def test_queue_leaves_out_what_the_reviewer_may_not_review(login, make_request, apply_yaml):
-    apply_yaml(DEV_LEAD)
+    apply_yaml(CAROL_REVIEWS_DEV_ADMIN_ONLY)
     dev = make_request(["dev-admin"])
     make_request(["db-admin"])
     assert _rows(login("carol").get(QUEUE)) == [str(dev.pk)]

@@ -12,6 +12,7 @@ from django.urls import reverse
 from requests_app.choices import RequestState
 from requests_app.models import AuditEvent, Grant, Review
 from requests_app.services.reviews import review_submit
+from tests.policies import CAROL_REVIEWS_DEV_ADMIN_ONLY
 
 
 def page_url(request) -> str:
@@ -73,19 +74,7 @@ def test_page_is_404_for_requests_the_user_cannot_see(login, make_request):
 
 
 def test_history_lists_only_requests_the_viewer_may_see(login, make_request, apply_yaml):
-    apply_yaml(
-        """
-kind: role
-name: dev-lead
-spec:
-  allow:
-    review_requests: {roles: [dev-admin]}
----
-kind: user
-name: carol
-roles: [dev-lead]
-"""
-    )
+    apply_yaml(CAROL_REVIEWS_DEV_ADMIN_ONLY)
     hidden = make_request(["db-admin"], reason="INC-9")
     shown = make_request(["dev-admin"], reason="INC-10")
     other = make_request(["dev-admin"], reason="INC-11")
@@ -253,3 +242,25 @@ def test_the_request_page_itself_takes_no_writes(login, make_request, method):
     assert response.status_code == 403
     request.refresh_from_db()
     assert request.state == RequestState.PENDING
+
+
+def test_a_request_past_its_pending_time_is_shown_closed_as_the_service_refuses_it(
+    login, make_request
+):
+    """Not yet swept by the worker: the page asks the review service's own check."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from requests_app.models import AccessRequest
+
+    request = make_request()
+    AccessRequest.objects.filter(pk=request.pk).update(
+        expires=timezone.now() - timedelta(seconds=1)
+    )
+    client = login("bob")
+    page = client.get(page_url(request)).content.decode()
+    assert "passed its pending time" in page
+    assert 'name="decision" value="APPROVED"' not in page
+    response = client.post(review_url(request), {"decision": "APPROVED", "reason": "ok"})
+    assert response.status_code == 409

@@ -10,6 +10,7 @@ from requests_app.api.pagination import PageNumberPagination
 from requests_app.models import AccessRequest, Grant, Review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
+from tests.policies import ENGINEER_ROLES, SEARCH_PROD, engineer_requests
 from tests.requests_app.api.conftest import url
 
 # (persona, path, query, budget): the budget is the most queries the page may take.
@@ -70,18 +71,13 @@ def test_list_queries_do_not_grow_with_rows(
 
 # Two approvals needed, and a second threshold that only reviewers' reviews count toward:
 # a request stays pending after one review, with two thresholds to show.
-TWO_APPROVALS = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin, dev-admin, reviewer]
-      search_as_roles: [prod-access]
-      thresholds:
-        - {name: two-person, approve: 2, deny: 2}
-        - {name: reviewers, filter: 'contains(reviewer.roles, "reviewer")', approve: 3}
-"""
+TWO_APPROVALS = engineer_requests(
+    SEARCH_PROD,
+    """thresholds:
+         - {name: two-person, approve: 2, deny: 2}
+         - {name: reviewers, filter: 'contains(reviewer.roles, "reviewer")', approve: 3}""",
+    roles=ENGINEER_ROLES,
+)
 HUNDRED = 100
 
 

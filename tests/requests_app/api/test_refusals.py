@@ -6,20 +6,16 @@ import pytest
 
 from requests_app.models import AccessRequest, Review
 from requests_app.services.access_requests import access_request_create
+from tests.policies import ENGINEER_ROLES, REASON_REQUIRED, SEARCH_PROD, engineer_requests
 from tests.requests_app.api.conftest import url
 
-TWO_PERSON = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin, dev-admin, reviewer]
-      search_as_roles: [prod-access]
-      thresholds: [{name: two-person, approve: 2, deny: 2}]
-      reason: {mode: required, prompt: "Ticket number and why"}
-      max_duration: 2h
-"""
+TWO_PERSON = engineer_requests(
+    SEARCH_PROD,
+    "thresholds: [{name: two-person, approve: 2, deny: 2}]",
+    REASON_REQUIRED,
+    "max_duration: 2h",
+    roles=ENGINEER_ROLES,
+)
 
 
 @pytest.fixture

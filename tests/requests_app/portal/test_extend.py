@@ -91,9 +91,12 @@ def test_extension_above_the_ceiling_is_refused_on_the_field(alice_client, appro
 
 
 def test_reviewer_cannot_extend_someone_elses_access(bob_client, approved_request):
-    assert bob_client.get(extend_url(approved_request)).status_code == 404
+    """bob may see the request, so he is told why (403), as the API and accessctl say."""
+    shown = bob_client.get(extend_url(approved_request))
+    assert shown.status_code == 403
+    assert "Not extended: only the requester may extend their access." in text(shown)
     response = bob_client.post(extend_url(approved_request), {"action": "submit", "reason": "x"})
-    assert response.status_code == 404
+    assert response.status_code == 403
     assert approved_request.state == RequestState.APPROVED
     assert not AccessRequest.objects.filter(extends=approved_request).exists()
 

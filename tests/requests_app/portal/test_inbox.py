@@ -10,6 +10,7 @@ from django.urls import reverse
 from requests_app.choices import RequestState
 from requests_app.models import Review
 from requests_app.services.access_requests import access_request_create
+from tests.policies import engineer_requests
 
 INBOX = reverse("portal:inbox")
 
@@ -59,34 +60,14 @@ def test_deny_with_a_reason(bob_client, pending_request):
 
 
 def test_review_that_needs_more_approvals_says_so(bob_client, requester, apply_yaml):
-    apply_yaml(
-        """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      thresholds: [{approve: 2, deny: 1}]
-"""
-    )
+    apply_yaml(engineer_requests("thresholds: [{approve: 2, deny: 1}]"))
     request = access_request_create(requester=requester, roles=["db-admin"])
     response = bob_client.post(review_url(request), {"state": "APPROVED"}, follow=True)
     assert "It waits for more reviews." in text(response)
 
 
 def test_a_second_review_is_refused_on_the_page(bob_client, requester, apply_yaml):
-    apply_yaml(
-        """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      thresholds: [{approve: 2, deny: 2}]
-"""
-    )
+    apply_yaml(engineer_requests("thresholds: [{approve: 2, deny: 2}]"))
     request = access_request_create(requester=requester, roles=["db-admin"])
     bob_client.post(review_url(request), {"state": "APPROVED"})
     response = bob_client.post(review_url(request), {"state": "DENIED", "reason": "changed"})

@@ -12,6 +12,7 @@ from requests_app.choices import RequestState
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.resolution import access_request_withdraw
 from requests_app.services.reviews import review_submit
+from tests.policies import engineer_requests
 
 LIST = reverse("portal:request-list")
 
@@ -62,17 +63,7 @@ def test_history_query_budget(alice_client, requester, django_assert_max_num_que
 
 
 def test_detail_shows_reviews_progress_and_the_window(alice_client, requester, apply_yaml, user):
-    apply_yaml(
-        """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      thresholds: [{name: two-person, approve: 2, deny: 1}]
-"""
-    )
+    apply_yaml(engineer_requests("thresholds: [{name: two-person, approve: 2, deny: 1}]"))
     request = access_request_create(requester=requester, roles=["db-admin"], reason="INC-1")
     review_submit(request_id=request.id, reviewer=user("bob"), state="APPROVED", reason="lgtm")
     page = text(alice_client.get(detail(request)))

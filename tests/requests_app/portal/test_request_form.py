@@ -13,20 +13,16 @@ from django.utils import timezone
 
 from requests_app.choices import RequestState
 from requests_app.models import AccessRequest, AuditEvent
+from tests.policies import SEARCH_PROD, engineer_requests
 
 NEW = reverse("portal:request-new")
 
-STRICT = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin, dev-admin]
-      search_as_roles: [prod-access]
-      max_duration: 4h
-      reason: {mode: required, prompt: "Ticket number and why you need it"}
-"""
+STRICT = engineer_requests(
+    SEARCH_PROD,
+    "max_duration: 4h",
+    'reason: {mode: required, prompt: "Ticket number and why you need it"}',
+    roles="[db-admin, dev-admin]",
+)
 
 
 def page_text(response) -> str:
