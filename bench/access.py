@@ -1,6 +1,6 @@
 """Access check latency at 10k, 100k and 1M grants, against its floors, in the same run.
 
-For each size of the grant table: p50/p99 of `services.access.access_check` (a role and a
+For each size of the grant table: p50/p99 of `selectors.access.access_check` (a role and a
 resource), of one indexed primary-key select through the ORM (the floor of any domain
 call), of `GET /api/v1/access/check/` served by gunicorn, and of the bare DRF view with the
 same authentication on the same server (the floor of any API call); calls alternate, so a
@@ -26,7 +26,7 @@ from bench.common import Report, count_queries, interleaved, ratio, summary_ms
 from bench.seed import INTEGRATION, SERVICE_ROLES
 from bench.server import Client, gunicorn, gunicorn_available
 from requests_app.models import Grant
-from requests_app.services.access import access_check
+from requests_app.selectors.access import access_check
 
 SIZES = (10_000, 100_000, 1_000_000)
 PARKED = "bench_parked_grants"

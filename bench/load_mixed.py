@@ -82,7 +82,7 @@ import django
 django.setup()
 from django.contrib.auth import get_user_model
 from policies_app.loader import plan_from_texts
-from policies_app.services import policies_apply
+from policies_app.services.apply import policies_apply
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 from requests_app.services.tokens import api_token_create

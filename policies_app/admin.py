@@ -21,8 +21,8 @@ from policies_app.engine import RolePolicy
 from policies_app.forms import ResourceForm, RoleForm
 from policies_app.loader import PolicyFileError
 from policies_app.models import Resource, Role
-from policies_app.services import (
-    policies_export,
+from policies_app.services.export import policies_export
+from policies_app.services.roles_resources import (
     resource_delete,
     resource_save,
     role_delete,

@@ -1,5 +1,6 @@
 """Notification rules in Django admin: the spec is edited as YAML, checked exactly like a
-policy file, and saved through `policies_app.services.notification_rule_save` (audited)."""
+policy file, and saved through `notification_rule_save` (policies_app.services.notification_rules,
+audited)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from policies_app.documents import (
     normalize_notification_rule,
 )
 from policies_app.models import NotificationRule
-from policies_app.services import notification_rule_delete, notification_rule_save
+from policies_app.services.notification_rules import (
+    notification_rule_delete,
+    notification_rule_save,
+)
 
 SPEC_HELP = """YAML, as under `spec:` in a policy file, e.g.<br><code>
 events: [request.created]<br>

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from policies_app.documents import KIND_RE, Problem, export_role_spec
 from policies_app.durations import format_duration
 from policies_app.models import Resource, Role
-from policies_app.services import resource_document_check, role_document_check
+from policies_app.services.roles_resources import resource_document_check, role_document_check
 
 _ITEM = re.compile(r"^\[(\d+)\]")
 

@@ -1,6 +1,6 @@
 """Reading policy files: YAML documents in, a checked plan out, every problem named.
 
-Nothing here writes; `policies_app.services.policies_apply` applies a plan.
+Nothing here writes; `policies_app.services.apply.policies_apply` applies a plan.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from django.utils import timezone
 from policies_app.models import Role
 from requests_app.models import Grant
 from requests_app.querysets import grant_is_open, grant_unended_sql
-from requests_app.services.access import db_datetime, db_json
+from requests_app.selectors.access import db_datetime, db_json
 
 _CACHE = "_accessportal_role_perms"
 

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from policies_app.loader import plan_from_texts
-from policies_app.services import policies_apply
+from policies_app.services.apply import policies_apply
 
 REQUIRE_SERVICES = os.environ.get("ACCESSPORTAL_REQUIRE_SERVICES") == "1"
 # The Chromium that browser tests drive (Debian's package; Playwright's download is not used).

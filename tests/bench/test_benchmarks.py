@@ -21,7 +21,7 @@ from bench.server import gunicorn_available
 from policies_app.models import Role
 from requests_app.models import AccessRequest, AuditEvent, Grant, Review
 from requests_app.selectors import requests_needing_review
-from requests_app.services.access import access_check
+from requests_app.selectors.access import access_check
 
 TINY = 0.0005
 REQUIRE_SERVICES = os.environ.get("ACCESSPORTAL_REQUIRE_SERVICES") == "1"

@@ -16,7 +16,8 @@ from django.urls import reverse
 from policies_app.forms import RoleForm
 from policies_app.loader import plan_from_files
 from policies_app.models import Resource, Role
-from policies_app.services import policies_apply, policies_export
+from policies_app.services.apply import policies_apply
+from policies_app.services.export import policies_export
 from requests_app.models import AuditEvent
 from requests_app.selectors import requests_needing_review
 

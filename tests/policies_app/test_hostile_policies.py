@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from policies_app.loader import PolicyFileError, PolicyPlan, plan_from_texts
 from policies_app.models import Role
-from policies_app.services import policies_apply
+from policies_app.services.apply import policies_apply
 from tests.conftest import BASE_POLICY
 
 FUZZ = settings(

@@ -10,7 +10,8 @@ from django.core.management import CommandError, call_command
 
 from policies_app.loader import PolicyFileError, plan_from_texts
 from policies_app.models import Resource, Role
-from policies_app.services import policies_apply, policies_export
+from policies_app.services.apply import policies_apply
+from policies_app.services.export import policies_export
 from requests_app.models import AuditEvent
 
 GOOD = """

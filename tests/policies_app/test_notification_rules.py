@@ -10,11 +10,11 @@ import yaml
 from policies_app.loader import PolicyFileError, plan_from_texts
 from policies_app.models import NotificationRule
 from policies_app.predicates import PredicateError, parse
-from policies_app.services import (
+from policies_app.services.apply import policies_apply
+from policies_app.services.export import policies_export
+from policies_app.services.notification_rules import (
     notification_rule_delete,
     notification_rule_save,
-    policies_apply,
-    policies_export,
 )
 from requests_app.errors import ValidationFailed
 from requests_app.models import AuditEvent

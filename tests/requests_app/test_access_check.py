@@ -9,7 +9,7 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from requests_app.services.access import DENY, access_check, access_check_by_name
+from requests_app.selectors.access import DENY, access_check, access_check_by_name
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_submit

@@ -12,7 +12,7 @@ from django.utils import timezone
 from requests_app import tasks
 from requests_app.choices import RequestState
 from requests_app.models import AuditEvent, Grant, OutboxMessage
-from requests_app.services.access import access_check
+from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 from tests.policies import SEARCH_PROD, engineer_requests

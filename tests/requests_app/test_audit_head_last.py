@@ -18,13 +18,12 @@ from django.utils import timezone
 
 from policies_app.loader import plan_from_texts
 from policies_app.models import NotificationRule
-from policies_app.services import (
+from policies_app.services.apply import policies_apply
+from policies_app.services.notification_rules import (
     notification_rule_delete,
     notification_rule_save,
-    policies_apply,
-    resource_delete,
-    role_delete,
 )
+from policies_app.services.roles_resources import resource_delete, role_delete
 from requests_app.models import OutboxMessage
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.activation import grants_activate_for

@@ -12,7 +12,7 @@ import pytest
 
 from requests_app.choices import OutboxState
 from requests_app.models import Grant, OutboxMessage
-from requests_app.services.access import access_check
+from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 from tests.conftest import REQUIRE_SERVICES

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from requests_app.choices import RequestState
 from requests_app.models import AuditEvent, Grant, OutboxMessage
-from requests_app.services.access import access_check
+from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.audit import audit_verify
 from requests_app.services.resolution import access_requests_expire_due

@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from requests_app.models import AuditEvent, Grant, OutboxMessage
-from requests_app.services.access import access_check, access_check_by_name
+from requests_app.selectors.access import access_check, access_check_by_name
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke, grants_end_due

@@ -10,7 +10,7 @@ import time_machine
 from requests_app.choices import RequestState
 from requests_app.errors import Conflict, NotAllowed, NotPending, ValidationFailed
 from requests_app.models import AccessRequest, AuditEvent, Grant
-from requests_app.services.access import access_check
+from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke

@@ -21,7 +21,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
 from policies_app.loader import plan_from_texts
-from policies_app.services import policies_apply, role_delete
+from policies_app.services.apply import policies_apply
+from policies_app.services.roles_resources import role_delete
 from requests_app.models import AccessRequest, AuditEvent
 from requests_app.models import AccessRequestUserObjectPermission as ObjPerm
 from requests_app.services.access_requests import access_request_create

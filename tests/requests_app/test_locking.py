@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError, transaction
 
-from policies_app import services as policy_services
 from policies_app.models import Resource
+from policies_app.services import apply, notification_rules, roles_resources
 from requests_app.errors import ConcurrentUpdate
 from requests_app.services import (
     access_requests,
@@ -119,13 +119,13 @@ LOCKING_SERVICES = [
     notifications.delivery_finish,
     notifications.outbox_retry,
     visibility.request_permissions_resync,
-    policy_services.policies_apply,
-    policy_services.role_save,
-    policy_services.role_delete,
-    policy_services.resource_save,
-    policy_services.resource_delete,
-    policy_services.notification_rule_save,
-    policy_services.notification_rule_delete,
+    apply.policies_apply,
+    roles_resources.role_save,
+    roles_resources.role_delete,
+    roles_resources.resource_save,
+    roles_resources.resource_delete,
+    notification_rules.notification_rule_save,
+    notification_rules.notification_rule_delete,
 ]
 
 

@@ -13,7 +13,7 @@ from requests_app.backends import _role_permissions
 from requests_app.choices import RequestState
 from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_sql, grant_unended_sql
-from requests_app.services.access import access_check
+from requests_app.selectors.access import access_check
 from requests_app.services.grants import continuation_exists
 
 T = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)

@@ -20,8 +20,8 @@ from rest_framework.authtoken.models import Token
 from requests_app.choices import RequestState
 from requests_app.errors import AlreadyReviewed, ConcurrentUpdate, Conflict, NotPending
 from requests_app.models import AccessRequest, AuditEvent, Grant, OutboxMessage, Review
+from requests_app.selectors.access import access_check
 from requests_app.services import locking
-from requests_app.services.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.audit import audit_verify
 from requests_app.services.extensions import access_request_extend
@@ -508,7 +508,7 @@ def test_policy_changes_during_reviews_finish_without_deadlock_or_retry(race_pol
     the audit head; reviews lock a request and then want the audit head. Both kinds must
     finish first time (no deadlock victim to retry)."""
     from policies_app.loader import plan_from_texts
-    from policies_app.services import policies_apply
+    from policies_app.services.apply import policies_apply
 
     requests = [_create("dave") for _ in range(8)]
     plan = plan_from_texts([("race.yaml", RACE_POLICY.replace("name: judge2", "name: judge3"))])

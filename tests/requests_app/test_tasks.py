@@ -16,7 +16,7 @@ from requests_app import tasks
 from requests_app.choices import RequestState
 from requests_app.models import AuditEvent, Grant, OutboxMessage
 from requests_app.selectors import requests_needing_review
-from requests_app.services.access import access_check
+from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_submit

@@ -21,7 +21,7 @@ from requests_app.models import (
     NotificationDelivery,
     OutboxMessage,
 )
-from requests_app.services.access import access_check
+from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 from tests.worker_support import (

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from policies_app.loader import PolicyFileError, plan_from_files
-from policies_app.services import policies_apply
+from policies_app.services.apply import policies_apply
 
 
 class Command(BaseCommand):

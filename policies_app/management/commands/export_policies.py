@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from policies_app.services import policies_export
+from policies_app.services.export import policies_export
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 A hot path for integrations: answered from standing roles and grants whose window contains
 the current instant, the checked user looked up in the same statement
-(`services.access.access_check_by_name`).
+(`selectors.access.access_check_by_name`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from requests_app.api.permissions import CHECK_ACCESS, may_check_access_of
 from requests_app.api.serializers.access import AccessCheckQuerySerializer, AccessCheckSerializer
 from requests_app.api.serializers.errors import errors
 from requests_app.errors import NotAllowed, NotFound
-from requests_app.services.access import access_check_by_name
+from requests_app.selectors.access import access_check_by_name
 
 # A hot path: one instance of each serializer serves every call (DRF deep-copies a
 # serializer's fields on each instantiation). Both are used re-entrantly: `run_validation`

@@ -12,7 +12,7 @@ from requests_app.api import examples
 from requests_app.api.serializers.errors import errors
 from requests_app.api.serializers.policies import MeSerializer
 from requests_app.selectors import reviews_anything
-from requests_app.services.access import active_grants
+from requests_app.selectors.access import active_grants
 
 
 class MeView(APIView):

@@ -1,0 +1,35 @@
+"""Validation and normalization of policy documents (role, user, resource,
+notification_rule).
+
+Pure functions: a document in, a normalized dict and a list of problems out. The loader,
+the admin forms and the tests all go through these, so a policy is checked the same way
+wherever it comes from. Unknown keys are errors: a typo in a security policy must not pass.
+"""
+
+from policies_app.documents.checker import NAME_RE, Problem
+from policies_app.documents.notification_rules import (
+    export_notification_rule_spec,
+    normalize_notification_rule,
+)
+from policies_app.documents.resources import (
+    KIND_RE,
+    RESOURCE_NAME_RE,
+    normalize_resource,
+    parse_resource_id,
+)
+from policies_app.documents.roles import export_role_spec, normalize_role
+from policies_app.documents.users import normalize_user
+
+__all__ = [
+    "KIND_RE",
+    "NAME_RE",
+    "RESOURCE_NAME_RE",
+    "Problem",
+    "export_notification_rule_spec",
+    "export_role_spec",
+    "normalize_notification_rule",
+    "normalize_resource",
+    "normalize_role",
+    "normalize_user",
+    "parse_resource_id",
+]

@@ -1,0 +1,157 @@
+"""The predicate syntax tree and its evaluation: total over odd context data (missing
+sections, None, wrong types read as "" or [])."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from policies_app.matching import matches
+from policies_app.predicates.language import STRING_VARIABLES
+
+Value = str | list[str]
+
+
+def _as_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):  # numbers from YAML/JSON traits read as text
+        try:
+            return str(value)
+        except ValueError:  # an int past Python's 4300-digit printing limit
+            return ""
+    return ""
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple | set | frozenset):
+        # Elements that are neither text nor numbers (None, nested lists) are dropped.
+        return [_as_string(v) for v in value if isinstance(v, str | int | float)]
+    if isinstance(value, int | float):
+        return [_as_string(value)]
+    return []
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _equals(a: Value, b: Value) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    # A list equals a string only when it is exactly that one string.
+    return _as_list(a) == _as_list(b)
+
+
+def _contains(haystack: Value, needle: Value) -> bool:
+    needles = needle if isinstance(needle, list) else [needle]
+    # Fail closed: "contains nothing" must not grant, e.g. when an annotation is missing.
+    if not needles:
+        return False
+    # Substring for a string haystack, membership for a list: `in` does both.
+    return all(n in haystack for n in needles)
+
+
+def _regexp_match(subject: Value, pattern: Value) -> bool:
+    if not isinstance(pattern, str):
+        return False
+    if isinstance(subject, str):
+        return matches(pattern, subject)
+    return any(matches(pattern, s) for s in subject)
+
+
+FUNCTIONS: dict[str, Callable[[Value, Value], bool]] = {
+    "contains": _contains,
+    "equals": _equals,
+    "regexp.match": _regexp_match,
+}
+
+
+# --- syntax tree ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Str:
+    """A string literal (already unescaped)."""
+
+    value: str
+    pos: int
+
+    def resolve(self, ctx: Mapping[str, Any]) -> Value:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """A variable such as `request.roles` or `reviewer.traits["team"]`."""
+
+    name: str
+    key: str | None
+    pos: int
+
+    def resolve(self, ctx: Mapping[str, Any]) -> Value:
+        section, _, attr = self.name.partition(".")
+        value = _mapping(ctx.get(section)).get(attr)
+        if self.key is not None:
+            value = _mapping(value).get(self.key)
+        if self.name in STRING_VARIABLES:
+            return _as_string(value)
+        return _as_list(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A function call; the only boolean leaf of the language."""
+
+    name: str
+    args: tuple[Str | Var, ...]
+    pos: int
+
+    def test(self, ctx: Mapping[str, Any]) -> bool:
+        return FUNCTIONS[self.name](*(arg.resolve(ctx) for arg in self.args))
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Node
+
+    def test(self, ctx: Mapping[str, Any]) -> bool:
+        return not self.operand.test(ctx)
+
+
+# n-ary rather than binary nodes: a chain of 2000 `&&` stays one level deep when evaluated.
+@dataclass(frozen=True, slots=True)
+class And:
+    operands: tuple[Node, ...]
+
+    def test(self, ctx: Mapping[str, Any]) -> bool:
+        return all(op.test(ctx) for op in self.operands)
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    operands: tuple[Node, ...]
+
+    def test(self, ctx: Mapping[str, Any]) -> bool:
+        return any(op.test(ctx) for op in self.operands)
+
+
+Node = Call | Not | And | Or
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    """A parsed, validated predicate; immutable and safe to share (parse() caches them)."""
+
+    text: str
+    scope: str
+    root: Node = field(repr=False)
+
+    def evaluate(self, ctx: Mapping[str, Any]) -> bool:
+        """Whether the predicate holds for `ctx` (see the module docstring for its shape)."""
+        return bool(self.root.test(ctx if isinstance(ctx, Mapping) else {}))

@@ -1,0 +1,77 @@
+"""The vocabulary of the predicate language: limits, variables per scope, function arities,
+and the one error every mistake is reported as."""
+
+from __future__ import annotations
+
+MAX_LENGTH = 4096
+# Bounds the parser's recursion (a few Python frames per level) far below the interpreter's
+# limit, so hostile input is refused with a PredicateError rather than a RecursionError.
+MAX_DEPTH = 50
+
+# Display order for messages; SCOPES below says which are usable where.
+VARIABLE_ORDER = (
+    "reviewer.roles",
+    "reviewer.traits",
+    "request.roles",
+    "request.reason",
+    "request.annotations",
+    "review.reason",
+    "request.user",
+    "request.resources",
+)
+_REVIEW_VARIABLES = frozenset(VARIABLE_ORDER[:6])
+SCOPES: dict[str, frozenset[str]] = {
+    "filter": _REVIEW_VARIABLES,
+    "where": _REVIEW_VARIABLES - {"review.reason"},
+    # Notification rules (kind: notification_rule) look at the request only.
+    "notification": frozenset(
+        {
+            "request.roles",
+            "request.reason",
+            "request.annotations",
+            "request.user",
+            "request.resources",
+        }
+    ),
+}
+ALL_VARIABLES = frozenset().union(*SCOPES.values())
+# Maps of lists: only meaningful with a key, so a bare reference is a mistake.
+INDEXED = frozenset({"reviewer.traits", "request.annotations"})
+STRING_VARIABLES = frozenset({"request.reason", "review.reason", "request.user"})
+
+FUNCTION_ARITY = {"contains": 2, "equals": 2, "regexp.match": 2}
+
+
+class PredicateError(ValueError):
+    """A predicate that cannot be parsed, with where in `text` the problem was found."""
+
+    def __init__(self, message: str, position: int, text: str) -> None:
+        # All three in args so the exception pickles and copies faithfully.
+        super().__init__(message, position, text)
+        self.message = message
+        self.position = position
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"{self.message} at position {self.position}\n{_pointer(self.text, self.position)}"
+
+
+def _pointer(text: str, position: int) -> str:
+    """The source line holding `position` and a caret under it."""
+    start = text.rfind("\n", 0, position) + 1
+    end = text.find("\n", position)
+    line = text[start : end if end != -1 else len(text)]
+    column = position - start
+    # A window around the column keeps messages about 4 KiB expressions readable.
+    width = 80
+    if len(line) > width:
+        left = max(0, min(column - width // 2, len(line) - width))
+        right = left + width
+        prefix = "..." if left > 0 else ""
+        suffix = "..." if right < len(line) else ""
+        line = prefix + line[left:right] + suffix
+        column = column - left + len(prefix)
+    # Control characters would garble the display; tabs stay so the caret lines up.
+    line = "".join(c if c.isprintable() or c == "\t" else " " for c in line)
+    pad = "".join("\t" if c == "\t" else " " for c in line[:column])
+    return f"{line}\n{pad}^"

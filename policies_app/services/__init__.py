@@ -1,0 +1,1 @@
+"""Policy services: apply, export, notification rules, roles and resources one by one."""

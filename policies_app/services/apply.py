@@ -1,0 +1,235 @@
+"""Applying a checked policy plan: the one way roles, users' standing roles, resources and
+notification rules are set from files (tests and demos included). It is idempotent:
+unchanged documents write nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from policies_app.loader import PolicyPlan
+from policies_app.models import NotificationRule, Resource, Role, UserTraits
+from requests_app.services.audit import AuditEntry, audit_record_many
+from requests_app.services.locking import retry_on_conflict
+from requests_app.services.visibility import request_permissions_resync
+
+
+@dataclass
+class ApplySummary:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+    def lines(self) -> list[str]:
+        out = [f"created {name}" for name in self.created]
+        out += [f"updated {name}" for name in self.updated]
+        out += [f"deleted {name}" for name in self.deleted]
+        out.append(
+            f"{len(self.created)} created, {len(self.updated)} updated, "
+            f"{len(self.deleted)} deleted, {len(self.unchanged)} unchanged"
+        )
+        return out
+
+
+class _DryRun(Exception):
+    pass
+
+
+def save_spec_row(
+    model, kind: str, row, doc: dict, summary: ApplySummary, audit: list[AuditEntry], actor
+):
+    """Create `row` (None) or bring its description and spec up to `doc`, audited as
+    `<kind>.created` / `<kind>.updated`; unchanged rows are only counted."""
+    label = f"{kind} {doc['name']}"
+    if row is None:
+        row = model.objects.create(
+            name=doc["name"], description=doc["description"], spec=doc["spec"]
+        )
+        summary.created.append(label)
+        audit.append(AuditEntry(f"{kind}.created", kind, row.name, actor, {"spec": doc["spec"]}))
+    elif row.spec != doc["spec"] or row.description != doc["description"]:
+        before = row.spec
+        row.spec, row.description = doc["spec"], doc["description"]
+        row.save(update_fields=["spec", "description", "updated"])
+        summary.updated.append(label)
+        audit.append(
+            AuditEntry(
+                f"{kind}.updated", kind, row.name, actor, {"before": before, "spec": doc["spec"]}
+            )
+        )
+    else:
+        summary.unchanged.append(label)
+    return row
+
+
+def _apply_roles(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
+    existing = {r.name: r for r in Role.objects.all()}
+    for doc in plan.roles:
+        save_spec_row(Role, "role", existing.get(doc["name"]), doc, summary, audit, actor)
+
+
+def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
+    User = get_user_model()
+    roles = {r.name: r for r in Role.objects.all()}
+    for doc in plan.users:
+        label = f"user {doc['name']}"
+        user, created = User.objects.get_or_create(
+            **{User.USERNAME_FIELD: doc["name"]}, defaults={"email": doc["email"]}
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        current = set(user.standing_roles.values_list("name", flat=True))
+        traits_row = UserTraits.objects.filter(user=user).first()
+        traits = traits_row.traits if traits_row else {}
+        changed = created or current != set(doc["roles"]) or traits != doc["traits"]
+        if doc["email"] and user.email != doc["email"]:
+            user.email = doc["email"]
+            user.save(update_fields=["email"])
+            changed = True
+        if not changed:
+            summary.unchanged.append(label)
+            continue
+        user.standing_roles.set([roles[name] for name in doc["roles"]])
+        UserTraits.objects.update_or_create(user=user, defaults={"traits": doc["traits"]})
+        (summary.created if created else summary.updated).append(label)
+        audit.append(
+            AuditEntry(
+                "user.policy_set",
+                "user",
+                doc["name"],
+                actor,
+                {"roles": sorted(doc["roles"]), "before": sorted(current), "traits": doc["traits"]},
+            )
+        )
+
+
+def _apply_resources(
+    plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor
+) -> None:
+    existing = {(r.kind, r.name): r for r in Resource.objects.all()}
+    for doc in plan.resources:
+        rid = f"{doc['kind']}/{doc['name']}"
+        label = f"resource {rid}"
+        row = existing.get((doc["kind"], doc["name"]))
+        if row is None:
+            Resource.objects.create(
+                kind=doc["kind"],
+                name=doc["name"],
+                labels=doc["labels"],
+                description=doc["description"],
+            )
+            summary.created.append(label)
+            audit.append(
+                AuditEntry("resource.created", "resource", rid, actor, {"labels": doc["labels"]})
+            )
+        elif row.labels != doc["labels"] or row.description != doc["description"]:
+            before = row.labels
+            row.labels, row.description = doc["labels"], doc["description"]
+            row.save(update_fields=["labels", "description", "updated"])
+            summary.updated.append(label)
+            audit.append(
+                AuditEntry(
+                    "resource.updated",
+                    "resource",
+                    rid,
+                    actor,
+                    {"before": before, "labels": doc["labels"]},
+                )
+            )
+        else:
+            summary.unchanged.append(label)
+
+
+def _apply_notification_rules(
+    plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor
+) -> None:
+    existing = {r.name: r for r in NotificationRule.objects.all()}
+    for doc in plan.notification_rules:
+        save_notification_rule(existing.get(doc["name"]), doc, summary, audit, actor)
+
+
+def save_notification_rule(
+    rule: NotificationRule | None,
+    doc: dict,
+    summary: ApplySummary,
+    audit: list[AuditEntry],
+    actor,
+) -> NotificationRule:
+    return save_spec_row(NotificationRule, "notification_rule", rule, doc, summary, audit, actor)
+
+
+def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
+    keep_roles = {d["name"] for d in plan.roles}
+    for role in Role.objects.exclude(name__in=keep_roles):
+        summary.deleted.append(f"role {role.name}")
+        audit.append(AuditEntry("role.deleted", "role", role.name, actor, {"spec": role.spec}))
+        role.delete()
+    keep_resources = {(d["kind"], d["name"]) for d in plan.resources}
+    for row in Resource.objects.all():
+        if (row.kind, row.name) not in keep_resources:
+            summary.deleted.append(f"resource {row.resource_id}")
+            audit.append(
+                AuditEntry(
+                    "resource.deleted", "resource", row.resource_id, actor, {"labels": row.labels}
+                )
+            )
+            row.delete()
+    keep_rules = {d["name"] for d in plan.notification_rules}
+    for rule in NotificationRule.objects.exclude(name__in=keep_rules):
+        summary.deleted.append(f"notification_rule {rule.name}")
+        audit.append(
+            AuditEntry(
+                "notification_rule.deleted",
+                "notification_rule",
+                rule.name,
+                actor,
+                {"spec": rule.spec},
+            )
+        )
+        rule.delete()
+
+
+@retry_on_conflict
+def policies_apply(
+    *,
+    plan: PolicyPlan,
+    actor: AbstractBaseUser | None = None,
+    prune: bool = False,
+    dry_run: bool = False,
+) -> ApplySummary:
+    """Apply a checked plan in one transaction, auditing each change.
+
+    With `prune`, roles and resources absent from the plan are deleted (users never are).
+    With `dry_run`, the summary is computed and everything rolled back.
+    """
+    summary = ApplySummary()
+    try:
+        with transaction.atomic():
+            audit: list[AuditEntry] = []
+            _apply_roles(plan, summary, audit, actor)
+            _apply_users(plan, summary, audit, actor)
+            _apply_resources(plan, summary, audit, actor)
+            _apply_notification_rules(plan, summary, audit, actor)
+            if prune:
+                _prune(plan, summary, audit, actor)
+            if summary.changed:
+                # Who may see and review pending requests follows the new policies, from
+                # the moment they commit. Before the audit append: it takes the chain head
+                # (the one global lock), and every write in the system waits for it.
+                request_permissions_resync()
+            audit_record_many(audit)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    return summary

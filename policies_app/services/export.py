@@ -1,0 +1,46 @@
+"""Exporting what is stored as policy YAML (the inverse of `apply`)."""
+
+from __future__ import annotations
+
+import yaml
+from django.contrib.auth import get_user_model
+
+from policies_app.documents import export_notification_rule_spec, export_role_spec
+from policies_app.models import NotificationRule, Resource, Role, UserTraits
+
+
+def policies_export() -> str:
+    """Every role, every user with standing roles or traits, and every resource, as YAML."""
+    User = get_user_model()
+    docs: list[dict] = []
+    for role in Role.objects.order_by("name"):
+        doc: dict = {"kind": "role", "name": role.name}
+        if role.description:
+            doc["description"] = role.description
+        doc["spec"] = export_role_spec(role.spec)
+        docs.append(doc)
+    traits = dict(UserTraits.objects.values_list("user_id", "traits"))
+    for user in User.objects.order_by(User.USERNAME_FIELD).prefetch_related("standing_roles"):
+        names = sorted(r.name for r in user.standing_roles.all())
+        if not names and not traits.get(user.pk):
+            continue
+        doc = {"kind": "user", "name": user.get_username()}
+        if user.email:
+            doc["email"] = user.email
+        doc["roles"] = names
+        if traits.get(user.pk):
+            doc["traits"] = traits[user.pk]
+        docs.append(doc)
+    for row in Resource.objects.order_by("kind", "name"):
+        doc = {"kind": "resource", "id": row.resource_id}
+        if row.description:
+            doc["description"] = row.description
+        doc["labels"] = row.labels
+        docs.append(doc)
+    for rule in NotificationRule.objects.order_by("name"):
+        doc = {"kind": "notification_rule", "name": rule.name}
+        if rule.description:
+            doc["description"] = rule.description
+        doc["spec"] = export_notification_rule_spec(rule.spec)
+        docs.append(doc)
+    return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)

@@ -1,0 +1,138 @@
+"""Roles and resources edited one document at a time, as Django admin does.
+
+Each goes through the loader's own path (normalizers, `policies_apply`): the same checks,
+the same audit events and the same resync of who may review pending requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.db import transaction
+
+from policies_app.documents import Problem, normalize_resource, normalize_role
+from policies_app.loader import PolicyFileError, PolicyPlan
+from policies_app.models import Resource, Role, UserTraits
+from policies_app.services.apply import policies_apply
+from requests_app.services.audit import AuditEntry, audit_record_many
+from requests_app.services.locking import retry_on_conflict
+from requests_app.services.visibility import request_permissions_resync
+
+
+def _permission_problems(spec: dict) -> list[Problem]:
+    existing = {
+        f"{app}.{code}"
+        for app, code in Permission.objects.values_list("content_type__app_label", "codename")
+    }
+    return [
+        Problem(f"spec.allow.permissions[{i}]", f"no Django permission {perm!r}")
+        for i, perm in enumerate(spec["allow"]["permissions"])
+        if perm not in existing
+    ]
+
+
+def role_document_check(doc: dict) -> tuple[dict, list[Problem]]:
+    """Normalize one `kind: role` document as the loader does, permissions included."""
+    normalized, problems = normalize_role(doc)
+    if not problems:
+        problems = _permission_problems(normalized["spec"])
+    return normalized, problems
+
+
+def resource_document_check(doc: dict) -> tuple[dict, list[Problem]]:
+    """Normalize one `kind: resource` document as the loader does."""
+    return normalize_resource(doc)
+
+
+def _refuse(kind: str, problems: list[Problem]) -> None:
+    if problems:
+        raise PolicyFileError([f"{kind}: {p}" for p in problems])
+
+
+@retry_on_conflict
+def role_save(
+    *,
+    doc: dict,
+    actor: AbstractBaseUser | None,
+    members: Iterable[AbstractBaseUser] | None = None,
+) -> Role:
+    """Create or update one role from its document; with `members`, set who holds it.
+
+    Membership changes are applied as the users' documents (their other roles and traits
+    kept), so they are audited as `user.policy_set` like a policy file would be.
+    Raises PolicyFileError when the document is invalid; nothing is written then.
+    """
+    normalized, problems = role_document_check(doc)
+    _refuse(f"role {normalized['name']}", problems)
+    label = f"admin (role {normalized['name']})"
+    plan = PolicyPlan(roles=[{**normalized, "_where": label}])
+    if members is not None:
+        plan.users = _membership_docs(normalized["name"], {u.pk for u in members})
+    with transaction.atomic():
+        policies_apply(plan=plan, actor=actor)
+        return Role.objects.get(name=normalized["name"])
+
+
+def _membership_docs(role_name: str, wanted_ids: set[int]) -> list[dict]:
+    User = get_user_model()
+    current_ids = set(
+        Role.members.through.objects.filter(role__name=role_name).values_list("user_id", flat=True)
+    )
+    changed = current_ids ^ wanted_ids
+    traits = dict(UserTraits.objects.filter(user_id__in=changed).values_list("user_id", "traits"))
+    docs = []
+    for user in User.objects.filter(pk__in=changed).prefetch_related("standing_roles"):
+        roles = {r.name for r in user.standing_roles.all()} - {role_name}
+        if user.pk in wanted_ids:
+            roles.add(role_name)
+        docs.append(
+            {
+                "name": user.get_username(),
+                "email": "",
+                "roles": sorted(roles),
+                "traits": traits.get(user.pk) or {},
+                "_where": f"admin (user {user.get_username()})",
+            }
+        )
+    return docs
+
+
+@retry_on_conflict
+@transaction.atomic
+def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
+    """Delete one role (as `apply_policies --prune` would), audited; reviewers resynced."""
+    role = Role.objects.select_for_update().filter(name=name).first()
+    if role is None:
+        return
+    members = sorted(role.members.values_list(get_user_model().USERNAME_FIELD, flat=True))
+    entry = AuditEntry("role.deleted", "role", name, actor, {"spec": role.spec, "members": members})
+    role.delete()
+    request_permissions_resync()  # before the audit append, which takes the chain head
+    audit_record_many([entry])
+
+
+@retry_on_conflict
+def resource_save(*, doc: dict, actor: AbstractBaseUser | None) -> Resource:
+    """Create or update one resource from its document (`id`, `labels`, `description`)."""
+    normalized, problems = resource_document_check(doc)
+    _refuse(f"resource {doc.get('id')}", problems)
+    rid = f"{normalized['kind']}/{normalized['name']}"
+    plan = PolicyPlan(resources=[{**normalized, "_where": f"admin (resource {rid})"}])
+    with transaction.atomic():
+        policies_apply(plan=plan, actor=actor)
+        return Resource.objects.get(kind=normalized["kind"], name=normalized["name"])
+
+
+@retry_on_conflict
+@transaction.atomic
+def resource_delete(*, kind: str, name: str, actor: AbstractBaseUser | None) -> None:
+    """Delete one resource (as `apply_policies --prune` would), audited."""
+    row = Resource.objects.select_for_update().filter(kind=kind, name=name).first()
+    if row is None:
+        return
+    labels = {"labels": row.labels}
+    entry = AuditEntry("resource.deleted", "resource", row.resource_id, actor, labels)
+    row.delete()
+    audit_record_many([entry])  # last: it takes the chain head
