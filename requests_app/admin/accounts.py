@@ -13,22 +13,16 @@ from django.db import router, transaction
 
 from requests_app.services.accounts import (
     account_changes_audit,
-    account_deletion_audit,
     account_state_for_update,
+    accounts_delete_audited,
     group_changes_audit,
-    group_deletion_audit,
     group_state_for_update,
+    groups_delete_audited,
 )
 
 # Where save_model leaves the locked "before" snapshot for save_related, on this request.
 # ModelAdmin instances are shared by every request, so the request carries it.
 _BEFORE = "_accessportal_audit_before"
-
-
-def _deletion_atomic(model):
-    """Django's "delete selected" action runs outside any transaction (its delete view does
-    not): the deletion events and the deletion must commit together, or neither."""
-    return transaction.atomic(using=router.db_for_write(model))
 
 
 class AuditedUserAdmin(UserAdmin):
@@ -58,14 +52,18 @@ class AuditedUserAdmin(UserAdmin):
         return response
 
     def delete_model(self, request, obj):
-        account_deletion_audit(actor=request.user, user_id=obj.pk)
-        super().delete_model(request, obj)
+        accounts_delete_audited(
+            actor=request.user,
+            user_ids=[obj.pk],
+            delete=lambda: super(AuditedUserAdmin, self).delete_model(request, obj),
+        )
 
     def delete_queryset(self, request, queryset):
-        with _deletion_atomic(self.model):
-            for pk in queryset.values_list("pk", flat=True):
-                account_deletion_audit(actor=request.user, user_id=pk)
-            super().delete_queryset(request, queryset)
+        accounts_delete_audited(
+            actor=request.user,
+            user_ids=list(queryset.values_list("pk", flat=True)),
+            delete=lambda: super(AuditedUserAdmin, self).delete_queryset(request, queryset),
+        )
 
 
 class AuditedGroupAdmin(GroupAdmin):
@@ -80,14 +78,18 @@ class AuditedGroupAdmin(GroupAdmin):
         )
 
     def delete_model(self, request, obj):
-        group_deletion_audit(actor=request.user, group_id=obj.pk)
-        super().delete_model(request, obj)
+        groups_delete_audited(
+            actor=request.user,
+            group_ids=[obj.pk],
+            delete=lambda: super(AuditedGroupAdmin, self).delete_model(request, obj),
+        )
 
     def delete_queryset(self, request, queryset):
-        with _deletion_atomic(self.model):
-            for pk in queryset.values_list("pk", flat=True):
-                group_deletion_audit(actor=request.user, group_id=pk)
-            super().delete_queryset(request, queryset)
+        groups_delete_audited(
+            actor=request.user,
+            group_ids=list(queryset.values_list("pk", flat=True)),
+            delete=lambda: super(AuditedGroupAdmin, self).delete_queryset(request, queryset),
+        )
 
 
 for model, model_admin in ((get_user_model(), AuditedUserAdmin), (Group, AuditedGroupAdmin)):

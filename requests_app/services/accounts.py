@@ -9,6 +9,7 @@ commit together. A password is recorded as set, changed or disabled, never its h
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 
-from requests_app.services.audit import audit_record
+from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
 
 
 def _perm_names(permissions) -> tuple[str, ...]:
@@ -143,20 +144,6 @@ def account_changes_audit(
 
 
 @transaction.atomic
-def account_deletion_audit(*, actor: AbstractBaseUser, user_id: object) -> None:
-    """Record, before it goes, what a deleted account held."""
-    before = account_state_for_update(user_id)
-    if before is not None:
-        audit_record(
-            action="account.deleted",
-            target_type="user",
-            target_id=str(user_id),
-            actor=actor,
-            data=before.recorded(),
-        )
-
-
-@transaction.atomic
 def group_changes_audit(
     *, actor: AbstractBaseUser, group_id: object, before: GroupState | None
 ) -> bool:
@@ -179,14 +166,31 @@ def group_changes_audit(
     return True
 
 
+def _deletion_audited(actor, action, target_type, ids, snapshot, delete) -> None:
+    # Snapshots first (each row locked), then the deletion, then the events: the audit
+    # chain head is taken last, as by every service (services/locking.py).
+    entries = [
+        AuditEntry(action, target_type, str(pk), actor, state.recorded())
+        for pk in ids
+        if (state := snapshot(pk)) is not None
+    ]
+    delete()
+    audit_record_many(entries)
+
+
 @transaction.atomic
-def group_deletion_audit(*, actor: AbstractBaseUser, group_id: object) -> None:
-    before = group_state_for_update(group_id)
-    if before is not None:
-        audit_record(
-            action="group.deleted",
-            target_type="group",
-            target_id=str(group_id),
-            actor=actor,
-            data=before.recorded(),
-        )
+def accounts_delete_audited(
+    *, actor: AbstractBaseUser, user_ids: Iterable[object], delete: Callable[[], object]
+) -> None:
+    """Delete accounts with `delete()` (the admin's own deletion) and record what each held.
+    One transaction: Django's "delete selected" action runs outside any, and a deletion
+    that fails must leave no event saying it happened."""
+    _deletion_audited(actor, "account.deleted", "user", user_ids, account_state_for_update, delete)
+
+
+@transaction.atomic
+def groups_delete_audited(
+    *, actor: AbstractBaseUser, group_ids: Iterable[object], delete: Callable[[], object]
+) -> None:
+    """Like `accounts_delete_audited`, for groups."""
+    _deletion_audited(actor, "group.deleted", "group", group_ids, group_state_for_update, delete)

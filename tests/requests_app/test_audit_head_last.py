@@ -141,3 +141,23 @@ def test_deleting_policy_documents_deletes_before_the_append(requester, admin):
 @pytest.fixture(autouse=True)
 def _policy(base_policy):
     """Every test runs on the shared base policy."""
+
+
+def test_the_stock_admin_deletes_accounts_and_groups_before_the_append(base_policy, user, admin):
+    """Deleting accounts or groups in Django's admin: snapshots, then the deletion, then the
+    events (`services.accounts`)."""
+    from django.contrib import admin as django_admin
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import RequestFactory
+
+    request = RequestFactory().post("/admin/")
+    request.user = admin
+    users = get_user_model().objects.filter(username="mallory")
+    user_admin = django_admin.site._registry[get_user_model()]
+    assert _after_head(lambda: user_admin.delete_queryset(request, users)) == []
+    Group.objects.create(name="resolvers")
+    groups = Group.objects.filter(name="resolvers")
+    group_admin = django_admin.site._registry[Group]
+    assert _after_head(lambda: group_admin.delete_queryset(request, groups)) == []
+    assert not users.exists() and not groups.exists()
