@@ -205,8 +205,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "RequestStateEnum": "requests_app.choices.RequestState",
-        "ReviewStateEnum": "requests_app.choices.ReviewState",
+        "RequestStateEnum": "accessportal.kernel.choices.RequestState",
+        "ReviewStateEnum": "accessportal.kernel.choices.ReviewState",
     },
 }
 

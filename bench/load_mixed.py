@@ -112,7 +112,8 @@ import json
 import django
 django.setup()
 from django.db.models import Count
-from requests_app.models import AccessRequest, AuditEvent, Review
+from requests_app.models import AccessRequest, Review
+from accessportal.kernel.models import AuditEvent
 states = dict(AccessRequest.objects.values_list("state").annotate(n=Count("id")))
 print(json.dumps({"requests": states, "reviews": Review.objects.count(),
                   "audit_events": AuditEvent.objects.count()}))

@@ -24,6 +24,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accessportal.kernel.choices import RequestState, ReviewState
 from bench.bulk import (
     analyze,
     foreign_key_checks_off,
@@ -35,7 +36,6 @@ from bench.bulk import (
 from bench.common import Report, timed
 from policies_app.documents import normalize_role
 from policies_app.models import Resource, Role
-from requests_app.choices import RequestState, ReviewState
 from requests_app.models import (
     AccessRequest,
     AccessRequestUserObjectPermission,

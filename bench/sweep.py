@@ -22,6 +22,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.models import AuditEvent
 from bench.bulk import analyze, foreign_key_checks_off, load_rows, max_id
 from bench.common import Report, chunks, ratio, timed
 from bench.seed import (
@@ -36,8 +38,7 @@ from bench.seed import (
 )
 from bench.seed import Shape as SeedShape
 from policies_app.models import Resource, Role
-from requests_app.choices import RequestState
-from requests_app.models import AccessRequest, AuditEvent, Grant, OutboxMessage
+from requests_app.models import AccessRequest, Grant, OutboxMessage
 from requests_app.services.grants import grants_end_due
 from requests_app.services.resolution import access_requests_expire_due
 

@@ -5,3 +5,11 @@ class RequestsAppConfig(AppConfig):
     name = "requests_app"
     verbose_name = "Access requests"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from policies_app.signals import review_rules_changed
+        from requests_app.services.visibility import on_review_rules_changed
+
+        # A policy change recomputes who may see and review every pending request, in the
+        # policy change's own transaction (policies cannot call up into requests).
+        review_rules_changed.connect(on_review_rules_changed, dispatch_uid="requests_resync")

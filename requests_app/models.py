@@ -1,4 +1,4 @@
-"""Access requests, reviews, grants, the hash-chained audit log and the notification outbox.
+"""Access requests, reviews, grants and the notification outbox.
 
 Models hold data only; every write goes through `requests_app.services`.
 """
@@ -12,7 +12,11 @@ from django.db import models
 from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from requests_app.choices import NotificationChannel, OutboxState, RequestState, ReviewState
+from accessportal.kernel.choices import NotificationChannel, OutboxState, RequestState, ReviewState
+
+# The audit chain's tables keep this app's label (see the kernel module); importing them here
+# is how Django finds them when it loads this app.
+from accessportal.kernel.models import AuditChainHead, AuditEvent  # noqa: F401
 from requests_app.querysets import AccessRequestQuerySet, GrantQuerySet, grant_is_open
 
 
@@ -230,56 +234,6 @@ class Grant(models.Model):
         if self.is_open_at(at):
             return "active"
         return "ended" if self.expires <= at else "scheduled"
-
-
-class AuditChainHead(models.Model):
-    """The single row holding the last sequence number and hash; locked to append."""
-
-    seq = models.BigIntegerField(default=0)
-    hash = models.CharField(max_length=64, default="0" * 64)
-
-    def __str__(self) -> str:
-        return f"audit chain head #{self.seq}"
-
-
-class AuditEvent(models.Model):
-    """An append-only, hash-chained record of one state change.
-
-    `hash` = sha256 over this event's fields and `prev_hash`; `seq` has no gaps. Written
-    only by `services.audit.audit_record`, in the transaction of the change it records.
-    """
-
-    seq = models.BigIntegerField(unique=True)
-    created = models.DateTimeField()
-    # PROTECT: actor_id is hashed, so nulling it when an account is deleted would break
-    # the chain (and the PostgreSQL trigger refuses the UPDATE). Deactivate accounts instead.
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-    )
-    actor_name = models.CharField(max_length=150)
-    action = models.CharField(max_length=64)
-    target_type = models.CharField(max_length=32)
-    target_id = models.CharField(max_length=320)
-    data = models.JSONField(default=dict)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
-
-    class Meta:
-        ordering = ["seq"]
-        indexes = [
-            models.Index(fields=["action", "seq"], name="audit_action_seq"),
-            models.Index(fields=["actor_name", "seq"], name="audit_actor_seq"),
-            models.Index(fields=["target_type", "target_id"], name="audit_target"),
-            models.Index(fields=["created"], name="audit_created"),
-        ]
-
-    def __str__(self) -> str:
-        return f"#{self.seq} {self.action} {self.target_type}:{self.target_id} by {self.actor_name}"
 
 
 class OutboxMessage(models.Model):

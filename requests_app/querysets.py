@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet, Subquery
 
-from requests_app.choices import RequestState
+from accessportal.kernel.choices import RequestState
 
 # --- Grants ------------------------------------------------------------------------------
 # A grant is open at t when its window [starts, expires) contains t and it was not revoked

@@ -15,7 +15,7 @@ import logging
 from celery import shared_task
 from django.db import DatabaseError
 
-from requests_app.errors import NotFound
+from accessportal.kernel.errors import NotFound
 from requests_app.services.activation import grants_activate_due, grants_activate_for
 from requests_app.services.audit_anchors import (
     AnchorError,

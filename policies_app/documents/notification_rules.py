@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from accessportal.kernel.choices import NotificationChannel, NotificationEvent
 from policies_app.documents.checker import Checker, Problem
 from policies_app.matching import matches
-from requests_app.choices import NotificationChannel, NotificationEvent
 
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 MAX_CHANNELS = 20

@@ -11,11 +11,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.locking import retry_on_conflict
 from policies_app.loader import PolicyPlan
 from policies_app.models import NotificationRule, Resource, Role, UserTraits
-from requests_app.services.audit import AuditEntry, audit_record_many
-from requests_app.services.locking import retry_on_conflict
-from requests_app.services.visibility import request_permissions_resync
+from policies_app.signals import review_rules_changed
 
 
 @dataclass
@@ -226,7 +226,7 @@ def policies_apply(
                 # Who may see and review pending requests follows the new policies, from
                 # the moment they commit. Before the audit append: it takes the chain head
                 # (the one global lock), and every write in the system waits for it.
-                request_permissions_resync()
+                review_rules_changed.send(sender=Role)
             audit_record_many(audit)
             if dry_run:
                 raise _DryRun

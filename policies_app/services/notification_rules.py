@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.errors import NotFound, ValidationFailed
+from accessportal.kernel.locking import retry_on_conflict
 from policies_app.documents import normalize_notification_rule
 from policies_app.models import NotificationRule
 from policies_app.services.apply import ApplySummary, save_notification_rule
-from requests_app.errors import NotFound, ValidationFailed
-from requests_app.services.audit import AuditEntry, audit_record_many
-from requests_app.services.locking import retry_on_conflict
 
 
 @retry_on_conflict

@@ -12,13 +12,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.db import transaction
 
+from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.locking import retry_on_conflict
 from policies_app.documents import Problem, normalize_resource, normalize_role
 from policies_app.loader import PolicyFileError, PolicyPlan
 from policies_app.models import Resource, Role, UserTraits
 from policies_app.services.apply import policies_apply
-from requests_app.services.audit import AuditEntry, audit_record_many
-from requests_app.services.locking import retry_on_conflict
-from requests_app.services.visibility import request_permissions_resync
+from policies_app.signals import review_rules_changed
 
 
 def _permission_problems(spec: dict) -> list[Problem]:
@@ -109,7 +109,7 @@ def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
     members = sorted(role.members.values_list(get_user_model().USERNAME_FIELD, flat=True))
     entry = AuditEntry("role.deleted", "role", name, actor, {"spec": role.spec, "members": members})
     role.delete()
-    request_permissions_resync()  # before the audit append, which takes the chain head
+    review_rules_changed.send(sender=Role)  # before the audit append, which takes the chain head
     audit_record_many([entry])
 
 

@@ -1,7 +1,7 @@
 """The audit log in admin: searchable, filterable, and impossible to change from here.
 
 Shown to holders of `requests_app.view_auditevent` (auditors) and superusers. Events are
-appended only by `services.audit.audit_record`; a "Verify chain" button walks the hash chain.
+appended only by `accessportal.kernel.audit.audit_record`; a "Verify chain" button walks the hash chain.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from accessportal.kernel.audit import audit_verify
+from accessportal.kernel.models import AuditEvent
 from requests_app.admin.base import ReadOnlyAdmin
-from requests_app.models import AuditEvent
-from requests_app.services.audit import audit_verify
 from requests_app.services.audit_completeness import audit_completeness
 
 MISSING_SHOWN = 5  # missing events named in the message; verify_audit lists them all

@@ -10,13 +10,14 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import NotPending
+from accessportal.kernel.models import AuditEvent
 from policies_app.engine import PolicySet
 from policies_app.models import Resource, Role
 from policies_app.selectors import subject_for, user_traits
 from requests_app.admin import display
-from requests_app.choices import RequestState
-from requests_app.errors import NotPending
-from requests_app.models import AccessRequest, AuditEvent
+from requests_app.models import AccessRequest
 from requests_app.selectors import (
     eligible_reviewer_ids,
     may_review,

@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from accessportal.kernel.choices import RequestState, ReviewState
 from policies_app.durations import humanize_duration
-from requests_app.choices import RequestState, ReviewState
 from requests_app.models import AccessRequest
 from requests_app.services.thresholds import progress
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from requests_app.choices import ReviewState
+from accessportal.kernel.choices import ReviewState
 from requests_app.services.access_requests import MAX_REASON
 
 

@@ -14,11 +14,11 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accessportal.kernel.errors import DomainError
 from requests_app.admin import display
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.forms import RevokeForm
 from requests_app.admin.requests import request_page_url
-from requests_app.errors import DomainError
 from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_q
 from requests_app.services.grants import access_request_revoke

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 
-from requests_app.choices import OutboxState
-from requests_app.errors import DomainError
+from accessportal.kernel.choices import OutboxState
+from accessportal.kernel.errors import DomainError
 from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.services.notifications import outbox_retry
 

@@ -20,12 +20,12 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
+from accessportal.kernel.choices import RequestState, ReviewState
+from accessportal.kernel.errors import DomainError
 from requests_app.admin import display
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.details import request_page_context
 from requests_app.admin.forms import BulkReviewForm, ReviewForm, RevokeForm
-from requests_app.choices import RequestState, ReviewState
-from requests_app.errors import DomainError
 from requests_app.models import AccessRequest, PendingRequest, Review
 from requests_app.selectors import requests_needing_review
 from requests_app.selectors import reviews_anything as user_reviews_anything

@@ -19,14 +19,14 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accessportal.kernel.errors import DomainError
 from requests_app.api.views.errors import SERVER_ERROR
-from requests_app.errors import DomainError
 
 # Django's own logger for unhandled exceptions: its handlers (mail_admins, Sentry's) apply.
 request_logger = logging.getLogger("django.request")
 
 # A database that cannot be reached, or a connection lost mid-request. Services retry what
-# had not reached COMMIT (services/locking.py) and say "nothing was saved" themselves; an
+# had not reached COMMIT (accessportal/kernel/locking.py) and say "nothing was saved" themselves; an
 # error that gets here may have come after a commit, so the client must look first.
 DATABASE_UNAVAILABLE = {
     "detail": "the database connection failed; a change you sent may have been saved: "

@@ -14,9 +14,10 @@ from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 from rest_framework.exceptions import ValidationError
 
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.models import AuditEvent
 from policies_app.models import Resource, Role
-from requests_app.choices import RequestState
-from requests_app.models import AccessRequest, AuditEvent, Grant
+from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_q
 
 USERNAME = f"user__{get_user_model().USERNAME_FIELD}"

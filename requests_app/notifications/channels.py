@@ -15,7 +15,7 @@ import urllib.request
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
-from requests_app.choices import NotificationChannel
+from accessportal.kernel.choices import NotificationChannel
 from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.notifications import signing
 from requests_app.notifications.rendering import render_email, render_slack, webhook_body

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from accessportal.kernel.choices import NotificationChannel
 from policies_app.matching import matches_any
 from policies_app.models import NotificationRule
 from policies_app.predicates import PredicateError, parse
-from requests_app.choices import NotificationChannel
 from requests_app.models import OutboxMessage
 from requests_app.selectors import request_context
 

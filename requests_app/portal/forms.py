@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from django import forms
 
+from accessportal.kernel.errors import DomainError
 from policies_app.catalog import parse_label_filter
-from requests_app.errors import DomainError
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 

@@ -11,9 +11,9 @@ from django.db.models import Exists, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from accessportal.kernel.choices import RequestState, ReviewState
 from policies_app.engine import PolicySet
 from policies_app.models import Role
-from requests_app.choices import RequestState, ReviewState
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import (
     eligible_reviewer_ids,

@@ -24,10 +24,10 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accessportal.kernel.errors import ValidationFailed
 from policies_app.documents import parse_resource_id
 from policies_app.engine import ResourceRef, RolePolicy
 from policies_app.models import Resource, Role
-from requests_app.errors import ValidationFailed
 from requests_app.models import Grant
 from requests_app.querysets import grant_open_sql
 

@@ -18,17 +18,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from accessportal.kernel.audit import audit_record
+from accessportal.kernel.choices import AuditAction
+from accessportal.kernel.errors import NotAllowed, ValidationFailed
+from accessportal.kernel.locking import retry_on_conflict
 from policies_app.catalog import RequestRule, request_rule
 from policies_app.documents import parse_resource_id
 from policies_app.durations import DurationError, format_duration, parse_duration
 from policies_app.engine import PolicySet, RolePolicy, Subject
 from policies_app.selectors import resource_ref, resources_by_id, subject_for
-from requests_app.choices import AuditAction
-from requests_app.errors import NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest
-from requests_app.services.audit import audit_record
 from requests_app.services.jobs import request_schedule_expiry
-from requests_app.services.locking import retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.text import MAX_REASON as MAX_REASON  # re-exported
 from requests_app.services.text import check_name, clean_text

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 
-from requests_app.services.audit import AuditEntry, audit_record, audit_record_many
+from accessportal.kernel.audit import AuditEntry, audit_record, audit_record_many
 
 
 def _perm_names(permissions) -> tuple[str, ...]:
@@ -168,7 +168,7 @@ def group_changes_audit(
 
 def _deletion_audited(actor, action, target_type, ids, snapshot, delete) -> None:
     # Snapshots first (each row locked), then the deletion, then the events: the audit
-    # chain head is taken last, as by every service (services/locking.py).
+    # chain head is taken last, as by every service (accessportal/kernel/locking.py).
     entries = [
         AuditEntry(action, target_type, str(pk), actor, state.recorded())
         for pk in ids

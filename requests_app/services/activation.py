@@ -13,14 +13,15 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.choices import AuditAction, RequestState
+from accessportal.kernel.errors import NotFound
+from accessportal.kernel.locking import retry_on_conflict
 from policies_app.engine import PolicySet, Subject
 from policies_app.models import Resource
 from policies_app.selectors import resource_ref, subject_for
-from requests_app.choices import AuditAction, RequestState
-from requests_app.errors import NotFound
 from requests_app.models import AccessRequest, Grant
-from requests_app.services.audit import AuditEntry, audit_record_many
-from requests_app.services.locking import request_lock, retry_on_conflict
+from requests_app.services.locking import request_lock
 from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.transitions import request_transition_save
 

@@ -8,7 +8,7 @@ the public key alone). Keys come from the environment, never from the database.
 `audit_anchor_take` anchors the chain head and sends the anchor straight to its destinations,
 not through the outbox (an outbox row lives in the database its owner controls): one JSON
 line appended to AUDIT_ANCHOR_FILE (fsync'd), and a POST to AUDIT_ANCHOR_WEBHOOK_URL signed
-like every webhook (docs/notifications.md). `services.audit.audit_verify(anchors=...)` then
+like every webhook (docs/notifications.md). `accessportal.kernel.audit.audit_verify(anchors=...)` then
 proves the chain still holds each anchored event.
 """
 
@@ -26,9 +26,9 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey, OKPKey
 
-from requests_app.models import AuditChainHead, AuditEvent
+from accessportal.kernel.audit import GENESIS
+from accessportal.kernel.models import AuditChainHead, AuditEvent
 from requests_app.notifications import channels, signing
-from requests_app.services.audit import GENESIS
 
 EVENT = "audit.anchor"
 _HASH = re.compile(r"[0-9a-f]{64}")

@@ -23,8 +23,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from requests_app.choices import RESOLUTION_ACTIONS, AuditAction, RequestState
-from requests_app.models import AccessRequest, AuditEvent, Grant, Review
+from accessportal.kernel.choices import RESOLUTION_ACTIONS, AuditAction, RequestState
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, Grant, Review
 
 # A revoked request was approved first.
 _RESOLUTION = {**RESOLUTION_ACTIONS, RequestState.REVOKED: AuditAction.REQUEST_APPROVED}

@@ -14,11 +14,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from requests_app.choices import RequestState
-from requests_app.errors import Conflict, NotAllowed
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import Conflict, NotAllowed
+from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.locking import request_lock, retry_on_conflict
+from requests_app.services.locking import request_lock
 
 NOT_THE_REQUESTER = "only the requester may extend their access"
 

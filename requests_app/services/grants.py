@@ -14,12 +14,13 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from requests_app.choices import AuditAction, RequestState
-from requests_app.errors import Conflict, NotAllowed, ValidationFailed
+from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.choices import AuditAction, RequestState
+from accessportal.kernel.errors import Conflict, NotAllowed, ValidationFailed
+from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest, Grant
 from requests_app.selectors import may_review
-from requests_app.services.audit import AuditEntry, audit_record_many
-from requests_app.services.locking import request_lock, retry_on_conflict
+from requests_app.services.locking import request_lock
 from requests_app.services.outbox import (
     outbox_enqueue,
     outbox_enqueue_many,

@@ -25,14 +25,14 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from requests_app.choices import OutboxState
-from requests_app.errors import NotAllowed
+from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.choices import OutboxState
+from accessportal.kernel.errors import NotAllowed
+from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.notifications.channels import DeliveryError, deliver
 from requests_app.notifications.routing import routes_for
-from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.jobs import job_after_commit
-from requests_app.services.locking import retry_on_conflict
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
+from accessportal.kernel.bulk_insert import insert_rows
 from requests_app.models import AccessRequest, OutboxMessage
-from requests_app.services.bulk_insert import insert_rows
 from requests_app.services.jobs import job_after_commit
 
 

@@ -8,11 +8,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from requests_app.choices import AuditAction
+from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.choices import AuditAction
+from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import Grant
-from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.grants import continuation_exists
-from requests_app.services.locking import retry_on_conflict
 from requests_app.services.outbox import outbox_enqueue, request_payload
 
 

@@ -11,13 +11,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from requests_app.choices import RESOLUTION_ACTIONS, RequestState
-from requests_app.errors import NotAllowed, SelfReviewRefused, ValidationFailed
+from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.choices import RESOLUTION_ACTIONS, RequestState
+from accessportal.kernel.errors import NotAllowed, SelfReviewRefused, ValidationFailed
+from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest
-from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.grants import grants_create_for
 from requests_app.services.jobs import request_schedule_access
-from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
+from requests_app.services.locking import ensure_pending, request_lock
 from requests_app.services.outbox import (
     outbox_enqueue,
     outbox_enqueue_many,

@@ -12,15 +12,21 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.choices import AuditAction, RequestState, ReviewState
+from accessportal.kernel.errors import (
+    AlreadyReviewed,
+    NotAllowed,
+    SelfReviewRefused,
+    ValidationFailed,
+)
+from accessportal.kernel.locking import retry_on_conflict
 from policies_app.engine import PolicySet, Subject
 from policies_app.selectors import subject_for
-from requests_app.choices import AuditAction, RequestState, ReviewState
-from requests_app.errors import AlreadyReviewed, NotAllowed, SelfReviewRefused, ValidationFailed
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import may_review, request_context
 from requests_app.services.access_requests import validate_start_time
-from requests_app.services.audit import AuditEntry, audit_record_many
-from requests_app.services.locking import ensure_pending, request_lock, retry_on_conflict
+from requests_app.services.locking import ensure_pending, request_lock
 from requests_app.services.resolution import resolve_locked
 from requests_app.services.text import clean_text
 from requests_app.services.thresholds import matching_thresholds, tally

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from requests_app.errors import ValidationFailed
+from accessportal.kernel.errors import ValidationFailed
 
 MAX_REASON = 4096
 MAX_NAME = 320

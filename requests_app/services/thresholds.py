@@ -13,9 +13,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from accessportal.kernel.choices import ReviewState
 from policies_app.engine import DEFAULT_THRESHOLD
 from policies_app.predicates import parse
-from requests_app.choices import ReviewState
 
 
 class ThresholdBook:

@@ -12,9 +12,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from requests_app.errors import Conflict
-from requests_app.services.audit import audit_record
-from requests_app.services.locking import retry_on_conflict
+from accessportal.kernel.audit import audit_record
+from accessportal.kernel.errors import Conflict
+from accessportal.kernel.locking import retry_on_conflict
 
 
 def _lock_owner(user: AbstractBaseUser) -> None:

@@ -13,8 +13,8 @@ from datetime import datetime
 
 from django.db import transaction
 
-from requests_app.choices import RequestState
-from requests_app.errors import ConcurrentUpdate, IllegalTransition, NotPending
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import ConcurrentUpdate, IllegalTransition, NotPending
 from requests_app.models import AccessRequest
 
 S = RequestState

@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from django.contrib.auth.models import Permission
 from django.db import transaction
 
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.locking import retry_on_conflict
 from policies_app.engine import PolicySet
-from requests_app.choices import RequestState
 from requests_app.models import AccessRequest
 from requests_app.models import AccessRequestUserObjectPermission as ObjPerm
 from requests_app.selectors import eligible_reviewer_ids
-from requests_app.services.locking import retry_on_conflict
 
 VIEW = "view_accessrequest"
 REVIEW = "review_accessrequest"
@@ -79,3 +79,8 @@ def request_permissions_resync(*, request_ids: Iterable[object] | None = None) -
         request_permissions_sync(request, policies=policies, perms=perms)
         count += 1
     return count
+
+
+def on_review_rules_changed(sender, **kwargs) -> None:
+    """Receiver of `policies_app.signals.review_rules_changed`: resync every pending request."""
+    request_permissions_resync()

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from requests_app.choices import RequestState
+from accessportal.kernel.choices import RequestState
 from requests_app.models import AccessRequest
 
 # Why a planned window starts when it does.

@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from accessctl import config
-from requests_app.choices import RequestState
+from accessportal.kernel.choices import RequestState
 from requests_app.models import AccessRequest, Grant
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.resolution import access_request_withdraw, access_requests_expire_due

@@ -15,11 +15,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from accessportal.kernel.models import AuditEvent
 from bench import access, listing, sweep, thresholds, throughput
 from bench.seed import INTEGRATION, Shape, seed, username
 from bench.server import gunicorn_available
 from policies_app.models import Role
-from requests_app.models import AccessRequest, AuditEvent, Grant, Review
+from requests_app.models import AccessRequest, Grant, Review
 from requests_app.selectors import requests_needing_review
 from requests_app.selectors.access import access_check
 

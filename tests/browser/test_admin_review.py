@@ -17,9 +17,9 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from accessportal.kernel.choices import RequestState
 from policies_app.loader import plan_from_files, plan_from_texts
 from policies_app.services.apply import policies_apply
-from requests_app.choices import RequestState
 from requests_app.models import AccessRequest, Review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit

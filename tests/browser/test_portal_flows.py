@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Page, expect
 
-from requests_app.choices import RequestState
+from accessportal.kernel.choices import RequestState
 from requests_app.models import AccessRequest
 from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create

@@ -13,12 +13,12 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from accessportal.kernel.models import AuditEvent
 from policies_app.forms import RoleForm
 from policies_app.loader import plan_from_files
 from policies_app.models import Resource, Role
 from policies_app.services.apply import policies_apply
 from policies_app.services.export import policies_export
-from requests_app.models import AuditEvent
 from requests_app.selectors import requests_needing_review
 
 ROLE_ADD = reverse("admin:policies_app_role_add")

@@ -8,11 +8,11 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
+from accessportal.kernel.models import AuditEvent
 from policies_app.loader import PolicyFileError, plan_from_texts
 from policies_app.models import Resource, Role
 from policies_app.services.apply import policies_apply
 from policies_app.services.export import policies_export
-from requests_app.models import AuditEvent
 
 GOOD = """
 kind: role

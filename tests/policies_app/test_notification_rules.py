@@ -7,6 +7,8 @@ import textwrap
 import pytest
 import yaml
 
+from accessportal.kernel.errors import ValidationFailed
+from accessportal.kernel.models import AuditEvent
 from policies_app.loader import PolicyFileError, plan_from_texts
 from policies_app.models import NotificationRule
 from policies_app.predicates import PredicateError, parse
@@ -16,8 +18,6 @@ from policies_app.services.notification_rules import (
     notification_rule_delete,
     notification_rule_save,
 )
-from requests_app.errors import ValidationFailed
-from requests_app.models import AuditEvent
 
 RULE = """
 kind: notification_rule

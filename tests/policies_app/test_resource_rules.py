@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from accessportal.kernel.errors import NotAllowed, ValidationFailed
 from policies_app.catalog import requestable_resources, resource_kinds_requestable
-from requests_app.errors import NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from requests_app.models import AuditChainHead, AuditEvent
+from accessportal.kernel.models import AuditChainHead, AuditEvent
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 

@@ -9,9 +9,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.models import AuditEvent
 from requests_app import tasks
-from requests_app.choices import RequestState
-from requests_app.models import AuditEvent, Grant, OutboxMessage
+from requests_app.models import Grant, OutboxMessage
 from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit

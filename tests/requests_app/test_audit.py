@@ -6,9 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
-from requests_app.models import AuditEvent
+from accessportal.kernel.audit import audit_record, audit_verify
+from accessportal.kernel.models import AuditEvent
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.audit import audit_record, audit_verify
 
 
 def test_intact_chain_verifies(history, capsys):
@@ -50,7 +50,7 @@ def test_deleted_newest_event_is_detected(history, audit_tampering):
 
 
 def test_recomputed_hash_after_edit_still_breaks_the_next_link(history, audit_tampering):
-    from requests_app.services.audit import event_hash
+    from accessportal.kernel.audit import event_hash
 
     victim = AuditEvent.objects.get(pk=history[1].pk)
     victim.data = {"forged": True}
@@ -71,7 +71,7 @@ def test_audit_needs_a_transaction(transactional_db, django_db_serialized_rollba
 
 
 def test_failed_change_leaves_no_audit_event(requester):
-    from requests_app.errors import NotAllowed
+    from accessportal.kernel.errors import NotAllowed
 
     before = AuditEvent.objects.count()
     with pytest.raises(NotAllowed):

@@ -14,8 +14,8 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
-from requests_app.models import AuditChainHead, AuditEvent
-from requests_app.services.audit import GENESIS, audit_record, audit_verify, event_hash
+from accessportal.kernel.audit import GENESIS, audit_record, audit_verify, event_hash
+from accessportal.kernel.models import AuditChainHead, AuditEvent
 from requests_app.services.audit_anchors import AnchorError, anchor_verify, anchors_read
 
 ANCHOR_KEY = "test-anchor-key-0123456789abcdef0123456789"

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from django.core.management import call_command
 
-from requests_app.models import AuditChainHead
+from accessportal.kernel.models import AuditChainHead
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.audit_anchors import anchor_verify
 from tests.worker_support import WEBHOOK_SECRET, Receiver, WorkerProcess, delete_broker_keys

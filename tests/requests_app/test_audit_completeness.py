@@ -11,10 +11,11 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from requests_app.models import AccessRequest, AuditChainHead, AuditEvent, Grant, Review
+from accessportal.kernel.audit import GENESIS, audit_verify, event_hash
+from accessportal.kernel.models import AuditChainHead, AuditEvent
+from requests_app.models import AccessRequest, Grant, Review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.activation import grants_activate_due
-from requests_app.services.audit import GENESIS, audit_verify, event_hash
 from requests_app.services.audit_completeness import audit_completeness
 from requests_app.services.grants import access_request_revoke, grants_end_due
 from requests_app.services.reminders import grants_warn_ending

@@ -1,4 +1,4 @@
-"""Every audited service takes the audit chain head last (services/locking.py).
+"""Every audited service takes the audit chain head last (accessportal/kernel/locking.py).
 
 The head is the one lock every audited write shares: whatever a service does after taking
 it, every other write in the system waits for. Each test records the statements a service

@@ -10,15 +10,15 @@ from django.core.management import call_command, execute_from_command_line
 from django.db import DatabaseError, connection, transaction
 from django.db.models import ProtectedError
 
-from requests_app.models import AuditChainHead, AuditEvent
-from requests_app.services.access_requests import access_request_create
-from requests_app.services.audit import (
+from accessportal.kernel.audit import (
     AuditEntry,
     audit_record,
     audit_record_many,
     audit_verify,
     event_hash,
 )
+from accessportal.kernel.models import AuditChainHead, AuditEvent
+from requests_app.services.access_requests import access_request_create
 
 TABLE = "requests_app_auditevent"
 HEAD = "requests_app_auditchainhead"

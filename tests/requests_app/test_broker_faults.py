@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from requests_app.choices import OutboxState
+from accessportal.kernel.choices import OutboxState
 from requests_app.models import Grant, OutboxMessage
 from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create

@@ -7,11 +7,12 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 
-from requests_app.choices import RequestState
-from requests_app.models import AuditEvent, Grant, OutboxMessage
+from accessportal.kernel.audit import audit_verify
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import Grant, OutboxMessage
 from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.audit import audit_verify
 from requests_app.services.resolution import access_requests_expire_due
 from requests_app.services.reviews import review_submit
 
@@ -129,7 +130,7 @@ def test_audit_events_written_in_bulk_read_back_as_written_and_verify(requester)
     from django.core.serializers.json import DjangoJSONEncoder
     from django.db import transaction
 
-    from requests_app.services.audit import AuditEntry, audit_record_many
+    from accessportal.kernel.audit import AuditEntry, audit_record_many
     from requests_app.services.outbox import outbox_enqueue_many, outbox_message
 
     odd = 'tab\there, "quotes", back\\slash, newline\nend, ünïcödé, emoji 🔑, \\N'

@@ -13,9 +13,10 @@ from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from requests_app.models import AccessRequest, AuditEvent, Review
+from accessportal.kernel.audit import audit_verify
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, Review
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.audit import audit_verify
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

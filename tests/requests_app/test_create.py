@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from requests_app.choices import RequestState
-from requests_app.errors import NotAllowed, ValidationFailed
-from requests_app.models import AccessRequest, AuditEvent, OutboxMessage
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import NotAllowed, ValidationFailed
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, OutboxMessage
 from requests_app.services.access_requests import access_request_create
 from tests.policies import engineer_requests
 

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from requests_app.errors import ValidationFailed
+from accessportal.kernel.errors import ValidationFailed
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 

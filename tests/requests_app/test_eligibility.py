@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from requests_app.errors import NotAllowed
+from accessportal.kernel.errors import NotAllowed
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_submit

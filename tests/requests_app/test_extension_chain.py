@@ -11,7 +11,8 @@ import time_machine
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from requests_app.models import AuditEvent, Grant, OutboxMessage
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import Grant, OutboxMessage
 from requests_app.selectors.access import access_check, access_check_by_name
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.extensions import access_request_extend

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from requests_app.choices import RequestState
-from requests_app.errors import Conflict, NotAllowed, NotPending, ValidationFailed
-from requests_app.models import AccessRequest, AuditEvent, Grant
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import Conflict, NotAllowed, NotPending, ValidationFailed
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, Grant
 from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.extensions import access_request_extend

@@ -20,13 +20,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from accessportal.kernel.audit import audit_verify
+from accessportal.kernel.models import AuditEvent
 from policies_app.loader import plan_from_texts
 from policies_app.services.apply import policies_apply
 from policies_app.services.roles_resources import role_delete
-from requests_app.models import AccessRequest, AuditEvent
+from requests_app.models import AccessRequest
 from requests_app.models import AccessRequestUserObjectPermission as ObjPerm
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.audit import audit_verify
 from tests.concurrency import JOIN_TIMEOUT
 
 pytestmark = pytest.mark.postgres

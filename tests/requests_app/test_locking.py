@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError, transaction
 
+from accessportal.kernel.errors import ConcurrentUpdate
+from accessportal.kernel.locking import retry_on_conflict
 from policies_app.models import Resource
 from policies_app.services import apply, notification_rules, roles_resources
-from requests_app.errors import ConcurrentUpdate
 from requests_app.services import (
     access_requests,
     activation,
@@ -22,7 +23,6 @@ from requests_app.services import (
     tokens,
     visibility,
 )
-from requests_app.services.locking import retry_on_conflict
 
 
 class _Deadlock(Exception):

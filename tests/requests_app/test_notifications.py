@@ -15,10 +15,11 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from accessportal.kernel.choices import OutboxState
+from accessportal.kernel.errors import NotAllowed
+from accessportal.kernel.models import AuditEvent
 from requests_app import tasks
-from requests_app.choices import OutboxState
-from requests_app.errors import NotAllowed
-from requests_app.models import AccessRequest, AuditEvent, NotificationDelivery, OutboxMessage
+from requests_app.models import AccessRequest, NotificationDelivery, OutboxMessage
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.notifications import (
     delivery_claim,

@@ -7,9 +7,10 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from accessportal.kernel.choices import OutboxState
+from accessportal.kernel.models import AuditEvent
 from policies_app.models import NotificationRule
-from requests_app.choices import OutboxState
-from requests_app.models import AuditEvent, NotificationDelivery, OutboxMessage
+from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.services.access_requests import access_request_create
 
 CHANGELIST = "admin:requests_app_outboxmessage_changelist"

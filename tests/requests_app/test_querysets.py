@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
+from accessportal.kernel.choices import RequestState
 from requests_app.backends import _role_permissions
-from requests_app.choices import RequestState
 from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_sql, grant_unended_sql
 from requests_app.selectors.access import access_check

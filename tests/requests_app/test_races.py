@@ -17,16 +17,18 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from requests_app.choices import RequestState
-from requests_app.errors import AlreadyReviewed, ConcurrentUpdate, Conflict, NotPending
-from requests_app.models import AccessRequest, AuditEvent, Grant, OutboxMessage, Review
+from accessportal.kernel import locking
+from accessportal.kernel.audit import audit_verify
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import AlreadyReviewed, ConcurrentUpdate, Conflict, NotPending
+from accessportal.kernel.locking import retry_on_conflict
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, Grant, OutboxMessage, Review
 from requests_app.selectors.access import access_check
-from requests_app.services import locking
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.audit import audit_verify
 from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke
-from requests_app.services.locking import request_lock, retry_on_conflict
+from requests_app.services.locking import request_lock
 from requests_app.services.resolution import (
     access_request_expire,
     access_request_resolve,
@@ -454,7 +456,7 @@ def test_mixed_traffic_creates_and_reviews_for_many_users_finish_without_errors(
         reviewer = REVIEWERS[(i + 1) % 10]
         calls.append(_review(own[name].id, reviewer))  # locks `name`'s request
         calls.append(lambda: _create("dave"))  # writes visibility rows for every reviewer
-    caplog.set_level("WARNING", logger="requests_app.services.locking")
+    caplog.set_level("WARNING", logger="accessportal.kernel.locking")
     outcomes = run_together(*calls)
 
     assert [o.error for o in outcomes] == [None] * len(calls)
@@ -514,7 +516,7 @@ def test_policy_changes_during_reviews_finish_without_deadlock_or_retry(race_pol
     plan = plan_from_texts([("race.yaml", RACE_POLICY.replace("name: judge2", "name: judge3"))])
     calls = [_review(r.id, REVIEWERS[i]) for i, r in enumerate(requests)]
     calls += [lambda: policies_apply(plan=plan)] * 2
-    caplog.set_level("WARNING", logger="requests_app.services.locking")
+    caplog.set_level("WARNING", logger="accessportal.kernel.locking")
     outcomes = run_together(*calls)
 
     assert [o.error for o in outcomes] == [None] * len(calls)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from accessportal.kernel.errors import ValidationFailed
 from policies_app.catalog import requestable_resources, requestable_roles
-from requests_app.errors import ValidationFailed
 from requests_app.services.access_requests import access_request_create
 from tests.policies import CAPPED
 

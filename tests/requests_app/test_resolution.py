@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 import time_machine
 
-from requests_app.choices import RequestState
-from requests_app.errors import (
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import (
     Conflict,
     NotAllowed,
     NotPending,
     SelfReviewRefused,
     ValidationFailed,
 )
-from requests_app.models import AuditEvent, Grant, OutboxMessage
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import Grant, OutboxMessage
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.grants import access_request_revoke, grants_end_due
 from requests_app.services.resolution import (
@@ -142,7 +143,7 @@ def test_ended_grants_are_recorded_once(requester, reviewer):
 
 
 def test_unknown_request_id_is_not_found(requester):
-    from requests_app.errors import NotFound
+    from accessportal.kernel.errors import NotFound
 
     with pytest.raises(NotFound):
         access_request_withdraw(request_id="not-a-uuid", actor=requester)

@@ -12,9 +12,10 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from requests_app.choices import RequestState
-from requests_app.errors import ValidationFailed
-from requests_app.models import AuditEvent, Review
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import ValidationFailed
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import Review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 from tests.policies import ENGINEER_ROLES, REASON_REQUIRED, engineer_requests
@@ -117,8 +118,7 @@ def test_admin_bulk_review_reports_the_services_refusal(needs_reason, reviewer):
     )
     said = [str(m) for m in get_messages(response.wsgi_request)]
     assert any(
-        "not reviewed: a reason is required to review this request (its policy" in m
-        for m in said
+        "not reviewed: a reason is required to review this request (its policy" in m for m in said
     ), said
     assert "0 of 1 requests reviewed." in said
     _unchanged(needs_reason)

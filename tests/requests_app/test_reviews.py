@@ -7,9 +7,10 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from requests_app.choices import RequestState
-from requests_app.errors import AlreadyReviewed, NotAllowed, NotPending, SelfReviewRefused
-from requests_app.models import AuditEvent, Review
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import AlreadyReviewed, NotAllowed, NotPending, SelfReviewRefused
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import Review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.resolution import access_request_withdraw
 from requests_app.services.reviews import review_submit
@@ -148,7 +149,7 @@ def test_resource_request_is_reviewed_by_reviewers_of_the_reaching_role(
 
 
 def test_bad_review_state_is_refused(requester, reviewer):
-    from requests_app.errors import ValidationFailed
+    from accessportal.kernel.errors import ValidationFailed
 
     request = access_request_create(requester=requester, roles=["db-admin"])
     with pytest.raises(ValidationFailed):

@@ -10,7 +10,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from requests_app.models import AuditEvent
+from accessportal.kernel.models import AuditEvent
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.resolution import access_request_resolve
 

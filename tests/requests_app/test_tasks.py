@@ -11,10 +11,11 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.models import AuditEvent
 from policies_app.models import Role
 from requests_app import tasks
-from requests_app.choices import RequestState
-from requests_app.models import AuditEvent, Grant, OutboxMessage
+from requests_app.models import Grant, OutboxMessage
 from requests_app.selectors import requests_needing_review
 from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create

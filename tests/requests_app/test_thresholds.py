@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from requests_app.choices import RequestState
-from requests_app.errors import NotAllowed
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import NotAllowed
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 

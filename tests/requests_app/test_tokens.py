@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.authtoken.models import Token
 
-from requests_app.errors import Conflict
-from requests_app.models import AuditEvent
+from accessportal.kernel.errors import Conflict
+from accessportal.kernel.models import AuditEvent
 from requests_app.services.tokens import api_token_create, api_token_revoke
 
 

@@ -10,8 +10,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from requests_app.choices import RequestState
-from requests_app.errors import ConcurrentUpdate, IllegalTransition, NotPending
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import ConcurrentUpdate, IllegalTransition, NotPending
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.transitions import (

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from requests_app.errors import NotAllowed, ValidationFailed
-from requests_app.models import AccessRequest, AuditEvent, OutboxMessage, Review
+from accessportal.kernel.audit import audit_verify
+from accessportal.kernel.errors import NotAllowed, ValidationFailed
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, OutboxMessage, Review
 from requests_app.services.access_requests import access_request_create
-from requests_app.services.audit import audit_verify
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.resolution import access_request_resolve, access_request_withdraw
 from requests_app.services.reviews import review_submit

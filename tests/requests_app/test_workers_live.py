@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from requests_app.choices import OutboxState
+from accessportal.kernel.choices import OutboxState
 from requests_app.models import (
     AccessRequest,
     Grant,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from accessportal.kernel.models import AuditEvent
 from requests_app.api.serializers.base import OutputSerializer
-from requests_app.models import AuditEvent
 
 
 class AuditEventSerializer(OutputSerializer):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accessportal.kernel.choices import ReviewState
 from requests_app.api.fields import DateTimeField, DurationField, StrictCharField
 from requests_app.api.serializers.base import OutputSerializer, StrictSerializer, username_field
-from requests_app.choices import ReviewState
 from requests_app.models import AccessRequest, Review
 from requests_app.services.access_requests import MAX_REASON, MAX_RESOURCES, MAX_ROLES
 from requests_app.services.thresholds import progress

@@ -13,11 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accessportal.kernel.errors import NotAllowed, NotFound
 from requests_app.api import examples
 from requests_app.api.permissions import CHECK_ACCESS, may_check_access_of
 from requests_app.api.serializers.access import AccessCheckQuerySerializer, AccessCheckSerializer
 from requests_app.api.serializers.errors import errors
-from requests_app.errors import NotAllowed, NotFound
 from requests_app.selectors.access import access_check_by_name
 
 # A hot path: one instance of each serializer serves every call (DRF deep-copies a

@@ -7,12 +7,12 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.filters import OrderingFilter
 
+from accessportal.kernel.models import AuditEvent
 from requests_app.api import examples
 from requests_app.api.filters import AuditEventFilter
 from requests_app.api.permissions import CanReadAudit
 from requests_app.api.serializers.audit import AuditEventSerializer
 from requests_app.api.serializers.errors import LIST_ERRORS, errors
-from requests_app.models import AuditEvent
 
 
 @extend_schema_view(

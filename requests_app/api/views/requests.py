@@ -15,6 +15,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import NotFound
 from requests_app.api import examples
 from requests_app.api.filters import AccessRequestFilter
 from requests_app.api.serializers.errors import LIST_ERRORS, errors
@@ -25,8 +27,6 @@ from requests_app.api.serializers.requests import (
     RequestCreateSerializer,
     ReviewCreateSerializer,
 )
-from requests_app.choices import RequestState
-from requests_app.errors import NotFound
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import requests_needing_review
 from requests_app.services.access_requests import access_request_create

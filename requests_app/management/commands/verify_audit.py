@@ -3,7 +3,7 @@ grant's events, and, given anchors, that the chain still holds each anchored eve
 
 from django.core.management.base import BaseCommand, CommandError
 
-from requests_app.services.audit import audit_verify
+from accessportal.kernel.audit import audit_verify
 from requests_app.services.audit_anchors import AnchorError, anchor_parse, anchors_read
 from requests_app.services.audit_completeness import audit_completeness
 

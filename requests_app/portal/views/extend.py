@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
+from accessportal.kernel.errors import DomainError
 from policies_app.engine import PolicySet
-from requests_app.errors import DomainError
 from requests_app.portal.forms import ExtendForm, add_domain_error
 from requests_app.portal.views.base import portal_render, portal_view
 from requests_app.portal.views.my_requests import detail_context, visible_request

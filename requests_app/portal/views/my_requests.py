@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.errors import DomainError
 from policies_app.engine import PolicySet
 from policies_app.selectors import subject_for
-from requests_app.choices import RequestState
-from requests_app.errors import DomainError
 from requests_app.models import AccessRequest
 from requests_app.portal import selectors
 from requests_app.portal.forms import (

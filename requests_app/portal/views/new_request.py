@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
+from accessportal.kernel.errors import DomainError
 from policies_app.catalog import (
     requestable_resources,
     requestable_roles,
@@ -18,7 +19,6 @@ from policies_app.catalog import (
 from policies_app.durations import humanize_duration
 from policies_app.engine import PolicySet
 from policies_app.selectors import subject_for
-from requests_app.errors import DomainError
 from requests_app.portal import selectors
 from requests_app.portal.forms import RequestForm, ResourceSearchForm, add_domain_error
 from requests_app.portal.views.base import portal_render, portal_view

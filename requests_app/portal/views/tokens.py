@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.authtoken.models import Token
 
-from requests_app.errors import DomainError
+from accessportal.kernel.errors import DomainError
 from requests_app.portal.views.base import portal_render, portal_view
 from requests_app.services.tokens import api_token_create, api_token_revoke
 

@@ -11,8 +11,8 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models import ProtectedError
 from django.test import RequestFactory
 
-from requests_app.models import AuditEvent
-from requests_app.services.audit import audit_verify
+from accessportal.kernel.audit import audit_verify
+from accessportal.kernel.models import AuditEvent
 from requests_app.services.tokens import api_token_create
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from requests_app.models import AuditEvent
+from accessportal.kernel.models import AuditEvent
 from requests_app.services.reviews import review_submit
 
 AUDIT = reverse("admin:requests_app_auditevent_changelist")

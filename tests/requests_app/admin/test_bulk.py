@@ -7,7 +7,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from requests_app.choices import RequestState
+from accessportal.kernel.choices import RequestState
 from requests_app.models import Review
 from tests.policies import contractor_dave
 

@@ -11,8 +11,9 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from requests_app.choices import RequestState
-from requests_app.models import AuditEvent, Grant
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import Grant
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_submit
 

@@ -9,7 +9,8 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from requests_app.models import AccessRequest, AuditEvent, Grant, Review
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, Grant, Review
 from requests_app.services.reviews import review_submit
 
 MODELS = ["accessrequest", "pendingrequest", "review", "grant", "auditevent"]

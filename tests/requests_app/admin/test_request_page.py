@@ -9,8 +9,9 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from requests_app.choices import RequestState
-from requests_app.models import AuditEvent, Grant, Review
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import Grant, Review
 from requests_app.services.reviews import review_submit
 from tests.policies import CAROL_REVIEWS_DEV_ADMIN_ONLY
 

@@ -6,8 +6,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from requests_app.models import AuditEvent
-from requests_app.services.audit import audit_verify
+from accessportal.kernel.audit import audit_verify
+from accessportal.kernel.models import AuditEvent
 from tests.concurrency import run_together
 
 URL = "/api/v1/auth/token/"

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from requests_app.models import AccessRequest, AuditEvent, Review
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, Review
 from tests.requests_app.api.conftest import url
 
 GOOD = {"roles": ["db-admin"], "reason": "INC-1"}

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
-from requests_app.models import AccessRequest, AuditEvent, Grant
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, Grant
 from tests.requests_app.api.conftest import url
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

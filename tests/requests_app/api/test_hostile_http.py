@@ -16,8 +16,9 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from requests_app.models import AccessRequest, AuditEvent, Review
-from requests_app.services.audit import audit_verify
+from accessportal.kernel.audit import audit_verify
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, Review
 from tests.requests_app.api.conftest import url
 from tests.requests_app.test_unicode_input import ACCEPTED, REFUSED
 

@@ -10,7 +10,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from requests_app.models import AccessRequest, AuditEvent, Grant, Review
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, Grant, Review
 from requests_app.services.tokens import api_token_create
 from tests.requests_app.api.conftest import url
 

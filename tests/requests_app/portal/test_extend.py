@@ -8,7 +8,7 @@ from datetime import timedelta
 import time_machine
 from django.urls import reverse
 
-from requests_app.choices import RequestState
+from accessportal.kernel.choices import RequestState
 from requests_app.models import AccessRequest
 from requests_app.services.reviews import review_submit
 

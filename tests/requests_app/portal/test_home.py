@@ -9,8 +9,9 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from requests_app.choices import RequestState
-from requests_app.models import AuditEvent, Grant
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import Grant
 from requests_app.selectors.access import access_check
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit

@@ -7,7 +7,7 @@ import html
 from django.test import Client
 from django.urls import reverse
 
-from requests_app.choices import RequestState
+from accessportal.kernel.choices import RequestState
 from requests_app.models import Review
 from requests_app.services.access_requests import access_request_create
 from tests.policies import engineer_requests

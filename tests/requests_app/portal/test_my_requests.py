@@ -8,7 +8,7 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from requests_app.choices import RequestState
+from accessportal.kernel.choices import RequestState
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.resolution import access_request_withdraw
 from requests_app.services.reviews import review_submit

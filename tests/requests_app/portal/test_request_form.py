@@ -11,8 +11,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from requests_app.choices import RequestState
-from requests_app.models import AccessRequest, AuditEvent
+from accessportal.kernel.choices import RequestState
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest
 from tests.policies import SEARCH_PROD, engineer_requests
 
 NEW = reverse("portal:request-new")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from requests_app.models import AuditEvent
+from accessportal.kernel.models import AuditEvent
 
 TOKENS = reverse("portal:tokens")
 

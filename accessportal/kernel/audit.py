@@ -18,8 +18,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from requests_app.models import AuditChainHead, AuditEvent
-from requests_app.services.bulk_insert import insert_rows
+from accessportal.kernel.bulk_insert import insert_rows
+from accessportal.kernel.models import AuditChainHead, AuditEvent
 
 GENESIS = "0" * 64
 

@@ -1,0 +1,67 @@
+"""The audit chain's tables: the head row and the events.
+
+They keep the `requests_app` label: their tables, migrations and permissions
+(`requests_app.view_auditevent`, named in policy files) were that app's before the kernel
+was split out, and renaming them would break every policy that grants the auditor's view.
+The code is the kernel's; `requests_app.models` imports these classes so Django finds them
+when it loads that app.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditChainHead(models.Model):
+    """The single row holding the last sequence number and hash; locked to append."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        app_label = "requests_app"
+
+    def __str__(self) -> str:
+        return f"audit chain head #{self.seq}"
+
+
+class AuditEvent(models.Model):
+    """An append-only, hash-chained record of one state change.
+
+    `hash` = sha256 over this event's fields and `prev_hash`; `seq` has no gaps. Written
+    only by `accessportal.kernel.audit`, in the transaction of the change it records.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    created = models.DateTimeField()
+    # PROTECT: actor_id is hashed, so nulling it when an account is deleted would break
+    # the chain (and the PostgreSQL trigger refuses the UPDATE). Deactivate accounts instead.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=32)
+    target_id = models.CharField(max_length=320)
+    data = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        app_label = "requests_app"
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["action", "seq"], name="audit_action_seq"),
+            models.Index(fields=["actor_name", "seq"], name="audit_actor_seq"),
+            models.Index(fields=["target_type", "target_id"], name="audit_target"),
+            models.Index(fields=["created"], name="audit_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.target_type}:{self.target_id} by {self.actor_name}"

@@ -1,0 +1,15 @@
+"""What the policies tell the layers above them, without importing them.
+
+Policies sit below requests (ARCHITECTURE.md: surfaces → requests → policies → kernel), so
+a policy service cannot call the request services; it sends a signal that they receive.
+Signals are sent synchronously, inside the sender's transaction: a receiver's writes commit
+or roll back with the policy change.
+"""
+
+from django.dispatch import Signal
+
+# Sent once per transaction that changed roles, their members or traits (what decides who
+# may request and review), before that transaction's audit append: a receiver must finish
+# its writes before the sender takes the audit chain head (accessportal/kernel/locking.py).
+# Receivers: requests_app (who may see and review each pending request).
+review_rules_changed = Signal()
