@@ -1,7 +1,8 @@
 """The audit log in admin: searchable, filterable, and impossible to change from here.
 
 Shown to holders of `requests_app.view_auditevent` (auditors) and superusers. Events are
-appended only by `accessportal.kernel.audit.audit_record`; a "Verify chain" button walks the hash chain.
+appended only by `accessportal.kernel.audit.audit_record`; a "Verify chain" button walks
+the hash chain.
 """
 
 from __future__ import annotations

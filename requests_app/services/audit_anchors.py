@@ -8,8 +8,9 @@ the public key alone). Keys come from the environment, never from the database.
 `audit_anchor_take` anchors the chain head and sends the anchor straight to its destinations,
 not through the outbox (an outbox row lives in the database its owner controls): one JSON
 line appended to AUDIT_ANCHOR_FILE (fsync'd), and a POST to AUDIT_ANCHOR_WEBHOOK_URL signed
-like every webhook (docs/notifications.md). `accessportal.kernel.audit.audit_verify(anchors=...)` then
-proves the chain still holds each anchored event.
+like every webhook (docs/notifications.md).
+`accessportal.kernel.audit.audit_verify(anchors=...)` then proves the chain still holds each
+anchored event.
 """
 
 from __future__ import annotations
