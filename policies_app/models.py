@@ -92,3 +92,22 @@ class NotificationRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SSOMapping(models.Model):
+    """How one identity provider's claims become a user: identity claims, traits and
+    `claims_to_roles` (policies_app.documents.sso_mappings). Named after the provider;
+    written only by the policy services."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True, default="")
+    spec = models.JSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "SSO mapping"
+
+    def __str__(self) -> str:
+        return self.name

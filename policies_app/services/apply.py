@@ -14,7 +14,7 @@ from django.db import transaction
 from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.locking import retry_on_conflict
 from policies_app.loader import PolicyPlan
-from policies_app.models import NotificationRule, Resource, Role, UserTraits
+from policies_app.models import NotificationRule, Resource, Role, SSOMapping, UserTraits
 from policies_app.signals import review_rules_changed
 
 
@@ -168,6 +168,16 @@ def save_notification_rule(
     return save_spec_row(NotificationRule, "notification_rule", rule, doc, summary, audit, actor)
 
 
+def _apply_sso_mappings(
+    plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor
+) -> None:
+    existing = {m.name: m for m in SSOMapping.objects.all()}
+    for doc in plan.sso_mappings:
+        save_spec_row(
+            SSOMapping, "sso_mapping", existing.get(doc["name"]), doc, summary, audit, actor
+        )
+
+
 def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
     keep_roles = {d["name"] for d in plan.roles}
     for role in Role.objects.exclude(name__in=keep_roles):
@@ -197,6 +207,15 @@ def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], act
             )
         )
         rule.delete()
+    keep_mappings = {d["name"] for d in plan.sso_mappings}
+    for mapping in SSOMapping.objects.exclude(name__in=keep_mappings):
+        summary.deleted.append(f"sso_mapping {mapping.name}")
+        audit.append(
+            AuditEntry(
+                "sso_mapping.deleted", "sso_mapping", mapping.name, actor, {"spec": mapping.spec}
+            )
+        )
+        mapping.delete()
 
 
 @retry_on_conflict
@@ -220,6 +239,7 @@ def policies_apply(
             _apply_users(plan, summary, audit, actor)
             _apply_resources(plan, summary, audit, actor)
             _apply_notification_rules(plan, summary, audit, actor)
+            _apply_sso_mappings(plan, summary, audit, actor)
             if prune:
                 _prune(plan, summary, audit, actor)
             if summary.changed:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import yaml
 from django.contrib.auth import get_user_model
 
-from policies_app.documents import export_notification_rule_spec, export_role_spec
-from policies_app.models import NotificationRule, Resource, Role, UserTraits
+from policies_app.documents import (
+    export_notification_rule_spec,
+    export_role_spec,
+    export_sso_mapping_spec,
+)
+from policies_app.models import NotificationRule, Resource, Role, SSOMapping, UserTraits
 
 
 def policies_export() -> str:
-    """Every role, every user with standing roles or traits, and every resource, as YAML."""
+    """Every role, user with standing roles or traits, resource, notification rule and SSO
+    mapping, as YAML."""
     User = get_user_model()
     docs: list[dict] = []
     for role in Role.objects.order_by("name"):
@@ -42,5 +47,11 @@ def policies_export() -> str:
         if rule.description:
             doc["description"] = rule.description
         doc["spec"] = export_notification_rule_spec(rule.spec)
+        docs.append(doc)
+    for mapping in SSOMapping.objects.order_by("name"):
+        doc = {"kind": "sso_mapping", "name": mapping.name}
+        if mapping.description:
+            doc["description"] = mapping.description
+        doc["spec"] = export_sso_mapping_spec(mapping.spec)
         docs.append(doc)
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)
