@@ -19,6 +19,7 @@ class Role(models.Model):
     spec = models.JSONField(default=dict)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
+        through="RoleMembership",
         related_name="standing_roles",
         blank=True,
         help_text="Users who hold this role at all times (standing).",
@@ -31,6 +32,36 @@ class Role(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+POLICY_SOURCE = "policy"
+
+
+def _policy_sources() -> list[str]:
+    return [POLICY_SOURCE]
+
+
+class RoleMembership(models.Model):
+    """One user's standing membership of one role, and what it comes from.
+
+    `sources` tells them apart: "policy" (policy files and the admin), "sso:<provider>"
+    (the claims of the user's last sign-in through that provider), "scim:<provider>" (group
+    membership the provider pushed). The user holds the role while any source says so; each
+    source adds and removes only its own name (`policies_app.services.memberships`).
+    """
+
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_memberships"
+    )
+    sources = models.JSONField(default=_policy_sources)
+
+    class Meta:
+        db_table = "policies_app_role_members"  # the table of the plain many-to-many before
+        unique_together = [("role", "user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} holds {self.role} ({', '.join(self.sources)})"
 
 
 class Resource(models.Model):

@@ -14,7 +14,16 @@ from django.db import transaction
 from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.locking import retry_on_conflict
 from policies_app.loader import PolicyPlan
-from policies_app.models import NotificationRule, Resource, Role, SSOMapping, UserTraits
+from policies_app.models import (
+    POLICY_SOURCE,
+    NotificationRule,
+    Resource,
+    Role,
+    SSOMapping,
+    UserTraits,
+)
+from policies_app.selectors import roles_from
+from policies_app.services.memberships import memberships_set
 from policies_app.signals import review_rules_changed
 
 
@@ -79,7 +88,6 @@ def _apply_roles(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
 
 def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
     User = get_user_model()
-    roles = {r.name: r for r in Role.objects.all()}
     for doc in plan.users:
         label = f"user {doc['name']}"
         user, created = User.objects.get_or_create(
@@ -88,7 +96,7 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
         if created:
             user.set_unusable_password()
             user.save(update_fields=["password"])
-        current = set(user.standing_roles.values_list("name", flat=True))
+        current = roles_from(user, POLICY_SOURCE)
         traits_row = UserTraits.objects.filter(user=user).first()
         traits = traits_row.traits if traits_row else {}
         changed = created or current != set(doc["roles"]) or traits != doc["traits"]
@@ -99,7 +107,7 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
         if not changed:
             summary.unchanged.append(label)
             continue
-        user.standing_roles.set([roles[name] for name in doc["roles"]])
+        memberships_set(user, doc["roles"], source=POLICY_SOURCE, notify=False)
         UserTraits.objects.update_or_create(user=user, defaults={"traits": doc["traits"]})
         (summary.created if created else summary.updated).append(label)
         audit.append(

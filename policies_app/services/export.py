@@ -10,7 +10,15 @@ from policies_app.documents import (
     export_role_spec,
     export_sso_mapping_spec,
 )
-from policies_app.models import NotificationRule, Resource, Role, SSOMapping, UserTraits
+from policies_app.models import (
+    POLICY_SOURCE,
+    NotificationRule,
+    Resource,
+    Role,
+    RoleMembership,
+    SSOMapping,
+    UserTraits,
+)
 
 
 def policies_export() -> str:
@@ -25,8 +33,15 @@ def policies_export() -> str:
         doc["spec"] = export_role_spec(role.spec)
         docs.append(doc)
     traits = dict(UserTraits.objects.values_list("user_id", "traits"))
-    for user in User.objects.order_by(User.USERNAME_FIELD).prefetch_related("standing_roles"):
-        names = sorted(r.name for r in user.standing_roles.all())
+    # The roles the policy gives; those an identity provider gives are its own to export.
+    policy_roles: dict[int, list[str]] = {}
+    for uid, name, sources in RoleMembership.objects.values_list(
+        "user_id", "role__name", "sources"
+    ):
+        if POLICY_SOURCE in sources:
+            policy_roles.setdefault(uid, []).append(name)
+    for user in User.objects.order_by(User.USERNAME_FIELD):
+        names = sorted(policy_roles.get(user.pk, []))
         if not names and not traits.get(user.pk):
             continue
         doc = {"kind": "user", "name": user.get_username()}
