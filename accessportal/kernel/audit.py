@@ -64,8 +64,12 @@ def event_hash(event: AuditEvent) -> str:
 
 
 def _actor_fields(actor: Any) -> tuple[int | None, str]:
+    """A user, None (the system: workers, sweeps) or a name of a system actor that is not a
+    user (an identity provider pushing changes: "scim:okta")."""
     if actor is None:
         return None, "system"
+    if isinstance(actor, str):
+        return None, actor
     return actor.pk, actor.get_username()
 
 
