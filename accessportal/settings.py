@@ -327,6 +327,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
 )
 
 ACCESS_EXPIRY_WARNING = env_int("ACCESS_EXPIRY_WARNING", 15 * 60)  # warn this long before
+# Deprovisioning (SCIM deactivation, an admin unticking "active") also makes the person's
+# reviews on still-pending requests stop counting toward thresholds; off keeps them counting.
+ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS = env_bool("ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS", True)
 NOTIFY_EMAIL_USERS = env_bool("NOTIFY_EMAIL_USERS", True)  # email the people concerned
 NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 8)
 NOTIFY_RETRY_BACKOFF = env_int("NOTIFY_RETRY_BACKOFF", 30)  # doubled after each failure

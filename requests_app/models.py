@@ -148,6 +148,10 @@ class Review(models.Model):
         default=list, help_text="Indexes of the request's thresholds this review counts toward."
     )
     created = models.DateTimeField()
+    # Set when the review stopped counting toward thresholds: its reviewer was deprovisioned
+    # while the request was still pending (ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS). The
+    # review stays, as part of the record.
+    voided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created", "id"]
