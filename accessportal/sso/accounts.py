@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 
 from accessportal.kernel.audit import audit_record
 from accessportal.kernel.errors import (
-    Conflict,
     ConcurrentUpdate,
+    Conflict,
     NotAllowed,
     ValidationFailed,
 )

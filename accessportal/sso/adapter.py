@@ -52,6 +52,8 @@ class PortalSocialAccountAdapter(DefaultSocialAccountAdapter):
         self, request, provider, error=None, exception=None, extra_context=None
     ):
         logger.warning(
-            "SSO sign-in through %s failed: %s %s", getattr(provider, "id", provider), error,
+            "SSO sign-in through %s failed: %s %s",
+            getattr(provider, "id", provider),
+            error,
             exception,
         )

@@ -9,6 +9,7 @@ sso_mapping) and `second` (without one).
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,7 +17,7 @@ from django.contrib.auth import get_user_model
 from accessportal.kernel.models import AuditEvent
 from accessportal.sso.config import form_action_origins, oidc_apps
 from policies_app.selectors import role_sources, user_traits
-from tests.identity.oidc_op import CLIENT_ID, CLIENT_SECRET, OpenIDProvider, free_port
+from tests.identity.oidc_op import CLIENT_ID, CLIENT_SECRET, OpenIDProvider
 
 POLICY = """
 kind: role
@@ -61,8 +62,9 @@ def configure(settings, *entries) -> None:
 
 
 def _entry(provider_id, name, issuer) -> dict:
+    scopes = ["openid", "profile", "email", "groups", "traits"]
     return {"id": provider_id, "name": name, "issuer": issuer, "client_id": CLIENT_ID,
-            "secret": CLIENT_SECRET, "scopes": ["openid", "profile", "email", "groups", "traits"]}  # fmt: skip
+            "secret": CLIENT_SECRET, "scopes": scopes}  # fmt: skip
 
 
 @pytest.fixture
@@ -81,6 +83,7 @@ def sso_sign_in(page, provider: str = "testop", username: str = "alice", *, mode
     """Click the provider's button on the portal login page and sign in at the provider;
     `mode` makes the provider misbehave at the token step only."""
     page.goto("/accounts/login/")
+    portal = urlsplit(page.url).netloc
     page.click(f"#sso-{provider}")
     page.wait_for_selector("input[name=login]")
     page.fill("input[name=login]", username)
@@ -88,7 +91,7 @@ def sso_sign_in(page, provider: str = "testop", username: str = "alice", *, mode
     if mode:
         op.mode(mode)
     page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_url(lambda url: urlsplit(url).netloc == portal)  # back from the provider
 
 
 def assert_nobody_signed_in(page) -> None:
@@ -150,7 +153,9 @@ def test_a_replayed_id_token_is_refused_by_its_nonce(sso, page, browser, live_se
     context = browser.new_context(base_url=live_server.url)
     other = context.new_page()
     sso_sign_in(other, mode="replay", op=sso)
-    assert "nonce does not belong to this sign-in" in other.locator("#sso-error-detail").inner_text()
+    assert (
+        "nonce does not belong to this sign-in" in other.locator("#sso-error-detail").inner_text()
+    )
     assert_nobody_signed_in(other)
     context.close()
 
@@ -201,3 +206,27 @@ def test_local_login_off_refuses_a_users_password_but_lets_break_glass_in(sso, p
     page.fill("#id_password", "root-password-1")
     page.click("input[type=submit][value='Log in']")
     page.wait_for_url("**/admin/")
+
+
+def test_a_local_account_with_a_password_is_not_taken_over(sso, page):
+    get_user_model().objects.create_user("alice", password="alice-local-password-1")
+    statuses = []
+    page.on("response", lambda r: statuses.append(r.status) if "/callback/" in r.url else None)
+    sso_sign_in(page)
+    assert "'alice' already exists" in page.locator("#sso-error-detail").inner_text()
+    assert statuses == [409]
+    assert_nobody_signed_in(page)
+
+
+def test_a_disabled_account_is_refused(sso, page, browser, live_server):
+    sso_sign_in(page)
+    page.wait_for_selector(".chip-standing")
+    get_user_model().objects.filter(username="alice").update(is_active=False)
+    page.goto("/")
+    assert "/accounts/login/" in page.url  # the open session ends too
+    context = browser.new_context(base_url=live_server.url)
+    other = context.new_page()
+    sso_sign_in(other)
+    assert "is disabled" in other.locator("#sso-error-detail").inner_text()
+    assert_nobody_signed_in(other)
+    context.close()

@@ -150,8 +150,6 @@ def login(request, provider_id):
 @login_not_required
 def callback(request, provider_id):
     try:
-        return HardenedCallbackView.adapter_view(HardenedOIDCAdapter(request, provider_id))(
-            request
-        )
+        return HardenedCallbackView.adapter_view(HardenedOIDCAdapter(request, provider_id))(request)
     except SocialApp.DoesNotExist:
         raise Http404 from None
