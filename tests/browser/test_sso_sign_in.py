@@ -18,24 +18,10 @@ from accessportal.kernel.models import AuditEvent
 from accessportal.sso.config import form_action_origins, oidc_apps
 from policies_app.selectors import role_sources, user_traits
 from tests.identity.oidc_op import CLIENT_ID, CLIENT_SECRET, OpenIDProvider
+from tests.identity.sso_policy import sso_policy
 
-POLICY = """
-kind: role
-name: engineer
----
-kind: role
-name: dba
----
-kind: sso_mapping
-name: testop
-spec:
-  traits: {team: team}
-  claims_to_roles:
-    - {claim: groups, value: "eng-*", roles: [engineer]}
-    - {claim: groups, value: dba, roles: [dba]}
-"""
 ALICE = {"email": "alice@example.test", "name": "Alice Adams", "groups": ["eng-platform"],
-         "team": "pay"}  # fmt: skip
+         "department": "pay"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +61,7 @@ def sso(op, settings, apply_yaml, transactional_db):
     configure(
         settings, _entry("testop", "Test OP", op.issuer), _entry("second", "Second OP", op.issuer)
     )
-    apply_yaml(POLICY)
+    apply_yaml(sso_policy("testop"))
     return op
 
 
@@ -115,7 +101,7 @@ def test_first_sign_in_creates_the_user_with_traits_and_mapped_roles(sso, page):
 def test_a_changed_group_changes_roles_at_the_next_sign_in(sso, page, browser, live_server):
     sso_sign_in(page)
     page.wait_for_selector(".chip-standing")
-    sso.set_user("alice", {**ALICE, "groups": ["dba"], "team": "data"})
+    sso.set_user("alice", {**ALICE, "groups": ["dba"], "department": "data"})
     context = browser.new_context(base_url=live_server.url)
     again = context.new_page()
     sso_sign_in(again)

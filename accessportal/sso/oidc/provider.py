@@ -139,17 +139,18 @@ class HardenedCallbackView(OAuth2CallbackView):
         return state, response
 
 
-@login_not_required
-def login(request, provider_id):
-    try:
-        return OAuth2LoginView.adapter_view(HardenedOIDCAdapter(request, provider_id))(request)
-    except SocialApp.DoesNotExist:
-        raise Http404 from None
+def _provider_view(view_class):
+    """allauth's view for the provider named in the URL, with our adapter; 404 if unknown."""
+
+    @login_not_required
+    def view(request, provider_id):
+        try:
+            return view_class.adapter_view(HardenedOIDCAdapter(request, provider_id))(request)
+        except SocialApp.DoesNotExist:
+            raise Http404 from None
+
+    return view
 
 
-@login_not_required
-def callback(request, provider_id):
-    try:
-        return HardenedCallbackView.adapter_view(HardenedOIDCAdapter(request, provider_id))(request)
-    except SocialApp.DoesNotExist:
-        raise Http404 from None
+login = _provider_view(OAuth2LoginView)
+callback = _provider_view(HardenedCallbackView)
