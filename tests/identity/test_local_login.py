@@ -95,3 +95,10 @@ def test_allauths_login_page_is_ours(db):
 def test_an_unknown_provider_is_404(db):
     assert Client().post("/sso/oidc/nope/login/").status_code == 404
     assert Client().get("/sso/oidc/nope/login/callback/?code=x&state=y").status_code == 404
+
+
+def test_the_admin_shows_identity_links_read_only_and_no_allauth_settings(root_client):
+    assert root_client.get("/admin/socialaccount/socialaccount/").status_code == 200
+    assert root_client.get("/admin/socialaccount/socialaccount/add/").status_code == 403
+    for url in ("/admin/socialaccount/socialapp/", "/admin/account/emailaddress/"):
+        assert root_client.get(url).status_code == 404
