@@ -216,3 +216,34 @@ def test_a_disabled_account_is_refused(sso, page, browser, live_server):
     assert "is disabled" in other.locator("#sso-error-detail").inner_text()
     assert_nobody_signed_in(other)
     context.close()
+
+
+def test_discovery_is_cached_so_a_provider_blip_does_not_refetch_it(sso):
+    from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+
+    from accessportal.sso.oidc.provider import _cached_json
+
+    url = f"{sso.issuer}/.well-known/openid-configuration"
+    first = _cached_json(url)
+    sso.mode("down")
+    assert _cached_json(url) == first  # from Django's cache, while the provider answers 503
+    with pytest.raises(OAuth2Error, match="unreachable"):
+        _cached_json(url, refresh=True)
+
+
+def test_a_staff_member_signs_in_to_the_admin_with_the_providers_button(
+    sso, page, browser, live_server
+):
+    sso_sign_in(page)  # first sign-in creates alice; an administrator then makes her staff
+    page.wait_for_selector(".chip-standing")
+    get_user_model().objects.filter(username="alice").update(is_staff=True)
+    context = browser.new_context(base_url=live_server.url)
+    desk = context.new_page()
+    desk.goto("/admin/login/?next=/admin/")
+    desk.click("#sso-testop")
+    desk.fill("input[name=login]", "alice")
+    desk.fill("input[name=password]", "any")
+    desk.click("button[type=submit]")
+    desk.wait_for_url(f"{live_server.url}/admin/")
+    assert "Site administration" in desk.content() or desk.locator("#user-tools").count() == 1
+    context.close()

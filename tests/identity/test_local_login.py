@@ -102,3 +102,29 @@ def test_the_admin_shows_identity_links_read_only_and_no_allauth_settings(root_c
     assert root_client.get("/admin/socialaccount/socialaccount/add/").status_code == 403
     for url in ("/admin/socialaccount/socialapp/", "/admin/account/emailaddress/"):
         assert root_client.get(url).status_code == 404
+
+
+@pytest.fixture
+def unreachable_provider(settings):
+    """A provider whose issuer has nobody listening (port 9 on loopback)."""
+    from accessportal.sso.config import oidc_apps
+
+    apps = oidc_apps(
+        '[{"id": "gone", "issuer": "http://127.0.0.1:9", "client_id": "c", "secret": "s"}]',
+        production=False,
+    )
+    openid = settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {**openid, "APPS": apps}}
+
+
+def test_an_unreachable_provider_is_an_error_page_not_a_500(db, unreachable_provider):
+    response = Client().post("/sso/oidc/gone/login/")
+    assert response.status_code == 401
+    assert "identity provider is unreachable" in response.text
+
+
+def test_a_callback_without_its_sign_in_state_signs_nobody_in(db, unreachable_provider):
+    client = Client()
+    response = client.get("/sso/oidc/gone/login/callback/?code=stolen&state=guessed")
+    assert response.status_code == 401 and "already used" in response.text
+    assert client.get("/").status_code == 302
