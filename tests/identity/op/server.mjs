@@ -1,7 +1,7 @@
 // Loopback OpenID Provider for Access Portal's SSO tests (node >= 20.19, oidc-provider 9).
 //
 //   OP_PORT=9100 OP_CLIENT_ID=portal OP_CLIENT_SECRET=s3cret \
-//   OP_REDIRECT_URIS=http://127.0.0.1:8000/accounts/oidc/testop/login/callback/ \
+//   OP_REDIRECT_URIS=http://127.0.0.1:8000/sso/oidc/testop/login/callback/ \
 //   OP_USERS_FILE=users.json node server.mjs [port]
 //
 // users.json: {"alice": {"email": "...", "name": "...", "groups": ["eng-a"], "team": "pay"}}
@@ -22,7 +22,7 @@ const issuer = env.OP_ISSUER || `http://${host}:${port}`;
 const usersFile = env.OP_USERS_FILE || new URL('./users.json', import.meta.url).pathname;
 const clientId = env.OP_CLIENT_ID || 'portal';
 const clientSecret = env.OP_CLIENT_SECRET || 'portal-secret-portal-secret-portal-secret';
-const redirectUris = (env.OP_REDIRECT_URIS || 'http://127.0.0.1:8000/accounts/oidc/testop/login/callback/')
+const redirectUris = (env.OP_REDIRECT_URIS || 'http://127.0.0.1:8000/sso/oidc/testop/login/callback/')
   .split(',').map((s) => s.trim()).filter(Boolean);
 
 // A fresh RSA key per run; kept here so the test modes can re-sign tokens with the real key.
