@@ -4,34 +4,15 @@ PATH has no node."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.pytest_subprocess import run_pytest
+
 ONE_SSO_TEST = ["-k", "two_providers", "tests/browser/test_sso_sign_in.py"]
 
 
-def _sso_tests(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"ACCESSPORTAL_REQUIRE_SERVICES", "DATABASE_URL", "PATH"}
-    }
-    environ |= {
-        "PATH": str(tmp_path),  # no node here
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rsf", *ONE_SSO_TEST],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def _sso_tests(tmp_path: Path, **env: str):
+    return run_pytest(tmp_path, *ONE_SSO_TEST, drop=("PATH",), PATH=str(tmp_path), **env)
 
 
 def test_sso_tests_skip_without_node(tmp_path):
