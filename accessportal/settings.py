@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accessportal.envconfig import database_from_url, env_bool, env_int, env_list, env_str
 from accessportal.security import production_secret_key
+from accessportal.sso.config import form_action_origins, oidc_apps
 
 # --- Mode, secret key, hosts --------------------------------------------------------------
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,6 +68,12 @@ INSTALLED_APPS = [
     "guardian",
     "policies_app",
     "requests_app",
+    # Single sign-on (accessportal/sso): before allauth, so that its templates win.
+    "accessportal.sso",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "django_htmx",  # the engineers' portal (requests_app/portal)
     "axes",  # login throttling (Hardening, below)
     "csp",  # Content-Security-Policy (Hardening, below)
@@ -87,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",  # request.htmx for the portal's partial pages
+    "allauth.account.middleware.AccountMiddleware",  # allauth's sign-in flows (SSO)
     "axes.middleware.AxesMiddleware",  # django-axes wants to be last
 ]
 
@@ -124,8 +132,12 @@ AUTHENTICATION_BACKENDS = [
     # and roles are where permissions come from here (one query; ModelBackend's user and
     # group permissions cost two more on every check, e.g. an integration's access check).
     "requests_app.backends.RolePermissionBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, with password sign-in limited to break-glass superusers when
+    # ACCESSPORTAL_LOCAL_LOGIN is off (Single sign-on, below). Sessions name it.
+    "accessportal.sso.backends.LocalPasswordBackend",
     "guardian.backends.ObjectPermissionBackend",
+    # Loads the user of a single sign-on session; authenticates nobody.
+    "accessportal.sso.backends.SSOSessionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
@@ -222,6 +234,34 @@ ACCESS_MAX_START_DELAY = 7 * 24 * 3600
 # of every page.
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Single sign-on (accessportal/sso; README "Single sign-on") ---------------------------
+# OpenID Connect providers, one sign-in button each: a JSON list of {id, name, issuer,
+# client_id, secret | secret_env, scopes}; each needs a `kind: sso_mapping` named after its id.
+ACCESSPORTAL_OIDC_PROVIDERS = oidc_apps(
+    env_str("ACCESSPORTAL_OIDC_PROVIDERS"), production=PRODUCTION
+)
+# Off: password sign-in (portal, admin, API token login) only for break-glass superusers:
+# those named in ACCESSPORTAL_BREAK_GLASS_USERS, or every superuser when it names nobody.
+ACCESSPORTAL_LOCAL_LOGIN = env_bool("ACCESSPORTAL_LOCAL_LOGIN", True)
+ACCESSPORTAL_BREAK_GLASS_USERS = env_list("ACCESSPORTAL_BREAK_GLASS_USERS")
+# django-allauth, for the providers only: no local signup, password or email flows of its own.
+SOCIALACCOUNT_ONLY = True
+ACCOUNT_EMAIL_VERIFICATION = "none"  # required by SOCIALACCOUNT_ONLY; the IdP verifies
+ACCOUNT_LOGIN_METHODS = {"username"}
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never sign in to an account by its email
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the buttons are POST forms (CSRF)
+SOCIALACCOUNT_STORE_TOKENS = False  # the IdP's tokens are not kept
+SOCIALACCOUNT_ADAPTER = "accessportal.sso.adapter.PortalSocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "provider_class": "accessportal.sso.oidc.provider.HardenedOIDCProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": ACCESSPORTAL_OIDC_PROVIDERS,
+    }
+}
+# The callback URL's scheme behind a TLS-terminating proxy.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 
 # --- Workers and notifications (README: "Workers and notifications") -------------------
 # Production defaults to Redis on localhost. Development without CELERY_BROKER_URL uses an
@@ -410,7 +450,8 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": [csp.SELF],
         "object-src": [csp.NONE],
         "base-uri": [csp.SELF],
-        "form-action": [csp.SELF],
+        # The sign-in buttons' forms are redirected to the identity providers.
+        "form-action": [csp.SELF, *form_action_origins(ACCESSPORTAL_OIDC_PROVIDERS)],
         "frame-ancestors": [csp.NONE],
     },
 }

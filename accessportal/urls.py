@@ -13,5 +13,7 @@ urlpatterns = [
     path("api/", include("requests_app.api.urls")),
     # The engineers' portal at / and its sign-in pages (requests_app/portal).
     path("accounts/", include(auth_urlpatterns)),
+    # Single sign-on (accessportal/sso): /sso/oidc/<provider>/login/ and .../callback/.
+    path("sso/", include("accessportal.sso.urls")),
     path("", include("requests_app.portal.urls")),
 ]

@@ -7,36 +7,7 @@ import pytest
 from accessportal.kernel.models import AuditEvent
 from policies_app.selectors import role_sources, user_traits
 from policies_app.services.identity import NoMapping, identity_apply, sso_identity
-
-POLICY = """
-kind: role
-name: engineer
----
-kind: role
-name: dba
----
-kind: user
-name: ada
-roles: [engineer]
-traits: {site: [paris]}
----
-kind: sso_mapping
-name: okta
-spec:
-  traits: {team: department}
-  claims_to_roles:
-    - {claim: groups, value: "eng-*", roles: [engineer]}
-    - {claim: groups, value: dba, roles: [dba]}
-"""
-
-CLAIMS = {
-    "sub": "00u1",
-    "preferred_username": "ada",
-    "email": "ada@example.com",
-    "name": "Ada Lovelace",
-    "department": "pay",
-    "groups": ["eng-pay", "dba", "everyone"],
-}
+from tests.identity.sso_policy import CLAIMS, POLICY
 
 
 def test_first_sign_in_sets_identity_traits_and_mapped_roles(apply_yaml, user):

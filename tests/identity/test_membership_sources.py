@@ -9,21 +9,9 @@ from django.db import transaction
 from policies_app.selectors import role_sources, standing_role_names
 from policies_app.services.export import policies_export
 from policies_app.services.memberships import memberships_set
+from tests.identity.sso_policy import ADA, ROLES
 
-POLICY = """
-kind: role
-name: engineer
----
-kind: role
-name: dba
----
-kind: role
-name: oncall
----
-kind: user
-name: ada
-roles: [engineer]
-"""
+POLICY = ROLES + ADA
 
 
 def sso(user, roles):

@@ -18,17 +18,7 @@ from policies_app.loader import PolicyFileError, plan_from_texts
 from policies_app.models import SSOMapping
 from policies_app.services.apply import policies_apply
 from policies_app.services.export import policies_export
-
-ROLES = """
-kind: role
-name: engineer
----
-kind: role
-name: dba
----
-kind: role
-name: oncall
-"""
+from tests.identity.sso_policy import ROLES
 
 MAPPING = """
 kind: sso_mapping
