@@ -62,6 +62,7 @@ _LINKS = DirectoryUser._meta.db_table
 
 
 class UserFilterQuery(_Scoped):
+    model_getter = staticmethod(get_user_model)
     attr_map = CaseInsensitiveAttrMap(
         {
             ("userName", None, None): f"{_USERS}.username",
