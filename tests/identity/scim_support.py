@@ -32,6 +32,7 @@ name: entra
 spec:
   claims_to_roles:
     - {claim: groups, value: "Access Reviewers", roles: [reviewer]}
+    - {claim: groups, value: "Engineers", roles: [engineer]}
 ---
 kind: role
 name: gatekeeper
