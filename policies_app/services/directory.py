@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
@@ -20,7 +21,7 @@ from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.errors import NotFound, ValidationFailed
 from accessportal.kernel.locking import retry_on_conflict
 from policies_app.documents.sso_mappings import roles_from_claims
-from policies_app.models import DirectoryGroup, DirectoryUser, Role
+from policies_app.models import DirectoryGroup, DirectoryUser, Role, SSOMapping
 from policies_app.selectors import directory_users_visible
 from policies_app.services.identity import sso_mapping_spec
 from policies_app.services.memberships import memberships_set
@@ -42,11 +43,14 @@ def directory_claims(user: AbstractBaseUser, provider: str) -> dict[str, list[st
     return {"groups": sorted(values)}
 
 
-def directory_roles_sync(users: Iterable[AbstractBaseUser], provider: str) -> list[AuditEntry]:
+def directory_roles_sync(
+    users: Iterable[AbstractBaseUser], provider: str, *, spec: dict | None = None
+) -> list[AuditEntry]:
     """Give each user exactly the roles their groups map to (none if inactive), through the
     source "scim:<provider>". For a caller inside its own transaction: returns the
-    `user.scim_synced` events to record last. Reviewers of pending requests follow."""
-    spec = sso_mapping_spec(provider)
+    `user.scim_synced` events to record last. Reviewers of pending requests follow.
+    `spec`: the mapping to apply (default: the provider's; NoMapping if it has none)."""
+    spec = sso_mapping_spec(provider) if spec is None else spec
     source = scim_source(provider)
     entries, changed_ids = [], []
     for user in sorted(users, key=lambda u: u.pk):
@@ -62,6 +66,18 @@ def directory_roles_sync(users: Iterable[AbstractBaseUser], provider: str) -> li
             entries.append(AuditEntry("user.scim_synced", "user", name, source, data))
     if changed_ids:
         review_rules_changed.send(sender=Role, user_ids=changed_ids)
+    return entries
+
+
+def directory_mapping_resync(providers: Iterable[str]) -> list[AuditEntry]:
+    """After a policy apply changed or deleted these providers' sso_mappings: the members
+    of their groups get the roles the mapping gives now (none once it is gone). For the
+    apply's transaction; returns the events to record last."""
+    entries: list[AuditEntry] = []
+    for provider in sorted(set(providers)):
+        row = SSOMapping.objects.filter(name=provider).values_list("spec", flat=True).first()
+        users = get_user_model().objects.filter(directory_groups__provider=provider).distinct()
+        entries += directory_roles_sync(users, provider, spec=row or {})
     return entries
 
 

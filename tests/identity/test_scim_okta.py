@@ -229,3 +229,24 @@ def test_discovery_endpoints_answer(okta, path):
 
     assert answer.status_code == 200, answer.text
     assert answer.headers["Content-Type"].startswith("application/scim+json")
+
+
+def test_a_changed_mapping_moves_the_roles_of_pushed_groups_at_once(okta, user, apply_yaml):
+    dan_id = okta.post("Users", okta_user("dan@example.com")).json()["id"]
+    okta.post("Groups", {"schemas": [GROUP], "displayName": "eng-platform",
+                         "members": [{"value": dan_id}]})  # fmt: skip
+    assert role_sources(user("dan@example.com")) == {"engineer": ["scim:okta"]}
+
+    apply_yaml(
+        """
+        kind: sso_mapping
+        name: okta
+        spec:
+          claims_to_roles:
+            - {claim: groups, value: "eng-*", roles: [dev-admin]}
+        """
+    )
+
+    assert role_sources(user("dan@example.com")) == {"dev-admin": ["scim:okta"]}
+    event = AuditEvent.objects.filter(action="user.scim_synced").latest("seq")
+    assert event.data["gained"] == ["dev-admin"] and event.data["lost"] == ["engineer"]
