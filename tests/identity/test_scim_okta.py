@@ -250,3 +250,16 @@ def test_a_changed_mapping_moves_the_roles_of_pushed_groups_at_once(okta, user, 
     assert role_sources(user("dan@example.com")) == {"dev-admin": ["scim:okta"]}
     event = AuditEvent.objects.filter(action="user.scim_synced").latest("seq")
     assert event.data["gained"] == ["dev-admin"] and event.data["lost"] == ["engineer"]
+
+
+def test_search_by_post_and_unsupported_endpoints(okta):
+    okta.post("Users", okta_user("dan@example.com"))
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+              "filter": 'userName eq "dan@example.com"'}  # fmt: skip
+
+    found = okta.post("Users/.search", search)
+
+    assert found.status_code == 200, found.text
+    assert [u["userName"] for u in found.json()["Resources"]] == ["dan@example.com"]
+    assert okta.get("Me").status_code == 501
+    assert okta.post("Bulk", {"schemas": ["x"]}).status_code == 501
