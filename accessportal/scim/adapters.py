@@ -45,9 +45,10 @@ class PortalSCIMUser(SCIMUser):
     def groups(self) -> list[dict]:
         if not self.obj.pk:
             return []
-        groups = DirectoryGroup.objects.filter(
-            provider=self.request.scim_provider, members=self.obj
-        )
+        groups = getattr(self.obj, "provider_groups", None)  # prefetched by scoping.users_of
+        if groups is None:
+            provider = self.request.scim_provider
+            groups = DirectoryGroup.objects.filter(provider=provider, members=self.obj)
         return [{"value": g.pk, "display": g.display_name} for g in groups]
 
     def current_attrs(self) -> DirectoryUserAttrs:

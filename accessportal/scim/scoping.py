@@ -4,7 +4,7 @@ is 404. Also the base URL of `location`s: the host the provider called."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
 from accessportal.scim.errors import SCIMError
@@ -13,8 +13,16 @@ from policies_app.selectors import directory_users_visible
 
 
 def users_of(request: HttpRequest) -> QuerySet:
-    visible = directory_users_visible(request.scim_provider)
-    return visible.select_related("directory_link").order_by("pk")
+    """With each user's link and groups at this provider (`provider_groups`), for listing
+    without a query per user."""
+    provider = request.scim_provider
+    groups = Prefetch(
+        "directory_groups",
+        queryset=DirectoryGroup.objects.filter(provider=provider),
+        to_attr="provider_groups",
+    )
+    visible = directory_users_visible(provider)
+    return visible.select_related("directory_link").prefetch_related(groups).order_by("pk")
 
 
 def groups_of(request: HttpRequest) -> QuerySet:

@@ -78,7 +78,8 @@ def _user_for_update(provider: str, user_id: object) -> AbstractBaseUser:
 
 
 def _taken(username: str, but: object = None) -> None:
-    if get_user_model().objects.filter(username=username).exclude(pk=but).exists():
+    # SCIM's userName is not case-exact (RFC 7643 section 4.1.1): "Dan" and "dan" are one.
+    if get_user_model().objects.filter(username__iexact=username).exclude(pk=but).exists():
         raise UserNameTaken(f"userName {username!r} is already taken", field="userName")
 
 
@@ -110,7 +111,7 @@ def directory_user_save(
         audit_record_many(audit)
         return user
     user = _user_for_update(provider, user_id)
-    if user.username != attrs.username:
+    if user.username.lower() != attrs.username.lower():
         _taken(attrs.username, but=user.pk)
     changed = [name for name, value in fields.items() if getattr(user, name) != value]
     for name in changed:
