@@ -53,7 +53,11 @@ def directory_roles_sync(
     spec = sso_mapping_spec(provider) if spec is None else spec
     source = scim_source(provider)
     entries, changed_ids = [], []
-    for user in sorted(users, key=lambda u: u.pk):
+    # Locked and read again: a deactivation racing with a group change must not leave an
+    # inactive user holding the group's roles (both lock the user before the memberships).
+    ids = [u.pk for u in users]
+    locked = get_user_model().objects.select_for_update(no_key=True).filter(pk__in=ids)
+    for user in locked.order_by("pk"):
         claims = directory_claims(user, provider)
         wanted = roles_from_claims(spec, claims) if user.is_active else set()
         existing = Role.objects.filter(name__in=wanted).values_list("name", flat=True)
