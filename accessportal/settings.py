@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally, no CDN
     "guardian",
+    "django_scim",  # directory sync at /scim/v2/ (accessportal/scim)
     "policies_app",
     "requests_app",
     # Single sign-on (accessportal/sso): before allauth, so that its templates win.
@@ -396,6 +397,35 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = NOTIFY_HTTP_TIMEOUT
 EMAIL_SUBJECT_PREFIX = env_str("EMAIL_SUBJECT_PREFIX", "[Access Portal]")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Access Portal <access-portal@localhost>")
+
+# --- Directory sync (README: "Directory sync (SCIM)") ---------------------------------------
+# django-scim2 serves the protocol; accessportal/scim holds our adapters, the bearer-token
+# check (one token per provider, `manage.py scim_token`), scoping and filters.
+SCIM_SERVICE_PROVIDER = {
+    "USER_ADAPTER": "accessportal.scim.adapters.PortalSCIMUser",
+    "GROUP_ADAPTER": "accessportal.scim.adapters.PortalSCIMGroup",
+    "GROUP_MODEL": "policies_app.models.DirectoryGroup",
+    "USER_FILTER_PARSER": "accessportal.scim.filters.UserFilterQuery",
+    "GROUP_FILTER_PARSER": "accessportal.scim.filters.GroupFilterQuery",
+    "AUTH_CHECK_MIDDLEWARE": "accessportal.scim.auth.BearerTokenSCIMAuth",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "accessportal.scim.config.ServiceProviderConfig",
+    "BASE_LOCATION_GETTER": "accessportal.scim.scoping.base_location",
+    "GET_EXTRA_MODEL_FILTER_KWARGS_GETTER": "accessportal.scim.scoping.extra_filter_kwargs_getter",
+    "GET_OBJECT_POST_PROCESSOR_GETTER": "accessportal.scim.scoping.object_post_processor_getter",
+    "GET_QUERYSET_POST_PROCESSOR_GETTER": (
+        "accessportal.scim.scoping.queryset_post_processor_getter"
+    ),
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="scim"',
+    "NETLOC": "unused",  # locations use the host the provider called (scoping.base_location)
+    "AUTHENTICATION_SCHEMES": [
+        {
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "A token per identity provider: manage.py scim_token <provider>",
+            "primary": True,
+        }
+    ],
+}
 
 LOGGING = {
     "version": 1,

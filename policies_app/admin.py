@@ -15,7 +15,10 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
-from policies_app import admin_notifications  # noqa: F401 (registers the rules admin)
+from policies_app import (  # noqa: F401 (they register their admins)
+    admin_directory,
+    admin_notifications,
+)
 from policies_app.documents import export_role_spec
 from policies_app.engine import RolePolicy
 from policies_app.forms import ResourceForm, RoleForm

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
 
 from policies_app.engine import PolicySet, ResourceRef, Subject
 from policies_app.models import Resource, Role, RoleMembership, UserTraits
@@ -68,3 +70,16 @@ def resources_requestable_by(
         return []
     rows = Resource.objects.all() if resources is None else resources
     return [r for r in rows if any(role.reaches(resource_ref(r)) for role in roles)]
+
+
+def directory_users_visible(provider: str) -> QuerySet:
+    """Accounts `provider` may read and manage over SCIM: those it links (and has not
+    deleted), and unlinked ones, so it can adopt an account that already exists (Okta's
+    import matching by userName). Never a superuser (the break-glass account stays local),
+    never an account another provider manages."""
+    own = Q(directory_link__provider=provider, directory_link__deleted=None)
+    return (
+        get_user_model()
+        .objects.filter(is_superuser=False)
+        .filter(Q(directory_link__isnull=True) | own)
+    )

@@ -23,6 +23,7 @@ from policies_app.models import (
     UserTraits,
 )
 from policies_app.selectors import roles_from
+from policies_app.services.directory import directory_mapping_resync
 from policies_app.services.memberships import memberships_set
 from policies_app.signals import review_rules_changed
 
@@ -226,6 +227,12 @@ def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], act
         mapping.delete()
 
 
+def _mappings_changed(summary: ApplySummary) -> set[str]:
+    """Providers whose sso_mapping this apply created, changed or deleted."""
+    labels = summary.created + summary.updated + summary.deleted
+    return {label.split(" ", 1)[1] for label in labels if label.startswith("sso_mapping ")}
+
+
 @retry_on_conflict
 def policies_apply(
     *,
@@ -250,6 +257,7 @@ def policies_apply(
             _apply_sso_mappings(plan, summary, audit, actor)
             if prune:
                 _prune(plan, summary, audit, actor)
+            audit += directory_mapping_resync(_mappings_changed(summary))
             if summary.changed:
                 # Who may see and review pending requests follows the new policies, from
                 # the moment they commit. Before the audit append: it takes the chain head

@@ -66,9 +66,20 @@ def user_deprovision(
     user = User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
     if user is None:
         raise NotFound("no such user")
+    audit: list[AuditEntry] = []
+    done = deprovision_locked(user, actor=actor, reason=reason, audit=audit)
+    audit_record_many(audit)  # last: it takes the chain head
+    return done
+
+
+def deprovision_locked(
+    user: AbstractBaseUser, *, actor: AbstractBaseUser | str, reason: str, audit: list
+) -> Deprovisioned:
+    """`user_deprovision` for a caller that holds the user's row locked in its own
+    transaction (directory sync): appends the events to `audit`, which the caller records
+    last."""
     now = timezone.now()
     done = Deprovisioned()
-    audit: list[AuditEntry] = []
     live, pending = _locked_requests(user.pk, now)
     for request in live:
         audit.append(revoke_locked(request, actor=actor, reason=reason, now=now))
@@ -100,5 +111,4 @@ def user_deprovision(
             "token_deleted": done.token_deleted,
         }
         audit.append(AuditEntry("user.deprovisioned", "user", str(user.pk), actor, data))
-    audit_record_many(audit)  # last: it takes the chain head
     return done
