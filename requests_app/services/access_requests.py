@@ -220,7 +220,6 @@ def _annotations(items: _ItemRules) -> dict[str, list[str]]:
 
 
 def _plan(
-    *,
     requester: AbstractBaseUser,
     roles: Sequence[str] | None,
     resources: Sequence[str] | None,
@@ -230,6 +229,7 @@ def _plan(
     assume_start_time: datetime | None,
     suggested_reviewers: Iterable[str] | None,
     extends: AccessRequest | None,
+    /,
 ) -> CreatePlan:
     """Check the input, resolve every item against the requester's policies, then the reason,
     durations, start time and suggested reviewers, in that order (the first refusal wins)."""
@@ -373,17 +373,11 @@ def access_request_create(
     `extends` links an extension to the approved request it continues; callers go through
     `services.extensions.access_request_extend`, which checks that link.
     """
+    # The arguments in the order of this signature (positional-only in `_plan`).
     plan = _plan(
-        requester=requester,
-        roles=roles,
-        resources=resources,
-        reason=reason,
-        max_duration=max_duration,
-        request_ttl=request_ttl,
-        assume_start_time=assume_start_time,
-        suggested_reviewers=suggested_reviewers,
-        extends=extends,
-    )
+        requester, roles, resources, reason, max_duration, request_ttl,
+        assume_start_time, suggested_reviewers, extends,
+    )  # fmt: skip
     request = _unsaved_request(plan)
     if dry_run:
         return request
