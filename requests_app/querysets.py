@@ -72,21 +72,35 @@ class GrantQuerySet(QuerySet):
 
 
 def _perm_rows(user, codename: str):
-    """Ids of the requests on which `user` has `codename` (guardian's direct-FK rows).
+    """Ids of the requests on which `user` has `codename`, directly or through their
+    reviewer profile group (guardian's direct-FK user and group rows).
 
-    The permission's id is a scalar subquery, computed once, so the database probes the
-    (user, permission, request) index directly instead of joining permissions per row.
+    Hand-written rather than guardian's `get_objects_for_user`, which on this model filters
+    by a cast of the primary key and a subquery over the whole request table (bench/README,
+    "Reviewer fan-out"). The permission's id is a scalar subquery, computed once, so the
+    database probes the (user|group, permission, request) indexes directly.
     """
+    from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
 
-    from requests_app.models import AccessRequestUserObjectPermission
+    from requests_app.models import (
+        AccessRequestGroupObjectPermission,
+        AccessRequestUserObjectPermission,
+    )
 
-    permission = Permission.objects.filter(
-        codename=codename, content_type__app_label="requests_app"
-    ).values("pk")[:1]
-    return AccessRequestUserObjectPermission.objects.filter(
-        user=user, permission=Subquery(permission)
-    ).values("content_object_id")
+    permission = Subquery(
+        Permission.objects.filter(codename=codename, content_type__app_label="requests_app").values(
+            "pk"
+        )[:1]
+    )
+    groups = get_user_model().groups.through.objects.filter(user=user).values("group_id")
+    by_user = AccessRequestUserObjectPermission.objects.filter(user=user, permission=permission)
+    by_group = AccessRequestGroupObjectPermission.objects.filter(
+        group__in=groups, permission=permission
+    )
+    return Q(pk__in=by_user.values("content_object_id")) | Q(
+        pk__in=by_group.values("content_object_id")
+    )
 
 
 # Model-level permissions that reach every request: auditors see them all; holders of the
@@ -116,9 +130,12 @@ class AccessRequestQuerySet(QuerySet):
             return self.none()
         if user.is_superuser or any(user.has_perm(perm) for perm in SEE_ALL_PERMISSIONS):
             return self.all()
-        return self.filter(Q(user=user) | Q(pk__in=_perm_rows(user, "view_accessrequest")))
+        return self.filter(Q(user=user) | _perm_rows(user, "view_accessrequest"))
 
     def reviewable_by(self, user) -> AccessRequestQuerySet:
-        """Requests on which `user` holds the review row (the projection of policy; the
-        review service re-checks policy itself)."""
-        return self.filter(pk__in=_perm_rows(user, "review_accessrequest"))
+        """Requests on which `user`'s reviewer profile holds the review row (the projection
+        of policy; the review service re-checks policy itself). Their own requests included:
+        callers that list work exclude them."""
+        if not user.is_active or user.is_anonymous:
+            return self.none()
+        return self.filter(_perm_rows(user, "review_accessrequest"))

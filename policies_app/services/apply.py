@@ -13,6 +13,7 @@ from django.db import transaction
 
 from policies_app.loader import PolicyPlan
 from policies_app.models import NotificationRule, Resource, Role, UserTraits
+from policies_app.services.profiles import reviewer_profiles_sync
 from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.locking import retry_on_conflict
 from requests_app.services.visibility import request_permissions_resync
@@ -226,6 +227,8 @@ def policies_apply(
                 # Who may see and review pending requests follows the new policies, from
                 # the moment they commit. Before the audit append: it takes the chain head
                 # (the one global lock), and every write in the system waits for it.
+                # Profiles first (who reviews alike), then their rows on pending requests.
+                reviewer_profiles_sync()
                 request_permissions_resync()
             audit_record_many(audit)
             if dry_run:

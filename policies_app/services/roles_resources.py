@@ -16,6 +16,7 @@ from policies_app.documents import Problem, normalize_resource, normalize_role
 from policies_app.loader import PolicyFileError, PolicyPlan
 from policies_app.models import Resource, Role, UserTraits
 from policies_app.services.apply import policies_apply
+from policies_app.services.profiles import reviewer_profiles_sync
 from requests_app.services.audit import AuditEntry, audit_record_many
 from requests_app.services.locking import retry_on_conflict
 from requests_app.services.visibility import request_permissions_resync
@@ -109,6 +110,7 @@ def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
     members = sorted(role.members.values_list(get_user_model().USERNAME_FIELD, flat=True))
     entry = AuditEntry("role.deleted", "role", name, actor, {"spec": role.spec, "members": members})
     role.delete()
+    reviewer_profiles_sync()  # its holders may now review differently, or nothing
     request_permissions_resync()  # before the audit append, which takes the chain head
     audit_record_many([entry])
 

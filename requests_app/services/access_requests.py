@@ -26,6 +26,7 @@ from policies_app.selectors import resource_ref, resources_by_id, subject_for
 from requests_app.choices import AuditAction
 from requests_app.errors import NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest
+from requests_app.selectors import eligible_reviewers
 from requests_app.services.audit import audit_record
 from requests_app.services.jobs import request_schedule_expiry
 from requests_app.services.locking import retry_on_conflict
@@ -33,7 +34,7 @@ from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.text import MAX_REASON as MAX_REASON  # re-exported
 from requests_app.services.text import check_name, clean_text
 from requests_app.services.thresholds import ThresholdBook
-from requests_app.services.visibility import request_permissions_sync
+from requests_app.services.visibility import request_permissions_create
 
 MAX_RESOURCES = 300
 MAX_ROLES = 100
@@ -271,13 +272,12 @@ def access_request_create(
     if dry_run:
         return request
     request.save(force_insert=True)
-    # Reviewers can see and review it as soon as it commits: their rows are written here,
-    # before the audit event, which takes the chain head (the one global lock) last.
-    reviewer_ids = request_permissions_sync(request, policies=policies)
+    # Reviewers can see and review it as soon as it commits: the rows (one per eligible
+    # reviewer profile, not per reviewer) are written here, before the audit event, which
+    # takes the chain head (the one global lock) last.
+    request_permissions_create(request, policies=policies)
     User = get_user_model()
-    reviewer_names = User.objects.filter(pk__in=reviewer_ids).values_list(
-        User.USERNAME_FIELD, flat=True
-    )
+    reviewer_names = eligible_reviewers(request).values_list(User.USERNAME_FIELD, flat=True)
     outbox_enqueue(
         event="request.created",
         request_id=request.id,

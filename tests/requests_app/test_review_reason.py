@@ -117,8 +117,7 @@ def test_admin_bulk_review_reports_the_services_refusal(needs_reason, reviewer):
     )
     said = [str(m) for m in get_messages(response.wsgi_request)]
     assert any(
-        "not reviewed: a reason is required to review this request (its policy" in m
-        for m in said
+        "not reviewed: a reason is required to review this request (its policy" in m for m in said
     ), said
     assert "0 of 1 requests reviewed." in said
     _unchanged(needs_reason)
