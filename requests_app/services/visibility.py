@@ -19,6 +19,7 @@ from guardian.shortcuts import assign_perm
 
 from policies_app.engine import PolicySet
 from policies_app.models import ReviewerProfile
+from policies_app.services.profiles import reviewer_profiles_sync
 from requests_app.choices import RequestState
 from requests_app.models import AccessRequest
 from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
@@ -101,3 +102,13 @@ def request_permissions_resync(
         request_permissions_sync(request, policies=policies, profiles=profiles)
         count += 1
     return count
+
+
+def accounts_profiles_sync(*, user_ids: Iterable[int]) -> None:
+    """After an account change outside policy files (the active flag, a hand-edited group
+    list): put the users back in the reviewer profile their roles call for, or none when
+    inactive, and give any profile that appears its rows on pending requests. Runs in the
+    caller's transaction, before its audit append."""
+    created = reviewer_profiles_sync(user_ids=user_ids).created
+    if created:
+        request_permissions_resync(profile_ids=created)
