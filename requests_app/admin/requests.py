@@ -24,6 +24,7 @@ from requests_app.admin import display
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.details import request_page_context
 from requests_app.admin.forms import BulkReviewForm, ReviewForm, RevokeForm
+from requests_app.admin.permissions import object_permissions_context
 from requests_app.choices import RequestState, ReviewState
 from requests_app.errors import DomainError
 from requests_app.models import AccessRequest, PendingRequest, Review
@@ -34,6 +35,7 @@ from requests_app.services.reviews import review_reason_required, review_submit
 from requests_app.services.windows import access_window, access_windows
 
 PAGE_TEMPLATE = "admin/requests_app/accessrequest/request_page.html"
+PERMISSIONS_TEMPLATE = "admin/requests_app/accessrequest/permissions.html"
 BULK_TEMPLATE = "admin/requests_app/accessrequest/bulk_review.html"
 
 
@@ -261,6 +263,11 @@ class AccessRequestAdmin(_RequestColumns, ReadOnlyAdmin):
                 view(self.revoke_view),
                 name="requests_app_accessrequest_revoke",
             ),
+            path(
+                "<path:object_id>/permissions/",
+                view(self.permissions_view),
+                name="requests_app_accessrequest_permissions",
+            ),
             *super().get_urls(),
         ]
 
@@ -290,10 +297,28 @@ class AccessRequestAdmin(_RequestColumns, ReadOnlyAdmin):
             "revoke_form": revoke_form or RevokeForm(),
             "review_url": reverse("admin:requests_app_accessrequest_review", args=[obj.pk]),
             "revoke_url": reverse("admin:requests_app_accessrequest_revoke", args=[obj.pk]),
+            "permissions_url": reverse(
+                "admin:requests_app_accessrequest_permissions", args=[obj.pk]
+            ),
             "queue_url": reverse("admin:requests_app_pendingrequest_changelist"),
             "has_queue": reviews_anything(request),
         }
         return TemplateResponse(request, PAGE_TEMPLATE, context, status=status)
+
+    def permissions_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: who may see and review the request, and why (read-only: a projection)."""
+        obj = self.visible_object(request, object_id)
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            **object_permissions_context(obj),
+            "opts": self.model._meta,
+            "req": obj,
+            "title": "Who may see and review this",
+            "request_url": reverse("admin:requests_app_accessrequest_change", args=[obj.pk]),
+        }
+        return TemplateResponse(request, PERMISSIONS_TEMPLATE, context)
 
     def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """POST: one review by the caller, through `review_submit`."""
