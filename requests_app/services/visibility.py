@@ -112,3 +112,12 @@ def accounts_profiles_sync(*, user_ids: Iterable[int]) -> None:
     created = reviewer_profiles_sync(user_ids=user_ids).created
     if created:
         request_permissions_resync(profile_ids=created)
+
+
+@retry_on_conflict
+@transaction.atomic
+def reviewer_permissions_rebuild() -> int:
+    """The periodic backstop: every user's reviewer profile, then the rows of every PENDING
+    request, recomputed (e.g. after a membership written outside the services)."""
+    reviewer_profiles_sync()
+    return request_permissions_resync()

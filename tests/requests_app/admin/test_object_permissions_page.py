@@ -33,9 +33,7 @@ def test_page_lists_requester_profiles_past_reviewers_and_auditors(login, make_r
     assert "erin" in model_level  # the auditor role's view permission
 
 
-def test_page_is_404_for_those_who_cannot_see_the_request_and_refuses_writes(
-    login, make_request
-):
+def test_page_is_404_for_those_who_cannot_see_the_request_and_refuses_writes(login, make_request):
     request = make_request()
     assert login("mallory").get(perms_url(request)).status_code == 404
     assert login("bob").post(perms_url(request), {}).status_code == 403
