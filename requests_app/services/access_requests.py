@@ -26,7 +26,6 @@ from policies_app.selectors import resource_ref, resources_by_id, subject_for
 from requests_app.choices import AuditAction
 from requests_app.errors import NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest
-from requests_app.selectors import eligible_reviewers
 from requests_app.services.audit import audit_record
 from requests_app.services.jobs import request_schedule_expiry
 from requests_app.services.locking import retry_on_conflict
@@ -276,12 +275,12 @@ def access_request_create(
     # reviewer profile, not per reviewer) are written here, before the audit event, which
     # takes the chain head (the one global lock) last.
     request_permissions_create(request, policies=policies)
-    User = get_user_model()
-    reviewer_names = eligible_reviewers(request).values_list(User.USERNAME_FIELD, flat=True)
     outbox_enqueue(
         event="request.created",
         request_id=request.id,
-        recipients=[*request.suggested_reviewers, *reviewer_names],
+        # Eligible reviewers are added when the message is routed (outbox_route), after
+        # commit: their number must not weigh on this transaction.
+        recipients=request.suggested_reviewers,
         payload=request_payload(request),
     )
     audit_record(

@@ -8,6 +8,7 @@ from requests_app.choices import RequestState
 from requests_app.errors import NotAllowed, ValidationFailed
 from requests_app.models import AccessRequest, AuditEvent, OutboxMessage
 from requests_app.services.access_requests import access_request_create
+from requests_app.services.notifications import outbox_route
 from tests.policies import engineer_requests
 
 
@@ -18,6 +19,9 @@ def test_request_is_stored_pending_audited_and_reviewers_notified(requester):
     event = AuditEvent.objects.get(action="request.created")
     assert event.target_id == str(request.id) and event.actor_name == "alice"
     message = OutboxMessage.objects.get(event="request.created")
+    # The eligible reviewers are named when the worker routes it (after commit).
+    assert outbox_route(message_id=message.pk)
+    message.refresh_from_db()
     assert message.recipients == ["bob", "carol"]
 
 
