@@ -86,9 +86,12 @@ def add_fixture(sizes=SIZES):
 
 
 def run(args) -> Report:
-    iterations = 5 if args.quick else 30
-    warmup = 1 if args.quick else 3
-    sizes = (10, 100, 1_000) if args.quick else SIZES
+    if args.quick:
+        return measure(sizes=(10, 100, 1_000), iterations=5, warmup=1)
+    return measure()
+
+
+def measure(*, sizes=SIZES, iterations: int = 30, warmup: int = 3) -> Report:
     remove_fixture()
     report = Report(
         "fanout",
