@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from requests_app.choices import RequestState
 
@@ -71,14 +71,15 @@ class GrantQuerySet(QuerySet):
 # --- Requests ----------------------------------------------------------------------------
 
 
-def _perm_rows(user, codename: str):
-    """Ids of the requests on which `user` has `codename`, directly or through their
-    reviewer profile group (guardian's direct-FK user and group rows).
+def _perm_rows(user, codename: str, *, user_rows: bool = True) -> Q:
+    """Requests on which `user` has `codename` through their reviewer profile group (and,
+    with `user_rows`, their own row): correlated EXISTS over guardian's direct-FK tables.
 
-    Hand-written rather than guardian's `get_objects_for_user`, which on this model filters
-    by a cast of the primary key and a subquery over the whole request table (bench/README,
-    "Reviewer fan-out"). The permission's id is a scalar subquery, computed once, so the
-    database probes the (user|group, permission, request) indexes directly.
+    Hand-written rather than guardian's `get_objects_for_user`, whose `pk IN (rows of every
+    request the group may see)` hashes all of a profile's history for each listing (~0.5 s
+    at 85k rows; bench/README.md, "Reviewer fan-out"). EXISTS lets the database probe the
+    (group|user, permission, request) indexes for the few candidate rows only. The
+    permission's id is a scalar subquery, computed once.
     """
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
@@ -94,13 +95,16 @@ def _perm_rows(user, codename: str):
         )[:1]
     )
     groups = get_user_model().groups.through.objects.filter(user=user).values("group_id")
-    by_user = AccessRequestUserObjectPermission.objects.filter(user=user, permission=permission)
     by_group = AccessRequestGroupObjectPermission.objects.filter(
-        group__in=groups, permission=permission
+        content_object=OuterRef("pk"), permission=permission, group__in=groups
     )
-    return Q(pk__in=by_user.values("content_object_id")) | Q(
-        pk__in=by_group.values("content_object_id")
-    )
+    condition = Q(Exists(by_group))
+    if user_rows:
+        by_user = AccessRequestUserObjectPermission.objects.filter(
+            content_object=OuterRef("pk"), permission=permission, user=user
+        )
+        condition |= Q(Exists(by_user))
+    return condition
 
 
 # Model-level permissions that reach every request: auditors see them all; holders of the
@@ -138,4 +142,4 @@ class AccessRequestQuerySet(QuerySet):
         callers that list work exclude them."""
         if not user.is_active or user.is_anonymous:
             return self.none()
-        return self.filter(_perm_rows(user, "review_accessrequest"))
+        return self.filter(_perm_rows(user, "review_accessrequest", user_rows=False))
