@@ -33,7 +33,7 @@ from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.text import MAX_REASON as MAX_REASON  # re-exported
 from requests_app.services.text import check_name, clean_text
 from requests_app.services.thresholds import ThresholdBook
-from requests_app.services.visibility import request_permissions_sync
+from requests_app.services.visibility import request_permissions_create
 
 MAX_RESOURCES = 300
 MAX_ROLES = 100
@@ -314,20 +314,19 @@ def _unsaved_request(plan: CreatePlan) -> AccessRequest:
 
 
 def _write(request: AccessRequest, policies: PolicySet) -> None:
-    """Insert the request, then its reviewers' permissions and notification, the audit event
-    last; its expiry is queued for after the commit."""
+    """Insert the request, then its reviewer profiles' permissions and notification, the
+    audit event last; its expiry is queued for after the commit."""
     request.save(force_insert=True)
-    # Reviewers can see and review it as soon as it commits: their rows are written here,
-    # before the audit event, which takes the chain head (the one global lock) last.
-    reviewer_ids = request_permissions_sync(request, policies=policies)
-    User = get_user_model()
-    reviewer_names = User.objects.filter(pk__in=reviewer_ids).values_list(
-        User.USERNAME_FIELD, flat=True
-    )
+    # Reviewers can see and review it as soon as it commits: the rows (one per eligible
+    # reviewer profile, not per reviewer) are written here, before the audit event, which
+    # takes the chain head (the one global lock) last.
+    request_permissions_create(request, policies=policies)
     outbox_enqueue(
         event="request.created",
         request_id=request.id,
-        recipients=[*request.suggested_reviewers, *reviewer_names],
+        # Eligible reviewers are added when the message is routed (outbox_route), after
+        # commit: their number must not weigh on this transaction.
+        recipients=request.suggested_reviewers,
         payload=request_payload(request),
     )
     audit_record(

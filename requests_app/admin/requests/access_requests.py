@@ -20,6 +20,7 @@ from requests_app.admin import display
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.details import request_page_context
 from requests_app.admin.forms import ReviewForm, RevokeForm
+from requests_app.admin.permissions import object_permissions_context
 from requests_app.admin.requests.bulk import approve_selected, deny_selected
 from requests_app.admin.requests.columns import RequestColumns
 from requests_app.admin.requests.outcomes import outcome_message
@@ -30,6 +31,7 @@ from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_reason_required, review_submit
 
 PAGE_TEMPLATE = "admin/requests_app/accessrequest/request_page.html"
+PERMISSIONS_TEMPLATE = "admin/requests_app/accessrequest/permissions.html"
 
 
 class ScopeFilter(SimpleListFilter):
@@ -93,6 +95,11 @@ class AccessRequestAdmin(RequestColumns, ReadOnlyAdmin):
                 view(self.revoke_view),
                 name="requests_app_accessrequest_revoke",
             ),
+            path(
+                "<path:object_id>/permissions/",
+                view(self.permissions_view),
+                name="requests_app_accessrequest_permissions",
+            ),
             *super().get_urls(),
         ]
 
@@ -122,10 +129,28 @@ class AccessRequestAdmin(RequestColumns, ReadOnlyAdmin):
             "revoke_form": revoke_form or RevokeForm(),
             "review_url": reverse("admin:requests_app_accessrequest_review", args=[obj.pk]),
             "revoke_url": reverse("admin:requests_app_accessrequest_revoke", args=[obj.pk]),
+            "permissions_url": reverse(
+                "admin:requests_app_accessrequest_permissions", args=[obj.pk]
+            ),
             "queue_url": reverse("admin:requests_app_pendingrequest_changelist"),
             "has_queue": reviews_anything(request),
         }
         return TemplateResponse(request, PAGE_TEMPLATE, context, status=status)
+
+    def permissions_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: who may see and review the request, and why (read-only: a projection)."""
+        obj = self.visible_object(request, object_id)
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            **object_permissions_context(obj),
+            "opts": self.model._meta,
+            "req": obj,
+            "title": "Who may see and review this",
+            "request_url": reverse("admin:requests_app_accessrequest_change", args=[obj.pk]),
+        }
+        return TemplateResponse(request, PERMISSIONS_TEMPLATE, context)
 
     def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """POST: one review by the caller, through `review_submit`."""
