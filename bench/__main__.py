@@ -17,6 +17,7 @@ BENCHMARKS = {
     "thresholds": "bench.thresholds",
     "listing": "bench.listing",
     "throughput": "bench.throughput",
+    "fanout": "bench.fanout",
 }
 
 

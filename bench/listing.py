@@ -18,7 +18,11 @@ from rest_framework.authtoken.models import Token
 from bench.common import Report, count_queries, interleaved, ratio, summary_ms
 from bench.seed import username
 from policies_app.models import Role
-from requests_app.models import AccessRequestUserObjectPermission, Review
+from requests_app.models import (
+    AccessRequestGroupObjectPermission,
+    AccessRequestUserObjectPermission,
+    Review,
+)
 from requests_app.selectors import requests_needing_review
 
 FLAT_FACTOR = 1.5
@@ -53,9 +57,11 @@ def measure(*, iterations: int) -> Report:
     for team, user in reviewers:
         stats[user.username] = {
             "team": team,
+            # Rows that reach the reviewer: their own and their reviewer profile group's.
             "history_permission_rows": AccessRequestUserObjectPermission.objects.filter(
                 user=user
-            ).count(),
+            ).count()
+            + AccessRequestGroupObjectPermission.objects.filter(group__user=user).count(),
             "reviews_written": Review.objects.filter(reviewer=user).count(),
             "pending_to_review": requests_needing_review(user).count(),
         }

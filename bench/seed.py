@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -35,9 +35,11 @@ from bench.bulk import (
 )
 from bench.common import Report, timed
 from policies_app.documents import normalize_role
-from policies_app.models import Resource, Role
+from policies_app.models import Resource, ReviewerProfile, Role
+from policies_app.services.profiles import reviewer_profiles_sync
 from requests_app.models import (
     AccessRequest,
+    AccessRequestGroupObjectPermission,
     AccessRequestUserObjectPermission,
     AuditChainHead,
     AuditEvent,
@@ -232,6 +234,7 @@ REVIEW_COLUMNS = (
     "created",
 )
 PERM_COLUMNS = ("content_object_id", "permission_id", "user_id")
+GROUP_PERM_COLUMNS = ("content_object_id", "permission_id", "group_id")
 
 
 def request_row(
@@ -308,6 +311,8 @@ class Ids:
 
 DATA_MODELS = (
     AccessRequestUserObjectPermission,
+    AccessRequestGroupObjectPermission,
+    ReviewerProfile,
     OutboxMessage,
     AuditEvent,
     Review,
@@ -329,6 +334,7 @@ def reset_data() -> None:
         "guardian_userobjectpermission",
         "django_admin_log",
         User.groups.through._meta.db_table,
+        Group._meta.db_table,
         User.user_permissions.through._meta.db_table,
         User._meta.db_table,
     ]
@@ -463,11 +469,15 @@ def seed(*, scale: float = 1.0, reset: bool = False, seed_value: int = 8, echo=p
                 _resources(shape, ids, now),
             ),
         )
+        # Reviewers of a team share their roles: one reviewer profile (auth group) per team,
+        # made by the service itself, as a policy apply would.
+        step("reviewer_profiles", lambda: len(reviewer_profiles_sync().created))
         history = _history_plan(shape, rng, now)
         approved = sum(
             1 for _, _, s in history if s in (RequestState.APPROVED, RequestState.REVOKED)
         )
         writer = _RequestWriter(shape, ids, rng, now, (view_perm, review_perm), approved)
+        writer.team_groups = _team_groups(shape, ids)
         seconds, _ = timed(lambda: writer.write(history))
         for name, n in writer.counts.items():
             counts[name] = n
@@ -477,7 +487,8 @@ def seed(*, scale: float = 1.0, reset: bool = False, seed_value: int = 8, echo=p
 
         def _finish():
             reset_sequences([User, Role, Role.members.through, Resource, Grant, Review,
-                             AccessRequestUserObjectPermission])  # fmt: skip
+                             AccessRequestUserObjectPermission,
+                             AccessRequestGroupObjectPermission])  # fmt: skip
             return 0
 
         step("sequences", _finish)
@@ -503,6 +514,14 @@ def seed(*, scale: float = 1.0, reset: bool = False, seed_value: int = 8, echo=p
     return report
 
 
+def _team_groups(shape: Shape, ids: Ids) -> dict[int, int]:
+    """Each team's reviewer profile group (its reviewers all hold the same roles)."""
+    Through = get_user_model().groups.through
+    first = {ids.user + reviewer_indexes(t, shape)[0]: t for t in range(shape.teams)}
+    rows = Through.objects.filter(user_id__in=list(first), group__reviewer_profile__isnull=False)
+    return {first[uid]: gid for uid, gid in rows.values_list("user_id", "group_id")}
+
+
 class _RequestWriter:
     """Writes requests with their reviews, grants and guardian rows, a chunk at a time."""
 
@@ -519,6 +538,8 @@ class _RequestWriter:
         self.reviews: list[tuple] = []
         self.grants: list[tuple] = []
         self.perms: list[tuple] = []
+        self.group_perms: list[tuple] = []
+        self.team_groups: dict[int, int] = {}
 
     def _items(self, team: int, n: int) -> tuple[list[str], list[str]]:
         rng, shape = self.rng, self.shape
@@ -580,10 +601,14 @@ class _RequestWriter:
                 revoked=revoked,
             )
         )
+        # As the services write them: the requester's view row, the team's reviewer profile
+        # group (view, review), and a view row for whoever reviewed.
         self.perms.append((rid, self.view_perm, user))
-        for r in reviewers:
-            self.perms.append((rid, self.view_perm, r))
-            self.perms.append((rid, self.review_perm, r))
+        if resolved and resolved[1] is not None and resolved[1] != user:
+            self.perms.append((rid, self.view_perm, resolved[1]))
+        group = self.team_groups[team]
+        self.group_perms.append((rid, self.view_perm, group))
+        self.group_perms.append((rid, self.review_perm, group))
 
     def _grant(self, rid, user, role, resource, access, revoked, ended, created) -> None:
         self.grants.append(
@@ -612,7 +637,11 @@ class _RequestWriter:
         self.counts["permissions"] += load_rows(
             AccessRequestUserObjectPermission._meta.db_table, PERM_COLUMNS, self.perms
         )
+        self.counts["permissions"] += load_rows(
+            AccessRequestGroupObjectPermission._meta.db_table, GROUP_PERM_COLUMNS, self.group_perms
+        )
         self.requests, self.reviews, self.grants, self.perms = [], [], [], []
+        self.group_perms = []
 
     def write(self, history: list[tuple]) -> None:
         for created, team, state in history:

@@ -20,8 +20,10 @@ from django.db import transaction
 from bench.common import Report, count_queries, interleaved, ratio, summary_ms, timed
 from policies_app.documents import normalize_role
 from policies_app.models import Role
+from policies_app.services.profiles import reviewer_profiles_sync
 from requests_app.models import (
     AccessRequest,
+    AccessRequestGroupObjectPermission,
     AccessRequestUserObjectPermission,
     Grant,
     OutboxMessage,
@@ -81,11 +83,14 @@ def remove_fixture() -> None:
     users = User.objects.filter(username__startswith=PREFIX)
     requests = AccessRequest.objects.filter(user__in=users)
     AccessRequestUserObjectPermission.objects.filter(content_object__in=requests).delete()
+    AccessRequestGroupObjectPermission.objects.filter(content_object__in=requests).delete()
     Review.objects.filter(request__in=requests).delete()
     Grant.objects.filter(request__in=requests).delete()
     OutboxMessage.objects.filter(request__in=requests).delete()
     requests.delete()
-    Role.objects.filter(name__startswith=PREFIX).delete()
+    with transaction.atomic():
+        Role.objects.filter(name__startswith=PREFIX).delete()
+        reviewer_profiles_sync(user_ids=users.values_list("pk", flat=True))
 
 
 def add_fixture(roles: int, sets: int, reviews: int):
@@ -109,6 +114,7 @@ def add_fixture(roles: int, sets: int, reviews: int):
                 for k, u in enumerate(reviewers)
             ]
         )
+        reviewer_profiles_sync(user_ids=[u.pk for u in users.values()])
     return requester, reviewers
 
 

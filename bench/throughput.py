@@ -31,6 +31,7 @@ from rest_framework.authtoken.models import Token
 from bench.bulk import foreign_key_checks_off, load_rows
 from bench.common import Report, count_queries, ratio
 from bench.seed import (
+    GROUP_PERM_COLUMNS,
     INTEGRATION,
     PERM_COLUMNS,
     REQUEST_COLUMNS,
@@ -46,6 +47,7 @@ from bench.server import THREADS, WORKERS, Served, gunicorn, wrk_available
 from policies_app.models import Role
 from requests_app.models import (
     AccessRequest,
+    AccessRequestGroupObjectPermission,
     AccessRequestUserObjectPermission,
     Grant,
     OutboxMessage,
@@ -78,7 +80,16 @@ def _add_pending(team: int, count: int, shape: SeedShape, requester_id: int, rev
     rng = random.Random(88)
     view, review = permission_ids()
     now = timezone.now()
-    rows, perms, ids = [], [], []
+    rows, perms, group_perms, ids = [], [], [], []
+    # The team's reviewers share one reviewer profile group: the rows go to it.
+    group = (
+        get_user_model()
+        .groups.through.objects.filter(
+            user_id=list(reviewer_ids)[0], group__reviewer_profile__isnull=False
+        )
+        .values_list("group_id", flat=True)
+        .get()
+    )
     for n in range(count):
         rid = new_uuid(rng)
         ids.append(rid)
@@ -91,17 +102,20 @@ def _add_pending(team: int, count: int, shape: SeedShape, requester_id: int, rev
             )
         )  # fmt: skip
         perms.append((rid, view, requester_id))
-        for uid in reviewer_ids:
-            perms += [(rid, view, uid), (rid, review, uid)]
+        group_perms += [(rid, view, group), (rid, review, group)]
     with foreign_key_checks_off():
         load_rows(AccessRequest._meta.db_table, REQUEST_COLUMNS, rows)
         load_rows(AccessRequestUserObjectPermission._meta.db_table, PERM_COLUMNS, perms)
+        load_rows(
+            AccessRequestGroupObjectPermission._meta.db_table, GROUP_PERM_COLUMNS, group_perms
+        )
     return ids
 
 
 def remove_written() -> None:
     requests = AccessRequest.objects.filter(reason=MARKER)
     AccessRequestUserObjectPermission.objects.filter(content_object__in=requests).delete()
+    AccessRequestGroupObjectPermission.objects.filter(content_object__in=requests).delete()
     Review.objects.filter(request__in=requests).delete()
     Grant.objects.filter(request__in=requests).delete()
     OutboxMessage.objects.filter(request__in=requests).delete()

@@ -128,6 +128,30 @@ class NotificationRule(models.Model):
         return self.name
 
 
+class ReviewerProfile(models.Model):
+    """A group of users who review alike: one auth Group per distinct (standing role names,
+    traits) among active users whose standing roles review anything.
+
+    Eligibility to review depends on exactly those two things (ARCHITECTURE invariant 4),
+    so requests carry guardian group permissions per eligible profile instead of one row per
+    reviewer. Written only by `policies_app.services.profiles.reviewer_profiles_sync`.
+    """
+
+    group = models.OneToOneField(
+        "auth.Group", on_delete=models.CASCADE, related_name="reviewer_profile"
+    )
+    key = models.CharField(max_length=64, unique=True)  # sha256 of the canonical definition
+    roles = models.JSONField(default=list)
+    traits = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group__name"]
+
+    def __str__(self) -> str:
+        return self.group.name
+
+
 class SSOMapping(models.Model):
     """How one identity provider's claims become a user: identity claims, traits and
     `claims_to_roles` (policies_app.documents.sso_mappings). Named after the provider;

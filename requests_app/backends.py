@@ -11,6 +11,8 @@ from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
+from guardian.backends import ObjectPermissionBackend
+from guardian.core import ObjectPermissionChecker
 
 from policies_app.models import Role
 from requests_app.models import Grant
@@ -98,3 +100,35 @@ class RolePermissionBackend:
 
     def has_module_perms(self, user_obj, app_label: str) -> bool:
         return any(p.startswith(f"{app_label}.") for p in self.get_all_permissions(user_obj))
+
+
+class AccessRequestPermissionBackend(ObjectPermissionBackend):
+    """django-guardian's object permissions, with the two request permissions answered as
+    the rules say (guardian alone would let a superuser review their own request).
+
+    - `review_accessrequest` on a request: exactly `selectors.may_review` (active, never
+      the requester, superusers included), read from the request's guardian rows: the
+      user's reviewer profile group holds it.
+    - `view_accessrequest` on a request: exactly `AccessRequest.objects.visible_to(user)`
+      (the requester, eligible and past reviewers, auditors and superusers).
+    Other objects and permissions: guardian as is.
+    """
+
+    def has_perm(self, user_obj, perm: str, obj=None) -> bool:
+        from requests_app.models import AccessRequest
+
+        if not isinstance(obj, AccessRequest):
+            return super().has_perm(user_obj, perm, obj)
+        codename = perm.split(".", 1)[1] if "." in perm else perm
+        if perm != codename and not perm.startswith("requests_app."):
+            return False
+        if user_obj.is_anonymous or not user_obj.is_active:
+            return False
+        if codename == "view_accessrequest":
+            return AccessRequest.objects.visible_to(user_obj).filter(pk=obj.pk).exists()
+        if codename == "review_accessrequest":
+            if user_obj.pk == obj.user_id:
+                return False
+            # The group half of guardian's checker: no superuser shortcut.
+            return codename in ObjectPermissionChecker(user_obj).get_group_perms(obj)
+        return super().has_perm(user_obj, perm, obj)

@@ -326,11 +326,10 @@ class NotificationDelivery(models.Model):
 
 
 class AccessRequestUserObjectPermission(UserObjectPermissionBase):
-    """django-guardian object permissions on requests, with a direct foreign key (fast joins).
+    """django-guardian user permissions on requests, with a direct foreign key (fast joins).
 
-    Rows are a projection of policy, written by `services.visibility`: the requester and
-    every eligible reviewer can view a request, eligible reviewers can review it. The policy
-    check at review time stays the authority.
+    Written by `services.visibility`: the requester and everyone who reviewed a request can
+    view it. Eligible reviewers reach it through their reviewer profile's group rows.
     """
 
     content_object = models.ForeignKey(AccessRequest, on_delete=models.CASCADE)
@@ -342,6 +341,10 @@ class AccessRequestUserObjectPermission(UserObjectPermissionBase):
 
 
 class AccessRequestGroupObjectPermission(GroupObjectPermissionBase):
+    """django-guardian group permissions on requests: view and review for each reviewer
+    profile (policies_app.ReviewerProfile) whose roles and traits may review a PENDING
+    request. A projection of policy; the check at review time stays the authority."""
+
     content_object = models.ForeignKey(AccessRequest, on_delete=models.CASCADE)
 
     class Meta(GroupObjectPermissionBase.Meta):

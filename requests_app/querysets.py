@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from accessportal.kernel.choices import RequestState
 
@@ -71,22 +71,40 @@ class GrantQuerySet(QuerySet):
 # --- Requests ----------------------------------------------------------------------------
 
 
-def _perm_rows(user, codename: str):
-    """Ids of the requests on which `user` has `codename` (guardian's direct-FK rows).
+def _perm_rows(user, codename: str, *, user_rows: bool = True) -> Q:
+    """Requests on which `user` has `codename` through their reviewer profile group (and,
+    with `user_rows`, their own row): correlated EXISTS over guardian's direct-FK tables.
 
-    The permission's id is a scalar subquery, computed once, so the database probes the
-    (user, permission, request) index directly instead of joining permissions per row.
+    Hand-written rather than guardian's `get_objects_for_user`, whose `pk IN (rows of every
+    request the group may see)` hashes all of a profile's history for each listing (~0.5 s
+    at 85k rows; bench/README.md, "Reviewer fan-out"). EXISTS lets the database probe the
+    (group|user, permission, request) indexes for the few candidate rows only. The
+    permission's id is a scalar subquery, computed once.
     """
+    from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
 
-    from requests_app.models import AccessRequestUserObjectPermission
+    from requests_app.models import (
+        AccessRequestGroupObjectPermission,
+        AccessRequestUserObjectPermission,
+    )
 
-    permission = Permission.objects.filter(
-        codename=codename, content_type__app_label="requests_app"
-    ).values("pk")[:1]
-    return AccessRequestUserObjectPermission.objects.filter(
-        user=user, permission=Subquery(permission)
-    ).values("content_object_id")
+    permission = Subquery(
+        Permission.objects.filter(codename=codename, content_type__app_label="requests_app").values(
+            "pk"
+        )[:1]
+    )
+    groups = get_user_model().groups.through.objects.filter(user=user).values("group_id")
+    by_group = AccessRequestGroupObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), permission=permission, group__in=groups
+    )
+    condition = Q(Exists(by_group))
+    if user_rows:
+        by_user = AccessRequestUserObjectPermission.objects.filter(
+            content_object=OuterRef("pk"), permission=permission, user=user
+        )
+        condition |= Q(Exists(by_user))
+    return condition
 
 
 # Model-level permissions that reach every request: auditors see them all; holders of the
@@ -116,9 +134,12 @@ class AccessRequestQuerySet(QuerySet):
             return self.none()
         if user.is_superuser or any(user.has_perm(perm) for perm in SEE_ALL_PERMISSIONS):
             return self.all()
-        return self.filter(Q(user=user) | Q(pk__in=_perm_rows(user, "view_accessrequest")))
+        return self.filter(Q(user=user) | _perm_rows(user, "view_accessrequest"))
 
     def reviewable_by(self, user) -> AccessRequestQuerySet:
-        """Requests on which `user` holds the review row (the projection of policy; the
-        review service re-checks policy itself)."""
-        return self.filter(pk__in=_perm_rows(user, "review_accessrequest"))
+        """Requests on which `user`'s reviewer profile holds the review row (the projection
+        of policy; the review service re-checks policy itself). Their own requests included:
+        callers that list work exclude them."""
+        if not user.is_active or user.is_anonymous:
+            return self.none()
+        return self.filter(_perm_rows(user, "review_accessrequest", user_rows=False))

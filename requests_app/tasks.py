@@ -26,7 +26,7 @@ from requests_app.services.grants import grants_end_due
 from requests_app.services.notifications import outbox_dispatch, outbox_messages_due
 from requests_app.services.reminders import grants_warn_ending
 from requests_app.services.resolution import access_request_expire, access_requests_expire_due
-from requests_app.services.visibility import request_permissions_resync
+from requests_app.services.visibility import reviewer_permissions_rebuild
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def warn_ending_grants() -> int:
 @shared_task(**RETRY)
 def resync_request_permissions() -> int:
     """Recompute who may see and review pending requests (guardian rows) from policy."""
-    return request_permissions_resync()
+    return reviewer_permissions_rebuild()
 
 
 @shared_task(**RETRY)

@@ -25,6 +25,7 @@ from policies_app.models import (
 from policies_app.selectors import roles_from
 from policies_app.services.directory import directory_mapping_resync
 from policies_app.services.memberships import memberships_set
+from policies_app.services.profiles import reviewer_profiles_sync
 from policies_app.signals import review_rules_changed
 
 
@@ -233,6 +234,19 @@ def _mappings_changed(summary: ApplySummary) -> set[str]:
     return {label.split(" ", 1)[1] for label in labels if label.startswith("sso_mapping ")}
 
 
+def _profile_scope(summary: ApplySummary) -> list[int] | None:
+    """Whose reviewer profile may have changed: everyone's when a role changed (it may
+    start or stop reviewing), else only the users whose documents changed."""
+    labels = [*summary.created, *summary.updated, *summary.deleted]
+    if any(label.startswith("role ") for label in labels):
+        return None
+    names = [label.split(" ", 1)[1] for label in labels if label.startswith("user ")]
+    User = get_user_model()
+    return list(
+        User.objects.filter(**{f"{User.USERNAME_FIELD}__in": names}).values_list("pk", flat=True)
+    )
+
+
 @retry_on_conflict
 def policies_apply(
     *,
@@ -262,6 +276,8 @@ def policies_apply(
                 # Who may see and review pending requests follows the new policies, from
                 # the moment they commit. Before the audit append: it takes the chain head
                 # (the one global lock), and every write in the system waits for it.
+                # Profiles first (who reviews alike), then their rows on pending requests.
+                reviewer_profiles_sync(user_ids=_profile_scope(summary))
                 review_rules_changed.send(sender=Role)
             audit_record_many(audit)
             if dry_run:

@@ -25,6 +25,7 @@ from policies_app.documents.sso_mappings import (
 )
 from policies_app.models import Role, SSOMapping, UserTraits
 from policies_app.services.memberships import RolesChange, memberships_set
+from policies_app.signals import review_rules_changed
 
 
 class NoMapping(NotAllowed):
@@ -105,7 +106,10 @@ def identity_apply(*, user: AbstractBaseUser, provider: str, claims: dict) -> Id
         row.save(update_fields=["traits"])
     wanted = roles_from_claims(spec, claims)
     existing = set(Role.objects.filter(name__in=wanted).values_list("name", flat=True))
-    roles = memberships_set(user, existing, source=source)
+    roles = memberships_set(user, existing, source=source, notify=False)
+    if roles.gained or roles.lost or after != before:
+        # Who may review follows at once (reviewer profiles key on roles and traits).
+        review_rules_changed.send(sender=Role, user_ids=[user.pk])
     change = IdentityChange(roles, before, after, fields)
     if change.changed:
         data = {**roles.audit_data(), "traits": after, "traits_before": before}

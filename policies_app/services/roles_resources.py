@@ -19,6 +19,7 @@ from policies_app.loader import PolicyFileError, PolicyPlan
 from policies_app.models import POLICY_SOURCE, Resource, Role, UserTraits
 from policies_app.selectors import members_from, roles_from
 from policies_app.services.apply import policies_apply
+from policies_app.services.profiles import reviewer_profiles_sync
 from policies_app.signals import review_rules_changed
 
 
@@ -111,7 +112,8 @@ def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
     members = sorted(role.members.values_list(get_user_model().USERNAME_FIELD, flat=True))
     entry = AuditEntry("role.deleted", "role", name, actor, {"spec": role.spec, "members": members})
     role.delete()
-    review_rules_changed.send(sender=Role)  # before the audit append, which takes the chain head
+    reviewer_profiles_sync()  # its holders may now review differently, or nothing
+    review_rules_changed.send(sender=Role)  # before the audit append, which takes the head
     audit_record_many([entry])
 
 

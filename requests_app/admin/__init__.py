@@ -1,7 +1,8 @@
 """Django admin for requests_app: the reviewers' desk.
 
 One small module per concern, each registering its ModelAdmins when imported here:
-`requests` (the "Pending for me" queue, every visible request, the request page, reviews),
+`requests/` (a package: `queue`, the "Pending for me" queue; `access_requests`, every visible
+request and the request page; `reviews`),
 `grants` (active and past access, revoke), `audit` (the read-only audit log), `accounts`
 (Django's User and Group admin, every privilege change audited). Other
 concerns (e.g. the notification outbox) add their own module and import it below.
@@ -14,7 +15,11 @@ from requests_app.admin import (  # noqa: F401 (registers admins)
     audit,
     grants,
     outbox,
-    requests,
+)
+from requests_app.admin.requests import (  # noqa: F401 (registers admins)
+    access_requests,
+    queue,
+    reviews,
 )
 
 admin.site.site_header = "Access Portal"

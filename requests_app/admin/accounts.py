@@ -25,6 +25,7 @@ from requests_app.services.accounts import (
     groups_delete_audited,
 )
 from requests_app.services.deprovision import user_deprovision
+from requests_app.services.visibility import accounts_profiles_sync
 
 # Where save_model leaves the locked "before" snapshot for save_related, on this request.
 # ModelAdmin instances are shared by every request, so the request carries it.
@@ -69,6 +70,12 @@ class AuditedUserAdmin(UserAdmin):
             "; ", "{}: {}", ((k, ", ".join(v)) for k, v in sorted(traits.items()))
         )
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups":
+            # Reviewer profile groups follow roles and traits; nobody picks them by hand.
+            kwargs["queryset"] = Group.objects.filter(reviewer_profile__isnull=True)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         before = getattr(request, _BEFORE)
@@ -78,6 +85,9 @@ class AuditedUserAdmin(UserAdmin):
             user_deprovision(
                 user_id=form.instance.pk, actor=request.user, reason="account deactivated"
             )
+        # The form rewrote the group list without profile groups, and may have changed the
+        # active flag: recompute the account's reviewer profile before the audit append.
+        accounts_profiles_sync(user_ids=[form.instance.pk])
         account_changes_audit(actor=request.user, user_id=form.instance.pk, before=before)
 
     def user_change_password(self, request, id, form_url=""):
@@ -107,6 +117,11 @@ class AuditedUserAdmin(UserAdmin):
 
 
 class AuditedGroupAdmin(GroupAdmin):
+    def get_queryset(self, request):
+        # Reviewer profile groups are a projection of roles and traits (policies_app), not
+        # edited here: their object permissions on requests show on each request's page.
+        return super().get_queryset(request).filter(reviewer_profile__isnull=True)
+
     def save_model(self, request, obj, form, change):
         setattr(request, _BEFORE, group_state_for_update(obj.pk) if change else None)
         super().save_model(request, obj, form, change)

@@ -1,10 +1,12 @@
-"""Small formatting helpers for the review desk: durations, states, threshold progress."""
+"""Small formatting helpers for the review desk: times, durations, states, threshold progress,
+and the link to a request's page."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -22,6 +24,11 @@ STATE_CLASSES = {
     RequestState.WITHDRAWN: "muted",
     RequestState.REVOKED: "denied",
 }
+
+
+def when(moment: datetime | None) -> str:
+    """ "2026-11-30 04:46 UTC" in the current time zone."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
 
 
 def since(moment: datetime | None, now: datetime | None = None) -> str:
@@ -74,6 +81,11 @@ def items_text(request: AccessRequest) -> str:
 def request_label(request: AccessRequest) -> str:
     """ "alice → db-admin, node/db-prod-1" for messages."""
     return f"{request.user.get_username()} → {items_text(request)}"
+
+
+def request_page_url(request: AccessRequest) -> str:
+    """The admin's request page: where every link to a request goes."""
+    return reverse("admin:requests_app_accessrequest_change", args=[request.pk])
 
 
 def progress_rows(request: AccessRequest, reviews: Iterable) -> list[dict]:

@@ -18,7 +18,6 @@ from accessportal.kernel.errors import DomainError
 from requests_app.admin import display
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.forms import RevokeForm
-from requests_app.admin.requests import request_page_url
 from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_q
 from requests_app.services.grants import access_request_revoke
@@ -122,7 +121,7 @@ def revoke_selected(modeladmin, request: HttpRequest, queryset: QuerySet):
         "opts": modeladmin.model._meta,
         "grants": [{"obj": g, "state": grant_state(g)} for g in grants],
         "requests": [
-            {"obj": r, "url": request_page_url(r), "label": display.request_label(r)}
+            {"obj": r, "url": display.request_page_url(r), "label": display.request_label(r)}
             for r in by_request.values()
         ],
         "form": form,
@@ -165,4 +164,4 @@ class GrantAdmin(ReadOnlyAdmin):
 
     @admin.display(description="request")
     def request_link(self, grant: Grant) -> str:
-        return format_html('<a href="{}">open</a>', request_page_url(grant.request))
+        return format_html('<a href="{}">open</a>', display.request_page_url(grant.request))

@@ -33,7 +33,7 @@ from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.text import MAX_REASON as MAX_REASON  # re-exported
 from requests_app.services.text import check_name, clean_text
 from requests_app.services.thresholds import ThresholdBook
-from requests_app.services.visibility import request_permissions_sync
+from requests_app.services.visibility import request_permissions_create
 
 MAX_RESOURCES = 300
 MAX_ROLES = 100
@@ -41,7 +41,7 @@ CLOCK_SKEW = timedelta(seconds=60)
 
 
 @dataclass
-class _Plan:
+class _ItemRules:
     """What the requester's policies say about the items they asked for."""
 
     book: ThresholdBook = field(default_factory=ThresholdBook)
@@ -78,6 +78,24 @@ class _Plan:
         return list(seen.values())
 
 
+@dataclass(frozen=True)
+class CreatePlan:
+    """A request checked against its input rules and the requester's policies, not yet written."""
+
+    requester: AbstractBaseUser
+    now: datetime
+    policies: PolicySet
+    items: _ItemRules
+    roles: list[str]
+    resource_ids: list[str]
+    reason: str
+    requested: int
+    ttl: int
+    start: datetime | None
+    suggested_reviewers: list[str]
+    extends: AccessRequest | None
+
+
 def _string_list(value: object, name: str, limit: int) -> list[str]:
     if value is None:
         return []
@@ -91,7 +109,9 @@ def _string_list(value: object, name: str, limit: int) -> list[str]:
     return out
 
 
-def _plan_roles(subject: Subject, policies: PolicySet, roles: list[str], plan: _Plan) -> list[str]:
+def _resolve_roles(
+    subject: Subject, policies: PolicySet, roles: list[str], items: _ItemRules
+) -> list[str]:
     if "*" in roles:
         roles = [r for r in roles if r != "*"] + subject.requestable_roles
         roles = list(dict.fromkeys(roles))
@@ -108,11 +128,11 @@ def _plan_roles(subject: Subject, policies: PolicySet, roles: list[str], plan: _
                 f"yours allows requesting it)",
                 field="roles",
             )
-        plan.add(subject, f"role:{role}", rules, [role])
+        items.add(subject, f"role:{role}", rules, [role])
     return roles
 
 
-def _plan_resources(subject: Subject, ids: list[str], plan: _Plan) -> None:
+def _resolve_resources(subject: Subject, ids: list[str], items: _ItemRules) -> None:
     for rid in ids:
         if parse_resource_id(rid) is None:
             raise ValidationFailed(
@@ -131,7 +151,7 @@ def _plan_resources(subject: Subject, ids: list[str], plan: _Plan) -> None:
                 f"yours allows requesting it)",
                 field="resources",
             )
-        plan.add(subject, f"resource:{rid}", rules, reaching)
+        items.add(subject, f"resource:{rid}", rules, reaching)
 
 
 def _duration(value: object, name: str, default: int, ceiling: int) -> int:
@@ -166,7 +186,9 @@ def validate_start_time(value: datetime | None, now: datetime, name: str) -> dat
     return max(value, now)
 
 
-def _suggested_reviewers(requester: AbstractBaseUser, asked: list[str], plan: _Plan) -> list[str]:
+def _suggested_reviewers(
+    requester: AbstractBaseUser, asked: list[str], items: _ItemRules
+) -> list[str]:
     User = get_user_model()
     known = set(
         User.objects.filter(**{f"{User.USERNAME_FIELD}__in": asked}).values_list(
@@ -180,7 +202,7 @@ def _suggested_reviewers(requester: AbstractBaseUser, asked: list[str], plan: _P
         )
     from_policy = [
         name
-        for rule in plan.all_rules
+        for rule in items.all_rules
         for name in rule.allow_request.get("suggested_reviewers", [])
     ]
     names = dict.fromkeys([*asked, *from_policy])
@@ -188,13 +210,143 @@ def _suggested_reviewers(requester: AbstractBaseUser, asked: list[str], plan: _P
     return list(names)
 
 
-def _annotations(plan: _Plan) -> dict[str, list[str]]:
+def _annotations(items: _ItemRules) -> dict[str, list[str]]:
     merged: dict[str, list[str]] = {}
-    for rule in plan.all_rules:
+    for rule in items.all_rules:
         for key, values in rule.allow_request.get("annotations", {}).items():
             merged.setdefault(key, [])
             merged[key] += [v for v in values if v not in merged[key]]
     return merged
+
+
+def _plan(
+    requester: AbstractBaseUser,
+    roles: Sequence[str] | None,
+    resources: Sequence[str] | None,
+    reason: str,
+    max_duration: object,
+    request_ttl: object,
+    assume_start_time: datetime | None,
+    suggested_reviewers: Iterable[str] | None,
+    extends: AccessRequest | None,
+    /,
+) -> CreatePlan:
+    """Check the input, resolve every item against the requester's policies, then the reason,
+    durations, start time and suggested reviewers, in that order (the first refusal wins)."""
+    now = timezone.now()
+    roles = _string_list(roles, "roles", MAX_ROLES)
+    resource_ids = _string_list(resources, "resources", MAX_RESOURCES)
+    asked_reviewers = _string_list(suggested_reviewers, "suggested_reviewers", 50)
+    reason = clean_text(reason, field="reason")
+    if not roles and not resource_ids:
+        raise ValidationFailed("ask for at least one role or resource", field="roles")
+
+    policies = PolicySet.load()
+    subject = subject_for(requester, policies)
+    items = _ItemRules()
+    roles = _resolve_roles(subject, policies, roles, items)
+    _resolve_resources(subject, resource_ids, items)
+
+    required, prompt = items.reason_rule
+    if required and not reason:
+        hint = f" ({prompt})" if prompt else ""
+        raise ValidationFailed(f"a reason is required for this request{hint}", field="reason")
+
+    requested = _duration(
+        max_duration, "max_duration", settings.ACCESS_DEFAULT_DURATION, settings.ACCESS_MAX_DURATION
+    )
+    ttl = _duration(
+        request_ttl,
+        "request_ttl",
+        settings.ACCESS_DEFAULT_REQUEST_TTL,
+        settings.ACCESS_MAX_REQUEST_TTL,
+    )
+    start = validate_start_time(assume_start_time, now, "assume_start_time")
+    return CreatePlan(
+        requester=requester,
+        now=now,
+        policies=policies,
+        items=items,
+        roles=roles,
+        resource_ids=resource_ids,
+        reason=reason,
+        requested=requested,
+        ttl=ttl,
+        start=start,
+        suggested_reviewers=_suggested_reviewers(requester, asked_reviewers, items),
+        extends=extends,
+    )
+
+
+def _policy_snapshot(plan: CreatePlan) -> dict:
+    """What the request keeps of the policy that judged it (invariant 8): the capped duration,
+    thresholds, review roles, reason rule and annotations; later policy edits do not move it."""
+    items = plan.items
+    required, prompt = items.reason_rule
+    return {
+        "max_duration": items.approved_duration(plan.requested),
+        "annotations": _annotations(items),
+        "policy": {
+            "thresholds": items.book.thresholds,
+            "sets": items.book.sets,
+            "review_roles": items.review_roles,
+            "reason_required": required,
+            "reason_prompt": prompt,
+        },
+    }
+
+
+def _unsaved_request(plan: CreatePlan) -> AccessRequest:
+    """The request the plan describes, with its policy snapshot; not saved."""
+    return AccessRequest(
+        user=plan.requester,
+        roles=plan.roles,
+        resources=plan.resource_ids,
+        reason=plan.reason,
+        created=plan.now,
+        expires=plan.now + timedelta(seconds=plan.ttl),
+        requested_duration=plan.requested,
+        assume_start_time=plan.start,
+        extends=plan.extends,
+        suggested_reviewers=plan.suggested_reviewers,
+        **_policy_snapshot(plan),
+    )
+
+
+def _write(request: AccessRequest, policies: PolicySet) -> None:
+    """Insert the request, then its reviewer profiles' permissions and notification, the
+    audit event last; its expiry is queued for after the commit."""
+    request.save(force_insert=True)
+    # Reviewers can see and review it as soon as it commits: the rows (one per eligible
+    # reviewer profile, not per reviewer) are written here, before the audit event, which
+    # takes the chain head (the one global lock) last.
+    request_permissions_create(request, policies=policies)
+    outbox_enqueue(
+        event="request.created",
+        request_id=request.id,
+        # Eligible reviewers are added when the message is routed (outbox_route), after
+        # commit: their number must not weigh on this transaction.
+        recipients=request.suggested_reviewers,
+        payload=request_payload(request),
+    )
+    audit_record(
+        action=AuditAction.REQUEST_CREATED,
+        target_type="access_request",
+        target_id=str(request.id),
+        actor=request.user,
+        data={
+            "roles": request.roles,
+            "resources": request.resources,
+            "reason": request.reason,
+            "requested_duration": request.requested_duration,
+            "max_duration": request.max_duration,
+            "expires": request.expires,
+            "assume_start_time": request.assume_start_time,
+            "thresholds": request.policy["thresholds"],
+            **({"extends": str(request.extends_id)} if request.extends_id else {}),
+        },
+    )
+    request_schedule_expiry(request)
 
 
 @retry_on_conflict
@@ -214,92 +366,19 @@ def access_request_create(
 ) -> AccessRequest:
     """Create a PENDING request, or with `dry_run` return the unsaved request it would be.
 
+    Three steps in one transaction: plan (check the input against the requester's policies),
+    snapshot (the policy the request keeps), write (rows, permissions, outbox, audit last).
     Raises ValidationFailed for bad input and NotAllowed when policy refuses an item.
     `extends` links an extension to the approved request it continues; callers go through
     `services.extensions.access_request_extend`, which checks that link.
     """
-    now = timezone.now()
-    roles = _string_list(roles, "roles", MAX_ROLES)
-    resource_ids = _string_list(resources, "resources", MAX_RESOURCES)
-    asked_reviewers = _string_list(suggested_reviewers, "suggested_reviewers", 50)
-    reason = clean_text(reason, field="reason")
-    if not roles and not resource_ids:
-        raise ValidationFailed("ask for at least one role or resource", field="roles")
-
-    policies = PolicySet.load()
-    subject = subject_for(requester, policies)
-    plan = _Plan()
-    roles = _plan_roles(subject, policies, roles, plan)
-    _plan_resources(subject, resource_ids, plan)
-
-    required, prompt = plan.reason_rule
-    if required and not reason:
-        hint = f" ({prompt})" if prompt else ""
-        raise ValidationFailed(f"a reason is required for this request{hint}", field="reason")
-
-    requested = _duration(
-        max_duration, "max_duration", settings.ACCESS_DEFAULT_DURATION, settings.ACCESS_MAX_DURATION
-    )
-    ttl = _duration(
-        request_ttl,
-        "request_ttl",
-        settings.ACCESS_DEFAULT_REQUEST_TTL,
-        settings.ACCESS_MAX_REQUEST_TTL,
-    )
-    start = validate_start_time(assume_start_time, now, "assume_start_time")
-    request = AccessRequest(
-        user=requester,
-        roles=roles,
-        resources=resource_ids,
-        reason=reason,
-        created=now,
-        expires=now + timedelta(seconds=ttl),
-        requested_duration=requested,
-        max_duration=plan.approved_duration(requested),
-        assume_start_time=start,
-        extends=extends,
-        suggested_reviewers=_suggested_reviewers(requester, asked_reviewers, plan),
-        annotations=_annotations(plan),
-        policy={
-            "thresholds": plan.book.thresholds,
-            "sets": plan.book.sets,
-            "review_roles": plan.review_roles,
-            "reason_required": required,
-            "reason_prompt": prompt,
-        },
-    )
+    # The arguments in the order of this signature (positional-only in `_plan`).
+    plan = _plan(
+        requester, roles, resources, reason, max_duration, request_ttl,
+        assume_start_time, suggested_reviewers, extends,
+    )  # fmt: skip
+    request = _unsaved_request(plan)
     if dry_run:
         return request
-    request.save(force_insert=True)
-    # Reviewers can see and review it as soon as it commits: their rows are written here,
-    # before the audit event, which takes the chain head (the one global lock) last.
-    reviewer_ids = request_permissions_sync(request, policies=policies)
-    User = get_user_model()
-    reviewer_names = User.objects.filter(pk__in=reviewer_ids).values_list(
-        User.USERNAME_FIELD, flat=True
-    )
-    outbox_enqueue(
-        event="request.created",
-        request_id=request.id,
-        recipients=[*request.suggested_reviewers, *reviewer_names],
-        payload=request_payload(request),
-    )
-    audit_record(
-        action=AuditAction.REQUEST_CREATED,
-        target_type="access_request",
-        target_id=str(request.id),
-        actor=requester,
-        data={
-            "roles": roles,
-            "resources": resource_ids,
-            "reason": reason,
-            "requested_duration": requested,
-            "max_duration": request.max_duration,
-            "expires": request.expires,
-            "assume_start_time": start,
-            "thresholds": plan.book.thresholds,
-            **({"extends": str(extends.id)} if extends else {}),
-        },
-    )
-    request_schedule_expiry(request)
+    _write(request, plan.policies)
     return request

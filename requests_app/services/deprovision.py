@@ -27,6 +27,7 @@ from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest, Review
 from requests_app.services.grants import revoke_locked
 from requests_app.services.resolution import resolve_locked
+from requests_app.services.visibility import accounts_profiles_sync
 
 
 @dataclass
@@ -100,6 +101,8 @@ def deprovision_locked(
         user.is_active = False
         user.save(update_fields=["is_active"])
         done.deactivated = True
+    # Out of every reviewer profile at once (visibility and the review queue follow).
+    accounts_profiles_sync(user_ids=[user.pk])
     if done.deactivated or done.revoked or done.withdrawn or done.voided_reviews:
         data = {
             "user": user.get_username(),

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
@@ -32,6 +33,7 @@ from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.notifications.channels import DeliveryError, deliver
 from requests_app.notifications.routing import routes_for
+from requests_app.selectors import eligible_reviewers
 from requests_app.services.jobs import job_after_commit
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,16 @@ def outbox_route(*, message_id: int, now: datetime | None = None) -> bool:
     )
     if message is None:
         return False
+    fields = ["routed_at"]
+    if message.event == "request.created" and message.request_id:
+        # The request's eligible reviewers are named here, after commit, rather than in
+        # the create transaction: a request reviewable by 10,000 people stays as cheap to
+        # create as one reviewable by 10 (bench/README.md, "Reviewer fan-out").
+        names = eligible_reviewers(message.request).values_list(
+            get_user_model().USERNAME_FIELD, flat=True
+        )
+        message.recipients = sorted({*message.recipients, *names})
+        fields.append("recipients")
     routes = routes_for(message)
     NotificationDelivery.objects.bulk_create(
         [
@@ -79,7 +91,6 @@ def outbox_route(*, message_id: int, now: datetime | None = None) -> bool:
         ignore_conflicts=True,
     )
     message.routed_at = now
-    fields = ["routed_at"]
     if not routes:
         # Nobody to tell (no address, no matching rule): done, and the row says so.
         message.state, message.sent_at, message.last_error = OutboxState.SENT, now, ""

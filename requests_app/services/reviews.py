@@ -30,6 +30,7 @@ from requests_app.services.locking import ensure_pending, request_lock
 from requests_app.services.resolution import resolve_locked
 from requests_app.services.text import clean_text
 from requests_app.services.thresholds import matching_thresholds, tally
+from requests_app.services.visibility import reviewer_keeps_view
 
 
 def review_reason_required(request: AccessRequest) -> bool:
@@ -112,6 +113,7 @@ def review_submit(
             review.save(force_insert=True)
     except IntegrityError:
         raise AlreadyReviewed("you have already reviewed this request") from None
+    reviewer_keeps_view(request, reviewer)  # before the audit append (the head last)
     if start and state == ReviewState.APPROVED:
         request.assume_start_time = start
         request.save(update_fields=["assume_start_time", "updated"])

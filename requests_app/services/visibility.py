@@ -1,86 +1,134 @@
 """Object permissions on requests (django-guardian rows), kept in sync with policies.
 
-The rows answer "who may see / review this request" with one indexed query; they are a
-projection, recomputed when a request is created and when policies change. Review itself
-always re-checks policy (`services.reviews.request_get_for_review`).
+Reviewers are reached through their reviewer profile (policies_app.services.profiles): each
+PENDING request holds guardian *group* permissions (view and review) for every profile whose
+standing roles and traits allow reviewing it, so the rows written per request grow with the
+number of distinct profiles, never with the number of reviewers. *User* rows remain for the
+requester (view) and for everyone who reviewed (view, written with the review, kept after
+resolution). The rows are a projection: review itself always re-checks policy
+(`services.reviews.request_get_for_review`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group
 from django.db import transaction
+from guardian.shortcuts import assign_perm
 
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.locking import retry_on_conflict
 from policies_app.engine import PolicySet
+from policies_app.models import ReviewerProfile
+from policies_app.services.profiles import reviewer_profiles_sync
 from requests_app.models import AccessRequest
-from requests_app.models import AccessRequestUserObjectPermission as ObjPerm
-from requests_app.selectors import eligible_reviewer_ids
+from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
+from requests_app.selectors import eligible_profile_group_ids
 
 VIEW = "view_accessrequest"
 REVIEW = "review_accessrequest"
 
 
-def _permissions() -> dict[str, Permission]:
-    return {
-        p.codename: p
-        for p in Permission.objects.filter(
-            content_type__app_label="requests_app", codename__in=[VIEW, REVIEW]
-        )
-    }
+def _set_group_rows(request: AccessRequest, wanted: set[int], scope: set[int] | None) -> None:
+    """Make the profile groups holding view+review on `request` be `wanted` (within `scope`
+    of group ids, or all): stale rows removed, missing ones assigned in bulk."""
+    existing = GroupPerm.objects.filter(content_object=request)
+    if scope is not None:
+        existing = existing.filter(group_id__in=scope)
+    have = set(existing.values_list("group_id", flat=True))
+    stale = have - wanted
+    if stale:
+        existing.filter(group_id__in=stale).delete()
+    missing = list(Group.objects.filter(pk__in=wanted - have))
+    if missing:
+        # One INSERT per permission for every missing group (guardian's bulk form).
+        assign_perm(VIEW, missing, request)
+        assign_perm(REVIEW, missing, request)
 
 
 def request_permissions_sync(
-    request: AccessRequest, *, policies: PolicySet | None = None, perms: dict | None = None
+    request: AccessRequest,
+    *,
+    policies: PolicySet | None = None,
+    profiles: list[ReviewerProfile] | None = None,
 ) -> list[int]:
-    """Make the rows of one PENDING request match policy; returns the eligible reviewer ids.
+    """Make the group rows of one PENDING request match policy (for `profiles`, default
+    all); returns the eligible profiles' group ids.
 
-    The requester can view; eligible reviewers can view and review. Reviewers who lost
-    eligibility lose both rows unless they already reviewed (their review is part of the
-    record, so they keep view). Rows of resolved requests are left as they were.
+    A newly created request also gets the requester's view row. Rows of resolved requests
+    are left as they were (whoever reviewed keeps their own view row).
     """
-    perms = perms or _permissions()
-    reviewers = set(eligible_reviewer_ids(request, policies))
-    reviewed = set(request.reviews.values_list("reviewer_id", flat=True))
-    wanted = {(request.user_id, VIEW)}
-    wanted |= {(uid, VIEW) for uid in reviewers | reviewed}
-    wanted |= {(uid, REVIEW) for uid in reviewers}
-    existing = {
-        (uid, code): pk
-        for pk, uid, code in ObjPerm.objects.filter(content_object=request).values_list(
-            "pk", "user_id", "permission__codename"
-        )
-    }
-    stale = [pk for key, pk in existing.items() if key not in wanted]
-    if stale:
-        ObjPerm.objects.filter(pk__in=stale).delete()
-    ObjPerm.objects.bulk_create(
-        [
-            ObjPerm(content_object=request, user_id=uid, permission=perms[code])
-            for uid, code in wanted - existing.keys()
-        ]
-    )
-    return sorted(reviewers)
+    wanted = set(eligible_profile_group_ids(request, policies, profiles=profiles))
+    scope = None if profiles is None else {p.group_id for p in profiles}
+    _set_group_rows(request, wanted, scope)
+    return sorted(wanted)
+
+
+def request_permissions_create(request: AccessRequest, *, policies: PolicySet) -> list[int]:
+    """Rows of a request just created: the requester views it, eligible profiles view and
+    review it. Returns the eligible profiles' group ids."""
+    assign_perm(VIEW, request.user, request)
+    return request_permissions_sync(request, policies=policies)
+
+
+def reviewer_keeps_view(request: AccessRequest, reviewer) -> None:
+    """A reviewer keeps seeing what they reviewed, whatever their profile becomes."""
+    assign_perm(VIEW, reviewer, request)
 
 
 @retry_on_conflict
 @transaction.atomic
-def request_permissions_resync(*, request_ids: Iterable[object] | None = None) -> int:
-    """Recompute rows of PENDING requests (all, or those given), e.g. after a policy change."""
+def request_permissions_resync(
+    *,
+    request_ids: Iterable[object] | None = None,
+    profile_ids: Iterable[int] | None = None,
+) -> int:
+    """Recompute the group rows of PENDING requests (all, or those given) for every profile
+    (or those given), e.g. after a policy change or new profiles. Evaluates policy once per
+    profile and request, never per user."""
     policies = PolicySet.load()
-    perms = _permissions()
+    profiles = list(ReviewerProfile.objects.all())
+    if profile_ids is not None:
+        wanted = set(profile_ids)
+        profiles = [p for p in profiles if p.pk in wanted]
+        if not profiles:
+            return 0
     queryset = AccessRequest.objects.filter(state=RequestState.PENDING)
     if request_ids is not None:
         queryset = queryset.filter(pk__in=list(request_ids))
     count = 0
     for request in queryset.iterator(chunk_size=500):
-        request_permissions_sync(request, policies=policies, perms=perms)
+        request_permissions_sync(request, policies=policies, profiles=profiles)
         count += 1
     return count
 
 
-def on_review_rules_changed(sender, **kwargs) -> None:
-    """Receiver of `policies_app.signals.review_rules_changed`: resync every pending request."""
-    request_permissions_resync()
+def on_review_rules_changed(sender, user_ids: Iterable[int] | None = None, **kwargs) -> None:
+    """Receiver of `policies_app.signals.review_rules_changed`. With `user_ids` (a sign-in,
+    a directory push): those users' reviewer profiles, and the rows of any profile that
+    appears. Without (a policy apply or role delete, which synced the profiles itself): the
+    rows of every pending request."""
+    if user_ids is None:
+        request_permissions_resync()
+    else:
+        accounts_profiles_sync(user_ids=user_ids)
+
+
+def accounts_profiles_sync(*, user_ids: Iterable[int]) -> None:
+    """After an account change outside policy files (the active flag, a hand-edited group
+    list): put the users back in the reviewer profile their roles call for, or none when
+    inactive, and give any profile that appears its rows on pending requests. Runs in the
+    caller's transaction, before its audit append."""
+    created = reviewer_profiles_sync(user_ids=user_ids).created
+    if created:
+        request_permissions_resync(profile_ids=created)
+
+
+@retry_on_conflict
+@transaction.atomic
+def reviewer_permissions_rebuild() -> int:
+    """The periodic backstop: every user's reviewer profile, then the rows of every PENDING
+    request, recomputed (e.g. after a membership written outside the services)."""
+    reviewer_profiles_sync()
+    return request_permissions_resync()

@@ -16,7 +16,7 @@ def review_queue_panel(context) -> dict:
     request = context.get("request")
     if request is None:
         return {"show": False}
-    from requests_app.admin.requests import reviews_anything
+    from requests_app.admin.requests.queue import reviews_anything
 
     if not reviews_anything(request):
         return {"show": False}

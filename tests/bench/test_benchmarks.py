@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accessportal.kernel.models import AuditEvent
-from bench import access, listing, sweep, thresholds, throughput
+from bench import access, fanout, listing, sweep, thresholds, throughput
 from bench.seed import INTEGRATION, Shape, seed, username
 from bench.server import gunicorn_available
 from policies_app.models import Role
@@ -114,6 +114,17 @@ def test_thresholds_benchmark_reviews_every_set(db, tmp_path):
     assert _number(results["tally"]["p50_ms"]) and _number(results["create_request_ms"])
     assert not AccessRequest.objects.filter(user__username__startswith=thresholds.PREFIX).exists()
     assert not Role.objects.filter(name__startswith=thresholds.PREFIX).exists()
+
+
+def test_fanout_benchmark_writes_rows_per_profile_not_per_reviewer(db, tmp_path):
+    report = fanout.measure(sizes=(2, 30), iterations=2, warmup=1)
+    body = _written(report, tmp_path)
+    results = body["results"]
+    # Requester and approver view rows, plus view and review per eligible profile.
+    assert results["2"]["rows_written"] == 4 and results["30"]["rows_written"] == 6
+    assert _number(results["ratio_largest_to_smallest"])
+    assert not AccessRequest.objects.filter(user__username__startswith=fanout.PREFIX).exists()
+    assert not Role.objects.filter(name__startswith=fanout.PREFIX).exists()
 
 
 def test_listing_benchmark_compares_reviewers_by_history(company, tmp_path):

@@ -9,6 +9,7 @@ from accessportal.kernel.errors import NotAllowed, ValidationFailed
 from accessportal.kernel.models import AuditEvent
 from requests_app.models import AccessRequest, OutboxMessage
 from requests_app.services.access_requests import access_request_create
+from requests_app.services.notifications import outbox_route
 from tests.policies import engineer_requests
 
 
@@ -19,6 +20,9 @@ def test_request_is_stored_pending_audited_and_reviewers_notified(requester):
     event = AuditEvent.objects.get(action="request.created")
     assert event.target_id == str(request.id) and event.actor_name == "alice"
     message = OutboxMessage.objects.get(event="request.created")
+    # The eligible reviewers are named when the worker routes it (after commit).
+    assert outbox_route(message_id=message.pk)
+    message.refresh_from_db()
     assert message.recipients == ["bob", "carol"]
 
 

@@ -26,7 +26,6 @@ from policies_app.loader import plan_from_texts
 from policies_app.services.apply import policies_apply
 from policies_app.services.roles_resources import role_delete
 from requests_app.models import AccessRequest
-from requests_app.models import AccessRequestUserObjectPermission as ObjPerm
 from requests_app.services.access_requests import access_request_create
 from tests.concurrency import JOIN_TIMEOUT
 
@@ -123,10 +122,12 @@ def _wait_until(condition, what: str) -> None:
 def _hold_pending_rows(ids, locked: threading.Event, release: threading.Event):
     def hold():
         with transaction.atomic():
-            # The resync deletes the rows of reviewers who lost eligibility: it stops at
-            # the first one. (Not the request rows: the foreign-key checks of its inserts
-            # are deferred to COMMIT, past the audit append, where the head is held anyway.)
-            list(ObjPerm.objects.select_for_update().filter(content_object_id__in=ids))
+            # The write's resync first moves reviewers between reviewer profiles: rev02
+            # leaves theirs, so it stops at rev02's group membership row. (Not the request
+            # rows: the foreign-key checks of its inserts are deferred to COMMIT, past the
+            # audit append, where the head is held anyway.)
+            through = get_user_model().groups.through
+            list(through.objects.select_for_update().filter(user__username="rev02"))
             locked.set()
             assert release.wait(JOIN_TIMEOUT), "the test never released the rows"
 
@@ -169,12 +170,10 @@ def _create_while_held(write, pending_ids):
 
 
 def _reviewable_by(name: str) -> set:
-    """The requests whose review rows name `name`: what the portal lists for them."""
-    return set(
-        ObjPerm.objects.filter(
-            user__username=name, permission__codename="review_accessrequest"
-        ).values_list("content_object_id", flat=True)
-    )
+    """The requests whose review rows reach `name` (through their reviewer profile): what
+    the portal lists for them."""
+    user = get_user_model().objects.get(username=name)
+    return set(AccessRequest.objects.reviewable_by(user).values_list("pk", flat=True))
 
 
 def test_a_request_is_created_while_a_policy_apply_resyncs_every_pending_request(pending):

@@ -172,9 +172,9 @@ def test_resync_gives_a_reviewer_added_outside_the_loader_their_rows_once(reques
     assert not requests_needing_review(newcomer).exists()
     assert tasks.resync_request_permissions.delay().get() == 1
     assert list(requests_needing_review(newcomer)) == [request]
-    rows = request.accessrequestuserobjectpermission_set.count()
+    rows = request.accessrequestgroupobjectpermission_set.count()
     tasks.resync_request_permissions.delay().get()
-    assert request.accessrequestuserobjectpermission_set.count() == rows
+    assert request.accessrequestgroupobjectpermission_set.count() == rows
 
 
 def test_work_is_queued_after_commit_with_its_eta(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('requests_app', '0009_request_resolved_by_override'),
+        ('requests_app', '0010_reviewer_profile_rows'),
     ]
 
     operations = [

@@ -11,7 +11,7 @@ import policies_app.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("policies_app", "0003_sso_mappings"),
+        ("policies_app", "0004_sso_mappings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('policies_app', '0002_notification_rules'),
+        ('policies_app', '0003_reviewer_profiles'),
     ]
 
     operations = [

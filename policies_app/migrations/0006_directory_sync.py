@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('policies_app', '0004_role_membership_sources'),
+        ('policies_app', '0005_role_membership_sources'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,157 @@
+"""Reviewer fan-out: creating (and approving) a request whose eligible reviewers number 10,
+1,000 and 10,000.
+
+Three reviewing roles (`fan-rev-10`, `-1000`, `-10000`) each review one target role; the
+first N of 10,000 users hold `fan-rev-N` (so users fall into three reviewer profiles). A
+request for `fan-target-N` therefore has N eligible reviewers. Each iteration creates one
+request per size through `access_request_create` and approves it through `review_submit`
+(by a reviewer eligible for all three), alternating sizes call by call. The floor is the
+10-reviewer request, measured in the same run; the target is 10,000 / 10 <= 1.2.
+
+The fixture's requests are removed afterwards; its users stay (actors of audit events) and
+are reused; its roles are removed and the profiles resynced.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from bench.common import Report, count_queries, ratio, summary_ms
+from policies_app.models import Role
+from policies_app.services.profiles import reviewer_profiles_sync
+from requests_app.models import (
+    AccessRequest,
+    AccessRequestGroupObjectPermission,
+    AccessRequestUserObjectPermission,
+    Grant,
+    OutboxMessage,
+    Review,
+)
+from requests_app.services.access_requests import access_request_create
+from requests_app.services.reviews import review_submit
+
+PREFIX = "fan-"
+SIZES = (10, 1_000, 10_000)
+TARGET = 1.2
+
+
+def remove_fixture() -> None:
+    User = get_user_model()
+    requests = AccessRequest.objects.filter(user__username__startswith=PREFIX)
+    AccessRequestUserObjectPermission.objects.filter(content_object__in=requests).delete()
+    AccessRequestGroupObjectPermission.objects.filter(content_object__in=requests).delete()
+    Review.objects.filter(request__in=requests).delete()
+    Grant.objects.filter(request__in=requests).delete()
+    OutboxMessage.objects.filter(request__in=requests).delete()
+    requests.delete()
+    with transaction.atomic():
+        Role.objects.filter(name__startswith=PREFIX).delete()
+        reviewer_profiles_sync(
+            user_ids=User.objects.filter(username__startswith=PREFIX).values_list("pk", flat=True)
+        )
+
+
+def add_fixture(sizes=SIZES):
+    User = get_user_model()
+    names = [f"{PREFIX}requester", *(f"{PREFIX}u{k:05d}" for k in range(max(sizes)))]
+    with transaction.atomic():
+        targets = {n: Role.objects.create(name=f"{PREFIX}target-{n}") for n in sizes}
+        requester_role = Role.objects.create(
+            name=f"{PREFIX}requester",
+            spec={"allow": {"request": {"roles": [t.name for t in targets.values()]}}},
+        )
+        reviewing = {
+            n: Role.objects.create(
+                name=f"{PREFIX}rev-{n}",
+                spec={"allow": {"review_requests": {"roles": [targets[n].name]}}},
+            )
+            for n in sizes
+        }
+        existing = set(User.objects.filter(username__in=names).values_list("username", flat=True))
+        User.objects.bulk_create(
+            [User(username=n) for n in names if n not in existing], batch_size=2000
+        )
+        ids = dict(User.objects.filter(username__in=names).values_list("username", "pk"))
+        through = Role.members.through
+        rows = [through(role=requester_role, user_id=ids[names[0]])]
+        for n in sizes:
+            rows += [through(role=reviewing[n], user_id=ids[name]) for name in names[1 : n + 1]]
+        through.objects.bulk_create(rows, batch_size=5000)
+        sync = reviewer_profiles_sync(user_ids=ids.values())
+    users = User.objects.in_bulk([ids[names[0]], ids[names[1]]])
+    return users[ids[names[0]]], users[ids[names[1]]], len(sync.created)
+
+
+def run(args) -> Report:
+    if args.quick:
+        return measure(sizes=(10, 100, 1_000), iterations=5, warmup=1)
+    return measure()
+
+
+def measure(*, sizes=SIZES, iterations: int = 30, warmup: int = 3) -> Report:
+    remove_fixture()
+    report = Report(
+        "fanout",
+        params={"sizes": list(sizes), "iterations": iterations, "warmup": warmup},
+        header=["eligible reviewers", "create p50 ms", "create p99 ms", "approve p50 ms",
+                "rows written", "queries (create)", "ratio to 10"],
+    )  # fmt: skip
+    try:
+        requester, approver, profiles = add_fixture(sizes)
+        create = {n: [] for n in sizes}
+        approve = {n: [] for n in sizes}
+        queries, rows = {}, {}
+        for i in range(warmup + iterations):
+            for n in sizes:
+
+                def make(n=n):
+                    return access_request_create(
+                        requester=requester, roles=[f"{PREFIX}target-{n}"], reason="bench"
+                    )
+
+                start = time.perf_counter()
+                request = make()
+                took = time.perf_counter() - start
+                start = time.perf_counter()
+                review_submit(request_id=request.pk, reviewer=approver, state="APPROVED")
+                approved = time.perf_counter() - start
+                if i >= warmup:
+                    create[n].append(took)
+                    approve[n].append(approved)
+                if i == 0:
+                    rows[n] = (
+                        AccessRequestUserObjectPermission.objects.filter(
+                            content_object=request
+                        ).count()
+                        + AccessRequestGroupObjectPermission.objects.filter(
+                            content_object=request
+                        ).count()
+                    )
+                    queries[n] = count_queries(make)
+        floor = summary_ms(create[sizes[0]])["p50_ms"]
+        for n in sizes:
+            c, a = summary_ms(create[n]), summary_ms(approve[n])
+            report.results[str(n)] = {
+                "create": c,
+                "approve": a,
+                "rows_written": rows[n],
+                "queries": queries[n],
+                "ratio_to_floor": ratio(c["p50_ms"], floor),
+            }
+            report.rows.append(
+                [n, c["p50_ms"], c["p99_ms"], a["p50_ms"], rows[n], queries[n],
+                 ratio(c["p50_ms"], floor)]
+            )  # fmt: skip
+        big = ratio(summary_ms(create[sizes[-1]])["p50_ms"], floor)
+        report.results["ratio_largest_to_smallest"] = big
+        report.results["reviewer_profiles"] = profiles
+        report.results["target_met"] = big <= TARGET
+        report.notes.append(
+            f"create p50 {sizes[-1]:,} / {sizes[0]} reviewers = {big} (target <= {TARGET})"
+        )
+    finally:
+        remove_fixture()
+    return report

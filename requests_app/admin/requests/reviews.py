@@ -1,0 +1,43 @@
+"""Reviews in admin: a read-only list of the reviews on requests the user may see."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from requests_app.admin import display
+from requests_app.admin.base import ReadOnlyAdmin
+from requests_app.models import AccessRequest, Review
+
+
+@admin.register(Review)
+class ReviewAdmin(ReadOnlyAdmin):
+    """Reviews on requests the user may see; written only by `review_submit`."""
+
+    list_display = ["request_link", "reviewer", "verdict", "reason", "created"]
+    list_filter = ["state"]
+    search_fields = ["reviewer__username", "reason"]
+    date_hierarchy = "created"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Review]:
+        visible = AccessRequest.objects.visible_to(request.user).values("pk")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(request__in=visible)
+            .select_related("request__user", "reviewer")
+        )
+
+    @admin.display(description="request")
+    def request_link(self, obj: Review) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            display.request_page_url(obj.request),
+            display.request_label(obj.request),
+        )
+
+    @admin.display(description="verdict", ordering="state")
+    def verdict(self, obj: Review) -> str:
+        return display.verdict_badge(obj.state)

@@ -1,0 +1,39 @@
+"""The request's "who may see and review this" page: guardian's rows, explained, read-only."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from policies_app.models import ReviewerProfile
+from requests_app.services.reviews import review_submit
+
+
+def perms_url(request) -> str:
+    return reverse("admin:requests_app_accessrequest_permissions", args=[request.pk])
+
+
+def test_page_lists_requester_profiles_past_reviewers_and_auditors(login, make_request, user):
+    request = make_request()
+    review_submit(request_id=request.id, reviewer=user("carol"), state="DENIED", reason="no")
+    client = login("bob")
+
+    page = client.get(reverse("admin:requests_app_accessrequest_change", args=[request.pk]))
+    assert perms_url(request) in page.content.decode()
+    response = client.get(perms_url(request))
+
+    assert response.status_code == 200
+    rows = {r["user"].username: r["why"] for r in response.context["user_rows"]}
+    assert rows == {"alice": "requester", "carol": "reviewed it"}
+    (group_row,) = response.context["group_rows"]
+    assert group_row["profile"] == ReviewerProfile.objects.get(roles=["reviewer"])
+    assert group_row["members"] == 2  # bob and carol
+    assert group_row["rules"] == ["reviewer"]
+    assert set(group_row["perms"]) == {"view_accessrequest", "review_accessrequest"}
+    model_level = {r["user"].username for r in response.context["model_level"]}
+    assert "erin" in model_level  # the auditor role's view permission
+
+
+def test_page_is_404_for_those_who_cannot_see_the_request_and_refuses_writes(login, make_request):
+    request = make_request()
+    assert login("mallory").get(perms_url(request)).status_code == 404
+    assert login("bob").post(perms_url(request), {}).status_code == 403
