@@ -7,7 +7,6 @@ sends. tests/browser/test_cli_sso.py runs the same flows in chromium.
 
 from __future__ import annotations
 
-import io
 import re
 import threading
 import urllib.error
@@ -21,36 +20,13 @@ from django.test import Client
 from django.utils import timezone
 
 from accessctl import config
-from accessctl.main import main
 from requests_app.models import ApiToken
 from requests_app.services.cli_login import device_code_decide
 from requests_app.services.tokens import api_token_mint
+from tests.accessctl.cli_thread import CliThread
 from tests.accessctl.test_live import _server_idle_at_teardown  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-class CliThread:
-    def __init__(self, argv, environ, **kwargs) -> None:
-        self.out, self.err = io.StringIO(), io.StringIO()
-        self.code = None
-
-        def target():
-            self.code = main(
-                argv,
-                stdout=self.out,
-                stderr=self.err,
-                stdin=io.StringIO(),
-                environ=environ,
-                **kwargs,
-            )
-
-        self.thread = threading.Thread(target=target, daemon=True)
-        self.thread.start()
-
-    def join(self) -> None:
-        self.thread.join(timeout=60)
-        assert not self.thread.is_alive(), "accessctl did not finish"
 
 
 def wait_for(predicate, what: str) -> None:
@@ -76,8 +52,8 @@ def test_no_browser_prints_the_url_and_the_callback_completes_the_login(
     live_server, base_policy, user, cli_env
 ):
     run = CliThread(["login", "--sso", "--no-browser", "--url", live_server.url], cli_env)
-    wait_for(lambda: "/cli/login/?port=" in run.out.getvalue(), "the URL")
-    url = re.search(r"(http://\S+/cli/login/\?\S+)", run.out.getvalue()).group(1)
+    wait_for(lambda: "/cli/login/?port=" in run.stdout, "the URL")
+    url = re.search(r"(http://\S+/cli/login/\?\S+)", run.stdout).group(1)
     callback = confirm(url, user("alice"))
     assert callback.startswith("http://127.0.0.1:")
     # A callback with another state is not this CLI's sign-in: refused, and it keeps waiting.
@@ -88,7 +64,7 @@ def test_no_browser_prints_the_url_and_the_callback_completes_the_login(
     with urllib.request.urlopen(callback, timeout=10) as page:
         assert b"Return to your terminal" in page.read()
     run.join()
-    assert run.code == 0, run.err.getvalue()
+    assert run.code == 0, run.stderr
     stored = config.load_file(config.config_path(cli_env))
     assert stored["user"] == "alice" and stored["token"].startswith("apt_")
     assert stored["expires_at"] and stored["url"] == live_server.url
@@ -101,7 +77,7 @@ def test_without_a_browser_the_device_flow_is_used(live_server, base_policy, use
 
     def pause(_seconds):
         if not approved:  # the person approves the printed code during the first wait
-            code = re.search(r"^  ([B-Z]{4}-[B-Z]{4})$", run.out.getvalue(), re.M).group(1)
+            code = re.search(r"^  ([B-Z]{4}-[B-Z]{4})$", run.stdout, re.M).group(1)
 
             def act():
                 try:
@@ -121,8 +97,8 @@ def test_without_a_browser_the_device_flow_is_used(live_server, base_policy, use
         sleep=pause,
     )
     run.join()
-    assert run.code == 0, run.err.getvalue()
-    out = run.out.getvalue()
+    assert run.code == 0, run.stderr
+    out = run.stdout
     assert "No browser could be opened here; sign in from another device instead." in out
     assert f"open {live_server.url}/cli/device/ in any browser" in out
     assert ApiToken.objects.get().created_via == "cli:device"
@@ -136,9 +112,7 @@ def test_the_login_gives_up_when_nobody_confirms(live_server, base_policy, cli_e
     )
     run.join()
     assert run.code == 5
-    assert run.err.getvalue() == (
-        "accessctl: error: no sign-in from the browser within 0.3 seconds\n"
-    )
+    assert run.stderr == ("accessctl: error: no sign-in from the browser within 0.3 seconds\n")
 
 
 def _mint(user, *, expired: bool) -> str:

@@ -18,45 +18,13 @@ import pytest
 from playwright.sync_api import expect
 
 from accessctl.main import main
+from tests.accessctl.cli_thread import CliThread
 from tests.browser.conftest import PASSWORD
 
 
 @pytest.fixture
 def alice_web(base_policy, web_user):
     return web_user("alice")
-
-
-class CliThread:
-    """`accessctl ARGS` in a thread; `.code`, `.stdout`, `.stderr` (text so far)."""
-
-    def __init__(self, argv, environ, **kwargs) -> None:
-        self.out, self.err = io.StringIO(), io.StringIO()
-        self.code: int | None = None
-
-        def target():
-            self.code = main(
-                argv,
-                stdout=self.out,
-                stderr=self.err,
-                stdin=io.StringIO(),
-                environ=environ,
-                **kwargs,
-            )
-
-        self.thread = threading.Thread(target=target, daemon=True)
-        self.thread.start()
-
-    @property
-    def stdout(self) -> str:
-        return self.out.getvalue()
-
-    @property
-    def stderr(self) -> str:
-        return self.err.getvalue()
-
-    def join(self) -> None:
-        self.thread.join(timeout=60)
-        assert not self.thread.is_alive(), "accessctl did not finish"
 
 
 def cli(argv, environ) -> tuple[int, str, str]:
