@@ -73,21 +73,18 @@ def test_no_browser_prints_the_url_and_the_callback_completes_the_login(
 
 def test_without_a_browser_the_device_flow_is_used(live_server, base_policy, user, cli_env):
     alice = user("alice")
-    approved = []
+    approved, constructed = [], threading.Event()
 
     def pause(_seconds):
-        if not approved:  # the person approves the printed code during the first wait
+        # Runs in the CLI's thread (its own database connection): during the first wait,
+        # the person approves the printed code.
+        if not approved:
+            assert constructed.wait(10)
             code = re.search(r"^  ([B-Z]{4}-[B-Z]{4})$", run.stdout, re.M).group(1)
-
-            def act():
-                try:
-                    device_code_decide(user=alice, user_code=code, approve=True)
-                finally:
-                    connection.close()
-
-            worker = threading.Thread(target=act)
-            worker.start()
-            worker.join()
+            try:
+                device_code_decide(user=alice, user_code=code, approve=True)
+            finally:
+                connection.close()
             approved.append(code)
 
     run = CliThread(
@@ -96,6 +93,7 @@ def test_without_a_browser_the_device_flow_is_used(live_server, base_policy, use
         browser=lambda url: False,
         sleep=pause,
     )
+    constructed.set()
     run.join()
     assert run.code == 0, run.stderr
     out = run.stdout

@@ -23,7 +23,6 @@ from requests_app.services.cli_login import (
     device_token_poll,
     user_code_normalize,
 )
-from requests_app.services.deprovision import user_deprovision
 
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
@@ -110,16 +109,6 @@ def test_an_expired_session_token_is_refused_with_a_clear_401(code):
     assert response.status_code == 401
     assert response.json()["code"] == "token_expired"
     assert response.json()["detail"].startswith("Token expired: your session ended at ")
-
-
-def test_deprovisioning_revokes_session_tokens(requester, code, admin):
-    minted = cli_code_exchange(code=code, code_verifier=VERIFIER)
-    done = user_deprovision(user_id=requester.pk, actor=admin, reason="left")
-    assert done.session_tokens_revoked == 1
-    response = me_as(minted.key)
-    assert response.status_code == 401 and response.json()["code"] == "token_revoked"
-    event = AuditEvent.objects.filter(action="user.deprovisioned").get()
-    assert event.data["session_tokens_revoked"] == 1
 
 
 def test_an_inactive_users_session_token_is_refused(requester, code):

@@ -177,6 +177,11 @@ class DeviceTokenView(_CliAuthView):
         request=DeviceTokenSerializer,
         responses={200: TOKEN_RESPONSE, **errors(400, 413)},
         examples=[
+            examples.example(
+                "the CLI polls",
+                {"device_code": "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS"},
+                request=True,
+            ),
             TOKEN_EXAMPLE,
             examples.example(
                 "not approved yet",
