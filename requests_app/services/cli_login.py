@@ -66,22 +66,32 @@ def _purge_old(now: datetime) -> None:
     CliLogin.objects.filter(expires_at__lt=now - PURGE_AFTER).delete()
 
 
-def loopback_params_check(*, port: object, state: object, code_challenge: object) -> int:
-    """The port (an int in 1024-65535), state and S256 challenge the CLI sent, checked before
-    anything is shown; ValidationFailed names the bad one. Returns the port."""
+def _port(port: object) -> int:
     try:
         number = int(str(port))
     except ValueError:
         number = 0
     if not PORT_MIN <= number <= PORT_MAX:
         raise ValidationFailed(f"port must be a number from {PORT_MIN} to {PORT_MAX}", field="port")
-    if not isinstance(state, str) or not STATE_RE.fullmatch(state):
-        raise ValidationFailed("state must be 8 to 128 URL-safe characters", field="state")
+    return number
+
+
+def _challenge(code_challenge: object) -> str:
     if not isinstance(code_challenge, str) or not CHALLENGE_RE.fullmatch(code_challenge):
         raise ValidationFailed(
             "code_challenge must be the base64url SHA-256 of the verifier (43 characters)",
             field="code_challenge",
         )
+    return code_challenge
+
+
+def loopback_params_check(*, port: object, state: object, code_challenge: object) -> int:
+    """The port (an int in 1024-65535), state and S256 challenge the CLI sent, checked before
+    anything is shown; ValidationFailed names the bad one. Returns the port."""
+    number = _port(port)
+    if not isinstance(state, str) or not STATE_RE.fullmatch(state):
+        raise ValidationFailed("state must be 8 to 128 URL-safe characters", field="state")
+    _challenge(code_challenge)
     return number
 
 
@@ -91,14 +101,14 @@ def cli_login_approve(*, user: AbstractBaseUser, port: object, code_challenge: s
     """The signed-in `user` confirmed a loopback sign-in: a one-time code bound to them and
     to `code_challenge`, valid ACCESSPORTAL_CLI_CODE_TTL seconds. Returns the code (only
     its digest is kept). Caller: a POST with CSRF from a signed-in session."""
-    number = loopback_params_check(port=port, state="x" * 8, code_challenge=code_challenge)
+    number, challenge = _port(port), _challenge(code_challenge)
     now = _now()
     _purge_old(now)
     code = secrets.token_urlsafe(32)
     login = CliLogin.objects.create(
         flow=CliLoginFlow.LOOPBACK,
         code_hash=digest(code),
-        code_challenge=code_challenge,
+        code_challenge=challenge,
         port=number,
         user=user,
         state=CliLoginState.APPROVED,
