@@ -9,15 +9,17 @@ rules are in requests_app/services/cli_login.py. Rate limited per address (scope
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accessportal.kernel.errors import ValidationFailed
 from requests_app.api import examples
 from requests_app.api.exceptions import domain_error_body
+from requests_app.api.serializers.base import StrictSerializer
 from requests_app.api.serializers.errors import errors
 from requests_app.api.throttling import ScopedThrottle
 from requests_app.services.cli_login import (
@@ -52,6 +54,19 @@ class _CliAuthView(APIView):
     throttle_scope = "cli_login"
 
 
+def _valid(serializer_class: type[serializers.Serializer], data: object) -> dict:
+    """The body's fields, or a refusal naming the first bad one. Field errors would be
+    keyed by field name, and a field named `code` would clash with the refusal's `code`."""
+    body = serializer_class(data=data)
+    if body.is_valid():
+        return body.validated_data
+    field, messages = next(iter(body.errors.items()))
+    message = messages[0] if isinstance(messages, list) and messages else str(messages)
+    if field == "non_field_errors":
+        raise ValidationFailed(str(message))
+    raise ValidationFailed(f"{field}: {message}", field=field)
+
+
 def _token_body(minted: MintedToken) -> dict:
     return {
         "token": minted.key,
@@ -60,7 +75,7 @@ def _token_body(minted: MintedToken) -> dict:
     }
 
 
-class CodeExchangeSerializer(serializers.Serializer):
+class CodeExchangeSerializer(StrictSerializer):
     code = serializers.CharField(max_length=128, help_text="From the portal's redirect.")
     code_verifier = serializers.CharField(
         max_length=128, help_text="The PKCE verifier whose S256 the CLI sent as code_challenge."
@@ -101,9 +116,7 @@ class CliTokenView(_CliAuthView):
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        body = CodeExchangeSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        minted = cli_code_exchange(**body.validated_data)
+        minted = cli_code_exchange(**_valid(CodeExchangeSerializer, request.data))
         return Response(_token_body(minted))
 
 
@@ -161,7 +174,7 @@ class DeviceAuthorizationView(_CliAuthView):
         )
 
 
-class DeviceTokenSerializer(serializers.Serializer):
+class DeviceTokenSerializer(StrictSerializer):
     device_code = serializers.CharField(max_length=128)
 
 
@@ -175,7 +188,25 @@ class DeviceTokenView(_CliAuthView):
         "denied it, `expired_token` when the code ran out, `invalid_grant` for an unknown "
         "or already used code (RFC 8628 section 3.5).",
         request=DeviceTokenSerializer,
-        responses={200: TOKEN_RESPONSE, **errors(400, 413)},
+        responses={
+            200: TOKEN_RESPONSE,
+            **errors(413),
+            400: OpenApiResponse(
+                inline_serializer(
+                    "DeviceTokenError",
+                    {
+                        "detail": serializers.CharField(),
+                        "code": serializers.CharField(required=False),
+                        "error": serializers.CharField(
+                            required=False, help_text="RFC 8628's error code, as `code`."
+                        ),
+                        "field": serializers.CharField(required=False),
+                    },
+                ),
+                description="Not yet (`authorization_pending`, `slow_down`), never "
+                "(`access_denied`, `expired_token`, `invalid_grant`), or bad input.",
+            ),
+        },
         examples=[
             examples.example(
                 "the CLI polls",
@@ -196,9 +227,7 @@ class DeviceTokenView(_CliAuthView):
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        body = DeviceTokenSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        poll = device_token_poll(**body.validated_data)
+        poll = device_token_poll(**_valid(DeviceTokenSerializer, request.data))
         if poll.error is not None:
             answer = {**domain_error_body(poll.error), "error": poll.error.code}
             return Response(answer, status=status.HTTP_400_BAD_REQUEST)

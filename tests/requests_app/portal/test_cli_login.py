@@ -152,6 +152,24 @@ def test_bad_exchange_bodies_are_400(db, body):
     assert response.status_code == 400
 
 
+def test_bad_bodies_are_refused_naming_the_field(db):
+    response = Client().post(
+        "/api/v1/auth/cli/token/",
+        {"code": "x", "code_verifier": VERIFIER, "port": 1},
+        content_type="application/json",
+    )
+    assert response.json()["field"] == "port"
+    assert response.json()["detail"].startswith(
+        "port: unknown field (allowed: code, code_verifier)"
+    )
+    response = Client().post("/api/v1/auth/cli/token/", {}, content_type="application/json")
+    assert response.json() == {
+        "detail": "code: This field is required.",
+        "code": "invalid",
+        "field": "code",
+    }
+
+
 def test_unknown_code_is_400(db):
     response = exchange("no-such-code")
     assert response.status_code == 400 and "unknown code" in response.json()["detail"]
