@@ -137,7 +137,7 @@ def cli_code_exchange(*, code: object, code_verifier: object) -> MintedToken:
             "code_verifier must be 43 to 128 URL-safe characters", field="code_verifier"
         )
     login = (
-        CliLogin.objects.select_for_update()
+        CliLogin.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(code_hash=digest(code), flow=CliLoginFlow.LOOPBACK)
         .first()
@@ -227,7 +227,7 @@ def device_code_decide(*, user: AbstractBaseUser, user_code: object, approve: bo
     normalized = user_code_normalize(user_code)
     now = _now()
     login = (
-        CliLogin.objects.select_for_update()
+        CliLogin.objects.select_for_update(of=("self",))
         .filter(user_code=normalized, flow=CliLoginFlow.DEVICE, expires_at__gt=now)
         .first()
         if normalized
@@ -266,7 +266,7 @@ def device_token_poll(*, device_code: object) -> DevicePoll:
     if not isinstance(device_code, str) or not 1 <= len(device_code) <= 128:
         raise ValidationFailed("device_code is missing or malformed", field="device_code")
     login = (
-        CliLogin.objects.select_for_update()
+        CliLogin.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(code_hash=digest(device_code), flow=CliLoginFlow.DEVICE)
         .first()
