@@ -96,6 +96,27 @@ def api_token_mint(*, user: AbstractBaseUser, via: str, now: datetime | None = N
     return MintedToken(key=key, expires_at=expires_at, user=user)
 
 
+@retry_on_conflict
+@transaction.atomic
+def session_token_revoke(*, user: AbstractBaseUser, token_id: int) -> bool:
+    """`user` ends one of their own session tokens now (the portal's "Sign out" beside it);
+    False, and nothing audited, if it is not theirs or already ended."""
+    now = timezone.now()
+    ended = ApiToken.objects.filter(
+        pk=token_id, user=user, revoked_at=None, expires_at__gt=now
+    ).update(revoked_at=now)
+    if not ended:
+        return False
+    audit_record(
+        action="api_token.revoked",
+        target_type="user",
+        target_id=str(user.pk),
+        actor=user,
+        data={"user": user.get_username(), "session_token": token_id},
+    )
+    return True
+
+
 def session_tokens_revoke(*, user: AbstractBaseUser, now: datetime) -> int:
     """Revoke every live session token of `user` (deprovisioning); the count revoked. The
     caller audits, in its own transaction."""

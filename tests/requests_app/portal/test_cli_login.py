@@ -17,6 +17,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from accessportal.kernel.models import AuditEvent
 from requests_app.models import ApiToken
 
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
@@ -220,3 +221,25 @@ def test_bad_device_poll_bodies_are_400(db):
             "/api/v1/auth/device/token/", body, content_type="application/json"
         )
         assert response.status_code == 400
+
+
+# -- my sessions on the tokens page --------------------------------------------------------
+
+
+def test_my_sessions_are_listed_and_one_can_be_signed_out(alice_client, bob_client):
+    key = exchange(approve(alice_client)).json()["token"]
+    session = ApiToken.objects.get()
+    page = alice_client.get("/tokens/").content.decode()
+    assert "accessctl sessions" in page and "(cli:loopback)" in page
+    assert "No accessctl session" in bob_client.get("/tokens/").content.decode()
+    # bob cannot end alice's session
+    bob_client.post(f"/tokens/sessions/{session.pk}/revoke/")
+    me = Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/me/")
+    assert me.status_code == 200
+    response = alice_client.post(f"/tokens/sessions/{session.pk}/revoke/", follow=True)
+    assert "Signed out: that accessctl session is refused from now on." in response.content.decode()
+    me = Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/me/")
+    assert me.status_code == 401 and me.json()["code"] == "token_revoked"
+    event = AuditEvent.objects.latest("id")
+    assert event.action == "api_token.revoked" and event.data["session_token"] == session.pk
+    assert key not in str(event.data)
