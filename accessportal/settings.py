@@ -208,6 +208,9 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "1200/minute"),
         # POST /api/v1/auth/token/ (a password login), per client address.
         "auth_token": env_str("API_THROTTLE_AUTH_TOKEN", "20/minute"),
+        # The CLI sign-in endpoints (auth/cli/token, auth/device, auth/device/token), per
+        # client address; the device flow polls every 5 seconds.
+        "cli_login": env_str("API_THROTTLE_CLI_LOGIN", "60/minute"),
     },
 }
 
@@ -375,6 +378,16 @@ ACCESS_EXPIRY_WARNING = env_int("ACCESS_EXPIRY_WARNING", 15 * 60)  # warn this l
 # Deprovisioning (SCIM deactivation, an admin unticking "active") also makes the person's
 # reviews on still-pending requests stop counting toward thresholds; off keeps them counting.
 ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS = env_bool("ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS", True)
+
+# `accessctl login --sso` (requests_app/services/cli_login.py; README "Command-line client").
+# Lifetime of the API token a CLI sign-in mints, in seconds (default 12 hours).
+ACCESSPORTAL_CLI_TOKEN_TTL = env_int("ACCESSPORTAL_CLI_TOKEN_TTL", 12 * 3600)
+# The loopback flow's one-time code lives this long; the device flow's codes live DEVICE_TTL.
+ACCESSPORTAL_CLI_CODE_TTL = env_int("ACCESSPORTAL_CLI_CODE_TTL", 60)
+ACCESSPORTAL_CLI_DEVICE_TTL = env_int("ACCESSPORTAL_CLI_DEVICE_TTL", 600)
+ACCESSPORTAL_CLI_DEVICE_INTERVAL = env_int("ACCESSPORTAL_CLI_DEVICE_INTERVAL", 5)
+# Wrong user codes a signed-in person may enter on /cli/device/ per 15 minutes.
+ACCESSPORTAL_CLI_USER_CODE_GUESSES = env_int("ACCESSPORTAL_CLI_USER_CODE_GUESSES", 10)
 NOTIFY_EMAIL_USERS = env_bool("NOTIFY_EMAIL_USERS", True)  # email the people concerned
 NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 8)
 NOTIFY_RETRY_BACKOFF = env_int("NOTIFY_RETRY_BACKOFF", 30)  # doubled after each failure

@@ -4,7 +4,8 @@ Called when an identity provider deactivates or deletes a user through SCIM, and
 administrator marks an account inactive. In one transaction: the account is deactivated
 (access checks, sessions and API tokens refuse an inactive user on the very next call), every
 access that has not ended is revoked (grants closed, requester told, audited), every pending
-request is withdrawn, the API token is deleted, and, if ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS
+request is withdrawn, the personal API token is deleted and every session token (`accessctl
+login --sso`) revoked, and, if ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS
 is on (the default), the person's reviews on requests still pending stop counting toward
 their thresholds. The events are appended last, as by every service.
 """
@@ -27,6 +28,7 @@ from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest, Review
 from requests_app.services.grants import revoke_locked
 from requests_app.services.resolution import resolve_locked
+from requests_app.services.tokens import session_tokens_revoke
 from requests_app.services.visibility import accounts_profiles_sync
 
 
@@ -38,6 +40,7 @@ class Deprovisioned:
     withdrawn: list[str] = field(default_factory=list)
     voided_reviews: list[str] = field(default_factory=list)
     token_deleted: bool = False
+    session_tokens_revoked: int = 0
     deactivated: bool = False
 
 
@@ -97,13 +100,20 @@ def deprovision_locked(
         done.voided_reviews = [str(r) for r in reviews.values_list("request_id", flat=True)]
         reviews.update(voided_at=now)
     done.token_deleted = Token.objects.filter(user=user).delete()[0] > 0
+    done.session_tokens_revoked = session_tokens_revoke(user=user, now=now)
     if user.is_active:
         user.is_active = False
         user.save(update_fields=["is_active"])
         done.deactivated = True
     # Out of every reviewer profile at once (visibility and the review queue follow).
     accounts_profiles_sync(user_ids=[user.pk])
-    if done.deactivated or done.revoked or done.withdrawn or done.voided_reviews:
+    if (
+        done.deactivated
+        or done.revoked
+        or done.withdrawn
+        or done.voided_reviews
+        or done.session_tokens_revoked
+    ):
         data = {
             "user": user.get_username(),
             "by": actor_label(actor),
@@ -112,6 +122,7 @@ def deprovision_locked(
             "withdrawn": done.withdrawn,
             "voided_reviews": done.voided_reviews,
             "token_deleted": done.token_deleted,
+            "session_tokens_revoked": done.session_tokens_revoked,
         }
         audit.append(AuditEntry("user.deprovisioned", "user", str(user.pk), actor, data))
     return done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
@@ -14,7 +15,7 @@ from requests_app.services.access_requests import access_request_create
 from requests_app.services.deprovision import user_deprovision
 from requests_app.services.reviews import review_submit
 from requests_app.services.thresholds import progress
-from requests_app.services.tokens import api_token_create
+from requests_app.services.tokens import api_token_create, api_token_mint
 from tests.policies import contractor_dave, engineer_requests
 
 
@@ -45,7 +46,16 @@ roles: [engineer, lead]
     daves = access_request_create(requester=user("dave"), roles=["db-admin"], reason="INC-3")
     review_submit(request_id=daves.id, reviewer=alice, state="APPROVED")
     token = api_token_create(user=alice)
-    return {"alice": alice, "live": live, "waiting": waiting, "daves": daves, "token": token}
+    with transaction.atomic():  # a session token, as `accessctl login --sso` gets
+        session = api_token_mint(user=alice, via="cli:device").key
+    return {
+        "alice": alice,
+        "live": live,
+        "waiting": waiting,
+        "daves": daves,
+        "token": token,
+        "session": session,
+    }
 
 
 def test_everything_ends_at_once_and_the_next_check_says_no(leaver):
@@ -53,11 +63,15 @@ def test_everything_ends_at_once_and_the_next_check_says_no(leaver):
     assert access_check(user=alice, role="db-admin").allowed
     api = Client(HTTP_AUTHORIZATION=f"Token {leaver['token'].key}")
     assert api.get("/api/v1/me/").status_code == 200
+    cli = Client(HTTP_AUTHORIZATION=f"Token {leaver['session']}")
+    assert cli.get("/api/v1/me/").status_code == 200
 
     done = user_deprovision(user_id=alice.pk, actor="scim:okta", reason="left the company")
 
     assert not access_check(user=alice, role="db-admin").allowed
     assert api.get("/api/v1/me/").status_code == 401
+    refused = cli.get("/api/v1/me/")
+    assert refused.status_code == 401 and refused.json()["code"] == "token_revoked"
     live = AccessRequest.objects.get(pk=leaver["live"].pk)
     assert live.state == RequestState.REVOKED and live.revoked_by is None
     assert live.revoke_reason == "left the company"
@@ -78,6 +92,7 @@ def test_everything_ends_at_once_and_the_next_check_says_no(leaver):
     event = AuditEvent.objects.get(action="user.deprovisioned")
     assert event.actor_name == "scim:okta" and event.actor_id is None
     assert event.data["revoked"] == [str(live.pk)] and event.data["token_deleted"] is True
+    assert event.data["session_tokens_revoked"] == 1
     revoked = AuditEvent.objects.get(action="request.revoked", target_id=str(live.pk))
     assert revoked.actor_name == "scim:okta"
     assert OutboxMessage.objects.filter(event="access.revoked", request_id=live.pk).exists()
