@@ -68,12 +68,17 @@ def eligible_profile_group_ids(
     )
 
 
-def eligible_reviewers(request: AccessRequest) -> QuerySet:
+def eligible_reviewers(request: AccessRequest, policies: PolicySet | None = None) -> QuerySet:
     """Users `may_review` lets review `request` (its batch form): active members of the
-    request's eligible profile groups (its guardian group rows), never its owner."""
-    groups = GroupPerm.objects.filter(
-        content_object_id=request.pk, permission__codename="review_accessrequest"
-    ).values("group_id")
+    request's eligible profile groups, never its owner. A saved request reads its guardian
+    group rows; an unsaved one (a create's dry run, the portal's preview) has none yet, so
+    its eligible profiles are evaluated here, as the create will write them."""
+    if request._state.adding:
+        groups = eligible_profile_group_ids(request, policies)
+    else:
+        groups = GroupPerm.objects.filter(
+            content_object_id=request.pk, permission__codename="review_accessrequest"
+        ).values("group_id")
     return (
         get_user_model()
         .objects.filter(is_active=True, groups__in=groups)
@@ -84,8 +89,7 @@ def eligible_reviewers(request: AccessRequest) -> QuerySet:
 
 def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = None) -> list[int]:
     """`eligible_reviewers`' ids, sorted (the admin's and the portal's "who can review")."""
-    del policies  # the rows are the projection of the current policies
-    return sorted(eligible_reviewers(request).values_list("pk", flat=True))
+    return sorted(eligible_reviewers(request, policies).values_list("pk", flat=True))
 
 
 def requests_needing_review(user) -> QuerySet[AccessRequest]:

@@ -187,3 +187,16 @@ def test_has_perm_on_a_request_answers_visibility_and_may_review(people, owner, 
         if backend.has_perm(p, "requests_app.review_accessrequest", request)
     }
     assert reviewers == expected_reviewers
+
+
+def test_a_dry_run_names_the_reviewers_the_request_would_have(requester, user):
+    """The portal's preview (an unsaved request) shows who could approve it, as the
+    saved request will."""
+    preview = access_request_create(
+        requester=requester, roles=["db-admin"], reason="INC-7", dry_run=True
+    )
+    assert not AccessRequest.objects.exists()
+    names = {user(n).pk for n in ("bob", "carol")}
+    assert set(eligible_reviewer_ids(preview)) == names
+    saved = access_request_create(requester=requester, roles=["db-admin"], reason="INC-7")
+    assert set(eligible_reviewer_ids(saved)) == names
