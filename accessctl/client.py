@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from accessctl import __version__
 from accessctl.config import API_PREFIX
-from accessctl.errors import AuthError, NetworkError, ServerError
+from accessctl.errors import AuthError, NetworkError, ServerError, SessionExpired
 
 DEFAULT_TIMEOUT = 30.0
 MAX_PAGES = 200
@@ -177,13 +177,20 @@ class ApiClient:
             if status >= 500:
                 raise ServerError(f"the server failed (HTTP {status})", status=status)
             raise NetworkError(self._not_api(url, status, headers))
+        code = ""
+        if isinstance(data, dict):
+            code = str(data.get("error") or data.get("code") or "")
+            if "error" in data:  # RFC 8628 answers carry both; say the sentence once
+                data = {k: v for k, v in data.items() if k not in ("error", "code")}
         message = error_message(data) or f"HTTP {status}"
+        if status == 401 and code in ("token_expired", "token_revoked"):
+            raise SessionExpired()
         if status == 401:
             raise AuthError(
                 f"the server refused the credentials: {message}",
                 hint="run `accessctl login` again, or check ACCESSPORTAL_TOKEN",
             )
-        raise ServerError(message, status=status)
+        raise ServerError(message, status=status, code=code)
 
 
 _NOT_JSON = object()

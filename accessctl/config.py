@@ -30,6 +30,7 @@ class Settings:
     url: str
     token: str
     user: str = ""
+    expires_at: str = ""  # RFC 3339; set for a token from `accessctl login --sso`
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -80,7 +81,9 @@ def load_file(path: Path, warn: Callable[[str], None] = _warn_stderr) -> dict:
     return data
 
 
-def save(*, url: str, token: str, user: str = "", path: Path | None = None) -> Path:
+def save(
+    *, url: str, token: str, user: str = "", expires_at: str = "", path: Path | None = None
+) -> Path:
     """Write the settings with mode 0600 (dir 0700), atomically: never a half-written file."""
     path = path or config_path()
     directory = path.parent
@@ -90,6 +93,8 @@ def save(*, url: str, token: str, user: str = "", path: Path | None = None) -> P
     data = {"url": url, "token": token}
     if user:
         data["user"] = user
+    if expires_at:
+        data["expires_at"] = expires_at
     tmp = directory / f".{path.name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -127,6 +132,15 @@ def resolve(
         raise AuthError(
             "not logged in", hint=f"run `accessctl login --url {url}` or set {ENV_TOKEN}"
         )
-    # A user name stored with another server's token would be misleading.
+    # A user name or expiry stored with another server's token would be misleading.
     user = str(stored.get("user") or "") if not env_token else ""
-    return Settings(url=url, token=token, user=user)
+    expires_at = str(stored.get("expires_at") or "") if not env_token else ""
+    return Settings(url=url, token=token, user=user, expires_at=expires_at)
+
+
+def stored_url(environ: Mapping[str, str] | None = None) -> str:
+    """The server of the last login (or ACCESSPORTAL_URL): what `login` uses without --url."""
+    environ = os.environ if environ is None else environ
+    if environ.get(ENV_URL, "").strip():
+        return environ[ENV_URL].strip()
+    return str(load_file(config_path(environ)).get("url") or "")

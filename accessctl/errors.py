@@ -42,9 +42,10 @@ class CliError(Exception):
 class ServerError(CliError):
     """The server answered with an error; `status` is the HTTP status (0 if none)."""
 
-    def __init__(self, message: str, *, status: int = 0, hint: str = "") -> None:
+    def __init__(self, message: str, *, status: int = 0, hint: str = "", code: str = "") -> None:
         super().__init__(message, hint=hint)
         self.status = status
+        self.code = code  # the body's `code` (or RFC 8628 `error`), when it has one
 
 
 class UsageError(CliError):
@@ -57,3 +58,13 @@ class NetworkError(CliError):
 
 class AuthError(CliError):
     exit_code = EXIT_AUTH
+
+
+SESSION_EXPIRED = "your session expired, run accessctl login --sso"
+
+
+class SessionExpired(AuthError):
+    """The stored token from `accessctl login --sso` has run out (or the server says so)."""
+
+    def __init__(self) -> None:
+        super().__init__(SESSION_EXPIRED)

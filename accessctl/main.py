@@ -29,6 +29,7 @@ Start with `accessctl login --url https://access.example.com`, or set
 ACCESSPORTAL_URL and ACCESSPORTAL_TOKEN.
 
 examples:
+  accessctl login --sso --url https://access.example.com
   accessctl login --url https://access.example.com --user alice
   accessctl resources search --kind node --label env=prod
   accessctl request create --roles db-admin --reason "INC-4711: fix replication" --wait
@@ -50,6 +51,8 @@ environment:
   ACCESSPORTAL_TOKEN          API token (overrides the config file)
   ACCESSPORTAL_TIMEOUT        seconds to wait for each answer (default 30)
   ACCESSPORTAL_POLL_INTERVAL  seconds between checks with --wait (default 2)
+  ACCESSPORTAL_NO_BROWSER     set to anything: `login --sso` prints the URL to open
+  ACCESSPORTAL_LOGIN_TIMEOUT  seconds `login --sso` waits for the browser (default 300)
   NO_COLOR                    set to anything to turn colour off"""
 )
 
@@ -97,6 +100,7 @@ def main(
     stdin: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] | None = None,
+    browser: Callable[[str], bool] | None = None,
 ) -> int:
     """Run one command; returns the exit status (see `accessctl --help`)."""
     stdout = stdout or sys.stdout
@@ -111,6 +115,8 @@ def main(
     ctx = Context(stdout=stdout, stderr=stderr, stdin=stdin, environ=environ, json=args.json)
     if sleep is not None:  # tests pace --wait themselves
         ctx.sleep = sleep
+    if browser is not None:  # tests hand the sign-in URL to a browser they drive
+        ctx.open_browser = browser
     try:
         return args.func(ctx, args)
     except SystemExit as exc:  # parser.error() from a command's own argument check

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accessportal.envconfig import database_from_url, env_bool, env_int, env_list, env_str
 from accessportal.security import production_secret_key
+from accessportal.sso.config import form_action_origins, oidc_apps
 
 # --- Mode, secret key, hosts --------------------------------------------------------------
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,8 +66,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally, no CDN
     "guardian",
+    "django_scim",  # directory sync at /scim/v2/ (accessportal/scim)
     "policies_app",
     "requests_app",
+    # Single sign-on (accessportal/sso): before allauth, so that its templates win.
+    "accessportal.sso",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "django_htmx",  # the engineers' portal (requests_app/portal)
     "axes",  # login throttling (Hardening, below)
     "csp",  # Content-Security-Policy (Hardening, below)
@@ -87,6 +95,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",  # request.htmx for the portal's partial pages
+    "allauth.account.middleware.AccountMiddleware",  # allauth's sign-in flows (SSO)
     "axes.middleware.AxesMiddleware",  # django-axes wants to be last
 ]
 
@@ -124,10 +133,14 @@ AUTHENTICATION_BACKENDS = [
     # and roles are where permissions come from here (one query; ModelBackend's user and
     # group permissions cost two more on every check, e.g. an integration's access check).
     "requests_app.backends.RolePermissionBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, with password sign-in limited to break-glass superusers when
+    # ACCESSPORTAL_LOCAL_LOGIN is off (Single sign-on, below). Sessions name it.
+    "accessportal.sso.backends.LocalPasswordBackend",
     # django-guardian's object permissions; on requests, view and review answer exactly
     # the visibility rule and `may_review` (requests_app/backends.py).
     "requests_app.backends.AccessRequestPermissionBackend",
+    # Loads the user of a single sign-on session; authenticates nobody.
+    "accessportal.sso.backends.SSOSessionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 # guardian.W001 looks for its own backend by name; ours (above) is its subclass.
@@ -195,6 +208,9 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "1200/minute"),
         # POST /api/v1/auth/token/ (a password login), per client address.
         "auth_token": env_str("API_THROTTLE_AUTH_TOKEN", "20/minute"),
+        # The CLI sign-in endpoints (auth/cli/token, auth/device, auth/device/token), per
+        # client address; the device flow polls every 5 seconds.
+        "cli_login": env_str("API_THROTTLE_CLI_LOGIN", "60/minute"),
     },
 }
 
@@ -226,6 +242,34 @@ ACCESS_MAX_START_DELAY = 7 * 24 * 3600
 # of every page.
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Single sign-on (accessportal/sso; README "Single sign-on") ---------------------------
+# OpenID Connect providers, one sign-in button each: a JSON list of {id, name, issuer,
+# client_id, secret | secret_env, scopes}; each needs a `kind: sso_mapping` named after its id.
+ACCESSPORTAL_OIDC_PROVIDERS = oidc_apps(
+    env_str("ACCESSPORTAL_OIDC_PROVIDERS"), production=PRODUCTION
+)
+# Off: password sign-in (portal, admin, API token login) only for break-glass superusers:
+# those named in ACCESSPORTAL_BREAK_GLASS_USERS, or every superuser when it names nobody.
+ACCESSPORTAL_LOCAL_LOGIN = env_bool("ACCESSPORTAL_LOCAL_LOGIN", True)
+ACCESSPORTAL_BREAK_GLASS_USERS = env_list("ACCESSPORTAL_BREAK_GLASS_USERS")
+# django-allauth, for the providers only: no local signup, password or email flows of its own.
+SOCIALACCOUNT_ONLY = True
+ACCOUNT_EMAIL_VERIFICATION = "none"  # required by SOCIALACCOUNT_ONLY; the IdP verifies
+ACCOUNT_LOGIN_METHODS = {"username"}
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never sign in to an account by its email
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the buttons are POST forms (CSRF)
+SOCIALACCOUNT_STORE_TOKENS = False  # the IdP's tokens are not kept
+SOCIALACCOUNT_ADAPTER = "accessportal.sso.adapter.PortalSocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "provider_class": "accessportal.sso.oidc.provider.HardenedOIDCProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": ACCESSPORTAL_OIDC_PROVIDERS,
+    }
+}
+# The callback URL's scheme behind a TLS-terminating proxy.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 
 # --- Workers and notifications (README: "Workers and notifications") -------------------
 # Production defaults to Redis on localhost. Development without CELERY_BROKER_URL uses an
@@ -331,6 +375,19 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
 )
 
 ACCESS_EXPIRY_WARNING = env_int("ACCESS_EXPIRY_WARNING", 15 * 60)  # warn this long before
+# Deprovisioning (SCIM deactivation, an admin unticking "active") also makes the person's
+# reviews on still-pending requests stop counting toward thresholds; off keeps them counting.
+ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS = env_bool("ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS", True)
+
+# `accessctl login --sso` (requests_app/services/cli_login.py; README "Command-line client").
+# Lifetime of the API token a CLI sign-in mints, in seconds (default 12 hours).
+ACCESSPORTAL_CLI_TOKEN_TTL = env_int("ACCESSPORTAL_CLI_TOKEN_TTL", 12 * 3600)
+# The loopback flow's one-time code lives this long; the device flow's codes live DEVICE_TTL.
+ACCESSPORTAL_CLI_CODE_TTL = env_int("ACCESSPORTAL_CLI_CODE_TTL", 60)
+ACCESSPORTAL_CLI_DEVICE_TTL = env_int("ACCESSPORTAL_CLI_DEVICE_TTL", 600)
+ACCESSPORTAL_CLI_DEVICE_INTERVAL = env_int("ACCESSPORTAL_CLI_DEVICE_INTERVAL", 5)
+# Wrong user codes a signed-in person may enter on /cli/device/ per 15 minutes.
+ACCESSPORTAL_CLI_USER_CODE_GUESSES = env_int("ACCESSPORTAL_CLI_USER_CODE_GUESSES", 10)
 NOTIFY_EMAIL_USERS = env_bool("NOTIFY_EMAIL_USERS", True)  # email the people concerned
 NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 8)
 NOTIFY_RETRY_BACKOFF = env_int("NOTIFY_RETRY_BACKOFF", 30)  # doubled after each failure
@@ -357,6 +414,35 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = NOTIFY_HTTP_TIMEOUT
 EMAIL_SUBJECT_PREFIX = env_str("EMAIL_SUBJECT_PREFIX", "[Access Portal]")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Access Portal <access-portal@localhost>")
+
+# --- Directory sync (README: "Directory sync (SCIM)") ---------------------------------------
+# django-scim2 serves the protocol; accessportal/scim holds our adapters, the bearer-token
+# check (one token per provider, `manage.py scim_token`), scoping and filters.
+SCIM_SERVICE_PROVIDER = {
+    "USER_ADAPTER": "accessportal.scim.adapters.PortalSCIMUser",
+    "GROUP_ADAPTER": "accessportal.scim.adapters.PortalSCIMGroup",
+    "GROUP_MODEL": "policies_app.models.DirectoryGroup",
+    "USER_FILTER_PARSER": "accessportal.scim.filters.UserFilterQuery",
+    "GROUP_FILTER_PARSER": "accessportal.scim.filters.GroupFilterQuery",
+    "AUTH_CHECK_MIDDLEWARE": "accessportal.scim.auth.BearerTokenSCIMAuth",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "accessportal.scim.config.ServiceProviderConfig",
+    "BASE_LOCATION_GETTER": "accessportal.scim.scoping.base_location",
+    "GET_EXTRA_MODEL_FILTER_KWARGS_GETTER": "accessportal.scim.scoping.extra_filter_kwargs_getter",
+    "GET_OBJECT_POST_PROCESSOR_GETTER": "accessportal.scim.scoping.object_post_processor_getter",
+    "GET_QUERYSET_POST_PROCESSOR_GETTER": (
+        "accessportal.scim.scoping.queryset_post_processor_getter"
+    ),
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="scim"',
+    "NETLOC": "unused",  # locations use the host the provider called (scoping.base_location)
+    "AUTHENTICATION_SCHEMES": [
+        {
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "A token per identity provider: manage.py scim_token <provider>",
+            "primary": True,
+        }
+    ],
+}
 
 LOGGING = {
     "version": 1,
@@ -411,7 +497,8 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": [csp.SELF],
         "object-src": [csp.NONE],
         "base-uri": [csp.SELF],
-        "form-action": [csp.SELF],
+        # The sign-in buttons' forms are redirected to the identity providers.
+        "form-action": [csp.SELF, *form_action_origins(ACCESSPORTAL_OIDC_PROVIDERS)],
         "frame-ancestors": [csp.NONE],
     },
 }

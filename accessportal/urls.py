@@ -11,7 +11,11 @@ handler500 = "requests_app.api.views.errors.server_error"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("requests_app.api.urls")),
+    # Directory sync for identity providers (accessportal/scim), bearer tokens only.
+    path("scim/v2/", include("django_scim.urls", namespace="scim")),
     # The engineers' portal at / and its sign-in pages (requests_app/portal).
     path("accounts/", include(auth_urlpatterns)),
+    # Single sign-on (accessportal/sso): /sso/oidc/<provider>/login/ and .../callback/.
+    path("sso/", include("accessportal.sso.urls")),
     path("", include("requests_app.portal.urls")),
 ]

@@ -365,12 +365,13 @@ def _roles(docs: list[dict], ids: Ids, now: datetime) -> Iterator[tuple]:
 
 def _memberships(shape: Shape, ids: Ids) -> Iterator[tuple]:
     # role ids: team t -> team-T at 10t, rev-T at 10t+1, svc at 10t+2.. ; integration last
+    policy = json.dumps(["policy"])  # as `apply_policies` writes them
     for i in range(shape.users):
         t = team_of_user(i, shape)
-        yield (ids.role + ROLES_PER_TEAM * t, ids.user + i)
+        yield (ids.role + ROLES_PER_TEAM * t, ids.user + i, policy)
         if i in reviewer_indexes(t, shape):
-            yield (ids.role + ROLES_PER_TEAM * t + 1, ids.user + i)
-    yield (ids.role + ROLES_PER_TEAM * shape.teams, ids.user + shape.users)
+            yield (ids.role + ROLES_PER_TEAM * t + 1, ids.user + i, policy)
+    yield (ids.role + ROLES_PER_TEAM * shape.teams, ids.user + shape.users, policy)
 
 
 def _resources(shape: Shape, ids: Ids, now: datetime) -> Iterator[tuple]:
@@ -456,7 +457,7 @@ def seed(*, scale: float = 1.0, reset: bool = False, seed_value: int = 8, echo=p
             "role_members",
             lambda: load_rows(
                 Role.members.through._meta.db_table,
-                ("role_id", "user_id"),
+                ("role_id", "user_id", "sources"),
                 _memberships(shape, ids),
             ),
         )

@@ -15,12 +15,15 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
-from policies_app import admin_notifications  # noqa: F401 (registers the rules admin)
+from policies_app import (  # noqa: F401 (they register their admins)
+    admin_directory,
+    admin_notifications,
+)
 from policies_app.documents import export_role_spec
 from policies_app.engine import RolePolicy
 from policies_app.forms import ResourceForm, RoleForm
 from policies_app.loader import PolicyFileError
-from policies_app.models import Resource, Role
+from policies_app.models import POLICY_SOURCE, Resource, Role
 from policies_app.services.export import policies_export
 from policies_app.services.roles_resources import (
     resource_delete,
@@ -69,8 +72,7 @@ class RoleAdmin(_ExportMixin, admin.ModelAdmin):
     form = RoleForm
     list_display = ["name", "description", "may_request", "may_review", "member_count"]
     search_fields = ["name", "description"]
-    filter_horizontal = ["members"]
-    readonly_fields = ["created", "updated"]
+    readonly_fields = ["created", "updated", "provider_members"]
 
     class Media:
         css = _DESK_CSS
@@ -79,7 +81,10 @@ class RoleAdmin(_ExportMixin, admin.ModelAdmin):
         (None, {"fields": ["name", "description"]}),
         (
             "Who holds it",
-            {"fields": ["members"], "description": "Standing members hold the role at all times."},
+            {
+                "fields": ["policy_members", "provider_members"],
+                "description": "Standing members hold the role at all times.",
+            },
         ),
         (
             "What its holders may request",
@@ -150,12 +155,25 @@ class RoleAdmin(_ExportMixin, admin.ModelAdmin):
 
     @admin.display(description="members")
     def member_count(self, role: Role) -> str:
-        names = [m.get_username() for m in role.members.all()]
+        names = sorted({m.get_username() for m in role.members.all()})
+        return ", ".join(names) or "—"
+
+    @admin.display(description="from identity providers")
+    def provider_members(self, role: Role) -> str:
+        """Members a provider gives (sign-in claims or SCIM): changed there, not here."""
+        if role is None or role.pk is None:
+            return "—"
+        rows = role.memberships.select_related("user").order_by("user__username")
+        names = [
+            f"{m.user.get_username()} ({', '.join(s for s in m.sources if s != POLICY_SOURCE)})"
+            for m in rows
+            if set(m.sources) - {POLICY_SOURCE}
+        ]
         return ", ".join(names) or "—"
 
     def save_model(self, request, obj, form, change):
         saved = role_save(
-            doc=form.document, actor=request.user, members=form.cleaned_data["members"]
+            doc=form.document, actor=request.user, members=form.cleaned_data["policy_members"]
         )
         obj.pk, obj.created, obj.updated = saved.pk, saved.created, saved.updated
 

@@ -12,11 +12,14 @@ from typing import Any
 
 import yaml
 from django import forms
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from policies_app.documents import KIND_RE, Problem, export_role_spec
 from policies_app.durations import format_duration
-from policies_app.models import Resource, Role
+from policies_app.models import POLICY_SOURCE, Resource, Role
+from policies_app.selectors import members_from
 from policies_app.services.roles_resources import resource_document_check, role_document_check
 
 _ITEM = re.compile(r"^\[(\d+)\]")
@@ -122,6 +125,15 @@ def _below(path: str, prefix: str) -> bool:
 class RoleForm(_DocumentForm):
     """A role and its policy, field by field; saved through `services.role_save`."""
 
+    # The memberships the policy gives (source "policy"); those an identity provider gives
+    # are its to change and are shown beside this field, not in it.
+    policy_members = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.order_by("username"),
+        required=False,
+        label="Members",
+        widget=FilteredSelectMultiple("members", is_stacked=False),
+    )
+
     request_roles = LinesField(
         label="May request roles",
         help_text='One per line: a name, a glob ("db-*") or a ^regex$.',
@@ -211,7 +223,7 @@ class RoleForm(_DocumentForm):
 
     class Meta:
         model = Role
-        fields = ["name", "description", "members"]
+        fields = ["name", "description"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2, "cols": 60})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -219,6 +231,7 @@ class RoleForm(_DocumentForm):
         self.document: dict | None = None
         if self.instance.pk:
             self.initial.update(self._initial_from_spec(self.instance.spec or {}))
+            self.initial["policy_members"] = members_from(self.instance, POLICY_SOURCE)
 
     @staticmethod
     def _initial_from_spec(spec: dict) -> dict:

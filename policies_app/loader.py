@@ -17,6 +17,7 @@ from policies_app.documents import (
     normalize_notification_rule,
     normalize_resource,
     normalize_role,
+    normalize_sso_mapping,
     normalize_user,
 )
 from policies_app.models import Role
@@ -32,6 +33,7 @@ class PolicyPlan:
     users: list[dict] = field(default_factory=list)
     resources: list[dict] = field(default_factory=list)
     notification_rules: list[dict] = field(default_factory=list)
+    sso_mappings: list[dict] = field(default_factory=list)
 
 
 class PolicyFileError(Exception):
@@ -178,12 +180,13 @@ def plan_from_texts(texts: list[tuple[str, str]]) -> PolicyPlan:
                     "user": normalize_user,
                     "resource": normalize_resource,
                     "notification_rule": normalize_notification_rule,
+                    "sso_mapping": normalize_sso_mapping,
                 }.get(kind)
             )
             if normalizer is None:
                 problems.append(
-                    f"{where}: kind: must be role, user, resource or notification_rule "
-                    f"(got {kind!r})"
+                    f"{where}: kind: must be role, user, resource, notification_rule or "
+                    f"sso_mapping (got {kind!r})"
                 )
                 continue
             normalized, found = normalizer(doc)
@@ -206,12 +209,21 @@ def plan_from_texts(texts: list[tuple[str, str]]) -> PolicyPlan:
 
 
 def _check_references(plan: PolicyPlan, problems: list[str]) -> None:
-    """Roles named by users exist (in the files or already stored); permissions exist."""
+    """Roles named by users and SSO mappings exist (in the files or already stored);
+    permissions exist."""
     known_roles = {r["name"] for r in plan.roles} | set(Role.objects.values_list("name", flat=True))
     for user in plan.users:
         for role in user["roles"]:
             if role not in known_roles:
                 problems.append(f"{user['_where']}: roles: no role named {role!r}")
+    for mapping in plan.sso_mappings:
+        for i, rule in enumerate(mapping["spec"]["claims_to_roles"]):
+            for role in rule["roles"]:
+                if role not in known_roles:
+                    problems.append(
+                        f"{mapping['_where']}: spec.claims_to_roles[{i}].roles: "
+                        f"no role named {role!r}"
+                    )
     wanted = {p for r in plan.roles for p in r["spec"]["allow"]["permissions"]}
     existing = {
         f"{app}.{code}"

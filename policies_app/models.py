@@ -1,6 +1,9 @@
-"""Roles with their policy documents, resources with labels, and user traits."""
+"""Roles with their policy documents, resources with labels, user traits, and the directory
+an identity provider pushes over SCIM (tokens, user links, groups)."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -19,6 +22,7 @@ class Role(models.Model):
     spec = models.JSONField(default=dict)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
+        through="RoleMembership",
         related_name="standing_roles",
         blank=True,
         help_text="Users who hold this role at all times (standing).",
@@ -31,6 +35,36 @@ class Role(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+POLICY_SOURCE = "policy"
+
+
+def _policy_sources() -> list[str]:
+    return [POLICY_SOURCE]
+
+
+class RoleMembership(models.Model):
+    """One user's standing membership of one role, and what it comes from.
+
+    `sources` tells them apart: "policy" (policy files and the admin), "sso:<provider>"
+    (the claims of the user's last sign-in through that provider), "scim:<provider>" (group
+    membership the provider pushed). The user holds the role while any source says so; each
+    source adds and removes only its own name (`policies_app.services.memberships`).
+    """
+
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_memberships"
+    )
+    sources = models.JSONField(default=_policy_sources)
+
+    class Meta:
+        db_table = "policies_app_role_members"  # the table of the plain many-to-many before
+        unique_together = [("role", "user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} holds {self.role} ({', '.join(self.sources)})"
 
 
 class Resource(models.Model):
@@ -116,3 +150,102 @@ class ReviewerProfile(models.Model):
 
     def __str__(self) -> str:
         return self.group.name
+
+
+class SSOMapping(models.Model):
+    """How one identity provider's claims become a user: identity claims, traits and
+    `claims_to_roles` (policies_app.documents.sso_mappings). Named after the provider;
+    written only by the policy services."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True, default="")
+    spec = models.JSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "SSO mapping"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DirectoryToken(models.Model):
+    """The bearer token an identity provider presents to /scim/v2/ (one per provider).
+
+    Only the SHA-256 of the key is stored; the key is shown once when minted
+    (`manage.py scim_token`). Written only by `policies_app.services.directory`."""
+
+    provider = models.CharField(max_length=100, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["provider"]
+        verbose_name = "directory (SCIM) token"
+
+    def __str__(self) -> str:
+        return f"SCIM token of {self.provider}"
+
+
+class DirectoryUser(models.Model):
+    """The link between an account and the identity provider that manages it over SCIM,
+    with the provider's `externalId`. A linked account is seen by that provider only."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_link"
+    )
+    provider = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=255, blank=True, default="")
+    # Set when the provider DELETEs the user: the account stays (deactivated; grants and
+    # the audit log refer to it) but the provider no longer sees it.
+    deleted = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="directory_user_external_id_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} from {self.provider}"
+
+
+def _new_group_id() -> str:
+    return str(uuid.uuid4())
+
+
+class DirectoryGroup(models.Model):
+    """A group an identity provider pushed over SCIM, with its members. Its displayName and
+    externalId are values of the claim `groups` for the provider's `sso_mapping`, which
+    turns memberships into standing roles (source "scim:<provider>")."""
+
+    # A UUID kept as text: SCIM filters compare it in raw SQL, alike on SQLite and PostgreSQL.
+    id = models.CharField(primary_key=True, max_length=36, default=_new_group_id, editable=False)
+    provider = models.CharField(max_length=100)
+    display_name = models.CharField(max_length=255)
+    external_id = models.CharField(max_length=255, blank=True, default="")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="directory_groups", blank=True
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "display_name"]
+        indexes = [models.Index(fields=["provider", "display_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.provider})"
+
+    @property
+    def claim_values(self) -> list[str]:
+        """What this group is, as a value of the claim `groups`: name and external id."""
+        return [v for v in (self.display_name, self.external_id) if v]

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
 
 from policies_app.engine import PolicySet, ResourceRef, Subject
-from policies_app.models import Resource, Role, UserTraits
+from policies_app.models import Resource, Role, RoleMembership, UserTraits
 
 
 def standing_role_names(user: AbstractBaseUser) -> list[str]:
     return sorted(Role.objects.filter(members=user).values_list("name", flat=True))
+
+
+def role_sources(user: AbstractBaseUser) -> dict[str, list[str]]:
+    """The user's standing roles, each with what gives it ("policy", "sso:okta", ...)."""
+    rows = RoleMembership.objects.filter(user=user).values_list("role__name", "sources")
+    return {name: sorted(sources) for name, sources in sorted(rows)}
+
+
+def roles_from(user: AbstractBaseUser, source: str) -> set[str]:
+    """The user's standing roles that `source` gives (whatever else gives them too)."""
+    return {name for name, sources in role_sources(user).items() if source in sources}
+
+
+def members_from(role: Role, source: str) -> list[int]:
+    """Ids of the users holding `role` through `source`."""
+    rows = RoleMembership.objects.filter(role=role).values_list("user_id", "sources")
+    return sorted(uid for uid, sources in rows if source in sources)
 
 
 def user_traits(user: AbstractBaseUser) -> dict[str, list[str]]:
@@ -51,3 +70,16 @@ def resources_requestable_by(
         return []
     rows = Resource.objects.all() if resources is None else resources
     return [r for r in rows if any(role.reaches(resource_ref(r)) for role in roles)]
+
+
+def directory_users_visible(provider: str) -> QuerySet:
+    """Accounts `provider` may read and manage over SCIM: those it links (and has not
+    deleted), and unlinked ones, so it can adopt an account that already exists (Okta's
+    import matching by userName). Never a superuser (the break-glass account stays local),
+    never an account another provider manages."""
+    own = Q(directory_link__provider=provider, directory_link__deleted=None)
+    return (
+        get_user_model()
+        .objects.filter(is_superuser=False)
+        .filter(Q(directory_link__isnull=True) | own)
+    )

@@ -11,5 +11,8 @@ from django.dispatch import Signal
 # Sent once per transaction that changed roles, their members or traits (what decides who
 # may request and review), before that transaction's audit append: a receiver must finish
 # its writes before the sender takes the audit chain head (accessportal/kernel/locking.py).
+# `user_ids`: the users whose standing roles or traits changed (a sign-in, a directory
+# push); absent when roles themselves changed (a policy apply, a role delete), after the
+# sender brought every reviewer profile up to date.
 # Receivers: requests_app (who may see and review each pending request).
 review_rules_changed = Signal()

@@ -18,6 +18,7 @@ from accessportal.kernel.choices import NotificationChannel, OutboxState, Reques
 # is how Django finds them when it loads this app.
 from accessportal.kernel.models import AuditChainHead, AuditEvent  # noqa: F401
 from requests_app.querysets import AccessRequestQuerySet, GrantQuerySet, grant_is_open
+from requests_app.token_models import ApiToken, CliLogin  # noqa: F401
 
 
 class AccessRequest(models.Model):
@@ -148,6 +149,10 @@ class Review(models.Model):
         default=list, help_text="Indexes of the request's thresholds this review counts toward."
     )
     created = models.DateTimeField()
+    # Set when the review stopped counting toward thresholds: its reviewer was deprovisioned
+    # while the request was still pending (ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS). The
+    # review stays, as part of the record.
+    voided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created", "id"]

@@ -8,33 +8,14 @@ does not exist (this file is outside tests/browser/, so it is not a browser test
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.pytest_subprocess import run_pytest
 
 
-def _browser_tests(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"ACCESSPORTAL_REQUIRE_SERVICES", "ACCESSPORTAL_CHROMIUM", "DATABASE_URL"}
-    }
-    environ |= {
-        "ACCESSPORTAL_CHROMIUM": str(tmp_path / "no-chromium-here"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rsf", "tests/browser"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def _browser_tests(tmp_path: Path, **env: str):
+    missing = str(tmp_path / "no-chromium-here")
+    return run_pytest(tmp_path, "tests/browser", ACCESSPORTAL_CHROMIUM=missing, **env)
 
 
 def test_browser_tests_skip_with_how_to_install_chromium_when_it_is_missing(tmp_path):

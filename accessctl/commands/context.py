@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import webbrowser
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from accessctl import config, output
 from accessctl.client import ApiClient
-from accessctl.errors import ServerError
+from accessctl.errors import ServerError, SessionExpired
 
 DEFAULT_POLL_INTERVAL = 2.0
 HELP_FORMAT = argparse.RawDescriptionHelpFormatter
@@ -25,6 +26,8 @@ class Context:
     environ: Mapping[str, str]
     json: bool = False
     sleep: Callable[[float], None] = time.sleep
+    # Opens a URL in the person's browser; False when there is none (tests hand it over).
+    open_browser: Callable[[str], bool] = webbrowser.open
     _client: ApiClient | None = field(default=None, repr=False)
     _settings: config.Settings | None = field(default=None, repr=False)
 
@@ -41,6 +44,9 @@ class Context:
     def client(self) -> ApiClient:
         if self._client is None:
             settings = self.settings
+            expires = output.parse_time(settings.expires_at)
+            if expires is not None and expires <= output.now_utc():
+                raise SessionExpired()
             self._client = ApiClient(settings.url, settings.token, timeout=self.timeout)
         return self._client
 

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from accessctl import config, output
 from accessctl.client import ApiClient
+from accessctl.commands import sso
 from accessctl.commands.context import HELP_FORMAT, Context
 from accessctl.errors import AuthError, ServerError, UsageError
 
@@ -14,15 +15,24 @@ LOGIN_HELP = """\
 Store the server URL and an API token in your configuration file
 ({path}, mode 0600).
 
-Without --user, you are asked for an existing token (it is not echoed; create one
-in the portal or ask an administrator). With --user, you are asked for your password
+With --sso, sign in through the portal in your browser (however you sign in there:
+single sign-on or password). accessctl opens the portal, you confirm, and it stores a
+token that lasts as long as the server allows (12 hours by default); when it runs out,
+commands say "your session expired". On a machine without a browser (or with
+--device), accessctl prints a URL and a code to enter in any browser instead;
+--no-browser (or ACCESSPORTAL_NO_BROWSER) prints the URL to open on this machine.
+
+Without --sso or --user, you are asked for an existing token (it is not echoed; create
+one in the portal or ask an administrator). With --user, you are asked for your password
 and a token is obtained from the server (POST /api/v1/auth/token/).
 When stdin is not a terminal, the token or password is read from its first line.
+--url may be left out after the first login: the stored server is used.
 
 ACCESSPORTAL_URL and ACCESSPORTAL_TOKEN, when set, take precedence over the file.
 
 examples:
-  accessctl login --url https://access.example.com
+  accessctl login --sso --url https://access.example.com
+  accessctl login --sso --device
   accessctl login --url https://access.example.com --user alice
   echo "$TOKEN" | accessctl login --url https://access.example.com"""
 
@@ -45,13 +55,31 @@ def register(sub, common) -> None:
     )
     p.add_argument(
         "--url",
-        required=True,
-        help="the Access Portal server, e.g. https://access.example.com",
+        "--portal",
+        dest="url",
+        help="the Access Portal server, e.g. https://access.example.com "
+        "(default: the one you logged in to last)",
     )
-    p.add_argument(
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
         "--user",
         metavar="USERNAME",
         help="obtain a token with this user name and your password instead of pasting one",
+    )
+    how.add_argument(
+        "--sso",
+        action="store_true",
+        help="sign in through the portal in your browser; the token expires",
+    )
+    p.add_argument(
+        "--device",
+        action="store_true",
+        help="with --sso: print a URL and a code to enter in any browser (no local browser)",
+    )
+    p.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="with --sso: print the sign-in URL instead of opening a browser",
     )
     p.set_defaults(func=login, parser=p)
 
@@ -75,10 +103,17 @@ def _secret(ctx: Context, prompt: str) -> str:
 
 
 def login(ctx: Context, args) -> int:
-    url = config.normalize_url(args.url)
+    raw_url = args.url or config.stored_url(ctx.environ)
+    if not raw_url:
+        raise UsageError("which server? give --url https://access.example.com")
+    url = config.normalize_url(raw_url)
     host = urlsplit(url).hostname or ""
     if url.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
         ctx.warn(f"{url} is not https; your token will cross the network unencrypted")
+    if (args.device or args.no_browser) and not args.sso:
+        raise UsageError("--device and --no-browser go with --sso")
+    if args.sso:
+        return _login_sso(ctx, args, url)
     if args.user:
         password = _secret(ctx, f"Password for {args.user} at {url}: ")
         if not password:
@@ -104,6 +139,31 @@ def login(ctx: Context, args) -> int:
         ctx.dump(me)
     else:
         ctx.print(f"Logged in to {url} as {user or 'unknown user'}.")
+        ctx.print(ctx.style.dim(f"Saved to {path} (readable only by you)."))
+    return 0
+
+
+def _login_sso(ctx: Context, args, url: str) -> int:
+    print_only = args.no_browser or bool(ctx.environ.get("ACCESSPORTAL_NO_BROWSER"))
+    token = None
+    if not args.device:
+        token = sso.loopback(ctx, url, print_only=print_only)
+        if token is None:
+            ctx.note("No browser could be opened here; sign in from another device instead.")
+    if token is None:
+        token = sso.device(ctx, url)
+    path = config.save(
+        url=url,
+        token=token.token,
+        user=token.user,
+        expires_at=token.expires_at,
+        path=config.config_path(ctx.environ),
+    )
+    if ctx.json:
+        ctx.dump({"url": url, "user": token.user, "expires_at": token.expires_at})
+    else:
+        until = output.when(token.expires_at) or "the server says"
+        ctx.print(f"Logged in to {url} as {token.user or 'unknown user'} until {until}.")
         ctx.print(ctx.style.dim(f"Saved to {path} (readable only by you)."))
     return 0
 

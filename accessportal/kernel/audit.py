@@ -63,9 +63,24 @@ def event_hash(event: AuditEvent) -> str:
     )
 
 
+def actor_account(actor: Any):
+    """The user account behind an actor (for `resolved_by` and such), None for the system
+    and for named system actors."""
+    return None if actor is None or isinstance(actor, str) else actor
+
+
+def actor_label(actor: Any) -> str:
+    """How an actor is named in notifications and audit events."""
+    return _actor_fields(actor)[1]
+
+
 def _actor_fields(actor: Any) -> tuple[int | None, str]:
+    """A user, None (the system: workers, sweeps) or a name of a system actor that is not a
+    user (an identity provider pushing changes: "scim:okta")."""
     if actor is None:
         return None, "system"
+    if isinstance(actor, str):
+        return None, actor
     return actor.pk, actor.get_username()
 
 

@@ -1,5 +1,5 @@
 """Validation and normalization of policy documents (role, user, resource,
-notification_rule).
+notification_rule, sso_mapping).
 
 Pure functions: a document in, a normalized dict and a list of problems out. The loader,
 the admin forms and the tests all go through these, so a policy is checked the same way
@@ -18,6 +18,7 @@ from policies_app.documents.resources import (
     parse_resource_id,
 )
 from policies_app.documents.roles import export_role_spec, normalize_role
+from policies_app.documents.sso_mappings import export_sso_mapping_spec, normalize_sso_mapping
 from policies_app.documents.users import normalize_user
 
 __all__ = [
@@ -27,9 +28,11 @@ __all__ = [
     "Problem",
     "export_notification_rule_spec",
     "export_role_spec",
+    "export_sso_mapping_spec",
     "normalize_notification_rule",
     "normalize_resource",
     "normalize_role",
+    "normalize_sso_mapping",
     "normalize_user",
     "parse_resource_id",
 ]

@@ -14,7 +14,17 @@ from django.db import transaction
 from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.locking import retry_on_conflict
 from policies_app.loader import PolicyPlan
-from policies_app.models import NotificationRule, Resource, Role, UserTraits
+from policies_app.models import (
+    POLICY_SOURCE,
+    NotificationRule,
+    Resource,
+    Role,
+    SSOMapping,
+    UserTraits,
+)
+from policies_app.selectors import roles_from
+from policies_app.services.directory import directory_mapping_resync
+from policies_app.services.memberships import memberships_set
 from policies_app.services.profiles import reviewer_profiles_sync
 from policies_app.signals import review_rules_changed
 
@@ -80,7 +90,6 @@ def _apply_roles(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
 
 def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
     User = get_user_model()
-    roles = {r.name: r for r in Role.objects.all()}
     for doc in plan.users:
         label = f"user {doc['name']}"
         user, created = User.objects.get_or_create(
@@ -89,7 +98,7 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
         if created:
             user.set_unusable_password()
             user.save(update_fields=["password"])
-        current = set(user.standing_roles.values_list("name", flat=True))
+        current = roles_from(user, POLICY_SOURCE)
         traits_row = UserTraits.objects.filter(user=user).first()
         traits = traits_row.traits if traits_row else {}
         changed = created or current != set(doc["roles"]) or traits != doc["traits"]
@@ -100,7 +109,7 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
         if not changed:
             summary.unchanged.append(label)
             continue
-        user.standing_roles.set([roles[name] for name in doc["roles"]])
+        memberships_set(user, doc["roles"], source=POLICY_SOURCE, notify=False)
         UserTraits.objects.update_or_create(user=user, defaults={"traits": doc["traits"]})
         (summary.created if created else summary.updated).append(label)
         audit.append(
@@ -169,6 +178,16 @@ def save_notification_rule(
     return save_spec_row(NotificationRule, "notification_rule", rule, doc, summary, audit, actor)
 
 
+def _apply_sso_mappings(
+    plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor
+) -> None:
+    existing = {m.name: m for m in SSOMapping.objects.all()}
+    for doc in plan.sso_mappings:
+        save_spec_row(
+            SSOMapping, "sso_mapping", existing.get(doc["name"]), doc, summary, audit, actor
+        )
+
+
 def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
     keep_roles = {d["name"] for d in plan.roles}
     for role in Role.objects.exclude(name__in=keep_roles):
@@ -198,6 +217,21 @@ def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], act
             )
         )
         rule.delete()
+    keep_mappings = {d["name"] for d in plan.sso_mappings}
+    for mapping in SSOMapping.objects.exclude(name__in=keep_mappings):
+        summary.deleted.append(f"sso_mapping {mapping.name}")
+        audit.append(
+            AuditEntry(
+                "sso_mapping.deleted", "sso_mapping", mapping.name, actor, {"spec": mapping.spec}
+            )
+        )
+        mapping.delete()
+
+
+def _mappings_changed(summary: ApplySummary) -> set[str]:
+    """Providers whose sso_mapping this apply created, changed or deleted."""
+    labels = summary.created + summary.updated + summary.deleted
+    return {label.split(" ", 1)[1] for label in labels if label.startswith("sso_mapping ")}
 
 
 def _profile_scope(summary: ApplySummary) -> list[int] | None:
@@ -234,8 +268,10 @@ def policies_apply(
             _apply_users(plan, summary, audit, actor)
             _apply_resources(plan, summary, audit, actor)
             _apply_notification_rules(plan, summary, audit, actor)
+            _apply_sso_mappings(plan, summary, audit, actor)
             if prune:
                 _prune(plan, summary, audit, actor)
+            audit += directory_mapping_resync(_mappings_changed(summary))
             if summary.changed:
                 # Who may see and review pending requests follows the new policies, from
                 # the moment they commit. Before the audit append: it takes the chain head

@@ -5,12 +5,25 @@ from __future__ import annotations
 import yaml
 from django.contrib.auth import get_user_model
 
-from policies_app.documents import export_notification_rule_spec, export_role_spec
-from policies_app.models import NotificationRule, Resource, Role, UserTraits
+from policies_app.documents import (
+    export_notification_rule_spec,
+    export_role_spec,
+    export_sso_mapping_spec,
+)
+from policies_app.models import (
+    POLICY_SOURCE,
+    NotificationRule,
+    Resource,
+    Role,
+    RoleMembership,
+    SSOMapping,
+    UserTraits,
+)
 
 
 def policies_export() -> str:
-    """Every role, every user with standing roles or traits, and every resource, as YAML."""
+    """Every role, user with standing roles or traits, resource, notification rule and SSO
+    mapping, as YAML."""
     User = get_user_model()
     docs: list[dict] = []
     for role in Role.objects.order_by("name"):
@@ -20,8 +33,15 @@ def policies_export() -> str:
         doc["spec"] = export_role_spec(role.spec)
         docs.append(doc)
     traits = dict(UserTraits.objects.values_list("user_id", "traits"))
-    for user in User.objects.order_by(User.USERNAME_FIELD).prefetch_related("standing_roles"):
-        names = sorted(r.name for r in user.standing_roles.all())
+    # The roles the policy gives; those an identity provider gives are its own to export.
+    policy_roles: dict[int, list[str]] = {}
+    for uid, name, sources in RoleMembership.objects.values_list(
+        "user_id", "role__name", "sources"
+    ):
+        if POLICY_SOURCE in sources:
+            policy_roles.setdefault(uid, []).append(name)
+    for user in User.objects.order_by(User.USERNAME_FIELD):
+        names = sorted(policy_roles.get(user.pk, []))
         if not names and not traits.get(user.pk):
             continue
         doc = {"kind": "user", "name": user.get_username()}
@@ -42,5 +62,11 @@ def policies_export() -> str:
         if rule.description:
             doc["description"] = rule.description
         doc["spec"] = export_notification_rule_spec(rule.spec)
+        docs.append(doc)
+    for mapping in SSOMapping.objects.order_by("name"):
+        doc = {"kind": "sso_mapping", "name": mapping.name}
+        if mapping.description:
+            doc["description"] = mapping.description
+        doc["spec"] = export_sso_mapping_spec(mapping.spec)
         docs.append(doc)
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)

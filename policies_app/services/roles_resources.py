@@ -16,7 +16,8 @@ from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.locking import retry_on_conflict
 from policies_app.documents import Problem, normalize_resource, normalize_role
 from policies_app.loader import PolicyFileError, PolicyPlan
-from policies_app.models import Resource, Role, UserTraits
+from policies_app.models import POLICY_SOURCE, Resource, Role, UserTraits
+from policies_app.selectors import members_from, roles_from
 from policies_app.services.apply import policies_apply
 from policies_app.services.profiles import reviewer_profiles_sync
 from policies_app.signals import review_rules_changed
@@ -61,8 +62,10 @@ def role_save(
 ) -> Role:
     """Create or update one role from its document; with `members`, set who holds it.
 
-    Membership changes are applied as the users' documents (their other roles and traits
-    kept), so they are audited as `user.policy_set` like a policy file would be.
+    `members` are the users the policy gives the role (source "policy"; what an identity
+    provider gives is left alone). Membership changes are applied as the users' documents
+    (their other roles and traits kept), so they are audited as `user.policy_set` like a
+    policy file would be.
     Raises PolicyFileError when the document is invalid; nothing is written then.
     """
     normalized, problems = role_document_check(doc)
@@ -78,14 +81,13 @@ def role_save(
 
 def _membership_docs(role_name: str, wanted_ids: set[int]) -> list[dict]:
     User = get_user_model()
-    current_ids = set(
-        Role.members.through.objects.filter(role__name=role_name).values_list("user_id", flat=True)
-    )
+    role = Role.objects.filter(name=role_name).first()
+    current_ids = set(members_from(role, POLICY_SOURCE)) if role else set()
     changed = current_ids ^ wanted_ids
     traits = dict(UserTraits.objects.filter(user_id__in=changed).values_list("user_id", "traits"))
     docs = []
-    for user in User.objects.filter(pk__in=changed).prefetch_related("standing_roles"):
-        roles = {r.name for r in user.standing_roles.all()} - {role_name}
+    for user in User.objects.filter(pk__in=changed):
+        roles = roles_from(user, POLICY_SOURCE) - {role_name}
         if user.pk in wanted_ids:
             roles.add(role_name)
         docs.append(

@@ -1,6 +1,9 @@
 """Django's stock User and Group admin, audited: every privilege it hands out or takes away
 (superuser, staff and active flags, groups, user and group permissions, passwords) is an
-audit event in the same transaction, with the admin as actor (services/accounts.py)."""
+audit event in the same transaction, with the admin as actor (services/accounts.py).
+Unticking "active" deprovisions the person (services/deprovision.py). The user page also
+shows the standing roles with what gives each (policy, sso:<provider>, scim:<provider>)
+and the traits."""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db import router, transaction
+from django.utils.html import format_html_join
 
+from policies_app.selectors import role_sources, user_traits
 from requests_app.services.accounts import (
     account_changes_audit,
     account_state_for_update,
@@ -19,6 +24,7 @@ from requests_app.services.accounts import (
     group_state_for_update,
     groups_delete_audited,
 )
+from requests_app.services.deprovision import user_deprovision
 from requests_app.services.visibility import accounts_profiles_sync
 
 # Where save_model leaves the locked "before" snapshot for save_related, on this request.
@@ -35,6 +41,35 @@ class AuditedUserAdmin(UserAdmin):
         setattr(request, _BEFORE, account_state_for_update(obj.pk) if change else None)
         super().save_model(request, obj, form, change)
 
+    readonly_fields = ["access_roles", "access_traits"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return [
+            *fieldsets,
+            ("Access Portal", {"fields": ["access_roles", "access_traits"]}),
+        ]
+
+    @admin.display(description="standing roles (and what gives each)")
+    def access_roles(self, obj) -> str:
+        rows = role_sources(obj).items()
+        if not rows:
+            return "—"
+        return format_html_join(
+            ", ", "{} ({})", ((name, ", ".join(sources)) for name, sources in rows)
+        )
+
+    @admin.display(description="traits")
+    def access_traits(self, obj) -> str:
+        traits = user_traits(obj)
+        if not traits:
+            return "—"
+        return format_html_join(
+            "; ", "{}: {}", ((k, ", ".join(v)) for k, v in sorted(traits.items()))
+        )
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "groups":
             # Reviewer profile groups follow roles and traits; nobody picks them by hand.
@@ -43,12 +78,17 @@ class AuditedUserAdmin(UserAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        before = getattr(request, _BEFORE)
+        if before is not None and before.is_active and not form.instance.is_active:
+            # Before the account event: both append to the audit chain, whose head is
+            # taken last, and deprovisioning locks the person's requests first.
+            user_deprovision(
+                user_id=form.instance.pk, actor=request.user, reason="account deactivated"
+            )
         # The form rewrote the group list without profile groups, and may have changed the
         # active flag: recompute the account's reviewer profile before the audit append.
         accounts_profiles_sync(user_ids=[form.instance.pk])
-        account_changes_audit(
-            actor=request.user, user_id=form.instance.pk, before=getattr(request, _BEFORE)
-        )
+        account_changes_audit(actor=request.user, user_id=form.instance.pk, before=before)
 
     def user_change_password(self, request, id, form_url=""):
         # Django's password view has no transaction of its own: give it one, so the new

@@ -1,23 +1,56 @@
-"""Token authentication that cannot be made to crash by the header's contents."""
+"""Token authentication that cannot be made to crash by the header's contents, for both
+kinds of API token (requests_app.services.tokens)."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
+from django.utils import timezone
 from rest_framework import authentication, exceptions
+
+from requests_app.models import ApiToken
+from requests_app.services.tokens import SESSION_KEY_PREFIX, digest
 
 # DRF keys: 40 hexadecimal characters (rest_framework.authtoken.models.Token.generate_key).
 KEY = re.compile(r"[0-9a-f]{40}")
+# Session keys minted by `accessctl login --sso` (tokens.api_token_mint).
+SESSION_KEY = re.compile(re.escape(SESSION_KEY_PREFIX) + r"[0-9a-f]{48}")
+
+
+class TokenExpired(exceptions.AuthenticationFailed):
+    default_code = "token_expired"
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
-    """DRF's `Authorization: Token <key>`, refusing malformed keys before the database.
-
-    A key with a NUL byte reached PostgreSQL, which refuses NUL in text: a 500 (DataError)
-    instead of 401. Anything that is not a key is answered like an unknown one.
+    """`Authorization: Token <key>`: a personal DRF key, or a session key (hashed in the
+    database; refused once expired or revoked). Malformed keys are refused before the
+    database: a key with a NUL byte reached PostgreSQL, which refuses NUL in text, a 500
+    (DataError) instead of 401. Anything that is not a key is answered like an unknown one.
+    Inactive owners are refused with DRF's "User inactive or deleted." either way.
     """
 
     def authenticate_credentials(self, key):
+        if SESSION_KEY.fullmatch(key):
+            return self._session(key)
         if not KEY.fullmatch(key):
             raise exceptions.AuthenticationFailed("Invalid token.")
         return super().authenticate_credentials(key)
+
+    def _session(self, key):
+        token = ApiToken.objects.select_related("user").filter(key_hash=digest(key)).first()
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if token.revoked_at is not None:
+            raise exceptions.AuthenticationFailed(
+                "Token revoked: sign in again with `accessctl login --sso`.", code="token_revoked"
+            )
+        if token.expires_at <= timezone.now():
+            raise TokenExpired(
+                "Token expired: your session ended at "
+                f"{token.expires_at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}; sign in again with "
+                "`accessctl login --sso`."
+            )
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        return token.user, token

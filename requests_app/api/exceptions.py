@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -62,6 +63,12 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return _unexpected(exc, context)
+    if isinstance(exc, AuthenticationFailed) and isinstance(response.data, dict):
+        # A session token that expired or was revoked says so in `code`, so a client can
+        # tell "sign in again" from "wrong token" (requests_app.api.authentication).
+        code = exc.get_codes()
+        if code in ("token_expired", "token_revoked"):
+            response.data["code"] = code
     if response.status_code >= 500 and isinstance(response.data, dict):
         response.data.setdefault("code", getattr(exc, "default_code", "server_error"))
     return response

@@ -7,6 +7,11 @@ from rest_framework.routers import SimpleRouter
 from requests_app.api.views.access import AccessCheckView
 from requests_app.api.views.audit import AuditEventViewSet
 from requests_app.api.views.auth import AuthTokenView
+from requests_app.api.views.cli_auth import (
+    CliTokenView,
+    DeviceAuthorizationView,
+    DeviceTokenView,
+)
 from requests_app.api.views.docs import SwaggerDocsView
 from requests_app.api.views.errors import missing_slash, unknown_endpoint
 from requests_app.api.views.grants import GrantViewSet
@@ -28,6 +33,10 @@ v1 = [
     path("access/check/", AccessCheckView.as_view(), name="access-check"),
     # POST username + password → {"token": ...}: how `accessctl login --user` gets a token.
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
+    # `accessctl login --sso`: a code approved in the portal → an expiring session token.
+    path("auth/cli/token/", CliTokenView.as_view(), name="auth-cli-token"),
+    path("auth/device/", DeviceAuthorizationView.as_view(), name="auth-device"),
+    path("auth/device/token/", DeviceTokenView.as_view(), name="auth-device-token"),
     *router.urls,
 ]
 

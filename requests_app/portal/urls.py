@@ -5,6 +5,7 @@ from django.urls import path
 
 from requests_app.portal.views import (
     account,
+    cli_login,
     extend,
     home,
     my_requests,
@@ -29,6 +30,9 @@ urlpatterns = [
     path("reviews/", reviews.inbox, name="inbox"),
     path("tokens/", tokens.tokens, name="tokens"),
     path("tokens/revoke/", tokens.token_revoke, name="token-revoke"),
+    path("tokens/sessions/<int:pk>/revoke/", tokens.session_revoke, name="session-revoke"),
+    path("cli/login/", cli_login.cli_login, name="cli-login"),
+    path("cli/device/", cli_login.cli_device, name="cli-device"),
 ]
 
 # Included without a namespace: Django's auth views reverse these names themselves.

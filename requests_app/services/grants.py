@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.audit import AuditEntry, actor_account, actor_label, audit_record_many
 from accessportal.kernel.choices import AuditAction, RequestState
 from accessportal.kernel.errors import Conflict, NotAllowed, ValidationFailed
 from accessportal.kernel.locking import retry_on_conflict
@@ -101,14 +101,24 @@ def continuations_lock(request: AccessRequest) -> list[AccessRequest]:
 
 
 def revoke_locked(
-    request: AccessRequest, *, actor: AbstractBaseUser, reason: str, now: datetime, data=None
+    request: AccessRequest,
+    *,
+    actor: AbstractBaseUser | str,
+    reason: str,
+    now: datetime,
+    data=None,
 ) -> AuditEntry:
     """End a locked APPROVED request's access now: grants, state, notification. Returns
-    its audit event, for the caller to append once all its work is done (head last)."""
+    its audit event, for the caller to append once all its work is done (head last).
+    `actor`: a user, or a named system actor ("scim:okta") that is nobody's account."""
     transition_check(request.state, RequestState.REVOKED)  # before the grants are touched
     Grant.objects.filter(request=request, revoked_at=None).update(revoked_at=now, ended_at=now)
     request_transition_save(
-        request, RequestState.REVOKED, revoked_at=now, revoked_by=actor, revoke_reason=reason
+        request,
+        RequestState.REVOKED,
+        revoked_at=now,
+        revoked_by=actor_account(actor),
+        revoke_reason=reason,
     )
     outbox_enqueue(
         event="access.revoked",
@@ -117,7 +127,7 @@ def revoke_locked(
         payload={
             **request_payload(request),
             "revoke_reason": reason,
-            "revoked_by": actor.get_username(),
+            "revoked_by": actor_label(actor),
         },
     )
     return AuditEntry(

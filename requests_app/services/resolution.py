@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from accessportal.kernel.audit import AuditEntry, audit_record_many
+from accessportal.kernel.audit import AuditEntry, actor_account, audit_record_many
 from accessportal.kernel.choices import RESOLUTION_ACTIONS, RequestState
 from accessportal.kernel.errors import NotAllowed, SelfReviewRefused, ValidationFailed
 from accessportal.kernel.locking import retry_on_conflict
@@ -33,7 +33,7 @@ def resolve_locked(
     request: AccessRequest,
     state: RequestState,
     *,
-    actor: AbstractBaseUser | None,
+    actor: AbstractBaseUser | str | None,
     reason: str,
     now: datetime,
     data: dict | None = None,
@@ -47,7 +47,7 @@ def resolve_locked(
     appended here, last.
     """
     fields = request_transition(
-        request, state, resolved_at=now, resolved_by=actor, resolve_reason=reason
+        request, state, resolved_at=now, resolved_by=actor_account(actor), resolve_reason=reason
     )
     if state == RequestState.APPROVED:
         grants_create_for(request, now)

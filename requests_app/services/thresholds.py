@@ -57,9 +57,13 @@ def matching_thresholds(thresholds: Sequence[Mapping[str, Any]], ctx: Mapping) -
 
 
 def _counts(reviews: Iterable[Any]) -> tuple[Counter, Counter]:
+    """Approvals and denials per threshold; a voided review (its reviewer was deprovisioned
+    while the request was pending) counts toward nothing."""
     approvals: Counter = Counter()
     denials: Counter = Counter()
     for review in reviews:
+        if getattr(review, "voided_at", None) is not None:
+            continue
         counter = approvals if review.state == ReviewState.APPROVED else denials
         counter.update(review.threshold_indexes)
     return approvals, denials

@@ -1,20 +1,33 @@
-"""API tokens for the CLI and integrations (DRF's `authtoken`, one token per user).
+"""API tokens for the CLI and integrations.
 
-The portal shows the key to its owner once, when it is created; a password login
-(`POST /api/v1/auth/token/`, `accessctl login --user`) hands the owner their existing key, or
-a new one. The audit log records that a token was created or revoked, never the key.
+Two kinds. The personal token (DRF's `authtoken`, one per user, no expiry): the portal shows
+its key to its owner once, when it is created; a password login (`POST /api/v1/auth/token/`,
+`accessctl login --user`) hands the owner their existing key, or a new one. And session
+tokens (`ApiToken`, many per user, hashed, expiring) that `accessctl login --sso` mints
+(`api_token_mint`). The audit log records that a token was created or revoked, never the key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from accessportal.kernel.audit import audit_record
 from accessportal.kernel.errors import Conflict
 from accessportal.kernel.locking import retry_on_conflict
+from requests_app.models import ApiToken
+
+# Session token keys: a prefix that tells them from personal (40-hex) keys, 48 hex digits.
+SESSION_KEY_PREFIX = "apt_"
 
 
 def _lock_owner(user: AbstractBaseUser) -> None:
@@ -55,10 +68,75 @@ def api_token_get_or_create(*, user: AbstractBaseUser) -> Token:
     return token
 
 
-def _audit_created(user: AbstractBaseUser, *, replaced: bool, via: str | None = None) -> None:
+def digest(secret: str) -> str:
+    """How keys and one-time codes are stored: their SHA-256, in hex."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    """A session token just made; `key` exists only here, never in the database."""
+
+    key: str
+    expires_at: datetime
+    user: AbstractBaseUser
+
+
+def api_token_mint(*, user: AbstractBaseUser, via: str, now: datetime | None = None) -> MintedToken:
+    """A new session token for `user`, valid ACCESSPORTAL_CLI_TOKEN_TTL seconds, audited as
+    api_token.created with `via`. Caller runs it in its transaction, having confirmed who
+    `user` is; the audit event is the caller's last write."""
+    now = now or timezone.now()
+    key = SESSION_KEY_PREFIX + secrets.token_hex(24)
+    expires_at = now + timedelta(seconds=settings.ACCESSPORTAL_CLI_TOKEN_TTL)
+    ApiToken.objects.create(
+        user=user, key_hash=digest(key), created=now, expires_at=expires_at, created_via=via
+    )
+    _audit_created(user, replaced=False, via=via, expires_at=expires_at)
+    return MintedToken(key=key, expires_at=expires_at, user=user)
+
+
+@retry_on_conflict
+@transaction.atomic
+def session_token_revoke(*, user: AbstractBaseUser, token_id: int) -> bool:
+    """`user` ends one of their own session tokens now (the portal's "Sign out" beside it);
+    False, and nothing audited, if it is not theirs or already ended."""
+    now = timezone.now()
+    ended = ApiToken.objects.filter(
+        pk=token_id, user=user, revoked_at=None, expires_at__gt=now
+    ).update(revoked_at=now)
+    if not ended:
+        return False
+    audit_record(
+        action="api_token.revoked",
+        target_type="user",
+        target_id=str(user.pk),
+        actor=user,
+        data={"user": user.get_username(), "session_token": token_id},
+    )
+    return True
+
+
+def session_tokens_revoke(*, user: AbstractBaseUser, now: datetime) -> int:
+    """Revoke every live session token of `user` (deprovisioning); the count revoked. The
+    caller audits, in its own transaction."""
+    return ApiToken.objects.filter(user=user, revoked_at=None, expires_at__gt=now).update(
+        revoked_at=now
+    )
+
+
+def _audit_created(
+    user: AbstractBaseUser,
+    *,
+    replaced: bool,
+    via: str | None = None,
+    expires_at: datetime | None = None,
+) -> None:
     data = {"user": user.get_username(), "replaced": replaced}
     if via:
         data["via"] = via
+    if expires_at:
+        data["expires_at"] = expires_at.isoformat()
     audit_record(
         action="api_token.created",
         target_type="user",

@@ -104,9 +104,15 @@ def request_permissions_resync(
     return count
 
 
-def on_review_rules_changed(sender, **kwargs) -> None:
-    """Receiver of `policies_app.signals.review_rules_changed`: resync every pending request."""
-    request_permissions_resync()
+def on_review_rules_changed(sender, user_ids: Iterable[int] | None = None, **kwargs) -> None:
+    """Receiver of `policies_app.signals.review_rules_changed`. With `user_ids` (a sign-in,
+    a directory push): those users' reviewer profiles, and the rows of any profile that
+    appears. Without (a policy apply or role delete, which synced the profiles itself): the
+    rows of every pending request."""
+    if user_ids is None:
+        request_permissions_resync()
+    else:
+        accounts_profiles_sync(user_ids=user_ids)
 
 
 def accounts_profiles_sync(*, user_ids: Iterable[int]) -> None:

@@ -81,7 +81,10 @@ def test_every_command_has_help_with_examples_and_json(run, capsys, argv):
         (["access", "check", "alice"], "one of the arguments --role --resource is required"),
         (["access", "check", "alice", "--role", "a", "--resource", "n/x"], "not allowed"),
         (["grants", "end", "abc"], "'abc' is neither a grant id (a number) nor a request id"),
-        (["login"], "the following arguments are required: --url"),
+        # Without --url, the server of ACCESSPORTAL_URL (or of the last login) is used.
+        (["login"], "no token given"),
+        (["login", "--device"], "--device and --no-browser go with --sso"),
+        (["login", "--sso", "--user", "alice"], "not allowed with argument"),
         (["login", "--url", "access.example.com"], "not a server URL"),
     ],
 )

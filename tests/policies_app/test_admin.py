@@ -56,7 +56,7 @@ def test_role_created_in_admin_goes_through_the_loader_and_is_audited(root_clien
         reason_prompt="Incident number",
         review_roles="dev-admin",
         review_where='contains(request.annotations["team"], "pay")',
-        members=[user("mallory").pk],
+        policy_members=[user("mallory").pk],
     )
     response = root_client.post(ROLE_ADD, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -138,7 +138,7 @@ def test_editing_a_role_is_audited_and_resyncs_reviewers(root_client, make_reque
     assert not requests_needing_review(mallory).exists()
     reviewer = Role.objects.get(name="reviewer")
     members = [*reviewer.members.values_list("pk", flat=True), mallory.pk]
-    response = root_client.post(role_change(reviewer), form_data(reviewer, members=members))
+    response = root_client.post(role_change(reviewer), form_data(reviewer, policy_members=members))
     assert response.status_code == 302
     assert ("user.policy_set", "mallory", "root") in actions()
     assert list(requests_needing_review(mallory)) == [request]

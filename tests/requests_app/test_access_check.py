@@ -109,11 +109,11 @@ def test_django_user_permissions_still_count_and_inactive_users_have_none(db):
     assert not get_user_model().objects.get(pk=holder.pk).has_perm("requests_app.check_access")
 
 
-def test_sessions_are_kept_by_model_backend_not_the_role_backend(client, requester):
+def test_sessions_are_kept_by_the_password_backend_not_the_role_backend(client, requester):
     """The role backend comes first but signs nobody in: a session made by force_login (or
     a sign-in) must name a backend that can load the user again."""
     client.force_login(requester)
-    assert client.session["_auth_user_backend"] == "django.contrib.auth.backends.ModelBackend"
+    assert client.session["_auth_user_backend"] == "accessportal.sso.backends.LocalPasswordBackend"
     assert client.get("/").status_code == 200
 
 

@@ -48,7 +48,12 @@ def alice_signs_in(requester):
 
 def test_the_documented_default_rates_are_the_configured_ones():
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    assert rates == {"anon": "60/minute", "user": "1200/minute", "auth_token": "20/minute"}
+    assert rates == {
+        "anon": "60/minute",
+        "user": "1200/minute",
+        "auth_token": "20/minute",
+        "cli_login": "60/minute",
+    }
 
 
 def test_rates_are_raised_through_the_environment_not_by_editing_defaults():

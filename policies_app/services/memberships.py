@@ -1,0 +1,90 @@
+"""Standing role memberships, each owned by the sources that give it.
+
+A user may hold a role because the policy says so ("policy": policy files and the admin),
+because their last sign-in through a provider carried a mapped claim ("sso:<provider>"), or
+because a provider pushed a group membership ("scim:<provider>"). Each source sets only its
+own part: a sign-in cannot take away a role the policy files give, and `apply_policies`
+cannot take away one the provider gives. The user holds a role while any source gives it.
+
+Callers run inside their own transaction, audit the change (the returned `RolesChange`) and
+append their audit entries last; who may review pending requests follows at once
+(`policies_app.signals.review_rules_changed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from policies_app.models import Role, RoleMembership
+from policies_app.signals import review_rules_changed
+
+
+@dataclass
+class RolesChange:
+    """What one source's update did to a user's standing roles."""
+
+    source: str
+    before: list[str] = field(default_factory=list)  # roles this source gave before
+    after: list[str] = field(default_factory=list)  # roles this source gives now
+    gained: list[str] = field(default_factory=list)  # roles the user did not hold at all
+    lost: list[str] = field(default_factory=list)  # roles no source gives any more
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def audit_data(self) -> dict:
+        return {
+            "source": self.source,
+            "roles": self.after,
+            "before": self.before,
+            "gained": self.gained,
+            "lost": self.lost,
+        }
+
+
+def memberships_set(
+    user: AbstractBaseUser, roles: Iterable[str], *, source: str, notify: bool = True
+) -> RolesChange:
+    """Make `source` give `user` exactly `roles` (names of existing roles), keeping what other
+    sources give. Locks the user's membership rows. `notify=False`: the caller sends
+    `review_rules_changed` itself once for many users (a policy apply)."""
+    wanted = sorted(set(roles))
+    by_name = {r.name: r for r in Role.objects.filter(name__in=wanted)}
+    missing = sorted(set(wanted) - set(by_name))
+    if missing:
+        raise ValueError(f"no role named {', '.join(missing)}")
+    rows = {
+        m.role.name: m
+        for m in RoleMembership.objects.select_for_update()
+        .filter(user=user)
+        .select_related("role")
+        .order_by("pk")
+    }
+    change = RolesChange(
+        source=source,
+        before=sorted(name for name, m in rows.items() if source in m.sources),
+        after=wanted,
+    )
+    for name in sorted(set(rows) | set(wanted)):
+        row = rows.get(name)
+        if row is None:
+            RoleMembership.objects.create(role=by_name[name], user=user, sources=[source])
+            change.gained.append(name)
+            continue
+        sources = set(row.sources)
+        sources = sources | {source} if name in wanted else sources - {source}
+        if sources == set(row.sources):
+            continue
+        if sources:
+            row.sources = sorted(sources)
+            row.save(update_fields=["sources"])
+        else:
+            row.delete()
+            change.lost.append(name)
+    if notify and (change.gained or change.lost):
+        review_rules_changed.send(sender=Role, user_ids=[user.pk])
+    return change
