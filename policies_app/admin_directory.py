@@ -10,7 +10,9 @@ from django.contrib import admin
 from policies_app.models import DirectoryGroup, DirectoryToken
 
 
-class _ReadOnly(admin.ModelAdmin):
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """Shown, never edited here: the rows are written by services and the provider."""
+
     def has_add_permission(self, request):
         return False
 
@@ -22,13 +24,13 @@ class _ReadOnly(admin.ModelAdmin):
 
 
 @admin.register(DirectoryToken)
-class DirectoryTokenAdmin(_ReadOnly):
+class DirectoryTokenAdmin(ReadOnlyModelAdmin):
     list_display = ["provider", "created", "last_used"]
     fields = ["provider", "created", "last_used"]
 
 
 @admin.register(DirectoryGroup)
-class DirectoryGroupAdmin(_ReadOnly):
+class DirectoryGroupAdmin(ReadOnlyModelAdmin):
     list_display = ["display_name", "provider", "external_id", "member_count"]
     list_filter = ["provider"]
     search_fields = ["display_name", "external_id"]

@@ -106,14 +106,8 @@ class UserTraits(models.Model):
         return f"traits of {self.user}"
 
 
-class NotificationRule(models.Model):
-    """Where notifications about matching requests go, besides the people they concern.
-
-    `spec` is normalized by `policies_app.documents.normalize_notification_rule`: the
-    events it applies to, an optional predicate on the request (`condition`) and its
-    channels (email addresses or users, Slack-compatible webhooks, signed JSON webhooks).
-    Like Teleport's access monitoring rules; written only by the policy services.
-    """
+class NamedSpec(models.Model):
+    """A policy document stored as its name, description and normalized spec."""
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True, default="")
@@ -122,10 +116,21 @@ class NotificationRule(models.Model):
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class NotificationRule(NamedSpec):
+    """Where notifications about matching requests go, besides the people they concern.
+
+    `spec` is normalized by `policies_app.documents.normalize_notification_rule`: the
+    events it applies to, an optional predicate on the request (`condition`) and its
+    channels (email addresses or users, Slack-compatible webhooks, signed JSON webhooks).
+    Like Teleport's access monitoring rules; written only by the policy services.
+    """
 
 
 class ReviewerProfile(models.Model):
@@ -152,23 +157,13 @@ class ReviewerProfile(models.Model):
         return self.group.name
 
 
-class SSOMapping(models.Model):
+class SSOMapping(NamedSpec):
     """How one identity provider's claims become a user: identity claims, traits and
     `claims_to_roles` (policies_app.documents.sso_mappings). Named after the provider;
     written only by the policy services."""
 
-    name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True, default="")
-    spec = models.JSONField(default=dict)
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
+    class Meta(NamedSpec.Meta):
         verbose_name = "SSO mapping"
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class DirectoryToken(models.Model):

@@ -13,21 +13,14 @@ from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django.contrib import admin
 
+from policies_app.admin_directory import ReadOnlyModelAdmin
 
-class SocialAccountReadOnly(admin.ModelAdmin):
+
+class SocialAccountReadOnly(ReadOnlyModelAdmin):
     list_display = ("user", "provider", "uid", "last_login", "date_joined")
     list_filter = ("provider",)
     search_fields = ("user__username", "uid")
     readonly_fields = ("user", "provider", "uid", "last_login", "date_joined", "extra_data")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def admin_setup() -> None:

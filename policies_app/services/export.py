@@ -21,6 +21,18 @@ from policies_app.models import (
 )
 
 
+def _spec_docs(kind: str, model, export_spec) -> list[dict]:
+    """The documents of a named kind stored as name, description and spec."""
+    docs = []
+    for row in model.objects.order_by("name"):
+        doc: dict = {"kind": kind, "name": row.name}
+        if row.description:
+            doc["description"] = row.description
+        doc["spec"] = export_spec(row.spec)
+        docs.append(doc)
+    return docs
+
+
 def policies_export() -> str:
     """Every role, user with standing roles or traits, resource, notification rule and SSO
     mapping, as YAML."""
@@ -57,16 +69,6 @@ def policies_export() -> str:
             doc["description"] = row.description
         doc["labels"] = row.labels
         docs.append(doc)
-    for rule in NotificationRule.objects.order_by("name"):
-        doc = {"kind": "notification_rule", "name": rule.name}
-        if rule.description:
-            doc["description"] = rule.description
-        doc["spec"] = export_notification_rule_spec(rule.spec)
-        docs.append(doc)
-    for mapping in SSOMapping.objects.order_by("name"):
-        doc = {"kind": "sso_mapping", "name": mapping.name}
-        if mapping.description:
-            doc["description"] = mapping.description
-        doc["spec"] = export_sso_mapping_spec(mapping.spec)
-        docs.append(doc)
+    docs += _spec_docs("notification_rule", NotificationRule, export_notification_rule_spec)
+    docs += _spec_docs("sso_mapping", SSOMapping, export_sso_mapping_spec)
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)

@@ -30,6 +30,16 @@ from requests_app.models import ApiToken
 SESSION_KEY_PREFIX = "apt_"
 
 
+def _audit_revoked(user: AbstractBaseUser, **data: object) -> None:
+    audit_record(
+        action="api_token.revoked",
+        target_type="user",
+        target_id=str(user.pk),
+        actor=user,
+        data={"user": user.get_username(), **data},
+    )
+
+
 def _lock_owner(user: AbstractBaseUser) -> None:
     """Serialize token changes of one user on their account row. Locking the token row is
     not enough: when there is none yet, two creations both see none, and the second insert
@@ -107,13 +117,7 @@ def session_token_revoke(*, user: AbstractBaseUser, token_id: int) -> bool:
     ).update(revoked_at=now)
     if not ended:
         return False
-    audit_record(
-        action="api_token.revoked",
-        target_type="user",
-        target_id=str(user.pk),
-        actor=user,
-        data={"user": user.get_username(), "session_token": token_id},
-    )
+    _audit_revoked(user, session_token=token_id)
     return True
 
 
@@ -154,11 +158,5 @@ def api_token_revoke(*, user: AbstractBaseUser) -> bool:
     deleted, _ = Token.objects.filter(user=user).delete()
     if not deleted:
         return False
-    audit_record(
-        action="api_token.revoked",
-        target_type="user",
-        target_id=str(user.pk),
-        actor=user,
-        data={"user": user.get_username()},
-    )
+    _audit_revoked(user)
     return True
