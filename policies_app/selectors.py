@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from policies_app.engine import PolicySet, ResourceRef, Subject
 from policies_app.models import Resource, Role, RoleMembership, UserTraits
@@ -72,14 +72,36 @@ def resources_requestable_by(
     return [r for r in rows if any(role.reaches(resource_ref(r)) for role in roles)]
 
 
+def accounts_adoptable_by(provider: str) -> Q:
+    """The one rule for an identity provider taking over an existing local account, by a
+    first sign-in (linking) or by SCIM (adopting): an active account made from the policy
+    files (no usable password), neither staff nor superuser, that no other provider manages
+    (no SCIM link but this provider's, not deleted; no sign-in link to another provider).
+    Anything else stays with its owner and the admin: one provider can never take over the
+    accounts of another, an admin's, or one an admin deactivated."""
+    from allauth.socialaccount.models import SocialAccount
+    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+
+    other_sign_in = SocialAccount.objects.filter(user=OuterRef("pk")).exclude(provider=provider)
+    unlinked_or_own = Q(directory_link__isnull=True) | Q(
+        directory_link__provider=provider, directory_link__deleted=None
+    )
+    return (
+        Q(is_active=True, is_staff=False, is_superuser=False)
+        & Q(password__startswith=UNUSABLE_PASSWORD_PREFIX)
+        & unlinked_or_own
+        & ~Q(Exists(other_sign_in))
+    )
+
+
 def directory_users_visible(provider: str) -> QuerySet:
     """Accounts `provider` may read and manage over SCIM: those it links (and has not
-    deleted), and unlinked ones, so it can adopt an account that already exists (Okta's
-    import matching by userName). Never a superuser (the break-glass account stays local),
-    never an account another provider manages."""
+    deleted), active or not, and those it may adopt (`accounts_adoptable_by`: Okta's import
+    matches existing accounts by userName). Never a superuser, never an account another
+    provider manages, never a staff or password account, never one an admin deactivated."""
     own = Q(directory_link__provider=provider, directory_link__deleted=None)
     return (
         get_user_model()
         .objects.filter(is_superuser=False)
-        .filter(Q(directory_link__isnull=True) | own)
+        .filter(own | accounts_adoptable_by(provider))
     )

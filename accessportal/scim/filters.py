@@ -9,6 +9,7 @@ narrowed to what the calling provider may see, by the same querysets as every ot
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.db import DataError, ProgrammingError, transaction
 from django.db.models import QuerySet
 from django_scim import filters
 from scim2_filter_parser.parser import SCIMParserError
@@ -49,7 +50,16 @@ class _Scoped(filters.FilterQuery):
         if query.where_sql is None:
             return cls.model_getter().objects.none()
         sql, params = cls.get_raw_args(query, request)
-        ids = [row.pk for row in cls.model_getter().objects.raw(sql, params)]
+        try:
+            # A savepoint: on PostgreSQL a value that does not fit its column (`id eq
+            # "abc"`, a NUL byte) aborts the statement, and must not abort the request.
+            with transaction.atomic():
+                ids = [row.pk for row in cls.model_getter().objects.raw(sql, params)]
+        except (DataError, ProgrammingError, ValueError):
+            raise bad_request(
+                "invalid filter: a value does not fit the attribute it is compared with",
+                "invalidFilter",
+            ) from None
         return cls.scoped(request).filter(pk__in=ids).order_by("pk")
 
     @classmethod

@@ -22,6 +22,7 @@ from accessportal.kernel.errors import (
     ValidationFailed,
 )
 from accessportal.kernel.locking import retry_on_conflict
+from policies_app.selectors import accounts_adoptable_by
 from policies_app.services.identity import identity_apply, sso_identity
 
 
@@ -36,16 +37,12 @@ class AccountDisabled(NotAllowed):
     code = "sso_account_disabled"
 
 
-def _linkable(user: AbstractBaseUser) -> bool:
-    """A local account a first SSO sign-in may take over: one made from the policy files
-    (no usable password), without admin rights, not linked to any identity yet (so one
-    provider cannot take over the accounts of another by sending the same user name)."""
-    return (
-        not user.has_usable_password()
-        and not user.is_staff
-        and not user.is_superuser
-        and not SocialAccount.objects.filter(user=user).exists()
-    )
+def _linkable(user: AbstractBaseUser, provider: str) -> bool:
+    """A local account a first sign-in through `provider` may take over: one the provider
+    may adopt (`policies_app.selectors.accounts_adoptable_by`, the rule SCIM applies too)
+    and not yet linked to any subject."""
+    adoptable = get_user_model().objects.filter(pk=user.pk).filter(accounts_adoptable_by(provider))
+    return adoptable.exists() and not SocialAccount.objects.filter(user=user).exists()
 
 
 def _username(provider: str, claims: dict) -> str:
@@ -90,7 +87,7 @@ def sso_sign_in(*, provider: str, uid: str, claims: dict, extra_data: dict) -> S
         user = users.filter(username__iexact=username).order_by("pk").first()
         if user is None:
             how = "created"
-        elif _linkable(user):
+        elif _linkable(user, provider):
             how = "linked"
         else:
             raise AccountConflict(

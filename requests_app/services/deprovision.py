@@ -30,6 +30,7 @@ from requests_app.services.grants import revoke_locked
 from requests_app.services.resolution import resolve_locked
 from requests_app.services.tokens import session_tokens_revoke
 from requests_app.services.visibility import accounts_profiles_sync
+from requests_app.token_models import CliLogin, CliLoginState
 
 
 @dataclass
@@ -101,6 +102,10 @@ def deprovision_locked(
         reviews.update(voided_at=now)
     done.token_deleted = Token.objects.filter(user=user).delete()[0] > 0
     done.session_tokens_revoked = session_tokens_revoke(user=user, now=now)
+    # A CLI sign-in approved but not yet exchanged would mint a token after this: denied.
+    CliLogin.objects.filter(
+        user=user, state__in=[CliLoginState.PENDING, CliLoginState.APPROVED]
+    ).update(state=CliLoginState.DENIED)
     if user.is_active:
         user.is_active = False
         user.save(update_fields=["is_active"])

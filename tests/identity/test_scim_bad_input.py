@@ -131,3 +131,17 @@ def test_bad_input_gets_a_scim_error_and_writes_nothing(
     assert AuditEvent.objects.count() == events
     if status == 401:
         assert answer.headers["WWW-Authenticate"] == 'Bearer realm="scim"'
+
+
+@pytest.mark.parametrize(
+    "text", ['id eq "abc"', 'userName eq "a\x00b"', 'active eq "maybe"', 'id gt "x"']
+)
+def test_a_filter_value_that_does_not_fit_its_attribute_is_never_a_500(okta, text):
+    """PostgreSQL refuses such values in the filter's statement (SQLite finds nothing):
+    either way the provider gets an answer, never a server error."""
+    answer = okta.get("Users", params={"filter": text})
+    assert answer.status_code in (200, 400), answer.text
+    if answer.status_code == 400:
+        assert answer.json()["scimType"] == "invalidFilter"
+    else:
+        assert answer.json()["totalResults"] == 0

@@ -263,3 +263,26 @@ def test_search_by_post_and_unsupported_endpoints(okta):
     assert [u["userName"] for u in found.json()["Resources"]] == ["dan@example.com"]
     assert okta.get("Me").status_code == 501
     assert okta.post("Bulk", {"schemas": ["x"]}).status_code == 501
+
+
+def test_a_provider_adopts_only_what_a_first_sign_in_could_link(okta, user, apply_yaml):
+    """One rule for SCIM and sign-in (policies_app.selectors.accounts_adoptable_by): staff
+    accounts, accounts with a password, and accounts an admin deactivated are not a
+    provider's to read, change, reactivate or put in its groups."""
+    bob, carol, alice = user("bob"), user("carol"), user("alice")
+    bob.is_staff = True
+    bob.save()
+    carol.set_password("carol-password-1")
+    carol.save()
+    alice.is_active = False
+    alice.save()
+    for person in (bob, carol, alice):
+        assert okta.get(f"Users/{person.pk}").status_code == 404
+        assert _find(okta, person.username)["totalResults"] == 0
+        back = okta.patch(f"Users/{person.pk}", {"op": "replace", "value": {"active": True}})
+        assert back.status_code == 404
+        group = {"schemas": [GROUP], "displayName": "eng-x", "members": [{"value": person.pk}]}
+        assert okta.post("Groups", group).status_code == 400
+    alice.refresh_from_db()
+    assert not alice.is_active
+    assert _find(okta, "mallory")["totalResults"] == 1  # a policy-file account: adoptable

@@ -11,6 +11,7 @@ from accessportal.kernel.audit import audit_verify
 from accessportal.kernel.errors import ValidationFailed
 from accessportal.kernel.models import AuditEvent
 from accessportal.sso.accounts import AccountConflict, AccountDisabled, sso_sign_in
+from policies_app.models import DirectoryUser
 from policies_app.selectors import role_sources, user_traits
 from policies_app.services.identity import NoMapping
 from tests.identity.sso_policy import CLAIMS, POLICY
@@ -55,7 +56,9 @@ def test_a_policy_file_user_without_password_is_linked(policy, user):
     assert AuditEvent.objects.filter(action="user.sso_linked", target_id="ada").exists()
 
 
-@pytest.mark.parametrize("kind", ["password", "staff", "superuser", "other_identity"])
+@pytest.mark.parametrize(
+    "kind", ["password", "staff", "superuser", "other_identity", "other_directory", "inactive"]
+)
 def test_an_account_that_may_not_be_taken_over_is_a_conflict(policy, user, kind):
     ada = user("ada")
     if kind == "password":
@@ -64,9 +67,13 @@ def test_an_account_that_may_not_be_taken_over_is_a_conflict(policy, user, kind)
         ada.is_staff = True
     elif kind == "superuser":
         ada.is_superuser = True
+    elif kind == "inactive":  # an admin deactivated her: no provider brings her back
+        ada.is_active = False
     ada.save()
     if kind == "other_identity":
         SocialAccount.objects.create(user=ada, provider="google", uid="g-1")
+    if kind == "other_directory":  # another provider manages her over SCIM
+        DirectoryUser.objects.create(user=ada, provider="entra", external_id="e-ada")
     before = AuditEvent.objects.count()
     with pytest.raises(AccountConflict) as error:
         sign_in({**CLAIMS, "preferred_username": "Ada"})
@@ -75,6 +82,12 @@ def test_an_account_that_may_not_be_taken_over_is_a_conflict(policy, user, kind)
     assert AuditEvent.objects.count() == before and role_sources(user("ada")) == {
         "engineer": ["policy"]
     }
+
+
+def test_an_account_this_provider_manages_over_scim_is_linked(policy, user):
+    """The usual order: the provider's SCIM push creates the account, the person signs in."""
+    DirectoryUser.objects.create(user=user("ada"), provider="okta", external_id="o-ada")
+    assert sign_in(CLAIMS).user == user("ada")
 
 
 def test_an_inactive_user_is_refused_and_nothing_changes(policy):

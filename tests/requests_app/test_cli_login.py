@@ -182,3 +182,15 @@ def test_guessing_user_codes_is_stopped(requester, settings):
     with pytest.raises(TooManyAttempts):
         device_code_decide(user=requester, user_code=started.user_code, approve=True)
     assert CliLogin.objects.get().state == "pending"
+
+
+def test_deprovisioning_cancels_an_approved_code_not_yet_exchanged(requester, code):
+    """Approved in the browser, then the person leaves before the CLI trades the code: the
+    code buys nothing (else it would mint a token after the deprovisioning)."""
+    from requests_app.services.deprovision import user_deprovision
+
+    user_deprovision(user_id=requester.pk, actor="scim:okta", reason="left")
+    assert CliLogin.objects.get().state == "denied"
+    with pytest.raises(ValidationFailed):
+        cli_code_exchange(code=code, code_verifier=VERIFIER)
+    assert ApiToken.objects.count() == 0
