@@ -171,3 +171,23 @@ def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+def requests_delete(requests) -> None:
+    """Delete a benchmark's own requests (a queryset) with what hangs on them: permission
+    rows, reviews, grants, notifications. Fixtures only: requests are never deleted in the
+    product (the audit events they caused stay)."""
+    from requests_app.models import (
+        AccessRequestGroupObjectPermission,
+        AccessRequestUserObjectPermission,
+        Grant,
+        OutboxMessage,
+        Review,
+    )
+
+    AccessRequestUserObjectPermission.objects.filter(content_object__in=requests).delete()
+    AccessRequestGroupObjectPermission.objects.filter(content_object__in=requests).delete()
+    Review.objects.filter(request__in=requests).delete()
+    Grant.objects.filter(request__in=requests).delete()
+    OutboxMessage.objects.filter(request__in=requests).delete()
+    requests.delete()

@@ -19,16 +19,13 @@ import time
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from bench.common import Report, count_queries, ratio, summary_ms
+from bench.common import Report, count_queries, ratio, requests_delete, summary_ms
 from policies_app.models import Role
 from policies_app.services.profiles import reviewer_profiles_sync
 from requests_app.models import (
     AccessRequest,
     AccessRequestGroupObjectPermission,
     AccessRequestUserObjectPermission,
-    Grant,
-    OutboxMessage,
-    Review,
 )
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
@@ -41,12 +38,7 @@ TARGET = 1.2
 def remove_fixture() -> None:
     User = get_user_model()
     requests = AccessRequest.objects.filter(user__username__startswith=PREFIX)
-    AccessRequestUserObjectPermission.objects.filter(content_object__in=requests).delete()
-    AccessRequestGroupObjectPermission.objects.filter(content_object__in=requests).delete()
-    Review.objects.filter(request__in=requests).delete()
-    Grant.objects.filter(request__in=requests).delete()
-    OutboxMessage.objects.filter(request__in=requests).delete()
-    requests.delete()
+    requests_delete(requests)
     with transaction.atomic():
         Role.objects.filter(name__startswith=PREFIX).delete()
         reviewer_profiles_sync(

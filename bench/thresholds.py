@@ -17,17 +17,20 @@ import time
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from bench.common import Report, count_queries, interleaved, ratio, summary_ms, timed
+from bench.common import (
+    Report,
+    count_queries,
+    interleaved,
+    ratio,
+    requests_delete,
+    summary_ms,
+    timed,
+)
 from policies_app.documents import normalize_role
 from policies_app.models import Role
 from policies_app.services.profiles import reviewer_profiles_sync
 from requests_app.models import (
     AccessRequest,
-    AccessRequestGroupObjectPermission,
-    AccessRequestUserObjectPermission,
-    Grant,
-    OutboxMessage,
-    Review,
 )
 from requests_app.selectors import request_context
 from requests_app.services.access_requests import access_request_create
@@ -82,12 +85,7 @@ def remove_fixture() -> None:
     User = get_user_model()
     users = User.objects.filter(username__startswith=PREFIX)
     requests = AccessRequest.objects.filter(user__in=users)
-    AccessRequestUserObjectPermission.objects.filter(content_object__in=requests).delete()
-    AccessRequestGroupObjectPermission.objects.filter(content_object__in=requests).delete()
-    Review.objects.filter(request__in=requests).delete()
-    Grant.objects.filter(request__in=requests).delete()
-    OutboxMessage.objects.filter(request__in=requests).delete()
-    requests.delete()
+    requests_delete(requests)
     with transaction.atomic():
         Role.objects.filter(name__startswith=PREFIX).delete()
         reviewer_profiles_sync(user_ids=users.values_list("pk", flat=True))

@@ -29,7 +29,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from bench.bulk import foreign_key_checks_off, load_rows
-from bench.common import Report, count_queries, ratio
+from bench.common import Report, count_queries, ratio, requests_delete
 from bench.seed import (
     GROUP_PERM_COLUMNS,
     INTEGRATION,
@@ -50,8 +50,6 @@ from requests_app.models import (
     AccessRequestGroupObjectPermission,
     AccessRequestUserObjectPermission,
     Grant,
-    OutboxMessage,
-    Review,
 )
 
 MARKER = "bench-throughput"
@@ -114,12 +112,7 @@ def _add_pending(team: int, count: int, shape: SeedShape, requester_id: int, rev
 
 def remove_written() -> None:
     requests = AccessRequest.objects.filter(reason=MARKER)
-    AccessRequestUserObjectPermission.objects.filter(content_object__in=requests).delete()
-    AccessRequestGroupObjectPermission.objects.filter(content_object__in=requests).delete()
-    Review.objects.filter(request__in=requests).delete()
-    Grant.objects.filter(request__in=requests).delete()
-    OutboxMessage.objects.filter(request__in=requests).delete()
-    requests.delete()
+    requests_delete(requests)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}

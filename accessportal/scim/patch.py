@@ -117,17 +117,24 @@ def _set_user_attr(attrs: DirectoryUserAttrs, path: str, value: object, op: str)
     raise bad_request(f"no attribute {path!r} to {op} on a User", "noTarget")
 
 
-def user_apply_operations(attrs: DirectoryUserAttrs, operations: list[dict]):
-    """`attrs` after `operations`, in order (the auth hook checked they are objects)."""
+def _targets(operations: list[dict]):
+    """Each operation as (op, path, value), in order; one without a path (Okta's `replace`
+    with an object value) as one (op, attribute, value) per key of its value."""
     for operation in operations:
         op, path, value = _op_name(operation), _path(operation), operation.get("value")
-        if path is None:
-            if op == "remove" or not isinstance(value, dict):
-                raise bad_request(f"{op} without a path needs an object value", "noTarget")
-            for key, item in value.items():
-                attrs = _set_user_attr(attrs, str(key), item, op)
-        else:
-            attrs = _set_user_attr(attrs, path, value, op)
+        if path is not None:
+            yield op, path, value
+            continue
+        if op == "remove" or not isinstance(value, dict):
+            raise bad_request(f"{op} without a path needs an object value", "noTarget")
+        for key, item in value.items():
+            yield op, str(key), item
+
+
+def user_apply_operations(attrs: DirectoryUserAttrs, operations: list[dict]):
+    """`attrs` after `operations`, in order (the auth hook checked they are objects)."""
+    for op, path, value in _targets(operations):
+        attrs = _set_user_attr(attrs, path, value, op)
     return attrs
 
 
@@ -183,13 +190,6 @@ def _group_attr(change: GroupChange, path: str, value: object, op: str) -> None:
 
 def group_change(operations: list[dict]) -> GroupChange:
     change = GroupChange()
-    for operation in operations:
-        op, path, value = _op_name(operation), _path(operation), operation.get("value")
-        if path is None:
-            if op == "remove" or not isinstance(value, dict):
-                raise bad_request(f"{op} without a path needs an object value", "noTarget")
-            for key, item in value.items():
-                _group_attr(change, str(key), item, op)
-        else:
-            _group_attr(change, path, value, op)
+    for op, path, value in _targets(operations):
+        _group_attr(change, path, value, op)
     return change
