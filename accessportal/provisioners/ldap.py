@@ -168,7 +168,8 @@ class _Session:
     def __enter__(self) -> _Session:
         target = self.target
         parts = urlsplit(target["url"])
-        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED)
+        # the system's CA certificates (OpenSSL's SSL_CERT_FILE overrides), host name checked
+        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, sni=parts.hostname)
         server = ldap3.Server(
             parts.hostname,
             port=parts.port,

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import ldap3
 
+from tests.provisioners.certs import write_certificates
+
 # sbin is often not on an unprivileged user's PATH; ACCESSPORTAL_SLAPD names another slapd
 # (its slapadd beside it)
 SBIN_PATH = os.pathsep.join(["/usr/sbin", "/usr/local/sbin", os.environ.get("PATH", "")])
@@ -97,7 +99,7 @@ def _seed_ldif(provisioner_password: str) -> str:
     return "\n\n".join(entries) + "\n"
 
 
-def _config(workdir: Path, root_password: str) -> str:
+def _config(workdir: Path, root_password: str, tls: dict[str, Path] | None) -> str:
     schemas = _schema_dir()
     modules = _module_dir()
     lines = [
@@ -105,6 +107,12 @@ def _config(workdir: Path, root_password: str) -> str:
     ]
     if modules:
         lines += [f"modulepath {modules}", "moduleload back_mdb"]
+    if tls:
+        lines += [
+            f"TLSCACertificateFile {tls['ca.pem']}",
+            f"TLSCertificateFile {tls['server.pem']}",
+            f"TLSCertificateKeyFile {tls['server.key']}",
+        ]
     lines += [
         f"pidfile {workdir}/slapd.pid",
         f"argsfile {workdir}/slapd.args",
@@ -130,17 +138,22 @@ def _config(workdir: Path, root_password: str) -> str:
 
 
 class Slapd:
-    """One slapd in its own session; `stop` kills it (thawed first if frozen)."""
+    """One slapd in its own session; `stop` kills it (thawed first if frozen). With `tls`,
+    it also answers ldaps:// on `tls_port` and StartTLS, with a certificate for localhost
+    (not 127.0.0.1) signed by the CA in `ca_file`."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, tls: bool = False) -> None:
         self.workdir = workdir
         self.port = free_port()
+        self.tls_port = free_port() if tls else None
         self.root_password = "root-" + secrets.token_hex(8)
         self.provisioner_password = "prov-" + secrets.token_hex(8)
         self.process: subprocess.Popen | None = None
         (workdir / "data").mkdir(parents=True, exist_ok=True)
+        certificates = write_certificates(workdir) if tls else None
+        self.ca_file = certificates["ca.pem"] if certificates else None
         self.conf = workdir / "slapd.conf"
-        self.conf.write_text(_config(workdir, self.root_password))
+        self.conf.write_text(_config(workdir, self.root_password, certificates))
         seed = workdir / "seed.ldif"
         seed.write_text(_seed_ldif(self.provisioner_password))
         subprocess.run(
@@ -155,11 +168,17 @@ class Slapd:
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
 
+    def _listen(self) -> str:
+        urls = [f"{self.url}/"]
+        if self.tls_port:
+            urls.append(f"ldaps://127.0.0.1:{self.tls_port}/")
+        return " ".join(urls)
+
     def start(self) -> None:
         log = (self.workdir / "slapd.log").open("ab")
         self.process = subprocess.Popen(
             # -d 0: stay in the foreground (no daemon to chase), log to the file
-            [SLAPD, "-f", str(self.conf), "-h", f"{self.url}/", "-d", "0"],
+            [SLAPD, "-f", str(self.conf), "-h", self._listen(), "-d", "0"],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -15,12 +15,16 @@ from accessportal.provisioners.ldap import LdapProvisioner
 from tests.provisioners.conftest import PASSWORD_ENV
 from tests.provisioners.slapd import (
     GROUPS,
+    INSTALL_HINT,
     NAMES_GROUP,
     PLACEHOLDER,
+    PROVISIONER_DN,
     ROOT_DN,
     SUFFIX,
     UNIQUE_GROUP,
+    Slapd,
     free_port,
+    slapd_installed,
     user_dn,
 )
 
@@ -248,3 +252,58 @@ def test_the_installed_entry_point_is_this_provisioner(slapd, ldap_target):
     target = ldap_target(group=UNIQUE_GROUP, attribute="uniqueMember")
     provisioner.grant(provisioner.account(bob, target), target)
     assert slapd.values(UNIQUE_GROUP, "uniqueMember") == [DAVE, user_dn("bob")]
+
+
+@pytest.fixture
+def tls_target(tmp_path, monkeypatch):
+    """A slapd with a certificate from a private CA, trusted through SSL_CERT_FILE (the
+    documented way); `tls_target(**overrides)` binds as the provisioner."""
+    if not slapd_installed():
+        pytest.skip(INSTALL_HINT)  # the `slapd` fixture's tests already fail it when required
+    server = Slapd(tmp_path / "slapd-tls", tls=True)
+    monkeypatch.setenv(PASSWORD_ENV, server.provisioner_password)
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))
+
+    def target(**overrides):
+        settings = {
+            "bind_dn": PROVISIONER_DN,
+            "password_env": PASSWORD_ENV,
+            "group": NAMES_GROUP,
+            "member_dn": "uid={username},ou=people,dc=example,dc=com",
+        }
+        return settings | overrides
+
+    target.server = server
+    try:
+        yield target
+    finally:
+        server.stop()
+
+
+def test_start_tls_and_ldaps_check_the_certificate_and_work(tls_target):
+    server = tls_target.server
+    start_tls = tls_target(url=f"ldap://localhost:{server.port}", start_tls=True)
+    ldaps = tls_target(url=f"ldaps://localhost:{server.tls_port}")
+    ldap.grant(ldap.account(alice, start_tls), start_tls)
+    assert ldap.members(ldaps) == {DAVE, user_dn("alice")}
+    ldap.probe(ldaps)
+
+
+def test_a_certificate_from_an_unknown_authority_is_refused(tls_target, monkeypatch):
+    monkeypatch.delenv("SSL_CERT_FILE")
+    server = tls_target.server
+    for url, extra in [
+        (f"ldaps://localhost:{server.tls_port}", {}),
+        (f"ldap://localhost:{server.port}", {"start_tls": True}),
+    ]:
+        error = outcome(ldap.members, tls_target(url=url, **extra))
+        assert "certificate verify failed" in str(error), str(error)
+        assert server.provisioner_password not in str(error)
+    assert server.values(NAMES_GROUP, "member") == [DAVE]
+
+
+def test_a_certificate_for_another_host_name_is_refused(tls_target):
+    """The certificate names localhost; the same server reached as 127.0.0.1 is refused."""
+    server = tls_target.server
+    error = outcome(ldap.members, tls_target(url=f"ldaps://127.0.0.1:{server.tls_port}"))
+    assert "127.0.0.1" in str(error) and "certificate" in str(error).lower(), str(error)
