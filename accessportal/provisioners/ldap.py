@@ -81,6 +81,7 @@ class LdapProvisioner:
 
     def grant(self, account: str, target: Target) -> None:
         attribute = attribute_of(target)
+        _require(account)
         with _Session(target) as session:
             result = session.modify(target["group"], {attribute: [(ldap3.MODIFY_ADD, [account])]})
             if result["description"] in ALREADY_MEMBER or result["result"] == 0:
@@ -96,6 +97,7 @@ class LdapProvisioner:
 
     def revoke(self, account: str, target: Target) -> None:
         attribute = attribute_of(target)
+        _require(account)
         with _Session(target) as session:
             result = session.modify(
                 target["group"], {attribute: [(ldap3.MODIFY_DELETE, [account])]}
@@ -144,6 +146,12 @@ class LdapProvisioner:
             )
 
 
+def _require(account: str) -> None:
+    """An empty DN is a valid member value (the root DSE): never add or remove it."""
+    if not account or not account.strip():
+        raise ProvisionError("no account: the user has no DN in this target", retry=False)
+
+
 def _name_is(name: str, attribute: str) -> bool:
     """`member;range=0-1499` is a `member`."""
     return name.split(";", 1)[0].lower() == attribute.lower()
@@ -166,6 +174,14 @@ class _Session:
         self.conn: ldap3.Connection | None = None
 
     def __enter__(self) -> _Session:
+        try:
+            self._open()
+        except BaseException:
+            self.__exit__()  # a refused bind still holds a socket: close it now
+            raise
+        return self
+
+    def _open(self) -> None:
         target = self.target
         parts = urlsplit(target["url"])
         # the system's CA certificates (OpenSSL's SSL_CERT_FILE overrides), host name checked
@@ -200,7 +216,6 @@ class _Session:
                     retry=False,
                 )
             raise self.failure(f"binding as {target['bind_dn']}", result)
-        return self
 
     def __exit__(self, *exc_info) -> None:
         if self.conn is not None:

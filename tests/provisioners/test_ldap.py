@@ -109,20 +109,23 @@ def test_a_user_with_an_escaped_dn_is_granted_and_found(slapd, ldap_target):
     assert ldap.members(target) == {DAVE}
 
 
-def test_removing_the_last_member_of_a_group_of_names_says_to_add_a_placeholder(slapd, ldap_target):
-    target = ldap_target()
+@pytest.mark.parametrize(("group", "attribute"), GROUP_KINDS)
+def test_removing_the_last_member_says_to_add_a_placeholder(slapd, ldap_target, group, attribute):
+    target = ldap_target(group=group, attribute=attribute)
     error = outcome(ldap.revoke, DAVE, target)
-    assert "last member" in str(error) and "placeholder" in str(error)
+    assert f"last {attribute}" in str(error) and "placeholder" in str(error)
     assert "unmanaged_members" in str(error) and error.retry is False
-    assert slapd.values(NAMES_GROUP, "member") == [DAVE]
+    assert slapd.values(group, attribute) == [DAVE]
 
     # the documented way out: a placeholder the portal neither reports nor removes
-    slapd.replace(NAMES_GROUP, "member", [PLACEHOLDER, DAVE])
-    placeholder = ldap_target(unmanaged_members=[PLACEHOLDER.upper()])
+    slapd.replace(group, attribute, [PLACEHOLDER, DAVE])
+    placeholder = ldap_target(
+        group=group, attribute=attribute, unmanaged_members=[PLACEHOLDER.upper()]
+    )
     assert ldap.members(placeholder) == {DAVE}
     ldap.revoke(DAVE, placeholder)
     assert ldap.members(placeholder) == set()
-    assert slapd.values(NAMES_GROUP, "member") == [PLACEHOLDER]
+    assert slapd.values(group, attribute) == [PLACEHOLDER]
 
 
 def test_a_wrong_bind_password_is_refused_without_showing_it(slapd, ldap_target, monkeypatch):
@@ -307,3 +310,11 @@ def test_a_certificate_for_another_host_name_is_refused(tls_target):
     server = tls_target.server
     error = outcome(ldap.members, tls_target(url=f"ldaps://127.0.0.1:{server.tls_port}"))
     assert "127.0.0.1" in str(error) and "certificate" in str(error).lower(), str(error)
+
+
+def test_an_empty_account_is_never_written(slapd, ldap_target):
+    """The empty DN is valid (the root DSE): a user without an account is refused, not added."""
+    target = ldap_target()
+    for call in (ldap.grant, ldap.revoke):
+        assert "no account" in str(outcome(call, "", target))
+    assert slapd.values(NAMES_GROUP, "member") == [DAVE]
