@@ -1,4 +1,5 @@
-"""A private OpenLDAP `slapd` on a free loopback port, for the LDAP provisioner's tests.
+"""A private OpenLDAP `slapd` on a free loopback port, and the fixtures of the LDAP
+provisioner's tests (`slapd`, about 40 ms to seed and start; `ldap_target`).
 
 Debian's `slapd` package (`apt-get install slapd ldap-utils`, as .ci/run does); its own
 service need not run. The server runs as the current user (root or not) from a generated
@@ -21,7 +22,9 @@ import time
 from pathlib import Path
 
 import ldap3
+import pytest
 
+from tests.conftest import REQUIRE_SERVICES
 from tests.provisioners.certs import write_certificates
 
 # sbin is often not on an unprivileged user's PATH; ACCESSPORTAL_SLAPD names another slapd
@@ -226,3 +229,49 @@ class Slapd:
         os.kill(self.process.pid, signal.SIGCONT)
         self.process.kill()
         self.process.wait(20)
+
+
+# fixtures, imported by the test modules that use them (named with `name=` so that the
+# test arguments do not shadow the imports)
+
+PASSWORD_ENV = "AP_TEST_LDAP_PASSWORD"
+
+
+def slapd_or_skip() -> None:
+    """Without slapd the test skips; with ACCESSPORTAL_REQUIRE_SERVICES=1 (CI) it fails."""
+    if not slapd_installed():
+        if REQUIRE_SERVICES:
+            pytest.fail(f"ACCESSPORTAL_REQUIRE_SERVICES=1: {INSTALL_HINT}")
+        pytest.skip(INSTALL_HINT)
+
+
+@pytest.fixture(name="slapd")
+def slapd_fixture(tmp_path):
+    """A seeded slapd on a free loopback port, killed (thawed first if frozen) at the end."""
+    slapd_or_skip()
+    server = Slapd(tmp_path / "slapd")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(name="ldap_target")
+def ldap_target_fixture(slapd, monkeypatch):
+    """`ldap_target(**overrides)`: a target for the seeded groupOfNames, binding as the
+    provisioner's own account (it may change group members, nothing else)."""
+    monkeypatch.setenv(PASSWORD_ENV, slapd.provisioner_password)
+
+    def target(**overrides):
+        settings = {
+            "url": slapd.url,
+            "bind_dn": PROVISIONER_DN,
+            "password_env": PASSWORD_ENV,
+            "group": NAMES_GROUP,
+            "member_dn": "uid={username},ou=people,dc=example,dc=com",
+            "timeout": 5,
+        }
+        settings.update(overrides)
+        return settings
+
+    return target

@@ -12,11 +12,10 @@ import pytest
 
 from accessportal.provisioners.base import Principal, ProvisionError, provisioner_get
 from accessportal.provisioners.ldap import LdapProvisioner
-from tests.provisioners.conftest import PASSWORD_ENV
-from tests.provisioners.slapd import (
+from tests.provisioners.slapd import (  # noqa: F401 (fixtures)
     GROUPS,
-    INSTALL_HINT,
     NAMES_GROUP,
+    PASSWORD_ENV,
     PLACEHOLDER,
     PROVISIONER_DN,
     ROOT_DN,
@@ -24,7 +23,9 @@ from tests.provisioners.slapd import (
     UNIQUE_GROUP,
     Slapd,
     free_port,
-    slapd_installed,
+    ldap_target_fixture,
+    slapd_fixture,
+    slapd_or_skip,
     user_dn,
 )
 
@@ -261,8 +262,7 @@ def test_the_installed_entry_point_is_this_provisioner(slapd, ldap_target):
 def tls_target(tmp_path, monkeypatch):
     """A slapd with a certificate from a private CA, trusted through SSL_CERT_FILE (the
     documented way); `tls_target(**overrides)` binds as the provisioner."""
-    if not slapd_installed():
-        pytest.skip(INSTALL_HINT)  # the `slapd` fixture's tests already fail it when required
+    slapd_or_skip()
     server = Slapd(tmp_path / "slapd-tls", tls=True)
     monkeypatch.setenv(PASSWORD_ENV, server.provisioner_password)
     monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))
