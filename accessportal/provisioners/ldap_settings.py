@@ -108,8 +108,11 @@ def settings_problems(target: Target) -> list[str]:
     problems += _url_problems(target.get("url"), target.get("start_tls"))
     problems += _dn_problems(target.get("group"), "group")
     bind_dn = target.get("bind_dn")
-    # Active Directory also binds as a user principal name (svc-portal@corp.example.com)
-    if not (isinstance(bind_dn, str) and "@" in bind_dn and "=" not in bind_dn):
+    # Active Directory also binds as svc-portal@corp.example.com or CORP\svc-portal
+    ad_name = (
+        isinstance(bind_dn, str) and "=" not in bind_dn and ("@" in bind_dn or "\\" in bind_dn)
+    )
+    if not ad_name:
         problems += _dn_problems(bind_dn, "bind_dn")
     env = target.get("password_env")
     if not isinstance(env, str) or not _ENV_NAME.match(env):

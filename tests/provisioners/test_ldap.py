@@ -214,6 +214,7 @@ def test_check_accepts_a_complete_target(ldap_target):
         ldap.check(ldap_target(url="ldaps://ldap.example.com:636", attribute="UNIQUEMEMBER")) == []
     )
     assert ldap.check(ldap_target(url="ldap://dc1.corp", start_tls=True, bind_dn="svc@corp")) == []
+    assert ldap.check(ldap_target(bind_dn="CORP\\svc-portal")) == []
 
 
 @pytest.mark.parametrize(
