@@ -18,8 +18,8 @@ sees account names and target settings, nothing else of the portal.
 from accessportal.provisioners.base import (
     ENTRY_POINT_GROUP,
     Principal,
-    ProvisionError,
     Provisioner,
+    ProvisionError,
     provisioner_get,
     provisioner_names,
     redact,
