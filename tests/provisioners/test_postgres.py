@@ -114,9 +114,7 @@ def test_members_lists_the_logins_added_by_hand_too_but_not_nested_groups(server
     prov.grant(granted, target)
     for member in (by_hand, nested):
         server.admin.execute(
-            sql.SQL("GRANT {} TO {}").format(
-                sql.Identifier(target["role"]), sql.Identifier(member)
-            )
+            sql.SQL("GRANT {} TO {}").format(sql.Identifier(target["role"]), sql.Identifier(member))
         )
     assert prov.members(target) == {granted, by_hand}
     prov.revoke(by_hand, target)  # what the reconciler does to a managed target's extra
