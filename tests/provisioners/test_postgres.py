@@ -283,6 +283,65 @@ def test_a_hung_server_fails_within_the_timeout(target, prov, monkeypatch):
     assert took < 2 + 3, f"a 2 s timeout took {took:.1f} s"  # a bound, not a speed
 
 
+@contextlib.contextmanager
+def _proxy_that_goes_silent():
+    """A TCP proxy to the server that passes the sign-in through, then swallows the first
+    query and everything after it: a server that stops answering mid-call, which neither
+    connect_timeout nor statement_timeout can end (the server never sees the query)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    sockets: list[socket.socket] = []
+
+    def pump(source: socket.socket, sink: socket.socket, *, client: bool) -> None:
+        with contextlib.suppress(OSError):
+            while not stop.is_set():
+                data = source.recv(65536)
+                if not data:
+                    return
+                if client and data[:1] in (b"P", b"Q"):  # Parse / Query: go silent
+                    stop.wait()
+                    return
+                sink.sendall(data)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn = listener.accept()[0]
+            except OSError:
+                continue
+            upstream = socket.create_connection(("127.0.0.1", 5432))
+            sockets.extend([conn, upstream])
+            for args in ((conn, upstream, True), (upstream, conn, False)):
+                threading.Thread(
+                    target=pump, args=args[:2], kwargs={"client": args[2]}, daemon=True
+                ).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for sock in sockets:
+            sock.close()
+        listener.close()
+
+
+def test_a_server_that_goes_silent_mid_call_is_cut_off_at_the_timeout(
+    server, target, prov, monkeypatch
+):
+    with _proxy_that_goes_silent() as port:
+        monkeypatch.setenv(DSN_ENV, server.conninfo(port=str(port), sslmode="disable"))
+        started = time.monotonic()
+        with pytest.raises(ProvisionError, match="timed out after 2s") as failed:
+            prov.members({**target, "timeout": 2})
+        took = time.monotonic() - started
+    assert failed.value.retry is True
+    assert took < 2 + 3, f"a 2 s timeout took {took:.1f} s"
+
+
 def test_a_statement_stuck_behind_a_lock_fails_at_the_timeout(server, target, prov):
     """Someone else's unfinished GRANT of the same membership holds the row: statement and
     lock timeouts end the wait, and the call says it timed out."""
