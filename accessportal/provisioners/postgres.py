@@ -104,6 +104,7 @@ class _Watchdog:
 
     def __exit__(self, *exc) -> None:
         self._timer.cancel()
+        self._timer.join()  # a firing watchdog finishes before the connection (and fd) closes
 
 
 class PostgresProvisioner:

@@ -134,27 +134,28 @@ class WebhookProvisioner:
         seconds = target_timeout(target)
         where = self.describe(target)
         try:
-            status, raw = outbound.http_post(
+            answer = outbound.http_post(
                 target["url"],
                 body,
                 {"User-Agent": USER_AGENT, **headers},
                 timeout=seconds,
                 limit=limit,
             )
-        except urllib.error.HTTPError as err:
-            with err:
-                excerpt = _excerpt(err.read(EXCERPT * 4), target)
-            retry = err.code >= 500 or err.code in _RETRYABLE_4XX
-            answer = f"HTTP {err.code}" + (f": {excerpt}" if excerpt else f" {err.reason}")
-            raise ProvisionError(f"{where} refused: {answer}", retry=retry) from None
         except TimeoutError:
             raise ProvisionError(f"{where} did not answer within {seconds:g}s") from None
         except (urllib.error.URLError, OSError, ValueError) as err:
             reason = getattr(err, "reason", err)
             if isinstance(reason, TimeoutError):
                 raise ProvisionError(f"{where} did not answer within {seconds:g}s") from None
-            text = redact(str(reason), target)
-            raise ProvisionError(f"could not reach {where}: {text}") from None
+            raise ProvisionError(
+                f"could not reach {where}: {redact(str(reason), target)}"
+            ) from None
+        status, raw = answer.status, answer.body
+        if not 200 <= status < 300:
+            excerpt = _excerpt(raw[: EXCERPT * 4], target)
+            retry = status >= 500 or status in _RETRYABLE_4XX
+            said = f": {excerpt}" if excerpt else f" {answer.reason}"
+            raise ProvisionError(f"{where} refused: HTTP {status}{said}", retry=retry)
         try:
             return json.loads(raw)
         except ValueError:

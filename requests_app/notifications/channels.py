@@ -48,19 +48,16 @@ def resolve_url(target: str) -> str:
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST `body`; returns the 2xx status or raises DeliveryError."""
     try:
-        status, _ = outbound.http_post(
-            url,
-            body,
-            {"User-Agent": USER_AGENT, **headers},
-            timeout=settings.NOTIFY_HTTP_TIMEOUT,
+        answer = outbound.http_post(
+            url, body, {"User-Agent": USER_AGENT, **headers}, timeout=settings.NOTIFY_HTTP_TIMEOUT
         )
-        return status
-    except urllib.error.HTTPError as err:
-        permanent = 300 <= err.code < 500 and err.code not in _RETRYABLE_4XX
-        raise DeliveryError(f"HTTP {err.code} {err.reason}", permanent=permanent) from None
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
         raise DeliveryError(f"could not reach the webhook: {reason}") from None
+    if not 200 <= answer.status < 300:
+        permanent = 300 <= answer.status < 500 and answer.status not in _RETRYABLE_4XX
+        raise DeliveryError(f"HTTP {answer.status} {answer.reason}", permanent=permanent)
+    return answer.status
 
 
 def send_email(delivery: NotificationDelivery, message: OutboxMessage) -> None:

@@ -32,6 +32,7 @@ class Endpoint:
         self.received: list[dict] = []
         self.answer: tuple[int, bytes] | None = None
         self.hang = threading.Event()  # set: the endpoint stops answering
+        self.drip = threading.Event()  # set: it answers a byte at a time, never finishing
         self.released = threading.Event()
         endpoint = self
 
@@ -43,6 +44,14 @@ class Endpoint:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if endpoint.hang.is_set():
                     endpoint.released.wait(30)
+                    return
+                if endpoint.drip.is_set():
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    while not endpoint.released.wait(0.2):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
                     return
                 status, reply = endpoint.handle(self.headers, body)
                 self.send_response(status)
@@ -230,6 +239,17 @@ def test_an_endpoint_that_does_not_answer_fails_within_the_timeout(endpoint, tar
     took = time.monotonic() - started
     assert failed.value.retry is True
     assert took < 1 + 3, f"a 1 s timeout took {took:.1f} s"  # a bound, not a speed
+
+
+def test_an_endpoint_that_drips_its_answer_is_cut_off_at_the_timeout(endpoint, target, prov):
+    """The timeout bounds the whole call, not each read: a byte every 0.2 s is no answer."""
+    endpoint.drip.set()
+    started = time.monotonic()
+    with pytest.raises(ProvisionError, match="did not answer within 1s") as failed:
+        prov.grant("alice", {**target, "timeout": 1})
+    took = time.monotonic() - started
+    assert failed.value.retry is True
+    assert took < 1 + 3, f"a 1 s timeout took {took:.1f} s"
 
 
 def test_an_endpoint_that_is_down_is_retried(target, prov):
