@@ -111,14 +111,17 @@ class PostgresProvisioner:
     """Membership of logins in one group role of one PostgreSQL server."""
 
     def check(self, target: Target) -> list[str]:
-        problems = unknown_problems(target, SETTINGS, "postgres")
-        problems += filter(None, [env_problem(target, "dsn_env", "the admin connection's DSN")])
-        problems += filter(None, [_identifier_problem(target.get("role"), "role")])
-        problems += filter(None, [template_problem(target.get("login", DEFAULT_LOGIN), "login")])
-        if not isinstance(target.get("terminate_sessions", False), bool):
-            problems.append("terminate_sessions must be true or false")
-        problems += filter(None, [timeout_problem(target)])
-        return problems
+        problems = [
+            *unknown_problems(target, SETTINGS, "postgres"),
+            env_problem(target, "dsn_env", "the admin connection's DSN"),
+            _identifier_problem(target.get("role"), "role"),
+            template_problem(target.get("login", DEFAULT_LOGIN), "login"),
+            None
+            if isinstance(target.get("terminate_sessions", False), bool)
+            else "terminate_sessions must be true or false",
+            timeout_problem(target),
+        ]
+        return [p for p in problems if p]
 
     def describe(self, target: Target) -> str:
         return f"PostgreSQL role {target.get('role')} ({target.get('dsn_env')})"
