@@ -18,6 +18,7 @@ from django.db import connection
 
 from policies_app.loader import plan_from_texts
 from policies_app.services.apply import policies_apply
+from tests.postgres_server import admin_conninfo, postgres_reachable
 
 REQUIRE_SERVICES = os.environ.get("ACCESSPORTAL_REQUIRE_SERVICES") == "1"
 # The Chromium that browser tests drive (Debian's package; Playwright's download is not used).
@@ -73,10 +74,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_runtest_setup(item):
-    """Real-service tests: `postgres` runs only on a PostgreSQL database (CI's second run);
+    """Real-service tests: `postgres` runs only on a PostgreSQL database (CI's second run),
+    `postgres(direct=True)` whenever the local server answers (tests/postgres_server.py);
     `redis` needs the server and `browser` needs Chromium, and with
     ACCESSPORTAL_REQUIRE_SERVICES=1 a missing one fails the test instead of skipping it."""
-    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+    postgres = item.get_closest_marker("postgres")
+    if postgres and postgres.kwargs.get("direct"):
+        if not postgres_reachable():
+            where = admin_conninfo()
+            if REQUIRE_SERVICES:
+                pytest.fail(f"PostgreSQL at {where} is required (ACCESSPORTAL_REQUIRE_SERVICES=1)")
+            pytest.skip(f"needs the PostgreSQL server at {where}")
+    elif postgres and connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)")
     if item.get_closest_marker("redis") and not _redis_reachable():
         if REQUIRE_SERVICES:

@@ -1,8 +1,9 @@
 """Layers point one way (ARCHITECTURE.md): surfaces → requests → policies → kernel.
 
 Read from the source, so a new import that points back fails here before it tangles the
-house: the kernel imports neither app, policies never import requests, and the request
-domain (models, querysets, services, selectors, notifications) imports no surface.
+house: the kernel and the provisioners import neither app, policies never import requests,
+and the request domain (models, querysets, services, selectors, notifications) imports no
+surface.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def _violations(
     ("layer", "folders", "forbidden"),
     [
         ("kernel", ("accessportal/kernel",), ("requests_app", "policies_app")),
+        ("provisioners", ("accessportal/provisioners",), ("requests_app", "policies_app")),
         ("policies", ("policies_app",), ("requests_app",)),
         (
             "requests domain",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from accessportal.kernel.choices import NotificationChannel, NotificationEvent
+from accessportal.kernel.outbound import ENV_NAME_RE, http_url_problem
 from policies_app.documents.checker import Checker, Problem
 from policies_app.matching import matches
 
-ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 MAX_CHANNELS = 20
 
 
@@ -36,8 +35,9 @@ def _channel(check: Checker, raw: Any, field: str) -> dict:
     if bool(url) == bool(url_env):
         check.add(field, "give exactly one of url or url_env (a variable holding the URL)")
     elif url:
-        if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
-            check.add(f"{field}.url", "must be an http:// or https:// URL")
+        problem = http_url_problem(url)
+        if problem:
+            check.add(f"{field}.url", problem)
         out["url"] = url
     else:
         if not isinstance(url_env, str) or not ENV_NAME_RE.match(url_env):

@@ -10,14 +10,13 @@ import json
 import os
 import smtplib
 import urllib.error
-import urllib.request
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
+from accessportal.kernel import outbound, signing
 from accessportal.kernel.choices import NotificationChannel
 from requests_app.models import NotificationDelivery, OutboxMessage
-from requests_app.notifications import signing
 from requests_app.notifications.rendering import render_email, render_slack, webhook_body
 
 USER_AGENT = "AccessPortal-Notifier/1"
@@ -30,16 +29,6 @@ class DeliveryError(Exception):
         super().__init__(message)
         self.message = message
         self.permanent = permanent
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook that redirects is misconfigured; following it would drop the POST body."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
 
 
 def _env(name: str, what: str) -> str:
@@ -58,22 +47,17 @@ def resolve_url(target: str) -> str:
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST `body`; returns the 2xx status or raises DeliveryError."""
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers},
-    )
     try:
-        with _opener.open(request, timeout=settings.NOTIFY_HTTP_TIMEOUT) as response:
-            response.read(65536)
-            return response.status
-    except urllib.error.HTTPError as err:
-        permanent = 300 <= err.code < 500 and err.code not in _RETRYABLE_4XX
-        raise DeliveryError(f"HTTP {err.code} {err.reason}", permanent=permanent) from None
+        answer = outbound.http_post(
+            url, body, {"User-Agent": USER_AGENT, **headers}, timeout=settings.NOTIFY_HTTP_TIMEOUT
+        )
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
         raise DeliveryError(f"could not reach the webhook: {reason}") from None
+    if not 200 <= answer.status < 300:
+        permanent = 300 <= answer.status < 500 and answer.status not in _RETRYABLE_4XX
+        raise DeliveryError(f"HTTP {answer.status} {answer.reason}", permanent=permanent)
+    return answer.status
 
 
 def send_email(delivery: NotificationDelivery, message: OutboxMessage) -> None:

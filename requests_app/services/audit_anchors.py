@@ -27,9 +27,10 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey, OKPKey
 
+from accessportal.kernel import signing
 from accessportal.kernel.audit import GENESIS
 from accessportal.kernel.models import AuditChainHead, AuditEvent
-from requests_app.notifications import channels, signing
+from requests_app.notifications import channels
 
 EVENT = "audit.anchor"
 _HASH = re.compile(r"[0-9a-f]{64}")

@@ -1,4 +1,5 @@
-"""HMAC-SHA256 signatures of JSON webhooks (documented in docs/notifications.md).
+"""HMAC-SHA256 signatures of JSON webhooks (documented in docs/notifications.md): notification
+deliveries, audit anchors and the webhook provisioner sign the same way.
 
 The signed bytes are `<timestamp>.<body>`: the decimal Unix time of the
 `X-AccessPortal-Timestamp` header, a dot, and the raw request body. The signature header is

@@ -1,0 +1,158 @@
+"""Calls Access Portal makes to other systems (notification webhooks, audit anchors, the
+webhook provisioner): where their secrets are named, which URLs are acceptable, and the one
+HTTP POST they share, which never follows a redirect (a redirected POST loses its body, and
+a webhook that redirects is misconfigured).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import ipaddress
+import re
+import socket
+import threading
+import urllib.error
+import urllib.request
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+# The name of an environment variable holding a secret (secrets never go into policy files).
+ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+_HTTP_URL_RE = re.compile(r"^https?://[^\s/]+")
+
+
+def _loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def http_url_problem(url: object, *, https_unless_loopback: bool = False) -> str | None:
+    """What is wrong with a webhook URL (None when it is fine).
+
+    `https_unless_loopback`: plain http only to this machine (127.0.0.1, ::1, localhost),
+    and no user name or password in the URL.
+    """
+    if not isinstance(url, str) or not _HTTP_URL_RE.match(url):
+        return "must be an http:// or https:// URL"
+    if not https_unless_loopback:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "must be an http:// or https:// URL"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password (secrets never go into policy files)"
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        return "must use https (plain http only to a loopback address such as 127.0.0.1)"
+    return None
+
+
+class Answer(NamedTuple):
+    status: int
+    reason: str
+    body: bytes  # at most `limit` bytes
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+class _Deadline:
+    """Bounds a whole call, not each socket operation: shuts its sockets down when the time
+    is up, so an endpoint that drips its answer a byte at a time cannot hold a worker."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def connection(self, base: type[http.client.HTTPConnection]):
+        """`base`, with every socket it connects handed to this deadline."""
+        deadline = self
+
+        class Connection(base):
+            def connect(self) -> None:
+                super().connect()
+                with deadline._lock:
+                    deadline._sockets.append(self.sock)
+                    if deadline.expired:
+                        self.sock.shutdown(socket.SHUT_RDWR)
+
+        return Connection
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        deadline = self
+
+        class HTTP(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(deadline.connection(http.client.HTTPConnection), req)
+
+        class HTTPS(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(
+                    deadline.connection(http.client.HTTPSConnection), req, context=self._context
+                )
+
+        return urllib.request.build_opener(_NoRedirects, HTTP, HTTPS)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+        self._timer.join()
+
+
+def http_post(
+    url: str, body: bytes, headers: dict[str, str], *, timeout: float, limit: int = 65536
+) -> Answer:
+    """POST `body` as JSON; the answer's status, reason and at most `limit` bytes of its
+    body, whatever the status (a redirect is answered, never followed).
+
+    The whole call, answer included, takes at most `timeout` seconds (past it: TimeoutError);
+    an endpoint that cannot be reached or answers something that is not HTTP raises
+    URLError, OSError or ValueError.
+    """
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
+    )
+    with _Deadline(timeout) as deadline:
+        try:
+            answer = _post(deadline.opener(), request, timeout, limit)
+        except (OSError, http.client.HTTPException, ValueError) as err:
+            if deadline.expired:
+                raise TimeoutError(f"no complete answer within {timeout:g}s") from None
+            if isinstance(err, http.client.HTTPException):
+                raise ConnectionError(f"not an HTTP answer ({type(err).__name__})") from None
+            raise
+    if deadline.expired:  # cut off mid-body: what was read is not the answer
+        raise TimeoutError(f"no complete answer within {timeout:g}s")
+    return answer
+
+
+def _post(opener, request, timeout: float, limit: int) -> Answer:
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return Answer(response.status, response.reason, response.read(limit))
+    except urllib.error.HTTPError as err:
+        with err:
+            return Answer(err.code, str(err.reason), err.read(limit))
