@@ -20,6 +20,7 @@ from policies_app.documents import (
     normalize_sso_mapping,
     normalize_user,
 )
+from policies_app.documents.provision import provision_conflicts
 from policies_app.models import Role
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -203,6 +204,10 @@ def plan_from_texts(texts: list[tuple[str, str]]) -> PolicyPlan:
             if not found:
                 getattr(plan, f"{kind}s").append({**normalized, "_where": label})
     _check_references(plan, problems)
+    problems += provision_conflicts(
+        [(r["_where"], r["spec"].get("provision", [])) for r in plan.roles]
+        + [(r["_where"], r["provision"]) for r in plan.resources]
+    )
     if problems:
         raise PolicyFileError(problems)
     return plan
@@ -235,6 +240,13 @@ def _check_references(plan: PolicyPlan, problems: list[str]) -> None:
                 problems.append(
                     f"{role['_where']}: spec.allow.permissions: no Django permission {perm!r}"
                 )
+
+
+def plan_provision_entries(plan: PolicyPlan) -> list[dict]:
+    """Every `provision` entry the plan's roles and resources name, in file order."""
+    return [e for r in plan.roles for e in r["spec"].get("provision", [])] + [
+        e for r in plan.resources for e in r["provision"]
+    ]
 
 
 def plan_from_files(paths: list[str | Path]) -> PolicyPlan:
