@@ -79,3 +79,46 @@ def db_admin_provisioning(*entries: str) -> str:
         "    resources: {kinds: [db], labels: {env: [prod]}}\n"
         f"  provision:\n{lines}\n"
     )
+
+
+@pytest.fixture
+def dbas(apply_yaml, base_policy, groups):
+    """db-admin provisions the `files` group "dbas" (unmanaged)."""
+    group = groups("dbas")
+    apply_yaml(db_admin_provisioning(group.yaml()))
+    return group
+
+
+@pytest.fixture
+def approve(requester, reviewer):
+    """approve("db-admin", max_duration="1h") -> alice's request for it, approved by bob."""
+    from requests_app.services.access_requests import access_request_create
+    from requests_app.services.reviews import review_submit
+
+    def _approve(*roles: str, resources=(), **kwargs):
+        request = access_request_create(
+            requester=requester,
+            roles=list(roles),
+            resources=list(resources),
+            reason="INC-1",
+            **kwargs,
+        )
+        return review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED")
+
+    return _approve
+
+
+@pytest.fixture
+def work():
+    """Run what the workers would: the provisioning sweep until nothing is due."""
+    from requests_app import tasks
+
+    def _run() -> int:
+        total = 0
+        while count := tasks.provision_due.delay().get():
+            total += count
+            if total > 100:
+                raise AssertionError("the sweep keeps finding work")
+        return total
+
+    return _run
