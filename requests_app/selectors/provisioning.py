@@ -176,3 +176,12 @@ def grants_provisioning(grants: Iterable[Grant], *, now: datetime) -> dict[int, 
             )
         result.revoking = over and any(r["state"] == "revoking" for r in result.rows)
     return out
+
+
+def grant_status(grant: Grant, provisioning: GrantProvisioning | None, now: datetime) -> str:
+    """What every surface shows for a grant: "revoking" while an ended or revoked grant's
+    targets have not all confirmed the removal, else `Grant.status_at` (revoked, active,
+    ended, scheduled)."""
+    if provisioning is not None and provisioning.revoking:
+        return "revoking"
+    return grant.status_at(now)
