@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accessportal.kernel.models import AuditEvent
 from requests_app.models import OutboxMessage, ProvisionAssignment
+from requests_app.notifications.rendering import render_email
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.provisioning.worker import provision_claim, provision_run
 from tests.requests_app.provisioning.conftest import db_admin_provisioning
@@ -55,6 +56,10 @@ def test_a_failure_is_redacted_retried_with_backoff_notified_once_then_applied(
     assert set(message.recipients) == {"alice", "bob", "carol"}  # requester and reviewers
     assert SECRET not in str(message.payload)
     assert message.payload["target"] == "group dbas"
+    email = render_email(message, recipient="bob")
+    assert "Provisioning alice's access to db-admin failed" in email.subject
+    assert 'Grant in files target "group dbas" failed for alice' in email.text
+    assert SECRET not in email.text and SECRET not in email.html
 
 
 def test_a_hanging_target_fails_within_its_timeout_and_others_go_on(
