@@ -81,17 +81,21 @@ def export_provision(entries: list[dict]) -> list[dict]:
     ]
 
 
-def provision_conflicts(named: list[tuple[str, list[dict]]]) -> list[str]:
-    """Problems for a target named with different `managed` values; `named` is
-    (document label, entries) pairs."""
-    seen: dict[str, tuple[bool, str]] = {}
+def provision_conflicts(
+    named: list[tuple[str, str, list[dict]]], stored: dict[str, tuple[bool, str]]
+) -> list[str]:
+    """Problems for a target named with different `managed` values: `named` is (document
+    label, field, entries) triples; `stored` maps the keys of targets that documents not
+    being loaded already name to (managed, "role x").
+    """
+    seen: dict[str, tuple[bool, str]] = dict(stored)
     problems: list[str] = []
-    for label, entries in named:
+    for label, field, entries in named:
         for i, entry in enumerate(entries):
             key = target_key(entry["provisioner"], entry["target"])
             if key in seen and seen[key][0] != entry["managed"]:
                 problems.append(
-                    f"{label}: provision[{i}].managed: the same {entry['provisioner']} target "
+                    f"{label}: {field}[{i}].managed: the same {entry['provisioner']} target "
                     f"is managed: {str(seen[key][0]).lower()} in {seen[key][1]}"
                 )
             seen.setdefault(key, (entry["managed"], label))

@@ -61,7 +61,11 @@ def test_one_target_named_managed_and_unmanaged_is_refused(apply_yaml, base_poli
     resource = f"kind: resource\nid: db/billing\nprovision:\n  - {dbas.yaml(managed=False)}\n"
     with pytest.raises(PolicyFileError) as err:
         apply_yaml(db_admin_provisioning(dbas.yaml(managed=True)) + "---\n" + resource)
-    assert "managed: the same files target is managed: true in" in str(err.value)
+    assert "provision[0].managed: the same files target is managed: true in" in str(err.value)
+    apply_yaml(db_admin_provisioning(dbas.yaml(managed=True)))
+    with pytest.raises(PolicyFileError) as err:  # against what is stored, too
+        apply_yaml(resource)
+    assert "is managed: true in role db-admin" in str(err.value)
 
 
 def test_a_target_no_document_names_any_more_is_retired_and_kept(apply_yaml, base_policy, groups):
