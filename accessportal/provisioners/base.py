@@ -111,9 +111,7 @@ def provisioner_get(name: str) -> Provisioner:
         found = _registered().get(name)
         if found is None:
             installed = ", ".join(provisioner_names()) or "none"
-            raise LookupError(
-                f"no provisioner named {name!r} is installed (installed: {installed})"
-            )
+            raise LookupError(f"no provisioner named {name!r} is installed (installed: {installed})")
         instance = found.load()()
         _instances[name] = instance
         return instance
