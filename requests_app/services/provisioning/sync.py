@@ -59,8 +59,13 @@ def _apply(wanted: dict[tuple[int, int], bool], rows, now: datetime) -> int:
             ignore_conflicts=True,  # a concurrent sync made it: compared below, locked
         )
         missing_set = set(missing)
-        for row in ProvisionAssignment.objects.select_for_update().filter(
-            user_id__in={uid for uid, _ in missing}, target_id__in={tid for _, tid in missing}
+        for row in (
+            ProvisionAssignment.objects.select_for_update()
+            .filter(
+                user_id__in={uid for uid, _ in missing},
+                target_id__in={tid for _, tid in missing},
+            )
+            .order_by("pk")  # one lock order for every sync
         ):
             if (row.user_id, row.target_id) not in missing_set:
                 continue
@@ -89,8 +94,10 @@ def provisioning_sync(user_ids: Iterable[int], now: datetime | None = None) -> i
     desired = desired_targets_for_users(user_ids, now, targets)
     target_ids = [t.id for t in targets]
     wanted = {(uid, tid): tid in desired[uid] for uid in user_ids for tid in target_ids}
-    rows = ProvisionAssignment.objects.select_for_update().filter(
-        user_id__in=user_ids, target_id__in=target_ids
+    rows = (
+        ProvisionAssignment.objects.select_for_update()
+        .filter(user_id__in=user_ids, target_id__in=target_ids)
+        .order_by("pk")  # one lock order for every sync
     )
     return _apply(wanted, list(rows), now)
 
@@ -112,7 +119,9 @@ def provisioning_resync_targets(
     changed = 0
     for target in targets:
         members = desired_members_of_target(target, now)
-        rows = list(ProvisionAssignment.objects.select_for_update().filter(target=target))
+        rows = list(
+            ProvisionAssignment.objects.select_for_update().filter(target=target).order_by("pk")
+        )
         wanted = {(r.user_id, target.pk): r.user_id in members for r in rows}
         wanted |= {(uid, target.pk): True for uid in members}
         changed += _apply(wanted, rows, now)
