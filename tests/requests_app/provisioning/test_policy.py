@@ -9,6 +9,7 @@ from django.core.management import call_command
 from policies_app.loader import PolicyFileError
 from policies_app.models import ProvisionTarget
 from policies_app.services.export import policies_export
+from policies_app.services.roles_resources import role_delete, role_save
 from tests.requests_app.provisioning.conftest import db_admin_provisioning
 
 
@@ -100,3 +101,19 @@ def test_dry_run_probes_each_target_and_warns_without_failing(
     call_command("apply_policies", str(path))  # a real apply never probes, and succeeds
     assert "unreachable" not in capsys.readouterr().out
     assert ProvisionTarget.objects.count() == 2
+
+
+def test_editing_a_role_in_admin_keeps_its_targets_and_deleting_it_retires_them(
+    apply_yaml, base_policy, groups, admin
+):
+    dbas = groups("dbas")
+    apply_yaml(db_admin_provisioning(dbas.yaml()))
+    role_save(  # the admin form's document has no `provision` field
+        doc={"kind": "role", "name": "db-admin", "description": "DBAs", "spec": {}},
+        actor=admin,
+    )
+    target = ProvisionTarget.objects.get()
+    assert target.retired_at is None and target.roles == ["db-admin"]
+    role_delete(name="db-admin", actor=admin)
+    target.refresh_from_db()
+    assert target.retired_at is not None
