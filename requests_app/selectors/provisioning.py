@@ -2,10 +2,10 @@
 
 "What should be" (ARCHITECTURE invariant 11): user U is a member of target T now iff U is
 active, T is not retired, and U holds a standing role in T.roles or has a grant open now
-(activated, not revoked, starts <= now < expires) of a role in T.roles or a resource in
-T.resources. `desired_targets_for_users` answers it for a set of users (the syncs in the
-write services), `desired_members_of_target` for one target (the reconciler); a test
-compares them.
+(activated or extending access, not revoked, starts <= now < expires) of a role in T.roles
+or a resource in T.resources. `desired_targets_for_users` answers it for a set of users
+(the syncs in the write services), `desired_members_of_target` for one target (the
+reconciler); a test compares them.
 """
 
 from __future__ import annotations
@@ -42,7 +42,12 @@ def live_targets() -> list[TargetScope]:
 
 
 def _open_grants(now: datetime):
-    return Grant.objects.open_at(now).exclude(activated_at=None)
+    """Grants giving access now that provisioning follows: activated (a later start waits
+    for the policy re-check), or continuing access through an extension, so the member is
+    not taken out and put back while the extension's start is re-checked."""
+    return Grant.objects.open_at(now).filter(
+        Q(activated_at__isnull=False) | Q(request__extends__isnull=False)
+    )
 
 
 def desired_targets_for_users(

@@ -76,8 +76,8 @@ def grants_activate_for(*, request_id: object, now: datetime | None = None) -> i
     started = [g for g in grants if g.pk not in refused]
     Grant.objects.filter(pk__in=[g.pk for g in started]).update(activated_at=now)
     Grant.objects.filter(pk__in=list(refused)).update(revoked_at=now, ended_at=now)
-    if started:
-        provisioning_sync([request.user_id], now)
+    # Started access is provisioned; a refused extension's continuation is taken back.
+    provisioning_sync([request.user_id], now)
     audit = [
         AuditEntry(
             AuditAction.GRANT_ACTIVATED,

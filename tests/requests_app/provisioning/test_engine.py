@@ -13,7 +13,9 @@ from requests_app import tasks
 from requests_app.models import Grant, ProvisionAssignment
 from requests_app.selectors.provisioning import grants_provisioning
 from requests_app.services.deprovision import user_deprovision
+from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke
+from requests_app.services.reviews import review_submit
 from tests.requests_app.provisioning.conftest import db_admin_provisioning
 
 T0 = "2026-03-02 09:00Z"
@@ -167,3 +169,23 @@ def test_a_user_without_an_account_in_the_target_fails_with_a_clear_error(
     row = _assignment(user("nologin-1"))
     assert row.display_state == "failed"
     assert "has no account in this target" in row.last_error
+
+
+def test_an_extension_taking_over_keeps_the_member_without_a_gap(
+    dbas, approve, requester, user, plugin, work
+):
+    with time_machine.travel(T0, tick=False) as clock:
+        first = approve("db-admin", max_duration="1h")
+        work()
+        clock.shift(timedelta(minutes=30))
+        extension = access_request_extend(
+            requester=requester, request_id=first.id, max_duration="2h"
+        )
+        review_submit(request_id=extension.id, reviewer=user("carol"), state="APPROVED")
+        clock.shift(timedelta(minutes=30))  # the first ends as the extension starts
+        tasks.end_due_grants.delay().get()  # the end is recorded before the start...
+        work()
+        tasks.activate_due_grants.delay().get()
+        work()
+        assert dbas.members == {"uid=alice"}
+    assert [c[0] for c in plugin.CALLS] == ["grant"]  # never taken out in between
