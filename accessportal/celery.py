@@ -2,8 +2,9 @@
 
 Queues by kind of work, so each can get its own workers when the load grows:
 `access` (expiry, activation, end, warnings; the default), `notify` (outbox dispatch: slow
-remote calls) and `sync` (recomputing permission rows). A worker started without `-Q`
-consumes all three. The periodic sweeps are in settings.CELERY_BEAT_SCHEDULE.
+remote calls), `sync` (recomputing permission rows) and `provision` (calls to provisioning
+targets and the reconciler: slow remote calls). A worker started without `-Q` consumes all
+four. The periodic sweeps are in settings.CELERY_BEAT_SCHEDULE.
 """
 
 import os
@@ -14,7 +15,7 @@ from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "accessportal.settings")
 
-QUEUES = ("access", "notify", "sync")
+QUEUES = ("access", "notify", "sync", "provision")
 
 app = Celery("accessportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -23,6 +24,7 @@ app.conf.task_default_queue = "access"
 app.conf.task_routes = {
     "requests_app.tasks.dispatch_*": {"queue": "notify"},
     "requests_app.tasks.resync_*": {"queue": "sync"},
+    "requests_app.tasks.provision_*": {"queue": "provision"},
 }
 app.autodiscover_tasks()
 

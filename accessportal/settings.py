@@ -351,6 +351,22 @@ _AUDIT_ANCHOR_SCHEDULE = (
     if AUDIT_ANCHOR_INTERVAL > 0
     else {}
 )
+# Provisioning (requests_app/services/provisioning; docs/provisioning.md). A failed call
+# is retried after PROVISION_RETRY_BACKOFF seconds, doubled per failure up to the _MAX; a
+# worker's claim on an assignment lasts PROVISION_CLAIM_LEASE (longer than any call may
+# take: a target's `timeout` is at most 300 s). The sweep runs due assignments every
+# PROVISION_SWEEP_INTERVAL, the reconciler compares every target every
+# PROVISION_RECONCILE_INTERVAL seconds.
+PROVISION_RETRY_BACKOFF = env_int("PROVISION_RETRY_BACKOFF", 30)
+PROVISION_RETRY_BACKOFF_MAX = env_int("PROVISION_RETRY_BACKOFF_MAX", 3600)
+PROVISION_CLAIM_LEASE = env_int("PROVISION_CLAIM_LEASE", 600)
+PROVISION_SWEEP_INTERVAL = env_int("PROVISION_SWEEP_INTERVAL", 30)
+PROVISION_RECONCILE_INTERVAL = env_int("PROVISION_RECONCILE_INTERVAL", 300)
+if PROVISION_CLAIM_LEASE <= 300 or min(PROVISION_SWEEP_INTERVAL, PROVISION_RECONCILE_INTERVAL) < 1:
+    raise ImproperlyConfigured(
+        "PROVISION_CLAIM_LEASE must be longer than 300 s (the longest call to a target), and "
+        "PROVISION_SWEEP_INTERVAL and PROVISION_RECONCILE_INTERVAL at least 1 s"
+    )
 CELERY_BEAT_SCHEDULE = {
     name: {
         "task": f"requests_app.tasks.{task}",
@@ -366,6 +382,18 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(WORKER_RESYNC_INTERVAL)},
     },
     **_AUDIT_ANCHOR_SCHEDULE,
+    # Provisioning: assignments due (lost messages, retries after backoff), and the
+    # reconciler comparing every target with what should be.
+    "provision-due": {
+        "task": "requests_app.tasks.provision_due",
+        "schedule": float(PROVISION_SWEEP_INTERVAL),
+        "options": {"expires": float(PROVISION_SWEEP_INTERVAL)},
+    },
+    "provision-reconcile": {
+        "task": "requests_app.tasks.provision_reconcile",
+        "schedule": float(PROVISION_RECONCILE_INTERVAL),
+        "options": {"expires": float(PROVISION_RECONCILE_INTERVAL)},
+    },
 }
 # Where beat remembers when each sweep last ran (Celery's default name, in the working
 # directory, in production; beside the code in development).

@@ -20,7 +20,8 @@ from policies_app.documents import (
     normalize_sso_mapping,
     normalize_user,
 )
-from policies_app.models import Role
+from policies_app.documents.provision import provision_conflicts
+from policies_app.models import ProvisionTarget, Role
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -203,6 +204,11 @@ def plan_from_texts(texts: list[tuple[str, str]]) -> PolicyPlan:
             if not found:
                 getattr(plan, f"{kind}s").append({**normalized, "_where": label})
     _check_references(plan, problems)
+    problems += provision_conflicts(
+        [(r["_where"], "spec.provision", r["spec"].get("provision", [])) for r in plan.roles]
+        + [(r["_where"], "provision", r["provision"]) for r in plan.resources],
+        _stored_targets(plan),
+    )
     if problems:
         raise PolicyFileError(problems)
     return plan
@@ -235,6 +241,29 @@ def _check_references(plan: PolicyPlan, problems: list[str]) -> None:
                 problems.append(
                     f"{role['_where']}: spec.allow.permissions: no Django permission {perm!r}"
                 )
+
+
+def _stored_targets(plan: PolicyPlan) -> dict[str, tuple[bool, str]]:
+    """Live targets also named by stored roles or resources this plan does not redefine:
+    key -> (managed, "role x")."""
+    roles = {r["name"] for r in plan.roles}
+    resources = {f"{r['kind']}/{r['name']}" for r in plan.resources}
+    out: dict[str, tuple[bool, str]] = {}
+    for key, managed, named_roles, named_resources in ProvisionTarget.objects.filter(
+        retired_at=None
+    ).values_list("key", "managed", "roles", "resources"):
+        others = [f"role {n}" for n in named_roles if n not in roles]
+        others += [f"resource {n}" for n in named_resources if n not in resources]
+        if others:
+            out[key] = (managed, others[0])
+    return out
+
+
+def plan_provision_entries(plan: PolicyPlan) -> list[dict]:
+    """Every `provision` entry the plan's roles and resources name, in file order."""
+    return [e for r in plan.roles for e in r["spec"].get("provision", [])] + [
+        e for r in plan.resources for e in r["provision"]
+    ]
 
 
 def plan_from_files(paths: list[str | Path]) -> PolicyPlan:

@@ -7,6 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class Role(models.Model):
@@ -244,3 +245,37 @@ class DirectoryGroup(models.Model):
     def claim_values(self) -> list[str]:
         """What this group is, as a value of the claim `groups`: name and external id."""
         return [v for v in (self.display_name, self.external_id) if v]
+
+
+class ProvisionTarget(models.Model):
+    """One place outside the portal a role or resource puts its holders (a PostgreSQL role,
+    an LDAP group), as the policy documents name it: `provisioner` + `config` (the target
+    mapping, secrets only by `*_env` names). Written only by `apply_policies`; a target no
+    document names any more is retired (kept for history, its members revoked)."""
+
+    key = models.CharField(max_length=64, unique=True)  # sha256 of {"provisioner","target"}
+    provisioner = models.CharField(max_length=100)
+    config = models.JSONField(default=dict)
+    label = models.CharField(max_length=500, blank=True, default="")
+    managed = models.BooleanField(
+        default=False,
+        help_text="The reconciler also removes members unknown to the portal.",
+    )
+    roles = models.JSONField(default=list, blank=True)
+    resources = models.JSONField(default=list, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    last_reconcile_error = models.TextField(blank=True, default="")
+    reconcile_lag_seconds = models.FloatField(null=True, blank=True)
+    reconcile_repairs = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provisioner", "label", "id"]
+        indexes = [
+            models.Index(fields=["id"], name="provtarget_live", condition=Q(retired_at=None))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provisioner}: {self.label or self.key[:12]}"

@@ -13,3 +13,7 @@ class RequestsAppConfig(AppConfig):
         # A policy change recomputes who may see and review every pending request, in the
         # policy change's own transaction (policies cannot call up into requests).
         review_rules_changed.connect(on_review_rules_changed, dispatch_uid="requests_resync")
+        # And who should be a member of each provisioning target (standing roles, targets).
+        from requests_app.services.provisioning import on_policy_changed
+
+        review_rules_changed.connect(on_policy_changed, dispatch_uid="provisioning_resync")

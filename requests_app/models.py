@@ -12,7 +12,13 @@ from django.db import models
 from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from accessportal.kernel.choices import NotificationChannel, OutboxState, RequestState, ReviewState
+from accessportal.kernel.choices import (
+    NotificationChannel,
+    OutboxState,
+    ProvisionState,
+    RequestState,
+    ReviewState,
+)
 
 # The audit chain's tables keep this app's label (see the kernel module); importing them here
 # is how Django finds them when it loads this app.
@@ -324,6 +330,72 @@ class NotificationDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} delivery of message {self.message_id}"
+
+
+# An assignment still has work to do: its state has not reached what `desired` asks for.
+PROVISION_UNSETTLED = (Q(desired=True) & ~Q(state=ProvisionState.APPLIED)) | (
+    Q(desired=False) & ~Q(state=ProvisionState.REMOVED)
+)
+
+
+class ProvisionAssignment(models.Model):
+    """Whether one user should be a member of one provisioning target, and how far the
+    workers got: `desired` follows the grants and standing roles (set in the transaction
+    that changes them), `state` is the progress toward it (PENDING, APPLIED, FAILED,
+    REMOVED). `generation` grows whenever `desired` flips, so a worker whose call started
+    before the flip records nothing. Claimed by compare-and-swap with a lease
+    (`claimed_until`), like notification deliveries.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provision_assignments"
+    )
+    target = models.ForeignKey(
+        "policies_app.ProvisionTarget", on_delete=models.PROTECT, related_name="assignments"
+    )
+    desired = models.BooleanField(default=True)
+    state = models.CharField(
+        max_length=16, choices=ProvisionState.choices, default=ProvisionState.PENDING
+    )
+    generation = models.PositiveIntegerField(default=1)
+    account = models.CharField(
+        max_length=500, blank=True, default="", help_text="The name in the target at last action."
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    applied_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField()
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["target", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "target"], name="provision_one_per_user_target")
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="provision_unsettled_due",
+                condition=PROVISION_UNSETTLED,
+            ),
+            models.Index(fields=["target", "desired"], name="provision_target_desired"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in target {self.target_id}: {self.display_state}"
+
+    @property
+    def display_state(self) -> str:
+        """applied | pending | failed | removed | revoking (what every surface shows)."""
+        if self.desired:
+            return {
+                ProvisionState.APPLIED: "applied",
+                ProvisionState.FAILED: "failed",
+            }.get(self.state, "pending")
+        return "removed" if self.state == ProvisionState.REMOVED else "revoking"
 
 
 class AccessRequestUserObjectPermission(UserObjectPermissionBase):

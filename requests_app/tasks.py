@@ -24,6 +24,9 @@ from requests_app.services.audit_anchors import (
 )
 from requests_app.services.grants import grants_end_due
 from requests_app.services.notifications import outbox_dispatch, outbox_messages_due
+from requests_app.services.provisioning.reconcile import provision_reconcile as reconcile
+from requests_app.services.provisioning.worker import provision_due as provisions_due
+from requests_app.services.provisioning.worker import provision_run
 from requests_app.services.reminders import grants_warn_ending
 from requests_app.services.resolution import access_request_expire, access_requests_expire_due
 from requests_app.services.visibility import reviewer_permissions_rebuild
@@ -115,3 +118,28 @@ def dispatch_audit_anchor() -> int | None:
         # The next anchor goes out at the next interval; `manage.py audit_anchor` sooner.
         logger.error("audit anchor #%s not delivered to %s", result.anchor.seq, failure)
     return result.anchor.seq
+
+
+@shared_task(**RETRY)
+def provision_assignment(assignment_id: int) -> str:
+    """Grant or revoke one (user, target) assignment (queued after the commit that changed
+    it); "" when it is settled, not due, or another worker holds it."""
+    return provision_run(assignment_id=assignment_id)
+
+
+@shared_task(**RETRY)
+def provision_due() -> int:
+    """Sweep (PROVISION_SWEEP_INTERVAL): run every unsettled assignment that is due (a lost
+    message, a retry after backoff, a worker killed mid-call)."""
+    due = provisions_due()
+    for assignment_id in due:
+        provision_assignment.delay(assignment_id)
+    return len(due)
+
+
+@shared_task(**RETRY)
+def provision_reconcile() -> dict:
+    """Periodic (PROVISION_RECONCILE_INTERVAL): compare every target's members with what
+    should be and repair the drift; returns {"repairs": n, "failed": [target ids]}."""
+    report = reconcile()
+    return {"repairs": sum(report.repairs.values()), "failed": sorted(report.errors)}

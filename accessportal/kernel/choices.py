@@ -49,6 +49,11 @@ class AuditAction:
     GRANT_ACTIVATION_REFUSED = "grant.activation_refused"
     GRANT_ENDED = "grant.ended"
     GRANT_EXPIRY_WARNED = "grant.expiry_warned"
+    PROVISION_APPLIED = "provision.applied"
+    PROVISION_REMOVED = "provision.removed"
+    PROVISION_FAILED = "provision.failed"
+    PROVISION_DRIFT_ADDED = "provision.drift_added"
+    PROVISION_DRIFT_REMOVED = "provision.drift_removed"
 
 
 # The event that moves a PENDING request to each state it is resolved to.
@@ -72,3 +77,16 @@ class NotificationEvent(models.TextChoices):
     ACCESS_ENDING_SOON = "access.ending_soon", "Access ends soon (requester)"
     ACCESS_ENDED = "access.ended", "Access ended (requester)"
     ACCESS_REVOKED = "access.revoked", "Access revoked (requester)"
+    PROVISION_FAILED = (
+        "provision.failed",
+        "Provisioning failed (requester and the request's eligible reviewers)",
+    )
+
+
+class ProvisionState(models.TextChoices):
+    """Progress of a (user, target) assignment toward its `desired` membership."""
+
+    PENDING = "PENDING", "Pending"
+    APPLIED = "APPLIED", "Applied"
+    FAILED = "FAILED", "Failed"
+    REMOVED = "REMOVED", "Removed"

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from policies_app.documents.checker import Checker, Problem
+from policies_app.documents.provision import export_provision, normalize_provision
 from policies_app.durations import DurationError, format_duration, parse_duration
 
 PERMISSION_RE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
@@ -112,7 +113,7 @@ def normalize_role(doc: Any) -> tuple[dict, list[Problem]]:
     doc = check.mapping(doc, "role", {"kind", "name", "description", "spec", "version"})
     name = check.name(doc.get("name"), "role")
     description = check.text(doc.get("description"), "description")
-    spec = check.mapping(doc.get("spec"), "spec", {"allow", "deny", "options"})
+    spec = check.mapping(doc.get("spec"), "spec", {"allow", "deny", "options", "provision"})
     allow = check.mapping(
         spec.get("allow"),
         "spec.allow",
@@ -157,6 +158,9 @@ def normalize_role(doc: Any) -> tuple[dict, list[Problem]]:
         },
         "options": {"request_access": request_access},
     }
+    # Stored only when given, so the specs of roles that provision nothing stay as they were.
+    if provision := normalize_provision(check, spec.get("provision"), "spec.provision"):
+        normalized["provision"] = provision
     return {"name": name, "description": description, "spec": normalized}, check.problems
 
 
@@ -171,7 +175,8 @@ def export_role_spec(spec: dict) -> dict:
             return [prune(v) for v in value]
         return value
 
-    spec = prune(spec)
+    provision = spec.get("provision") or []
+    spec = prune({k: v for k, v in spec.items() if k != "provision"})
     request = spec.get("allow", {}).get("request", {})
     if "max_duration" in request:
         request["max_duration"] = format_duration(request["max_duration"])
@@ -183,4 +188,7 @@ def export_role_spec(spec: dict) -> dict:
                 del threshold[key]
     if spec.get("options") == {"request_access": "optional"}:
         del spec["options"]
-    return prune(spec)
+    spec = prune(spec)
+    if provision:
+        spec["provision"] = export_provision(provision)
+    return spec

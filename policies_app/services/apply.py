@@ -26,6 +26,7 @@ from policies_app.selectors import roles_from
 from policies_app.services.directory import directory_mapping_resync
 from policies_app.services.memberships import memberships_set
 from policies_app.services.profiles import reviewer_profiles_sync
+from policies_app.services.provision_targets import provision_targets_sync
 from policies_app.signals import review_rules_changed
 
 
@@ -228,6 +229,18 @@ def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], act
         mapping.delete()
 
 
+def _apply_provision_targets(
+    plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor
+) -> None:
+    """Targets follow the stored roles and the resources (those in the plan as written,
+    the others as stored); the request layer resyncs members on `review_rules_changed`."""
+    entries = {f"{d['kind']}/{d['name']}": d.get("provision", []) for d in plan.resources}
+    changes, entries_audit = provision_targets_sync(resource_entries=entries, actor=actor)
+    for what, label in changes:
+        getattr(summary, what).append(label)
+    audit += entries_audit
+
+
 def _mappings_changed(summary: ApplySummary) -> set[str]:
     """Providers whose sso_mapping this apply created, changed or deleted."""
     labels = summary.created + summary.updated + summary.deleted
@@ -271,6 +284,7 @@ def policies_apply(
             _apply_sso_mappings(plan, summary, audit, actor)
             if prune:
                 _prune(plan, summary, audit, actor)
+            _apply_provision_targets(plan, summary, audit, actor)
             audit += directory_mapping_resync(_mappings_changed(summary))
             if summary.changed:
                 # Who may see and review pending requests follows the new policies, from

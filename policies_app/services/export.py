@@ -10,6 +10,7 @@ from policies_app.documents import (
     export_role_spec,
     export_sso_mapping_spec,
 )
+from policies_app.documents.provision import export_provision
 from policies_app.models import (
     POLICY_SOURCE,
     NotificationRule,
@@ -19,6 +20,7 @@ from policies_app.models import (
     SSOMapping,
     UserTraits,
 )
+from policies_app.services.provision_targets import resource_provision_entries
 
 
 def _spec_docs(kind: str, model, export_spec) -> list[dict]:
@@ -68,6 +70,8 @@ def policies_export() -> str:
         if row.description:
             doc["description"] = row.description
         doc["labels"] = row.labels
+        if provision := resource_provision_entries(row.resource_id):
+            doc["provision"] = export_provision(provision)
         docs.append(doc)
     docs += _spec_docs("notification_rule", NotificationRule, export_notification_rule_spec)
     docs += _spec_docs("sso_mapping", SSOMapping, export_sso_mapping_spec)

@@ -20,6 +20,10 @@ from policies_app.models import POLICY_SOURCE, Resource, Role, UserTraits
 from policies_app.selectors import members_from, roles_from
 from policies_app.services.apply import policies_apply
 from policies_app.services.profiles import reviewer_profiles_sync
+from policies_app.services.provision_targets import (
+    provision_targets_sync,
+    resource_provision_entries,
+)
 from policies_app.signals import review_rules_changed
 
 
@@ -68,6 +72,7 @@ def role_save(
     policy file would be.
     Raises PolicyFileError when the document is invalid; nothing is written then.
     """
+    doc = _keep_stored_role_provision(doc)
     normalized, problems = role_document_check(doc)
     _refuse(f"role {normalized['name']}", problems)
     label = f"admin (role {normalized['name']})"
@@ -77,6 +82,27 @@ def role_save(
     with transaction.atomic():
         policies_apply(plan=plan, actor=actor)
         return Role.objects.get(name=normalized["name"])
+
+
+def _keep_stored_role_provision(doc: dict) -> dict:
+    """A document without `spec.provision` (the admin form has no such field) keeps the
+    targets the stored role names."""
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    if not isinstance(spec, dict) or "provision" in spec:
+        return doc
+    stored = Role.objects.filter(name=doc.get("name")).values_list("spec", flat=True).first()
+    if not stored or not stored.get("provision"):
+        return doc
+    return {**doc, "spec": {**spec, "provision": stored["provision"]}}
+
+
+def _provision_targets_resync(actor) -> list[AuditEntry]:
+    """After a role or resource is deleted: targets no document names any more retire, and
+    the request layer revokes their members."""
+    changes, audit = provision_targets_sync(resource_entries={}, actor=actor)
+    if changes:
+        review_rules_changed.send(sender=Role)
+    return audit
 
 
 def _membership_docs(role_name: str, wanted_ids: set[int]) -> list[dict]:
@@ -113,13 +139,16 @@ def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
     entry = AuditEntry("role.deleted", "role", name, actor, {"spec": role.spec, "members": members})
     role.delete()
     reviewer_profiles_sync()  # its holders may now review differently, or nothing
+    _, provision_audit = provision_targets_sync(resource_entries={}, actor=actor)
     review_rules_changed.send(sender=Role)  # before the audit append, which takes the head
-    audit_record_many([entry])
+    audit_record_many([entry, *provision_audit])
 
 
 @retry_on_conflict
 def resource_save(*, doc: dict, actor: AbstractBaseUser | None) -> Resource:
     """Create or update one resource from its document (`id`, `labels`, `description`)."""
+    if isinstance(doc, dict) and "provision" not in doc:
+        doc = {**doc, "provision": resource_provision_entries(str(doc.get("id")))}
     normalized, problems = resource_document_check(doc)
     _refuse(f"resource {doc.get('id')}", problems)
     rid = f"{normalized['kind']}/{normalized['name']}"
@@ -139,4 +168,4 @@ def resource_delete(*, kind: str, name: str, actor: AbstractBaseUser | None) -> 
     labels = {"labels": row.labels}
     entry = AuditEntry("resource.deleted", "resource", row.resource_id, actor, labels)
     row.delete()
-    audit_record_many([entry])  # last: it takes the chain head
+    audit_record_many([entry, *_provision_targets_resync(actor)])  # last: takes the head

@@ -27,6 +27,7 @@ HEADLINES = {
     "access.ending_soon": "{user}'s access to {items} ends soon",
     "access.ended": "{user}'s access to {items} has ended",
     "access.revoked": "{user}'s access to {items} was revoked",
+    "provision.failed": "Provisioning {user}'s access to {items} failed",
 }
 
 

@@ -23,6 +23,7 @@ from policies_app.selectors import resource_ref, subject_for
 from requests_app.models import AccessRequest, Grant
 from requests_app.services.locking import request_lock
 from requests_app.services.outbox import outbox_enqueue, request_payload
+from requests_app.services.provisioning import provisioning_sync
 from requests_app.services.transitions import request_transition_save
 
 
@@ -75,6 +76,8 @@ def grants_activate_for(*, request_id: object, now: datetime | None = None) -> i
     started = [g for g in grants if g.pk not in refused]
     Grant.objects.filter(pk__in=[g.pk for g in started]).update(activated_at=now)
     Grant.objects.filter(pk__in=list(refused)).update(revoked_at=now, ended_at=now)
+    # Started access is provisioned; a refused extension's continuation is taken back.
+    provisioning_sync([request.user_id], now)
     audit = [
         AuditEntry(
             AuditAction.GRANT_ACTIVATED,

@@ -110,7 +110,8 @@ def deprovision_locked(
         user.is_active = False
         user.save(update_fields=["is_active"])
         done.deactivated = True
-    # Out of every reviewer profile at once (visibility and the review queue follow).
+    # Out of every reviewer profile at once (visibility and the review queue follow), and
+    # out of every provisioning target (standing roles included: the account is inactive).
     accounts_profiles_sync(user_ids=[user.pk])
     if (
         done.deactivated

@@ -31,6 +31,7 @@ from policies_app.services.directory import (
     scim_source,
 )
 from requests_app.services.deprovision import deprovision_locked
+from requests_app.services.provisioning import provisioning_sync
 
 
 @dataclass
@@ -132,6 +133,7 @@ def directory_user_save(
         data = {"provider": provider}
         audit.append(AuditEntry("user.reactivated", "user", user.get_username(), source, data))
         audit += directory_roles_sync([user], provider)
+        provisioning_sync([user.pk])  # their standing roles take effect downstream again
     audit_record_many(audit)  # last: it takes the chain head
     return user
 

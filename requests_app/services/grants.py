@@ -27,6 +27,7 @@ from requests_app.services.outbox import (
     outbox_message,
     request_payload,
 )
+from requests_app.services.provisioning import provisioning_sync
 from requests_app.services.text import clean_text
 from requests_app.services.transitions import request_transition_save, transition_check
 from requests_app.services.windows import access_start_for
@@ -68,7 +69,10 @@ def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
         )
         for rid in request.resources
     ]
-    return Grant.objects.bulk_create(grants)
+    created = Grant.objects.bulk_create(grants)
+    if activated:
+        provisioning_sync([request.user_id], now)  # downstream access starts now too
+    return created
 
 
 def may_revoke(request: AccessRequest, actor: AbstractBaseUser) -> bool:
@@ -113,6 +117,7 @@ def revoke_locked(
     `actor`: a user, or a named system actor ("scim:okta") that is nobody's account."""
     transition_check(request.state, RequestState.REVOKED)  # before the grants are touched
     Grant.objects.filter(request=request, revoked_at=None).update(revoked_at=now, ended_at=now)
+    provisioning_sync([request.user_id], now)  # out of the targets no other access keeps
     request_transition_save(
         request,
         RequestState.REVOKED,
@@ -222,12 +227,13 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
         .order_by("expires")
         .values_list(
             "id", "request_id", "role", "resource", "expires",
-            f"user__{get_user_model().USERNAME_FIELD}", "continued",
+            f"user__{get_user_model().USERNAME_FIELD}", "continued", "user_id",
         )[:limit]
     )  # fmt: skip
     if not due:
         return 0
     Grant.objects.filter(pk__in=[g[0] for g in due], ended_at=None).update(ended_at=now)
+    provisioning_sync({g[7] for g in due}, now)
     first_by_request: dict = {}
     ended = {grant[1] for grant in due if not grant[6]}
     for grant in due:
@@ -245,7 +251,7 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
                     "expired": expires.isoformat(),
                 },
             )
-            for _, request_id, _, _, expires, username, _ in first_by_request.values()
+            for _, request_id, _, _, expires, username, _, _ in first_by_request.values()
         ]
     )
     audit_record_many(  # last: it takes the chain head
@@ -261,7 +267,7 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
                     "request": str(request_id),
                 },
             )
-            for pk, request_id, role, resource, expires, username, _ in due
+            for pk, request_id, role, resource, expires, username, _, _ in due
         ]
     )
     return len(due)

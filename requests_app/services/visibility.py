@@ -25,6 +25,7 @@ from policies_app.services.profiles import reviewer_profiles_sync
 from requests_app.models import AccessRequest
 from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
 from requests_app.selectors import eligible_profile_group_ids
+from requests_app.services.provisioning import provisioning_sync
 
 VIEW = "view_accessrequest"
 REVIEW = "review_accessrequest"
@@ -117,12 +118,15 @@ def on_review_rules_changed(sender, user_ids: Iterable[int] | None = None, **kwa
 
 def accounts_profiles_sync(*, user_ids: Iterable[int]) -> None:
     """After an account change outside policy files (the active flag, a hand-edited group
-    list): put the users back in the reviewer profile their roles call for, or none when
-    inactive, and give any profile that appears its rows on pending requests. Runs in the
+    list, standing roles from an identity provider): put the users back in the reviewer
+    profile their roles call for, or none when inactive, and give any profile that appears
+    its rows on pending requests; and their provisioning assignments follow. Runs in the
     caller's transaction, before its audit append."""
+    user_ids = list(user_ids)
     created = reviewer_profiles_sync(user_ids=user_ids).created
     if created:
         request_permissions_resync(profile_ids=created)
+    provisioning_sync(user_ids)
 
 
 @retry_on_conflict

@@ -2,8 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from policies_app.loader import PolicyFileError, plan_from_files
+from policies_app.loader import PolicyFileError, plan_from_files, plan_provision_entries
 from policies_app.services.apply import policies_apply
+from policies_app.services.provision_targets import provision_targets_probe
 
 
 class Command(BaseCommand):
@@ -38,4 +39,7 @@ class Command(BaseCommand):
         for line in summary.lines():
             self.stdout.write(line)
         if dry_run:
+            # Only a dry run reaches out to the targets: a real apply must not hang on one.
+            for warning in provision_targets_probe(plan_provision_entries(plan)):
+                self.stdout.write(warning)
             self.stdout.write("dry run: nothing was changed")

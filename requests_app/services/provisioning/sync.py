@@ -1,0 +1,137 @@
+"""Keeping the (user, target) assignments' `desired` equal to what should be.
+
+Called inside the transaction of the change (approval, activation, revocation, expiry,
+deprovisioning, standing roles, targets), before its audit append: rows are written, and a
+worker is queued after commit for each one whose `desired` flipped (invariant 11).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db.models import F
+from django.utils import timezone
+
+from accessportal.kernel.choices import ProvisionState
+from policies_app.models import ProvisionTarget
+from requests_app.models import ProvisionAssignment
+from requests_app.selectors.provisioning import (
+    desired_members_of_target,
+    desired_targets_for_users,
+    live_targets,
+)
+from requests_app.services.jobs import job_after_commit
+
+
+def _flip(row: ProvisionAssignment, desired: bool, now: datetime) -> None:
+    """Point an assignment at `desired` (new generation) and queue its worker. A row whose
+    state already is the goal (APPLIED, and access back before it was removed) stays
+    settled; anything else is pending."""
+    settled = ProvisionState.APPLIED if desired else ProvisionState.REMOVED
+    state = settled if row.state == settled else ProvisionState.PENDING
+    ProvisionAssignment.objects.filter(pk=row.pk).update(
+        desired=desired,
+        generation=F("generation") + 1,
+        state=state,
+        attempts=0,
+        next_attempt_at=now,
+        last_error="",
+    )
+    if state != settled:
+        job_after_commit("provision_assignment", assignment_id=row.pk)
+
+
+def _apply(wanted: dict[tuple[int, int], bool], rows, now: datetime) -> int:
+    """Create the missing desired rows and flip the differing ones; returns how many
+    changed. `rows`: the existing assignments of those pairs, locked."""
+    have = {(r.user_id, r.target_id): r for r in rows}
+    missing = [pair for pair, want in wanted.items() if want and pair not in have]
+    changed = 0
+    if missing:
+        ProvisionAssignment.objects.bulk_create(
+            [
+                ProvisionAssignment(
+                    user_id=uid, target_id=tid, desired=True, next_attempt_at=now, created=now
+                )
+                for uid, tid in missing
+            ],
+            ignore_conflicts=True,  # a concurrent sync made it: compared below, locked
+        )
+        missing_set = set(missing)
+        for row in (
+            ProvisionAssignment.objects.select_for_update()
+            .filter(
+                user_id__in={uid for uid, _ in missing},
+                target_id__in={tid for _, tid in missing},
+            )
+            .order_by("pk")  # one lock order for every sync
+        ):
+            if (row.user_id, row.target_id) not in missing_set:
+                continue
+            if row.desired:  # ours, or made desired by a concurrent sync: a worker goes
+                job_after_commit("provision_assignment", assignment_id=row.pk)
+            else:
+                _flip(row, True, now)
+            changed += 1
+    for pair, row in have.items():
+        if pair in wanted and row.desired != wanted[pair]:
+            _flip(row, wanted[pair], now)
+            changed += 1
+    return changed
+
+
+def provisioning_sync(user_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Bring `user_ids`' assignments to what should be now; returns how many changed.
+
+    One query (the live targets) when nothing is provisioned. Targets retired since are
+    resynced by the policy change that retired them."""
+    now = now or timezone.now()
+    user_ids = set(user_ids)
+    targets = live_targets()
+    if not targets or not user_ids:
+        return 0
+    desired = desired_targets_for_users(user_ids, now, targets)
+    target_ids = [t.id for t in targets]
+    wanted = {(uid, tid): tid in desired[uid] for uid in user_ids for tid in target_ids}
+    rows = (
+        ProvisionAssignment.objects.select_for_update()
+        .filter(user_id__in=user_ids, target_id__in=target_ids)
+        .order_by("pk")  # one lock order for every sync
+    )
+    return _apply(wanted, list(rows), now)
+
+
+def provisioning_resync_targets(
+    target_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> int:
+    """Bring every assignment of the given targets (default: every live target and every
+    retired one still holding members) to what should be; returns how many changed."""
+    now = now or timezone.now()
+    targets = ProvisionTarget.objects.order_by("id")
+    if target_ids is None:
+        retired_with_members = ProvisionAssignment.objects.filter(
+            target__retired_at__isnull=False, desired=True
+        ).values("target_id")
+        targets = targets.filter(retired_at=None) | targets.filter(pk__in=retired_with_members)
+    else:
+        targets = targets.filter(pk__in=list(target_ids))
+    changed = 0
+    for target in targets:
+        members = desired_members_of_target(target, now)
+        rows = list(
+            ProvisionAssignment.objects.select_for_update().filter(target=target).order_by("pk")
+        )
+        wanted = {(r.user_id, target.pk): r.user_id in members for r in rows}
+        wanted |= {(uid, target.pk): True for uid in members}
+        changed += _apply(wanted, rows, now)
+    return changed
+
+
+def on_policy_changed(sender, user_ids: Iterable[int] | None = None, **kwargs) -> None:
+    """Receiver of `policies_app.signals.review_rules_changed` without `user_ids` (a policy
+    apply, a role or resource delete: roles, members or targets changed): every target's
+    assignments. With `user_ids` the visibility receiver's `accounts_profiles_sync` syncs
+    those users' assignments."""
+    if user_ids is None:
+        provisioning_resync_targets()
