@@ -15,7 +15,7 @@ group role (bulk loaded; the time is reported). `provision_reconcile_target` is 
 nothing to do, and with 1% drift (50 members revoked by hand, 50 logins nobody in the portal
 owns granted by hand). The floor, in the same run: the provisioner's own `pg_auth_members`
 query on an open connection plus the desired-members selector (the two reads any
-reconcile needs). Three rounds, medians. After each drift round the 50 re-queued
+reconcile needs). Five rounds, medians. After each drift round the 50 re-queued
 assignments are run inline (the workers' part: one GRANT each), also timed.
 """
 
@@ -69,7 +69,7 @@ def _broker_url() -> str:
 
 
 def measure(
-    *, approvals: int = 200, grants: int = 10_000, rounds: int = 3, warmup: int = 5,
+    *, approvals: int = 200, grants: int = 10_000, rounds: int = 5, warmup: int = 5,
     broker_url: str | None = None,
 ) -> Report:  # fmt: skip
     if connection.vendor != "postgresql":
