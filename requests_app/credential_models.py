@@ -17,6 +17,18 @@ def _after(field: str, at) -> Q:
     return Q(**{field: None}) | Q(**{f"{field}__gt": at})
 
 
+def signing_key_sql(at: str = "%s", *, alias: str = "k") -> str:
+    """SQL twin of `SigningKeyQuerySet.signing_at` (its window and publication, not its
+    order): three placeholders by default. For the one-statement read of a credential
+    (`selectors.credentials.credential_subject`); tests/requests_app/test_credentials.py
+    proves both select the same keys."""
+    return (
+        f"{alias}.signs_from <= {at} AND ({alias}.signs_until IS NULL OR "
+        f"{alias}.signs_until > {at}) AND ({alias}.retired_at IS NULL OR "
+        f"{alias}.retired_at > {at})"
+    )
+
+
 class SigningKeyQuerySet(QuerySet):
     def published_at(self, at) -> SigningKeyQuerySet:
         """Keys in the JWKS at `at`: not retired by then (`SigningKey.status_at`)."""

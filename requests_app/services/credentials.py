@@ -29,10 +29,9 @@ from joserfc import jwt
 from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from accessportal.kernel.locking import retry_on_conflict
-from policies_app.selectors import standing_role_names
 from requests_app.credential_models import SigningKey
-from requests_app.selectors.access import active_grants
-from requests_app.services.signing_keys import key_generate, key_open
+from requests_app.selectors.credentials import credential_subject
+from requests_app.services.signing_keys import key_for, key_generate
 
 TARGET = "signing_key"
 
@@ -204,14 +203,14 @@ def credential_issue(*, user: AbstractBaseUser, audience: str | None = None) -> 
         raise NotAllowed("an inactive account gets no credentials")
     aud = _audience(audience)
     now = timezone.now()
-    row = SigningKey.objects.signing_at(now).defer("public_jwk").first() or signing_key_ensure()
-    key = key_open(row)
-    grants = list(
-        active_grants(user, now)
-        .order_by("expires", "id")
-        .values_list("role", "resource", "expires", "request_id")
-    )
-    expires = min([now + _lifetime(), *(end for _, _, end, _ in grants)])
+    subject = credential_subject(user_id=user.pk, at=now)
+    if subject.signer is None:
+        first = signing_key_ensure()
+        kid, alg = first.kid, first.alg
+    else:
+        kid, alg = subject.signer
+    key = key_for(kid)
+    expires = min([now + _lifetime(), *(g.expires for g in subject.grants)])
     iat = _numeric(now)
     claims = {
         "iss": settings.CREDENTIAL_ISSUER,
@@ -221,18 +220,20 @@ def credential_issue(*, user: AbstractBaseUser, audience: str | None = None) -> 
         "nbf": iat,
         "exp": _numeric(expires),
         "jti": str(uuid.uuid4()),
-        "roles": standing_role_names(user),
+        "roles": subject.roles,
         "grants": [
-            {"role": role} if role else {"resource": resource} for role, resource, _, _ in grants
-        ],
+            {
+                **({"role": g.role} if g.role else {"resource": g.resource}),
+                "expires": _numeric(g.expires),
+                "request": g.request_id,
+            }
+            for g in subject.grants
+        ],  # fmt: skip
     }
-    for entry, (_, _, end, request_id) in zip(claims["grants"], grants, strict=True):
-        entry.update(expires=_numeric(end), request=str(request_id))
-    header = {"alg": row.alg, "kid": row.kid, "typ": "JWT"}
-    token = jwt.encode(header, claims, key, algorithms=[row.alg])
+    token = jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, algorithms=[alg])
     return Credential(
         token=token,
         expires=datetime.fromtimestamp(claims["exp"], tz=now.tzinfo),
-        kid=row.kid,
+        kid=kid,
         claims=claims,
     )

@@ -121,3 +121,11 @@ def key_open(row: SigningKey) -> OKPKey | ECKey:
         ) from None
     _opened[(row.kid, kek_id)] = key
     return key
+
+
+def key_for(kid: str) -> OKPKey | ECKey:
+    """The private key of signing key `kid` (cached per process: a key never changes)."""
+    cached = _opened.get((kid, kek()[1]))
+    if cached is not None:
+        return cached
+    return key_open(SigningKey.objects.only("kid", "alg", "private_key", "kek_id").get(kid=kid))

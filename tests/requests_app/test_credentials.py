@@ -19,8 +19,10 @@ from django.utils import timezone
 
 from accessportal.kernel.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from accessportal.kernel.models import AuditEvent
+from policies_app.selectors import standing_role_names
 from requests_app.credential_models import SigningKey
-from requests_app.selectors.credentials import jwks
+from requests_app.selectors.access import active_grants
+from requests_app.selectors.credentials import credential_subject, jwks
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.credentials import (
     credential_issue,
@@ -283,3 +285,27 @@ def test_rotations_keep_one_current_key(db):
     signing_key_rotate(immediately=True)  # the waiting one never signs: retired now
     assert SigningKey.objects.filter(current=True).count() == 1
     assert SigningKey.objects.signing_at(timezone.now() + timedelta(hours=1)).count() == 1
+
+
+def test_the_one_statement_read_matches_the_selectors_it_stands_for(requester, reviewer):
+    """`credential_subject` is hand-written SQL: at instants around grant and key windows,
+    it reads what standing_role_names, active_grants and signing_at read."""
+    with time_machine.travel(T0, tick=False):
+        grant(requester, reviewer, "db-admin", "30m")
+        revoked = grant(requester, reviewer, "dev-admin", "2h")
+        signing_key_rotate(immediately=True)
+        signing_key_rotate()
+    with time_machine.travel("2026-05-01 10:20Z", tick=False):
+        access_request_revoke(request_id=revoked.id, actor=requester, reason="done")
+        signing_key_rotate(alg="ES256")
+    start = timezone.datetime.fromisoformat("2026-05-01T09:59:00+00:00")
+    for minutes in (0, 1, 5, 10, 11, 19, 20, 25, 30, 31, 35, 40, 60, 130):
+        at = start + timedelta(minutes=minutes)
+        subject = credential_subject(user_id=requester.pk, at=at)
+        assert subject.roles == standing_role_names(requester)
+        expected = active_grants(requester, at).order_by("expires", "id")
+        assert [(g.role, g.resource, g.expires, g.request_id) for g in subject.grants] == [
+            (g.role, g.resource, g.expires, str(g.request_id)) for g in expected
+        ], at
+        signer = SigningKey.objects.signing_at(at).values_list("kid", "alg").first()
+        assert subject.signer == signer, at

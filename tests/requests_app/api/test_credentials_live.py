@@ -7,6 +7,7 @@ import base64
 import json
 import threading
 import urllib.request
+from datetime import UTC, datetime
 
 import jwt
 import pytest
@@ -63,7 +64,10 @@ def test_a_downstream_service_verifies_a_credential_with_only_the_jwks(
         body["token"], key, algorithms=["EdDSA", "ES256"], audience="accessportal", leeway=30
     )
 
+    assert set(body) == {"token", "expires", "kid", "claims"}
     assert claims == body["claims"] and claims["sub"] == "alice"
+    expires = datetime.fromtimestamp(claims["exp"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert body["expires"] == expires
     assert claims["grants"][0]["role"] == "db-admin"
     assert claims["grants"][0]["request"] == str(request.id)
     assert key.key_id == body["kid"]
