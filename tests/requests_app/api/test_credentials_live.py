@@ -61,8 +61,9 @@ def test_a_downstream_service_verifies_a_credential_with_only_the_jwks(
     jwks = jwt.PyJWKClient(live_server.url + "/.well-known/jwks.json")
     key = jwks.get_signing_key_from_jwt(body["token"])
     claims = jwt.decode(
-        body["token"], key, algorithms=["EdDSA", "ES256"], audience="accessportal", leeway=30
-    )
+        body["token"], key, algorithms=["EdDSA", "ES256"], audience="accessportal",
+        issuer="accessportal", leeway=30,
+    )  # fmt: skip
 
     assert set(body) == {"token", "expires", "kid", "claims"}
     assert claims == body["claims"] and claims["sub"] == "alice"
