@@ -165,8 +165,8 @@ def signing_key_ensure() -> SigningKey:
     try:
         with transaction.atomic():
             new.save(force_insert=True)
-    except IntegrityError:  # another process made it first: use theirs
-        winner = SigningKey.objects.signing_at(now).first()
+    except IntegrityError:  # another process made it first (it signs from its own now)
+        winner = SigningKey.objects.signing_at(timezone.now()).first()
         if winner is None:
             raise Conflict(
                 "no signing key signs now and one is waiting to start: "

@@ -32,6 +32,7 @@ from requests_app.services.credentials import (
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_submit
 from requests_app.services.signing_keys import CredentialKeyUnusable
+from tests.concurrency import run_together
 
 ALGORITHMS = ["EdDSA", "ES256"]
 T0 = "2026-05-01 10:00Z"
@@ -309,3 +310,16 @@ def test_the_one_statement_read_matches_the_selectors_it_stands_for(requester, r
         ], at
         signer = SigningKey.objects.signing_at(at).values_list("kid", "alg").first()
         assert subject.signer == signer, at
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_first_credentials_at_once_make_one_key(base_policy, user):
+    alice, bob = user("alice"), user("bob")
+    outcomes = run_together(
+        lambda: credential_issue(user=alice), lambda: credential_issue(user=bob)
+    )
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert SigningKey.objects.count() == 1
+    assert {verify(o.value.token)["sub"] for o in outcomes} == {"alice", "bob"}
+    assert AuditEvent.objects.filter(action="signing_key.created").count() == 1
