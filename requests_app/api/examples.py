@@ -374,3 +374,29 @@ AUDIT = [
         status=403,
     ),
 ]
+
+CREDENTIAL_CLAIMS = {
+    "iss": "accessportal",
+    "sub": "alice",
+    "aud": "accessportal",
+    "iat": 1777633200,
+    "nbf": 1777633200,
+    "exp": 1777633500,
+    "jti": "1d0e6f0a-5b6e-4f57-b0a4-4c1d2b8e9a11",
+    "roles": ["engineer"],
+    "grants": [{"role": "db-admin", "expires": 1777640700, "request": REQUEST_ID}],
+}
+
+CREDENTIAL = [
+    example(
+        "A credential for alice",
+        {
+            "token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9.eyJpc3MiOi4uLn0.c2ln",
+            "expires": "2026-05-01T11:05:00Z",
+            "kid": "80GAk59FoOMprFuDR-2kXBJnMS6YC4Kkq2B8e28XjHY",
+            "claims": CREDENTIAL_CLAIMS,
+        },
+        status=201,
+    ),
+    example("For another service", {"audience": "billing-api"}, request=True),
+]

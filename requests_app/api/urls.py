@@ -12,6 +12,7 @@ from requests_app.api.views.cli_auth import (
     DeviceAuthorizationView,
     DeviceTokenView,
 )
+from requests_app.api.views.credentials import CredentialView
 from requests_app.api.views.docs import SwaggerDocsView
 from requests_app.api.views.errors import missing_slash, unknown_endpoint
 from requests_app.api.views.grants import GrantViewSet
@@ -31,6 +32,8 @@ router.register("audit", AuditEventViewSet, basename="audit")
 v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("access/check/", AccessCheckView.as_view(), name="access-check"),
+    # A signed JWT of the caller's open access; verified with /.well-known/jwks.json.
+    path("credentials/", CredentialView.as_view(), name="credentials"),
     # POST username + password → {"token": ...}: how `accessctl login --user` gets a token.
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     # `accessctl login --sso`: a code approved in the portal → an expiring session token.

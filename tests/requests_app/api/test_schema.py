@@ -32,6 +32,7 @@ CONTRACT = {
     ("post", "/api/v1/auth/cli/token/"),
     ("post", "/api/v1/auth/device/"),
     ("post", "/api/v1/auth/device/token/"),
+    ("post", "/api/v1/credentials/"),  # signed access credentials (issue 16)
 }
 ANONYMOUS = {"/api/v1/auth/cli/token/", "/api/v1/auth/device/", "/api/v1/auth/device/token/"}
 
