@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('requests_app', '0012_cli_login_api_tokens'),
+        ('requests_app', '0013_provision_assignments'),
     ]
 
     operations = [
