@@ -26,7 +26,8 @@ def test_plain_staff_do_not_see_keys(login):
     key = signing_key_ensure()
     bob = login("bob")
     assert bob.get(reverse("admin:requests_app_signingkey_changelist")).status_code == 403
-    assert bob.get(reverse("admin:requests_app_signingkey_change", args=[key.pk])).status_code == 403
+    page = reverse("admin:requests_app_signingkey_change", args=[key.pk])
+    assert bob.get(page).status_code == 403
     assert "signingkey" not in bob.get(reverse("admin:index")).content.decode()
 
 
