@@ -15,6 +15,7 @@ from requests_app.admin import (  # noqa: F401 (registers admins)
     audit,
     grants,
     outbox,
+    provisioning,
 )
 from requests_app.admin.requests import (  # noqa: F401 (registers admins)
     access_requests,

@@ -342,6 +342,8 @@ PROVISION_TARGET = {
 }
 
 PROVISION_TARGETS = [example("Targets and their reconciler", page(PROVISION_TARGET))]
+PROVISION_TARGET_ONE = [example("A target", PROVISION_TARGET)]
+RECONCILE_QUEUED = [example("Queued", {"target": 3, "queued": True}, status=202)]
 
 ACCESS_CHECK = [
     example(

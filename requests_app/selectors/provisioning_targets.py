@@ -6,13 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from accessportal.kernel.choices import ProvisionState
 from policies_app.models import ProvisionTarget
 from requests_app.models import ProvisionAssignment
 
 DISPLAY_STATES = ("pending", "applied", "failed", "revoking", "removed")
+
+# `ProvisionAssignment.display_state` as filters, for the desk's "state" filter: an SQL twin
+# of the rule, kept beside it by a test that compares both on every (desired, state).
+_APPLIED, _FAILED, _REMOVED = ProvisionState.APPLIED, ProvisionState.FAILED, ProvisionState.REMOVED
+DISPLAY_STATE_Q = {
+    "applied": Q(desired=True, state=_APPLIED),
+    "failed": Q(desired=True, state=_FAILED),
+    "pending": Q(desired=True) & ~Q(state__in=[_APPLIED, _FAILED]),
+    "removed": Q(desired=False, state=_REMOVED),
+    "revoking": Q(desired=False) & ~Q(state=_REMOVED),
+}
 
 
 def target_assignment_counts(target_ids: Iterable[int]) -> dict[int, dict[str, int]]:

@@ -41,6 +41,7 @@ class CanViewTargets(HasPermission):
         operation_id="provisioning_targets_retrieve",
         summary="One provisioning target",
         responses={200: ProvisionTargetSerializer, **errors(401, 403, 404)},
+        examples=examples.PROVISION_TARGET_ONE,
         tags=["provisioning"],
     ),
     reconcile=extend_schema(
@@ -48,6 +49,7 @@ class CanViewTargets(HasPermission):
         summary="Queue a reconcile of this target now (audited)",
         request=None,
         responses={202: ReconcileQueuedSerializer, **errors(401, 403, 404)},
+        examples=examples.RECONCILE_QUEUED,
         tags=["provisioning"],
     ),
 )
