@@ -14,13 +14,7 @@ from policies_app.models import ProvisionTarget
 from requests_app.models import Grant, ProvisionAssignment
 from requests_app.selectors.provisioning_targets import DISPLAY_STATE_Q
 from requests_app.services.grants import access_request_revoke
-from tests.requests_app.provisioning.conftest import (  # noqa: F401 (fixtures)
-    approve,
-    db_admin_provisioning,
-    groups,
-    plugin,
-    work,
-)
+from tests.requests_app.provisioning.conftest import db_admin_provisioning
 
 TARGETS = "admin:policies_app_provisiontarget_changelist"
 ASSIGNMENTS = "admin:requests_app_provisionassignment_changelist"

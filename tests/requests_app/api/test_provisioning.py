@@ -12,13 +12,7 @@ from accessportal.kernel.models import AuditEvent
 from policies_app.models import ProvisionTarget
 from requests_app.services.grants import access_request_revoke
 from tests.requests_app.api.conftest import url
-from tests.requests_app.provisioning.conftest import (  # noqa: F401 (fixtures)
-    approve,
-    db_admin_provisioning,
-    groups,
-    plugin,
-    work,
-)
+from tests.requests_app.provisioning.conftest import db_admin_provisioning
 
 OPS_POLICY = """
 kind: role
@@ -55,9 +49,7 @@ def rows_of(grant: dict) -> dict[str, dict]:
     return {row["target"]: row for row in grant["provisioning"]}
 
 
-def test_a_grant_shows_each_target_applied_or_failed_with_the_error(
-    api, two_groups, approve, work
-):
+def test_a_grant_shows_each_target_applied_or_failed_with_the_error(api, two_groups, approve, work):
     ok, down = two_groups
     down.mode("fail")
     approve("db-admin")

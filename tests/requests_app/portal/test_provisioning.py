@@ -12,13 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from requests_app.services.grants import access_request_revoke
-from tests.requests_app.provisioning.conftest import (  # noqa: F401 (fixtures)
-    approve,
-    db_admin_provisioning,
-    groups,
-    plugin,
-    work,
-)
+from tests.requests_app.provisioning.conftest import db_admin_provisioning
 
 HOME = reverse("portal:home")
 PANEL = reverse("portal:access-panel")
