@@ -49,7 +49,9 @@ def access_with_provisioning(access: list[AccessRequest], now: datetime) -> list
 def access_being_removed(user: AbstractBaseUser, now: datetime) -> list[dict]:
     """The user's ended or revoked access still being taken out of a target: [{request,
     item, rows}] (rows: the targets not yet confirmed), latest end first, one per item."""
-    targets = ProvisionAssignment.objects.filter(DISPLAY_STATE_Q["revoking"], user=user)
+    # Targets the user is not confirmed out of (revoking, or still desired: an end the
+    # workers have not caught up with); ended grants naming none of them are not revoking.
+    targets = ProvisionAssignment.objects.filter(user=user).exclude(DISPLAY_STATE_Q["removed"])
     names = list(
         ProvisionTarget.objects.filter(pk__in=targets.values("target_id")).values_list(
             "roles", "resources"

@@ -77,3 +77,27 @@ def test_access_without_targets_has_no_provisioning_line(alice_client, base_poli
     approve("dev-admin")
     page = alice_client.get(HOME).content.decode()
     assert "Provisioned:" not in page and "being removed" not in page
+
+
+def test_home_costs_the_same_queries_for_one_access_card_or_five(
+    alice_client, two_groups, approve, work, requester, django_assert_max_num_queries
+):
+    def measure() -> int:
+        with django_assert_max_num_queries(60) as captured:
+            assert alice_client.get(HOME).status_code == 200
+        return len(captured)
+
+    ok, down = two_groups
+    down.mode("fail")
+    ended = approve("db-admin")
+    work()
+    access_request_revoke(request_id=ended.id, actor=requester, reason="done")
+    approve("db-admin")
+    work()
+    one = measure()
+    for _ in range(4):
+        approve("db-admin")
+        finished = approve("db-admin")
+        access_request_revoke(request_id=finished.id, actor=requester, reason="done")
+    work()
+    assert measure() == one
