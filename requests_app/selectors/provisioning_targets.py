@@ -58,5 +58,5 @@ def targets_failing(queryset: QuerySet[ProvisionTarget], failing: bool = True):
     has_failing = Exists(failing_assignments().filter(target_id=OuterRef("pk")))
     queryset = queryset.annotate(_has_failing=has_failing)
     if failing:
-        return queryset.filter(_has_failing=True) | queryset.exclude(last_reconcile_error="")
+        return queryset.filter(Q(_has_failing=True) | ~Q(last_reconcile_error=""))
     return queryset.filter(_has_failing=False, last_reconcile_error="")

@@ -39,10 +39,12 @@ def provision_retry(*, assignment_ids: Iterable[int], actor: AbstractBaseUser) -
     )
     audit = []
     for row in rows:
-        # Compare-and-swap on the failure seen: a worker recording meanwhile wins.
-        ProvisionAssignment.objects.filter(
+        # Compare-and-swap on the failure seen (the row is locked, so this is a guard).
+        due = ProvisionAssignment.objects.filter(
             pk=row.pk, state=ProvisionState.FAILED, generation=row.generation
         ).update(next_attempt_at=now, attempts=0)
+        if not due:
+            continue
         job_after_commit("provision_assignment", assignment_id=row.pk)
         audit.append(
             AuditEntry(
@@ -60,7 +62,7 @@ def provision_retry(*, assignment_ids: Iterable[int], actor: AbstractBaseUser) -
             )
         )
     audit_record_many(audit)  # last: it takes the chain head
-    return len(rows)
+    return len(audit)
 
 
 @retry_on_conflict

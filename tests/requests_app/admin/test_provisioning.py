@@ -72,6 +72,29 @@ def test_targets_list_shows_reconcile_state_and_failing_count(root_client, faili
     assert "group down" in text and "group ok" in text
     failing_only = root_client.get(reverse(TARGETS), {"failing": "yes"})
     assert [t.label for t in failing_only.context["cl"].result_list] == ["group down"]
+    healthy = root_client.get(reverse(TARGETS), {"failing": "no"})
+    assert [t.label for t in healthy.context["cl"].result_list] == ["group ok"]
+    # A reconcile that could not read the target counts as failing too.
+    ProvisionTarget.objects.filter(label="group ok").update(last_reconcile_error="unreachable")
+    failing_only = root_client.get(reverse(TARGETS), {"failing": "yes"})
+    assert {t.label for t in failing_only.context["cl"].result_list} == {"group ok", "group down"}
+    # The failing count links to those assignments.
+    down = ProvisionTarget.objects.get(label="group down")
+    listed = root_client.get(
+        reverse(ASSIGNMENTS), {"target__id__exact": down.pk, "state": "failing"}
+    )
+    assert [a.user.username for a in listed.context["cl"].result_list] == ["alice"]
+
+
+def test_retry_service_refuses_without_permission_and_leaves_unfailed_rows(failing, user, admin):
+    from accessportal.kernel.errors import NotAllowed
+    from requests_app.services.provisioning.retry import provision_retry
+
+    rows = list(ProvisionAssignment.objects.values_list("pk", flat=True))
+    with pytest.raises(NotAllowed):
+        provision_retry(assignment_ids=rows, actor=user("bob"))
+    assert provision_retry(assignment_ids=rows, actor=admin) == 1  # only the failed one
+    assert AuditEvent.objects.filter(action="provision.retried").count() == 1
 
 
 def test_target_page_lists_its_assignments(root_client, failing):
