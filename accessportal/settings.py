@@ -229,6 +229,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RequestStateEnum": "accessportal.kernel.choices.RequestState",
         "ReviewStateEnum": "accessportal.kernel.choices.ReviewState",
+        "GrantStatusEnum": "requests_app.api.serializers.grants.GRANT_STATUSES",
+        "ProvisioningStateEnum": "requests_app.api.serializers.grants.PROVISION_STATES",
     },
 }
 

@@ -16,6 +16,7 @@ from requests_app.admin import (  # noqa: F401 (registers admins)
     audit,
     grants,
     outbox,
+    provisioning,
     signing_keys,
 )
 from requests_app.admin.requests import (  # noqa: F401 (registers admins)

@@ -68,6 +68,23 @@ GRANT = {
     "revoked": False,
     "revoked_at": None,
     "active": True,
+    "status": "active",
+    "provisioning": [
+        {
+            "target": "role billing_admin",
+            "provisioner": "postgres",
+            "state": "applied",
+            "error": "",
+            "updated": "2026-05-01T10:05:02Z",
+        },
+        {
+            "target": "group cn=db-admins,ou=groups,dc=example,dc=com",
+            "provisioner": "ldap",
+            "state": "failed",
+            "error": "LDAP server unreachable: timed out after 10 s",
+            "updated": "2026-05-01T10:05:12Z",
+        },
+    ],
     "request": REQUEST_ID,
 }
 
@@ -305,6 +322,28 @@ EXTEND = [
 ]
 
 GRANTS = [example("alice's active grants", page(GRANT))]
+
+PROVISION_TARGET = {
+    "id": 3,
+    "label": "role billing_admin",
+    "provisioner": "postgres",
+    "config": {"dsn_env": "BILLING_DB_DSN", "role": "billing_admin"},
+    "managed": False,
+    "roles": ["db-admin"],
+    "resources": [],
+    "retired": False,
+    "retired_at": None,
+    "last_reconciled_at": "2026-05-01T10:00:03Z",
+    "reconcile_lag_seconds": 1.2,
+    "last_reconcile_error": "",
+    "reconcile_repairs": 0,
+    "assignments": {"pending": 0, "applied": 12, "failed": 1, "revoking": 0, "removed": 40},
+    "failing": 1,
+}
+
+PROVISION_TARGETS = [example("Targets and their reconciler", page(PROVISION_TARGET))]
+PROVISION_TARGET_ONE = [example("A target", PROVISION_TARGET)]
+RECONCILE_QUEUED = [example("Queued", {"target": 3, "queued": True}, status=202)]
 
 ACCESS_CHECK = [
     example(
