@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 from accessctl import __version__
-from accessctl.commands import access, grants, login, requests, resources
+from accessctl.commands import access, credentials, grants, login, requests, resources
 from accessctl.commands.context import HELP_FORMAT, Context
 from accessctl.errors import (
     EXIT_CODES_HELP,
@@ -38,6 +38,7 @@ examples:
   accessctl grants ls --active
   accessctl grants end 42 --reason "done"
   accessctl access check alice --role db-admin
+  curl -H "Authorization: Bearer $(accessctl credentials)" https://billing.example.com/
 
 Every command takes --json to print the API's JSON instead of a table.
 Run `accessctl COMMAND ACTION --help` for each command's options and examples."""
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     resources.register(sub, common)
     grants.register(sub, common)
     access.register(sub, common)
+    credentials.register(sub, common)
     return parser
 
 

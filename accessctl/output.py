@@ -28,6 +28,13 @@ STATE_COLOURS = {
     "upcoming": "yellow",
     "ended": "dim",
     "revoked": "red",
+    "revoking": "yellow",
+    # provisioning states, per target
+    "applied": "green",
+    "pending": "yellow",
+    "failed": "red",
+    "removed": "dim",
+    "kept": "dim",
 }
 
 

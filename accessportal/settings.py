@@ -7,6 +7,8 @@ DJANGO_ALLOWED_HOSTS and refuses to start without them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -227,6 +229,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RequestStateEnum": "accessportal.kernel.choices.RequestState",
         "ReviewStateEnum": "accessportal.kernel.choices.ReviewState",
+        "GrantStatusEnum": "requests_app.api.serializers.grants.GRANT_STATUSES",
+        "ProvisioningStateEnum": "requests_app.api.serializers.grants.PROVISION_STATES",
     },
 }
 
@@ -416,6 +420,41 @@ ACCESSPORTAL_CLI_DEVICE_TTL = env_int("ACCESSPORTAL_CLI_DEVICE_TTL", 600)
 ACCESSPORTAL_CLI_DEVICE_INTERVAL = env_int("ACCESSPORTAL_CLI_DEVICE_INTERVAL", 5)
 # Wrong user codes a signed-in person may enter on /cli/device/ per 15 minutes.
 ACCESSPORTAL_CLI_USER_CODE_GUESSES = env_int("ACCESSPORTAL_CLI_USER_CODE_GUESSES", 10)
+# Signed access credentials (requests_app/services/credentials.py; README "Signed access
+# credentials"): short-lived JWTs of a user's open access, verified downstream with the JWKS.
+# The key that encrypts the signing keys at rest: 32 bytes, base64. Unset: derived from
+# SECRET_KEY (HKDF), so rotating SECRET_KEY then needs `manage.py credential_keys rotate --now`.
+ACCESSPORTAL_CREDENTIAL_KEY = env_str("ACCESSPORTAL_CREDENTIAL_KEY")
+if ACCESSPORTAL_CREDENTIAL_KEY:
+    try:
+        _credential_key_bytes = base64.b64decode(ACCESSPORTAL_CREDENTIAL_KEY, validate=True)
+    except (binascii.Error, ValueError):
+        _credential_key_bytes = b""
+    if len(_credential_key_bytes) != 32:
+        raise ImproperlyConfigured(
+            "ACCESSPORTAL_CREDENTIAL_KEY must be 32 bytes in base64 "
+            "(python -c 'import os, base64; print(base64.b64encode(os.urandom(32)).decode())')"
+        )
+CREDENTIAL_ISSUER = env_str("CREDENTIAL_ISSUER", "accessportal")  # the `iss` claim
+CREDENTIAL_AUDIENCE = env_str("CREDENTIAL_AUDIENCE", "accessportal")  # `aud` by default
+# Other audiences a caller may ask for (`audience` in POST /api/v1/credentials/).
+CREDENTIAL_AUDIENCES = env_list("CREDENTIAL_AUDIENCES")
+# The longest a credential lives, in seconds (it ends sooner with the caller's first grant).
+CREDENTIAL_MAX_LIFETIME = env_int("CREDENTIAL_MAX_LIFETIME", 300)
+if not 1 <= CREDENTIAL_MAX_LIFETIME <= 3600:
+    raise ImproperlyConfigured("CREDENTIAL_MAX_LIFETIME must be between 1 and 3600 seconds")
+# A rotated-in key is in the JWKS this long before it signs: longer than downstream caches
+# keep the JWKS (it is served with max-age CREDENTIAL_JWKS_MAX_AGE).
+CREDENTIAL_KEY_PUBLISH_AHEAD = env_int("CREDENTIAL_KEY_PUBLISH_AHEAD", 600)
+CREDENTIAL_JWKS_MAX_AGE = env_int("CREDENTIAL_JWKS_MAX_AGE", 300)
+CREDENTIAL_ALG = env_str("CREDENTIAL_ALG", "EdDSA")  # of new keys: EdDSA (Ed25519) or ES256
+if CREDENTIAL_ALG not in {"EdDSA", "ES256"}:
+    raise ImproperlyConfigured("CREDENTIAL_ALG must be EdDSA or ES256")
+if CREDENTIAL_KEY_PUBLISH_AHEAD < 0 or CREDENTIAL_JWKS_MAX_AGE < 0:
+    raise ImproperlyConfigured(
+        "CREDENTIAL_KEY_PUBLISH_AHEAD and CREDENTIAL_JWKS_MAX_AGE cannot be negative"
+    )
+
 NOTIFY_EMAIL_USERS = env_bool("NOTIFY_EMAIL_USERS", True)  # email the people concerned
 NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 8)
 NOTIFY_RETRY_BACKOFF = env_int("NOTIFY_RETRY_BACKOFF", 30)  # doubled after each failure

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from requests_app.api.views.credentials import jwks_view
 from requests_app.portal.urls import auth_urlpatterns
 
 # A crash outside the API's views (production mode) still answers JSON under /api/.
@@ -11,6 +12,8 @@ handler500 = "requests_app.api.views.errors.server_error"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("requests_app.api.urls")),
+    # The public keys that verify signed access credentials (no authentication).
+    path(".well-known/jwks.json", jwks_view, name="jwks"),
     # Directory sync for identity providers (accessportal/scim), bearer tokens only.
     path("scim/v2/", include("django_scim.urls", namespace="scim")),
     # The engineers' portal at / and its sign-in pages (requests_app/portal).

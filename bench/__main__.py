@@ -18,6 +18,7 @@ BENCHMARKS = {
     "listing": "bench.listing",
     "throughput": "bench.throughput",
     "fanout": "bench.fanout",
+    "credentials": "bench.credentials",
     "provisioning": "bench.provisioning",
 }
 

@@ -16,6 +16,7 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from accessportal.kernel.errors import NotFound
+from policies_app.models import ProvisionTarget
 from requests_app.services.activation import grants_activate_due, grants_activate_for
 from requests_app.services.audit_anchors import (
     AnchorError,
@@ -24,6 +25,10 @@ from requests_app.services.audit_anchors import (
 )
 from requests_app.services.grants import grants_end_due
 from requests_app.services.notifications import outbox_dispatch, outbox_messages_due
+from requests_app.services.provisioning.reconcile import (
+    ReconcileFailed,
+    provision_reconcile_target,
+)
 from requests_app.services.provisioning.reconcile import provision_reconcile as reconcile
 from requests_app.services.provisioning.worker import provision_due as provisions_due
 from requests_app.services.provisioning.worker import provision_run
@@ -143,3 +148,14 @@ def provision_reconcile() -> dict:
     should be and repair the drift; returns {"repairs": n, "failed": [target ids]}."""
     report = reconcile()
     return {"repairs": sum(report.repairs.values()), "failed": sorted(report.errors)}
+
+
+@shared_task(**RETRY)
+def provision_reconcile_one(target_id: int) -> int | None:
+    """Reconcile one target now (an operator's "reconcile now", queued after the commit that
+    recorded the request); its repairs, or None when it is gone or could not be read (the
+    error is recorded on the target)."""
+    try:
+        return provision_reconcile_target(target_id=target_id)
+    except (ReconcileFailed, ProvisionTarget.DoesNotExist):
+        return None

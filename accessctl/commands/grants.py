@@ -1,4 +1,5 @@
-"""`accessctl grants ls` and `accessctl grants end`: the access approved requests gave."""
+"""`accessctl grants ls`, `grants show` and `grants end`: the access approved requests gave,
+and how far it got in the systems it is provisioned into."""
 
 from __future__ import annotations
 
@@ -15,9 +16,20 @@ LS_HELP = """\
 List grants: the roles and resources approved requests gave, with their time windows.
 You see your own; reviewers and auditors see more (use --user).
 
+PROVISIONING counts the targets (PostgreSQL roles, LDAP groups...) the grant's role or
+resource is provisioned into, by state; STATUS "revoking" means the access ended but a
+target has not yet confirmed the removal. `grants show ID` lists each target.
+
 examples:
   accessctl grants ls --active
   accessctl grants ls --user alice --json"""
+
+SHOW_HELP = """Show one grant: its window, its status, and each provisioning target with its state
+(pending, applied, failed, revoking, removed, kept) and the last error.
+
+examples:
+  accessctl grants show 42
+  accessctl grants show 42 --json"""
 
 END_HELP = """\
 End access early. Access is granted per request, so this ends every grant of the
@@ -55,6 +67,16 @@ def register(sub, common) -> None:
     p.set_defaults(func=ls, parser=p)
 
     p = gsub.add_parser(
+        "show",
+        parents=[common],
+        help="show a grant and its provisioning per target",
+        description=SHOW_HELP,
+        formatter_class=HELP_FORMAT,
+    )
+    p.add_argument("id", metavar="ID", help="a grant id (from `accessctl grants ls`)")
+    p.set_defaults(func=show, parser=p)
+
+    p = gsub.add_parser(
         "end",
         parents=[common],
         help="end access early (revokes the grant's request)",
@@ -69,7 +91,11 @@ def register(sub, common) -> None:
 
 
 def status(grant: dict, now) -> str:
-    """revoked, ended, upcoming or active; the server's `active` wins over our clock."""
+    """revoking, revoked, ended, upcoming or active; the server's answer wins over our clock
+    ("scheduled" is shown as "upcoming")."""
+    server = grant.get("status")
+    if isinstance(server, str) and server:
+        return "upcoming" if server == "scheduled" else server
     if grant.get("revoked"):
         return "revoked"
     if grant.get("active") is True:
@@ -81,6 +107,27 @@ def status(grant: dict, now) -> str:
     if starts and starts > now:
         return "upcoming"
     return "active"
+
+
+PROVISION_ORDER = ("failed", "revoking", "pending", "applied", "kept", "removed")
+
+
+def provisioning_rows(grant: dict) -> list[dict]:
+    rows = grant.get("provisioning")
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def provisioning_summary(grant: dict) -> str:
+    """ "2 applied, 1 failed" (worst first), or "-" when nothing is provisioned."""
+    counts: dict[str, int] = {}
+    for row in provisioning_rows(grant):
+        state = str(row.get("state", "?"))
+        counts[state] = counts.get(state, 0) + 1
+    if not counts:
+        return "-"
+    rank = {state: i for i, state in enumerate(PROVISION_ORDER)}
+    ordered = sorted(counts, key=lambda s: rank.get(s, len(rank)))
+    return ", ".join(f"{counts[s]} {s}" for s in ordered)
 
 
 def target(grant: dict) -> str:
@@ -108,6 +155,7 @@ def ls(ctx: Context, args) -> int:
             username(g.get("user")),
             target(g),
             ctx.style.state(status(g, now)),
+            provisioning_summary(g),
             output.when(g.get("starts"), now),
             output.when(g.get("expires"), now),
             request_of(g),
@@ -117,7 +165,9 @@ def ls(ctx: Context, args) -> int:
     ]
     ctx.print(
         output.table(
-            ["ID", "USER", "ACCESS", "STATUS", "STARTS", "EXPIRES", "REQUEST"], table, ctx.style
+            ["ID", "USER", "ACCESS", "STATUS", "PROVISIONING", "STARTS", "EXPIRES", "REQUEST"],
+            table,
+            ctx.style,
         )
     )
     return EXIT_OK
@@ -133,6 +183,45 @@ def _find_grant(ctx: Context, grant_id: str) -> dict:
             if isinstance(grant, dict) and str(grant.get("id")) == grant_id:
                 return grant
     raise ServerError(f"grant {grant_id} not found (or you may not see it)", status=404)
+
+
+def show(ctx: Context, args) -> int:
+    grant = _find_grant(ctx, args.id)
+    if ctx.json:
+        ctx.dump(grant)
+        return EXIT_OK
+    now = output.now_utc()
+    ctx.print(
+        output.fields(
+            [
+                ("Grant", str(grant.get("id", ""))),
+                ("User", username(grant.get("user"))),
+                ("Access", target(grant)),
+                ("Status", ctx.style.state(status(grant, now))),
+                ("Starts", output.when(grant.get("starts"), now)),
+                ("Expires", output.when(grant.get("expires"), now)),
+                ("Request", request_of(grant)),
+            ]
+        )
+    )
+    rows = provisioning_rows(grant)
+    if not rows:
+        ctx.print("Provisioning: none (its role or resource names no target).")
+        return EXIT_OK
+    ctx.print("Provisioning:")
+    table = [
+        [
+            str(r.get("target", "")),
+            str(r.get("provisioner", "")),
+            ctx.style.state(str(r.get("state", ""))),
+            output.when(r.get("updated"), now) if r.get("updated") else "-",
+            output.truncate(str(r.get("error") or ""), 120),
+        ]
+        for r in rows
+    ]
+    headers = ["TARGET", "PROVISIONER", "STATE", "UPDATED", "ERROR"]
+    ctx.print(output.table(headers, table, ctx.style))
+    return EXIT_OK
 
 
 def end(ctx: Context, args) -> int:

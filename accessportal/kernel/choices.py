@@ -54,6 +54,8 @@ class AuditAction:
     PROVISION_FAILED = "provision.failed"
     PROVISION_DRIFT_ADDED = "provision.drift_added"
     PROVISION_DRIFT_REMOVED = "provision.drift_removed"
+    PROVISION_RETRIED = "provision.retried"
+    PROVISION_RECONCILE_REQUESTED = "provision.reconcile_requested"
 
 
 # The event that moves a PENDING request to each state it is resolved to.

@@ -13,7 +13,8 @@ Contract every provisioner keeps (the engine relies on it):
   through `redact` before it is stored, audited, logged or shown.
 - A target is a JSON mapping from the policy file; `check` validates it without touching
   the network (run at every policy load), `probe` checks the target can be reached (run
-  by `apply_policies --dry-run` and the admin).
+  by `apply_policies --dry-run` and the admin). An optional `identity(target)` returns the
+  settings that name the real thing (see `target_identity`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ class Provisioner(Protocol):
 
     def probe(self, target: Target) -> None:
         """Raise ProvisionError when the target cannot be reached or used."""
+
+
+def target_identity(provisioner: object, target: Target) -> Target:
+    """The settings that name the real thing a target is (a server and a role, a directory
+    and a group), by the provisioner's optional `identity(target)`; the whole mapping when
+    it has none. Two policy entries with the same identity are one target: changing any
+    other setting (a timeout, `terminate_sessions`) updates it in place and keeps its
+    members, instead of retiring it and starting a new one."""
+    identity = getattr(provisioner, "identity", None)
+    return dict(identity(target)) if callable(identity) else dict(target)
 
 
 _lock = threading.Lock()

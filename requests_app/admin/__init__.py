@@ -4,7 +4,8 @@ One small module per concern, each registering its ModelAdmins when imported her
 `requests/` (a package: `queue`, the "Pending for me" queue; `access_requests`, every visible
 request and the request page; `reviews`),
 `grants` (active and past access, revoke), `audit` (the read-only audit log), `accounts`
-(Django's User and Group admin, every privilege change audited). Other
+(Django's User and Group admin, every privilege change audited), `signing_keys` (the
+credential signing keys, read-only). Other
 concerns (e.g. the notification outbox) add their own module and import it below.
 """
 
@@ -15,6 +16,8 @@ from requests_app.admin import (  # noqa: F401 (registers admins)
     audit,
     grants,
     outbox,
+    provisioning,
+    signing_keys,
 )
 from requests_app.admin.requests import (  # noqa: F401 (registers admins)
     access_requests,

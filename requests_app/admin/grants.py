@@ -12,7 +12,8 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accessportal.kernel.errors import DomainError
 from requests_app.admin import display
@@ -20,13 +21,46 @@ from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.forms import RevokeForm
 from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_q
+from requests_app.selectors.provisioning import grant_status, grants_provisioning
 from requests_app.services.grants import access_request_revoke
 
 REVOKE_TEMPLATE = "admin/requests_app/grant/revoke_confirm.html"
 
 
 def grant_state(grant: Grant, now=None) -> str:
-    return grant.status_at(now or timezone.now())
+    """revoked, active, ended, scheduled, or "revoking" while a target has not confirmed the
+    removal (provisioning computed for the whole page by `GrantAdmin`, else for this grant)."""
+    now = now or timezone.now()
+    return grant_status(grant, provisioning_of(grant, now), now)
+
+
+def provisioning_of(grant: Grant, now):
+    if not hasattr(grant, "_provisioning"):
+        grant._provisioning = grants_provisioning([grant], now=now)[grant.pk]
+    return grant._provisioning
+
+
+def provisioning_html(grant: Grant, now=None, *, detail: bool = False):
+    """One badge per target ("group ok (files): applied"), the error beside a failure."""
+    rows = provisioning_of(grant, now or timezone.now()).rows
+    if not rows:
+        return "—"
+    css = {"applied": "approved", "failed": "denied", "pending": "pending", "revoking": "pending"}
+    return format_html_join(
+        mark_safe("<br>") if detail else " ",
+        '<span class="ap-badge ap-{}" title="{}">{} ({}): {}</span>{}',
+        (
+            (
+                css.get(r["state"], "muted"),
+                r["error"],
+                r["target"],
+                r["provisioner"],
+                r["state"],
+                f" {r['error']}" if detail and r["error"] else "",
+            )
+            for r in rows
+        ),
+    )
 
 
 class GrantStateFilter(SimpleListFilter):
@@ -134,7 +168,8 @@ def revoke_selected(modeladmin, request: HttpRequest, queryset: QuerySet):
 class GrantAdmin(ReadOnlyAdmin):
     """Grants of requests the user may see; written only by the services."""
 
-    list_display = ["user", "target", "starts", "expires", "state", "request_link"]
+    list_display = ["user", "target", "starts", "expires", "state", "provisioning", "request_link"]
+    readonly_fields = ["provisioning_detail"]
     list_filter = [GrantStateFilter, UserFilter, RoleFilter, ResourceFilter]
     search_fields = ["user__username", "role", "resource"]
     actions = [revoke_selected]
@@ -149,6 +184,23 @@ class GrantAdmin(ReadOnlyAdmin):
             .select_related("user", "request__user")
         )
 
+    def get_changelist_instance(self, request: HttpRequest):
+        """The page's grants with their provisioning, computed once for the whole page."""
+        changelist = super().get_changelist_instance(request)
+        grants = list(changelist.result_list)  # evaluates (and caches) the page's rows
+        computed = grants_provisioning(grants, now=timezone.now())
+        for grant in grants:
+            grant._provisioning = computed[grant.pk]
+        return changelist
+
+    @admin.display(description="provisioning")
+    def provisioning(self, grant: Grant):
+        return provisioning_html(grant)
+
+    @admin.display(description="provisioning")
+    def provisioning_detail(self, grant: Grant):
+        return provisioning_html(grant, detail=True)
+
     @admin.display(description="role or resource")
     def target(self, grant: Grant) -> str:
         kind = "role" if grant.role else "resource"
@@ -157,9 +209,12 @@ class GrantAdmin(ReadOnlyAdmin):
     @admin.display(description="state")
     def state(self, grant: Grant) -> str:
         state = grant_state(grant)
-        css = {"active": "approved", "scheduled": "pending", "revoked": "denied"}.get(
-            state, "muted"
-        )
+        css = {
+            "active": "approved",
+            "scheduled": "pending",
+            "revoked": "denied",
+            "revoking": "pending",
+        }.get(state, "muted")
         return format_html('<span class="ap-badge ap-{}">{}</span>', css, state)
 
     @admin.display(description="request")

@@ -68,6 +68,23 @@ GRANT = {
     "revoked": False,
     "revoked_at": None,
     "active": True,
+    "status": "active",
+    "provisioning": [
+        {
+            "target": "role billing_admin",
+            "provisioner": "postgres",
+            "state": "applied",
+            "error": "",
+            "updated": "2026-05-01T10:05:02Z",
+        },
+        {
+            "target": "group cn=db-admins,ou=groups,dc=example,dc=com",
+            "provisioner": "ldap",
+            "state": "failed",
+            "error": "LDAP server unreachable: timed out after 10 s",
+            "updated": "2026-05-01T10:05:12Z",
+        },
+    ],
     "request": REQUEST_ID,
 }
 
@@ -306,6 +323,28 @@ EXTEND = [
 
 GRANTS = [example("alice's active grants", page(GRANT))]
 
+PROVISION_TARGET = {
+    "id": 3,
+    "label": "role billing_admin",
+    "provisioner": "postgres",
+    "config": {"dsn_env": "BILLING_DB_DSN", "role": "billing_admin"},
+    "managed": False,
+    "roles": ["db-admin"],
+    "resources": [],
+    "retired": False,
+    "retired_at": None,
+    "last_reconciled_at": "2026-05-01T10:00:03Z",
+    "reconcile_lag_seconds": 1.2,
+    "last_reconcile_error": "",
+    "reconcile_repairs": 0,
+    "assignments": {"pending": 0, "applied": 12, "failed": 1, "revoking": 0, "removed": 40},
+    "failing": 1,
+}
+
+PROVISION_TARGETS = [example("Targets and their reconciler", page(PROVISION_TARGET))]
+PROVISION_TARGET_ONE = [example("A target", PROVISION_TARGET)]
+RECONCILE_QUEUED = [example("Queued", {"target": 3, "queued": True}, status=202)]
+
 ACCESS_CHECK = [
     example(
         "Granted role",
@@ -373,4 +412,30 @@ AUDIT = [
         },
         status=403,
     ),
+]
+
+CREDENTIAL_CLAIMS = {
+    "iss": "accessportal",
+    "sub": "alice",
+    "aud": "accessportal",
+    "iat": 1777633200,
+    "nbf": 1777633200,
+    "exp": 1777633500,
+    "jti": "1d0e6f0a-5b6e-4f57-b0a4-4c1d2b8e9a11",
+    "roles": ["engineer"],
+    "grants": [{"role": "db-admin", "expires": 1777640700, "request": REQUEST_ID}],
+}
+
+CREDENTIAL = [
+    example(
+        "A credential for alice",
+        {
+            "token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9.eyJpc3MiOi4uLn0.c2ln",
+            "expires": "2026-05-01T11:05:00Z",
+            "kid": "80GAk59FoOMprFuDR-2kXBJnMS6YC4Kkq2B8e28XjHY",
+            "claims": CREDENTIAL_CLAIMS,
+        },
+        status=201,
+    ),
+    example("For another service", {"audience": "billing-api"}, request=True),
 ]

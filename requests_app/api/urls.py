@@ -12,11 +12,13 @@ from requests_app.api.views.cli_auth import (
     DeviceAuthorizationView,
     DeviceTokenView,
 )
+from requests_app.api.views.credentials import CredentialView
 from requests_app.api.views.docs import SwaggerDocsView
 from requests_app.api.views.errors import missing_slash, unknown_endpoint
 from requests_app.api.views.grants import GrantViewSet
 from requests_app.api.views.me import MeView
 from requests_app.api.views.policies import ResourceViewSet, RoleViewSet
+from requests_app.api.views.provisioning import ProvisionTargetViewSet
 from requests_app.api.views.requests import AccessRequestViewSet
 
 app_name = "api"
@@ -27,10 +29,13 @@ router.register("resources", ResourceViewSet, basename="resource")
 router.register("requests", AccessRequestViewSet, basename="request")
 router.register("grants", GrantViewSet, basename="grant")
 router.register("audit", AuditEventViewSet, basename="audit")
+router.register("provisioning/targets", ProvisionTargetViewSet, basename="provision-target")
 
 v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("access/check/", AccessCheckView.as_view(), name="access-check"),
+    # A signed JWT of the caller's open access; verified with /.well-known/jwks.json.
+    path("credentials/", CredentialView.as_view(), name="credentials"),
     # POST username + password → {"token": ...}: how `accessctl login --user` gets a token.
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     # `accessctl login --sso`: a code approved in the portal → an expiring session token.

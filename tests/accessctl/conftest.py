@@ -14,6 +14,10 @@ import pytest
 
 from accessctl.main import main
 
+# The engine's test provisioner (a real plugin installed by entry point), for the provisioning
+# column and `grants show` against the live server.
+from tests.requests_app.provisioning.conftest import groups, plugin  # noqa: F401
+
 
 @dataclass
 class Result:

@@ -22,6 +22,7 @@ LEAF_COMMANDS = [
     ["request", "extend"],
     ["resources", "search"],
     ["grants", "ls"],
+    ["grants", "show"],
     ["grants", "end"],
     ["access", "check"],
 ]

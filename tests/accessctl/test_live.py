@@ -437,7 +437,16 @@ def test_grants_ls_and_end(run, alice, as_user, requester, user):
     listing = run("grants", "ls", "--active", env=alice)
     assert listing.code == 0, listing.err
     header, *rows = listing.out.splitlines()
-    assert header.split() == ["ID", "USER", "ACCESS", "STATUS", "STARTS", "EXPIRES", "REQUEST"]
+    assert header.split() == [
+        "ID",
+        "USER",
+        "ACCESS",
+        "STATUS",
+        "PROVISIONING",
+        "STARTS",
+        "EXPIRES",
+        "REQUEST",
+    ]
     assert len(rows) == 2
     assert all("active" in row and str(req.pk) in row for row in rows)
 
@@ -715,3 +724,39 @@ def test_no_color_turns_colour_off_on_a_terminal(run, alice, requester):
     result = run("request", "show", str(req.pk), env={**alice, "NO_COLOR": "1"}, tty=True)
     assert result.code == 0
     assert "\x1b[" not in result.out
+
+
+# -- provisioning ------------------------------------------------------------------------------
+
+
+def test_grants_show_provisioning_per_target_and_revoking(
+    run, alice, requester, user, apply_yaml, groups
+):
+    from tests.requests_app.provisioning.conftest import db_admin_provisioning
+
+    ok, down = groups("ok"), groups("down")
+    apply_yaml(db_admin_provisioning(ok.yaml(), down.yaml()))
+    down.mode("fail")
+    req = _approved(requester, user)  # committed: the workers ran after commit (eager)
+    grant = Grant.objects.get(request=req)
+
+    listing = run("grants", "ls", env=alice)
+    assert listing.code == 0, listing.err
+    (row,) = listing.out.splitlines()[1:]
+    assert "active" in row and "1 failed, 1 applied" in row
+
+    shown = run("grants", "show", str(grant.pk), env=alice)
+    assert shown.code == 0, shown.err
+    lines = shown.out.splitlines()
+    assert "Provisioning:" in lines
+    assert any(re.match(r"group down\s+files\s+failed\s+.*group down refused", x) for x in lines)
+    assert any(re.match(r"group ok\s+files\s+applied\s", x) for x in lines)
+
+    as_json = run("grants", "ls", "--json", env=alice).json
+    assert {r["state"] for r in as_json[0]["provisioning"]} == {"applied", "failed"}
+
+    assert run("grants", "end", str(grant.pk), "--reason", "done", env=alice).code == 0
+    listing = run("grants", "ls", env=alice)
+    (row,) = listing.out.splitlines()[1:]
+    assert "revoking" in row and "1 revoking, 1 removed" in row
+    assert run("grants", "show", "999999", env=alice).code == 1

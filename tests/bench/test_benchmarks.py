@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accessportal.kernel.models import AuditEvent
-from bench import access, fanout, listing, sweep, thresholds, throughput
+from bench import access, credentials, fanout, listing, sweep, thresholds, throughput
 from bench.seed import INTEGRATION, Shape, seed, username
 from bench.server import gunicorn_available
 from policies_app.models import Role
@@ -210,3 +210,28 @@ Transfer/sec:    199.00KB
     assert parsed["p50_ms"] == 9.5
     assert parsed["p99_ms"] == 1200.0
     assert parsed["non_2xx"] == 3
+
+
+def test_credentials_benchmark_verifies_and_issues_in_process(company, tmp_path):
+    report = credentials.measure(iterations=5, http=False)
+    body = _written(report, tmp_path)
+    results = body["results"]
+    assert results["subject"]["open_grants"] >= 1  # the user with the most open grants
+    assert _number(results["in_process"]["issue"]["p50_ms"])
+    assert _number(results["in_process"]["ratio_p50"])
+    for alg in ("EdDSA", "ES256"):
+        verification = results["verification"][alg]
+        assert _number(verification["verify"]["p50_ms"])
+        assert _number(verification["bare_decode"]["p50_ms"])
+        assert _number(verification["ratio_p50"])
+    assert results["queries"]["issue"] > results["queries"]["bare"] >= 1
+
+
+@pytest.mark.postgres
+def test_credentials_benchmark_over_http(served_company, tmp_path):
+    report = credentials.measure(duration=1, rounds=1, iterations=5)
+    body = _written(report, tmp_path)
+    http = body["results"]["http"]
+    assert http["endpoint"]["requests_per_second"] > 0 and http["bare"]["requests_per_second"] > 0
+    assert http["endpoint"]["non_2xx"] == 0
+    assert _number(body["results"]["targets"]["issuance_vs_bare"])

@@ -9,6 +9,10 @@ from accessportal.kernel.models import AuditChainHead, AuditEvent
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 
+# The engine's test provisioner (a real plugin installed by entry point) and its helpers,
+# for the surfaces' tests too (api/, admin/, portal/ show provisioning state).
+from tests.requests_app.provisioning.conftest import approve, groups, plugin, work  # noqa: F401
+
 
 @pytest.fixture
 def chain_head(transactional_db):

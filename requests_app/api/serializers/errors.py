@@ -41,6 +41,8 @@ _DESCRIBED = {
     413: "The body is too large.",
     429: "Too many requests (rate limit, or sign-in locked after failures): wait the "
     "`Retry-After` seconds.",
+    503: "The service cannot answer now (a database or a key it needs is unavailable); the "
+    "message says why.",
 }
 
 

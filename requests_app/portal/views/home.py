@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from requests_app.portal import selectors
+from requests_app.portal import provisioning, selectors
 from requests_app.portal.views.base import portal_render, portal_view
 
 
 def _access_context(request: HttpRequest) -> dict:
-    return {"access": selectors.access_current(request.user)}
+    now = timezone.now()
+    access = selectors.access_current(request.user, now)
+    return {
+        "access": provisioning.access_with_provisioning(access, now),
+        "removing": provisioning.access_being_removed(request.user, now),
+    }
 
 
 @require_GET

@@ -84,6 +84,7 @@ MATRIX = [
         row(403, alice=200, ivy=200, root=200),
     ),
     ("audit", "get", "audit/", None, row(403, erin=200, root=200)),
+    ("credentials", "post", "credentials/", {}, row(201)),
 ]
 
 CASES = [

@@ -119,3 +119,10 @@ def test_reviewer_with_an_empty_queue_still_finds_the_inbox(bob_client):
 def test_home_query_budget(alice_client, approved_request, django_assert_max_num_queries):
     with django_assert_max_num_queries(15):
         assert alice_client.get(HOME).status_code == 200
+
+
+def test_home_tells_how_to_use_access_elsewhere(alice_client):
+    page = alice_client.get(HOME).content.decode()
+    assert "Use your access elsewhere" in page
+    assert "accessctl credentials" in page and "/api/v1/credentials/" in page
+    assert 'href="/.well-known/jwks.json"' in page
