@@ -34,6 +34,8 @@ def test_provisioning_benchmark_runs_and_cleans_up(
     assert latency["approval_to_applied"]["n"] == latency["floor_noop_task"]["n"] == 3
     assert latency["members_in_target"] == 4  # every approval, warm-up included, applied
     assert _number(latency["ratio_p50"]) and _number(latency["approval_to_applied"]["p99_ms"])
+    assert _number(latency["approval_to_recorded"]["p50_ms"])
+    assert latency["task_run"]["provision_assignment"]["n"] == 3  # one run per approval
     assert reconcile["open_grants"] == 40
     assert reconcile["nothing_to_do"]["repairs"] == 0
     assert reconcile["drift_1_percent"]["repairs"] == 2  # one removed by hand, one added
