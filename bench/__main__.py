@@ -19,6 +19,7 @@ BENCHMARKS = {
     "throughput": "bench.throughput",
     "fanout": "bench.fanout",
     "credentials": "bench.credentials",
+    "provisioning": "bench.provisioning",
 }
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import os
+import uuid
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -31,3 +33,53 @@ def postgres_reachable() -> bool:
             return True
     except psycopg.Error:
         return False
+
+
+class ScratchDatabase:
+    """A test's own database on the local server, and every role it made there (role names
+    are cluster-wide: each carries a random suffix), dropped by `drop`."""
+
+    def __init__(self) -> None:
+        self.suffix = uuid.uuid4().hex[:10]
+        self.dbname = f"ap_prov_{self.suffix}"
+        self.admin = psycopg.connect(admin_conninfo(), autocommit=True)
+        self.admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname)))
+        self.roles: list[str] = []
+
+    def conninfo(self, **changes) -> str:
+        params = conninfo_to_dict(admin_conninfo(self.dbname))
+        params.update(changes)
+        return make_conninfo(**params)
+
+    def role(self, prefix: str, *, login: bool = False, exact: bool = False) -> str:
+        """A new role named `prefix`_<suffix>_<n>, or `prefix` itself with `exact`."""
+        name = prefix if exact else f"{prefix}_{self.suffix}_{len(self.roles)}"
+        kind = sql.SQL("LOGIN" if login else "NOLOGIN")
+        self.admin.execute(sql.SQL("CREATE ROLE {} {}").format(sql.Identifier(name), kind))
+        self.roles.append(name)
+        return name
+
+    def members(self, role: str) -> set[str]:
+        rows = self.admin.execute(
+            "SELECT m.rolname FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid "
+            "JOIN pg_roles m ON m.oid = am.member WHERE r.rolname = %s",
+            (role,),
+        ).fetchall()
+        return {name for (name,) in rows}
+
+    def sessions(self, login: str) -> int:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE usename = %s"
+        return self.admin.execute(query, (login,)).fetchone()[0]
+
+    def drop(self) -> None:
+        self.admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+            "AND pid <> pg_backend_pid()",
+            (self.dbname,),
+        )
+        self.admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.dbname))
+        )
+        for name in reversed(self.roles):
+            self.admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+        self.admin.close()

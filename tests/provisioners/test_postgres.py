@@ -7,69 +7,19 @@ import contextlib
 import socket
 import threading
 import time
-import uuid
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from accessportal.provisioners import Principal, ProvisionError, provisioner_get
 from accessportal.provisioners.postgres import PostgresProvisioner
-from tests.postgres_server import admin_conninfo
+from tests.postgres_server import ScratchDatabase as Server
 
 pytestmark = pytest.mark.postgres(direct=True)
 
 DSN_ENV = "AP_TEST_PROVISION_DSN"
 PASSWORD = "Sup3r-s3cret-pw"
-
-
-class Server:
-    """The test's own database on the local server, and every role it made there."""
-
-    def __init__(self) -> None:
-        self.suffix = uuid.uuid4().hex[:10]
-        self.dbname = f"ap_prov_{self.suffix}"
-        self.admin = psycopg.connect(admin_conninfo(), autocommit=True)
-        self.admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname)))
-        self.roles: list[str] = []
-
-    def conninfo(self, **changes) -> str:
-        params = conninfo_to_dict(admin_conninfo(self.dbname))
-        params.update(changes)
-        return make_conninfo(**params)
-
-    def role(self, prefix: str, *, login: bool = False) -> str:
-        name = f"{prefix}_{self.suffix}_{len(self.roles)}"
-        kind = sql.SQL("LOGIN" if login else "NOLOGIN")
-        self.admin.execute(sql.SQL("CREATE ROLE {} {}").format(sql.Identifier(name), kind))
-        self.roles.append(name)
-        return name
-
-    def members(self, role: str) -> set[str]:
-        rows = self.admin.execute(
-            "SELECT m.rolname FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid "
-            "JOIN pg_roles m ON m.oid = am.member WHERE r.rolname = %s",
-            (role,),
-        ).fetchall()
-        return {name for (name,) in rows}
-
-    def sessions(self, login: str) -> int:
-        query = "SELECT count(*) FROM pg_stat_activity WHERE usename = %s"
-        return self.admin.execute(query, (login,)).fetchone()[0]
-
-    def drop(self) -> None:
-        self.admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-            "AND pid <> pg_backend_pid()",
-            (self.dbname,),
-        )
-        self.admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.dbname))
-        )
-        for name in reversed(self.roles):
-            self.admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-        self.admin.close()
 
 
 @pytest.fixture(scope="module")

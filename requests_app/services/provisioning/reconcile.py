@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -99,13 +100,44 @@ def _resync(target_id: int, now: datetime) -> None:
     provisioning_resync_targets([target_id], now)
 
 
-def _entry(action: str, row_or_target, data: dict) -> AuditEntry:
-    kind = (
-        "provision_assignment"
-        if isinstance(row_or_target, ProvisionAssignment)
-        else "provision_target"
-    )
-    return AuditEntry(action, kind, str(row_or_target.pk), None, data)
+def _entry(action: str, kind: str, pk: int, data: dict) -> AuditEntry:
+    return AuditEntry(action, f"provision_{kind}", str(pk), None, data)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What the comparison needs of an assignment (plain values: a target may have tens of
+    thousands, and model instances cost more than the database work)."""
+
+    pk: int
+    user_id: int
+    account: str
+    desired: bool
+    state: str
+    generation: int
+
+
+def _rows(target: ProvisionTarget) -> list[_Row]:
+    fields = ("pk", "user_id", "account", "desired", "state", "generation")
+    return [
+        _Row(*values)
+        for values in ProvisionAssignment.objects.filter(target=target).values_list(*fields)
+    ]
+
+
+def _known_accounts(rows: list[_Row], provisioner, config: dict) -> dict[str, _Row]:
+    """{account: row}: recorded accounts, and the accounts of desired rows never applied
+    (asked of the provisioner; their users read in one query)."""
+    known = {r.account: r for r in rows if r.account}
+    unapplied = [r for r in rows if r.desired and not r.account]
+    if unapplied:
+        users = get_user_model().objects.in_bulk([r.user_id for r in unapplied])
+        for row in unapplied:
+            # No account (or a provisioner that cannot say): nothing of theirs to spare.
+            with contextlib.suppress(Exception):
+                account = provisioner.account(principal_for(users[row.user_id]), config)
+                known.setdefault(account, row)
+    return known
 
 
 def provision_reconcile_target(*, target_id: int, now: datetime | None = None) -> int:
@@ -124,13 +156,8 @@ def provision_reconcile_target(*, target_id: int, now: datetime | None = None) -
             message = f"{type(err).__name__}: {message}"
         _finish(target_id, now, error=message)
         raise ReconcileFailed(message) from err
-    rows = list(ProvisionAssignment.objects.filter(target=target).select_related("user"))
-    known = {r.account: r for r in rows if r.account}
-    for row in rows:  # desired and never applied: their account is known all the same
-        if row.desired and not row.account:
-            # No account (or a provisioner that cannot say): nothing of theirs to spare.
-            with contextlib.suppress(Exception):
-                known.setdefault(provisioner.account(principal_for(row.user), config), row)
+    rows = _rows(target)
+    known = _known_accounts(rows, provisioner, config)
     audit: list[AuditEntry] = []
     unknown = sorted(a for a in members - set(known) if a) if target.managed else []
     errors = []
@@ -143,7 +170,8 @@ def provision_reconcile_target(*, target_id: int, now: datetime | None = None) -
         audit.append(
             _entry(
                 AuditAction.PROVISION_DRIFT_REMOVED,
-                target,
+                "target",
+                target.pk,
                 {"target": target.label, "account": account, "known": False},
             )
         )
@@ -155,29 +183,44 @@ def provision_reconcile_target(*, target_id: int, now: datetime | None = None) -
 
 def _repair_known(target, rows, members, now) -> tuple[int, list[AuditEntry]]:
     """Known users' drift: desired and APPLIED but missing -> PENDING; not desired but
-    present -> revoking. Written (CAS on the state read) with their audit entries."""
-    audit: list[AuditEntry] = []
-    repairs = 0
+    present -> revoking. Written (locked, then compared again: desired, state and
+    generation as read) with their audit entries; a fixed number of queries."""
+    drift: dict[int, tuple[str, _Row]] = {}
     for row in rows:
         if not row.account:
             continue
         present = row.account in members
         if row.desired and row.state == ProvisionState.APPLIED and not present:
-            action, goal = AuditAction.PROVISION_DRIFT_ADDED, ProvisionState.APPLIED
+            drift[row.pk] = (AuditAction.PROVISION_DRIFT_ADDED, row)
         elif not row.desired and row.state == ProvisionState.REMOVED and present:
-            action, goal = AuditAction.PROVISION_DRIFT_REMOVED, ProvisionState.REMOVED
-        else:
-            continue
-        changed = ProvisionAssignment.objects.filter(
-            pk=row.pk, desired=row.desired, state=goal, generation=row.generation
-        ).update(state=ProvisionState.PENDING, next_attempt_at=now, attempts=0, last_error="")
-        if not changed:
-            continue  # someone changed it meanwhile; the next run looks again
-        data = {"target": target.label, "account": row.account, "user": row.user.get_username()}
-        audit.append(_entry(action, row, data | {"known": True}))
-        repairs += 1
-        job_after_commit("provision_assignment", assignment_id=row.pk)
-    return repairs, audit
+            drift[row.pk] = (AuditAction.PROVISION_DRIFT_REMOVED, row)
+    if not drift:
+        return 0, []
+    locked = ProvisionAssignment.objects.select_for_update().filter(pk__in=drift).order_by("pk")
+    unchanged = [
+        pk
+        for pk, desired, state, generation in locked.values_list(
+            "pk", "desired", "state", "generation"
+        )
+        if (desired, state, generation)
+        == (drift[pk][1].desired, drift[pk][1].state, drift[pk][1].generation)
+    ]  # the others changed meanwhile; the next run looks again
+    ProvisionAssignment.objects.filter(pk__in=unchanged).update(
+        state=ProvisionState.PENDING, next_attempt_at=now, attempts=0, last_error="", updated=now
+    )
+    field = get_user_model().USERNAME_FIELD
+    names = dict(
+        get_user_model()
+        .objects.filter(pk__in={drift[pk][1].user_id for pk in unchanged})
+        .values_list("pk", field)
+    )
+    audit = []
+    for pk in unchanged:
+        action, row = drift[pk]
+        data = {"target": target.label, "account": row.account, "user": names[row.user_id]}
+        audit.append(_entry(action, "assignment", pk, data | {"known": True}))
+        job_after_commit("provision_assignment", assignment_id=pk)
+    return len(unchanged), audit
 
 
 @retry_on_conflict

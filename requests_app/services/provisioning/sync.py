@@ -119,11 +119,22 @@ def provisioning_resync_targets(
     changed = 0
     for target in targets:
         members = desired_members_of_target(target, now)
-        rows = list(
-            ProvisionAssignment.objects.select_for_update().filter(target=target).order_by("pk")
+        # Compared on plain values first; only the rows that differ are locked, read again
+        # and changed (`_apply` compares them again under the lock).
+        current = dict(
+            ProvisionAssignment.objects.filter(target=target).values_list("user_id", "desired")
         )
-        wanted = {(r.user_id, target.pk): r.user_id in members for r in rows}
-        wanted |= {(uid, target.pk): True for uid in members}
+        differing = {uid for uid, desired in current.items() if desired != (uid in members)}
+        missing = members - current.keys()
+        if not differing and not missing:
+            continue
+        rows = list(
+            ProvisionAssignment.objects.select_for_update()
+            .filter(target=target, user_id__in=differing)
+            .order_by("pk")  # one lock order for every sync
+        )
+        wanted = {(uid, target.pk): uid in members for uid in differing}
+        wanted |= {(uid, target.pk): True for uid in missing}
         changed += _apply(wanted, rows, now)
     return changed
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accessportal.kernel.models import AuditEvent
@@ -17,6 +19,7 @@ from requests_app.selectors.provisioning import (
     desired_targets_for_users,
 )
 from requests_app.services.provisioning import provisioning_sync
+from requests_app.services.provisioning.reconcile import provision_reconcile_target
 from tests.requests_app.provisioning.conftest import db_admin_provisioning
 
 T0 = "2026-03-02 09:00Z"
@@ -128,3 +131,37 @@ def test_syncing_costs_one_query_when_nothing_is_provisioned(requester, django_a
     with django_assert_num_queries(1):
         assert provisioning_sync([requester.pk]) == 0
     assert not ProvisionAssignment.objects.exists()
+
+
+def test_reconciling_costs_the_same_queries_for_many_members_as_for_few(
+    apply_yaml, base_policy, groups, work
+):
+    """No query per member: reconciling 20 members (and repairing 20) runs as many queries
+    as 2 (the bench figures for 10,000 are in bench/README.md, "Provisioning")."""
+    sizes = {"few": 2, "many": 20}
+    docs = []
+    for name, size in sizes.items():
+        group = groups(name)
+        entry = group.yaml(managed=True)
+        docs.append(f"kind: role\nname: {name}\nspec:\n  provision:\n    - {entry}")
+        docs += [f"kind: user\nname: {name}-{k}\nroles: [{name}]" for k in range(size)]
+    apply_yaml("\n---\n".join(docs))
+    work()
+    targets = {t.roles[0]: t.pk for t in ProvisionTarget.objects.all()}
+
+    def reconcile(name: str) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            repairs = provision_reconcile_target(target_id=targets[name])
+        return repairs, len(queries.captured_queries)
+
+    clean = {name: reconcile(name) for name in sizes}
+    assert clean["few"][0] == clean["many"][0] == 0
+    assert clean["few"][1] == clean["many"][1]
+    for name in sizes:
+        groups(name).members = set()  # every member removed by hand
+    drifted = {name: reconcile(name) for name in sizes}
+    assert drifted["few"][0] == 2 and drifted["many"][0] == 20
+    assert drifted["few"][1] == drifted["many"][1]
+    work()
+    assert groups("many").members == {f"uid=many-{k}" for k in range(20)}
+    assert len(_drift("provision.drift_added")) == 22
