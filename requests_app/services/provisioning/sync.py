@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,6 +23,38 @@ from requests_app.selectors.provisioning import (
     live_targets,
 )
 from requests_app.services.jobs import job_after_commit
+
+# The class id of the per-user advisory locks (pg_advisory_xact_lock(class, user id)):
+# "AP" "PS" (Access Portal, provisioning sync), so no other lock of the portal shares it.
+USER_LOCK_CLASS = 0x41505053
+
+
+def lock_users(user_ids: Iterable[int]) -> None:
+    """Serialize every sync of these users until the transaction ends.
+
+    A sync reads the grants (what should be), then locks and writes the assignments. Two
+    transactions changing one user's access at once (revoke A, approve B for the same role)
+    could each read the grants before the other committed, and the later writer would
+    write what it read: `desired` False although B is open. With this lock the second
+    sync waits, and its reads (READ COMMITTED: each statement sees what committed before
+    it) see the first one's grants. PostgreSQL: a transaction-scoped advisory lock per user,
+    taken in ascending id order in one statement. SQLite has one writer at a time: nothing.
+
+    Lock order: request -> extensions -> grants -> these user locks -> assignments -> audit
+    head. Every caller takes them after its grant rows and before any assignment row, so
+    they add no cycle to that order; a transaction taking them in two batches (two syncs
+    of different users) can deadlock with another doing the same in the other order, which
+    PostgreSQL detects and `retry_on_conflict` replays.
+    """
+    ids = sorted({int(uid) for uid in user_ids})
+    if not ids or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, u.id)) FROM "
+            "(SELECT id FROM unnest(%s::integer[]) AS id ORDER BY id) AS u",
+            [USER_LOCK_CLASS, ids],
+        )
 
 
 def _flip(row: ProvisionAssignment, desired: bool, now: datetime) -> None:
@@ -91,6 +124,7 @@ def provisioning_sync(user_ids: Iterable[int], now: datetime | None = None) -> i
     targets = live_targets()
     if not targets or not user_ids:
         return 0
+    lock_users(user_ids)  # before reading the grants: see lock_users
     desired = desired_targets_for_users(user_ids, now, targets)
     target_ids = [t.id for t in targets]
     wanted = {(uid, tid): tid in desired[uid] for uid in user_ids for tid in target_ids}
@@ -116,11 +150,24 @@ def provisioning_resync_targets(
         targets = targets.filter(retired_at=None) | targets.filter(pk__in=retired_with_members)
     else:
         targets = targets.filter(pk__in=list(target_ids))
+    targets = list(targets)
+    # Every user this may write for, locked at once in one order (see lock_users), then the
+    # members read again: what a concurrent revoke or approval committed meanwhile is seen.
+    # A user who became a member between the two reads and was not locked is left to the
+    # sync of the change that made them one.
+    candidates = set(
+        ProvisionAssignment.objects.filter(target__in=targets).values_list("user_id", flat=True)
+    )
+    for target in targets:
+        candidates |= desired_members_of_target(target, now)
+    lock_users(candidates)
     changed = 0
     for target in targets:
-        members = desired_members_of_target(target, now)
+        members = desired_members_of_target(target, now) & candidates
         rows = list(
-            ProvisionAssignment.objects.select_for_update().filter(target=target).order_by("pk")
+            ProvisionAssignment.objects.select_for_update()
+            .filter(target=target, user_id__in=candidates)
+            .order_by("pk")
         )
         wanted = {(r.user_id, target.pk): r.user_id in members for r in rows}
         wanted |= {(uid, target.pk): True for uid in members}
