@@ -57,6 +57,14 @@ def lock_users(user_ids: Iterable[int]) -> None:
         )
 
 
+def _after_lock(now: datetime) -> datetime:
+    """The instant to read the grants at once the user locks are held: `now`, or the clock
+    if later. A transaction that waited for a lock may have begun before the one it waited
+    for: at its own earlier `now`, a grant that one just started (starts = its later `now`)
+    would not be open yet, and `desired` would be written False although it is."""
+    return max(now, timezone.now())
+
+
 def _flip(row: ProvisionAssignment, desired: bool, now: datetime) -> None:
     """Point an assignment at `desired` (new generation) and queue its worker. A row whose
     state already is the goal (APPLIED, and access back before it was removed) stays
@@ -125,6 +133,7 @@ def provisioning_sync(user_ids: Iterable[int], now: datetime | None = None) -> i
     if not targets or not user_ids:
         return 0
     lock_users(user_ids)  # before reading the grants: see lock_users
+    now = _after_lock(now)
     desired = desired_targets_for_users(user_ids, now, targets)
     target_ids = [t.id for t in targets]
     wanted = {(uid, tid): tid in desired[uid] for uid in user_ids for tid in target_ids}
@@ -161,6 +170,7 @@ def provisioning_resync_targets(
     for target in targets:
         candidates |= desired_members_of_target(target, now)
     lock_users(candidates)
+    now = _after_lock(now)
     changed = 0
     for target in targets:
         members = desired_members_of_target(target, now) & candidates
