@@ -108,3 +108,24 @@ def test_values_json_cannot_store_are_a_policy_problem(
     assert "spec.provision[0].target: holds a value JSON cannot store" in str(err.value)
     assert says in str(err.value)
     assert not ProvisionTarget.objects.exists()
+
+
+def test_rekeying_moves_aside_a_retired_row_holding_the_identity_key(
+    applied, apply_yaml, dbas, work, plugin
+):
+    """Older rows of one identity (a retired one already keyed by it): the live one keeps
+    its members and takes the key; the retired one stays retired."""
+    from policies_app.documents.provision import target_key
+
+    target, _ = applied
+    key = target_key("files", target.config)
+    ProvisionTarget.objects.filter(pk=target.pk).update(key="0" * 64)  # an older rule's key
+    old = ProvisionTarget.objects.create(
+        key=key, provisioner="files", config=dbas.target(timeout=1), retired_at=target.created
+    )
+    apply_yaml(db_admin_provisioning(dbas.yaml(timeout=3)))
+    live = ProvisionTarget.objects.get(retired_at=None)
+    old.refresh_from_db()
+    assert (live.pk, live.key, live.config["timeout"]) == (target.pk, key, 3)
+    assert old.retired_at is not None and old.key != key
+    assert work() == 0 and plugin.CALLS == [] and dbas.members == {"uid=alice"}
