@@ -20,7 +20,7 @@ from policies_app.documents import (
     normalize_sso_mapping,
     normalize_user,
 )
-from policies_app.documents.provision import provision_conflicts
+from policies_app.documents.provision import provision_conflicts, target_key
 from policies_app.models import ProvisionTarget, Role
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -243,19 +243,21 @@ def _check_references(plan: PolicyPlan, problems: list[str]) -> None:
                 )
 
 
-def _stored_targets(plan: PolicyPlan) -> dict[str, tuple[bool, str]]:
+def _stored_targets(plan: PolicyPlan) -> dict[str, tuple[bool, str, dict]]:
     """Live targets also named by stored roles or resources this plan does not redefine:
-    key -> (managed, "role x")."""
+    key (recomputed: `target_key` of the stored settings) -> (managed, "role x", settings)."""
     roles = {r["name"] for r in plan.roles}
     resources = {f"{r['kind']}/{r['name']}" for r in plan.resources}
-    out: dict[str, tuple[bool, str]] = {}
-    for key, managed, named_roles, named_resources in ProvisionTarget.objects.filter(
-        retired_at=None
-    ).values_list("key", "managed", "roles", "resources"):
+    out: dict[str, tuple[bool, str, dict]] = {}
+    for provisioner, config, managed, named_roles, named_resources in (
+        ProvisionTarget.objects.filter(retired_at=None)
+        .order_by("id")
+        .values_list("provisioner", "config", "managed", "roles", "resources")
+    ):
         others = [f"role {n}" for n in named_roles if n not in roles]
         others += [f"resource {n}" for n in named_resources if n not in resources]
         if others:
-            out[key] = (managed, others[0])
+            out.setdefault(target_key(provisioner, config), (managed, others[0], config))
     return out
 
 

@@ -253,7 +253,7 @@ class ProvisionTarget(models.Model):
     mapping, secrets only by `*_env` names). Written only by `apply_policies`; a target no
     document names any more is retired (kept for history, its members revoked)."""
 
-    key = models.CharField(max_length=64, unique=True)  # sha256 of {"provisioner","target"}
+    key = models.CharField(max_length=64, unique=True)  # target_key: provisioner + identity
     provisioner = models.CharField(max_length=100)
     config = models.JSONField(default=dict)
     label = models.CharField(max_length=500, blank=True, default="")

@@ -7,18 +7,32 @@ import hashlib
 import json
 from typing import Any
 
-from accessportal.provisioners.base import provisioner_get
+from accessportal.provisioners.base import provisioner_get, target_identity
 from policies_app.documents.checker import Checker
 
 MAX_ENTRIES = 20
 
 
 def target_key(provisioner: str, target: dict) -> str:
-    """The identity of a target: sha256 of the canonical JSON of provisioner and mapping."""
+    """The identity of a target: sha256 of the canonical JSON of the provisioner's name and
+    the settings that name the real thing (`target_identity`: the provisioner's optional
+    `identity(target)`, else the whole mapping; the whole mapping too when the provisioner
+    is not installed). Two entries with one key are one target, whatever their other
+    settings (a timeout): `provision_targets_sync` updates those in place."""
+    try:
+        identity = target_identity(provisioner_get(provisioner), target)
+    except LookupError:
+        identity = dict(target)
     canonical = json.dumps(
-        {"provisioner": provisioner, "target": target}, sort_keys=True, separators=(",", ":")
+        {"provisioner": provisioner, "target": identity}, sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _json_problem(err: Exception) -> str:
+    if isinstance(err, ValueError):
+        return "NaN or Infinity is not a number JSON can store"
+    return str(err).replace("Object of type ", "a value of type ")
 
 
 def normalize_provision(check: Checker, raw: Any, field: str) -> list[dict]:
@@ -49,6 +63,11 @@ def normalize_provision(check: Checker, raw: Any, field: str) -> list[dict]:
         if not isinstance(managed, bool):
             check.add(f"{where}.managed", "must be true or false")
         if len(check.problems) > before:
+            continue
+        try:  # stored as JSON: NaN, Infinity, dates, bytes would fail the write (a 500)
+            json.dumps(target, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            check.add(f"{where}.target", f"holds a value JSON cannot store ({_json_problem(err)})")
             continue
         try:
             provisioner = provisioner_get(name)
@@ -82,13 +101,14 @@ def export_provision(entries: list[dict]) -> list[dict]:
 
 
 def provision_conflicts(
-    named: list[tuple[str, str, list[dict]]], stored: dict[str, tuple[bool, str]]
+    named: list[tuple[str, str, list[dict]]], stored: dict[str, tuple[bool, str, dict]]
 ) -> list[str]:
-    """Problems for a target named with different `managed` values: `named` is (document
-    label, field, entries) triples; `stored` maps the keys of targets that documents not
-    being loaded already name to (managed, "role x").
+    """Problems for one target (one `target_key`) named with different `managed` values or
+    different settings (one target has one configuration): `named` is (document label,
+    field, entries) triples; `stored` maps the keys of targets that documents not being
+    loaded already name to (managed, "role x", settings).
     """
-    seen: dict[str, tuple[bool, str]] = dict(stored)
+    seen: dict[str, tuple[bool, str, dict]] = dict(stored)
     problems: list[str] = []
     for label, field, entries in named:
         for i, entry in enumerate(entries):
@@ -98,5 +118,10 @@ def provision_conflicts(
                     f"{label}: {field}[{i}].managed: the same {entry['provisioner']} target "
                     f"is managed: {str(seen[key][0]).lower()} in {seen[key][1]}"
                 )
-            seen.setdefault(key, (entry["managed"], label))
+            elif key in seen and seen[key][2] != entry["target"]:
+                problems.append(
+                    f"{label}: {field}[{i}].target: the same {entry['provisioner']} target "
+                    f"has other settings in {seen[key][1]} (name it the same way everywhere)"
+                )
+            seen.setdefault(key, (entry["managed"], label, entry["target"]))
     return problems

@@ -1,15 +1,19 @@
 """Provisioning targets kept in step with the documents that name them.
 
-A target is identified by its provisioner and mapping (`target_key`); the roles and
-resources naming it are recorded on the row. A target no document names any more is
+A target is identified by its provisioner and the settings that name the real thing
+(`target_key`, from the provisioner's `identity`); its other settings (a timeout,
+`managed`, the label) are updated in place, keeping its assignments and members. The roles
+and resources naming it are recorded on the row. A target no document names any more is
 retired (kept for history): the request layer then revokes its members, told through
 `review_rules_changed` like every other policy change.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
+from django.db.models import F
 from django.utils import timezone
 
 from accessportal.kernel.audit import AuditEntry
@@ -89,44 +93,74 @@ def provision_targets_sync(
     wanted = _wanted(resource_entries)
     lines: list[tuple[str, str]] = []
     audit: list[AuditEntry] = []
-    existing = {t.key: t for t in ProvisionTarget.objects.all()}
+    existing, superseded = _existing_by_key()
     for key, item in wanted.items():
         row = existing.get(key)
         data = {
             "managed": item.managed,
             "roles": sorted(item.roles),
             "resources": sorted(item.resources),
+            "config": item.config,
         }
         if row is None:
             row = ProvisionTarget.objects.create(
                 key=key,
                 provisioner=item.provisioner,
-                config=item.config,
                 label=_label(item.provisioner, item.config),
                 **data,
             )
             lines.append(("created", f"provision_target {row.label}"))
             audit.append(_entry("created", row, actor, data))
             continue
-        before = {"managed": row.managed, "roles": row.roles, "resources": row.resources}
-        if before == data and row.retired_at is None:
+        label = _label(item.provisioner, item.config)
+        before = {name: getattr(row, name) for name in data}
+        if before == data and row.retired_at is None and row.key == key and row.label == label:
             continue
         revived = row.retired_at is not None
+        _rekey(row, key, superseded)
         for name, value in data.items():
             setattr(row, name, value)
-        row.retired_at = None
-        row.save(update_fields=[*data, "retired_at", "updated"])
+        row.label, row.retired_at = label, None
+        row.save(update_fields=[*data, "key", "label", "retired_at", "updated"])
         lines.append(("updated", f"provision_target {row.label}"))
         audit.append(
             _entry("revived" if revived else "updated", row, actor, {**data, "before": before})
         )
-    for key, row in existing.items():
-        if key not in wanted and row.retired_at is None:
+    for row in [*existing.values(), *superseded]:
+        if row.key not in wanted and row.retired_at is None:
             row.retired_at = now
             row.save(update_fields=["retired_at", "updated"])
             lines.append(("updated", f"provision_target {row.label} (retired)"))
             audit.append(_entry("retired", row, actor, {}))
     return lines, audit
+
+
+def _existing_by_key() -> tuple[dict[str, ProvisionTarget], list[ProvisionTarget]]:
+    """Every stored target by its key recomputed now (`target_key`), and the ones another
+    row with the same identity supersedes. Keys stored by an older rule (the whole mapping,
+    or a provisioner without `identity` then) are matched this way and re-keyed when the
+    apply touches them: the live row first, then the newest."""
+    existing: dict[str, ProvisionTarget] = {}
+    superseded: list[ProvisionTarget] = []
+    rows = ProvisionTarget.objects.order_by(F("retired_at").desc(nulls_first=True), "-id")
+    for row in rows:
+        key = target_key(row.provisioner, row.config)
+        if key in existing:
+            superseded.append(row)
+        else:
+            existing[key] = row
+    return existing, superseded
+
+
+def _rekey(row: ProvisionTarget, key: str, superseded: list[ProvisionTarget]) -> None:
+    """Give `row` the key `key`, moving a superseded row that still holds it aside."""
+    if row.key == key:
+        return
+    for other in superseded:
+        if other.key == key:
+            other.key = hashlib.sha256(f"superseded:{other.pk}".encode()).hexdigest()
+            other.save(update_fields=["key", "updated"])
+    row.key = key
 
 
 def _entry(what: str, row: ProvisionTarget, actor, data: dict) -> AuditEntry:

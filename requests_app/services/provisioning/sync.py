@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,6 +23,62 @@ from requests_app.selectors.provisioning import (
     live_targets,
 )
 from requests_app.services.jobs import job_after_commit
+
+# The class id of the per-user advisory locks (pg_advisory_xact_lock(class, user id)):
+# "AP" "PS" (Access Portal, provisioning sync), so no other lock of the portal shares it.
+USER_LOCK_CLASS = 0x41505053
+# ... and of the one lock a sync of whole targets takes exclusively, per-user syncs shared.
+ALL_LOCK_CLASS = 0x41505041
+
+
+def lock_users(user_ids: Iterable[int]) -> None:
+    """Serialize every sync of these users until the transaction ends.
+
+    A sync reads the grants (what should be), then locks and writes the assignments. Two
+    transactions changing one user's access at once (revoke A, approve B for the same role)
+    could each read the grants before the other committed, and the later writer would
+    write what it read: `desired` False although B is open. With this lock the second
+    sync waits, and its reads (READ COMMITTED: each statement sees what committed before
+    it) see the first one's grants. PostgreSQL: a transaction-scoped advisory lock per user,
+    taken in ascending id order in one statement, after the shared side of the one lock a
+    sync of whole targets takes exclusively (`lock_all`). SQLite has one writer at a time:
+    nothing.
+
+    Lock order: request -> extensions -> grants -> these user locks -> assignments -> audit
+    head. Every caller takes them after its grant rows and before any assignment row, so
+    they add no cycle to that order; a transaction taking them in two batches (two syncs
+    of different users) can deadlock with another doing the same in the other order, which
+    PostgreSQL detects and `retry_on_conflict` replays.
+    """
+    ids = sorted({int(uid) for uid in user_ids})
+    if not ids or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)", [ALL_LOCK_CLASS])
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, u.id)) FROM "
+            "(SELECT id FROM unnest(%s::integer[]) AS id ORDER BY id) AS u",
+            [USER_LOCK_CLASS, ids],
+        )
+
+
+def lock_all() -> None:
+    """Serialize a sync of whole targets (`provisioning_resync_targets`: a policy apply,
+    the reconciler) with every per-user sync until the transaction ends: the exclusive
+    side of the lock whose shared side `lock_users` takes first. Taken before any
+    assignment row, like the user locks; nothing on SQLite."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [ALL_LOCK_CLASS])
+
+
+def _after_lock(now: datetime) -> datetime:
+    """The instant to read the grants at once the user locks are held: `now`, or the clock
+    if later. A transaction that waited for a lock may have begun before the one it waited
+    for: at its own earlier `now`, a grant that one just started (starts = its later `now`)
+    would not be open yet, and `desired` would be written False although it is."""
+    return max(now, timezone.now())
 
 
 def _flip(row: ProvisionAssignment, desired: bool, now: datetime) -> None:
@@ -91,6 +148,8 @@ def provisioning_sync(user_ids: Iterable[int], now: datetime | None = None) -> i
     targets = live_targets()
     if not targets or not user_ids:
         return 0
+    lock_users(user_ids)  # before reading the grants: see lock_users
+    now = _after_lock(now)
     desired = desired_targets_for_users(user_ids, now, targets)
     target_ids = [t.id for t in targets]
     wanted = {(uid, tid): tid in desired[uid] for uid in user_ids for tid in target_ids}
@@ -116,6 +175,13 @@ def provisioning_resync_targets(
         targets = targets.filter(retired_at=None) | targets.filter(pk__in=retired_with_members)
     else:
         targets = targets.filter(pk__in=list(target_ids))
+    targets = list(targets)
+    # Every per-user sync waits while this runs (lock_all), and this waits for the ones
+    # running: the members read below see every change committed before, and none can
+    # commit in between. One lock, however many members (a lock per user would exhaust
+    # PostgreSQL's shared lock table at a few thousand).
+    lock_all()
+    now = _after_lock(now)
     changed = 0
     for target in targets:
         members = desired_members_of_target(target, now)

@@ -72,14 +72,32 @@ def principal_for(user) -> Principal:
     )
 
 
+def provision_account(row: ProvisionAssignment) -> str:
+    """The account a claimed call acts on, saved on the assignment before the call.
+
+    A grant works it out from the person now (user name, email, traits) and saves it
+    first, so that whatever becomes of the call (stale, failed, a lost answer) a later
+    revoke knows which account may have been added. A revoke takes the saved account (the
+    one granted, even if the user was renamed since), and works it out only when none was
+    ever saved. Raises like the provisioner's `account`."""
+    if not row.desired and row.account:
+        return row.account
+    account = provisioner_get(row.target.provisioner).account(
+        principal_for(row.user), row.target.config
+    )
+    if account and account != row.account:
+        ProvisionAssignment.objects.filter(pk=row.pk).update(account=account)
+        row.account = account
+    return account
+
+
 def _call(row: ProvisionAssignment) -> tuple[str, ProvisionError | None]:
     """Grant or revoke in the target; (account, error). Never raises."""
     config = row.target.config
     account = row.account
     try:
         provisioner = provisioner_get(row.target.provisioner)
-        if row.desired or not account:
-            account = provisioner.account(principal_for(row.user), config)
+        account = provision_account(row)
         if row.desired:
             if not account:
                 raise ProvisionError("the user has no account in this target", retry=False)

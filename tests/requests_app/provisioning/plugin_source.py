@@ -2,10 +2,11 @@
 (a `.dist-info` with an entry point, see conftest.py), so the plugin mechanism is proved too.
 
 Target settings: `dir` (a directory), `group` (the file `<dir>/<group>.json` holds the
-members), optional `token_env` (a "secret" it puts in its errors, which the engine must
-redact). A file `<dir>/<group>.mode` switches it: "fail" refuses every call, "hang" waits
-the target's timeout and then gives up, "gone" makes members() fail. `HOOK`, when set, is
-called with (operation, account) before a grant or revoke writes (tests act mid-call).
+members; these two are its `identity`), optional `token_env` (a "secret" it puts in its
+errors, which the engine must redact). A file `<dir>/<group>.mode` switches it: "fail"
+refuses every call, "hang" waits the target's timeout and then gives up, "gone" makes
+members() fail. `HOOK`, when set, is called with (operation, account) before a grant or
+revoke writes (tests act mid-call).
 """
 
 import json
@@ -56,6 +57,11 @@ class FileProvisioner:
             if not isinstance(target.get(key), str) or not target.get(key):
                 problems.append(f"{key} is required")
         return problems
+
+    def identity(self, target):
+        """The directory and the group name the real thing; other settings (`token_env`,
+        `timeout`, `note`) are changed in place."""
+        return {"dir": target["dir"], "group": target["group"]}
 
     def describe(self, target):
         return f"group {target['group']}"
