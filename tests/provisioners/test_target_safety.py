@@ -85,6 +85,16 @@ def test_a_secret_may_not_be_one_of_the_portals_own_settings(name):
         assert any(p.startswith(f"{key} {problem}") for p in problems), problems
 
 
+def test_a_call_refuses_to_read_the_portals_own_secret(monkeypatch):
+    """Even a target that never went through check (a stale one) does not send it."""
+    from accessportal.provisioners import ProvisionError
+
+    monkeypatch.setenv("SECRET_KEY", "the-portal-secret-key")
+    stale = {**WEBHOOK, "url": "http://127.0.0.1:9/", "secret_env": "SECRET_KEY"}
+    with pytest.raises(ProvisionError, match="names the portal's own setting SECRET_KEY"):
+        WebhookProvisioner().grant("alice", stale)
+
+
 def test_the_provisioners_own_prefix_is_free():
     assert PostgresProvisioner().check({**POSTGRES, "dsn_env": "ACCESSPORTAL_PROVISION_DB"}) == []
 
