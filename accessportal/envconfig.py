@@ -15,9 +15,17 @@ from django.core.exceptions import ImproperlyConfigured
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _ENGINES = {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
+_READ: set[str] = set()  # every name read through these helpers (the portal's own settings)
+
+
+def names_read() -> frozenset[str]:
+    """The environment variables the portal's settings have read so far (every helper
+    here records the name it reads): provisioners refuse to point a secret at them."""
+    return frozenset(_READ)
 
 
 def env_str(name: str, default: str = "") -> str:
+    _READ.add(name)
     value = os.environ.get(name, "").strip()
     return value or default
 

@@ -12,6 +12,7 @@ import ipaddress
 import re
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from typing import NamedTuple
@@ -22,7 +23,8 @@ ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _HTTP_URL_RE = re.compile(r"^https?://[^\s/]+")
 
 
-def _loopback(host: str | None) -> bool:
+def loopback_host(host: str | None) -> bool:
+    """Whether `host` is this machine (localhost, 127.0.0.0/8, ::1)."""
     if not host:
         return False
     if host.lower() == "localhost":
@@ -31,6 +33,21 @@ def _loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def forbidden_address(host: str | None) -> bool:
+    """Whether `host` is a literal IP address no call may go to: link-local
+    (169.254.0.0/16, fe80::/10: cloud metadata services live there) or unspecified
+    (0.0.0.0, ::). Host names are checked after resolution, at call time."""
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_link_local or address.is_unspecified
 
 
 def http_url_problem(url: object, *, https_unless_loopback: bool = False) -> str | None:
@@ -50,7 +67,9 @@ def http_url_problem(url: object, *, https_unless_loopback: bool = False) -> str
         return "must be an http:// or https:// URL"
     if parts.username is not None or parts.password is not None:
         return "must not carry a user name or password (secrets never go into policy files)"
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if forbidden_address(parts.hostname):
+        return "must not name a link-local or unspecified address (169.254.x.x, fe80::, 0.0.0.0)"
+    if parts.scheme == "http" and not loopback_host(parts.hostname):
         return "must use https (plain http only to a loopback address such as 127.0.0.1)"
     return None
 
@@ -68,10 +87,14 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 class _Deadline:
     """Bounds a whole call, not each socket operation: shuts its sockets down when the time
-    is up, so an endpoint that drips its answer a byte at a time cannot hold a worker."""
+    is up, so an endpoint that drips its answer a byte at a time cannot hold a worker; and
+    connects to each resolved address only with the time left, so a name with several
+    addresses that never answer cannot multiply the timeout."""
 
     def __init__(self, seconds: float) -> None:
         self.expired = False
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
@@ -84,11 +107,44 @@ class _Deadline:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
+    def create_connection(self, address, timeout=None, source_address=None, **_) -> socket.socket:
+        """socket.create_connection, each address given only the time left before the
+        deadline, and link-local or unspecified addresses refused (`forbidden_address`)."""
+        host, port = address
+        error: OSError | None = None
+        for family, kind, proto, _, where in socket.getaddrinfo(
+            host, port, 0, socket.SOCK_STREAM
+        ):
+            if forbidden_address(where[0]):
+                error = ConnectionRefusedError(
+                    f"{host} resolves to {where[0]}, a link-local or unspecified address"
+                )
+                continue
+            left = self.end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"could not connect within {self.seconds:g}s")
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(left)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(where)
+                sock.settimeout(timeout)
+                return sock
+            except OSError as err:
+                sock.close()
+                error = err
+        raise error or OSError(f"{host} resolves to no address")
+
     def connection(self, base: type[http.client.HTTPConnection]):
         """`base`, with every socket it connects handed to this deadline."""
         deadline = self
 
         class Connection(base):
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, **kwargs)
+                self._create_connection = deadline.create_connection
+
             def connect(self) -> None:
                 super().connect()
                 with deadline._lock:
@@ -128,8 +184,11 @@ def http_post(
     """POST `body` as JSON; the answer's status, reason and at most `limit` bytes of its
     body, whatever the status (a redirect is answered, never followed).
 
-    The whole call, answer included, takes at most `timeout` seconds (past it: TimeoutError);
-    an endpoint that cannot be reached or answers something that is not HTTP raises
+    The whole call, connecting to each resolved address and the answer included, takes at
+    most `timeout` seconds (past it: TimeoutError); link-local and unspecified addresses
+    (169.254.169.254, fe80::, 0.0.0.0) are never connected to, whatever name resolves to
+    them (ConnectionRefusedError). Name resolution itself is the system's, not bounded.
+    An endpoint that cannot be reached or answers something that is not HTTP raises
     URLError, OSError or ValueError.
     """
     request = urllib.request.Request(
@@ -139,7 +198,8 @@ def http_post(
         try:
             answer = _post(deadline.opener(), request, timeout, limit)
         except (OSError, http.client.HTTPException, ValueError) as err:
-            if deadline.expired:
+            timed_out = isinstance(getattr(err, "reason", err), TimeoutError)
+            if deadline.expired or timed_out:
                 raise TimeoutError(f"no complete answer within {timeout:g}s") from None
             if isinstance(err, http.client.HTTPException):
                 raise ConnectionError(f"not an HTTP answer ({type(err).__name__})") from None

@@ -148,11 +148,15 @@ def target_timeout(target: Target) -> float:
 
 def secret_env(target: Target, key: str) -> str:
     """The value of the environment variable the setting `key` names; ProvisionError
-    (not retryable) when the setting or the variable is missing. Never put the value in
-    an error."""
+    (not retryable) when the setting or the variable is missing, or names one of the
+    portal's own settings (common.portal_env_name). Never put the value in an error."""
+    from accessportal.provisioners.common import portal_env_problem  # common imports base
+
     name = target.get(key)
     if not isinstance(name, str) or not name:
         raise ProvisionError(f"{key} is not set", retry=False)
+    if problem := portal_env_problem(key, name):
+        raise ProvisionError(problem, retry=False)
     value = os.environ.get(name)
     if not value:
         raise ProvisionError(f"the environment variable {name} ({key}) is not set", retry=False)

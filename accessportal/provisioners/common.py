@@ -6,11 +6,22 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable
 
+from accessportal import envconfig
 from accessportal.kernel.outbound import ENV_NAME_RE
 from accessportal.provisioners.base import Principal, Target
 
 ACCOUNT_PLACEHOLDERS = ("username", "email_local")
 MAX_TIMEOUT = 300
+
+# Environment variables of the portal itself (its keys, its database, its broker): a policy
+# file may not point a provisioner's `*_env` setting at them, or a target could send the
+# portal's own secrets to any server (findings of review 16). Besides these, every name
+# accessportal/settings.py reads through accessportal/envconfig.py is refused.
+PORTAL_ENV_NAMES = frozenset(
+    {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "EMAIL_HOST_PASSWORD", "CACHE_URL"}
+)
+PORTAL_ENV_PREFIXES = ("DJANGO_", "CELERY_", "ACCESSPORTAL_", "AUDIT_ANCHOR_", "CREDENTIAL_")
+PROVISION_ENV_PREFIX = "ACCESSPORTAL_PROVISION_"  # free for provisioners' own secrets
 
 
 def template_problem(template: object, setting: str) -> str | None:
@@ -42,6 +53,27 @@ def account_name(user: Principal, template: str) -> str:
     return template.format(**values)
 
 
+def portal_env_name(name: str) -> bool:
+    """Whether `name` is one of the portal's own settings (PORTAL_ENV_NAMES, the prefixes,
+    anything settings.py reads), which a provisioner's `*_env` setting may not name."""
+    if name.startswith(PROVISION_ENV_PREFIX):
+        return False
+    return (
+        name in PORTAL_ENV_NAMES
+        or name.startswith(PORTAL_ENV_PREFIXES)
+        or name in envconfig.names_read()
+    )
+
+
+def portal_env_problem(key: str, name: object) -> str | None:
+    if isinstance(name, str) and portal_env_name(name):
+        return (
+            f"{key} names the portal's own setting {name}; use a variable of its own "
+            f"(such as {PROVISION_ENV_PREFIX}...)"
+        )
+    return None
+
+
 def env_problem(target: Target, key: str, what: str) -> str | None:
     value = target.get(key)
     if value is None or value == "":
@@ -51,7 +83,22 @@ def env_problem(target: Target, key: str, what: str) -> str | None:
             f"{key} must name an environment variable (A-Z, 0-9, _) holding {what}; "
             "secrets never go into policy files"
         )
+    return portal_env_problem(key, value)
+
+
+def unmanaged_problem(target: Target, what: str = "account names") -> str | None:
+    """`unmanaged_members`, when set, must be a list of non-empty strings."""
+    value = target.get("unmanaged_members", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        return f"unmanaged_members must be a list of {what}"
     return None
+
+
+def unmanaged_members(target: Target) -> set[str]:
+    """The accounts the portal leaves alone in this target and never reports as members
+    (placeholders, service accounts, the provisioner's own admin)."""
+    value = target.get("unmanaged_members", [])
+    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
 
 
 def timeout_problem(target: Target) -> str | None:

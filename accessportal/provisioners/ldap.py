@@ -38,6 +38,7 @@ from accessportal.provisioners.base import (
 from accessportal.provisioners.ldap_settings import (
     attribute_of,
     dn_normalize,
+    identity_of,
     member_dn,
     settings_problems,
 )
@@ -67,6 +68,10 @@ class LdapProvisioner:
 
     def check(self, target: Target) -> list[str]:
         return settings_problems(target)
+
+    def identity(self, target: Target) -> dict:
+        """url, group (normalized DN) and attribute: other settings change in place."""
+        return identity_of(target)
 
     def describe(self, target: Target) -> str:
         host = urlsplit(str(target.get("url", ""))).hostname or "?"

@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import escape_rdn, parse_dn
 
+from accessportal.kernel.outbound import loopback_host
 from accessportal.provisioners.base import Target
+from accessportal.provisioners.common import portal_env_problem, unmanaged_problem
 
 ATTRIBUTES = {"member": "member", "uniquemember": "uniqueMember"}
 PLACEHOLDERS = ("username", "email", "email_local")
@@ -93,6 +95,16 @@ def member_dn(template: str, username: str, email: str) -> str:
     return dn_normalize(template.format(**{f: escape_rdn(values[f]) for f in fields}))
 
 
+def identity_of(target: Target) -> dict:
+    """The server, the group (normalized DN) and the member attribute: what the target is."""
+    group = target.get("group")
+    return {
+        "url": target.get("url"),
+        "group": dn_normalize(group) if isinstance(group, str) else group,
+        "attribute": str(target.get("attribute", "member")).lower(),
+    }
+
+
 def attribute_of(target: Target) -> str:
     """The member attribute's canonical spelling (`member` unless the target says)."""
     return ATTRIBUTES[str(target.get("attribute", "member")).lower()]
@@ -117,13 +129,15 @@ def settings_problems(target: Target) -> list[str]:
     env = target.get("password_env")
     if not isinstance(env, str) or not _ENV_NAME.match(env):
         problems.append("password_env is required: the environment variable holding the password")
+    elif problem := portal_env_problem("password_env", env):
+        problems.append(problem)
     attribute = target.get("attribute", "member")
     if not isinstance(attribute, str) or attribute.lower() not in ATTRIBUTES:
         problems.append(f"attribute must be member or uniqueMember, not {attribute!r}")
     problems += _template_problems(target.get("member_dn"))
     unmanaged = target.get("unmanaged_members", [])
-    if not isinstance(unmanaged, list):
-        problems.append("unmanaged_members must be a list of DNs")
+    if problem := unmanaged_problem(target, "DNs"):
+        problems.append(problem)
     else:
         for dn in unmanaged:
             problems += _dn_problems(dn, "unmanaged_members")
@@ -153,6 +167,11 @@ def _url_problems(url: Any, start_tls: Any) -> list[str]:
         return [f"url has an invalid port: {url!r}"]
     if start_tls is True and parts.scheme == "ldaps":
         return ["start_tls is for ldap:// urls (ldaps:// is TLS already)"]
+    if parts.scheme == "ldap" and start_tls is not True and not loopback_host(parts.hostname):
+        return [
+            "url must be ldaps://, or ldap:// with start_tls: true (a plain ldap:// bind sends "
+            "the password in clear; plain ldap:// only to a loopback address such as 127.0.0.1)"
+        ]
     return []
 
 

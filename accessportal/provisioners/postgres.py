@@ -6,11 +6,17 @@ Target settings (docs/provisioning.md, "PostgreSQL roles"):
     role                the group role to grant
     login               the member's login, a template: "{username}" (default), "{email_local}"
     terminate_sessions  on revoke, end every session of the login (pg_signal_backend)
-    timeout             seconds a call may take (connect and each statement)
+    unmanaged_members   logins the portal leaves alone in the role and never reports
+    timeout             seconds a whole call may take (connecting to every host, and each
+                        statement)
 
-Logins are never created here: a login that does not exist is an error that retrying
-cannot fix. `members` lists the logins (roles that can log in) that are direct members of
-the role; group roles nested in it are left alone, managed or not.
+Logins are never created here: a login that does not exist, cannot log in (a group role)
+or is a superuser is an error that retrying cannot fix. `members` lists the logins (roles
+that can log in) that are direct members of the role, except the admin connection's own
+login, members holding ADMIN OPTION, superusers and `unmanaged_members`; group roles nested
+in it are left alone, managed or not. A role that is, or leads to, a superuser or a role
+with CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, and PostgreSQL's own pg_* roles, are
+refused: granting them would hand out control of the server.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections.abc import Iterator
 
 import psycopg
 from psycopg import errors, sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_attempts, conninfo_to_dict
 
 from accessportal.provisioners.base import (
     Principal,
@@ -41,9 +47,11 @@ from accessportal.provisioners.common import (
     template_problem,
     timeout_problem,
     unknown_problems,
+    unmanaged_members,
+    unmanaged_problem,
 )
 
-SETTINGS = ("dsn_env", "role", "login", "terminate_sessions", "timeout")
+SETTINGS = ("dsn_env", "role", "login", "terminate_sessions", "unmanaged_members", "timeout")
 DEFAULT_LOGIN = "{username}"
 MAX_IDENTIFIER = 63  # bytes (NAMEDATALEN - 1): PostgreSQL truncates longer names
 APPLICATION_NAME = "accessportal-provisioner"
@@ -58,16 +66,43 @@ _GRANTORS = """
     WHERE am.roleid = (SELECT oid FROM pg_roles WHERE rolname = %s)
       AND am.member = (SELECT oid FROM pg_roles WHERE rolname = %s)
 """
+_LOGIN = "SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s"
+# Direct members that can log in, except the admin's own login, anyone holding ADMIN OPTION
+# on the role (who administers it, like the admin) and superusers: never the portal's to revoke.
 _MEMBERS = """
-    SELECT DISTINCT m.rolname FROM pg_auth_members am
+    SELECT m.rolname FROM pg_auth_members am
     JOIN pg_roles r ON r.oid = am.roleid
     JOIN pg_roles m ON m.oid = am.member
-    WHERE r.rolname = %s AND m.rolcanlogin
+    WHERE r.rolname = %s AND m.rolcanlogin AND NOT m.rolsuper AND m.rolname <> current_user
+    GROUP BY m.rolname HAVING NOT bool_or(am.admin_option)
 """
+# The role itself, or any role it is a member of (directly or through others), that has
+# an attribute a member could use by SET ROLE to take over the server, or one of the
+# predefined roles that amount to superuser (server files and programs).
+_DANGEROUS = """
+    SELECT s.rolname, s.rolsuper, s.rolcreaterole, s.rolcreatedb, s.rolreplication,
+           s.rolbypassrls
+    FROM pg_roles r JOIN pg_roles s ON pg_has_role(r.oid, s.oid, 'MEMBER')
+    WHERE r.rolname = %s AND (s.rolsuper OR s.rolcreaterole OR s.rolcreatedb
+          OR s.rolreplication OR s.rolbypassrls OR s.rolname IN (
+              'pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'))
+    ORDER BY s.oid = r.oid DESC, s.rolname LIMIT 1
+"""
+_ATTRIBUTES = ("SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS")
 _TERMINATE = """
     SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
     WHERE usename = %s AND pid <> pg_backend_pid()
 """
+
+
+def _role_problem(value: object) -> str | None:
+    problem = _identifier_problem(value, "role")
+    if problem is None and (value == "postgres" or str(value).startswith("pg_")):
+        return (
+            f"role {value} is PostgreSQL's own (postgres, pg_*); grant a group role of your "
+            "own: a member of these could take over the server"
+        )
+    return problem
 
 
 def _identifier_problem(value: object, setting: str) -> str | None:
@@ -116,14 +151,19 @@ class PostgresProvisioner:
         problems = [
             *unknown_problems(target, SETTINGS, "postgres"),
             env_problem(target, "dsn_env", "the admin connection's DSN"),
-            _identifier_problem(target.get("role"), "role"),
+            _role_problem(target.get("role")),
             template_problem(target.get("login", DEFAULT_LOGIN), "login"),
             None
             if isinstance(target.get("terminate_sessions", False), bool)
             else "terminate_sessions must be true or false",
+            unmanaged_problem(target, "logins"),
             timeout_problem(target),
         ]
         return [p for p in problems if p]
+
+    def identity(self, target: Target) -> dict:
+        """The server (by its DSN variable) and the role: other settings change in place."""
+        return {"dsn_env": target.get("dsn_env"), "role": target.get("role")}
 
     def describe(self, target: Target) -> str:
         return f"PostgreSQL role {target.get('role')} ({target.get('dsn_env')})"
@@ -134,7 +174,7 @@ class PostgresProvisioner:
     def grant(self, account: str, target: Target) -> None:
         role = target["role"]
         with self._session(target) as cur:
-            self._require_role(cur, target)
+            self._require_role(cur, target, safe=True)
             self._require_login(cur, account, target)
             if self._grantors(cur, role, account):
                 return  # a member already: GRANT again would warn, or on 16+ add a row
@@ -153,11 +193,11 @@ class PostgresProvisioner:
         with self._session(target) as cur:
             self._require_role(cur, target)
             cur.execute(_MEMBERS, (target["role"],))
-            return {name for (name,) in cur.fetchall()}
+            return {name for (name,) in cur.fetchall()} - unmanaged_members(target)
 
     def probe(self, target: Target) -> None:
         with self._session(target) as cur:
-            self._require_role(cur, target)
+            self._require_role(cur, target, safe=True)
 
     # --- one connection per call, bounded in time -----------------------------------------
 
@@ -169,7 +209,7 @@ class PostgresProvisioner:
         password = params.get("password") or ""
         watchdog = None
         try:
-            with psycopg.connect(**params, autocommit=True) as conn:
+            with self._connect(params, deadline, seconds, target) as conn:
                 remaining = deadline - time.monotonic()
                 with _Watchdog(conn, remaining) as watchdog, conn.cursor() as cur:
                     yield cur
@@ -186,6 +226,27 @@ class PostgresProvisioner:
                 message = f"{self.describe(target)}: timed out after {seconds:g}s"
                 raise ProvisionError(message) from None
             raise ProvisionError(self._message(err, target, password)) from None
+
+    def _connect(
+        self, params: dict, deadline: float, seconds: float, target: Target
+    ) -> psycopg.Connection:
+        """Connect trying each host (and address) of the DSN in turn, like libpq, but each
+        only with the time left: libpq's connect_timeout counts per host, so a DSN of three
+        silent hosts would otherwise take three timeouts. libpq waits at least 2 s, so the
+        last attempt may end up to 2 s past the deadline."""
+        last: psycopg.Error | None = None
+        for attempt in conninfo_attempts(params):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            attempt["connect_timeout"] = max(2, math.ceil(left))
+            try:
+                return psycopg.connect(**attempt, autocommit=True)
+            except psycopg.Error as err:
+                last = err
+        if last is None or deadline - time.monotonic() <= 0:
+            raise ProvisionError(f"{self.describe(target)}: timed out after {seconds:g}s")
+        raise last
 
     def _params(self, target: Target, seconds: float) -> dict:
         dsn = secret_env(target, "dsn_env")
@@ -218,16 +279,49 @@ class PostgresProvisioner:
         cur.execute(_ROLE_EXISTS, (name,))
         return cur.fetchone() is not None
 
-    def _require_role(self, cur: psycopg.Cursor, target: Target) -> None:
-        if not self._exists(cur, target["role"]):
+    def _require_role(self, cur: psycopg.Cursor, target: Target, *, safe: bool = False) -> None:
+        """The role exists; with `safe`, neither it nor any role it leads to (by membership)
+        is a superuser, has CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, or is one of
+        PostgreSQL's own pg_* roles."""
+        role = target["role"]
+        if not self._exists(cur, role):
             raise ProvisionError(
-                f"{self.describe(target)}: the role {target['role']} does not exist", retry=False
+                f"{self.describe(target)}: the role {role} does not exist", retry=False
             )
+        if not safe:
+            return
+        problem = _role_problem(role)
+        if problem is None:
+            cur.execute(_DANGEROUS, (role,))
+            found = cur.fetchone()
+            if found is not None:
+                name, flags = found[0], found[1:]
+                what = ", ".join(a for a, on in zip(_ATTRIBUTES, flags, strict=True) if on)
+                what = what or f"the powers of {name} (server files or programs)"
+                via = "" if name == role else f" through its membership in {name}"
+                problem = (
+                    f"the role {role} would give its members {what}{via}; the portal only "
+                    "grants roles without these powers"
+                )
+        if problem:
+            raise ProvisionError(f"{self.describe(target)}: {problem}", retry=False)
 
     def _require_login(self, cur: psycopg.Cursor, account: str, target: Target) -> None:
+        """The login exists, can log in (not a group role: granting one would give the
+        target to all its members) and is not a superuser."""
         problem = _identifier_problem(account, "the login")
-        if problem is None and not self._exists(cur, account):
-            problem = f"the login {account} does not exist (logins are not created here)"
+        if problem is None:
+            cur.execute(_LOGIN, (account,))
+            found = cur.fetchone()
+            if found is None:
+                problem = f"the login {account} does not exist (logins are not created here)"
+            elif not found[0]:
+                problem = (
+                    f"{account} is a role that cannot log in (a group role), not a login: "
+                    "granting it would give the role to all its members"
+                )
+            elif found[1]:
+                problem = f"{account} is a superuser, which the portal does not manage"
         if problem:
             raise ProvisionError(f"{self.describe(target)}: {problem}", retry=False)
 

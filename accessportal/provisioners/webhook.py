@@ -2,11 +2,13 @@
 acknowledge (docs/provisioning.md, "Webhook provisioner").
 
 Target settings:
-    url         https://..., or http:// only to a loopback address
+    url         https://..., or http:// only to a loopback address; never a link-local or
+                unspecified address (169.254.169.254, fe80::, 0.0.0.0), named or resolved
     secret_env  the environment variable holding the HMAC key (signed like notification
                 webhooks: accessportal/kernel/signing.py)
     account     the account name, a template: "{username}" (default), "{email_local}"
-    timeout     seconds the endpoint has to answer
+    timeout     seconds the endpoint has to answer (connecting included)
+    unmanaged_members  accounts the portal leaves alone and never reports as members
     anything else (`group: admins`) is passed through to the endpoint in `target`.
 
 The request body is JSON {"action": "grant"|"revoke"|"members", "account", "target" (the
@@ -36,12 +38,16 @@ from accessportal.provisioners.common import (
     env_problem,
     template_problem,
     timeout_problem,
+    unmanaged_members,
+    unmanaged_problem,
 )
 
 DEFAULT_ACCOUNT = "{username}"
 USER_AGENT = "AccessPortal-Provisioner/1"
 MEMBERS_LIMIT = 16 * 1024 * 1024  # bytes of a members list read at most
 EXCERPT = 200  # characters of a refusing answer kept in the error
+# Settings that say how to call, not what the endpoint manages (left out of `identity`).
+_CALL_SETTINGS = {"timeout", "account", "unmanaged_members"}
 # Answers worth retrying among the 4xx; any other 4xx means the request itself is wrong.
 _RETRYABLE_4XX = {408, 429}
 
@@ -63,6 +69,7 @@ class WebhookProvisioner:
         problems.append(env_problem(target, "secret_env", "the HMAC signing key"))
         problems.append(template_problem(target.get("account", DEFAULT_ACCOUNT), "account"))
         problems.append(timeout_problem(target))
+        problems.append(unmanaged_problem(target))
         for key in sorted(target):
             if key.endswith(SECRET_SUFFIX) and key != "secret_env":
                 problems.append(f"{key} is not used by the webhook provisioner")
@@ -72,9 +79,17 @@ class WebhookProvisioner:
             problems.append("every setting must be plain JSON (text, numbers, lists, mappings)")
         return [p for p in problems if p]
 
+    def identity(self, target: Target) -> dict:
+        """The url and the settings that name what the endpoint manages (`group: admins`);
+        not the timeout, account template, secret or unmanaged_members."""
+        return {
+            k: v
+            for k, v in target.items()
+            if k not in _CALL_SETTINGS and not k.endswith(SECRET_SUFFIX)
+        }
+
     def describe(self, target: Target) -> str:
-        extra = {k: v for k, v in target.items() if k not in {"url", "account", "timeout"}}
-        extra = {k: v for k, v in extra.items() if not k.endswith(SECRET_SUFFIX)}
+        extra = {k: v for k, v in self.identity(target).items() if k != "url"}
         detail = ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
         return f"webhook {target.get('url')}" + (f" ({detail})" if detail else "")
 
@@ -95,7 +110,7 @@ class WebhookProvisioner:
                 f"{self.describe(target)} did not list its members: the answer must be JSON "
                 '{"members": ["name", ...]}'
             )
-        return set(members)
+        return set(members) - unmanaged_members(target)
 
     def probe(self, target: Target) -> None:
         """Asks for the members: the one call that changes nothing."""

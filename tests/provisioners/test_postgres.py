@@ -329,7 +329,7 @@ def test_check_names_every_problem_without_the_network(prov):
     )
     assert problems == [
         "rol is not a setting of the postgres provisioner "
-        "(settings: dsn_env, login, role, terminate_sessions, timeout)",
+        "(settings: dsn_env, login, role, terminate_sessions, timeout, unmanaged_members)",
         "dsn_env must name an environment variable (A-Z, 0-9, _) holding the admin "
         "connection's DSN; secrets never go into policy files",
         "role is required: the name of a PostgreSQL role",

@@ -1,0 +1,133 @@
+"""Offline checks of every built-in provisioner (review 16): which settings name the real
+thing (identity), which environment variables a policy file may not point a secret at, and
+which addresses a target may not name."""
+
+from __future__ import annotations
+
+import pytest
+
+from accessportal.provisioners.base import target_identity
+from accessportal.provisioners.ldap import LdapProvisioner
+from accessportal.provisioners.postgres import PostgresProvisioner
+from accessportal.provisioners.webhook import WebhookProvisioner
+
+POSTGRES = {"dsn_env": "BILLING_DB_DSN", "role": "billing_admin"}
+LDAP = {
+    "url": "ldaps://ldap.example.com",
+    "bind_dn": "cn=portal,dc=example,dc=com",
+    "password_env": "LDAP_PORTAL_PASSWORD",
+    "group": "cn=DB-Admins, ou=groups, dc=example, dc=com",
+    "member_dn": "uid={username},ou=people,dc=example,dc=com",
+}
+WEBHOOK = {"url": "https://idm.example.com/hook", "secret_env": "IDM_SECRET", "group": "admins"}
+
+# (provisioner, target, settings that only say how to call, settings that name the thing)
+CASES = [
+    (
+        PostgresProvisioner(),
+        POSTGRES,
+        {"timeout": 30, "terminate_sessions": True, "login": "u_{username}"},
+        {"role": "other_role", "dsn_env": "OTHER_DB_DSN"},
+    ),
+    (
+        LdapProvisioner(),
+        LDAP,
+        {"timeout": 30, "member_dn": "cn={username},dc=example,dc=com", "start_tls": False},
+        {"group": "cn=other,ou=groups,dc=example,dc=com", "attribute": "uniqueMember"},
+    ),
+    (
+        WebhookProvisioner(),
+        WEBHOOK,
+        {"timeout": 30, "account": "{email_local}", "unmanaged_members": ["svc"]},
+        {"group": "auditors", "url": "https://idm2.example.com/hook"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("prov", "target", "tweaks", "moves"), CASES)
+def test_identity_changes_with_what_the_target_is_not_how_it_is_called(prov, target, tweaks, moves):
+    assert prov.check(target) == []
+    identity = target_identity(prov, target)
+    for key, value in tweaks.items():
+        assert target_identity(prov, {**target, key: value}) == identity, key
+    for key, value in moves.items():
+        assert target_identity(prov, {**target, key: value}) != identity, key
+
+
+def test_ldap_identity_compares_the_group_as_a_dn():
+    ldap = LdapProvisioner()
+    respelled = {**LDAP, "group": "CN=db-admins,OU=groups,DC=example,DC=com"}
+    assert target_identity(ldap, respelled) == target_identity(ldap, LDAP)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "SECRET_KEY",
+        "DJANGO_SECRET_KEY",
+        "ACCESSPORTAL_CREDENTIAL_KEY",
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "REDIS_URL",
+        "EMAIL_HOST_PASSWORD",
+        "AUDIT_ANCHOR_KEY",
+        "NOTIFY_REQUEST_URL",  # read by settings.py (accessportal/envconfig.py records it)
+    ],
+)
+def test_a_secret_may_not_be_one_of_the_portals_own_settings(name):
+    problem = f"names the portal's own setting {name}; use a variable of its own"
+    for prov, target, key in [
+        (PostgresProvisioner(), POSTGRES, "dsn_env"),
+        (LdapProvisioner(), LDAP, "password_env"),
+        (WebhookProvisioner(), WEBHOOK, "secret_env"),
+    ]:
+        problems = prov.check({**target, key: name})
+        assert any(p.startswith(f"{key} {problem}") for p in problems), problems
+
+
+def test_a_call_refuses_to_read_the_portals_own_secret(monkeypatch):
+    """Even a target that never went through check (a stale one) does not send it."""
+    from accessportal.provisioners import ProvisionError
+
+    monkeypatch.setenv("SECRET_KEY", "the-portal-secret-key")
+    stale = {**WEBHOOK, "url": "http://127.0.0.1:9/", "secret_env": "SECRET_KEY"}
+    with pytest.raises(ProvisionError, match="names the portal's own setting SECRET_KEY"):
+        WebhookProvisioner().grant("alice", stale)
+
+
+def test_the_provisioners_own_prefix_is_free():
+    assert PostgresProvisioner().check({**POSTGRES, "dsn_env": "ACCESSPORTAL_PROVISION_DB"}) == []
+
+
+def test_ldap_requires_tls_unless_the_server_is_on_this_machine():
+    ldap = LdapProvisioner()
+    plain = {**LDAP, "url": "ldap://ldap.example.com"}
+    assert ldap.check(plain) == [
+        "url must be ldaps://, or ldap:// with start_tls: true (a plain ldap:// bind sends "
+        "the password in clear; plain ldap:// only to a loopback address such as 127.0.0.1)"
+    ]
+    assert ldap.check({**plain, "start_tls": True}) == []
+    for loopback in ("ldap://127.0.0.1:3389", "ldap://localhost", "ldap://[::1]:389"):
+        assert ldap.check({**LDAP, "url": loopback}) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254/latest/meta-data",
+        "https://[fe80::1]/hook",
+        "https://0.0.0.0/hook",
+        "https://[::]/hook",
+        "https://[::ffff:169.254.169.254]/hook",
+    ],
+)
+def test_a_webhook_may_not_name_a_link_local_or_unspecified_address(url):
+    assert WebhookProvisioner().check({**WEBHOOK, "url": url}) == [
+        "url must not name a link-local or unspecified address (169.254.x.x, fe80::, 0.0.0.0)"
+    ]
+
+
+def test_webhook_unmanaged_members_must_be_a_list():
+    assert WebhookProvisioner().check({**WEBHOOK, "unmanaged_members": "svc"}) == [
+        "unmanaged_members must be a list of account names"
+    ]
