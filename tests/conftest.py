@@ -110,6 +110,18 @@ def _celery_tasks_in_process():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _celery_join_allowed():
+    """Celery's eager `apply` marks joins as blocking through one process-wide flag, saved
+    and restored around each task: two threads running eager tasks at once (the race
+    tests) can leave it set, and every later `.get()` in the process would then fail with
+    "Never call result.get() within a task". Each test starts with it cleared."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+    yield
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """On PostgreSQL the audit tables refuse TRUNCATE except to superusers (migration 0008),

@@ -46,6 +46,28 @@ def provisioning_html(grant: Grant, now=None, *, detail: bool = False):
     if not rows:
         return "—"
     css = {"applied": "approved", "failed": "denied", "pending": "pending", "revoking": "pending"}
+    if not detail:  # the list: one short badge per state ("2 applied", "1 failed"), the
+        # targets and errors in its tooltip; the grant's page lists every target
+        by_state: dict[str, list[dict]] = {}
+        for row in rows:
+            by_state.setdefault(row["state"], []).append(row)
+        return format_html_join(
+            " ",
+            '<span class="ap-badge ap-{}" title="{}">{} {}</span>',
+            (
+                (
+                    css.get(state, "muted"),
+                    "; ".join(
+                        f"{r['target']} ({r['provisioner']})"
+                        + (f": {r['error']}" if r["error"] else "")
+                        for r in group
+                    ),
+                    len(group),
+                    state,
+                )
+                for state, group in sorted(by_state.items())
+            ),
+        )
     return format_html_join(
         mark_safe("<br>") if detail else " ",
         '<span class="ap-badge ap-{}" title="{}">{} ({}): {}</span>{}',

@@ -10,7 +10,9 @@ from django.contrib.admin import SimpleListFilter
 from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 
 from accessportal.kernel.choices import ProvisionState
 from accessportal.kernel.errors import DomainError
@@ -101,17 +103,9 @@ class ProvisionTargetAdmin(_PermissionAdmin):
     """Targets from policy, as the reconciler last found them; written only by
     `apply_policies` and the engine."""
 
-    list_display = [
-        "label",
-        "provisioner",
-        "managed",
-        "last_reconciled_at",
-        "lag",
-        "short_error",
-        "reconcile_repairs",
-        "failing_count",
-        "retired_at",
-    ]
+    # Few, short columns: the list fits beside the desk's menu and filters (the target's
+    # page has every field).
+    list_display = ["label", "provisioner", "managed", "last_reconcile", "failing_count"]
     list_filter = ["provisioner", FailingFilter, "managed"]
     search_fields = ["label", "provisioner"]
     fields = [
@@ -145,6 +139,27 @@ class ProvisionTargetAdmin(_PermissionAdmin):
     @admin.display(description="last reconcile error")
     def short_error(self, target: ProvisionTarget) -> str:
         return short(target.last_reconcile_error) or "—"
+
+    @admin.display(description="last reconcile", ordering="last_reconciled_at")
+    def last_reconcile(self, target: ProvisionTarget):
+        """When, how late, how many repairs, and the error if it failed; "retired" for a
+        target no policy names any more."""
+        if target.retired_at is not None:
+            return format_html('<span class="ap-badge ap-muted">retired</span>')
+        if target.last_reconciled_at is None:
+            return "not yet"
+        when = date_format(localtime(target.last_reconciled_at), "DATETIME_FORMAT")
+        late = target.reconcile_lag_seconds
+        late = f"{late:.0f} s late, " if late is not None else ""
+        parts = [f"{when} ({late}{target.reconcile_repairs} repaired)"]
+        if target.last_reconcile_error:
+            return format_html(
+                '{}<br><span class="ap-badge ap-denied" title="{}">failed</span> {}',
+                parts[0],
+                target.last_reconcile_error,
+                short(target.last_reconcile_error, 60),
+            )
+        return parts[0]
 
     @admin.display(description="failing", ordering="_failing")
     def failing_count(self, target: ProvisionTarget):

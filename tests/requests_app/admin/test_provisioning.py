@@ -162,15 +162,20 @@ def test_grants_show_provisioning_rows_and_revoking(
     ok, down = two_groups
     page = root_client.get(reverse("admin:requests_app_grant_changelist"))
     text = page.content.decode()
-    assert "group ok (files): applied" in text and "group down (files): failed" in text
+    # The list: one short badge per state, the targets (and errors) in its tooltip.
+    assert ">1 applied<" in text and ">1 failed<" in text
+    assert 'title="group ok (files)"' in text and 'title="group down (files): ' in text
     access_request_revoke(request_id=failing.id, actor=requester, reason="done")
     work()
     text = root_client.get(reverse("admin:requests_app_grant_changelist")).content.decode()
     assert ">revoking<" in text
-    assert "group ok (files): removed" in text and "group down (files): revoking" in text
+    assert ">1 removed<" in text and ">1 revoking<" in text
     grant = Grant.objects.get(request=failing)
     detail = root_client.get(reverse("admin:requests_app_grant_change", args=[grant.pk]))
-    assert "group down refused" in detail.content.decode()
+    detail_text = detail.content.decode()
+    # The grant's page: every target with its state, and the error in words.
+    assert "group ok (files): removed" in detail_text
+    assert "group down (files): revoking" in detail_text and "group down refused" in detail_text
 
 
 def test_grant_list_queries_do_not_grow_with_grants(

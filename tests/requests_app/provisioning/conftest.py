@@ -111,10 +111,15 @@ def approve(requester, reviewer):
 @pytest.fixture
 def work():
     """Run what the workers would: the provisioning sweep until nothing is due."""
+    from celery._state import _set_task_join_will_block
+
     from requests_app import tasks
 
     def _run() -> int:
         total = 0
+        # After threads ran eager tasks, Celery's process-wide "join blocks" flag may be
+        # left set (tests/conftest.py, _celery_join_allowed): these are eager results.
+        _set_task_join_will_block(False)
         while count := tasks.provision_due.delay().get():
             total += count
             if total > 100:
