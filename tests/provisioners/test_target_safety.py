@@ -119,11 +119,14 @@ def test_ldap_requires_tls_unless_the_server_is_on_this_machine():
         "https://0.0.0.0/hook",
         "https://[::]/hook",
         "https://[::ffff:169.254.169.254]/hook",
+        "https://[fd00:ec2::254]/latest/meta-data",
+        "https://100.100.100.200/latest/meta-data",
     ],
 )
 def test_a_webhook_may_not_name_a_link_local_or_unspecified_address(url):
     assert WebhookProvisioner().check({**WEBHOOK, "url": url}) == [
-        "url must not name a link-local or unspecified address (169.254.x.x, fe80::, 0.0.0.0)"
+        "url must not name a link-local, unspecified or metadata address (169.254.x.x, "
+        "fe80::, 0.0.0.0, fd00:ec2::254, 100.100.100.200)"
     ]
 
 
