@@ -117,7 +117,7 @@ def settings_problems(target: Target) -> list[str]:
         for key in target
         if key not in SETTINGS
     ]
-    problems += _url_problems(target.get("url"), target.get("start_tls"))
+    problems += url_problems(target.get("url"), target.get("start_tls"))
     problems += _dn_problems(target.get("group"), "group")
     bind_dn = target.get("bind_dn")
     # Active Directory also binds as svc-portal@corp.example.com or CORP\svc-portal
@@ -151,7 +151,9 @@ def settings_problems(target: Target) -> list[str]:
     return problems
 
 
-def _url_problems(url: Any, start_tls: Any) -> list[str]:
+def url_problems(url: Any, start_tls: Any) -> list[str]:
+    """What is wrong with `url` (and `start_tls`): checked by `check()` and again before
+    every connection, so a target stored before a rule was added never binds in clear."""
     if not isinstance(url, str) or not url:
         return ["url is required (ldap://host[:port] or ldaps://host[:port])"]
     parts = urlsplit(url)

@@ -4,6 +4,8 @@ which addresses a target may not name."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from accessportal.provisioners.base import target_identity
@@ -109,6 +111,54 @@ def test_ldap_requires_tls_unless_the_server_is_on_this_machine():
     assert ldap.check({**plain, "start_tls": True}) == []
     for loopback in ("ldap://127.0.0.1:3389", "ldap://localhost", "ldap://[::1]:389"):
         assert ldap.check({**LDAP, "url": loopback}) == []
+
+
+def _address_of_this_machine() -> str | None:
+    """An address of this machine that is not loopback (None when it has none)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+@pytest.mark.parametrize("how", ["grant", "revoke", "members", "probe"])
+def test_a_stored_plain_ldap_target_never_binds_in_clear(monkeypatch, how):
+    """A target stored before plain ldap:// was refused (it never goes through check
+    again) is refused at call time, before any connection: the password never leaves."""
+    from accessportal.provisioners import ProvisionError
+
+    monkeypatch.setenv("PROVISION_TEST_LDAP_PASSWORD", "the-bind-password")
+    address = _address_of_this_machine()
+    listener = socket.socket()
+    listener.bind(("0.0.0.0", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    host = address or "ldap.example.com"
+    stale = {
+        **LDAP,
+        "url": f"ldap://{host}:{listener.getsockname()[1]}",
+        "password_env": "PROVISION_TEST_LDAP_PASSWORD",
+    }
+    ldap = LdapProvisioner()
+    call = {
+        "grant": lambda: ldap.grant("uid=alice,dc=example,dc=com", stale),
+        "revoke": lambda: ldap.revoke("uid=alice,dc=example,dc=com", stale),
+        "members": lambda: ldap.members(stale),
+        "probe": lambda: ldap.probe(stale),
+    }[how]
+    try:
+        with pytest.raises(ProvisionError, match="plain ldap:// bind sends the password") as err:
+            call()
+        assert err.value.retry is False
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    finally:
+        listener.close()
+    # with start_tls (or to a loopback address) the same target is called as before
+    assert ldap.check({**stale, "start_tls": True}) == []
 
 
 @pytest.mark.parametrize(
