@@ -16,7 +16,7 @@ from ldap3.utils.dn import escape_rdn, parse_dn
 
 from accessportal.kernel.outbound import loopback_host
 from accessportal.provisioners.base import Target
-from accessportal.provisioners.common import portal_env_problem, unmanaged_problem
+from accessportal.provisioners.common import secret_name_problem, unmanaged_problem
 
 ATTRIBUTES = {"member": "member", "uniquemember": "uniqueMember"}
 PLACEHOLDERS = ("username", "email", "email_local")
@@ -129,7 +129,7 @@ def settings_problems(target: Target) -> list[str]:
     env = target.get("password_env")
     if not isinstance(env, str) or not _ENV_NAME.match(env):
         problems.append("password_env is required: the environment variable holding the password")
-    elif problem := portal_env_problem("password_env", env):
+    elif problem := secret_name_problem("password_env", env):
         problems.append(problem)
     attribute = target.get("attribute", "member")
     if not isinstance(attribute, str) or attribute.lower() not in ATTRIBUTES:

@@ -88,7 +88,7 @@ def test_a_superuser_login_is_not_granted(server, target, prov):
 
 def test_check_refuses_postgresqls_own_roles(prov):
     for role in ("postgres", "pg_read_server_files", "pg_signal_backend"):
-        problems = prov.check({"dsn_env": "BILLING_DB_DSN", "role": role})
+        problems = prov.check({"dsn_env": "PROVISION_BILLING_DB_DSN", "role": role})
         assert problems == [
             f"role {role} is PostgreSQL's own (postgres, pg_*); grant a group role of your "
             "own: a member of these could take over the server"
