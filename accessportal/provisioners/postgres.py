@@ -312,8 +312,9 @@ class PostgresProvisioner:
         if found is not None:
             name, flags = found[0], found[1:]
             what = ", ".join(a for a, on in zip(_ATTRIBUTES, flags, strict=True) if on)
-            what = what or f"the powers of {name} (PostgreSQL's own role)"
             via = "" if name == role else f" through its membership in {name}"
+            if not what:  # a pg_* role, reached directly or through others
+                what, via = f"the powers of {name}, PostgreSQL's own role,", " by membership"
             return (
                 f"the role {role} would give its members {what}{via}; the portal only "
                 "grants roles without these powers"
