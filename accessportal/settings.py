@@ -361,6 +361,9 @@ _AUDIT_ANCHOR_SCHEDULE = (
 # take: a target's `timeout` is at most 300 s). The sweep runs due assignments every
 # PROVISION_SWEEP_INTERVAL, the reconciler compares every target every
 # PROVISION_RECONCILE_INTERVAL seconds.
+# The environment variables a provisioning target's `*_env` setting may name besides
+# PROVISION_* (docs/provisioning.md): comma-separated, e.g. LDAP_PORTAL_PASSWORD,BILLING_DSN.
+ACCESSPORTAL_PROVISION_SECRET_NAMES = env_list("ACCESSPORTAL_PROVISION_SECRET_NAMES")
 PROVISION_RETRY_BACKOFF = env_int("PROVISION_RETRY_BACKOFF", 30)
 PROVISION_RETRY_BACKOFF_MAX = env_int("PROVISION_RETRY_BACKOFF_MAX", 3600)
 PROVISION_CLAIM_LEASE = env_int("PROVISION_CLAIM_LEASE", 600)

@@ -41,7 +41,7 @@ from requests_app.services.publisher import publisher_drain
 
 PREFIX = "pbench-"
 MARKER = "bench-provisioning fixture"
-DSN_ENV = "BENCH_PROVISION_DSN"
+DSN_ENV = "PROVISION_BENCH_DSN"
 LATENCY_ROLE, RECONCILE_ROLE = f"{PREFIX}latency", f"{PREFIX}reconcile"
 ROOT = Path(__file__).resolve().parent.parent
 REQ, GRANT = AccessRequest._meta.db_table, Grant._meta.db_table

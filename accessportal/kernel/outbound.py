@@ -35,10 +35,17 @@ def loopback_host(host: str | None) -> bool:
         return False
 
 
+# Cloud metadata services outside the link-local ranges: AWS over IPv6, Alibaba Cloud.
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+)
+
+
 def forbidden_address(host: str | None) -> bool:
     """Whether `host` is a literal IP address no call may go to: link-local
-    (169.254.0.0/16, fe80::/10: cloud metadata services live there) or unspecified
-    (0.0.0.0, ::). Host names are checked after resolution, at call time."""
+    (169.254.0.0/16, fe80::/10: cloud metadata services live there), another cloud metadata
+    address (fd00:ec2::254, 100.100.100.200) or unspecified (0.0.0.0, ::). Host names are
+    checked after resolution, at call time."""
     if not host:
         return False
     try:
@@ -47,7 +54,7 @@ def forbidden_address(host: str | None) -> bool:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
-    return address.is_link_local or address.is_unspecified
+    return address.is_link_local or address.is_unspecified or address in METADATA_ADDRESSES
 
 
 def http_url_problem(url: object, *, https_unless_loopback: bool = False) -> str | None:
@@ -68,7 +75,10 @@ def http_url_problem(url: object, *, https_unless_loopback: bool = False) -> str
     if parts.username is not None or parts.password is not None:
         return "must not carry a user name or password (secrets never go into policy files)"
     if forbidden_address(parts.hostname):
-        return "must not name a link-local or unspecified address (169.254.x.x, fe80::, 0.0.0.0)"
+        return (
+            "must not name a link-local, unspecified or metadata address (169.254.x.x, "
+            "fe80::, 0.0.0.0, fd00:ec2::254, 100.100.100.200)"
+        )
     if parts.scheme == "http" and not loopback_host(parts.hostname):
         return "must use https (plain http only to a loopback address such as 127.0.0.1)"
     return None
@@ -112,12 +122,10 @@ class _Deadline:
         deadline, and link-local or unspecified addresses refused (`forbidden_address`)."""
         host, port = address
         error: OSError | None = None
-        for family, kind, proto, _, where in socket.getaddrinfo(
-            host, port, 0, socket.SOCK_STREAM
-        ):
+        for family, kind, proto, _, where in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
             if forbidden_address(where[0]):
                 error = ConnectionRefusedError(
-                    f"{host} resolves to {where[0]}, a link-local or unspecified address"
+                    f"{host} resolves to {where[0]}, a link-local, unspecified or metadata address"
                 )
                 continue
             left = self.end - time.monotonic()
@@ -167,7 +175,11 @@ class _Deadline:
                     deadline.connection(http.client.HTTPSConnection), req, context=self._context
                 )
 
-        return urllib.request.build_opener(_NoRedirects, HTTP, HTTPS)
+        # ProxyHandler({}): environment proxy variables (http_proxy, https_proxy) are
+        # ignored; through a proxy the address checks above would only see the proxy's.
+        return urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _NoRedirects, HTTP, HTTPS
+        )
 
     def __enter__(self) -> _Deadline:
         self._timer.start()
@@ -185,9 +197,11 @@ def http_post(
     body, whatever the status (a redirect is answered, never followed).
 
     The whole call, connecting to each resolved address and the answer included, takes at
-    most `timeout` seconds (past it: TimeoutError); link-local and unspecified addresses
-    (169.254.169.254, fe80::, 0.0.0.0) are never connected to, whatever name resolves to
-    them (ConnectionRefusedError). Name resolution itself is the system's, not bounded.
+    most `timeout` seconds (past it: TimeoutError); link-local, unspecified and cloud
+    metadata addresses (169.254.169.254, fe80::, 0.0.0.0, fd00:ec2::254, 100.100.100.200)
+    are never connected to, whatever name resolves to them (ConnectionRefusedError). The
+    call connects directly: proxy environment variables (http_proxy...) are ignored.
+    Name resolution itself is the system's, not bounded.
     An endpoint that cannot be reached or answers something that is not HTTP raises
     URLError, OSError or ValueError.
     """

@@ -8,7 +8,9 @@ Contract every provisioner keeps (the engine relies on it):
   anything the target refuses or cannot do; any other exception is treated as a bug and
   recorded like a retryable failure.
 - Secrets never travel in the target settings themselves: a setting that names a secret
-  ends in `_env` and holds the name of an environment variable (`dsn_env: BILLING_DB_DSN`).
+  ends in `_env` and holds the name of an environment variable, which must start with
+  PROVISION_ or be listed in ACCESSPORTAL_PROVISION_SECRET_NAMES
+  (`dsn_env: PROVISION_BILLING_DB_DSN`; common.secret_name_problem).
   Error messages must not contain secret values; the engine also passes every message
   through `redact` before it is stored, audited, logged or shown.
 - A target is a JSON mapping from the policy file; `check` validates it without touching
@@ -148,14 +150,16 @@ def target_timeout(target: Target) -> float:
 
 def secret_env(target: Target, key: str) -> str:
     """The value of the environment variable the setting `key` names; ProvisionError
-    (not retryable) when the setting or the variable is missing, or names one of the
-    portal's own settings (common.portal_env_name). Never put the value in an error."""
-    from accessportal.provisioners.common import portal_env_problem  # common imports base
+    (not retryable) when the setting or the variable is missing, or names no provisioning
+    secret (common.secret_name_problem: PROVISION_... or listed in
+    ACCESSPORTAL_PROVISION_SECRET_NAMES, never one of the portal's own settings). Never put
+    the value in an error."""
+    from accessportal.provisioners.common import secret_name_problem  # common imports base
 
     name = target.get(key)
     if not isinstance(name, str) or not name:
         raise ProvisionError(f"{key} is not set", retry=False)
-    if problem := portal_env_problem(key, name):
+    if problem := secret_name_problem(key, name):
         raise ProvisionError(problem, retry=False)
     value = os.environ.get(name)
     if not value:

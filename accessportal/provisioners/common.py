@@ -13,15 +13,20 @@ from accessportal.provisioners.base import Principal, Target
 ACCOUNT_PLACEHOLDERS = ("username", "email_local")
 MAX_TIMEOUT = 300
 
-# Environment variables of the portal itself (its keys, its database, its broker): a policy
-# file may not point a provisioner's `*_env` setting at them, or a target could send the
-# portal's own secrets to any server (findings of review 16). Besides these, every name
-# accessportal/settings.py reads through accessportal/envconfig.py is refused.
+# A provisioner's `*_env` setting may name only a provisioning secret: a variable whose
+# name starts with PROVISION_ENV_PREFIX, or one the operator lists in SECRET_NAMES_SETTING
+# (comma-separated). Anything else (an SSO client secret, PGPASSWORD, a cloud key) could be
+# sent by a policy file to a server of its choosing (re-review 16).
+PROVISION_ENV_PREFIX = "PROVISION_"
+SECRET_NAMES_SETTING = "ACCESSPORTAL_PROVISION_SECRET_NAMES"
+
+# Environment variables of the portal itself (its keys, its database, its broker), refused
+# even when allowed above (PROVISION_RETRY_BACKOFF is a setting of the portal). Besides
+# these, every name accessportal/settings.py reads through accessportal/envconfig.py.
 PORTAL_ENV_NAMES = frozenset(
     {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "EMAIL_HOST_PASSWORD", "CACHE_URL"}
 )
 PORTAL_ENV_PREFIXES = ("DJANGO_", "CELERY_", "ACCESSPORTAL_", "AUDIT_ANCHOR_", "CREDENTIAL_")
-PROVISION_ENV_PREFIX = "ACCESSPORTAL_PROVISION_"  # free for provisioners' own secrets
 
 
 def template_problem(template: object, setting: str) -> str | None:
@@ -53,11 +58,21 @@ def account_name(user: Principal, template: str) -> str:
     return template.format(**values)
 
 
+def listed_secret_names() -> frozenset[str]:
+    """The names the operator allows besides PROVISION_*: the setting
+    ACCESSPORTAL_PROVISION_SECRET_NAMES (settings.py reads it from the environment)."""
+    from django.conf import settings
+
+    if settings.configured:
+        names = getattr(settings, SECRET_NAMES_SETTING, None)
+        if names is not None:
+            return frozenset(names)
+    return frozenset(envconfig.env_list(SECRET_NAMES_SETTING))
+
+
 def portal_env_name(name: str) -> bool:
     """Whether `name` is one of the portal's own settings (PORTAL_ENV_NAMES, the prefixes,
-    anything settings.py reads), which a provisioner's `*_env` setting may not name."""
-    if name.startswith(PROVISION_ENV_PREFIX):
-        return False
+    anything settings.py reads), which a provisioner's `*_env` setting may never name."""
     return (
         name in PORTAL_ENV_NAMES
         or name.startswith(PORTAL_ENV_PREFIXES)
@@ -65,8 +80,18 @@ def portal_env_name(name: str) -> bool:
     )
 
 
-def portal_env_problem(key: str, name: object) -> str | None:
-    if isinstance(name, str) and portal_env_name(name):
+def secret_name_problem(key: str, name: object) -> str | None:
+    """What is wrong with `name` as the variable a `*_env` setting `key` reads: not a
+    provisioning secret (PROVISION_... or listed), or one of the portal's own settings.
+    Checked by check() and again by base.secret_env at every call."""
+    if not isinstance(name, str):
+        return None
+    if not name.startswith(PROVISION_ENV_PREFIX) and name not in listed_secret_names():
+        return (
+            f"{key}: {name} is not a provisioning secret: name it {PROVISION_ENV_PREFIX}... "
+            f"or list it in {SECRET_NAMES_SETTING}"
+        )
+    if portal_env_name(name):
         return (
             f"{key} names the portal's own setting {name}; use a variable of its own "
             f"(such as {PROVISION_ENV_PREFIX}...)"
@@ -83,7 +108,7 @@ def env_problem(target: Target, key: str, what: str) -> str | None:
             f"{key} must name an environment variable (A-Z, 0-9, _) holding {what}; "
             "secrets never go into policy files"
         )
-    return portal_env_problem(key, value)
+    return secret_name_problem(key, value)
 
 
 def unmanaged_problem(target: Target, what: str = "account names") -> str | None:

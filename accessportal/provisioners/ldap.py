@@ -10,7 +10,9 @@ spacing the directory stores; the server itself matches member values case-insen
 
 Each call opens one connection (optionally StartTLS), binds as `bind_dn` with the password
 from the environment variable `password_env` names, does its work and unbinds; every wait
-on the network shares one deadline of the target's `timeout`.
+on the network shares one deadline of the target's `timeout`. Before connecting, the url
+is checked again as `check()` does (TLS unless the server is on this machine): a target
+stored before that rule existed is refused, never bound in clear.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from accessportal.provisioners.ldap_settings import (
     identity_of,
     member_dn,
     settings_problems,
+    url_problems,
 )
 
 # the object classes whose member attribute we know, for `probe`
@@ -188,6 +191,9 @@ class _Session:
 
     def _open(self) -> None:
         target = self.target
+        if problems := url_problems(target.get("url"), target.get("start_tls")):
+            where = LdapProvisioner().describe(target)  # the host only: the url may be wrong
+            raise ProvisionError(f"{where}: {problems[0]}", retry=False)
         parts = urlsplit(target["url"])
         # the system's CA certificates (OpenSSL's SSL_CERT_FILE overrides), host name checked
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, sni=parts.hostname)

@@ -16,7 +16,7 @@ from ldap3.utils.dn import escape_rdn, parse_dn
 
 from accessportal.kernel.outbound import loopback_host
 from accessportal.provisioners.base import Target
-from accessportal.provisioners.common import portal_env_problem, unmanaged_problem
+from accessportal.provisioners.common import secret_name_problem, unmanaged_problem
 
 ATTRIBUTES = {"member": "member", "uniquemember": "uniqueMember"}
 PLACEHOLDERS = ("username", "email", "email_local")
@@ -117,7 +117,7 @@ def settings_problems(target: Target) -> list[str]:
         for key in target
         if key not in SETTINGS
     ]
-    problems += _url_problems(target.get("url"), target.get("start_tls"))
+    problems += url_problems(target.get("url"), target.get("start_tls"))
     problems += _dn_problems(target.get("group"), "group")
     bind_dn = target.get("bind_dn")
     # Active Directory also binds as svc-portal@corp.example.com or CORP\svc-portal
@@ -129,7 +129,7 @@ def settings_problems(target: Target) -> list[str]:
     env = target.get("password_env")
     if not isinstance(env, str) or not _ENV_NAME.match(env):
         problems.append("password_env is required: the environment variable holding the password")
-    elif problem := portal_env_problem("password_env", env):
+    elif problem := secret_name_problem("password_env", env):
         problems.append(problem)
     attribute = target.get("attribute", "member")
     if not isinstance(attribute, str) or attribute.lower() not in ATTRIBUTES:
@@ -151,7 +151,9 @@ def settings_problems(target: Target) -> list[str]:
     return problems
 
 
-def _url_problems(url: Any, start_tls: Any) -> list[str]:
+def url_problems(url: Any, start_tls: Any) -> list[str]:
+    """What is wrong with `url` (and `start_tls`): checked by `check()` and again before
+    every connection, so a target stored before a rule was added never binds in clear."""
     if not isinstance(url, str) or not url:
         return ["url is required (ldap://host[:port] or ldaps://host[:port])"]
     parts = urlsplit(url)

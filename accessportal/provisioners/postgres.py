@@ -14,9 +14,10 @@ Logins are never created here: a login that does not exist, cannot log in (a gro
 or is a superuser is an error that retrying cannot fix. `members` lists the logins (roles
 that can log in) that are direct members of the role, except the admin connection's own
 login, members holding ADMIN OPTION, superusers and `unmanaged_members`; group roles nested
-in it are left alone, managed or not. A role that is, or leads to, a superuser or a role
-with CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, and PostgreSQL's own pg_* roles, are
-refused: granting them would hand out control of the server.
+in it are left alone, managed or not. A role that is, or leads to (by membership, directly
+or through other roles), a superuser, a role with CREATEROLE, CREATEDB, REPLICATION or
+BYPASSRLS, or any of PostgreSQL's own pg_* roles, or a role holding ADMIN OPTION anywhere on
+that chain, is refused: granting it would hand out control of the server or of its roles.
 """
 
 from __future__ import annotations
@@ -77,16 +78,26 @@ _MEMBERS = """
     GROUP BY m.rolname HAVING NOT bool_or(am.admin_option)
 """
 # The role itself, or any role it is a member of (directly or through others), that has
-# an attribute a member could use by SET ROLE to take over the server, or one of the
-# predefined roles that amount to superuser (server files and programs).
-_DANGEROUS = """
+# an attribute a member could use by SET ROLE to take over the server, or is one of
+# PostgreSQL's own predefined roles (pg_*: server files and programs, reading or writing
+# every table, signalling backends...).
+_DANGEROUS = r"""
     SELECT s.rolname, s.rolsuper, s.rolcreaterole, s.rolcreatedb, s.rolreplication,
            s.rolbypassrls
     FROM pg_roles r JOIN pg_roles s ON pg_has_role(r.oid, s.oid, 'MEMBER')
     WHERE r.rolname = %s AND (s.rolsuper OR s.rolcreaterole OR s.rolcreatedb
-          OR s.rolreplication OR s.rolbypassrls OR s.rolname IN (
-              'pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'))
+          OR s.rolreplication OR s.rolbypassrls OR s.rolname LIKE 'pg\_%%')
     ORDER BY s.oid = r.oid DESC, s.rolname LIMIT 1
+"""
+# A membership carrying ADMIN OPTION held by the role or any role it leads to: its members
+# could grant that role to anyone (and, holding it, administer it).
+_ADMIN_CHAIN = """
+    SELECT m.rolname, g.rolname FROM pg_roles r
+    JOIN pg_auth_members am ON am.admin_option AND pg_has_role(r.oid, am.member, 'MEMBER')
+    JOIN pg_roles m ON m.oid = am.member
+    JOIN pg_roles g ON g.oid = am.roleid
+    WHERE r.rolname = %s
+    ORDER BY m.oid = r.oid DESC, m.rolname, g.rolname LIMIT 1
 """
 _ATTRIBUTES = ("SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS")
 _TERMINATE = """
@@ -280,9 +291,9 @@ class PostgresProvisioner:
         return cur.fetchone() is not None
 
     def _require_role(self, cur: psycopg.Cursor, target: Target, *, safe: bool = False) -> None:
-        """The role exists; with `safe`, neither it nor any role it leads to (by membership)
-        is a superuser, has CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, or is one of
-        PostgreSQL's own pg_* roles."""
+        """The role exists; with `safe`, neither it nor any role it leads to (by membership,
+        directly or through others) is a superuser, has CREATEROLE, CREATEDB, REPLICATION or
+        BYPASSRLS, is one of PostgreSQL's own pg_* roles, or holds ADMIN OPTION on a role."""
         role = target["role"]
         if not self._exists(cur, role):
             raise ProvisionError(
@@ -290,21 +301,34 @@ class PostgresProvisioner:
             )
         if not safe:
             return
-        problem = _role_problem(role)
-        if problem is None:
-            cur.execute(_DANGEROUS, (role,))
-            found = cur.fetchone()
-            if found is not None:
-                name, flags = found[0], found[1:]
-                what = ", ".join(a for a, on in zip(_ATTRIBUTES, flags, strict=True) if on)
-                what = what or f"the powers of {name} (server files or programs)"
-                via = "" if name == role else f" through its membership in {name}"
-                problem = (
-                    f"the role {role} would give its members {what}{via}; the portal only "
-                    "grants roles without these powers"
-                )
+        problem = _role_problem(role) or self._dangerous(cur, role)
         if problem:
             raise ProvisionError(f"{self.describe(target)}: {problem}", retry=False)
+
+    def _dangerous(self, cur: psycopg.Cursor, role: str) -> str | None:
+        """What a member of `role` could do that the portal does not hand out (None: nothing)."""
+        cur.execute(_DANGEROUS, (role,))
+        found = cur.fetchone()
+        if found is not None:
+            name, flags = found[0], found[1:]
+            what = ", ".join(a for a, on in zip(_ATTRIBUTES, flags, strict=True) if on)
+            via = "" if name == role else f" through its membership in {name}"
+            if not what:  # a pg_* role, reached directly or through others
+                what, via = f"the powers of {name}, PostgreSQL's own role,", " by membership"
+            return (
+                f"the role {role} would give its members {what}{via}; the portal only "
+                "grants roles without these powers"
+            )
+        cur.execute(_ADMIN_CHAIN, (role,))
+        found = cur.fetchone()
+        if found is not None:
+            holder, granted = found
+            via = "" if holder == role else f" through its membership in {holder}"
+            return (
+                f"the role {role} would give its members ADMIN OPTION on {granted}{via} "
+                "(they could grant it to anyone); the portal only grants roles without it"
+            )
+        return None
 
     def _require_login(self, cur: psycopg.Cursor, account: str, target: Target) -> None:
         """The login exists, can log in (not a group role: granting one would give the

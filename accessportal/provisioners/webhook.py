@@ -2,8 +2,9 @@
 acknowledge (docs/provisioning.md, "Webhook provisioner").
 
 Target settings:
-    url         https://..., or http:// only to a loopback address; never a link-local or
-                unspecified address (169.254.169.254, fe80::, 0.0.0.0), named or resolved
+    url         https://..., or http:// only to a loopback address; never a link-local,
+                metadata or unspecified address (169.254.169.254, fe80::, fd00:ec2::254,
+                100.100.100.200, 0.0.0.0), named or resolved; reached directly (no proxy)
     secret_env  the environment variable holding the HMAC key (signed like notification
                 webhooks: accessportal/kernel/signing.py)
     account     the account name, a template: "{username}" (default), "{email_local}"

@@ -327,7 +327,7 @@ PROVISION_TARGET = {
     "id": 3,
     "label": "role billing_admin",
     "provisioner": "postgres",
-    "config": {"dsn_env": "BILLING_DB_DSN", "role": "billing_admin"},
+    "config": {"dsn_env": "PROVISION_BILLING_DB_DSN", "role": "billing_admin"},
     "managed": False,
     "roles": ["db-admin"],
     "resources": [],

@@ -1,11 +1,13 @@
 """The one outbound HTTP POST (accessportal/kernel/outbound.py): a name that resolves to
-several addresses that never answer still fails within the one timeout, and no call goes
-to a link-local or unspecified address."""
+several addresses that never answer still fails within the one timeout, no call goes to a
+link-local, unspecified or metadata address, and none goes through a proxy."""
 
 from __future__ import annotations
 
 import contextlib
+import http.server
 import socket
+import threading
 import time
 
 import pytest
@@ -59,8 +61,63 @@ def test_several_silent_addresses_share_the_one_timeout(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "url", ["http://169.254.169.254/latest/meta-data", "http://[fe80::1]/", "http://0.0.0.0/"]
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]/",
+        "http://0.0.0.0/",
+        "http://[fd00:ec2::254]/latest/meta-data",
+        "http://100.100.100.200/latest/meta-data",
+    ],
 )
-def test_no_call_goes_to_a_link_local_or_unspecified_address(url):
-    with pytest.raises(OSError, match="link-local or unspecified"):
+def test_no_call_goes_to_a_link_local_unspecified_or_metadata_address(url):
+    with pytest.raises(OSError, match="link-local, unspecified or metadata"):
         outbound.http_post(url, b"{}", {}, timeout=2.0)
+
+
+@contextlib.contextmanager
+def _recording_server():
+    """An HTTP server on loopback that answers every POST and records its request line."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append(self.requestline)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}')
+
+        def do_CONNECT(self):
+            seen.append(self.requestline)
+            self.send_response(502)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port, seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_environment_proxies_are_not_used(monkeypatch):
+    """With http_proxy set, a call still goes straight to its host (and so the address
+    refusal sees the real address, not the proxy's)."""
+    with _recording_server() as (proxy_port, proxy_saw), _recording_server() as (port, saw):
+        proxy = f"http://127.0.0.1:{proxy_port}"
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, proxy)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        answer = outbound.http_post(f"http://127.0.0.1:{port}/hook", b"{}", {}, timeout=5.0)
+        assert answer.status == 200
+        assert saw == ["POST /hook HTTP/1.1"]
+        with pytest.raises(OSError, match="link-local, unspecified or metadata"):
+            outbound.http_post("http://169.254.169.254/latest/meta-data", b"{}", {}, timeout=3)
+        assert proxy_saw == []

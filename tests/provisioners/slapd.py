@@ -234,7 +234,7 @@ class Slapd:
 # fixtures, imported by the test modules that use them (named with `name=` so that the
 # test arguments do not shadow the imports)
 
-PASSWORD_ENV = "AP_TEST_LDAP_PASSWORD"
+PASSWORD_ENV = "PROVISION_TEST_LDAP_PASSWORD"
 
 
 def slapd_or_skip() -> None:

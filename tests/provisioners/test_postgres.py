@@ -18,7 +18,7 @@ from tests.postgres_server import ScratchDatabase as Server
 
 pytestmark = pytest.mark.postgres(direct=True)
 
-DSN_ENV = "AP_TEST_PROVISION_DSN"
+DSN_ENV = "PROVISION_TEST_DSN"
 PASSWORD = "Sup3r-s3cret-pw"
 
 
@@ -317,7 +317,7 @@ def test_account_fills_in_the_login_template(prov):
 
 
 def test_check_names_every_problem_without_the_network(prov):
-    assert prov.check({"dsn_env": "BILLING_DB_DSN", "role": "billing_admin"}) == []
+    assert prov.check({"dsn_env": "PROVISION_BILLING_DB_DSN", "role": "billing_admin"}) == []
     problems = prov.check(
         {
             "dsn_env": "postgres://admin:pw@db/billing",
@@ -337,6 +337,14 @@ def test_check_names_every_problem_without_the_network(prov):
         "terminate_sessions must be true or false",
         "timeout must be a number of seconds above 0 and at most 300",
     ]
-    assert prov.check({"dsn_env": "D", "role": "r" * 64})[0].startswith("role must be at most")
-    assert "not a valid template" in prov.check({"dsn_env": "D", "role": "r", "login": "{x"})[0]
-    assert "names no placeholder" in prov.check({"dsn_env": "D", "role": "r", "login": "x"})[0]
+    assert prov.check({"dsn_env": "PROVISION_D", "role": "r" * 64})[0].startswith(
+        "role must be at most"
+    )
+    assert (
+        "not a valid template"
+        in prov.check({"dsn_env": "PROVISION_D", "role": "r", "login": "{x"})[0]
+    )
+    assert (
+        "names no placeholder"
+        in prov.check({"dsn_env": "PROVISION_D", "role": "r", "login": "x"})[0]
+    )

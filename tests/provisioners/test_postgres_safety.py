@@ -88,7 +88,7 @@ def test_a_superuser_login_is_not_granted(server, target, prov):
 
 def test_check_refuses_postgresqls_own_roles(prov):
     for role in ("postgres", "pg_read_server_files", "pg_signal_backend"):
-        problems = prov.check({"dsn_env": "BILLING_DB_DSN", "role": role})
+        problems = prov.check({"dsn_env": "PROVISION_BILLING_DB_DSN", "role": role})
         assert problems == [
             f"role {role} is PostgreSQL's own (postgres, pg_*); grant a group role of your "
             "own: a member of these could take over the server"
@@ -124,6 +124,70 @@ def test_a_role_holding_server_file_access_is_refused(server, target, prov):
     _run(server, "GRANT pg_read_server_files TO {}", target["role"])
     with pytest.raises(ProvisionError, match="pg_read_server_files"):
         prov.probe(target)
+
+
+def _drop(server, *roles: str) -> None:
+    for role in roles:
+        _run(server, "DROP ROLE IF EXISTS {}", role)
+
+
+def test_a_role_leading_to_postgresqls_own_roles_through_a_chain_is_refused(server, target, prov):
+    """Re-review 16: a group role that is a member, through a middle role, of
+    pg_write_all_data, pg_read_all_data and pg_signal_backend."""
+    middle = server.role("rr16_mid")
+    alice = server.role("rr16_alice", login=True)
+    try:
+        _run(server, "GRANT pg_write_all_data, pg_read_all_data, pg_signal_backend TO {}", middle)
+        _run(server, "GRANT {} TO {}", middle, target["role"])
+        assert prov.check(target) == []  # names only: the chain is seen by the calls
+        for call in (lambda: prov.grant(alice, target), lambda: prov.probe(target)):
+            with pytest.raises(
+                ProvisionError, match="the powers of pg_\\w+, PostgreSQL's own role, by membership"
+            ) as refused:
+                call()
+            assert refused.value.retry is False
+        assert server.members(target["role"]) == set()
+        held = server.admin.execute(
+            "SELECT pg_has_role(%s, 'pg_write_all_data', 'USAGE')", (alice,)
+        ).fetchone()
+        assert held == (False,)
+    finally:
+        _drop(server, alice, target["role"], middle)
+
+
+@pytest.mark.parametrize("depth", ["direct", "through a middle role"])
+def test_a_role_whose_chain_carries_admin_option_is_refused(server, target, prov, depth):
+    """A member could grant the role held WITH ADMIN OPTION to anyone."""
+    other = server.role("rr16_other")
+    middle = server.role("rr16_mid")
+    bob = server.role("rr16_bob", login=True)
+    try:
+        if depth == "direct":
+            _run(server, "GRANT {} TO {} WITH ADMIN OPTION", other, target["role"])
+            holder = ""
+        else:
+            _run(server, "GRANT {} TO {} WITH ADMIN OPTION", other, middle)
+            _run(server, "GRANT {} TO {}", middle, target["role"])
+            holder = f" through its membership in {middle}"
+        message = f"would give its members ADMIN OPTION on {other}{holder} "
+        for call in (lambda: prov.grant(bob, target), lambda: prov.probe(target)):
+            with pytest.raises(ProvisionError, match=message) as refused:
+                call()
+            assert refused.value.retry is False
+        assert server.members(target["role"]) == set()
+    finally:
+        _drop(server, bob, target["role"], middle, other)
+
+
+def test_a_harmless_chain_is_granted(server, target, prov):
+    """Membership in roles of one's own, without ADMIN OPTION, is fine."""
+    top = server.role("rr16_top")
+    middle = server.role("rr16_mid")
+    carol = server.role("rr16_carol", login=True)
+    _run(server, "GRANT {} TO {}", top, middle)
+    _run(server, "GRANT {} TO {}", middle, target["role"])
+    prov.grant(carol, target)
+    assert server.members(target["role"]) == {carol}
 
 
 def test_a_dsn_of_several_silent_hosts_fails_within_the_one_timeout(target, prov, monkeypatch):

@@ -18,7 +18,7 @@ from accessportal.kernel import signing
 from accessportal.provisioners import Principal, ProvisionError, provisioner_get
 from accessportal.provisioners.webhook import WebhookProvisioner
 
-SECRET_ENV = "AP_TEST_PROVISION_HOOK_SECRET"
+SECRET_ENV = "PROVISION_TEST_HOOK_SECRET"
 SECRET = "hook-s3cret-value"
 
 
@@ -273,7 +273,11 @@ def test_account_fills_in_the_template(prov):
 
 
 def test_check_names_every_problem_without_the_network(prov):
-    fine = {"url": "https://idm.example.com/hook", "secret_env": "IDM_SECRET", "group": "x"}
+    fine = {
+        "url": "https://idm.example.com/hook",
+        "secret_env": "PROVISION_IDM_SECRET",
+        "group": "x",
+    }
     assert prov.check(fine) == []
     assert prov.check({**fine, "url": "http://127.0.0.1:8080/hook"}) == []
     assert prov.check({**fine, "url": "http://[::1]:8080/hook"}) == []

@@ -41,7 +41,7 @@ from tests.worker_support import REDIS_URL, WorkerProcess, broker, delete_broker
 # `postgres`: the app database must be PostgreSQL (the worker process shares it).
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
-DSN_ENV = "AP_TEST_E2E_BILLING_DSN"
+DSN_ENV = "PROVISION_TEST_E2E_BILLING_DSN"
 WAIT = 20  # seconds: a bound on a wait, not a timing assertion
 
 

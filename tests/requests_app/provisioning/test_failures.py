@@ -23,9 +23,9 @@ def test_a_failure_is_redacted_retried_with_backoff_notified_once_then_applied(
     apply_yaml, base_policy, groups, approve, requester, work, monkeypatch, settings
 ):
     settings.PROVISION_RETRY_BACKOFF = 30
-    monkeypatch.setenv("DBAS_TOKEN", SECRET)
+    monkeypatch.setenv("PROVISION_DBAS_TOKEN", SECRET)
     dbas = groups("dbas")
-    apply_yaml(db_admin_provisioning(dbas.yaml(token_env="DBAS_TOKEN")))
+    apply_yaml(db_admin_provisioning(dbas.yaml(token_env="PROVISION_DBAS_TOKEN")))
     dbas.mode("fail")
     with time_machine.travel(T0, tick=False) as clock:
         approve("db-admin")

@@ -18,7 +18,7 @@ from tests.requests_app.provisioning.conftest import db_admin_provisioning
 
 pytestmark = pytest.mark.postgres(direct=True)
 
-DSN_ENV = "AP_TEST_PROVISION_MANAGED_DSN"
+DSN_ENV = "PROVISION_TEST_MANAGED_DSN"
 
 
 @pytest.fixture
