@@ -157,3 +157,27 @@ def _reconnect_or_raise(func, err: BaseException, attempt: int) -> None:
         ) from err
     connection.close()  # the next statement opens a fresh connection
     time.sleep(random.uniform(0, 0.05 * 2**attempt))
+
+
+# The class id of the one advisory lock every provisioning sync takes (pg_advisory_xact_lock
+# (class, 0)): "AP" "PA" (Access Portal, provisioning all). A per-user sync takes its
+# shared side (requests_app.services.provisioning.sync.lock_users), a sync of whole targets
+# or of many users its exclusive side. Here, below both apps, so that a policy apply
+# (policies_app) can take it before anything in its transaction syncs users.
+PROVISION_ALL_LOCK_CLASS = 0x41505041
+
+
+def provisioning_lock_all() -> None:
+    """Hold the exclusive side of the provisioning sync lock until the transaction ends:
+    every per-user sync waits for this transaction, and this one for those running.
+
+    A transaction that will sync whole targets takes it before it syncs any user: taking
+    the shared side (and user locks) first and the exclusive side later deadlocks with a
+    concurrent per-user sync holding the shared side and waiting for one of those user
+    locks. A transaction never conflicts with its own locks, so syncs of users after this
+    pass straight through. PostgreSQL only (SQLite has one writer at a time)."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [PROVISION_ALL_LOCK_CLASS])

@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from accessportal.kernel.audit import AuditEntry, audit_record_many
-from accessportal.kernel.locking import retry_on_conflict
+from accessportal.kernel.locking import provisioning_lock_all, retry_on_conflict
 from policies_app.loader import PolicyPlan
 from policies_app.models import (
     POLICY_SOURCE,
@@ -285,6 +285,11 @@ def policies_apply(
             if prune:
                 _prune(plan, summary, audit, actor)
             _apply_provision_targets(plan, summary, audit, actor)
+            if summary.changed:
+                # The request layer resyncs every provisioning target below (exclusive
+                # lock); directory_mapping_resync syncs users first (shared side and user
+                # locks). Exclusive first: upgrading later deadlocks with an approval.
+                provisioning_lock_all()
             audit += directory_mapping_resync(_mappings_changed(summary))
             if summary.changed:
                 # Who may see and review pending requests follows the new policies, from

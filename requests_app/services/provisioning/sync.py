@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accessportal.kernel.choices import ProvisionState
+from accessportal.kernel.locking import PROVISION_ALL_LOCK_CLASS, provisioning_lock_all
 from policies_app.models import ProvisionTarget
 from requests_app.models import ProvisionAssignment
 from requests_app.selectors.provisioning import (
@@ -28,7 +29,12 @@ from requests_app.services.jobs import job_after_commit
 # "AP" "PS" (Access Portal, provisioning sync), so no other lock of the portal shares it.
 USER_LOCK_CLASS = 0x41505053
 # ... and of the one lock a sync of whole targets takes exclusively, per-user syncs shared.
-ALL_LOCK_CLASS = 0x41505041
+ALL_LOCK_CLASS = PROVISION_ALL_LOCK_CLASS
+# Above this many users a sync takes the exclusive `lock_all` instead of a lock per user:
+# each advisory lock takes a slot in PostgreSQL's shared lock table
+# (max_locks_per_transaction x max_connections, 6,400 on defaults), and a directory push, an
+# sso_mapping change or a batch of expiries can name thousands ("out of shared memory").
+LOCK_USERS_MAX = 200
 
 
 def lock_users(user_ids: Iterable[int]) -> None:
@@ -42,7 +48,8 @@ def lock_users(user_ids: Iterable[int]) -> None:
     it) see the first one's grants. PostgreSQL: a transaction-scoped advisory lock per user,
     taken in ascending id order in one statement, after the shared side of the one lock a
     sync of whole targets takes exclusively (`lock_all`). SQLite has one writer at a time:
-    nothing.
+    nothing. Above `LOCK_USERS_MAX` users: the exclusive `lock_all` (one lock, however
+    many users) - every other sync waits for this transaction.
 
     Lock order: request -> extensions -> grants -> these user locks -> assignments -> audit
     head. Every caller takes them after its grant rows and before any assignment row, so
@@ -52,6 +59,9 @@ def lock_users(user_ids: Iterable[int]) -> None:
     """
     ids = sorted({int(uid) for uid in user_ids})
     if not ids or connection.vendor != "postgresql":
+        return
+    if len(ids) > LOCK_USERS_MAX:
+        lock_all()
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)", [ALL_LOCK_CLASS])
@@ -66,11 +76,9 @@ def lock_all() -> None:
     """Serialize a sync of whole targets (`provisioning_resync_targets`: a policy apply,
     the reconciler) with every per-user sync until the transaction ends: the exclusive
     side of the lock whose shared side `lock_users` takes first. Taken before any
-    assignment row, like the user locks; nothing on SQLite."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [ALL_LOCK_CLASS])
+    assignment row, like the user locks; nothing on SQLite. A transaction that also syncs
+    users takes it before them (`provisioning_lock_all`: the policy apply)."""
+    provisioning_lock_all()
 
 
 def _after_lock(now: datetime) -> datetime:

@@ -73,43 +73,70 @@ def principal_for(user) -> Principal:
 
 
 def provision_account(row: ProvisionAssignment) -> str:
-    """The account a claimed call acts on, saved on the assignment before the call.
+    """The account a claimed call acts on (the grant's new one is not saved here).
 
-    A grant works it out from the person now (user name, email, traits) and saves it
-    first, so that whatever becomes of the call (stale, failed, a lost answer) a later
-    revoke knows which account may have been added. A revoke takes the saved account (the
-    one granted, even if the user was renamed since), and works it out only when none was
-    ever saved. Raises like the provisioner's `account`."""
+    A revoke takes the saved account (the one granted, even if the user was renamed
+    since), and works it out only when none was ever saved, saving it before the call. A
+    grant works it out from the person now (user name, email, traits); `_call` saves it
+    before the grant call, so that whatever becomes of the call (stale, failed, a lost
+    answer) a later revoke knows which account may have been added. Raises like the
+    provisioner's `account`."""
     if not row.desired and row.account:
         return row.account
     account = provisioner_get(row.target.provisioner).account(
         principal_for(row.user), row.target.config
     )
-    if account and account != row.account:
-        ProvisionAssignment.objects.filter(pk=row.pk).update(account=account)
-        row.account = account
+    if not row.desired and account:
+        _save_account(row, account)
     return account
 
 
-def _call(row: ProvisionAssignment) -> tuple[str, ProvisionError | None]:
-    """Grant or revoke in the target; (account, error). Never raises."""
+def _save_account(row: ProvisionAssignment, account: str) -> None:
+    if account != row.account:
+        ProvisionAssignment.objects.filter(pk=row.pk).update(account=account)
+        row.account = account
+
+
+def _replaced_account(row: ProvisionAssignment, account: str) -> str:
+    """The saved account a grant of `account` must take out first: the one saved when it
+    differs (the user was renamed, the target's login template changed) and the row is not
+    confirmed removed - an earlier grant of it may have reached the target even if its
+    answer was lost. "" when there is none."""
+    differs = row.account and account and row.account != account
+    return row.account if differs and row.state != ProvisionState.REMOVED else ""
+
+
+def _call(row: ProvisionAssignment) -> tuple[str, str, ProvisionError | None]:
+    """Grant or revoke in the target; (account, replaced account, error). Never raises.
+
+    A grant whose account differs from the saved one revokes the saved one first
+    (idempotent); only once that succeeded is the new account saved and granted. If the
+    revoke fails the saved account stays, so the next attempt takes it out again."""
     config = row.target.config
-    account = row.account
+    account, replaced = row.account, ""
     try:
         provisioner = provisioner_get(row.target.provisioner)
         account = provision_account(row)
         if row.desired:
             if not account:
                 raise ProvisionError("the user has no account in this target", retry=False)
+            replaced = _replaced_account(row, account)
+            if replaced:
+                try:
+                    provisioner.revoke(replaced, config)
+                except Exception:
+                    account = replaced  # still the saved one: tried again next attempt
+                    raise
+            _save_account(row, account)
             provisioner.grant(account, config)
         elif account:  # no account: nothing to take out
             provisioner.revoke(account, config)
-        return account, None
+        return account, replaced, None
     except ProvisionError as err:
-        return account, err
+        return account, replaced, err
     except Exception as err:  # noqa: BLE001 - a provisioner bug is a retryable failure
         logger.exception("provisioner %s failed", row.target.provisioner)
-        return account, ProvisionError(f"{type(err).__name__}: {err}")
+        return account, replaced, ProvisionError(f"{type(err).__name__}: {err}")
 
 
 def provision_run(*, assignment_id: int, now: datetime | None = None) -> str:
@@ -118,11 +145,12 @@ def provision_run(*, assignment_id: int, now: datetime | None = None) -> str:
     row = provision_claim(assignment_id=assignment_id, now=now or timezone.now())
     if row is None:
         return ""
-    account, error = _call(row)  # outside any transaction: a slow target holds no lock
+    account, replaced, error = _call(row)  # outside any transaction: no lock held
     return provision_record(
         assignment_id=row.pk,
         generation=row.generation,
         account=account,
+        replaced=replaced,
         error=error,
         now=timezone.now(),
     )
@@ -142,9 +170,11 @@ def provision_record(
     account: str,
     error: ProvisionError | None,
     now: datetime,
+    replaced: str = "",
 ) -> str:
     """Write the outcome of one call, if `desired` has not flipped since the claim; audited
-    (applied, removed, first failure of a generation), audit appended last."""
+    (applied, removed, first failure of a generation; `replaced`: the saved account a
+    grant took out first), audit appended last."""
     row = (
         ProvisionAssignment.objects.select_for_update(of=("self",))
         .select_related("target", "user")
@@ -167,6 +197,8 @@ def provision_record(
         "account": account,
         "generation": generation,
     }
+    if replaced:
+        data["replaced_account"] = replaced
     if error is None:
         row.account, row.last_error, row.attempts = account, "", 0
         if row.desired:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
+from accessportal.kernel.choices import AuditAction
+from accessportal.kernel.models import AuditEvent
 from accessportal.provisioners.base import ProvisionError
 from requests_app.models import ProvisionAssignment
 from requests_app.services.grants import access_request_revoke
@@ -72,6 +74,93 @@ def test_a_grant_whose_answer_was_lost_then_a_rename_removes_the_account_granted
     provision_reconcile()
     row.refresh_from_db()
     assert dbas.members == set() and row.display_state == "removed"
+
+
+def _lose_the_grant_answer(plugin, dbas):
+    def lost_answer(operation, account):
+        if operation == "grant":
+            plugin.HOOK = None
+            dbas.members = dbas.members | {account}
+            raise ProvisionError("timed out after 10 s (answer lost)")
+
+    plugin.HOOK = lost_answer
+
+
+def _due_now(row) -> None:
+    ProvisionAssignment.objects.filter(pk=row.pk).update(next_attempt_at=row.created)
+
+
+def test_a_retried_grant_for_a_renamed_user_takes_out_the_account_first_tried(
+    dbas, approve, requester, plugin, work
+):
+    """The grant timed out after the target added uid=alice; alice is renamed; the retry
+    grants uid=alice-renamed and takes uid=alice out first, so the revoke leaves nothing."""
+    request = approve("db-admin")
+    row = ProvisionAssignment.objects.get(user=requester)
+    _lose_the_grant_answer(plugin, dbas)
+    assert provision_run(assignment_id=row.pk) == "failed"
+    _rename(requester, "alice-renamed")
+    _due_now(row)
+    work()
+    row.refresh_from_db()
+    assert dbas.members == {"uid=alice-renamed"}
+    assert (row.display_state, row.account) == ("applied", "uid=alice-renamed")
+    applied = AuditEvent.objects.filter(action=AuditAction.PROVISION_APPLIED).latest("seq")
+    assert applied.data["replaced_account"] == "uid=alice"
+    access_request_revoke(request_id=request.id, actor=requester, reason="x")
+    work()
+    provision_reconcile()
+    assert dbas.members == set()
+
+
+def test_a_failed_revoke_of_the_old_account_keeps_it_saved_and_is_tried_again(
+    dbas, approve, requester, plugin, work
+):
+    approve("db-admin")
+    row = ProvisionAssignment.objects.get(user=requester)
+    _lose_the_grant_answer(plugin, dbas)
+    assert provision_run(assignment_id=row.pk) == "failed"
+    _rename(requester, "alice-renamed")
+
+    def revoke_fails(operation, account):
+        if operation == "revoke":
+            plugin.HOOK = None
+            raise ProvisionError("connection refused")
+
+    plugin.HOOK = revoke_fails
+    _due_now(row)
+    assert provision_run(assignment_id=row.pk) == "failed"
+    row.refresh_from_db()
+    assert row.account == "uid=alice" and dbas.members == {"uid=alice"}
+    _due_now(row)
+    assert provision_run(assignment_id=row.pk) == "applied"
+    row.refresh_from_db()
+    assert row.account == "uid=alice-renamed" and dbas.members == {"uid=alice-renamed"}
+
+
+def test_a_regrant_while_the_revoke_is_failing_takes_out_the_old_account(
+    dbas, approve, requester, work
+):
+    """The account's template changes (here: a rename, same effect) while the revoke of
+    uid=alice is failing; re-approved, the grant of the new account takes the old one out."""
+    first = approve("db-admin")
+    work()
+    dbas.mode("fail")
+    access_request_revoke(request_id=first.id, actor=requester, reason="x")
+    work()
+    row = ProvisionAssignment.objects.get(user=requester)
+    assert (row.desired, row.state, dbas.members) == (False, "FAILED", {"uid=alice"})
+    _rename(requester, "alice-renamed")
+    dbas.mode("")
+    second = approve("db-admin")
+    work()
+    row = ProvisionAssignment.objects.get(user=requester)
+    assert dbas.members == {"uid=alice-renamed"}
+    assert (row.display_state, row.account) == ("applied", "uid=alice-renamed")
+    access_request_revoke(request_id=second.id, actor=requester, reason="x")
+    work()
+    provision_reconcile()
+    assert dbas.members == set()
 
 
 def test_the_reconciler_compares_members_with_the_stored_account(
