@@ -293,6 +293,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's consumer, made to survive a lost Redis connection (accessportal/worker_consumer.py).
 CELERY_WORKER_CONSUMER = "accessportal.worker_consumer:Consumer"
+# What a task prints (Django's console email backend: whole emails) is logged at INFO,
+# not Celery's default WARNING.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 # Celery 6's default (no task here acks late, so nothing is cancelled); silences its warning.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # A web request must not hang on a dead broker: fail fast, the sweeps do the work later.
