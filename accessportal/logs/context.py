@@ -11,7 +11,6 @@ import uuid
 from django.utils.functional import empty
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-user_var: contextvars.ContextVar[str] = contextvars.ContextVar("log_user", default="-")
 task_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("task_id", default="-")
 task_name_var: contextvars.ContextVar[str] = contextvars.ContextVar("task_name", default="-")
 # The current HTTP request, read lazily for its user (who is known only once some
@@ -44,8 +43,8 @@ def current_request_id() -> str | None:
 def _username(request: object | None) -> str:
     """The request's user if authentication already ran (never triggers a lookup here: a
     filter that queried the database could log, and recurse)."""
-    if request is None:
-        return user_var.get()
+    if request is None:  # a task, a command: no user
+        return "-"
     user = getattr(request, "__dict__", {}).get("user")
     if user is None:
         return "-"
