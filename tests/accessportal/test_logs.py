@@ -63,6 +63,16 @@ def test_a_request_id_from_the_proxy_is_answered_and_on_every_line(requester, js
     assert all(line["user"] == "alice" for line in lines)
 
 
+def test_a_portal_user_signed_in_by_session_is_on_the_lines(requester, client, json_lines):
+    client.force_login(requester)
+    signing_in = len(json_lines())  # axes' lines for force_login: no request
+    answer = client.get("/requests/00000000-0000-4000-8000-000000000000/")
+    assert answer.status_code == 404
+    lines = json_lines()[signing_in:]
+    assert lines and all(line["user"] == "alice" for line in lines)
+    assert {line["request_id"] for line in lines} == {answer["X-Request-ID"]}
+
+
 @pytest.mark.parametrize(
     "incoming", ["short", "x" * 129, "has space in it", 'quote"injected"', "new\nline-000"]
 )
