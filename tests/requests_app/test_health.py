@@ -175,3 +175,10 @@ def test_the_heartbeat_task_records_beat_only_when_beat_sent_it(settings):
     heartbeat.apply_async(kwargs=entry["kwargs"])  # as beat sends it
     assert set(Heartbeat.objects.values_list("name", flat=True)) == {"worker", "beat"}
     assert entry["options"]["expires"] == settings.HEALTH_HEARTBEAT_INTERVAL
+
+
+def test_readyz_stays_cheap(client, heartbeats, django_assert_max_num_queries):
+    """Probed every few seconds: a fixed handful of queries once migrations are known."""
+    _ready(client)
+    with django_assert_max_num_queries(5):
+        assert _ready(client)[0] == 200
