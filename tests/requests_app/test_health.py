@@ -19,6 +19,8 @@ from requests_app.models import Heartbeat, OutboxMessage
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.heartbeats import heartbeat_record
 from requests_app.tasks import heartbeat
+from tests.conftest import REQUIRE_SERVICES
+from tests.redis_server import INSTALL_HINT, RedisServer, redis_server_installed
 from tests.worker_support import REDIS_URL, broker
 
 pytestmark = pytest.mark.django_db
@@ -114,6 +116,28 @@ def test_readyz_fails_when_the_broker_is_unreachable_and_says_so_in_bounded_time
     # Neither the password nor the URL it sits in leaks into the body.
     text = response.content.decode()
     assert BROKER_PASSWORD not in text and "redis://" not in text
+
+
+def test_readyz_gives_up_on_a_hung_broker_after_its_timeout(client, heartbeats, tmp_path):
+    """A frozen redis-server (SIGSTOP: the port accepts, nothing answers) fails the check
+    after HEALTH_BROKER_TIMEOUT instead of holding the probe."""
+    if not redis_server_installed():
+        if REQUIRE_SERVICES:
+            pytest.fail(f"ACCESSPORTAL_REQUIRE_SERVICES=1: {INSTALL_HINT}")
+        pytest.skip(INSTALL_HINT)
+    server = RedisServer(tmp_path)
+    try:
+        server.freeze()
+        with broker(server.url):
+            started = time.monotonic()
+            status, checks, _ = _ready(client)
+            elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert status == 503
+    assert checks["broker"]["state"] == "fail"
+    assert checks["broker"]["message"] == "no answer within 1 s"
+    assert elapsed < 5, "bounded by HEALTH_BROKER_TIMEOUT, not the transport's own timeouts"
 
 
 @pytest.mark.redis
