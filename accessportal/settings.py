@@ -380,6 +380,24 @@ if PROVISION_CLAIM_LEASE <= 300 or min(PROVISION_SWEEP_INTERVAL, PROVISION_RECON
         "PROVISION_CLAIM_LEASE must be longer than 300 s (the longest call to a target), and "
         "PROVISION_SWEEP_INTERVAL and PROVISION_RECONCILE_INTERVAL at least 1 s"
     )
+# Health and readiness (requests_app/health; docs/operations.md): /readyz's thresholds.
+HEALTH_BROKER_TIMEOUT = env_int("HEALTH_BROKER_TIMEOUT", 1)  # seconds the broker has to answer
+HEALTH_HEARTBEAT_INTERVAL = env_int("HEALTH_HEARTBEAT_INTERVAL", 30)  # beat sends a heartbeat
+HEALTH_HEARTBEAT_MAX_AGE = env_int("HEALTH_HEARTBEAT_MAX_AGE", 120)  # older: not ready
+HEALTH_OUTBOX_BACKLOG_MAX = env_int("HEALTH_OUTBOX_BACKLOG_MAX", 1000)  # notification work due
+HEALTH_OUTBOX_OLDEST_MAX_AGE = env_int("HEALTH_OUTBOX_OLDEST_MAX_AGE", 3600)  # undelivered
+HEALTH_MIGRATIONS_CACHE = env_int("HEALTH_MIGRATIONS_CACHE", 60)  # keep "all applied" (s)
+if not 0 < HEALTH_BROKER_TIMEOUT <= 10 or HEALTH_HEARTBEAT_INTERVAL < 1:
+    raise ImproperlyConfigured(
+        "HEALTH_BROKER_TIMEOUT must be between 1 and 10 s, HEALTH_HEARTBEAT_INTERVAL >= 1"
+    )
+if HEALTH_HEARTBEAT_MAX_AGE <= HEALTH_HEARTBEAT_INTERVAL:
+    raise ImproperlyConfigured(
+        "HEALTH_HEARTBEAT_MAX_AGE must be longer than HEALTH_HEARTBEAT_INTERVAL"
+    )
+# A load balancer or kubelet probes over plain HTTP: no redirect to HTTPS for the probes
+# (production's SECURE_SSL_REDIRECT, below). Paths without their leading slash.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 CELERY_BEAT_SCHEDULE = {
     name: {
         "task": f"requests_app.tasks.{task}",
@@ -406,6 +424,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_app.tasks.provision_reconcile",
         "schedule": float(PROVISION_RECONCILE_INTERVAL),
         "options": {"expires": float(PROVISION_RECONCILE_INTERVAL)},
+    },
+    # /readyz's worker and beat heartbeats: sent by beat, recorded by the worker that runs
+    # it; dropped when not run within one interval (requests_app.tasks.heartbeat).
+    "heartbeat": {
+        "task": "requests_app.tasks.heartbeat",
+        "schedule": float(HEALTH_HEARTBEAT_INTERVAL),
+        "kwargs": {"sent_by": "beat"},
+        "options": {"expires": float(HEALTH_HEARTBEAT_INTERVAL)},
     },
 }
 # Where beat remembers when each sweep last ran (Celery's default name, in the working

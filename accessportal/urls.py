@@ -4,12 +4,17 @@ from django.contrib import admin
 from django.urls import include, path
 
 from requests_app.api.views.credentials import jwks_view
+from requests_app.health.views import healthz, readyz
 from requests_app.portal.urls import auth_urlpatterns
 
 # A crash outside the API's views (production mode) still answers JSON under /api/.
 handler500 = "requests_app.api.views.errors.server_error"
 
 urlpatterns = [
+    # Probes for load balancers and orchestrators (docs/operations.md): no authentication,
+    # plain HTTP allowed (SECURE_REDIRECT_EXEMPT).
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include("requests_app.api.urls")),
     # The public keys that verify signed access credentials (no authentication).

@@ -423,3 +423,18 @@ class AccessRequestGroupObjectPermission(GroupObjectPermissionBase):
 
     class Meta(GroupObjectPermissionBase.Meta):
         pass
+
+
+class Heartbeat(models.Model):
+    """When a background process last proved it works (README "Health and readiness").
+
+    One row per name, upserted by `services.heartbeats`: `worker` when a worker ran the
+    heartbeat task, `beat` when that task had been sent by Celery beat. Operational state,
+    not a change anyone made: not audited.
+    """
+
+    name = models.CharField(max_length=32, primary_key=True)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} heartbeat at {self.last_seen:%Y-%m-%d %H:%M:%S}"

@@ -24,6 +24,7 @@ from requests_app.services.audit_anchors import (
     audit_anchor_take,
 )
 from requests_app.services.grants import grants_end_due
+from requests_app.services.heartbeats import BEAT, WORKER, heartbeat_record
 from requests_app.services.notifications import outbox_dispatch, outbox_messages_due
 from requests_app.services.provisioning.reconcile import (
     ReconcileFailed,
@@ -123,6 +124,15 @@ def dispatch_audit_anchor() -> int | None:
         # The next anchor goes out at the next interval; `manage.py audit_anchor` sooner.
         logger.error("audit anchor #%s not delivered to %s", result.anchor.seq, failure)
     return result.anchor.seq
+
+
+@shared_task
+def heartbeat(sent_by: str = "") -> None:
+    """Periodic (HEALTH_HEARTBEAT_INTERVAL): a worker ran this, so record `worker`; and
+    when beat sent it (the schedule entry passes sent_by="beat"), record `beat` too. The
+    entry expires after one interval, so beat sent it at most that long ago. Not retried:
+    the next one comes at the next interval (docs/operations.md)."""
+    heartbeat_record(names=[WORKER, BEAT] if sent_by == BEAT else [WORKER])
 
 
 @shared_task(**RETRY)

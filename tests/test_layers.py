@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SURFACES = tuple(
     f"requests_app.{name}"
-    for name in ("api", "admin", "portal", "tasks", "management", "templatetags")
+    for name in ("api", "admin", "portal", "tasks", "management", "templatetags", "health")
 )
 
 # The one import from the request domain up into a surface, made at call time: a job queued

@@ -120,3 +120,38 @@ def test_production_responses_are_tls_only_and_carry_security_headers():
     assert "object-src 'none'" in csp and "unsafe-inline" not in csp
     assert probe["proxied"] == 302, "the proxy's X-Forwarded-Proto counts as TLS"
     assert probe["cookies"] == [True, True, True]  # session + CSRF cookies: Secure, HttpOnly
+
+
+_HEALTH_PROBE = """
+import json, django
+django.setup()
+from django.test import Client
+client = Client(HTTP_HOST="access.example.com")
+healthz = client.get("/healthz")
+readyz = client.get("/readyz")
+print(json.dumps({
+    "healthz": [healthz.status_code, healthz.get("Location"), healthz.content.decode()],
+    "readyz": [readyz.status_code, readyz.get("Location"), readyz.content.decode()],
+}))
+"""
+
+
+def test_probes_answer_over_plain_http_in_production(tmp_path):
+    """A load balancer or kubelet probes over plain HTTP: /healthz and /readyz are exempt
+    from the SSL redirect, need no sign-in, and show no secret from the settings."""
+    result = _run(
+        ["-c", _HEALTH_PROBE],
+        DJANGO_SETTINGS_MODULE="accessportal.settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}",  # not migrated: not ready
+        CELERY_BROKER_URL="redis://:hunter2-prod-broker@127.0.0.1:9/0",  # nothing listens
+        **_production(),
+    )
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    assert probe["healthz"] == [200, None, '{"status": "ok"}']
+    status, location, body = probe["readyz"]
+    assert (status, location) == (503, None)
+    checks = {c["name"]: c for c in json.loads(body)["checks"]}
+    assert checks["migrations"]["state"] == "fail"
+    assert checks["broker"]["state"] == "fail"
+    assert "hunter2" not in body and STRONG_KEY not in body
