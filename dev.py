@@ -149,6 +149,9 @@ def _served_environment(host: str, port: str) -> dict[str, str]:
     public = socket.gethostname() if host in {"0.0.0.0", "::"} else host
     origin = f"http://{f'[{public}]' if ':' in public else public}:{port}"
     env.setdefault("NOTIFY_REQUEST_URL", origin + "/requests/{id}/")
+    # The demo shows whole emails (their links are how one follows a request); the
+    # development default logs one line per email (accessportal/logs/mail.py).
+    env.setdefault("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
     if not env.get("DJANGO_ALLOWED_HOSTS"):
         env["DJANGO_ALLOWED_HOSTS"] = ",".join(
             dict.fromkeys(["127.0.0.1", "localhost", "[::1]", public])

@@ -10,8 +10,10 @@ four. The periodic sweeps are in settings.CELERY_BEAT_SCHEDULE.
 import os
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
+
+from accessportal.logs import celery as log_context
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "accessportal.settings")
 
@@ -27,6 +29,13 @@ app.conf.task_routes = {
     "requests_app.tasks.provision_*": {"queue": "provision"},
 }
 app.autodiscover_tasks()
+
+# Logs (accessportal/logs/celery.py): the request id travels in each message's headers and
+# is on every line the worker logs for that task; the worker logs through settings.LOGGING.
+signals.before_task_publish.connect(log_context.on_before_task_publish, weak=False)
+signals.task_prerun.connect(log_context.on_task_prerun, weak=False)
+signals.task_postrun.connect(log_context.on_task_postrun, weak=False)
+signals.setup_logging.connect(log_context.on_setup_logging, weak=False)
 
 
 @app.on_after_configure.connect

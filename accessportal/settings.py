@@ -17,6 +17,7 @@ from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from accessportal.envconfig import database_from_url, env_bool, env_int, env_list, env_str
+from accessportal.logs.config import logging_config
 from accessportal.security import production_secret_key
 from accessportal.sso.config import form_action_origins, oidc_apps
 
@@ -83,6 +84,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id (X-Request-ID) on every log line of the request and its answer.
+    "accessportal.logs.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header (django-csp) on every response, the security
     # middleware's redirects and WhiteNoise's static files included.
@@ -290,6 +293,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's consumer, made to survive a lost Redis connection (accessportal/worker_consumer.py).
 CELERY_WORKER_CONSUMER = "accessportal.worker_consumer:Consumer"
+# What a task prints (Django's console email backend: whole emails) is logged at INFO,
+# not Celery's default WARNING.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 # Celery 6's default (no task here acks late, so nothing is cancelled); silences its warning.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # A web request must not hang on a dead broker: fail fast, the sweeps do the work later.
@@ -499,7 +505,8 @@ EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend"
     if PRODUCTION
-    else "django.core.mail.backends.console.EmailBackend",
+    # development: one log line per email, the body at DEBUG (accessportal/logs/mail.py)
+    else "accessportal.logs.mail.LogEmailBackend",
 )
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -540,12 +547,11 @@ SCIM_SERVICE_PROVIDER = {
     ],
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# --- Logs (README "Logs", docs/operations.md): JSON in production, text in development; ----
+# --- request ids, users and task ids on every line; secrets redacted (accessportal/logs). --
+LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "text").lower()
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
 
 
 # --- Hardening (docs/SECURITY.md): login throttling, CSP, sessions, the rate limits' cache, -

@@ -11,6 +11,7 @@ work is recorded in the database and the periodic sweeps do it (requests_app/ser
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import queue
@@ -80,8 +81,10 @@ def publish_with_deadline(publish: Callable[[], object], what: str) -> bool:
     """Run `publish()` on the publisher thread; wait for it at most WORKER_PUBLISH_TIMEOUT s.
 
     Returns whether it was done in time (it may still be done later, or never: callers rely
-    on the sweeps, never on the publish)."""
-    return _current().submit(publish, what, settings.WORKER_PUBLISH_TIMEOUT)
+    on the sweeps, never on the publish). The publish runs in the caller's context, so the
+    message carries the caller's request id (accessportal/logs/celery.py)."""
+    context = contextvars.copy_context()
+    return _current().submit(lambda: context.run(publish), what, settings.WORKER_PUBLISH_TIMEOUT)
 
 
 def publisher_drain(timeout: float) -> bool:
