@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 
+import pythonjsonlogger.json
 from django.core.exceptions import ImproperlyConfigured
+
+from accessportal.logs.redact import redact
 
 FORMATS = ("json", "text")
 TEXT_FORMAT = (
@@ -39,7 +42,7 @@ def logging_config(*, log_format: str, level: str) -> dict:
         },
         "formatters": {
             "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
+                "()": "accessportal.logs.config.JsonFormatter",
                 "fmt": JSON_FIELDS,
                 "rename_fields": {"levelname": "level", "name": "logger"},
                 "timestamp": True,  # ISO 8601, UTC
@@ -66,8 +69,19 @@ def logging_config(*, log_format: str, level: str) -> dict:
     }
 
 
+class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
+    """python-json-logger's JSON lines, tracebacks masked like messages (it formats
+    `exc_info` itself, so the redaction filter's masked `exc_text` is not enough)."""
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        return redact(super().formatException(ei))
+
+
 class TextFormatter(logging.Formatter):
     """Readable lines for development: the task (when there is one) after the ids."""
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        return redact(super().formatException(ei))
 
     def format(self, record: logging.LogRecord) -> str:
         task = getattr(record, "task", "-")

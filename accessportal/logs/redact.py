@@ -56,7 +56,8 @@ class RedactFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            # Formatters print exc_text when exc_info is gone (the JSON one would re-format
-            # exc_info, unmasked, otherwise).
-            record.exc_text, record.exc_info = redact(record.exc_text), None
+            # Text formatters print the masked exc_text; the JSON one formats exc_info
+            # itself and masks it (config.JsonFormatter). exc_info stays for other
+            # handlers (tests' capture, error trackers), which see the exception.
+            record.exc_text = redact(record.exc_text)
         return True

@@ -124,9 +124,11 @@ def test_deeply_nested_json_is_a_400_everywhere(write, endpoint, shape, request)
     assert _snapshot() == before
 
 
-@pytest.mark.parametrize("depth", [2, 50, 900])
+@pytest.mark.parametrize("depth", [2, 50, 500])
 def test_moderately_nested_values_are_refused_by_the_field_they_are_in(write, pending, depth):
-    """Nesting that parses is still the wrong type for every field: a 400 naming it."""
+    """Nesting that parses is still the wrong type for every field: a 400 naming it.
+    (Far deeper, near Python's recursion limit less the frames of the middleware and the
+    view, the parser refuses the body as nested too deeply: the test above.)"""
     body = {"state": "APPROVED", "reason": json.loads("[" * depth + '"x"' + "]" * depth)}
     response = write("reviews", body)
     assert response.status_code == 400
