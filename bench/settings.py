@@ -27,3 +27,7 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("BENCH_CONN_MAX_AGE", 600)
 LOGGING["root"]["level"] = "WARNING"
 LOGGING.setdefault("loggers", {})["django.request"] = {"level": "ERROR"}
+# Celery's own lines stay at INFO: the provisioning benchmark's worker (which logs through
+# these settings, accessportal/logs/celery.py) announces " ready." and "succeeded in"
+# there, and the benchmark reads both from its log.
+LOGGING["loggers"]["celery"] = {"level": "INFO"}
