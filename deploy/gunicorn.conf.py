@@ -1,0 +1,18 @@
+"""gunicorn settings for Access Portal (docs/deploy.md; deploy/systemd/accessportal-web.service).
+
+    gunicorn accessportal.wsgi -c deploy/gunicorn.conf.py
+
+Read from the same environment as the application: GUNICORN_BIND (default
+127.0.0.1:8000), GUNICORN_WORKERS (default 4).
+"""
+
+import os
+
+_binds = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+bind = [b.strip() for b in _binds.split(",") if b.strip()]
+workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+# Requests are short; a worker stuck this long is killed and replaced.
+timeout = 30
+graceful_timeout = 25
+# The application logs each request itself (JSON in production, with the request id).
+accesslog = None
