@@ -4,6 +4,7 @@ backlog, an unapplied migration) with a 503, and never shows a secret."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from datetime import timedelta
@@ -97,6 +98,19 @@ def test_readyz_fails_when_no_worker_was_ever_seen(client):
     assert (
         checks["heartbeats"]["message"] == "stale (max 120 s): worker never seen, beat never seen"
     )
+
+
+def test_a_failed_probe_logs_one_warning_naming_the_failure_not_a_django_error(client, caplog):
+    with caplog.at_level(logging.INFO):
+        status, _, _ = _ready(client)
+    assert status == 503
+    lines = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    assert (
+        "accessportal.health",
+        "WARNING",
+        "not ready: heartbeats: stale (max 120 s): worker never seen, beat never seen",
+    ) in lines
+    assert not [line for line in lines if line[0] == "django.request"]
 
 
 def test_readyz_fails_when_the_broker_is_unreachable_and_says_so_in_bounded_time(
