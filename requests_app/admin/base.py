@@ -7,9 +7,13 @@ Rows a user may not see are answered with 404, as everywhere else.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from collections.abc import Callable
+
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpRequest
+
+from accessportal.kernel.errors import DomainError
 
 DESK_MEDIA_CSS = {"all": ["requests_app/desk.css"]}
 
@@ -57,3 +61,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def history_view(self, request, object_id, extra_context=None):
         self.visible_object(request, object_id)
         return super().history_view(request, object_id, extra_context)
+
+
+def report_queued(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    queue: Callable[[], int],
+    *,
+    done: str,
+    nothing: str | None = None,
+) -> None:
+    """Run an action that queues work through a service and say what it did: the service's
+    refusal as an error, `done` (with `{count}`) when it queued something, else `nothing`
+    as a warning (or `done` with 0 when there is no such message)."""
+    try:
+        count = queue()
+    except DomainError as err:
+        model_admin.message_user(request, err.message, messages.ERROR)
+        return
+    if count or nothing is None:
+        model_admin.message_user(request, done.format(count=count))
+    else:
+        model_admin.message_user(request, nothing, messages.WARNING)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, Q
 
 from accessportal.kernel.choices import OutboxState
-from accessportal.kernel.errors import DomainError
+from requests_app.admin.base import report_queued
 from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.services.notifications import outbox_retry
 
@@ -120,16 +120,11 @@ class OutboxMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
         description="Retry now (dead letters and waiting deliveries)", permissions=["retry"]
     )
     def retry_now(self, request, queryset):
-        try:
-            count = outbox_retry(
-                message_ids=queryset.values_list("pk", flat=True), actor=request.user
-            )
-        except DomainError as err:
-            self.message_user(request, err.message, messages.ERROR)
-            return
-        if count:
-            self.message_user(request, f"{count} notification(s) queued to be sent again.")
-        else:
-            self.message_user(
-                request, "Nothing to retry: those notifications were sent.", messages.WARNING
-            )
+        ids = queryset.values_list("pk", flat=True)
+        report_queued(
+            self,
+            request,
+            lambda: outbox_retry(message_ids=ids, actor=request.user),
+            done="{count} notification(s) queued to be sent again.",
+            nothing="Nothing to retry: those notifications were sent.",
+        )

@@ -5,7 +5,7 @@ holders of the models' view permissions (and superusers) see these pages."""
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import SimpleListFilter
 from django.db.models import Count, Q
 from django.http import HttpRequest
@@ -15,9 +15,8 @@ from django.utils.html import format_html
 from django.utils.timezone import localtime
 
 from accessportal.kernel.choices import ProvisionState
-from accessportal.kernel.errors import DomainError
 from policies_app.models import ProvisionTarget
-from requests_app.admin.base import ReadOnlyAdmin
+from requests_app.admin.base import ReadOnlyAdmin, report_queued
 from requests_app.models import ProvisionAssignment
 from requests_app.selectors.provisioning_targets import DISPLAY_STATE_Q, targets_failing
 from requests_app.services.provisioning.retry import (
@@ -178,14 +177,13 @@ class ProvisionTargetAdmin(_PermissionAdmin):
 
     @admin.action(description="Reconcile now", permissions=["reconcile"])
     def reconcile_now(self, request, queryset):
-        try:
-            count = provision_reconcile_request(
-                target_ids=queryset.values_list("pk", flat=True), actor=request.user
-            )
-        except DomainError as err:
-            self.message_user(request, err.message, messages.ERROR)
-            return
-        self.message_user(request, f"{count} target(s) queued to be reconciled now.")
+        ids = queryset.values_list("pk", flat=True)
+        report_queued(
+            self,
+            request,
+            lambda: provision_reconcile_request(target_ids=ids, actor=request.user),
+            done="{count} target(s) queued to be reconciled now.",
+        )
 
 
 class DisplayStateFilter(SimpleListFilter):
@@ -251,16 +249,11 @@ class ProvisionAssignmentAdmin(_PermissionAdmin):
 
     @admin.action(description="Retry now (failed assignments)", permissions=["retry"])
     def retry_now(self, request, queryset):
-        try:
-            count = provision_retry(
-                assignment_ids=queryset.values_list("pk", flat=True), actor=request.user
-            )
-        except DomainError as err:
-            self.message_user(request, err.message, messages.ERROR)
-            return
-        if count:
-            self.message_user(request, f"{count} assignment(s) queued to be tried again now.")
-        else:
-            self.message_user(
-                request, "Nothing to retry: none of those assignments failed.", messages.WARNING
-            )
+        ids = queryset.values_list("pk", flat=True)
+        report_queued(
+            self,
+            request,
+            lambda: provision_retry(assignment_ids=ids, actor=request.user),
+            done="{count} assignment(s) queued to be tried again now.",
+            nothing="Nothing to retry: none of those assignments failed.",
+        )
