@@ -16,6 +16,7 @@ from django_scim.constants import SchemaURI
 from django_scim.middleware import SCIMAuthCheckMiddleware
 from django_scim.settings import scim_settings
 
+from accessportal.kernel.storable import unstorable
 from accessportal.scim.errors import scim_error
 from policies_app.models import SSOMapping
 from policies_app.services.directory_tokens import directory_token_provider
@@ -67,7 +68,7 @@ def body_problem(request: HttpRequest) -> str | None:
 
 class BearerTokenSCIMAuth(SCIMAuthCheckMiddleware):
     """401 without a provider's token, 403 for a provider without an sso_mapping, 400 for
-    a body that is not a SCIM object."""
+    a body that is not a SCIM object or holds what no database can store (a NUL)."""
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         provider = bearer_provider(request)
@@ -86,4 +87,8 @@ class BearerTokenSCIMAuth(SCIMAuthCheckMiddleware):
             problem = body_problem(request)
             if problem:
                 return scim_error(400, problem, "invalidSyntax")
+            if ("/Users" in request.path or "/Groups" in request.path) and (
+                problems := unstorable(json.loads(request.body or b"null"))
+            ):
+                return scim_error(400, problems[0], "invalidValue")
         return None

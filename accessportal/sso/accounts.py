@@ -22,6 +22,7 @@ from accessportal.kernel.errors import (
     ValidationFailed,
 )
 from accessportal.kernel.locking import retry_on_conflict
+from accessportal.kernel.storable import unstorable
 from policies_app.selectors import accounts_adoptable_by
 from policies_app.services.identity import identity_apply, sso_identity
 
@@ -74,6 +75,10 @@ def sso_sign_in(*, provider: str, uid: str, claims: dict, extra_data: dict) -> S
     provider has no sso_mapping), AccountConflict, AccountDisabled or ValidationFailed;
     then nothing was saved and nobody may be signed in. Audits `user.sso_created` or
     `user.sso_linked` when this subject is new here."""
+    if problems := unstorable({"sub": uid, "claims": claims, "userinfo": extra_data}):
+        raise ValidationFailed(
+            f"the identity provider {provider!r} sent what cannot be stored: {problems[0]}"
+        )
     account = (
         SocialAccount.objects.select_for_update()
         .select_related("user")

@@ -263,6 +263,7 @@ def test_search_by_post_and_unsupported_endpoints(okta):
     assert [u["userName"] for u in found.json()["Resources"]] == ["dan@example.com"]
     assert okta.get("Me").status_code == 501
     assert okta.post("Bulk", {"schemas": ["x"]}).status_code == 501
+    assert okta.call("POST", "Bulk", data="not JSON \x00").status_code == 501
 
 
 def test_a_provider_adopts_only_what_a_first_sign_in_could_link(okta, user, apply_yaml):

@@ -112,3 +112,22 @@ def test_an_unusable_user_name_is_refused(policy, username):
     with pytest.raises(ValidationFailed):
         sign_in({**GRACE, "preferred_username": username})
     assert not SocialAccount.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({"email": "grace\x00@example.com"}, "claims.email"),
+        ({"name": "Grace\x00"}, "claims.name"),
+        ({"groups": ["eng", "pay\x00"]}, "claims.groups[1]"),
+        ({"sub": "00u\x009"}, "sub"),
+    ],
+)
+def test_a_claim_no_database_can_store_is_refused_and_nothing_is_written(policy, changes, where):
+    events = AuditEvent.objects.count()
+    with pytest.raises(ValidationFailed) as refused:
+        sign_in({**GRACE, **changes})
+    assert f"{where}: contains a NUL character" in refused.value.message
+    assert not get_user_model().objects.filter(username="grace").exists()
+    assert not SocialAccount.objects.exists()
+    assert AuditEvent.objects.count() == events
