@@ -181,3 +181,24 @@ def provisioning_lock_all() -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [PROVISION_ALL_LOCK_CLASS])
+
+
+# The class id of the user-name advisory locks (pg_advisory_xact_lock(class, hash of the
+# lowercased name)): "AP" "UN" (Access Portal, user name).
+USERNAME_LOCK_CLASS = 0x4150554E
+
+
+def username_lock(username: str) -> None:
+    """Hold a lock on a user name, whatever its case, until the transaction ends: a service
+    that checks a name is free (case-insensitively) and then creates or renames an account
+    takes it first, so that two at once cannot both find the name free ("dan" and "Dan"
+    from two SCIM pushes, or the same name twice). PostgreSQL only (SQLite has one writer
+    at a time)."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(lower(%s)))",
+            [USERNAME_LOCK_CLASS, username],
+        )

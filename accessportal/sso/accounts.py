@@ -21,7 +21,7 @@ from accessportal.kernel.errors import (
     NotAllowed,
     ValidationFailed,
 )
-from accessportal.kernel.locking import retry_on_conflict
+from accessportal.kernel.locking import retry_on_conflict, username_lock
 from accessportal.kernel.storable import unstorable
 from policies_app.selectors import accounts_adoptable_by
 from policies_app.services.identity import identity_apply, sso_identity
@@ -88,6 +88,7 @@ def sso_sign_in(*, provider: str, uid: str, claims: dict, extra_data: dict) -> S
     how = None
     if account is None:
         username = _username(provider, claims)
+        username_lock(username)  # a first sign-in racing a SCIM push or another sign-in
         users = get_user_model().objects.select_for_update()
         user = users.filter(username__iexact=username).order_by("pk").first()
         if user is None:

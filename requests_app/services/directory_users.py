@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.errors import Conflict, NotFound, ValidationFailed
-from accessportal.kernel.locking import retry_on_conflict
+from accessportal.kernel.locking import retry_on_conflict, username_lock
 from policies_app.models import DirectoryGroup, DirectoryUser
 from policies_app.selectors import directory_users_visible
 from policies_app.services.directory import (
@@ -80,6 +80,7 @@ def _user_for_update(provider: str, user_id: object) -> AbstractBaseUser:
 
 def _taken(username: str, but: object = None) -> None:
     # SCIM's userName is not case-exact (RFC 7643 section 4.1.1): "Dan" and "dan" are one.
+    username_lock(username)  # two pushes at once: the second waits, then finds it taken
     if get_user_model().objects.filter(username__iexact=username).exclude(pk=but).exists():
         raise UserNameTaken(f"userName {username!r} is already taken", field="userName")
 

@@ -5,6 +5,7 @@ holding the group's roles."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from accessportal.kernel.audit import audit_verify
 from policies_app.models import DirectoryGroup
@@ -14,7 +15,11 @@ from policies_app.services.directory import (
     directory_group_create,
     directory_group_update,
 )
-from requests_app.services.directory_users import DirectoryUserAttrs, directory_user_save
+from requests_app.services.directory_users import (
+    DirectoryUserAttrs,
+    UserNameTaken,
+    directory_user_save,
+)
 from tests.concurrency import run_together
 from tests.identity.scim_support import POLICY
 
@@ -67,4 +72,28 @@ def test_deactivation_racing_a_group_push_leaves_no_roles(people, round_):
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     person.refresh_from_db()
     assert not person.is_active and role_sources(person) == {}
+    assert audit_verify().ok
+
+
+@pytest.mark.parametrize(
+    "names", [("dan@example.com",) * 4, ("dan@example.com", "Dan@Example.com")]
+)
+def test_concurrent_creates_of_one_user_name_make_one_account_the_rest_409(
+    transactional_db, apply_yaml, base_policy, names
+):
+    apply_yaml(POLICY)
+
+    outcomes = run_together(
+        *[
+            lambda n=n: directory_user_save(
+                provider="okta", user_id=None, attrs=DirectoryUserAttrs(username=n)
+            )
+            for n in names
+        ]
+    )
+
+    assert [o.ok for o in outcomes].count(True) == 1, [o.error for o in outcomes]
+    refused = [o.error for o in outcomes if not o.ok]
+    assert all(isinstance(e, UserNameTaken) for e in refused), refused
+    assert get_user_model().objects.filter(username__iexact="dan@example.com").count() == 1
     assert audit_verify().ok
