@@ -35,7 +35,7 @@ def _channel(check: Checker, raw: Any, field: str) -> dict:
     if bool(url) == bool(url_env):
         check.add(field, "give exactly one of url or url_env (a variable holding the URL)")
     elif url:
-        problem = http_url_problem(url)
+        problem = http_url_problem(url, https_unless_loopback=True)
         if problem:
             check.add(f"{field}.url", problem)
         out["url"] = url

@@ -40,9 +40,12 @@ def _env(name: str, what: str) -> str:
 
 def resolve_url(target: str) -> str:
     """A delivery's target is a URL, or `env:NAME` for a URL kept in the environment."""
-    if target.startswith("env:"):
-        return _env(target[4:], "the webhook URL")
-    return target
+    if not target.startswith("env:"):
+        return target  # checked when the policy was loaded
+    url = _env(target[4:], "the webhook URL")
+    if problem := outbound.http_url_problem(url, https_unless_loopback=True):
+        raise DeliveryError(f"the webhook URL in {target[4:]} {problem}", permanent=True)
+    return url
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:

@@ -72,6 +72,10 @@ def test_prune_deletes_rules_not_in_the_files(apply_yaml):
         ("{type: slack}", "give exactly one of url or url_env"),
         ("{type: slack, url: a, url_env: B}", "give exactly one of url or url_env"),
         ("{type: slack, url: 'ftp://x'}", "must be an http:// or https:// URL"),
+        (
+            "{type: slack, url: 'http://hooks.example.com/x'}",
+            "must use https (plain http only to a loopback",
+        ),
         ("{type: webhook, url: 'https://x'}", "secrets never go into policy files"),
         ("{type: webhook, url: 'https://x', secret_env: 'lower'}", "secret_env"),
         ("{type: email}", "list the email addresses or user names"),

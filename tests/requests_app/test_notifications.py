@@ -285,6 +285,31 @@ def test_missing_signing_secret_is_a_dead_letter_that_says_why(people, apply_yam
     assert f"{WEBHOOK_SECRET_ENV} (the webhook signing secret) is not set" in delivery.last_error
 
 
+def test_a_plain_http_url_from_the_environment_is_a_dead_letter_that_says_why(
+    people, apply_yaml, monkeypatch, settings
+):
+    """Only loopback may be plain http: the payload (reasons included) crosses the network."""
+    settings.NOTIFY_EMAIL_USERS = False
+    monkeypatch.setenv("SLACK_TEST_URL", "http://hooks.example.com/services/x")
+    apply_yaml(
+        """
+        kind: notification_rule
+        name: team
+        spec:
+          events: [request.created]
+          channels: [{type: slack, url_env: SLACK_TEST_URL}]
+        """
+    )
+    access_request_create(requester=people("alice"), roles=["db-admin"])
+    outbox_dispatch(message_id=message("request.created").pk)
+    delivery = NotificationDelivery.objects.get(channel="slack")
+    assert delivery.state == OutboxState.DEAD and delivery.attempts == 1
+    assert delivery.last_error == (
+        "the webhook URL in SLACK_TEST_URL must use https (plain http only to a loopback "
+        "address such as 127.0.0.1)"
+    )
+
+
 def test_unreachable_webhook_is_retried(people, apply_yaml, monkeypatch, settings):
     monkeypatch.setenv(WEBHOOK_SECRET_ENV, WEBHOOK_SECRET)
     settings.NOTIFY_EMAIL_USERS = False
