@@ -118,6 +118,19 @@ def roles_from_claims(spec: dict, claims: dict) -> set[str]:
     return roles
 
 
+def distributed_claims(spec: dict, claims: dict) -> list[str]:
+    """Claims the mapping reads (for roles or traits) that the token does not carry but
+    points elsewhere for (OpenID Connect distributed claims, `_claim_names`): Entra ID's
+    group overage, for a user in more groups than fit in a token. Reading them as empty
+    would take roles away; the caller refuses the sign-in instead."""
+    elsewhere = claims.get("_claim_names")
+    if not isinstance(elsewhere, dict):
+        return []
+    read = [rule["claim"] for rule in spec.get("claims_to_roles", [])]
+    read += list(spec.get("traits", {}).values())
+    return sorted({c for c in read if c.split(".")[0] in elsewhere})
+
+
 def traits_from_claims(spec: dict, claims: dict) -> dict[str, list[str]]:
     """The traits a provider's claims give (each a list of strings; absent claims left out)."""
     out = {}

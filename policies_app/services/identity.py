@@ -16,9 +16,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from accessportal.kernel.audit import AuditEntry, audit_record_many
-from accessportal.kernel.errors import NotAllowed
+from accessportal.kernel.errors import NotAllowed, ValidationFailed
 from accessportal.kernel.locking import retry_on_conflict
 from policies_app.documents.sso_mappings import (
+    distributed_claims,
     identity_from_claims,
     roles_from_claims,
     traits_from_claims,
@@ -85,6 +86,13 @@ def identity_apply(*, user: AbstractBaseUser, provider: str, claims: dict) -> Id
     mapping that no longer exist are skipped (the loader refuses such mappings, but a role
     may be deleted after)."""
     spec = sso_mapping_spec(provider)
+    if missing := distributed_claims(spec, claims):
+        raise ValidationFailed(
+            f"the identity provider {provider!r} did not put {', '.join(missing)} in the "
+            "token but referred to another source (a group overage: the user is in more "
+            "groups than fit in a token); assign only the groups that matter to the "
+            "application, or map app roles instead. Nothing was changed."
+        )
     source = sso_source(provider)
     identity = identity_from_claims(spec, claims)
     fields = []

@@ -131,3 +131,20 @@ def test_a_claim_no_database_can_store_is_refused_and_nothing_is_written(policy,
     assert not get_user_model().objects.filter(username="grace").exists()
     assert not SocialAccount.objects.exists()
     assert AuditEvent.objects.count() == events
+
+
+def test_a_group_overage_refuses_the_sign_in_and_keeps_the_roles(policy):
+    """Entra ID replaces `groups` by a pointer for users in more than 200 groups (OpenID
+    Connect distributed claims): read as "no groups" it would silently take roles away."""
+    grace = sign_in().user
+    overage = {k: v for k, v in GRACE.items() if k != "groups"}
+    overage["_claim_names"] = {"groups": "src1"}
+    overage["_claim_sources"] = {"src1": {"endpoint": "https://graph.microsoft.com/v1.0/x"}}
+    events = AuditEvent.objects.count()
+
+    with pytest.raises(ValidationFailed) as refused:
+        sign_in(overage)
+
+    assert "did not put groups in the token" in refused.value.message
+    assert role_sources(grace) == {"dba": ["sso:okta"], "engineer": ["sso:okta"]}
+    assert AuditEvent.objects.count() == events
