@@ -8,13 +8,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
 import redis
+
+from tests.server_process import ServerProcess, free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 INSTALL_HINT = "needs redis-server: apt-get install redis-server (Debian/Ubuntu)"
@@ -24,19 +23,13 @@ def redis_server_installed() -> bool:
     return os.access(REDIS_SERVER, os.X_OK)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
+class RedisServer(ServerProcess):
     """One `redis-server` in its own session, data in `workdir` (saved only on `restart`)."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.port = _free_port()
-        self.process: subprocess.Popen | None = None
+        self.name = "redis-server"
+        self.port = free_port()
         self.starts = 0
         self.start()
 
@@ -49,7 +42,6 @@ class RedisServer:
 
     def start(self) -> None:
         self.starts += 1
-        log = (self.workdir / f"redis-{self.port}-{self.starts}.log").open("wb")
         command = [
             REDIS_SERVER,
             "--port", str(self.port),
@@ -59,20 +51,13 @@ class RedisServer:
             "--save", "",  # no snapshots of its own: `restart` saves once, on purpose
             "--appendonly", "no",
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"redis-server exited on port {self.port}")
-            try:
-                if self.client().ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError(f"redis-server did not answer on port {self.port}")
+        self.launch(command, self.workdir / f"redis-{self.port}-{self.starts}.log", self._pings)
+
+    def _pings(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.ConnectionError:
+            return False
 
     def shutdown_saving(self) -> None:
         """`SHUTDOWN SAVE`: clients lose their connections, the data is kept for `start`."""
@@ -85,18 +70,3 @@ class RedisServer:
         self.shutdown_saving()
         time.sleep(down_for)
         self.start()
-
-    def freeze(self) -> None:
-        """SIGSTOP: the kernel still accepts connections on the port; nothing answers."""
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        """Always safe: thaws a frozen server and kills it."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGCONT)
-        self.process.kill()
-        self.process.wait(20)

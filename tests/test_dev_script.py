@@ -20,22 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.server_process import free_port, port_answers
+
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE = 240  # seconds: a bound on waits (migrations on a busy machine), not a target
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -68,7 +56,7 @@ class Demo:
     """`python3 dev.py demo ... 127.0.0.1:PORT`, its output in a file."""
 
     def __init__(self, tmp_path: Path, *args: str, **env: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.env = _environment(tmp_path, **env)
         self.log = tmp_path / "demo.log"
         self.base = f"http://127.0.0.1:{self.port}"
@@ -167,7 +155,7 @@ def test_sigterm_stops_the_web_server_and_frees_the_port(demo_run):
     demo.wait_for_sign_in_page()
 
     assert demo.stop() == 0
-    assert not _port_answers(demo.port), "runserver still holds the port after dev.py ended"
+    assert not port_answers(demo.port), "runserver still holds the port after dev.py ended"
     assert _processes_with(demo.env["DATABASE_URL"]) == []
 
 
@@ -182,7 +170,7 @@ def test_sigterm_stops_the_worker_and_beat_too(demo_run):
     assert len(_processes_with(demo.env["DATABASE_URL"])) >= 5
 
     assert demo.stop() == 0
-    assert not _port_answers(demo.port)
+    assert not port_answers(demo.port)
     assert _processes_with(demo.env["DATABASE_URL"]) == []
 
 

@@ -20,15 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.server_process import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 120  # seconds: a bound on the wait for gunicorn, not a target
 HOST = "access.example.com"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -58,7 +54,7 @@ def gunicorn(production_env, tmp_path):
         check=True,
         timeout=300,
     )
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "gunicorn.log").open("wb")
     process = subprocess.Popen(
         [

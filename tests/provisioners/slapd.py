@@ -15,10 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import ldap3
@@ -26,6 +23,7 @@ import pytest
 
 from tests.conftest import REQUIRE_SERVICES
 from tests.provisioners.certs import write_certificates
+from tests.server_process import ServerProcess, free_port, port_answers
 
 # sbin is often not on an unprivileged user's PATH; ACCESSPORTAL_SLAPD names another slapd
 # (its slapadd beside it)
@@ -65,12 +63,6 @@ def _schema_dir() -> str | None:
 def _module_dir() -> str | None:
     """Where back_mdb is a loadable module (Debian); None when it is built into slapd."""
     return next((d for d in MODULE_DIRS if os.path.exists(f"{d}/back_mdb.la")), None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def user_dn(uid: str) -> str:
@@ -140,10 +132,12 @@ def _config(workdir: Path, root_password: str, tls: dict[str, Path] | None) -> s
     return "\n".join(lines) + "\n"
 
 
-class Slapd:
+class Slapd(ServerProcess):
     """One slapd in its own session; `stop` kills it (thawed first if frozen). With `tls`,
     it also answers ldaps:// on `tls_port` and StartTLS, with a certificate for localhost
     (not 127.0.0.1) signed by the CA in `ca_file`."""
+
+    name = "slapd"
 
     def __init__(self, workdir: Path, *, tls: bool = False) -> None:
         self.workdir = workdir
@@ -151,7 +145,6 @@ class Slapd:
         self.tls_port = free_port() if tls else None
         self.root_password = "root-" + secrets.token_hex(8)
         self.provisioner_password = "prov-" + secrets.token_hex(8)
-        self.process: subprocess.Popen | None = None
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         certificates = write_certificates(workdir) if tls else None
         self.ca_file = certificates["ca.pem"] if certificates else None
@@ -178,26 +171,9 @@ class Slapd:
         return " ".join(urls)
 
     def start(self) -> None:
-        log = (self.workdir / "slapd.log").open("ab")
-        self.process = subprocess.Popen(
-            # -d 0: stay in the foreground (no daemon to chase), log to the file
-            [SLAPD, "-f", str(self.conf), "-h", self._listen(), "-d", "0"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                output = (self.workdir / "slapd.log").read_text(errors="replace")[-2000:]
-                raise AssertionError(f"slapd exited on port {self.port}:\n{output}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise AssertionError(f"slapd did not answer on port {self.port}")
+        # -d 0: stay in the foreground (no daemon to chase), log to the file
+        command = [SLAPD, "-f", str(self.conf), "-h", self._listen(), "-d", "0"]
+        self.launch(command, self.workdir / "slapd.log", lambda: port_answers(self.port))
 
     def admin(self) -> ldap3.Connection:
         """A connection bound as the root DN (for setting up and reading back)."""
@@ -215,20 +191,6 @@ class Slapd:
     def replace(self, dn: str, attribute: str, values: list[str]) -> None:
         with self.admin() as conn:
             assert conn.modify(dn, {attribute: [(ldap3.MODIFY_REPLACE, values)]}), conn.result
-
-    def freeze(self) -> None:
-        """SIGSTOP: the kernel still accepts connections on the port; nothing answers."""
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGCONT)
-        self.process.kill()
-        self.process.wait(20)
 
 
 # fixtures, imported by the test modules that use them (named with `name=` so that the
