@@ -26,7 +26,8 @@ NO_NOTIFY_URL = PREFIX + (
 )
 # Django's RedisCache connects on first use: nothing here talks to this Redis.
 CACHE_URL = os.environ.get("ACCESSPORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
-_OURS = ("DJANGO_", "SECURE_", "CACHE_URL", "NOTIFY_REQUEST_URL", "ACCESSPORTAL_MODE", "DEBUG")
+_OURS = ("DJANGO_", "SECURE_", "CACHE_URL", "NOTIFY_REQUEST_URL", "ACCESSPORTAL_MODE", "DEBUG",
+         "METRICS_")  # fmt: skip
 
 
 def _free_port() -> int:
@@ -44,6 +45,7 @@ def production(**changes: str) -> dict[str, str]:
         "DJANGO_ALLOWED_HOSTS": "access.example.com",
         "CACHE_URL": CACHE_URL,
         "NOTIFY_REQUEST_URL": "https://access.example.com/requests/{id}/",
+        "METRICS_TOKEN": secrets.token_urlsafe(32),  # production warns without it
         "CELERY_BROKER_URL": "redis://127.0.0.1:9/0",  # nothing listens: never reached here
         "GUNICORN_BIND": f"127.0.0.1:{_free_port()}",
         "GUNICORN_WORKERS": "1",
