@@ -31,7 +31,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 accessportal \
     && useradd --system --uid 10001 --gid accessportal --home-dir /var/lib/accessportal \
         --shell /usr/sbin/nologin accessportal \
-    && install -d -o accessportal -g accessportal /var/lib/accessportal /run/accessportal
+    && install -d -o accessportal -g accessportal /var/lib/accessportal /run/accessportal \
+        /run/accessportal/metrics
 COPY --from=builder /wheels /wheels
 RUN python -m venv /opt/venv \
     && pip install --no-cache-dir --no-index --find-links /wheels "accessportal[server]" \
