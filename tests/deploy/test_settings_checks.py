@@ -233,3 +233,20 @@ def test_a_rotated_secret_key_still_accepts_what_the_old_one_signed_while_it_is_
     assert kept.stdout.strip() == "session of alice"
     dropped = load(DJANGO_SECRET_KEY=new)
     assert dropped.returncode != 0 and "BadSignature" in dropped.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DATABASE_URL": "postgres://portal:hunter2-db-password@db.internal:notaport/portal"},
+        {"CACHE_URL": "memcached://portal:hunter2-cache-password@cache.internal:11211"},
+        {"DATABASE_URL": "mysqlx://portal:hunter2-db-password@db.internal/portal"},
+    ],
+    ids=["database-port", "cache-scheme", "database-scheme"],
+)
+def test_the_error_line_names_the_setting_but_not_its_secret(env):
+    result = run(MANAGE_CHECK, production(**env))
+    assert result.returncode == 2
+    [line] = stderr_lines(result)
+    assert line.startswith(PREFIX) and next(iter(env)) in line
+    assert "hunter2" not in result.stdout + result.stderr
