@@ -14,6 +14,7 @@ from celery import Celery, signals
 from kombu import Queue
 
 from accessportal.logs import celery as log_context
+from accessportal.startup import exit_on_configuration_error
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "accessportal.settings")
 
@@ -36,6 +37,14 @@ signals.before_task_publish.connect(log_context.on_before_task_publish, weak=Fal
 signals.task_prerun.connect(log_context.on_task_prerun, weak=False)
 signals.task_postrun.connect(log_context.on_task_postrun, weak=False)
 signals.setup_logging.connect(log_context.on_setup_logging, weak=False)
+
+
+@app.on_configure.connect
+def _settings_or_exit(sender, **kwargs):
+    """Sent before the app reads Django's settings (`celery -A accessportal worker`, beat,
+    report...): a settings error is one line and exit status 2, not Celery's traceback.
+    In a web process or a test the settings are loaded already and this does nothing."""
+    exit_on_configuration_error()
 
 
 @app.on_after_configure.connect

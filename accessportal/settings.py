@@ -1,8 +1,9 @@
 """Access Portal settings: one module, configured from environment variables.
 
 Zero-setup defaults run the service on SQLite in development mode. Set
-ACCESSPORTAL_MODE=production for a deployment: it requires DJANGO_SECRET_KEY and
-DJANGO_ALLOWED_HOSTS and refuses to start without them.
+ACCESSPORTAL_MODE=production for a deployment (docs/deploy.md): it refuses to start without
+DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, CACHE_URL and NOTIFY_REQUEST_URL, or with
+DJANGO_DEBUG on. A refusal is one line and exit status 2 (accessportal/startup.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import binascii
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
@@ -28,6 +30,8 @@ MODE = env_str("ACCESSPORTAL_MODE", "development").lower()
 if MODE not in {"development", "production"}:
     raise ImproperlyConfigured("ACCESSPORTAL_MODE must be 'development' or 'production'")
 PRODUCTION = MODE == "production"
+# DJANGO_DEBUG is the only switch: a bare DEBUG variable is not read (other tools use that
+# name for their own values, e.g. Node's `debug` module takes DEBUG=express:*).
 DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
 
 
@@ -49,6 +53,10 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Old keys still accepted when checking signatures (sessions, password reset links, signed
+# cookies) while a rotated SECRET_KEY takes over; comma-separated. docs/deploy.md, "Rotating
+# the secret key".
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
 )
@@ -148,8 +156,6 @@ AUTHENTICATION_BACKENDS = [
     "accessportal.sso.backends.SSOSessionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
-# guardian.W001 looks for its own backend by name; ours (above) is its subclass.
-SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -500,7 +506,10 @@ if NOTIFY_CLAIM_LEASE <= NOTIFY_HTTP_TIMEOUT or NOTIFY_MAX_ATTEMPTS < 1:
     raise ImproperlyConfigured(
         "NOTIFY_CLAIM_LEASE must be longer than NOTIFY_HTTP_TIMEOUT, and NOTIFY_MAX_ATTEMPTS >= 1"
     )
-NOTIFY_REQUEST_URL = env_str("NOTIFY_REQUEST_URL", "http://127.0.0.1:8000/requests/{id}/")
+# The link to a request in notifications; required in production (Production requirements).
+NOTIFY_REQUEST_URL = env_str(
+    "NOTIFY_REQUEST_URL", "" if PRODUCTION else "http://127.0.0.1:8000/requests/{id}/"
+)
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend"
@@ -605,12 +614,14 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# The API's rate limits (REST_FRAMEWORK, above) count in this cache.
-if env_str("CACHE_URL"):
+# The API's rate limits (REST_FRAMEWORK, above) count in this cache; required in production
+# (Production requirements, below). Unset in development: each process's own memory.
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": env_str("CACHE_URL"),
+            "LOCATION": CACHE_URL,
         }
     }
 
@@ -619,8 +630,15 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    # Opt-in: they commit every subdomain of the portal's domain (and, once on the
+    # browsers' preload list, for months) to HTTPS, a decision for the domain's owner.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if SECURE_HSTS_PRELOAD and not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        raise ImproperlyConfigured(
+            "SECURE_HSTS_PRELOAD needs SECURE_HSTS_INCLUDE_SUBDOMAINS=true "
+            "(the browsers' preload list accepts only domains that include subdomains)"
+        )
     CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
     # Behind a TLS-terminating proxy: the header it sets, e.g. "X-Forwarded-Proto: https".
     # Set only when the proxy always sets (or strips) that header, or clients could fake it.
@@ -634,3 +652,50 @@ if PRODUCTION:
             "HTTP_" + _header.strip().upper().replace("-", "_"),
             _value.strip(),
         )
+
+
+# --- Production requirements (docs/deploy.md): refused at start-up, all problems at once --
+def _notify_request_url_problem(url: str) -> str | None:
+    example = "e.g. https://access.example.com/requests/{id}/"
+    if not url:
+        return (
+            "NOTIFY_REQUEST_URL must be set in production (the link to a request in "
+            f"notifications, {example})"
+        )
+    try:
+        url.format(id=1)
+    except (IndexError, KeyError, ValueError):
+        return f"NOTIFY_REQUEST_URL may hold no braces but {{id}} ({example})"
+    parts = urlsplit(url)
+    absolute_https = parts.scheme == "https" and parts.hostname
+    if "{id}" not in url or (PRODUCTION and not absolute_https):
+        kind = "an absolute https:// URL" if PRODUCTION else "a URL"
+        return f"NOTIFY_REQUEST_URL must be {kind} containing {{id}} ({example})"
+    return None
+
+
+def _cache_url_problem(url: str) -> str | None:
+    if PRODUCTION and not url:
+        return "CACHE_URL must be set in production (a redis:// URL shared by all web processes)"
+    if url and urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
+        return "CACHE_URL must be a redis://, rediss:// or unix:// URL"
+    return None
+
+
+_problems = [
+    problem
+    for problem in (_notify_request_url_problem(NOTIFY_REQUEST_URL), _cache_url_problem(CACHE_URL))
+    if problem
+]
+if _problems:
+    raise ImproperlyConfigured("; ".join(_problems))
+
+SILENCED_SYSTEM_CHECKS = [
+    # guardian.W001 looks for its own backend by name; ours (AUTHENTICATION_BACKENDS) is
+    # its subclass.
+    "guardian.W001",
+    # HSTS include-subdomains and preload are opt-in (Hardening, above): `check --deploy`
+    # stays clean without them.
+    "security.W005",
+    "security.W021",
+]

@@ -20,6 +20,7 @@ from accessportal.security import production_secret_key
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = secrets.token_urlsafe(50)
+CACHE_URL = os.environ.get("ACCESSPORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
@@ -36,6 +37,8 @@ def _production(**extra: str) -> dict[str, str]:
         "ACCESSPORTAL_MODE": "production",
         "DJANGO_SECRET_KEY": STRONG_KEY,
         "DJANGO_ALLOWED_HOSTS": "access.example.com",
+        "CACHE_URL": CACHE_URL,
+        "NOTIFY_REQUEST_URL": "https://access.example.com/requests/{id}/",
         **extra,
     }
 
@@ -69,7 +72,8 @@ def test_development_mode_is_not_deployable_and_check_deploy_says_so():
 def test_production_refuses_to_start_with_a_clear_error(env, message):
     result = _run(["manage.py", "check"], **_production(**env))
     assert result.returncode != 0
-    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+    assert result.stderr.startswith("accessportal: configuration error: ")
+    assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_the_generated_development_key_is_refused_in_production(tmp_path):
@@ -111,7 +115,8 @@ def test_production_responses_are_tls_only_and_carry_security_headers():
     assert probe["plain"] == [301, "https://access.example.com/"]  # SSL redirect
     status, headers = probe["tls"]
     assert status == 302  # the home page's own redirect, served over TLS
-    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
+    # includeSubDomains and preload are opt-in (tests/deploy/test_settings_checks.py)
+    assert headers["Strict-Transport-Security"] == "max-age=31536000"
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"
