@@ -8,6 +8,7 @@ Rows a user may not see are answered with 404, as everywhere else.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -63,23 +64,30 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return super().history_view(request, object_id, extra_context)
 
 
-def report_queued(
-    model_admin: admin.ModelAdmin,
-    request: HttpRequest,
-    queue: Callable[[], int],
+def queue_action(
     *,
+    description: str,
+    permission: str,
+    queue: Callable[[Any, Any], int],
     done: str,
     nothing: str | None = None,
-) -> None:
-    """Run an action that queues work through a service and say what it did: the service's
-    refusal as an error, `done` (with `{count}`) when it queued something, else `nothing`
-    as a warning (or `done` with 0 when there is no such message)."""
-    try:
-        count = queue()
-    except DomainError as err:
-        model_admin.message_user(request, err.message, messages.ERROR)
-        return
-    if count or nothing is None:
-        model_admin.message_user(request, done.format(count=count))
-    else:
-        model_admin.message_user(request, nothing, messages.WARNING)
+) -> Callable:
+    """An admin action handing the selected rows' ids and the user to a service that queues
+    work (`queue(ids, actor)` returns how many it queued), and saying what it did: the
+    service's refusal as an error, `done` (with `{count}`) when it queued something, else
+    `nothing` as a warning (or `done` with 0 when there is no such message). Assign it in
+    the ModelAdmin's class body; `permission` names its `has_<permission>_permission`."""
+
+    @admin.action(description=description, permissions=[permission])
+    def action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset) -> None:
+        try:
+            count = queue(queryset.values_list("pk", flat=True), request.user)
+        except DomainError as err:
+            model_admin.message_user(request, err.message, messages.ERROR)
+            return
+        if count or nothing is None:
+            model_admin.message_user(request, done.format(count=count))
+        else:
+            model_admin.message_user(request, nothing, messages.WARNING)
+
+    return action

@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.db.models import Count, Q
 
 from accessportal.kernel.choices import OutboxState
-from requests_app.admin.base import report_queued
+from requests_app.admin.base import queue_action
 from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.services.notifications import outbox_retry
 
@@ -116,15 +116,10 @@ class OutboxMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def has_retry_permission(self, request):
         return request.user.has_perm("requests_app.change_outboxmessage")
 
-    @admin.action(
-        description="Retry now (dead letters and waiting deliveries)", permissions=["retry"]
+    retry_now = queue_action(
+        description="Retry now (dead letters and waiting deliveries)",
+        permission="retry",
+        queue=lambda ids, actor: outbox_retry(message_ids=ids, actor=actor),
+        done="{count} notification(s) queued to be sent again.",
+        nothing="Nothing to retry: those notifications were sent.",
     )
-    def retry_now(self, request, queryset):
-        ids = queryset.values_list("pk", flat=True)
-        report_queued(
-            self,
-            request,
-            lambda: outbox_retry(message_ids=ids, actor=request.user),
-            done="{count} notification(s) queued to be sent again.",
-            nothing="Nothing to retry: those notifications were sent.",
-        )

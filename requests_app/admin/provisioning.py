@@ -16,7 +16,7 @@ from django.utils.timezone import localtime
 
 from accessportal.kernel.choices import ProvisionState
 from policies_app.models import ProvisionTarget
-from requests_app.admin.base import ReadOnlyAdmin, report_queued
+from requests_app.admin.base import ReadOnlyAdmin, queue_action
 from requests_app.models import ProvisionAssignment
 from requests_app.selectors.provisioning_targets import DISPLAY_STATE_Q, targets_failing
 from requests_app.services.provisioning.retry import (
@@ -175,15 +175,12 @@ class ProvisionTargetAdmin(_PermissionAdmin):
     def has_reconcile_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(RECONCILE_PERMISSION)
 
-    @admin.action(description="Reconcile now", permissions=["reconcile"])
-    def reconcile_now(self, request, queryset):
-        ids = queryset.values_list("pk", flat=True)
-        report_queued(
-            self,
-            request,
-            lambda: provision_reconcile_request(target_ids=ids, actor=request.user),
-            done="{count} target(s) queued to be reconciled now.",
-        )
+    reconcile_now = queue_action(
+        description="Reconcile now",
+        permission="reconcile",
+        queue=lambda ids, actor: provision_reconcile_request(target_ids=ids, actor=actor),
+        done="{count} target(s) queued to be reconciled now.",
+    )
 
 
 class DisplayStateFilter(SimpleListFilter):
@@ -247,13 +244,10 @@ class ProvisionAssignmentAdmin(_PermissionAdmin):
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(RETRY_PERMISSION)
 
-    @admin.action(description="Retry now (failed assignments)", permissions=["retry"])
-    def retry_now(self, request, queryset):
-        ids = queryset.values_list("pk", flat=True)
-        report_queued(
-            self,
-            request,
-            lambda: provision_retry(assignment_ids=ids, actor=request.user),
-            done="{count} assignment(s) queued to be tried again now.",
-            nothing="Nothing to retry: none of those assignments failed.",
-        )
+    retry_now = queue_action(
+        description="Retry now (failed assignments)",
+        permission="retry",
+        queue=lambda ids, actor: provision_retry(assignment_ids=ids, actor=actor),
+        done="{count} assignment(s) queued to be tried again now.",
+        nothing="Nothing to retry: none of those assignments failed.",
+    )
