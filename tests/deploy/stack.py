@@ -1,0 +1,488 @@
+"""Launchers for the deployment tests: the processes docs/deploy.md runs, started from the
+command lines of deploy/systemd/accessportal-{web,worker,beat}.service (without systemd),
+and nginx from deploy/nginx/accessportal.conf with a self-signed certificate.
+
+A unit is read as systemd would run it: its ExecStart, WorkingDirectory, Environment= lines
+and EnvironmentFile, in an environment holding only those (plus PATH, HOME and LANG), with
+these paths moved: /opt/accessportal → this checkout, its .venv → the running virtualenv,
+/etc/accessportal/env → a file written from deploy/systemd/accessportal.env.example with the
+test's values, /var/lib/accessportal → a temporary folder.
+
+nginx (Debian's nginx-light, /usr/sbin/nginx) runs as the current user, root or not: its
+pid file, logs and temporary folders are in the test's folder, its ports free high ones.
+Redis: the host of ACCESSPORTAL_TEST_REDIS_URL, databases 13 (broker, each stack under its
+own key prefix), 14 (CACHE_URL) and 15 (the two-beats test).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from psycopg.conninfo import conninfo_to_dict
+
+from tests.conftest import REQUIRE_SERVICES
+from tests.postgres_server import admin_conninfo
+from tests.worker_support import REDIS_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+UNITS = ROOT / "deploy" / "systemd"
+ENV_EXAMPLE = UNITS / "accessportal.env.example"
+NGINX_CONF = ROOT / "deploy" / "nginx" / "accessportal.conf"
+VENV = Path(sys.prefix)  # the virtualenv running the tests
+SBIN_PATH = os.pathsep.join(["/usr/sbin", "/usr/local/sbin", os.environ.get("PATH", "")])
+NGINX = os.environ.get("ACCESSPORTAL_NGINX") or shutil.which("nginx", path=SBIN_PATH) or ""
+NGINX_HINT = "needs nginx: apt-get install nginx-light (Debian/Ubuntu), or set ACCESSPORTAL_NGINX"
+BROKER_DB, CACHE_DB, BEATS_DB = 13, 14, 15
+WAIT = 120  # seconds: a bound on waits for processes and the worker, never a target
+
+
+def redis_url(db: int) -> str:
+    parts = urllib.parse.urlsplit(REDIS_URL)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nginx_or_skip() -> None:
+    """Without nginx the test skips; with ACCESSPORTAL_REQUIRE_SERVICES=1 (CI) it fails."""
+    if not (NGINX and os.access(NGINX, os.X_OK)):
+        if REQUIRE_SERVICES:
+            pytest.fail(f"ACCESSPORTAL_REQUIRE_SERVICES=1: {NGINX_HINT}")
+        pytest.skip(NGINX_HINT)
+
+
+def eventually(condition: Callable[[], object], what: str, timeout: float = WAIT) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+# --- Units and the environment file --------------------------------------------------------
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """KEY=VALUE lines as systemd's EnvironmentFile reads them (comments, quotes)."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        key, _, value = line.partition("=")
+        words = shlex.split(value)
+        values[key.strip()] = " ".join(words)
+    return values
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> Path:
+    """The example's lines, each key it names replaced by `values`, the other keys added."""
+    lines, seen = [], set()
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        key = line.partition("=")[0].strip()
+        if not line.startswith("#") and key in values:
+            line = f"{key}={_quote(values[key])}"
+            seen.add(key)
+        lines.append(line)
+    lines += [f"{k}={_quote(v)}" for k, v in values.items() if k not in seen]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _quote(value: str) -> str:
+    return f'"{value}"' if re.search(r"[\s\"'\\#]", value) else value
+
+
+class Unit:
+    """A systemd unit file of deploy/systemd, with the paths moved to this machine's."""
+
+    def __init__(self, name: str, *, env_file: Path, state_dir: Path) -> None:
+        self.name = name
+        moves = [
+            ("/opt/accessportal/.venv", str(VENV)),
+            ("/opt/accessportal", str(ROOT)),
+            ("/etc/accessportal/env", str(env_file)),
+            ("/var/lib/accessportal", str(state_dir)),
+        ]
+        text = (UNITS / f"accessportal-{name}.service").read_text()
+        for old, new in moves:
+            text = text.replace(old, new)
+        self.directives: dict[str, list[str]] = {}
+        for line in text.splitlines():
+            if "=" in line and not line.startswith(("#", "[")):
+                key, _, value = line.partition("=")
+                self.directives.setdefault(key.strip(), []).append(value.strip())
+        [exec_start] = self.directives["ExecStart"]
+        self.command = shlex.split(exec_start)
+        self.cwd = Path(self.directives.get("WorkingDirectory", [str(ROOT)])[0])
+
+    def environment(self) -> dict[str, str]:
+        """What systemd gives the service: a bare environment, the EnvironmentFile, then
+        the unit's Environment= lines."""
+        env = {
+            "PATH": f"{VENV / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+        }
+        for path in self.directives.get("EnvironmentFile", []):
+            env |= parse_env_file(Path(path.lstrip("-")).read_text())
+        for line in self.directives.get("Environment", []):
+            for word in shlex.split(line):
+                key, _, value = word.partition("=")
+                env[key] = value
+        return env
+
+
+class Service:
+    """One process in its own session (its children with it), output in a log file."""
+
+    def __init__(self, name: str, command: list[str], *, cwd: Path, env: dict, logs: Path):
+        self.name = name
+        self.log_path = logs / f"{name}.log"
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_for(self, condition: Callable[[], object], what: str) -> object:
+        def check():
+            if not self.alive():
+                raise AssertionError(f"{self.name} exited waiting for {what}:\n{self.output()}")
+            return condition()
+
+        try:
+            return eventually(check, what)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; {self.name}'s log:\n{self.output()[-6000:]}") from None
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: a crash or a machine gone, nothing cleans up."""
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM to the main process, as systemd's KillMode=mixed does."""
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout)
+        if self.alive() or _group_alive(self.process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(30)
+        self.log.close()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+class Stack:
+    """The processes of one deployment on this machine, as the guide starts them."""
+
+    def __init__(self, workdir: Path, values: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.logs = workdir / "logs"
+        self.state = workdir / "state"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.state.mkdir(exist_ok=True)
+        self.env_file = write_env_file(workdir / "env", values)
+        self.services: list[Service] = []
+
+    def unit(self, name: str) -> Unit:
+        return Unit(name, env_file=self.env_file, state_dir=self.state)
+
+    def manage(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
+        """`python manage.py ...` in the checkout, with the services' environment."""
+        unit = self.unit("web")
+        done = subprocess.run(
+            [str(VENV / "bin" / "python"), "manage.py", *args],
+            cwd=unit.cwd,
+            env=unit.environment() | (env or {}),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert done.returncode == 0, f"manage.py {args[0]} failed:\n{done.stdout}{done.stderr}"
+        return done
+
+    def apply_policies(self, text: str) -> None:
+        path = self.workdir / "policy.yaml"
+        path.write_text(text)
+        self.manage("apply_policies", str(path))
+
+    def set_passwords(self, *names: str) -> dict[str, str]:
+        """A new password for each user named (who then signs in for an API token)."""
+        passwords = {name: secrets.token_urlsafe(16) for name in names}
+        pairs = ",".join(f"{n}:{p}" for n, p in passwords.items())
+        self.manage("shell", "-c", SET_PASSWORDS, env={"AP_TEST_PASSWORDS": pairs})
+        return passwords
+
+    def start(
+        self,
+        name: str,
+        *,
+        label: str | None = None,
+        env: dict[str, str] | None = None,
+        args: list[str] = (),
+        replace: dict[str, str] | None = None,
+    ) -> Service:
+        """Start the unit `name`'s ExecStart; `env` as a systemd drop-in would add it, `args`
+        appended and `replace` swapping whole arguments (another node's name, fewer
+        processes on a small test machine)."""
+        unit = self.unit(name)
+        command = [(replace or {}).get(word, word) for word in unit.command] + list(args)
+        service = Service(
+            label or name,
+            command,
+            cwd=unit.cwd,
+            env=unit.environment() | (env or {}),
+            logs=self.logs,
+        )
+        self.services.append(service)
+        return service
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+SET_PASSWORDS = """
+import os
+from django.contrib.auth import get_user_model
+for pair in os.environ["AP_TEST_PASSWORDS"].split(","):
+    name, password = pair.split(":", 1)
+    user = get_user_model().objects.get(username=name)
+    user.set_password(password)
+    user.save()
+"""
+
+
+def database_url(dbname: str) -> str:
+    """A URL (DATABASE_URL) for `dbname` on the local test server (tests/postgres_server.py)."""
+    params = conninfo_to_dict(admin_conninfo(dbname))
+    auth = urllib.parse.quote(params.get("user", "postgres"))
+    if params.get("password"):
+        auth += ":" + urllib.parse.quote(params["password"])
+    host, port = params.get("host", "127.0.0.1"), params.get("port", "5432")
+    return f"postgres://{auth}@{host}:{port}/{dbname}"
+
+
+# --- A production environment ----------------------------------------------------------
+
+
+def production_values(
+    *, database_url: str, public_url: str, web_port: int, static_root: Path
+) -> dict[str, str]:
+    """The environment file's values for a stack: the example's keys with test values, and
+    the ones production requires besides (docs/deploy.md; the ops contract)."""
+    prefix = f"ap-deploy-{uuid.uuid4().hex[:8]}:"
+    return {
+        "ACCESSPORTAL_MODE": "production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": redis_url(BROKER_DB),
+        "CELERY_REDIS_KEY_PREFIX": prefix,
+        "CACHE_URL": redis_url(CACHE_DB),
+        "NOTIFY_REQUEST_URL": f"{public_url}/requests/{{id}}/",
+        "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto: https",
+        "ACCESSPORTAL_TRUSTED_PROXIES": "1",
+        "CSRF_TRUSTED_ORIGINS": public_url,
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
+        # Nobody is emailed; were a mail sent, it would meet a closed loopback port.
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(free_port()),
+        "NOTIFY_EMAIL_USERS": "false",
+        "DJANGO_STATIC_ROOT": str(static_root),
+        "GUNICORN_BIND": f"127.0.0.1:{web_port}",
+        "GUNICORN_WORKERS": "2",
+        # /readyz wants heartbeats from a worker and beat: sent every second here.
+        "HEALTH_HEARTBEAT_INTERVAL": "1",
+        "HEALTH_HEARTBEAT_MAX_AGE": "60",
+        "ACCESSPORTAL_SWEEP_INTERVAL": "2",
+        "BEAT_LOCK_TIMEOUT": "6",
+    }
+
+
+def clear_redis(url: str, prefix: str | None = None) -> None:
+    """Remove a stack's keys (its prefix), or the whole database of the given URL."""
+    client = redis.Redis.from_url(url)
+    try:
+        if prefix is None:
+            client.flushdb()
+            return
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+# --- nginx -------------------------------------------------------------------------------
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, and its key (PEM files in `folder`)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def render_nginx_site(*, http_port: int, https_port: int, upstream: str, cert: Path, key: Path):
+    """deploy/nginx/accessportal.conf with this machine's ports, upstream and certificate.
+    Each substitution must find its line, so an edit of the file that the test no longer
+    follows fails here instead of testing something else. IPv6 listeners are dropped (the
+    test machine may have no IPv6)."""
+    text = NGINX_CONF.read_text()
+    substitutions = [
+        (r"(?m)^\s*listen \[::\]:\d+.*\n", ""),
+        (r"(?m)^(\s*)listen 80;", rf"\1listen 127.0.0.1:{http_port};"),
+        (r"(?m)^(\s*)listen 443 ssl", rf"\1listen 127.0.0.1:{https_port} ssl"),
+        (r"(?m)^(\s*server )127\.0\.0\.1:8000;", rf"\g<1>{upstream};"),
+        (r"(?m)^(\s*ssl_certificate\s+)\S+;", rf"\g<1>{cert};"),
+        (r"(?m)^(\s*ssl_certificate_key\s+)\S+;", rf"\g<1>{key};"),
+        # The redirect names the test's HTTPS port (443 in the real file: no port).
+        (r"https://\$host\$request_uri", f"https://$host:{https_port}$request_uri"),
+    ]
+    for pattern, replacement in substitutions:
+        text, count = re.subn(pattern, replacement, text)
+        assert count, f"deploy/nginx/accessportal.conf: no line matches {pattern!r}"
+    return text
+
+
+class Nginx:
+    """nginx in the foreground as the current user, everything it writes under `folder`."""
+
+    def __init__(self, folder: Path, *, upstream: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.http_port, self.https_port = free_port(), free_port()
+        cert, key = self_signed_certificate(folder)
+        self.cert = cert
+        site = render_nginx_site(
+            http_port=self.http_port,
+            https_port=self.https_port,
+            upstream=upstream,
+            cert=cert,
+            key=key,
+        )
+        temp = [f"{kind}_temp_path {folder / kind};" for kind in _TEMP_KINDS]
+        # As root the workers would switch to `nobody`, who cannot use these folders.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        self.access_log = folder / "access.log"
+        conf = folder / "nginx.conf"
+        conf.write_text(
+            f"{user}worker_processes 1;\npid {folder / 'nginx.pid'};\n"
+            f"error_log {folder / 'error.log'} info;\n"
+            "events { worker_connections 256; }\n"
+            "http {\n"
+            f"    access_log {self.access_log};\n"
+            + "".join(f"    {line}\n" for line in temp)
+            + site
+            + "\n}\n"
+        )
+        command = [NGINX, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")]
+        checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
+        assert checked.returncode == 0, f"nginx -t refused the site:\n{checked.stderr}"
+        self.service = Service(
+            "nginx", [*command, "-g", "daemon off;"], cwd=folder, env=dict(os.environ), logs=folder
+        )
+        self.service.wait_for(self._listening, "nginx to listen")
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.https_port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    @property
+    def https(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def stop(self) -> None:
+        self.service.stop(timeout=15)
+
+
+_TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
