@@ -279,12 +279,17 @@ class Stack:
         appended and `replace` swapping whole arguments (another node's name, fewer
         processes on a small test machine)."""
         unit = self.unit(name)
+        label = label or name
         command = [(replace or {}).get(word, word) for word in unit.command] + list(args)
+        # Each process its own home, as on its own machine (gunicorn puts its control
+        # socket in $HOME/.gunicorn).
+        home = self.workdir / "home" / label
+        home.mkdir(parents=True, exist_ok=True)
         service = Service(
-            label or name,
+            label,
             command,
             cwd=unit.cwd,
-            env=unit.environment() | (env or {}),
+            env=unit.environment() | {"HOME": str(home)} | (env or {}),
             logs=self.logs,
         )
         self.services.append(service)
