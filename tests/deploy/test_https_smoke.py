@@ -123,7 +123,7 @@ def deployment(tmp_path_factory):
 def _answers(deployment: Deployment, path: str) -> bool:
     try:
         return deployment.client().get(deployment.base + path, timeout=5).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or its workers still booting
         return False
 
 

@@ -231,5 +231,5 @@ def test_two_nodes_serve_a_mixed_load_and_notify_each_event_once(tmp_path, recei
 def _up(url: str) -> bool:
     try:
         return requests.get(f"{url}/healthz", timeout=5).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or its workers still booting
         return False
