@@ -6,7 +6,7 @@ A unit is read as systemd would run it: its ExecStart, WorkingDirectory, Environ
 and EnvironmentFile, in an environment holding only those (plus PATH, HOME and LANG), with
 these paths moved: /opt/accessportal → this checkout, its .venv → the running virtualenv,
 /etc/accessportal/env → a file written from deploy/systemd/accessportal.env.example with the
-test's values, /var/lib/accessportal → a temporary folder.
+test's values, /var/lib/accessportal and /run/accessportal → temporary folders.
 
 nginx (Debian's nginx-light, /usr/sbin/nginx) runs as the current user, root or not: its
 pid file, logs and temporary folders are in the test's folder, its ports free high ones.
@@ -104,10 +104,28 @@ def parse_env_file(text: str) -> dict[str, str]:
     return values
 
 
-def write_env_file(path: Path, values: dict[str, str]) -> Path:
-    """The example's lines, each key it names replaced by `values`, the other keys added."""
+def moved_paths(text: str, *, env_file: Path, state_dir: Path) -> str:
+    """`text` with the guide's paths moved to this machine's (module docstring). The
+    folders systemd makes for a unit (StateDirectory=, RuntimeDirectory=) are under
+    `state_dir`."""
+    moves = [
+        ("/opt/accessportal/.venv", str(VENV)),
+        ("/opt/accessportal", str(ROOT)),
+        ("/etc/accessportal/env", str(env_file)),
+        ("/var/lib/accessportal", str(state_dir / "lib")),
+        ("/run/accessportal", str(state_dir / "run")),
+    ]
+    for old, new in moves:
+        text = text.replace(old, new)
+    return text
+
+
+def write_env_file(path: Path, values: dict[str, str], *, state_dir: Path) -> Path:
+    """The example's lines (paths moved), each key it names replaced by `values`, the other
+    keys added."""
     lines, seen = [], set()
-    for line in ENV_EXAMPLE.read_text().splitlines():
+    example = moved_paths(ENV_EXAMPLE.read_text(), env_file=path, state_dir=state_dir)
+    for line in example.splitlines():
         key = line.partition("=")[0].strip()
         if not line.startswith("#") and key in values:
             line = f"{key}={_quote(values[key])}"
@@ -128,15 +146,8 @@ class Unit:
 
     def __init__(self, name: str, *, env_file: Path, state_dir: Path) -> None:
         self.name = name
-        moves = [
-            ("/opt/accessportal/.venv", str(VENV)),
-            ("/opt/accessportal", str(ROOT)),
-            ("/etc/accessportal/env", str(env_file)),
-            ("/var/lib/accessportal", str(state_dir)),
-        ]
         text = (UNITS / f"accessportal-{name}.service").read_text()
-        for old, new in moves:
-            text = text.replace(old, new)
+        text = moved_paths(text, env_file=env_file, state_dir=state_dir)
         self.directives: dict[str, list[str]] = {}
         for line in text.splitlines():
             if "=" in line and not line.startswith(("#", "[")):
@@ -231,8 +242,9 @@ class Stack:
         self.logs = workdir / "logs"
         self.state = workdir / "state"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.state.mkdir(exist_ok=True)
-        self.env_file = write_env_file(workdir / "env", values)
+        for folder in ("lib", "run"):
+            (self.state / folder).mkdir(parents=True, exist_ok=True)
+        self.env_file = write_env_file(workdir / "env", values, state_dir=self.state)
         self.services: list[Service] = []
 
     def unit(self, name: str) -> Unit:
