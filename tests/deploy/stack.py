@@ -470,7 +470,9 @@ class Nginx:
             f"error_log {folder / 'error.log'} info;\n"
             "events { worker_connections 256; }\n"
             "http {\n"
-            f"    access_log {self.access_log};\n"
+            # nginx's own request ids in its log, to compare with the application's.
+            "    log_format with_id '$remote_addr \"$request\" $status $request_id';\n"
+            f"    access_log {self.access_log} with_id;\n"
             + "".join(f"    {line}\n" for line in temp)
             + site
             + "\n}\n"

@@ -220,6 +220,8 @@ def test_logs_are_json_lines_with_the_request_id_nginx_gave(deployment):
     assert created.status_code == 201, created.text
     ids = [answer.headers["X-Request-ID"] for answer in (missing, created)]
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids) and ids[0] != ids[1], ids
+    nginx_log = deployment.nginx.access_log.read_text()
+    assert all(f" {i}\n" in nginx_log for i in ids), nginx_log[-2000:]  # nginx's own ids
 
     def records_with(request_id: str, service) -> list[dict]:
         found = []
