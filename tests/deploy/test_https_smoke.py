@@ -15,14 +15,13 @@ import uuid
 import pytest
 import requests
 
+from tests.deploy.nginx import Nginx, nginx_or_skip
 from tests.deploy.stack import (
     CACHE_DB,
-    Nginx,
     Stack,
     clear_redis,
     database_url,
     free_port,
-    nginx_or_skip,
     production_values,
     redis_url,
 )
