@@ -22,6 +22,17 @@ QUEUES = ("access", "notify", "sync", "provision")
 
 app = Celery("accessportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _redbeat_conf() -> dict:
+    """celery-redbeat's settings (the beat lock: settings.REDBEAT_CONF, Redis brokers only),
+    which it reads by their own names, outside the CELERY_ namespace."""
+    from django.conf import settings
+
+    return getattr(settings, "REDBEAT_CONF", {})
+
+
+app.add_defaults(_redbeat_conf)
 app.conf.task_queues = [Queue(name) for name in QUEUES]
 app.conf.task_default_queue = "access"
 app.conf.task_routes = {

@@ -447,6 +447,31 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
     "celerybeat-schedule" if PRODUCTION else str(BASE_DIR / ".celery" / "beat-schedule"),
 )
 
+# --- Beat lock (docs/deploy.md "Several machines"): a second beat is a harmless standby. --
+# With a Redis broker, beat keeps its schedule in Redis and holds a lock there
+# (celery-redbeat, chosen over a scheduler of our own: maintained, its lock is redis-py's;
+# accessportal/beat.py only makes it ride out a Redis outage). The leader extends the lock
+# on every tick, at least every BEAT_LOCK_TIMEOUT/6 seconds; a second beat waits for it,
+# trying as often, and takes over within BEAT_LOCK_TIMEOUT seconds of the leader's last
+# tick (killed, its machine gone). The development broker (filesystem) keeps Celery's own
+# scheduler and schedule file (CELERY_BEAT_SCHEDULE_FILENAME): run one beat there.
+BEAT_LOCK_TIMEOUT = env_int("BEAT_LOCK_TIMEOUT", 30)
+if BEAT_LOCK_TIMEOUT < 6:
+    raise ImproperlyConfigured("BEAT_LOCK_TIMEOUT must be at least 6 seconds")
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BEAT_SCHEDULER = "accessportal.beat:LockedScheduler"
+    CELERY_BEAT_MAX_LOOP_INTERVAL = BEAT_LOCK_TIMEOUT // 6
+    # celery-redbeat's own settings (accessportal/celery.py hands them to Celery: they are
+    # read by their names, outside the CELERY_ namespace).
+    REDBEAT_CONF = {
+        "redbeat_redis_url": CELERY_BROKER_URL,
+        # Beside the broker's keys, under the same prefix (CELERY_REDIS_KEY_PREFIX).
+        "redbeat_key_prefix": f"{REDIS_BROKER_TRANSPORT_OPTIONS['global_keyprefix']}redbeat:",
+        "redbeat_lock_timeout": BEAT_LOCK_TIMEOUT,
+        # A tick that meets a Redis error is tried again at the next (accessportal/beat.py).
+        "redbeat_redis_options": {"socket_connect_timeout": 2, "socket_timeout": 10},
+    }
+
 ACCESS_EXPIRY_WARNING = env_int("ACCESS_EXPIRY_WARNING", 15 * 60)  # warn this long before
 # Deprovisioning (SCIM deactivation, an admin unticking "active") also makes the person's
 # reviews on still-pending requests stop counting toward thresholds; off keeps them counting.

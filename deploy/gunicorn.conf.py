@@ -31,3 +31,6 @@ timeout = 30
 graceful_timeout = 25
 # The application logs each request itself (JSON in production, with the request id).
 accesslog = None
+# gunicorn 27's control socket (in $HOME/.gunicorn by default: the service user has no
+# writable home, and two servers with one HOME would share it) is not used here.
+control_socket_disable = True

@@ -39,9 +39,9 @@ class ScratchDatabase:
     """A test's own database on the local server, and every role it made there (role names
     are cluster-wide: each carries a random suffix), dropped by `drop`."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "ap_prov") -> None:
         self.suffix = uuid.uuid4().hex[:10]
-        self.dbname = f"ap_prov_{self.suffix}"
+        self.dbname = f"{prefix}_{self.suffix}"
         self.admin = psycopg.connect(admin_conninfo(), autocommit=True)
         self.admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname)))
         self.roles: list[str] = []

@@ -214,6 +214,8 @@ class WorkerProcess:
             "NOTIFY_CLAIM_LEASE": "6",
             "NOTIFY_RETRY_BACKOFF": "1",
             "NOTIFY_EMAIL_USERS": "false",
+            # A worker started after one was killed gets its beat lock soon (settings).
+            "BEAT_LOCK_TIMEOUT": "6",
             WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
             **extra_env,
         }
