@@ -19,7 +19,6 @@ import re
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import redis
 from psycopg.conninfo import conninfo_to_dict
 
 from tests.postgres_server import admin_conninfo
+from tests.server_process import free_port
 from tests.worker_support import REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +45,6 @@ WAIT = 120  # seconds: a bound on waits for processes and the worker, never a ta
 def redis_url(db: int) -> str:
     parts = urllib.parse.urlsplit(REDIS_URL)
     return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def eventually(condition: Callable[[], object], what: str, timeout: float = WAIT) -> object:

@@ -62,9 +62,7 @@ def test_the_final_stage_is_python_slim_and_runs_as_an_unprivileged_user():
     assert user not in {"root", "0"}
     created = " ".join(args for instruction, args in final if instruction == "RUN")
     assert re.search(rf"useradd\b[^&]*--uid \d+[^&]*\b{user}\b", created), "the user is created"
-    assert dict(final)["ENTRYPOINT"] == json.dumps(
-        ["/app/" + str(ENTRYPOINT.relative_to(ROOT))]
-    )
+    assert dict(final)["ENTRYPOINT"] == json.dumps(["/app/" + str(ENTRYPOINT.relative_to(ROOT))])
 
 
 def test_compilers_are_in_the_builder_only():

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.server_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -30,12 +31,6 @@ _OURS = ("DJANGO_", "SECURE_", "CACHE_URL", "NOTIFY_REQUEST_URL", "ACCESSPORTAL_
          "METRICS_")  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def production(**changes: str) -> dict[str, str]:
     """A complete production environment, with `changes` applied ("" removes a variable)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
@@ -47,7 +42,7 @@ def production(**changes: str) -> dict[str, str]:
         "NOTIFY_REQUEST_URL": "https://access.example.com/requests/{id}/",
         "METRICS_TOKEN": secrets.token_urlsafe(32),  # production warns without it
         "CELERY_BROKER_URL": "redis://127.0.0.1:9/0",  # nothing listens: never reached here
-        "GUNICORN_BIND": f"127.0.0.1:{_free_port()}",
+        "GUNICORN_BIND": f"127.0.0.1:{free_port()}",
         "GUNICORN_WORKERS": "1",
     }
     env |= changes
