@@ -94,15 +94,18 @@ def check_broker() -> str:
         raise CheckSkipped("tasks run in-process (CELERY_TASK_ALWAYS_EAGER): no broker")
     timeout = settings.HEALTH_BROKER_TIMEOUT
     options = dict(celery_app.conf.broker_transport_options or {})
-    options.update(socket_connect_timeout=timeout, socket_timeout=timeout)
+    # The thread's join below is the bound; the client's own timeouts come a second later,
+    # only to end the thread, so that a broker that accepts and never answers is always
+    # told as "no answer", not as whichever of the two timers fired first.
+    options.update(socket_connect_timeout=timeout + 1, socket_timeout=timeout + 1)
     outcome: list[BaseException | None] = []
 
     def ping() -> None:
         try:
             with celery_app.connection_for_write(
-                connect_timeout=timeout, transport_options=options
+                connect_timeout=timeout + 1, transport_options=options
             ) as conn:
-                conn.ensure_connection(max_retries=0, timeout=timeout)
+                conn.ensure_connection(max_retries=0, timeout=timeout + 1)
                 conn.default_channel  # noqa: B018 - opening the channel pings Redis
             outcome.append(None)
         except Exception as exc:  # noqa: BLE001 - any failure is an answer of no
