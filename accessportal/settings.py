@@ -2,8 +2,9 @@
 
 Zero-setup defaults run the service on SQLite in development mode. Set
 ACCESSPORTAL_MODE=production for a deployment (docs/deploy.md): it refuses to start without
-DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, CACHE_URL and NOTIFY_REQUEST_URL, or with
-DJANGO_DEBUG on. A refusal is one line and exit status 2 (accessportal/startup.py).
+DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, a PostgreSQL DATABASE_URL, CACHE_URL and
+NOTIFY_REQUEST_URL, or with DJANGO_DEBUG on. A refusal is one line and exit status 2
+(accessportal/startup.py).
 """
 
 from __future__ import annotations
@@ -131,9 +132,12 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": database_from_url(env_str("DATABASE_URL", "sqlite:///db.sqlite3"), BASE_DIR)
-}
+# Production requires a PostgreSQL DATABASE_URL (Production requirements, below): the
+# SQLite default is for development only. A private name: the URL holds the password, and
+# an upper-case name would be a setting (`diffsettings`, error reports) under a name that
+# Django's filters do not hide.
+_database_url = env_str("DATABASE_URL", "" if PRODUCTION else "sqlite:///db.sqlite3")
+DATABASES = {"default": database_from_url(_database_url or "sqlite:///db.sqlite3", BASE_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -707,9 +711,23 @@ def _cache_url_problem(url: str) -> str | None:
     return None
 
 
+def _database_url_problem(url: str) -> str | None:
+    if PRODUCTION and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        what = "must be set" if not url else "must be a PostgreSQL URL"
+        return (
+            f"DATABASE_URL {what} in production (postgres://USER:PASSWORD@HOST:5432/NAME); "
+            "SQLite is for development only"
+        )
+    return None
+
+
 _problems = [
     problem
-    for problem in (_notify_request_url_problem(NOTIFY_REQUEST_URL), _cache_url_problem(CACHE_URL))
+    for problem in (
+        _database_url_problem(_database_url),
+        _notify_request_url_problem(NOTIFY_REQUEST_URL),
+        _cache_url_problem(CACHE_URL),
+    )
     if problem
 ]
 if _problems:

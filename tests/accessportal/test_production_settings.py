@@ -38,6 +38,7 @@ def _production(**extra: str) -> dict[str, str]:
         "DJANGO_SECRET_KEY": STRONG_KEY,
         "DJANGO_ALLOWED_HOSTS": "access.example.com",
         "CACHE_URL": CACHE_URL,
+        "DATABASE_URL": "postgres://accessportal@127.0.0.1:9/accessportal",  # nothing listens
         "NOTIFY_REQUEST_URL": "https://access.example.com/requests/{id}/",
         **extra,
     }
@@ -141,13 +142,12 @@ print(json.dumps({
 """
 
 
-def test_probes_answer_over_plain_http_in_production(tmp_path):
+def test_probes_answer_over_plain_http_in_production():
     """A load balancer or kubelet probes over plain HTTP: /healthz and /readyz are exempt
     from the SSL redirect, need no sign-in, and show no secret from the settings."""
     result = _run(
         ["-c", _HEALTH_PROBE],
         DJANGO_SETTINGS_MODULE="accessportal.settings",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}",  # not migrated: not ready
         CELERY_BROKER_URL="redis://:hunter2-prod-broker@127.0.0.1:9/0",  # nothing listens
         **_production(),
     )
