@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accessportal.envconfig import database_from_url, env_bool, env_int, env_list, env_str
 from accessportal.logs.config import logging_config
-from accessportal.security import production_secret_key
+from accessportal.security import development_secret_key, production_secret_key
 from accessportal.sso.config import form_action_origins, oidc_apps
 
 # --- Mode, secret key, hosts --------------------------------------------------------------
@@ -46,11 +45,7 @@ def _secret_key() -> str:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DEBUG is off")
     # A development key, generated once and kept beside the code (git-ignored) so that
     # sessions survive restarts; never used outside DEBUG.
-    path = BASE_DIR / ".dev-secret-key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return development_secret_key(BASE_DIR / ".dev-secret-key")
 
 
 SECRET_KEY = _secret_key()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from accessportal.security import production_secret_key
+from accessportal.security import development_secret_key, production_secret_key
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = secrets.token_urlsafe(50)
@@ -83,6 +83,20 @@ def test_the_generated_development_key_is_refused_in_production(tmp_path):
     with pytest.raises(ImproperlyConfigured, match="development key"):
         production_secret_key(STRONG_KEY, dev_key)
     assert production_secret_key(secrets.token_urlsafe(50), dev_key)
+
+
+def test_an_unreadable_development_key_file_is_a_configuration_error_not_a_traceback(tmp_path):
+    """A .dev-secret-key another user made (root, mode 600) cannot be read by the service
+    user; a folder in its place fails the same way, even for root."""
+    unreadable = tmp_path / ".dev-secret-key"
+    unreadable.mkdir()
+    with pytest.raises(ImproperlyConfigured, match=r"cannot read .*\.dev-secret-key .*delete it"):
+        production_secret_key(STRONG_KEY, unreadable)
+    with pytest.raises(ImproperlyConfigured, match="set DJANGO_SECRET_KEY"):
+        development_secret_key(unreadable)
+    made = tmp_path / "made"
+    assert development_secret_key(made) == made.read_text().strip()
+    assert made.stat().st_mode & 0o777 == 0o600
 
 
 _PROBE = """

@@ -104,9 +104,7 @@ def test_production_without_database_url_stops_instead_of_using_sqlite(command):
 def test_production_refuses_a_sqlite_database_url():
     result = run(MANAGE_CHECK, production(DATABASE_URL="sqlite:////var/lib/accessportal/db"))
     assert result.returncode == 2
-    assert stderr_lines(result) == [
-        NO_DATABASE.replace("must be set", "must be a PostgreSQL URL")
-    ]
+    assert stderr_lines(result) == [NO_DATABASE.replace("must be set", "must be a PostgreSQL URL")]
 
 
 def test_every_missing_requirement_is_named_on_the_one_line():
