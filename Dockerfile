@@ -40,9 +40,11 @@ RUN python -m venv /opt/venv \
 WORKDIR /app
 COPY . .
 # Static files are part of the image (WhiteNoise serves them). collectstatic reads the
-# production settings, which need a secret key: a random one, used for this step only.
+# production settings, which need a secret key: a random one, used for this step only (and
+# the URLs production requires: nothing is contacted).
 RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     DJANGO_ALLOWED_HOSTS=build.invalid \
+    DATABASE_URL=postgres://build.invalid/build \
     CACHE_URL=redis://build.invalid:6379/0 \
     NOTIFY_REQUEST_URL="https://build.invalid/requests/{id}/" \
     python manage.py collectstatic --noinput -v 0

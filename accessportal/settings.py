@@ -2,15 +2,15 @@
 
 Zero-setup defaults run the service on SQLite in development mode. Set
 ACCESSPORTAL_MODE=production for a deployment (docs/deploy.md): it refuses to start without
-DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, CACHE_URL and NOTIFY_REQUEST_URL, or with
-DJANGO_DEBUG on. A refusal is one line and exit status 2 (accessportal/startup.py).
+DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, a PostgreSQL DATABASE_URL, CACHE_URL and
+NOTIFY_REQUEST_URL, or with DJANGO_DEBUG on. A refusal is one line and exit status 2
+(accessportal/startup.py).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accessportal.envconfig import database_from_url, env_bool, env_int, env_list, env_str
 from accessportal.logs.config import logging_config
-from accessportal.security import production_secret_key
+from accessportal.security import development_secret_key, production_secret_key
 from accessportal.sso.config import form_action_origins, oidc_apps
 
 # --- Mode, secret key, hosts --------------------------------------------------------------
@@ -45,11 +45,7 @@ def _secret_key() -> str:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DEBUG is off")
     # A development key, generated once and kept beside the code (git-ignored) so that
     # sessions survive restarts; never used outside DEBUG.
-    path = BASE_DIR / ".dev-secret-key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return development_secret_key(BASE_DIR / ".dev-secret-key")
 
 
 SECRET_KEY = _secret_key()
@@ -131,9 +127,12 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": database_from_url(env_str("DATABASE_URL", "sqlite:///db.sqlite3"), BASE_DIR)
-}
+# Production requires a PostgreSQL DATABASE_URL (Production requirements, below): the
+# SQLite default is for development only. A private name: the URL holds the password, and
+# an upper-case name would be a setting (`diffsettings`, error reports) under a name that
+# Django's filters do not hide.
+_database_url = env_str("DATABASE_URL", "" if PRODUCTION else "sqlite:///db.sqlite3")
+DATABASES = {"default": database_from_url(_database_url or "sqlite:///db.sqlite3", BASE_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -707,9 +706,23 @@ def _cache_url_problem(url: str) -> str | None:
     return None
 
 
+def _database_url_problem(url: str) -> str | None:
+    if PRODUCTION and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        what = "must be set" if not url else "must be a PostgreSQL URL"
+        return (
+            f"DATABASE_URL {what} in production (postgres://USER:PASSWORD@HOST:5432/NAME); "
+            "SQLite is for development only"
+        )
+    return None
+
+
 _problems = [
     problem
-    for problem in (_notify_request_url_problem(NOTIFY_REQUEST_URL), _cache_url_problem(CACHE_URL))
+    for problem in (
+        _database_url_problem(_database_url),
+        _notify_request_url_problem(NOTIFY_REQUEST_URL),
+        _cache_url_problem(CACHE_URL),
+    )
     if problem
 ]
 if _problems:

@@ -3,7 +3,10 @@
 A settings error is one line on stderr (accessportal/startup.py). gunicorn's own check in
 deploy/gunicorn.conf.py stops the master before any worker boots; a worker that meets one
 anyway (gunicorn started without that file) exits with 4, gunicorn's "App failed to load",
-so that its master stops instead of booting workers for ever.
+so that its master stops instead of booting workers for ever. With gunicorn's --preload
+(not used here) the application is imported in the master, after the config file's check:
+with deploy/gunicorn.conf.py that check has already stopped it with status 2; without it
+the master exits 4 too, a status the units restart.
 """
 
 import os

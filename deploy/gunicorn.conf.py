@@ -15,13 +15,36 @@ from pathlib import Path
 # ("accessportal: configuration error: ...") and exit status 2 (accessportal/startup.py).
 # Checked in a throwaway interpreter, so the master itself never imports the application
 # (its workers do, and `kill -HUP` reloads them with new code), from this checkout.
-_check = subprocess.run(
-    [sys.executable, "-c", "import accessportal.startup as s; s.exit_on_configuration_error()"],
-    cwd=Path(__file__).resolve().parent.parent,
-    check=False,
-)
-if _check.returncode:
-    raise SystemExit(_check.returncode)
+# gunicorn runs this file again on every HUP (`systemctl reload`), inside the running
+# master: there a failed check is only logged, never an exit (the unit would not restart a
+# status 2, and the master keeps the environment it started with anyway). The marker holds
+# the master's pid, so a master re-executed by USR2 checks again.
+_FIRST_LOAD = os.environ.get("ACCESSPORTAL_GUNICORN_MASTER") != str(os.getpid())
+_CHECK_TIMEOUT = 60  # seconds; importing the settings takes about one
+try:
+    _check = subprocess.run(
+        [sys.executable, "-c", "import accessportal.startup as s; s.exit_on_configuration_error()"],
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+        timeout=_CHECK_TIMEOUT,
+    ).returncode
+except subprocess.TimeoutExpired:
+    print(
+        f"accessportal: the settings check did not finish within {_CHECK_TIMEOUT} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    _check = 1
+if _check and _FIRST_LOAD:
+    raise SystemExit(_check)
+if _check:
+    print(
+        "accessportal: reload: the settings check failed (above); the master keeps running. "
+        "Fix it, then `systemctl restart accessportal-web`",
+        file=sys.stderr,
+        flush=True,
+    )
+os.environ["ACCESSPORTAL_GUNICORN_MASTER"] = str(os.getpid())
 
 _binds = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 bind = [b.strip() for b in _binds.split(",") if b.strip()]

@@ -4,9 +4,12 @@ A private key is kept as PKCS#8 PEM encrypted with AES-GCM under the key-encrypt
 (KEK): `ACCESSPORTAL_CREDENTIAL_KEY` (32 bytes, base64) or, when it is unset, 32 bytes
 derived from SECRET_KEY with HKDF-SHA256 and a fixed label. The key id is the associated
 data, so a sealed key copied onto another row does not open. Each row records which KEK
-sealed it (`kek_id`, a digest of the KEK that reveals nothing of it): a key sealed under
-another KEK (SECRET_KEY rotated, ACCESSPORTAL_CREDENTIAL_KEY changed) is refused with a
-message saying so and what to do (`manage.py credential_keys rotate --now`).
+sealed it (`kek_id`, a digest of the KEK that reveals nothing of it). New keys are sealed
+under the KEK in force; a stored key opens under it or under a key derived from SECRET_KEY
+or one of SECRET_KEY_FALLBACKS, so a rotated SECRET_KEY kept as a fallback (or a first
+ACCESSPORTAL_CREDENTIAL_KEY) leaves the signing key usable until the next rotation makes
+one sealed under the new KEK. A key sealed under none of them is refused with a message
+saying so and what to do (`manage.py credential_keys rotate --now`).
 
 Opened keys are kept in memory per process (by key id and KEK); the private key never
 leaves this module and `credentials.py`, never goes to a log, the admin or the API.
@@ -74,8 +77,20 @@ def _kek(configured: str, secret_key: str) -> tuple[bytes, str]:
 
 
 def kek() -> tuple[bytes, str]:
-    """The key-encryption key in force and its id."""
+    """The key-encryption key in force and its id: new keys are sealed under it."""
     return _kek(settings.ACCESSPORTAL_CREDENTIAL_KEY, settings.SECRET_KEY)
+
+
+def keks_accepted() -> dict[str, bytes]:
+    """Every KEK a stored key may be opened with, by id: the one in force, then those
+    derived from SECRET_KEY (when ACCESSPORTAL_CREDENTIAL_KEY is in force) and from each of
+    SECRET_KEY_FALLBACKS (Django's own rotation setting: docs/deploy.md)."""
+    in_force, in_force_id = kek()
+    accepted = {in_force_id: in_force}
+    for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
+        derived, derived_id = _kek("", secret)
+        accepted.setdefault(derived_id, derived)
+    return accepted
 
 
 def key_generate(alg: str) -> NewKey:
@@ -93,23 +108,30 @@ def key_generate(alg: str) -> NewKey:
     return NewKey(kid=kid, alg=alg, public_jwk=public, sealed=text, kek_id=kek_id)
 
 
-_opened: dict[tuple[str, str], OKPKey | ECKey] = {}
+_opened: dict[tuple[str, tuple[str, ...]], OKPKey | ECKey] = {}
+
+
+def _cache_key(kid: str) -> tuple[str, tuple[str, ...]]:
+    return kid, tuple(keks_accepted())
 
 
 def key_open(row: SigningKey) -> OKPKey | ECKey:
-    """The private key of `row`, opened with the KEK in force (cached per process)."""
-    kek_bytes, kek_id = kek()
-    cached = _opened.get((row.kid, kek_id))
+    """The private key of `row`, opened with the KEK that sealed it if that is one of
+    `keks_accepted()` (cached per process)."""
+    accepted = keks_accepted()
+    cached = _opened.get(_cache_key(row.kid))
     if cached is not None:
         return cached
     recover = (
-        "set ACCESSPORTAL_CREDENTIAL_KEY (or SECRET_KEY) back to the value that sealed it, "
-        "or replace the key: manage.py credential_keys rotate --now"
+        "set ACCESSPORTAL_CREDENTIAL_KEY back to the value that sealed it, or put the "
+        "SECRET_KEY that sealed it in DJANGO_SECRET_KEY_FALLBACKS, or replace the key: "
+        "manage.py credential_keys rotate --now"
     )
-    if row.kek_id != kek_id:
+    kek_bytes = accepted.get(row.kek_id)
+    if kek_bytes is None:
         raise CredentialKeyUnusable(
             f"the credential signing key {row.kid} was encrypted with another key-encryption "
-            f"key ({row.kek_id}) than the configured one ({kek_id}): {recover}"
+            f"key ({row.kek_id}) than the configured one ({kek()[1]}): {recover}"
         )
     try:
         raw = base64.b64decode(row.private_key.removeprefix(SEALED_PREFIX))
@@ -119,13 +141,13 @@ def key_open(row: SigningKey) -> OKPKey | ECKey:
         raise CredentialKeyUnusable(
             f"the credential signing key {row.kid} cannot be decrypted: {recover}"
         ) from None
-    _opened[(row.kid, kek_id)] = key
+    _opened[_cache_key(row.kid)] = key
     return key
 
 
 def key_for(kid: str) -> OKPKey | ECKey:
     """The private key of signing key `kid` (cached per process: a key never changes)."""
-    cached = _opened.get((kid, kek()[1]))
+    cached = _opened.get(_cache_key(kid))
     if cached is not None:
         return cached
     return key_open(SigningKey.objects.only("kid", "alg", "private_key", "kek_id").get(kid=kid))

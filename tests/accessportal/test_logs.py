@@ -193,6 +193,7 @@ def test_production_mode_defaults_to_json_and_log_format_overrides_it():
         "DJANGO_SECRET_KEY": "k" * 20 + "-Zq8vN3xR7pL2mW9tY4bH6jK1cF5gD0sA-u",
         "DJANGO_ALLOWED_HOSTS": "portal.example.com",
         "CACHE_URL": "redis://127.0.0.1:6379/1",  # production requires one; not contacted
+        "DATABASE_URL": "postgres://accessportal@127.0.0.1:9/accessportal",  # never queried
         "NOTIFY_REQUEST_URL": "https://portal.example.com/requests/{id}/",
         "LOG_FORMAT": "",
     }

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from accessportal.security import production_secret_key
+from accessportal.security import development_secret_key, production_secret_key
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = secrets.token_urlsafe(50)
@@ -38,6 +38,7 @@ def _production(**extra: str) -> dict[str, str]:
         "DJANGO_SECRET_KEY": STRONG_KEY,
         "DJANGO_ALLOWED_HOSTS": "access.example.com",
         "CACHE_URL": CACHE_URL,
+        "DATABASE_URL": "postgres://accessportal@127.0.0.1:9/accessportal",  # nothing listens
         "NOTIFY_REQUEST_URL": "https://access.example.com/requests/{id}/",
         **extra,
     }
@@ -82,6 +83,20 @@ def test_the_generated_development_key_is_refused_in_production(tmp_path):
     with pytest.raises(ImproperlyConfigured, match="development key"):
         production_secret_key(STRONG_KEY, dev_key)
     assert production_secret_key(secrets.token_urlsafe(50), dev_key)
+
+
+def test_an_unreadable_development_key_file_is_a_configuration_error_not_a_traceback(tmp_path):
+    """A .dev-secret-key another user made (root, mode 600) cannot be read by the service
+    user; a folder in its place fails the same way, even for root."""
+    unreadable = tmp_path / ".dev-secret-key"
+    unreadable.mkdir()
+    with pytest.raises(ImproperlyConfigured, match=r"cannot read .*\.dev-secret-key .*delete it"):
+        production_secret_key(STRONG_KEY, unreadable)
+    with pytest.raises(ImproperlyConfigured, match="set DJANGO_SECRET_KEY"):
+        development_secret_key(unreadable)
+    made = tmp_path / "made"
+    assert development_secret_key(made) == made.read_text().strip()
+    assert made.stat().st_mode & 0o777 == 0o600
 
 
 _PROBE = """
@@ -141,13 +156,12 @@ print(json.dumps({
 """
 
 
-def test_probes_answer_over_plain_http_in_production(tmp_path):
+def test_probes_answer_over_plain_http_in_production():
     """A load balancer or kubelet probes over plain HTTP: /healthz and /readyz are exempt
     from the SSL redirect, need no sign-in, and show no secret from the settings."""
     result = _run(
         ["-c", _HEALTH_PROBE],
         DJANGO_SETTINGS_MODULE="accessportal.settings",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}",  # not migrated: not ready
         CELERY_BROKER_URL="redis://:hunter2-prod-broker@127.0.0.1:9/0",  # nothing listens
         **_production(),
     )

@@ -40,7 +40,9 @@ def production_env(tmp_path) -> dict[str, str]:
         "DJANGO_ALLOWED_HOSTS": HOST,
         "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
         "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto: https",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        # Required in production (PostgreSQL); static files and the sign-in page never
+        # query it (nothing listens on port 9).
+        "DATABASE_URL": "postgres://accessportal@127.0.0.1:9/accessportal",
         # Required in production; static files and the sign-in page never touch the cache.
         "CACHE_URL": os.environ.get("ACCESSPORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/1"),
         "NOTIFY_REQUEST_URL": f"https://{HOST}/requests/{{id}}/",

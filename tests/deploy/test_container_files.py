@@ -93,7 +93,17 @@ def test_the_files_the_dockerfile_and_compose_name_exist_and_the_image_keeps_the
                if line and not line.startswith("#")]  # fmt: skip
     for needed in ("pyproject.toml", "README.md", "manage.py", "accessportal", "deploy"):
         assert (ROOT / needed).exists() and needed not in ignored
-    for secret in (".env", ".dev-secret-key", ".venv", ".git", "*.sqlite3"):
+    for secret in (
+        ".env",
+        "**/.env.*",
+        "**/*.pem",
+        "**/*.key",
+        "**/*.dump",
+        ".dev-secret-key",
+        ".venv",
+        ".git",
+        "*.sqlite3",
+    ):
         assert secret in ignored
     for service in compose()["services"].values():
         if service.get("build"):

@@ -25,10 +25,16 @@ NO_NOTIFY_URL = PREFIX + (
     "NOTIFY_REQUEST_URL must be set in production (the link to a request in notifications, "
     "e.g. https://access.example.com/requests/{id}/)"
 )
+NO_DATABASE = PREFIX + (
+    "DATABASE_URL must be set in production (postgres://USER:PASSWORD@HOST:5432/NAME); "
+    "SQLite is for development only"
+)
 # Django's RedisCache connects on first use: nothing here talks to this Redis.
 CACHE_URL = os.environ.get("ACCESSPORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+# Nothing here queries the database either: nothing listens on port 9, so a query would fail.
+DATABASE_URL = "postgres://accessportal@127.0.0.1:9/accessportal"
 _OURS = ("DJANGO_", "SECURE_", "CACHE_URL", "NOTIFY_REQUEST_URL", "ACCESSPORTAL_MODE", "DEBUG",
-         "METRICS_")  # fmt: skip
+         "METRICS_", "DATABASE_URL")  # fmt: skip
 
 
 def production(**changes: str) -> dict[str, str]:
@@ -38,6 +44,7 @@ def production(**changes: str) -> dict[str, str]:
         "ACCESSPORTAL_MODE": "production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "access.example.com",
+        "DATABASE_URL": DATABASE_URL,
         "CACHE_URL": CACHE_URL,
         "NOTIFY_REQUEST_URL": "https://access.example.com/requests/{id}/",
         "METRICS_TOKEN": secrets.token_urlsafe(32),  # production warns without it
@@ -86,10 +93,26 @@ def test_production_without_notify_request_url_stops_with_one_line_and_status_2(
     assert stderr_lines(result) == [NO_NOTIFY_URL]
 
 
-def test_every_missing_requirement_is_named_on_the_one_line():
-    result = run(MANAGE_CHECK, production(CACHE_URL="", NOTIFY_REQUEST_URL=""))
+@pytest.mark.parametrize("command", PROCESSES.values(), ids=PROCESSES.keys())
+def test_production_without_database_url_stops_instead_of_using_sqlite(command):
+    result = run(command, production(DATABASE_URL=""))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert stderr_lines(result) == [NO_DATABASE]
+    assert "Listening at" not in result.stdout + result.stderr
+
+
+def test_production_refuses_a_sqlite_database_url():
+    result = run(MANAGE_CHECK, production(DATABASE_URL="sqlite:////var/lib/accessportal/db"))
     assert result.returncode == 2
-    assert stderr_lines(result) == [NO_NOTIFY_URL + "; " + NO_CACHE.removeprefix(PREFIX)]
+    assert stderr_lines(result) == [NO_DATABASE.replace("must be set", "must be a PostgreSQL URL")]
+
+
+def test_every_missing_requirement_is_named_on_the_one_line():
+    result = run(MANAGE_CHECK, production(DATABASE_URL="", CACHE_URL="", NOTIFY_REQUEST_URL=""))
+    assert result.returncode == 2
+    assert stderr_lines(result) == [
+        "; ".join([NO_DATABASE, NO_NOTIFY_URL.removeprefix(PREFIX), NO_CACHE.removeprefix(PREFIX)])
+    ]
 
 
 def test_a_complete_production_environment_starts():

@@ -31,7 +31,7 @@ from requests_app.services.credentials import (
 )
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_submit
-from requests_app.services.signing_keys import CredentialKeyUnusable
+from requests_app.services.signing_keys import CredentialKeyUnusable, kek
 from tests.concurrency import run_together
 
 ALGORITHMS = ["EdDSA", "ES256"]
@@ -235,6 +235,40 @@ def test_a_key_sealed_under_another_kek_is_refused_clearly_then_replaced(request
     assert refused.value.status == 503 and "credential_keys rotate --now" in refused.value.message
     call_command("credential_keys", "rotate", "--now")
     assert credential_issue(user=requester).kid != old.kid
+
+
+def test_a_rotated_secret_key_kept_as_a_fallback_still_opens_the_signing_key(requester, settings):
+    """docs/deploy.md "Rotating the secret key": with the old key in
+    DJANGO_SECRET_KEY_FALLBACKS credentials keep coming; the next rotation seals its key
+    under the new one, after which the fallback is not needed."""
+    settings.ACCESSPORTAL_CREDENTIAL_KEY = ""
+    old_secret, new_secret = "o" * 25 + "ld-secret-key-Zq8vN3xR7pL2mW9tY4bH6", "n" * 50
+    settings.SECRET_KEY = old_secret
+    with time_machine.travel(T0, tick=False):
+        before = credential_issue(user=requester)
+        settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = new_secret, [old_secret]
+        after = credential_issue(user=requester)
+        assert after.kid == before.kid and verify(after.token)["sub"] == "alice"
+        settings.SECRET_KEY_FALLBACKS = []
+        with pytest.raises(CredentialKeyUnusable, match="DJANGO_SECRET_KEY_FALLBACKS"):
+            credential_issue(user=requester)
+        settings.SECRET_KEY_FALLBACKS = [old_secret]
+        successor = signing_key_rotate()  # sealed under the new secret key; signs in 600 s
+        assert SigningKey.objects.get(kid=successor.kid).kek_id == kek()[1]
+    settings.SECRET_KEY_FALLBACKS = []
+    with time_machine.travel("2026-05-01 10:10:00Z", tick=False):
+        token = credential_issue(user=requester)
+        assert token.kid == successor.kid and verify(token.token)["sub"] == "alice"
+
+
+def test_setting_a_credential_key_later_leaves_the_derived_one_usable(requester, settings):
+    settings.ACCESSPORTAL_CREDENTIAL_KEY = ""
+    before = credential_issue(user=requester)
+    settings.ACCESSPORTAL_CREDENTIAL_KEY = base64.b64encode(b"k" * 32).decode()
+    assert credential_issue(user=requester).kid == before.kid
+    new = signing_key_rotate(immediately=True)
+    settings.SECRET_KEY = "r" * 25 + "otated-secret-key-Zq8vN3xR7pL2mW9tY4b"
+    assert credential_issue(user=requester).kid == new.kid, "sealed under the credential key"
 
 
 def test_a_tampered_sealed_key_is_refused_clearly(requester, settings):
