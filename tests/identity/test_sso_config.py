@@ -95,5 +95,8 @@ def test_the_service_refuses_to_start_with_a_bad_setting():
         text=True,
         timeout=120,
     )
-    assert run.returncode != 0
-    assert "ImproperlyConfigured: ACCESSPORTAL_OIDC_PROVIDERS: provider 'okta'" in run.stderr
+    assert run.returncode == 2
+    assert run.stderr == (
+        "accessportal: configuration error: ACCESSPORTAL_OIDC_PROVIDERS: provider 'okta': "
+        "missing client_id, issuer\n"
+    )
