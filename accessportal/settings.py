@@ -190,6 +190,11 @@ LOGIN_URL = "login"
 # --- REST API and its OpenAPI schema ------------------------------------------------------
 # REST API (requests_app/api): JSON only, paginated lists, django-filter, one error handler
 # for domain errors, rate limits, OpenAPI with local Swagger UI assets.
+# The client's address (accessportal/client_address.py), for the login throttle and the
+# API's rate limits alike: the number of reverse proxies in front of the service, each
+# appending to X-Forwarded-For (1 behind deploy/nginx, load balancer or not); 0: the
+# connection's address.
+ACCESSPORTAL_TRUSTED_PROXIES = env_int("ACCESSPORTAL_TRUSTED_PROXIES", 0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's token authentication, with token keys checked for shape before any query
@@ -210,6 +215,9 @@ REST_FRAMEWORK = {
     # API rate limits (DRF throttle scopes, counted per window in the default cache by
     # requests_app/api/throttling.py: set CACHE_URL to a Redis URL when several processes
     # serve the API, so they share one count). See docs/SECURITY.md.
+    # Throttles count per accessportal.client_address.client_ip; DRF's own rule, for
+    # anything else that asks it, trusts as many proxies.
+    "NUM_PROXIES": ACCESSPORTAL_TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_CLASSES": [
         "requests_app.api.throttling.AnonThrottle",
         "requests_app.api.throttling.UserThrottle",
@@ -605,8 +613,7 @@ AXES_LOCKOUT_PARAMETERS = [
 ]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accessportal.login_throttle.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "accessportal.login_throttle.client_ip"
-ACCESSPORTAL_TRUSTED_PROXIES = env_int("ACCESSPORTAL_TRUSTED_PROXIES", 0)
+AXES_CLIENT_IP_CALLABLE = "accessportal.client_address.client_ip"
 
 # Sessions end after SESSION_COOKIE_AGE seconds without a request (sliding expiry).
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)
