@@ -458,11 +458,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
 # --- Beat lock (docs/deploy.md "Several machines"): a second beat is a harmless standby. --
 # With a Redis broker, beat keeps its schedule in Redis and holds a lock there
 # (celery-redbeat, chosen over a scheduler of our own: maintained, its lock is redis-py's;
-# accessportal/beat.py only makes it ride out a Redis outage). The leader extends the lock
-# on every tick, at least every BEAT_LOCK_TIMEOUT/6 seconds; a second beat waits for it,
-# trying as often, and takes over within BEAT_LOCK_TIMEOUT seconds of the leader's last
-# tick (killed, its machine gone). The development broker (filesystem) keeps Celery's own
-# scheduler and schedule file (CELERY_BEAT_SCHEDULE_FILENAME): run one beat there.
+# accessportal/beat.py makes it ride out Redis outages and the loss of Redis's data). The
+# leader extends the lock on every tick, at least every BEAT_LOCK_TIMEOUT/6 seconds, and
+# before each send; a second beat waits for it, trying as often, and takes over within
+# BEAT_LOCK_TIMEOUT × 7/6 seconds of the leader's last tick (killed, its machine gone). The
+# development broker (filesystem) keeps Celery's own scheduler and schedule file
+# (CELERY_BEAT_SCHEDULE_FILENAME): run one beat there.
 BEAT_LOCK_TIMEOUT = env_int("BEAT_LOCK_TIMEOUT", 30)
 if BEAT_LOCK_TIMEOUT < 6:
     raise ImproperlyConfigured("BEAT_LOCK_TIMEOUT must be at least 6 seconds")

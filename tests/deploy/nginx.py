@@ -161,7 +161,7 @@ class Nginx:
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{NAME}:{self.http_port}"
 
     def stop(self) -> None:
         self.service.stop(timeout=15)

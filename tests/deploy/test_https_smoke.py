@@ -275,7 +275,7 @@ def test_the_app_sees_the_client_address_nginx_found_not_one_the_client_wrote(de
             [(address,)] = conn.execute(
                 "SELECT ip_address FROM axes_accessattempt WHERE username = %s", (username,)
             ).fetchall()
-        return address
+        return str(address)
 
     # A client connecting directly cannot choose its address by writing the header.
     assert failed_sign_in(deployment.client(), "198.51.100.66") == "127.0.0.1"
