@@ -1,29 +1,14 @@
 """Login throttling against password guessing (django-axes), for every password login.
 
 Admin, portal and API token logins all go through django.contrib.auth.authenticate(), so
-the one backend below covers them all. See docs/SECURITY.md.
+the one backend below covers them all. The client's address is accessportal/client_address.py's
+(AXES_CLIENT_IP_CALLABLE), the same as the API's rate limits use. See docs/SECURITY.md.
 """
 
 from __future__ import annotations
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
-
-
-def client_ip(request) -> str:
-    """The client's address for login throttling.
-
-    With ACCESSPORTAL_TRUSTED_PROXIES=N (N reverse proxies in front of the service, each
-    appending to X-Forwarded-For), the address N entries from the right of that header;
-    otherwise REMOTE_ADDR. Entries further left are written by the client and never trusted.
-    """
-    remote = request.META.get("REMOTE_ADDR", "")
-    proxies = getattr(settings, "ACCESSPORTAL_TRUSTED_PROXIES", 0)
-    if proxies <= 0:
-        return remote
-    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    forwarded = [p for p in forwarded if p]
-    return forwarded[-proxies] if len(forwarded) >= proxies else remote
 
 
 class LoginThrottleBackend(AxesStandaloneBackend):

@@ -189,6 +189,11 @@ LOGIN_URL = "login"
 # --- REST API and its OpenAPI schema ------------------------------------------------------
 # REST API (requests_app/api): JSON only, paginated lists, django-filter, one error handler
 # for domain errors, rate limits, OpenAPI with local Swagger UI assets.
+# The client's address (accessportal/client_address.py), for the login throttle and the
+# API's rate limits alike: the number of reverse proxies in front of the service, each
+# appending to X-Forwarded-For (1 behind deploy/nginx, load balancer or not); 0: the
+# connection's address.
+ACCESSPORTAL_TRUSTED_PROXIES = env_int("ACCESSPORTAL_TRUSTED_PROXIES", 0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's token authentication, with token keys checked for shape before any query
@@ -209,6 +214,9 @@ REST_FRAMEWORK = {
     # API rate limits (DRF throttle scopes, counted per window in the default cache by
     # requests_app/api/throttling.py: set CACHE_URL to a Redis URL when several processes
     # serve the API, so they share one count). See docs/SECURITY.md.
+    # Throttles count per accessportal.client_address.client_ip; DRF's own rule, for
+    # anything else that asks it, trusts as many proxies.
+    "NUM_PROXIES": ACCESSPORTAL_TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_CLASSES": [
         "requests_app.api.throttling.AnonThrottle",
         "requests_app.api.throttling.UserThrottle",
@@ -449,11 +457,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
 # --- Beat lock (docs/deploy.md "Several machines"): a second beat is a harmless standby. --
 # With a Redis broker, beat keeps its schedule in Redis and holds a lock there
 # (celery-redbeat, chosen over a scheduler of our own: maintained, its lock is redis-py's;
-# accessportal/beat.py only makes it ride out a Redis outage). The leader extends the lock
-# on every tick, at least every BEAT_LOCK_TIMEOUT/6 seconds; a second beat waits for it,
-# trying as often, and takes over within BEAT_LOCK_TIMEOUT seconds of the leader's last
-# tick (killed, its machine gone). The development broker (filesystem) keeps Celery's own
-# scheduler and schedule file (CELERY_BEAT_SCHEDULE_FILENAME): run one beat there.
+# accessportal/beat.py makes it ride out Redis outages and the loss of Redis's data). The
+# leader extends the lock on every tick, at least every BEAT_LOCK_TIMEOUT/6 seconds, and
+# before each send; a second beat waits for it, trying as often, and takes over within
+# BEAT_LOCK_TIMEOUT × 7/6 seconds of the leader's last tick (killed, its machine gone). The
+# development broker (filesystem) keeps Celery's own scheduler and schedule file
+# (CELERY_BEAT_SCHEDULE_FILENAME): run one beat there.
 BEAT_LOCK_TIMEOUT = env_int("BEAT_LOCK_TIMEOUT", 30)
 if BEAT_LOCK_TIMEOUT < 6:
     raise ImproperlyConfigured("BEAT_LOCK_TIMEOUT must be at least 6 seconds")
@@ -604,8 +613,7 @@ AXES_LOCKOUT_PARAMETERS = [
 ]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accessportal.login_throttle.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "accessportal.login_throttle.client_ip"
-ACCESSPORTAL_TRUSTED_PROXIES = env_int("ACCESSPORTAL_TRUSTED_PROXIES", 0)
+AXES_CLIENT_IP_CALLABLE = "accessportal.client_address.client_ip"
 
 # Sessions end after SESSION_COOKIE_AGE seconds without a request (sliding expiry).
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)

@@ -13,7 +13,8 @@ from django.contrib.auth import authenticate
 from django.test import RequestFactory
 from django.utils import timezone
 
-from accessportal.login_throttle import client_ip
+from accessportal.client_address import client_ip
+from requests_app.api.throttling import AnonThrottle
 
 LOGIN = "/admin/login/"
 PASSWORD = "pw-for-tests-only"  # the `admin` persona's
@@ -90,6 +91,8 @@ def test_client_address_behind_trusted_proxies(settings, proxies, forwarded, exp
     settings.ACCESSPORTAL_TRUSTED_PROXIES = proxies
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
     assert client_ip(request) == expected
+    # The API's rate limits count per the same address (one rule, not DRF's NUM_PROXIES).
+    assert AnonThrottle().get_ident(request) == expected
 
 
 def test_admin_sessions_expire_after_inactivity_but_not_while_in_use(client, admin):

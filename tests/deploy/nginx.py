@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from requests.adapters import HTTPAdapter
 
 from tests.conftest import REQUIRE_SERVICES
 from tests.deploy.stack import ROOT, Service, free_port
@@ -26,6 +27,12 @@ from tests.deploy.stack import ROOT, Service, free_port
 NGINX_CONF = ROOT / "deploy" / "nginx" / "accessportal.conf"
 SBIN_PATH = os.pathsep.join(["/usr/sbin", "/usr/local/sbin", os.environ.get("PATH", "")])
 NGINX = os.environ.get("ACCESSPORTAL_NGINX") or shutil.which("nginx", path=SBIN_PATH) or ""
+# The service's host name in the tests: the certificate's, and sent as SNI (nginx refuses the
+# handshake of a client that names no host, as a client connecting to 127.0.0.1 does).
+NAME = "localhost"
+# A load balancer in front of nginx, for the tests that need one: another loopback address
+# (tests connect from it with SourceAddressAdapter); 127.0.0.1 is a client without one.
+LOAD_BALANCER = "127.0.0.2"
 NGINX_HINT = "needs nginx: apt-get install nginx-light (Debian/Ubuntu), or set ACCESSPORTAL_NGINX"
 
 
@@ -72,21 +79,26 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def render_nginx_site(*, http_port: int, https_port: int, upstream: str, cert: Path, key: Path):
-    """deploy/nginx/accessportal.conf with this machine's ports, upstream and certificate.
+def render_nginx_site(
+    *, http_port: int, https_port: int, upstream: str, cert: Path, key: Path, load_balancer: str
+) -> str:
+    """deploy/nginx/accessportal.conf with this machine's ports, upstream, certificate and
+    host name (`NAME`), and `load_balancer` as the address of a load balancer in front.
     Each substitution must find its line, so an edit of the file that the test no longer
     follows fails here instead of testing something else. IPv6 listeners are dropped (the
     test machine may have no IPv6)."""
     text = NGINX_CONF.read_text()
     substitutions = [
         (r"(?m)^\s*listen \[::\]:\d+.*\n", ""),
-        (r"(?m)^(\s*)listen 80;", rf"\1listen 127.0.0.1:{http_port};"),
+        (r"(?m)^(\s*)listen 80\b", rf"\1listen 127.0.0.1:{http_port}"),
         (r"(?m)^(\s*)listen 443 ssl", rf"\1listen 127.0.0.1:{https_port} ssl"),
+        (r"(?m)^(\s*server_name )access\.example\.com;", rf"\g<1>{NAME};"),
         (r"(?m)^(\s*server )127\.0\.0\.1:8000;", rf"\g<1>{upstream};"),
         (r"(?m)^(\s*ssl_certificate\s+)\S+;", rf"\g<1>{cert};"),
         (r"(?m)^(\s*ssl_certificate_key\s+)\S+;", rf"\g<1>{key};"),
+        (r"(?m)^# (set_real_ip_from )\S+;", rf"\g<1>{load_balancer};"),
         # The redirect names the test's HTTPS port (443 in the real file: no port).
-        (r"https://\$host\$request_uri", f"https://$host:{https_port}$request_uri"),
+        (r"https://\$server_name\$request_uri", f"https://$server_name:{https_port}$request_uri"),
     ]
     for pattern, replacement in substitutions:
         text, count = re.subn(pattern, replacement, text)
@@ -109,6 +121,7 @@ class Nginx:
             upstream=upstream,
             cert=cert,
             key=key,
+            load_balancer=LOAD_BALANCER,
         )
         temp = [f"{kind}_temp_path {folder / kind};" for kind in _TEMP_KINDS]
         # As root the workers would switch to `nobody`, who cannot use these folders.
@@ -144,14 +157,26 @@ class Nginx:
 
     @property
     def https(self) -> str:
-        return f"https://127.0.0.1:{self.https_port}"
+        return f"https://{NAME}:{self.https_port}"
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{NAME}:{self.http_port}"
 
     def stop(self) -> None:
         self.service.stop(timeout=15)
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """requests' adapter connecting from a given local address (a loopback alias here)."""
+
+    def __init__(self, address: str, **kwargs) -> None:
+        self.address = address
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.address, 0)
+        return super().init_poolmanager(*args, **kwargs)
 
 
 _TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")

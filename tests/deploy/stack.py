@@ -7,13 +7,16 @@ these paths moved: /opt/accessportal → this checkout, its .venv → the runnin
 /etc/accessportal/env → a file written from deploy/systemd/accessportal.env.example with the
 test's values, /var/lib/accessportal and /run/accessportal → temporary folders.
 
-nginx: tests/deploy/nginx.py. Redis: the host of ACCESSPORTAL_TEST_REDIS_URL, databases 13
-(broker, each stack under its own key prefix), 14 (CACHE_URL) and 15 (the two-beats test).
-"""
+nginx: tests/deploy/nginx.py. Redis: the host of ACCESSPORTAL_TEST_REDIS_URL, database 13 for
+the broker (each stack under its own key prefix) and one database per test module for
+CACHE_URL (14: the smoke test, 15: the two-node test), emptied before and after its run: the
+cache has no key prefix, and the rate limits' counters of a previous run must not count.
+The two-beats test runs its own redis-server (tests/redis_server.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -38,12 +41,13 @@ ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
 ENV_EXAMPLE = UNITS / "accessportal.env.example"
 VENV = Path(sys.prefix)  # the virtualenv running the tests
-BROKER_DB, CACHE_DB, BEATS_DB = 13, 14, 15
+BROKER_DB, SMOKE_CACHE_DB, NODES_CACHE_DB = 13, 14, 15
 WAIT = 120  # seconds: a bound on waits for processes and the worker, never a target
 
 
-def redis_url(db: int) -> str:
-    parts = urllib.parse.urlsplit(REDIS_URL)
+def redis_url(db: int, *, base: str = REDIS_URL) -> str:
+    """`base` (the test Redis) with database number `db`."""
+    parts = urllib.parse.urlsplit(base)
     return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
 
 
@@ -162,6 +166,15 @@ class Service:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def records(self) -> list[dict]:
+        """The JSON objects of a production process's log lines. The last line is left out
+        until it ends (the process may be writing it); non-JSON lines (a banner) are skipped."""
+        complete = self.output().split("\n")[:-1]
+        return [json.loads(line) for line in complete if line.startswith("{")]
+
+    def messages(self) -> list[str]:
+        return [record["message"] for record in self.records()]
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -307,7 +320,7 @@ def database_url(dbname: str) -> str:
 
 
 def production_values(
-    *, database_url: str, public_url: str, web_port: int, static_root: Path
+    *, database_url: str, public_url: str, web_port: int, static_root: Path, cache_db: int
 ) -> dict[str, str]:
     """The environment file's values for a stack: the example's keys with test values, and
     the ones production requires besides (docs/deploy.md; the ops contract)."""
@@ -319,7 +332,7 @@ def production_values(
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": redis_url(BROKER_DB),
         "CELERY_REDIS_KEY_PREFIX": prefix,
-        "CACHE_URL": redis_url(CACHE_DB),
+        "CACHE_URL": redis_url(cache_db),
         "NOTIFY_REQUEST_URL": f"{public_url}/requests/{{id}}/",
         "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto: https",
         "ACCESSPORTAL_TRUSTED_PROXIES": "1",

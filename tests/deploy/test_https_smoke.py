@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import ssl
 import uuid
 
+import psycopg
 import pytest
 import requests
 
-from tests.deploy.nginx import Nginx, nginx_or_skip
+from tests.deploy.nginx import LOAD_BALANCER, NAME, Nginx, SourceAddressAdapter, nginx_or_skip
 from tests.deploy.stack import (
-    CACHE_DB,
+    SMOKE_CACHE_DB,
     Stack,
     clear_redis,
     database_url,
@@ -57,13 +60,18 @@ roles: [reviewer]
 
 
 class Deployment:
-    def __init__(self, stack: Stack, nginx: Nginx, values: dict, passwords: dict) -> None:
+    def __init__(self, stack: Stack, nginx: Nginx, values: dict, passwords: dict, database) -> None:
         self.stack, self.nginx, self.values, self.passwords = stack, nginx, values, passwords
+        self.database = database
         self.base = nginx.https
         self.web, self.worker, self.beat = stack.services
 
-    def client(self) -> requests.Session:
+    def client(self, source: str | None = None) -> requests.Session:
+        """A session trusting the test certificate; connecting from `source` if given."""
         session = requests.Session()
+        if source:
+            session.mount("https://", SourceAddressAdapter(source))
+            session.mount("http://", SourceAddressAdapter(source))
         # The self-signed certificate is checked; without trust_env, a REQUESTS_CA_BUNDLE
         # in the environment would take its place (and a proxy setting would apply).
         session.trust_env = False
@@ -86,7 +94,7 @@ class Deployment:
 def deployment(tmp_path_factory):
     nginx_or_skip()
     workdir = tmp_path_factory.mktemp("deployment")
-    database = ScratchDatabase("ap_ops_scale")
+    database = ScratchDatabase("ap_ops_scale_fix")
     web_port = free_port()
     nginx = stack = None
     try:
@@ -96,8 +104,9 @@ def deployment(tmp_path_factory):
             public_url=nginx.https,
             web_port=web_port,
             static_root=workdir / "static",
+            cache_db=SMOKE_CACHE_DB,
         )
-        clear_redis(redis_url(CACHE_DB))
+        clear_redis(redis_url(SMOKE_CACHE_DB))
         stack = Stack(workdir / "stack", values)
         # Once per deploy, as the guide says.
         stack.manage("migrate", "--noinput")
@@ -106,7 +115,7 @@ def deployment(tmp_path_factory):
         passwords = stack.set_passwords("alice", "bob")
         for name in ("web", "worker", "beat"):
             stack.start(name)
-        deployment = Deployment(stack, nginx, values, passwords)
+        deployment = Deployment(stack, nginx, values, passwords, database)
         deployment.web.wait_for(
             lambda: _answers(deployment, "/healthz"), "gunicorn to answer through nginx"
         )
@@ -115,6 +124,7 @@ def deployment(tmp_path_factory):
         if stack is not None:
             stack.stop()
             clear_redis(values["CELERY_BROKER_URL"], values["CELERY_REDIS_KEY_PREFIX"])
+            clear_redis(values["CACHE_URL"])
         if nginx is not None:
             nginx.stop()
         database.drop()
@@ -162,9 +172,17 @@ def test_probes_answer_and_readiness_comes_with_worker_and_beat(deployment):
     checks = {check["name"]: check["state"] for check in answer.json()["checks"]}
     assert checks["heartbeats"] == "ok" and checks["broker"] == "ok", answer.text
     assert set(checks.values()) == {"ok"}, answer.text
-    # The probes are not redirected over plain HTTP (a load balancer's health check).
-    plain = requests.get(f"{deployment.nginx.http}/readyz", allow_redirects=False, timeout=10)
-    assert plain.status_code == 200
+    # The probes are not redirected over plain HTTP (a load balancer's health check), and
+    # are answered when addressed to the node's IP address (not in DJANGO_ALLOWED_HOSTS).
+    for host in (None, "10.0.0.5"):
+        for path in ("/healthz", "/readyz"):
+            plain = requests.get(
+                deployment.nginx.http + path,
+                headers={"Host": host} if host else {},
+                allow_redirects=False,
+                timeout=10,
+            )
+            assert plain.status_code == 200, (host, path, plain.status_code, plain.text)
 
 
 def test_metrics_answer_only_the_bearer_token(deployment):
@@ -194,15 +212,90 @@ def test_static_files_are_served_with_a_long_cache_header(deployment):
     assert max_age and int(max_age.group(1)) >= 365 * 24 * 3600, asset.headers
 
 
-def test_plain_http_is_redirected_to_https(deployment):
-    answer = requests.get(
-        f"{deployment.nginx.http}/api/v1/me/?x=1", allow_redirects=False, timeout=10
-    )
-    assert answer.status_code == 301
+def test_plain_http_is_redirected_to_https_under_the_service_name_only(deployment):
+    http = deployment.nginx.http
+    answer = requests.get(f"{http}/api/v1/me/?x=1", allow_redirects=False, timeout=10)
+    # 308: a client following it repeats a POST as a POST, body and all.
+    assert answer.status_code == 308
     assert answer.headers["Location"] == f"{deployment.base}/api/v1/me/?x=1"
+    posted = requests.post(f"{http}/api/v1/requests/", json={}, allow_redirects=False)
+    assert posted.status_code == 308
     # Followed, it lands on the API over HTTPS (which then wants a token).
     followed = deployment.client().get(answer.headers["Location"])
     assert followed.status_code == 401
+    # Asked for another host name, nginx answers nothing at all: no redirect to it.
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{http}/", headers={"Host": "evil.example"}, allow_redirects=False)
+
+
+def test_https_for_another_host_name_or_none_is_refused_in_the_handshake(deployment):
+    port = deployment.nginx.https_port
+    for name in ("evil.example", None):  # None: no SNI, as a client of https://127.0.0.1/
+        context = ssl.create_default_context(cafile=str(deployment.nginx.cert))
+        context.check_hostname = False  # nginx refuses before any certificate is seen
+        refused = pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME|unrecognized name")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, refused:
+            context.wrap_socket(raw, server_hostname=name)
+
+
+def test_tls_1_2_offers_only_forward_secret_aead_ciphers_and_no_version(deployment):
+    def handshake(ciphers: str) -> str:
+        context = ssl.create_default_context(cafile=str(deployment.nginx.cert))
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(ciphers)
+        address = ("127.0.0.1", deployment.nginx.https_port)
+        with (
+            socket.create_connection(address, timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=NAME) as tls,
+        ):
+            return tls.cipher()[0]
+
+    assert handshake("ECDHE-ECDSA-AES128-GCM-SHA256") == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    assert handshake("ECDHE-ECDSA-CHACHA20-POLY1305") == "ECDHE-ECDSA-CHACHA20-POLY1305"
+    for cbc in ("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384"):
+        with pytest.raises(ssl.SSLError):
+            handshake(f"{cbc}@SECLEVEL=0")
+    answer = deployment.client().get(f"{deployment.base}/healthz")
+    assert answer.headers["Server"] == "nginx"  # server_tokens off: no version
+
+
+def test_the_app_sees_the_client_address_nginx_found_not_one_the_client_wrote(deployment):
+    """What the login throttle (django-axes) records as the failed sign-in's address."""
+    url = f"{deployment.base}/api/v1/auth/token/"
+
+    def failed_sign_in(session: requests.Session, forwarded: str) -> str:
+        username = f"nobody-{uuid.uuid4().hex[:8]}"
+        answer = session.post(
+            url,
+            json={"username": username, "password": "wrong"},
+            headers={"X-Forwarded-For": forwarded},
+        )
+        assert answer.status_code in (400, 401), answer.text
+        with psycopg.connect(deployment.database.conninfo()) as conn:
+            [(address,)] = conn.execute(
+                "SELECT ip_address FROM axes_accessattempt WHERE username = %s", (username,)
+            ).fetchall()
+        return str(address)
+
+    # A client connecting directly cannot choose its address by writing the header.
+    assert failed_sign_in(deployment.client(), "198.51.100.66") == "127.0.0.1"
+    # Behind the load balancer (set_real_ip_from), the address it appended is the client's;
+    # what the client wrote before it is not.
+    balancer = deployment.client(source=LOAD_BALANCER)
+    assert failed_sign_in(balancer, "198.51.100.66, 203.0.113.9") == "203.0.113.9"
+
+
+def test_readyz_is_rate_limited_per_client_and_healthz_is_not(deployment):
+    flooder = deployment.client(source="127.0.0.3")  # its own address: its own limit
+    statuses = []
+    for _ in range(100):  # far more than the burst the site allows (10)
+        statuses.append(flooder.get(f"{deployment.base}/readyz", timeout=10).status_code)
+        if statuses[-1] == 429:
+            break
+    assert statuses[-1] == 429, statuses
+    assert flooder.get(f"{deployment.base}/healthz").status_code == 200
+    # Others are not held back by that client.
+    assert deployment.client().get(f"{deployment.base}/readyz").status_code != 429
 
 
 def test_logs_are_json_lines_with_the_request_id_nginx_gave(deployment):
@@ -229,7 +322,7 @@ def test_logs_are_json_lines_with_the_request_id_nginx_gave(deployment):
 
     def records_with(request_id: str, service) -> list[dict]:
         found = []
-        for line in service.output().splitlines():
+        for line in service.output().split("\n")[:-1]:  # not a line still being written
             if request_id in line:
                 record = json.loads(line)  # every line with the id is a JSON object
                 assert record["request_id"] == request_id, line

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.deploy.stack import (
-    CACHE_DB,
+    NODES_CACHE_DB,
     Stack,
     clear_redis,
     database_url,
@@ -150,22 +150,24 @@ def receiver():
 
 
 def test_two_nodes_serve_a_mixed_load_and_notify_each_event_once(tmp_path, receiver):
-    database = ScratchDatabase("ap_ops_scale")
-    ports = [free_port(), free_port()]
-    values = production_values(
-        database_url=database_url(database.dbname),
-        public_url="https://access.example.com",
-        web_port=ports[0],
-        static_root=tmp_path / "static",
-    ) | {
-        WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
-        "API_THROTTLE_AUTH_TOKEN": "1000/minute",
-        "NOTIFY_HTTP_TIMEOUT": "5",
-        "NOTIFY_CLAIM_LEASE": "10",
-    }
-    clear_redis(redis_url(CACHE_DB))
-    stack = Stack(tmp_path, values)
+    database = ScratchDatabase("ap_ops_scale_fix")
+    stack = None
     try:
+        ports = [free_port(), free_port()]
+        values = production_values(
+            database_url=database_url(database.dbname),
+            public_url="https://access.example.com",
+            web_port=ports[0],
+            static_root=tmp_path / "static",
+            cache_db=NODES_CACHE_DB,
+        ) | {
+            WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
+            "API_THROTTLE_AUTH_TOKEN": "1000/minute",
+            "NOTIFY_HTTP_TIMEOUT": "5",
+            "NOTIFY_CLAIM_LEASE": "10",
+        }
+        clear_redis(redis_url(NODES_CACHE_DB))
+        stack = Stack(tmp_path, values)
         stack.manage("migrate", "--noinput")
         stack.apply_policies(POLICY + "---" + receiver_rule(receiver.url))
         passwords = stack.set_passwords("svc-check", *REQUESTERS, *REVIEWERS)
@@ -223,8 +225,10 @@ def test_two_nodes_serve_a_mixed_load_and_notify_each_event_once(tmp_path, recei
         events = Counter(event for _, _, event in deliveries)
         assert events["request.created"] == len(REQUESTERS) * ROUNDS
     finally:
-        stack.stop()
-        clear_redis(values["CELERY_BROKER_URL"], values["CELERY_REDIS_KEY_PREFIX"])
+        if stack is not None:
+            stack.stop()
+            clear_redis(values["CELERY_BROKER_URL"], values["CELERY_REDIS_KEY_PREFIX"])
+            clear_redis(values["CACHE_URL"])
         database.drop()
 
 
