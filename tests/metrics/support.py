@@ -14,9 +14,9 @@ def samples(text: str) -> dict[tuple[str, frozenset], float]:
     }
 
 
-def value(text: str, name: str, **labels: str) -> float:
+def value(text: str, metric: str, /, **labels: str) -> float:
     """One sample's value; 0.0 when the series is not there (a counter never incremented)."""
-    return samples(text).get((name, frozenset(labels.items())), 0.0)
+    return samples(text).get((metric, frozenset(labels.items())), 0.0)
 
 
 def names(text: str) -> set[str]:
