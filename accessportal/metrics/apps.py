@@ -11,6 +11,7 @@ class MetricsConfig(AppConfig):
     def ready(self) -> None:
         # Celery's worker signals are connected here rather than in accessportal/celery.py:
         # the worker loads Django (and so this app) before it sends `worker_init`.
-        from accessportal.metrics import checks, worker  # noqa: F401 - registers both
+        from accessportal.metrics import checks, registry, worker  # noqa: F401 - registers
 
+        registry.multiprocess_dir_ensure()
         worker.connect_signals()

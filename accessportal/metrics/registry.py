@@ -21,6 +21,15 @@ def multiprocess_dir() -> str:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 
+def multiprocess_dir_ensure() -> None:
+    """Create the multiprocess folder if it is missing: prometheus_client fails on the
+    first value a process records when it is (a `manage.py` command run with the web's
+    environment after a reboot emptied /run, say)."""
+    folder = multiprocess_dir()
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+
 def multiprocess_dir_wipe() -> None:
     """Create the multiprocess folder if needed and delete the files of an earlier run
     (their counters would be added to this run's)."""

@@ -7,8 +7,9 @@ PROMETHEUS_MULTIPROC_DIR, and a scrape adds them up. Same access rule as the web
 once, so that no series is exported twice.
 
 Started from Celery's signals: `worker_init` empties the multiprocess folder (before the
-pool starts), `worker_ready` starts the server, `worker_process_shutdown` (in each child)
-does prometheus_client's bookkeeping, `worker_shutdown` stops the server.
+pool starts; only with METRICS_WORKER_BIND set), `worker_ready` starts the server,
+`worker_process_shutdown` (in each child) does prometheus_client's bookkeeping,
+`worker_shutdown` stops the server.
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def exporter_start(host: str, port: int) -> WSGIServer:
 
 
 def on_worker_init(**kwargs) -> None:
-    if multiprocess_dir():
+    # Only a worker with an exporter owns its folder; one without leaves it alone (were it
+    # the web's by mistake, emptying it would lose the web's counts).
+    if settings.METRICS_WORKER_BIND is not None and multiprocess_dir():
         multiprocess_dir_wipe()
 
 
