@@ -195,3 +195,78 @@ def test_a_database_that_fails_leaves_the_rest_of_metrics_served(scrape, monkeyp
     assert value(text, "accessportal_metrics_db_ok") == 0
     assert "accessportal_grants_open" not in text
     assert "django_http_requests_total_by_method_total" in text
+
+
+def test_expiry_by_the_sweep_and_revocation_are_counted(scrape, requester, reviewer):
+    from requests_app.services.grants import access_request_revoke
+    from requests_app.services.resolution import access_requests_expire_due
+    from requests_app.services.reviews import review_submit
+
+    before = scrape()
+    with time_machine.travel("2026-06-01 09:00Z", tick=False) as clock:
+        access_request_create(
+            requester=requester, roles=["db-admin"], reason="INC-1", request_ttl="1h"
+        )
+        approved = access_request_create(
+            requester=requester, resources=["node/db-prod-1"], reason="INC-2"
+        )
+        review_submit(request_id=approved.id, reviewer=reviewer, state="APPROVED")
+        access_request_revoke(request_id=approved.id, actor=requester, reason="done")
+        clock.shift(timedelta(hours=2))
+        assert access_requests_expire_due() == 1  # the bulk path the sweep takes
+        after = scrape()
+    assert _delta(before, after, "accessportal_requests_total", state="EXPIRED", kind="role") == 1
+    assert (
+        _delta(before, after, "accessportal_requests_total", state="REVOKED", kind="resource") == 1
+    )
+    assert value(after, "accessportal_requests_past_ttl") == 0
+    assert value(after, "accessportal_sweep_lag_seconds", sweep="expire_requests") == 0
+
+
+def test_a_webhook_that_keeps_failing_becomes_a_dead_letter(
+    scrape, requester, apply_yaml, monkeypatch, settings
+):
+    from tests.worker_support import webhook_receiver
+
+    settings.NOTIFY_MAX_ATTEMPTS = 1
+    before = scrape()
+    with webhook_receiver(apply_yaml, monkeypatch) as receiver:
+        receiver.statuses.extend([500] * 5)
+        access_request_create(requester=requester, roles=["db-admin"], reason="INC-4")
+    after = scrape()
+    assert value(after, "accessportal_outbox_dead_letters", channel="webhook") == 1
+    assert value(after, "accessportal_outbox_dead_letters", channel="email") == 0
+    dead = _delta(
+        before,
+        after,
+        "accessportal_notification_deliveries_total",
+        channel="webhook",
+        outcome="dead",
+    )
+    assert dead == 1
+
+
+def test_a_failing_provisioning_target_is_counted_and_shown_failing(
+    scrape, requester, reviewer, apply_yaml, groups
+):
+    from tests.requests_app.provisioning.conftest import db_admin_provisioning
+
+    dbas = groups("dbas")
+    apply_yaml(db_admin_provisioning(dbas.yaml()))
+    labels = {"target": "group dbas", "provisioner": "files"}
+    before = scrape()
+    assert value(before, "accessportal_provisioning_failing", **labels) == 0  # listed, at 0
+    dbas.mode("fail")
+    request = access_request_create(requester=requester, roles=["db-admin"], reason="INC-5")
+    from requests_app.services.reviews import review_submit
+
+    review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED")
+    after = scrape()
+    assert value(after, "accessportal_provisioning_failing", **labels) == 1
+    assert (
+        _delta(before, after, "accessportal_provisioning_calls_total", outcome="failed", **labels)
+        == 1
+    )
+    assert (
+        _delta(before, after, "accessportal_provisioning_calls_total", outcome="ok", **labels) == 0
+    )
