@@ -36,6 +36,8 @@ def _production(**extra: str) -> dict[str, str]:
         "ACCESSPORTAL_MODE": "production",
         "DJANGO_SECRET_KEY": STRONG_KEY,
         "DJANGO_ALLOWED_HOSTS": "access.example.com",
+        # Without it /metrics is off and `check` warns (tests/metrics/test_auth.py).
+        "METRICS_TOKEN": "metrics-token-of-a-configured-deployment",
         **extra,
     }
 
