@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('requests_app', '0015_heartbeats'),
+        ("requests_app", "0015_heartbeats"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='notificationdelivery',
-            index=models.Index(condition=models.Q(('state', 'DEAD')), fields=['channel'], name='delivery_dead'),
+            model_name="notificationdelivery",
+            index=models.Index(
+                condition=models.Q(("state", "DEAD")), fields=["channel"], name="delivery_dead"
+            ),
         ),
     ]
