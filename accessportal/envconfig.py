@@ -58,11 +58,20 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def database_from_url(url: str, base_dir: Path) -> dict:
+def database_from_url(url: str, base_dir: Path, *, instrumented: bool = False) -> dict:
     """A DATABASES entry from `postgres://user:pass@host:port/name[?conn_max_age=N&...]` or
     `sqlite:///path`, parsed by dj-database-url. A relative SQLite path (the default
     `sqlite:///db.sqlite3`) is relative to `base_dir`, the project folder; `sqlite:////abs`
-    is absolute."""
+    is absolute. `instrumented`: django-prometheus' subclass of the same backend, which
+    counts and times queries (docs/operations.md, "Metrics")."""
+    database = _parse(url, base_dir)
+    if instrumented:
+        backend = database["ENGINE"].rsplit(".", 1)[1]
+        database["ENGINE"] = f"django_prometheus.db.backends.{backend}"
+    return database
+
+
+def _parse(url: str, base_dir: Path) -> dict:
     try:
         database = dj_database_url.parse(url)
     except ValueError as error:  # an unknown scheme or an unparsable URL

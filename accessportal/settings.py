@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accessportal.envconfig import database_from_url, env_bool, env_int, env_list, env_str
 from accessportal.logs.config import logging_config
+from accessportal.metrics.config import worker_bind
 from accessportal.security import development_secret_key, production_secret_key
 from accessportal.sso.config import form_action_origins, oidc_apps
 
@@ -85,11 +86,15 @@ INSTALLED_APPS = [
     "django_htmx",  # the engineers' portal (requests_app/portal)
     "axes",  # login throttling (Hardening, below)
     "csp",  # Content-Security-Policy (Hardening, below)
+    "accessportal.metrics",  # /metrics and the worker's exporter (Metrics, below)
 ]
 
 MIDDLEWARE = [
     # First: the request id (X-Request-ID) on every log line of the request and its answer.
     "accessportal.logs.middleware.RequestIdMiddleware",
+    # django-prometheus (Metrics, below): counts and times every request from here; its
+    # second half, before axes at the end, labels them by view, method and status.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header (django-csp) on every response, the security
     # middleware's redirects and WhiteNoise's static files included.
@@ -105,6 +110,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",  # request.htmx for the portal's partial pages
     "allauth.account.middleware.AccountMiddleware",  # allauth's sign-in flows (SSO)
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # sees axes' lockout answers
     "axes.middleware.AxesMiddleware",  # django-axes wants to be last
 ]
 
@@ -132,7 +138,15 @@ TEMPLATES = [
 # an upper-case name would be a setting (`diffsettings`, error reports) under a name that
 # Django's filters do not hide.
 _database_url = env_str("DATABASE_URL", "" if PRODUCTION else "sqlite:///db.sqlite3")
-DATABASES = {"default": database_from_url(_database_url or "sqlite:///db.sqlite3", BASE_DIR)}
+DATABASES = {
+    "default": database_from_url(
+        _database_url or "sqlite:///db.sqlite3",
+        BASE_DIR,
+        # django-prometheus' subclasses of the same backends count and time every query
+        # (docs/operations.md, "Metrics"); METRICS_DB_QUERIES=false keeps Django's own.
+        instrumented=env_bool("METRICS_DB_QUERIES", True),
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -588,6 +602,23 @@ SCIM_SERVICE_PROVIDER = {
         }
     ],
 }
+
+# --- Metrics (docs/operations.md "Metrics"; accessportal/metrics) -------------------------
+# GET /metrics (Prometheus text format). Production serves it only to
+# `Authorization: Bearer <METRICS_TOKEN>` and answers 404 without a token; development
+# serves loopback. PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself) is where
+# gunicorn's and Celery's processes write their values; each server gets its own folder.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Seconds the database-derived gauges are kept in the cache (0: read at every scrape).
+METRICS_DB_CACHE = env_int("METRICS_DB_CACHE", 15)
+# Counted gauges stop counting past this many rows (the value then means "more than").
+METRICS_COUNT_LIMIT = env_int("METRICS_COUNT_LIMIT", 10000)
+# host:port of a Celery worker's own /metrics (same token); unset: no worker exporter.
+METRICS_WORKER_BIND = worker_bind(env_str("METRICS_WORKER_BIND"))
+if METRICS_DB_CACHE < 0 or METRICS_COUNT_LIMIT < 1:
+    raise ImproperlyConfigured("METRICS_DB_CACHE must be >= 0 and METRICS_COUNT_LIMIT >= 1")
+# django-prometheus: no scan of the migrations at start-up (/readyz checks them).
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # --- Logs (README "Logs", docs/operations.md): JSON in production, text in development; ----
 # --- request ids, users and task ids on every line; secrets redacted (accessportal/logs). --

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accessportal.metrics.views import metrics
 from requests_app.api.views.credentials import jwks_view
 from requests_app.health.views import healthz, readyz
 from requests_app.portal.urls import auth_urlpatterns
@@ -15,6 +16,8 @@ urlpatterns = [
     # plain HTTP allowed (SECURE_REDIRECT_EXEMPT).
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    # Prometheus metrics (docs/operations.md): a bearer token in production.
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("requests_app.api.urls")),
     # The public keys that verify signed access credentials (no authentication).

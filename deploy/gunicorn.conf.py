@@ -3,7 +3,7 @@
     gunicorn accessportal.wsgi -c deploy/gunicorn.conf.py
 
 Read from the same environment as the application: GUNICORN_BIND (default
-127.0.0.1:8000), GUNICORN_WORKERS (default 4).
+127.0.0.1:8000), GUNICORN_WORKERS (default 4), PROMETHEUS_MULTIPROC_DIR (metrics, below).
 """
 
 import os
@@ -57,3 +57,23 @@ accesslog = None
 # gunicorn 27's control socket (in $HOME/.gunicorn by default: the service user has no
 # writable home, and two servers with one HOME would share it) is not used here.
 control_socket_disable = True
+
+
+# Metrics (docs/operations.md, "Metrics"): with PROMETHEUS_MULTIPROC_DIR set, every worker
+# writes its counters there and /metrics adds them up. The folder is emptied when the
+# server starts (a previous run's counts must not be added to this one's), and
+# prometheus_client is told when a worker exits. Standard library and prometheus_client
+# only: the master does not load Django.
+def on_starting(server):
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink(missing_ok=True)
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

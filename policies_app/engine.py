@@ -262,6 +262,16 @@ class Subject:
             for roles in review_roles.values()
         )
 
+    def reviewing_role(self, review_roles: Mapping[str, list[str]], request: Mapping) -> str:
+        """The first standing role, by name, whose review_requests allows reviewing one of
+        the items: the role a review is counted under in the metrics ("" when none)."""
+        ctx = self.review_context(request)
+        wanted = {role for roles in review_roles.values() for role in roles}
+        return next(
+            (r.name for r in self.standing if any(r.allows_reviewing(w, ctx) for w in wanted)),
+            "",
+        )
+
     @property
     def reviews_anything(self) -> bool:
         return any(r.reviews_anything for r in self.standing)

@@ -326,7 +326,10 @@ class NotificationDelivery(models.Model):
                 fields=["next_attempt_at"],
                 name="delivery_pending_due",
                 condition=Q(state="PENDING"),
-            )
+            ),
+            # Dead letters by channel, counted by the metrics at every scrape: without it
+            # the count reads every delivery ever made.
+            models.Index(fields=["channel"], name="delivery_dead", condition=Q(state="DEAD")),
         ]
 
     def __str__(self) -> str:
@@ -429,8 +432,9 @@ class Heartbeat(models.Model):
     """When a background process last proved it works (README "Health and readiness").
 
     One row per name, upserted by `services.heartbeats`: `worker` when a worker ran the
-    heartbeat task, `beat` when that task had been sent by Celery beat. Operational state,
-    not a change anyone made: not audited.
+    heartbeat task, `beat` when that task had been sent by Celery beat; `audit-verified`
+    and `audit-broken` when the audit log was last verified whole or found broken (the
+    metrics). Operational state, not a change anyone made: not audited.
     """
 
     name = models.CharField(max_length=32, primary_key=True)

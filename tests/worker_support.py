@@ -196,9 +196,12 @@ def database_url() -> str:
 
 
 class WorkerProcess:
-    """`celery worker --beat` in its own session (so a test can kill it like a crash)."""
+    """`celery worker --beat` in its own session (so a test can kill it like a crash).
+    `pool`: Celery's pool (threads by default; prefork runs tasks in child processes)."""
 
-    def __init__(self, workdir: Path, key_prefix: str, extra_env: dict[str, str]) -> None:
+    def __init__(
+        self, workdir: Path, key_prefix: str, extra_env: dict[str, str], *, pool: str = "threads"
+    ) -> None:
         self.log_path = workdir / f"worker-{uuid.uuid4().hex[:8]}.log"
         self.key_prefix = key_prefix
         env = {
@@ -228,7 +231,7 @@ class WorkerProcess:
             "worker",
             "--beat",
             f"--schedule={workdir / 'beat-schedule'}",
-            "--pool=threads",
+            f"--pool={pool}",
             "--concurrency=2",
             "--loglevel=INFO",
             "--without-mingle",

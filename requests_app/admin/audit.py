@@ -21,6 +21,7 @@ from accessportal.kernel.audit import audit_verify
 from accessportal.kernel.models import AuditEvent
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.services.audit_completeness import audit_completeness
+from requests_app.services.heartbeats import audit_verification_record
 
 MISSING_SHOWN = 5  # missing events named in the message; verify_audit lists them all
 
@@ -123,7 +124,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def verify_view(self, request: HttpRequest):
         """POST: walk the hash chain and check every request and grant has its events, as
-        `manage.py verify_audit` does without anchors (reads only)."""
+        `manage.py verify_audit` does without anchors (reads the log; records only the
+        outcome, for the metrics)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         changelist = reverse("admin:requests_app_auditevent_changelist")
@@ -145,4 +147,5 @@ class AuditEventAdmin(ReadOnlyAdmin):
                 f"{len(complete.missing)} audit event(s) missing: {shown}"
                 + (f"; and {more} more (manage.py verify_audit lists them)" if more > 0 else ""),
             )
+        audit_verification_record(ok=report.ok and not complete.missing)
         return HttpResponseRedirect(changelist)

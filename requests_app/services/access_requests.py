@@ -19,9 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accessportal.kernel.audit import audit_record
-from accessportal.kernel.choices import AuditAction
+from accessportal.kernel.choices import AuditAction, RequestState
 from accessportal.kernel.errors import NotAllowed, ValidationFailed
 from accessportal.kernel.locking import retry_on_conflict
+from accessportal.metrics import observe
 from policies_app.catalog import RequestRule, request_rule
 from policies_app.documents import parse_resource_id
 from policies_app.durations import DurationError, format_duration, parse_duration
@@ -347,6 +348,7 @@ def _write(request: AccessRequest, policies: PolicySet) -> None:
         },
     )
     request_schedule_expiry(request)
+    observe.requests_entered(RequestState.PENDING, [request])
 
 
 @retry_on_conflict

@@ -12,6 +12,11 @@ from requests_app.models import Heartbeat
 
 WORKER = "worker"
 BEAT = "beat"
+# When the audit log was last verified whole, and last found broken (`verify_audit`, the
+# admin's "verify" button): the metrics report the newer of the two. Not processes, but the
+# same shape (a name and a time), so they share the table rather than add one.
+AUDIT_VERIFIED = "audit-verified"
+AUDIT_BROKEN = "audit-broken"
 
 
 @transaction.atomic
@@ -24,3 +29,9 @@ def heartbeat_record(*, names: Iterable[str], at: datetime | None = None) -> Non
     at = at or timezone.now()
     for name in names:
         Heartbeat.objects.update_or_create(name=name, defaults={"last_seen": at})
+
+
+def audit_verification_record(*, ok: bool, at: datetime | None = None) -> None:
+    """Record the outcome of a verification of the audit log (chain, completeness,
+    anchors) for the metrics: `audit-verified` or `audit-broken` is set to `at`."""
+    heartbeat_record(names=[AUDIT_VERIFIED if ok else AUDIT_BROKEN], at=at)

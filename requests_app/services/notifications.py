@@ -30,6 +30,7 @@ from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.choices import OutboxState
 from accessportal.kernel.errors import NotAllowed
 from accessportal.kernel.locking import retry_on_conflict
+from accessportal.metrics import observe
 from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.notifications.channels import DeliveryError, deliver
 from requests_app.notifications.routing import routes_for
@@ -207,7 +208,9 @@ def outbox_dispatch(*, message_id: int) -> int:
         except Exception as err:  # a bug or an odd backend must not lose the message
             logger.exception("notification %s failed unexpectedly", delivery.pk)
             error = DeliveryError(f"unexpected error: {err!r}")
-        sent += delivery_finish(delivery=delivery, error=error) == OutboxState.SENT
+        state = delivery_finish(delivery=delivery, error=error)
+        observe.delivery_finished(delivery.channel, state, delivery.message.created)
+        sent += state == OutboxState.SENT
     return sent
 
 

@@ -15,6 +15,7 @@ from accessportal.kernel.audit import AuditEntry, actor_account, audit_record_ma
 from accessportal.kernel.choices import RESOLUTION_ACTIONS, RequestState
 from accessportal.kernel.errors import NotAllowed, SelfReviewRefused, ValidationFailed
 from accessportal.kernel.locking import retry_on_conflict
+from accessportal.metrics import observe
 from requests_app.models import AccessRequest
 from requests_app.services.grants import grants_create_for
 from requests_app.services.jobs import request_schedule_access
@@ -61,6 +62,8 @@ def resolve_locked(
         )
     if state == RequestState.APPROVED:
         request_schedule_access(request)
+    if state in (RequestState.APPROVED, RequestState.DENIED):
+        observe.request_decided(request, state, now)  # every surface decides through here
     entry = AuditEntry(
         action=RESOLUTION_ACTIONS[state],
         target_type="access_request",

@@ -21,6 +21,7 @@ from accessportal.kernel.errors import (
     ValidationFailed,
 )
 from accessportal.kernel.locking import retry_on_conflict
+from accessportal.metrics import observe
 from policies_app.engine import PolicySet, Subject
 from policies_app.selectors import subject_for
 from requests_app.models import AccessRequest, Review
@@ -126,6 +127,10 @@ def review_submit(
             data={"state": state, "reason": reason, "thresholds": review.threshold_indexes},
         )
     ]
+    observe.review_submitted(
+        subject.reviewing_role(request.policy.get("review_roles", {}), request_context(request)),
+        state,
+    )
     outcome = tally(request.policy, [*reviews, review])
     if outcome is not None:
         resolve_locked(

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import ConcurrentUpdate, IllegalTransition, NotPending
+from accessportal.metrics import observe
 from requests_app.models import AccessRequest
 
 S = RequestState
@@ -50,6 +51,7 @@ def request_transition(request: AccessRequest, target: RequestState, **values) -
     request.state = target
     for name, value in values.items():
         setattr(request, name, value)
+    observe.requests_entered(target, [request])  # counted if the transaction commits
     return ["state", *values, "updated"]
 
 
@@ -91,4 +93,5 @@ def requests_transition_bulk(
         request.state, request.updated = target, now
         for name, value in values.items():
             setattr(request, name, value)
+    observe.requests_entered(target, requests)
     return changed

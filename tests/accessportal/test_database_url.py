@@ -44,9 +44,23 @@ def _settings_database(tmp_path: Path, url: str | None) -> dict:
 
 def test_without_database_url_the_sqlite_file_is_in_the_project_folder(tmp_path):
     database = _settings_database(tmp_path, None)
-    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    # django-prometheus' subclass of Django's backend, counting queries (docs/operations.md)
+    assert database["ENGINE"] == "django_prometheus.db.backends.sqlite3"
     assert database["NAME"] == str(ROOT / "db.sqlite3")
     assert database["OPTIONS"] == {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+
+
+def test_metrics_db_queries_off_keeps_djangos_own_backend(tmp_path, monkeypatch):
+    monkeypatch.setenv("METRICS_DB_QUERIES", "false")
+    assert _settings_database(tmp_path, None)["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def test_the_instrumented_backend_of_each_engine():
+    url = "postgres://u@db.internal:5432/access"
+    assert database_from_url(url, ROOT, instrumented=True)["ENGINE"] == (
+        "django_prometheus.db.backends.postgresql"
+    )
+    assert database_from_url(url, ROOT)["ENGINE"] == "django.db.backends.postgresql"
 
 
 def test_a_relative_sqlite_url_is_relative_to_the_project_folder(tmp_path):

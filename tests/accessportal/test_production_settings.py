@@ -40,6 +40,8 @@ def _production(**extra: str) -> dict[str, str]:
         "CACHE_URL": CACHE_URL,
         "DATABASE_URL": "postgres://accessportal@127.0.0.1:9/accessportal",  # nothing listens
         "NOTIFY_REQUEST_URL": "https://access.example.com/requests/{id}/",
+        # Without it /metrics is off and `check` warns (tests/metrics/test_auth.py).
+        "METRICS_TOKEN": "metrics-token-of-a-configured-deployment",
         **extra,
     }
 

@@ -191,11 +191,16 @@ def test_metrics_answer_only_the_bearer_token(deployment):
     token = deployment.values["METRICS_TOKEN"]
     with_token = client.get(url, headers={"Authorization": f"Bearer {token}"})
     without = client.get(url)
-    # This branch has no /metrics yet (ops-metrics adds it): both answer 404, and neither
-    # shows anything of the token.
-    assert with_token.status_code == 404
-    assert without.status_code == 404
-    assert token not in with_token.text and token not in without.text
+    wrong = client.get(url, headers={"Authorization": "Bearer not-the-token"})
+    # Through nginx and gunicorn (several workers, one multiprocess folder): Prometheus'
+    # text format with the domain's series and the HTTP metrics of every worker.
+    assert with_token.status_code == 200, with_token.text[:500]
+    assert with_token.headers["Content-Type"].startswith("text/plain")
+    assert "# HELP accessportal_requests_total " in with_token.text
+    assert "\naccessportal_grants_open " in with_token.text
+    assert "django_http_responses_total_by_status_view_method_total{" in with_token.text
+    assert without.status_code == 401 and wrong.status_code == 401
+    assert token not in with_token.text + without.text + wrong.text
 
 
 def test_static_files_are_served_with_a_long_cache_header(deployment):

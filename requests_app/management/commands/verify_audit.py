@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accessportal.kernel.audit import audit_verify
 from requests_app.services.audit_anchors import AnchorError, anchor_parse, anchors_read
 from requests_app.services.audit_completeness import audit_completeness
+from requests_app.services.heartbeats import audit_verification_record
 
 SHOWN = 50  # missing events listed one by one; the rest are counted
 
@@ -73,5 +74,6 @@ class Command(BaseCommand):
         if complete.missing:
             problems.append(f"{len(complete.missing)} audit event(s) missing (listed above)")
 
+        audit_verification_record(ok=not problems)  # the metrics' last verification result
         if problems:
             raise CommandError("\n".join(problems))

@@ -23,6 +23,7 @@ from django.utils import timezone
 from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.choices import AuditAction, ProvisionState
 from accessportal.kernel.locking import retry_on_conflict
+from accessportal.metrics import observe
 from accessportal.provisioners.base import Principal, ProvisionError, provisioner_get, redact
 from policies_app.models import UserTraits
 from requests_app.models import PROVISION_UNSETTLED, AccessRequest, Grant, ProvisionAssignment
@@ -146,6 +147,8 @@ def provision_run(*, assignment_id: int, now: datetime | None = None) -> str:
     if row is None:
         return ""
     account, replaced, error = _call(row)  # outside any transaction: no lock held
+    target = row.target
+    observe.provisioning_called(target.label or target.key, target.provisioner, error is None)
     return provision_record(
         assignment_id=row.pk,
         generation=row.generation,

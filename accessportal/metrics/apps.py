@@ -1,0 +1,17 @@
+"""The metrics app: its system check, and the Celery worker's exporter signals."""
+
+from django.apps import AppConfig
+
+
+class MetricsConfig(AppConfig):
+    name = "accessportal.metrics"
+    label = "accessportal_metrics"
+    verbose_name = "Metrics"
+
+    def ready(self) -> None:
+        # Celery's worker signals are connected here rather than in accessportal/celery.py:
+        # the worker loads Django (and so this app) before it sends `worker_init`.
+        from accessportal.metrics import checks, registry, worker  # noqa: F401 - registers
+
+        registry.multiprocess_dir_ensure()
+        worker.connect_signals()
