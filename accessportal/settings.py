@@ -746,7 +746,8 @@ def _cache_url_problem(url: str) -> str | None:
 
 
 def _database_url_problem(url: str) -> str | None:
-    if PRODUCTION and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    # Django's backend or django-prometheus' subclass of it (METRICS_DB_QUERIES).
+    if PRODUCTION and not DATABASES["default"]["ENGINE"].endswith(".backends.postgresql"):
         what = "must be set" if not url else "must be a PostgreSQL URL"
         return (
             f"DATABASE_URL {what} in production (postgres://USER:PASSWORD@HOST:5432/NAME); "
