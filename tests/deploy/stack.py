@@ -290,6 +290,18 @@ class Stack:
         self.services.append(service)
         return service
 
+    def run_once(self, name: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run a one-shot unit's ExecStart (a timer's job) to its end, as systemd would."""
+        unit = self.unit(name)
+        return subprocess.run(
+            unit.command,
+            cwd=unit.cwd,
+            env=unit.environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()

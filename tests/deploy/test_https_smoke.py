@@ -203,6 +203,25 @@ def test_metrics_answer_only_the_bearer_token(deployment):
     assert token not in with_token.text + without.text + wrong.text
 
 
+def test_the_daily_audit_verification_unit_feeds_the_metrics(deployment):
+    """accessportal-verify-audit.service (run by its timer) records a whole audit log,
+    which /metrics reports for the "audit not verified" and "audit broken" alerts."""
+    done = deployment.stack.run_once("verify-audit")
+    assert done.returncode == 0, done.stdout + done.stderr
+    token = deployment.values["METRICS_TOKEN"]
+
+    def verified() -> bool:
+        text = (
+            deployment.client()
+            .get(f"{deployment.base}/metrics", headers={"Authorization": f"Bearer {token}"})
+            .text
+        )
+        return "\naccessportal_audit_verification_ok 1.0\n" in text
+
+    # The state gauges are cached for METRICS_DB_CACHE seconds (15 by default).
+    eventually(verified, "/metrics to report the verification")
+
+
 def test_static_files_are_served_with_a_long_cache_header(deployment):
     client = deployment.client()
     page = client.get(f"{deployment.base}/admin/login/")
