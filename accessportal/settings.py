@@ -756,10 +756,22 @@ def _database_url_problem(url: str) -> str | None:
     return None
 
 
+def _metrics_token_problem(token: str) -> str | None:
+    # Unset is allowed (no /metrics; `check` warns). Set, it guards a page anyone who can
+    # reach the proxy may ask for: nothing guessable, no placeholder from the example file.
+    if PRODUCTION and token and (len(token) < 24 or len(set(token)) < 8 or "change-me" in token):
+        return (
+            "METRICS_TOKEN is too weak for production (at least 24 random characters; "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return None
+
+
 _problems = [
     problem
     for problem in (
         _database_url_problem(_database_url),
+        _metrics_token_problem(METRICS_TOKEN),
         _notify_request_url_problem(NOTIFY_REQUEST_URL),
         _cache_url_problem(CACHE_URL),
     )

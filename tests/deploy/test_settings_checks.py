@@ -143,6 +143,15 @@ def test_production_refuses_a_notify_request_url_that_makes_broken_links(url, me
     assert line.startswith(PREFIX + "NOTIFY_REQUEST_URL ") and message in line
 
 
+@pytest.mark.parametrize("token", ["change-me", "short-token", "a" * 40])
+def test_production_refuses_a_guessable_metrics_token(token):
+    result = run(MANAGE_CHECK, production(METRICS_TOKEN=token))
+    assert result.returncode == 2
+    [line] = stderr_lines(result)
+    assert line.startswith(PREFIX + "METRICS_TOKEN is too weak for production")
+    assert token not in line
+
+
 def test_a_cache_url_that_is_not_redis_is_refused_in_any_mode():
     for env in (production(CACHE_URL="memcached://127.0.0.1:11211"),
                 {**production(ACCESSPORTAL_MODE="development"),
