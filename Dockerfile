@@ -26,7 +26,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GUNICORN_BIND=0.0.0.0:8000 \
     DJANGO_STATIC_ROOT=/app/staticfiles \
     CELERY_BEAT_SCHEDULE_FILENAME=/var/lib/accessportal/celerybeat-schedule \
-    PROMETHEUS_MULTIPROC_DIR=/run/accessportal/metrics \
     XDG_RUNTIME_DIR=/run/accessportal
 RUN groupadd --system --gid 10001 accessportal \
     && useradd --system --uid 10001 --gid accessportal --home-dir /var/lib/accessportal \

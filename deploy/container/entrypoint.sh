@@ -8,11 +8,14 @@
 #   manage   python manage.py ARGS (createsuperuser, apply_policies FILE, ...)
 # Anything else runs as given.
 set -eu
+# Metrics files of the servers' processes (docs/operations.md, "Several processes"); set
+# for web and worker only, so that `manage ...` run beside them adds nothing to theirs.
+metrics="${PROMETHEUS_MULTIPROC_DIR:-/run/accessportal/metrics}"
 command="${1:-web}"
 [ "$#" -gt 0 ] && shift
 case "$command" in
-    web) exec gunicorn accessportal.wsgi -c deploy/gunicorn.conf.py "$@" ;;
-    worker) exec celery -A accessportal worker --concurrency=4 "$@" ;;
+    web) export PROMETHEUS_MULTIPROC_DIR="$metrics"; exec gunicorn accessportal.wsgi -c deploy/gunicorn.conf.py "$@" ;;
+    worker) export PROMETHEUS_MULTIPROC_DIR="$metrics"; exec celery -A accessportal worker --concurrency=4 "$@" ;;
     beat) exec celery -A accessportal beat "$@" ;;
     migrate) exec python manage.py migrate "$@" ;;
     manage) exec python manage.py "$@" ;;
