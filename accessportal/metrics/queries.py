@@ -1,8 +1,10 @@
 """The database reads behind the state gauges: one snapshot of plain values per scrape.
 
-Each read is an aggregate on an existing index (named beside it) and counts at most
-`limit + 1` rows, so a scrape costs the same however long the history: a count that
-reaches the bound means "more than the bound". Times are returned as Unix timestamps;
+Each read uses an existing index (named beside it) and counts at most `limit + 1` rows: the
+aggregate runs over the `LIMIT`ed subquery itself (a sliced queryset's aggregate), or those
+rows, one short column each, are counted in Python; the whole table is never scanned, so a
+scrape costs the same however long the history. A count that reaches the bound means "more
+than the bound". Times are returned as Unix timestamps;
 ages are computed when the gauges are read, so a cached snapshot does not age them wrong.
 """
 
