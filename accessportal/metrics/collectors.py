@@ -4,7 +4,9 @@ The snapshot (accessportal/metrics/queries.py) is kept in Django's cache for
 METRICS_DB_CACHE seconds: with a shared cache (CACHE_URL), several web processes and nodes
 scraped at once run the queries once per interval. Ages are computed from the cached
 times at each scrape. A database that does not answer makes `accessportal_metrics_db_ok`
-0 and leaves the other gauges out; the rest of /metrics is still served.
+0 and leaves the other gauges out; the rest of /metrics is still served. A cache that does
+not answer makes `accessportal_metrics_cache_ok` 0: the snapshot is then read from the
+database at each scrape and served all the same.
 """
 
 from __future__ import annotations
@@ -28,16 +30,42 @@ CACHE_KEY = "accessportal:metrics:db:1"
 INF = float("inf")
 
 
-def db_snapshot() -> dict:
-    """The cached snapshot, or a fresh one (then cached for METRICS_DB_CACHE seconds)."""
+def _cache_read(ttl: int) -> tuple[dict | None, bool]:
+    """(the cached snapshot or None, whether the cache answered)."""
+    if ttl <= 0:
+        return None, True
+    try:
+        return cache.get(CACHE_KEY), True
+    except Exception as exc:  # noqa: BLE001 - a cache outage falls back to the database
+        logger.warning("metrics: the cache was not read (%s)", type(exc).__name__)
+        return None, False
+
+
+def _cache_write(ttl: int, snap: dict) -> bool:
+    try:
+        cache.set(CACHE_KEY, snap, ttl)
+    except Exception as exc:  # noqa: BLE001 - the snapshot is served all the same
+        logger.warning("metrics: the cache was not written (%s)", type(exc).__name__)
+        return False
+    return True
+
+
+def db_snapshot() -> tuple[dict | None, bool]:
+    """(the cached snapshot, or a fresh one then cached for METRICS_DB_CACHE seconds, or
+    None when the database did not answer; whether the cache answered). A cache that fails
+    is read around: the database is queried and its snapshot served."""
     ttl = settings.METRICS_DB_CACHE
-    found = cache.get(CACHE_KEY) if ttl > 0 else None
+    found, cache_ok = _cache_read(ttl)
     if found is not None:
-        return found
-    fresh = queries.snapshot(now=timezone.now(), limit=settings.METRICS_COUNT_LIMIT)
-    if ttl > 0:
-        cache.set(CACHE_KEY, fresh, ttl)
-    return fresh
+        return found, cache_ok
+    try:
+        fresh = queries.snapshot(now=timezone.now(), limit=settings.METRICS_COUNT_LIMIT)
+    except Exception as exc:  # noqa: BLE001 - a scrape answers without the database
+        logger.warning("metrics: the database gauges were not read (%s)", type(exc).__name__)
+        return None, cache_ok
+    if ttl > 0 and cache_ok:
+        cache_ok = _cache_write(ttl, fresh)
+    return fresh, cache_ok
 
 
 def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
@@ -55,17 +83,18 @@ class DatabaseCollector(Collector):
         return []  # nothing is read when the collector is registered
 
     def collect(self):
+        snap, cached = db_snapshot()
         ok = _gauge("accessportal_metrics_db_ok", "1 when the state gauges were read, else 0.")
-        try:
-            snap = db_snapshot()
-        except Exception as exc:  # noqa: BLE001 - a scrape answers without the database
-            logger.warning("metrics: the database gauges were not read (%s)", type(exc).__name__)
-            ok.add_metric([], 0)
-            yield ok
-            return
-        ok.add_metric([], 1)
+        ok.add_metric([], 0 if snap is None else 1)
         yield ok
-        yield from self._families(snap, time.time())
+        cache_ok = _gauge(
+            "accessportal_metrics_cache_ok",
+            "1 when the cache holding the state gauges' snapshot answered, else 0.",
+        )
+        cache_ok.add_metric([], 1 if cached else 0)
+        yield cache_ok
+        if snap is not None:
+            yield from self._families(snap, time.time())
 
     def _families(self, snap: dict, now: float):
         age = _gauge(

@@ -97,6 +97,13 @@ def delivery_finished(channel: str, state: str, written: datetime) -> None:
         DELIVERY_LATENCY.labels(channel=channel).observe(seconds)
 
 
+def target_label(provisioner: str, key: str) -> str:
+    """A provisioning target's `target` label: its provisioner and the first 12 characters
+    of its key (a sha256 of its identity, the short form `ProvisionTarget.__str__` uses).
+    Short, stable while the target is, and free of secrets, unlike a webhook's URL."""
+    return f"{provisioner}:{key[:12]}"
+
+
 def provisioning_called(target: str, provisioner: str, ok: bool) -> None:
     """One call to a provisioning target (outside any transaction, in the worker)."""
     outcome = "ok" if ok else "failed"

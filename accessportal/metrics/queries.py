@@ -1,19 +1,23 @@
 """The database reads behind the state gauges: one snapshot of plain values per scrape.
 
-Each read is an aggregate on an existing index (named beside it) and counts at most
-`limit + 1` rows, so a scrape costs the same however long the history: a count that
-reaches the bound means "more than the bound". Times are returned as Unix timestamps;
+Each read uses an existing index (named beside it) and counts at most `limit + 1` rows: the
+aggregate runs over the `LIMIT`ed subquery itself (a sliced queryset's aggregate), or those
+rows, one short column each, are counted in Python; the whole table is never scanned, so a
+scrape costs the same however long the history. A count that reaches the bound means "more
+than the bound". Times are returned as Unix timestamps;
 ages are computed when the gauges are read, so a cached snapshot does not age them wrong.
 """
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Min, Q, QuerySet
 
 from accessportal.kernel.choices import OutboxState, ProvisionState, RequestState
 from accessportal.kernel.models import AuditChainHead
+from accessportal.metrics.observe import target_label
 from policies_app.models import ProvisionTarget
 from requests_app.models import (
     PROVISION_UNSETTLED,
@@ -29,15 +33,18 @@ from requests_app.services.heartbeats import AUDIT_BROKEN, AUDIT_VERIFIED, BEAT,
 ENDING_SOON = timedelta(hours=1)
 
 
-def _bounded(queryset: QuerySet, limit: int) -> QuerySet:
-    """The first `limit + 1` rows of `queryset`, as a queryset of the same model to group."""
-    ids = queryset.order_by().values("pk")[: limit + 1]
-    return queryset.model.objects.filter(pk__in=ids).order_by()
+def _first(queryset: QuerySet, limit: int) -> QuerySet:
+    """The first `limit + 1` rows of `queryset` (in index order: no ORDER BY)."""
+    return queryset.order_by()[: limit + 1]
 
 
 def _grouped(queryset: QuerySet, field: str, limit: int) -> dict[str, int]:
-    rows = _bounded(queryset, limit).values(field).annotate(n=Count("pk")).values_list(field, "n")
-    return {str(key): n for key, n in rows}
+    """Rows by `field`, counted in Python from at most `limit + 1` one-column rows: the
+    database stops at the bound instead of grouping the whole table."""
+    return {
+        str(key): n
+        for key, n in Tally(_first(queryset, limit).values_list(field, flat=True)).items()
+    }
 
 
 def _stamp(at: datetime | None) -> float | None:
@@ -46,7 +53,8 @@ def _stamp(at: datetime | None) -> float | None:
 
 def requests_pending(limit: int) -> dict[str, int]:
     """Pending requests by kind (role, resource, mixed); index `request_pending_expires`."""
-    rows = _bounded(AccessRequest.objects.filter(state=RequestState.PENDING), limit).aggregate(
+    # A sliced queryset aggregates over its own LIMITed subquery (in FROM).
+    rows = _first(AccessRequest.objects.filter(state=RequestState.PENDING), limit).aggregate(
         role=Count("pk", filter=Q(resources=[])),
         resource=Count("pk", filter=Q(roles=[])),
         total=Count("pk"),
@@ -62,7 +70,7 @@ def grants_open(now: datetime, limit: int) -> tuple[int, int]:
     """(grants giving access now, of which ending within the hour); index
     `grant_unended_expires` (an open grant is never recorded ended)."""
     open_now = Grant.objects.filter(ended_at=None).open_at(now)
-    rows = _bounded(open_now, limit).aggregate(
+    rows = _first(open_now, limit).aggregate(
         open=Count("pk"), ending=Count("pk", filter=Q(expires__lte=now + ENDING_SOON))
     )
     return rows["open"], rows["ending"]
@@ -74,7 +82,7 @@ def outbox_by_channel(now: datetime, limit: int) -> tuple[dict[str, int], dict[s
     due = NotificationDelivery.objects.filter(state=OutboxState.PENDING, next_attempt_at__lte=now)
     backlog = _grouped(due, "channel", limit)
     unrouted = OutboxMessage.objects.filter(state=OutboxState.PENDING, routed_at=None)
-    backlog["unrouted"] = unrouted.order_by().values("pk")[: limit + 1].count()
+    backlog["unrouted"] = _first(unrouted.values("pk"), limit).count()
     dead = _grouped(NotificationDelivery.objects.filter(state=OutboxState.DEAD), "channel", limit)
     return backlog, dead
 
@@ -129,19 +137,12 @@ def provisioning_failing(limit: int) -> dict[tuple[str, str], int]:
     """Assignments whose last call failed, by (target, provisioner), every live target
     listed (0 when none fails); indexes `provision_unsettled_due` (a failed assignment is
     always unsettled) and `provtarget_live`."""
-    live = ProvisionTarget.objects.filter(retired_at=None).values_list(
-        "label", "key", "provisioner"
-    )
-    out = {(label or key, provisioner): 0 for label, key, provisioner in live}
+    live = ProvisionTarget.objects.filter(retired_at=None).values_list("key", "provisioner")
+    out = {(target_label(provisioner, key), provisioner): 0 for key, provisioner in live}
     failed = ProvisionAssignment.objects.filter(PROVISION_UNSETTLED, state=ProvisionState.FAILED)
-    rows = (
-        _bounded(failed, limit)
-        .values("target__label", "target__key", "target__provisioner")
-        .annotate(n=Count("pk"))
-        .values_list("target__label", "target__key", "target__provisioner", "n")
-    )
-    for label, key, provisioner, n in rows:
-        out[(label or key, provisioner)] = n
+    rows = _first(failed, limit).values_list("target__key", "target__provisioner")
+    for (key, provisioner), n in Tally(rows).items():
+        out[(target_label(provisioner, key), provisioner)] = n
     return out
 
 
@@ -165,12 +166,10 @@ def snapshot(*, now: datetime, limit: int) -> dict:
         "at": now.timestamp(),
         "limit": limit,
         "requests_pending": requests_pending(limit),
-        "requests_past_ttl": AccessRequest.objects.filter(
-            state=RequestState.PENDING, expires__lte=now
-        )
-        .order_by()
-        .values("pk")[: limit + 1]
-        .count(),
+        "requests_past_ttl": _first(
+            AccessRequest.objects.filter(state=RequestState.PENDING, expires__lte=now).values("pk"),
+            limit,
+        ).count(),
         "grants_open": grants,
         "grants_ending_soon": ending,
         "outbox_backlog": backlog,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -35,11 +36,16 @@ from accessportal.metrics.registry import (
 logger = logging.getLogger(__name__)
 
 _server: WSGIServer | None = None
+HANDLER_TIMEOUT = 30  # seconds a connection may sit idle before its thread closes it
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+
+
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -73,14 +79,21 @@ def exporter_app(environ, start_response):
     return [body]
 
 
-def exporter_start(host: str, port: int) -> WSGIServer:
-    """Serve `exporter_app` on host:port from a daemon thread; returns the server."""
-    server = make_server(
-        host, port, exporter_app, server_class=_ThreadingServer, handler_class=_QuietHandler
-    )
+def exporter_start(host: str, port: int, *, idle_timeout: float = HANDLER_TIMEOUT) -> WSGIServer:
+    """Serve `exporter_app` on host:port (an IPv6 address too) from a daemon thread; returns
+    the server. A connection idle for `idle_timeout` seconds is closed: an idle or slow
+    client does not hold a thread for ever."""
+    host = host.strip("[]")
+    handler = type("_Handler", (_QuietHandler,), {"timeout": idle_timeout})
+    server_class = _ThreadingServer6 if ":" in host else _ThreadingServer  # IPv6 address
+    server = make_server(host, port, exporter_app, server_class=server_class, handler_class=handler)
     thread = threading.Thread(target=server.serve_forever, name="metrics-exporter", daemon=True)
     thread.start()
     return server
+
+
+def _url(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def on_worker_init(**kwargs) -> None:
@@ -98,9 +111,9 @@ def on_worker_ready(**kwargs) -> None:
     try:
         _server = exporter_start(*bind)
     except OSError as err:
-        logger.error("metrics: the worker's exporter cannot listen on %s:%s: %s", *bind, err)
+        logger.error("metrics: the worker's exporter cannot listen on %s: %s", _url(*bind), err)
         return
-    logger.info("metrics: the worker's exporter listens on http://%s:%s/metrics", *bind)
+    logger.info("metrics: the worker's exporter listens on http://%s/metrics", _url(*bind))
     if not multiprocess_dir():
         logger.warning(
             "metrics: PROMETHEUS_MULTIPROC_DIR is not set: the exporter shows only what this "

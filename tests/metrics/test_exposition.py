@@ -108,12 +108,23 @@ def _vendor() -> str:
     return connection.vendor
 
 
-def test_a_rolled_back_change_is_not_counted(api_as, scrape, requester, reviewer):
+def test_a_rolled_back_change_is_not_counted(scrape, requester, monkeypatch):
+    # A real create whose transaction fails after the counter was observed: the request,
+    # its audit event and the count all go.
+    from requests_app.models import AccessRequest
+    from requests_app.services import access_requests
+
+    write = access_requests._write
+
+    def write_then_fail(request, policies):
+        write(request, policies)  # everything, the count's observation included
+        raise RuntimeError("a later step failed")
+
+    monkeypatch.setattr(access_requests, "_write", write_then_fail)
     before = scrape()
-    answer = api_as("alice").post(
-        "/api/v1/requests/", {"roles": ["no-such-role"], "reason": "x"}, format="json"
-    )
-    assert answer.status_code in (400, 403)
+    with pytest.raises(RuntimeError):
+        access_request_create(requester=requester, roles=["db-admin"], reason="INC-9")
+    assert not AccessRequest.objects.exists()  # the transaction did roll back
     assert (
         _delta(before, scrape(), "accessportal_requests_total", state="PENDING", kind="role") == 0
     )
@@ -197,6 +208,27 @@ def test_a_database_that_fails_leaves_the_rest_of_metrics_served(scrape, monkeyp
     assert "django_http_requests_total_by_method_total" in text
 
 
+def test_a_cache_that_fails_is_read_around(scrape, settings, requester):
+    settings.METRICS_DB_CACHE = 15
+    access_request_create(requester=requester, roles=["db-admin"], reason="INC-3")
+    settings.CACHES = {  # nothing listens on port 9 (discard): every cache call fails
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+        }
+    }
+    text = scrape()
+    assert value(text, "accessportal_metrics_cache_ok") == 0
+    assert value(text, "accessportal_metrics_db_ok") == 1  # the database is not blamed
+    assert value(text, "accessportal_requests_pending", kind="role") == 1  # read directly
+
+
+def test_the_cache_answering_is_reported(scrape, settings):
+    settings.METRICS_DB_CACHE = 15
+    cache.delete("accessportal:metrics:db:1")
+    assert value(scrape(), "accessportal_metrics_cache_ok") == 1
+
+
 def test_expiry_by_the_sweep_and_revocation_are_counted(scrape, requester, reviewer):
     from requests_app.services.grants import access_request_revoke
     from requests_app.services.resolution import access_requests_expire_due
@@ -249,11 +281,17 @@ def test_a_webhook_that_keeps_failing_becomes_a_dead_letter(
 def test_a_failing_provisioning_target_is_counted_and_shown_failing(
     scrape, requester, reviewer, apply_yaml, groups
 ):
+    from policies_app.models import ProvisionTarget
     from tests.requests_app.provisioning.conftest import db_admin_provisioning
 
     dbas = groups("dbas")
     apply_yaml(db_admin_provisioning(dbas.yaml()))
-    labels = {"target": "group dbas", "provisioner": "files"}
+    # The target's readable label may hold a URL with a token (a webhook's): never a label.
+    target = ProvisionTarget.objects.get(provisioner="files")
+    ProvisionTarget.objects.filter(pk=target.pk).update(
+        label="webhook https://hooks.example.com/t/s3cr3t-token?key=s3cr3t-key"
+    )
+    labels = {"target": f"files:{target.key[:12]}", "provisioner": "files"}
     before = scrape()
     assert value(before, "accessportal_provisioning_failing", **labels) == 0  # listed, at 0
     dbas.mode("fail")
@@ -270,3 +308,4 @@ def test_a_failing_provisioning_target_is_counted_and_shown_failing(
     assert (
         _delta(before, after, "accessportal_provisioning_calls_total", outcome="ok", **labels) == 0
     )
+    assert "s3cr3t" not in after and "hooks.example.com" not in after

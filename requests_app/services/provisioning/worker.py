@@ -148,7 +148,9 @@ def provision_run(*, assignment_id: int, now: datetime | None = None) -> str:
         return ""
     account, replaced, error = _call(row)  # outside any transaction: no lock held
     target = row.target
-    observe.provisioning_called(target.label or target.key, target.provisioner, error is None)
+    observe.provisioning_called(
+        observe.target_label(target.provisioner, target.key), target.provisioner, error is None
+    )
     return provision_record(
         assignment_id=row.pk,
         generation=row.generation,
