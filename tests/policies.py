@@ -77,3 +77,16 @@ kind: user
 name: alice
 roles: [engineer, oncall]
 """
+
+
+def engineers_and_reviewers(engineers: list[str], reviewers: list[str]) -> str:
+    """A whole small company for tests against a deployed service (tests/deploy): engineers
+    who may request db-admin and reviewers who review it, nothing else."""
+    users = [(n, "engineer") for n in engineers] + [(n, "reviewer") for n in reviewers]
+    return (
+        "kind: role\nname: engineer\nspec:\n  allow:\n    request: {roles: [db-admin]}\n"
+        "---\nkind: role\nname: db-admin\n"
+        "---\nkind: role\nname: reviewer\nspec:\n  allow:\n"
+        "    review_requests: {roles: [db-admin]}\n"
+        + "".join(f"---\nkind: user\nname: {n}\nroles: [{r}]\n" for n, r in users)
+    )

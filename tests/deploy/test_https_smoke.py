@@ -29,34 +29,12 @@ from tests.deploy.stack import (
     production_values,
     redis_url,
 )
+from tests.policies import engineers_and_reviewers
 from tests.postgres_server import ScratchDatabase
 
 pytestmark = [pytest.mark.postgres(direct=True), pytest.mark.redis]
 
-POLICY = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request: {roles: [db-admin]}
----
-kind: role
-name: db-admin
----
-kind: role
-name: reviewer
-spec:
-  allow:
-    review_requests: {roles: [db-admin]}
----
-kind: user
-name: alice
-roles: [engineer]
----
-kind: user
-name: bob
-roles: [reviewer]
-"""
+POLICY = engineers_and_reviewers(["alice"], ["bob"])
 
 
 class Deployment:

@@ -23,6 +23,7 @@ from tests.deploy.stack import (
     production_values,
     redis_url,
 )
+from tests.policies import engineers_and_reviewers
 from tests.postgres_server import ScratchDatabase
 from tests.worker_support import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, Receiver, receiver_rule
 
@@ -33,21 +34,8 @@ REVIEWERS = ["rev0", "rev1"]
 ROUNDS = 6  # per requester: create, review, check, list, revoke, check
 
 POLICY = (
-    """
-kind: role
-name: engineer
-spec:
-  allow:
-    request: {roles: [db-admin]}
----
-kind: role
-name: db-admin
----
-kind: role
-name: reviewer
-spec:
-  allow:
-    review_requests: {roles: [db-admin]}
+    engineers_and_reviewers(REQUESTERS, REVIEWERS)
+    + """
 ---
 kind: role
 name: integration
@@ -59,8 +47,6 @@ kind: user
 name: svc-check
 roles: [integration]
 """
-    + "".join(f"---\nkind: user\nname: {n}\nroles: [engineer]\n" for n in REQUESTERS)
-    + "".join(f"---\nkind: user\nname: {n}\nroles: [reviewer]\n" for n in REVIEWERS)
 )
 
 
