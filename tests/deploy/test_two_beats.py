@@ -89,6 +89,7 @@ def values(redis_server, tmp_path_factory):
         "NOTIFY_EMAIL_USERS": "false",
         "HEALTH_HEARTBEAT_INTERVAL": str(HEARTBEAT),
         "BEAT_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
+        "METRICS_TOKEN": secrets.token_urlsafe(32),  # the example's change-me is refused
     }
     try:
         Stack(tmp_path_factory.mktemp("migrate"), values).manage("migrate", "--noinput")
