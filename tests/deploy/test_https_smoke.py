@@ -32,7 +32,9 @@ from tests.deploy.stack import (
 from tests.policies import engineers_and_reviewers
 from tests.postgres_server import ScratchDatabase
 
-pytestmark = [pytest.mark.postgres(direct=True), pytest.mark.redis]
+# A whole deployment on its own scratch database: run once, in the PostgreSQL pass (CI runs
+# the suite on SQLite and on PostgreSQL; these do the same work in both).
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 POLICY = engineers_and_reviewers(["alice"], ["bob"])
 

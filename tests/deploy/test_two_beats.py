@@ -21,7 +21,9 @@ from tests.deploy.stack import Service, Stack, database_url, redis_url
 from tests.postgres_server import ScratchDatabase
 from tests.redis_server import INSTALL_HINT, RedisServer, redis_server_installed
 
-pytestmark = [pytest.mark.postgres(direct=True), pytest.mark.redis]
+# A whole deployment on its own scratch database: run once, in the PostgreSQL pass (CI runs
+# the suite on SQLite and on PostgreSQL; these do the same work in both).
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 LOCK_TIMEOUT = 6  # BEAT_LOCK_TIMEOUT: the shortest allowed, so the takeover comes soon
 HEARTBEAT = 1  # HEALTH_HEARTBEAT_INTERVAL, seconds

@@ -27,7 +27,9 @@ from tests.policies import engineers_and_reviewers
 from tests.postgres_server import ScratchDatabase
 from tests.worker_support import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, Receiver, receiver_rule
 
-pytestmark = [pytest.mark.postgres(direct=True), pytest.mark.redis]
+# A whole deployment on its own scratch database: run once, in the PostgreSQL pass (CI runs
+# the suite on SQLite and on PostgreSQL; these do the same work in both).
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 REQUESTERS = [f"eng{i}" for i in range(4)]
 REVIEWERS = ["rev0", "rev1"]

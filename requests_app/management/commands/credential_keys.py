@@ -36,7 +36,11 @@ class Command(BaseCommand):
             "cached the JWKS fetch it again when they meet its key id",
         )  # fmt: skip
         actions.add_parser("list", help="every key: status, signing window, JWKS presence")
-        retire = actions.add_parser("retire", help="take a key out of the JWKS now")
+        # A key id is a JWK thumbprint (base64url), which starts with "-" one time in 64:
+        # this action has no options, so nothing it is given is read as one.
+        retire = actions.add_parser(
+            "retire", help="take a key out of the JWKS now", prefix_chars="+", add_help=False
+        )
         retire.add_argument("kid", metavar="KID")
 
     def handle(self, *args, **options):
