@@ -76,6 +76,8 @@ def pytest_collection_modifyitems(config, items):
 def pytest_runtest_setup(item):
     """Real-service tests: `postgres` runs only on a PostgreSQL database (CI's second run),
     `postgres(direct=True)` whenever the local server answers (tests/postgres_server.py);
+    `sqlite_pass` marks a test that never uses the database under test (a demo on its own
+    SQLite file, a pytest run without a tool): CI's PostgreSQL pass does not repeat it;
     `redis` needs the server and `browser` needs Chromium, and with
     ACCESSPORTAL_REQUIRE_SERVICES=1 a missing one fails the test instead of skipping it."""
     postgres = item.get_closest_marker("postgres")
@@ -87,6 +89,8 @@ def pytest_runtest_setup(item):
             pytest.skip(f"needs the PostgreSQL server at {where}")
     elif postgres and connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)")
+    if item.get_closest_marker("sqlite_pass") and connection.vendor != "sqlite":
+        pytest.skip("database-independent: it runs in the SQLite pass (CI's first run)")
     if item.get_closest_marker("redis") and not _redis_reachable():
         if REQUIRE_SERVICES:
             pytest.fail("Redis at 127.0.0.1:6379 is required (ACCESSPORTAL_REQUIRE_SERVICES=1)")

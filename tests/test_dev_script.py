@@ -22,6 +22,10 @@ import pytest
 
 from tests.server_process import free_port, port_answers
 
+# The demo runs on its own SQLite file (README's quick start): nothing to repeat against
+# PostgreSQL.
+pytestmark = pytest.mark.sqlite_pass
+
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE = 240  # seconds: a bound on waits (migrations on a busy machine), not a target
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.pytest_subprocess import run_pytest
+
+# The inner pytest runs on its own SQLite file: nothing to repeat against PostgreSQL.
+pytestmark = pytest.mark.sqlite_pass
 
 ONE_SSO_TEST = ["-k", "two_providers", "tests/browser/test_sso_sign_in.py"]
 
