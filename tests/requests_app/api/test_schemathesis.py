@@ -18,9 +18,7 @@ from collections import Counter
 import pytest
 import schemathesis
 from django.core.cache import cache
-from django.core.signals import request_finished, request_started
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
@@ -34,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.requests_app.api import in_process
 from tests.requests_app.api.test_schema import CONTRACT
 
 # "No 5xx, and every answer conforms to the schema"; plus: what the schema forbids is refused.
@@ -76,17 +75,8 @@ def tokens(api_policy, user, pending, approved) -> dict[str, str]:
 
 @pytest.fixture
 def wsgi_app(db):
-    """Django's WSGI application, called in-process so that the calls share the test's
-    database transaction. Like Django's test client, keep the connection open between
-    requests: the WSGI handler closes it at the end of each one (request_finished), which
-    on PostgreSQL would end the test's transaction mid-test."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield get_wsgi_application()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
+    with in_process.wsgi_app() as app:
+        yield app
 
 
 @pytest.fixture
