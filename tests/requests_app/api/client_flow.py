@@ -30,6 +30,7 @@ from access_portal_client.api.requests import (
 from access_portal_client.models import (
     AccessCheck,
     AccessRequest,
+    Error,
     PaginatedAccessRequestList,
     PaginatedAuditEventList,
     PaginatedGrantList,
@@ -85,6 +86,7 @@ class Flow:
     created: AccessRequest
     bobs_queue: PaginatedAccessRequestList
     reviewed: AccessRequest
+    second_review: Error
     check_while_granted: AccessCheck
     grants_while_granted: PaginatedGrantList
     revoked: AccessRequest
@@ -120,6 +122,12 @@ def run(personas: Mapping[str, AuthenticatedClient], *, role: str, reason: str) 
         HTTPStatus.CREATED,
         AccessRequest,
     )
+    # a second verdict is refused with the error shape, which the client parses as Error
+    second_review = expect(
+        requests_review.sync_detailed(request_id, client=bob, body=verdict),
+        HTTPStatus.CONFLICT,
+        Error,
+    )
 
     # ivy, the integration account, asks whether alice has the role now; erin sees the grant
     check_while_granted = check(ivy, user="alice", role=role)
@@ -150,6 +158,7 @@ def run(personas: Mapping[str, AuthenticatedClient], *, role: str, reason: str) 
         created=created,
         bobs_queue=bobs_queue,
         reviewed=reviewed,
+        second_review=second_review,
         check_while_granted=check_while_granted,
         grants_while_granted=grants_while_granted,
         revoked=revoked,

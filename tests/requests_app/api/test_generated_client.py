@@ -77,6 +77,8 @@ def test_generated_client_drives_the_access_flow_from_request_to_audit(driver, p
     # bob's approval gave alice two hours of db-admin, which ivy's check and erin's list see
     assert str(flow.reviewed.state) == "APPROVED"
     assert flow.reviewed.access_expires - flow.reviewed.access_starts == timedelta(hours=2)
+    assert flow.second_review.code == "not_pending"
+    assert "no longer pending" in flow.second_review.detail
     assert flow.check_while_granted.allowed is True
     assert str(flow.check_while_granted.via) == "grant"
     assert flow.check_while_granted.expires == flow.reviewed.access_expires
