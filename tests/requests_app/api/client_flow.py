@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 import httpx
@@ -30,11 +30,11 @@ from access_portal_client.api.requests import (
 from access_portal_client.models import (
     AccessCheck,
     AccessRequest,
-    Error,
+    AuditEvent,
     PaginatedAccessRequestList,
     PaginatedAuditEventList,
     PaginatedGrantList,
-    ReasonRequest,
+    ReasonRequiredRequest,
     RequestCreateRequest,
     RequestsListScope,
     RequestStateEnum,
@@ -57,6 +57,28 @@ def expect(response: Response[Answer], status: HTTPStatus, kind: type[Parsed]) -
     if response.status_code != status or not isinstance(parsed, kind):
         raise UnexpectedAnswer(
             f"expected {status.value} {kind.__name__}, got {response.status_code.value} "
+            f"{type(parsed).__name__}: {response.content[:500]!r}"
+        )
+    return parsed
+
+
+@runtime_checkable
+class Refusal(Protocol):
+    """The one error shape, whichever of the schema's error models an answer parses as."""
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def code(self) -> object: ...
+
+
+def refused(response: Response[Answer], status: HTTPStatus) -> Refusal:
+    """The parsed error of an answer with this status."""
+    parsed = response.parsed
+    if response.status_code != status or not isinstance(parsed, Refusal):
+        raise UnexpectedAnswer(
+            f"expected a {status.value} refusal, got {response.status_code.value} "
             f"{type(parsed).__name__}: {response.content[:500]!r}"
         )
     return parsed
@@ -86,14 +108,14 @@ class Flow:
     created: AccessRequest
     bobs_queue: PaginatedAccessRequestList
     reviewed: AccessRequest
-    second_review: Error
+    second_review: Refusal
     check_while_granted: AccessCheck
     grants_while_granted: PaginatedGrantList
     revoked: AccessRequest
     check_after_revoke: AccessCheck
     grants_after_revoke: PaginatedGrantList
     shown_after_revoke: AccessRequest
-    audit: PaginatedAuditEventList
+    audit: list[AuditEvent]
 
 
 def run(personas: Mapping[str, AuthenticatedClient], *, role: str, reason: str) -> Flow:
@@ -122,11 +144,9 @@ def run(personas: Mapping[str, AuthenticatedClient], *, role: str, reason: str) 
         HTTPStatus.CREATED,
         AccessRequest,
     )
-    # a second verdict is refused with the error shape, which the client parses as Error
-    second_review = expect(
-        requests_review.sync_detailed(request_id, client=bob, body=verdict),
-        HTTPStatus.CONFLICT,
-        Error,
+    # a second verdict is refused, in the one error shape
+    second_review = refused(
+        requests_review.sync_detailed(request_id, client=bob, body=verdict), HTTPStatus.CONFLICT
     )
 
     # ivy, the integration account, asks whether alice has the role now; erin sees the grant
@@ -136,7 +156,7 @@ def run(personas: Mapping[str, AuthenticatedClient], *, role: str, reason: str) 
     # alice is done early: she ends her access, and it ends at once
     revoked = expect(
         requests_revoke_create.sync_detailed(
-            request_id, client=alice, body=ReasonRequest(reason="done early")
+            request_id, client=alice, body=ReasonRequiredRequest(reason="done early")
         ),
         HTTPStatus.OK,
         AccessRequest,
@@ -147,12 +167,13 @@ def run(personas: Mapping[str, AuthenticatedClient], *, role: str, reason: str) 
         requests_retrieve.sync_detailed(request_id, client=erin), HTTPStatus.OK, AccessRequest
     )
 
-    # erin, the auditor, reads the request's trail
-    audit = expect(
-        audit_list.sync_detailed(client=erin, target_id=str(request_id), ordering="seq"),
+    # erin, the auditor, reads the request's trail (oldest first)
+    trail = expect(
+        audit_list.sync_detailed(client=erin, target_id=str(request_id)),
         HTTPStatus.OK,
         PaginatedAuditEventList,
     )
+    audit = sorted(trail.results, key=lambda event: event.seq)
     return Flow(
         dry_run=dry_run,
         created=created,

@@ -9,6 +9,7 @@ the driver (client_flow.py) imports it by a fixed name.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ def generate(schema: bytes, cache: Path) -> Path:
     if (project / PACKAGE / "__init__.py").is_file():
         return project
     work = cache / f"{project.name}.work"
+    shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     (work / "schema.json").write_bytes(schema)
     (work / "config.yaml").write_text(CONFIG)
@@ -48,6 +50,7 @@ def generate(schema: bytes, cache: Path) -> Path:
     if done.returncode != 0 or not (work / "client" / PACKAGE).is_dir():
         raise AssertionError(f"openapi-python-client failed:\n{done.stdout}\n{done.stderr}")
     (work / "client").rename(project)
+    shutil.rmtree(work)
     return project
 
 

@@ -219,8 +219,9 @@ def test_stateful_runs_chain_real_ids_and_answer_as_the_schema_says(api_schema, 
 
 
 def test_nested_field_errors_match_the_documented_400_schema(api_schema, tokens):
-    """A list item's error is nested by index (`{"suggested_reviewers": {"0": [...]}}`); the
-    documented error shape allowed only a flat list of messages."""
+    """A list item's error is nested by index (`{"suggested_reviewers": {"0": [...]}}`) in the
+    one error shape's `errors` map; the documented error shape allowed only a flat list of
+    messages."""
     operation = api_schema["/api/v1/requests/"]["POST"]
     case = operation.Case(
         body={"roles": ["db-admin"], "reason": "x", "suggested_reviewers": ["r" * 151]},
@@ -230,7 +231,9 @@ def test_nested_field_errors_match_the_documented_400_schema(api_schema, tokens)
         headers=auth(tokens, "post", "/api/v1/requests/"), checks=CHECKS
     )
     assert response.status_code == 400
-    assert response.json() == {
+    body = response.json()
+    assert (body["code"], body["field"]) == ("invalid", "suggested_reviewers")
+    assert body["errors"] == {
         "suggested_reviewers": {"0": ["Ensure this field has no more than 150 characters."]}
     }
 
