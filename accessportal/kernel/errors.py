@@ -1,6 +1,8 @@
 """Domain errors. The API, admin, portal and CLI each turn these into their own messages.
 
-`status` is the HTTP status that fits; every error carries a message meant for a person.
+`status` is the HTTP status that fits; every error carries a message meant for a person;
+`code` is the stable machine-readable cause, one per cause wherever it is raised (the API's
+error codes table, README "Errors", lists every one: tests/requests_app/api/test_error_codes.py).
 """
 
 from __future__ import annotations
@@ -53,7 +55,33 @@ class IllegalTransition(Conflict):
 
 
 class NotPending(IllegalTransition):
+    """The request is no longer pending (reviewed, resolved, withdrawn or expired)."""
+
     code = "not_pending"
+
+
+class NotApproved(IllegalTransition):
+    """Only approved access can be revoked or extended."""
+
+    code = "not_approved"
+
+
+class AccessEnded(Conflict):
+    """The access already ended (expired or revoked): nothing left to revoke or extend."""
+
+    code = "access_ended"
+
+
+class ExtensionPending(Conflict):
+    """An extension of this access is already waiting for review."""
+
+    code = "extension_pending"
+
+
+class TokenExists(Conflict):
+    """The user already has an API token: replace it or revoke it first."""
+
+    code = "token_exists"
 
 
 class AlreadyReviewed(Conflict):

@@ -35,6 +35,12 @@ def test_role_you_may_not_request_is_403_naming_it(api):
         "yours allows requesting it)",
         "code": "not_allowed",
         "field": "roles",
+        "errors": {
+            "roles": [
+                "you may not request the role 'auditor' (it does not exist or no role of "
+                "yours allows requesting it)"
+            ]
+        },
     }
 
 
@@ -142,7 +148,11 @@ def test_revoking_access_that_is_not_approved_is_409(api, pending):
 def test_access_check_refusals(api):
     both = api("alice").get(url("access/check/"), {"role": "a", "resource": "b/c"})
     assert both.status_code == 400
-    assert both.json() == {"non_field_errors": ["give exactly one of role or resource"]}
+    assert both.json() == {
+        "detail": "give exactly one of role or resource",
+        "code": "invalid",
+        "errors": {"non_field_errors": ["give exactly one of role or resource"]},
+    }
     neither = api("alice").get(url("access/check/"))
     assert neither.status_code == 400
     bad_id = api("alice").get(url("access/check/"), {"resource": "nokind"})
@@ -185,7 +195,7 @@ def test_extending_access_that_is_not_approved_or_ended_is_409(api, pending, app
     assert not_yet.status_code == 409
     assert not_yet.json() == {
         "detail": "only approved access can be extended; this request is pending",
-        "code": "conflict",
+        "code": "not_approved",
     }
     revoked = alice.post(url(f"requests/{approved.id}/revoke/"), {"reason": "done"}, format="json")
     assert revoked.status_code == 200

@@ -1,0 +1,151 @@
+"""Every `code` an error answer under /api/ can carry: one registry for the exception
+handler, the schema's enums and README's "Errors" table (a test keeps the three in step).
+
+Domain codes come from the domain error classes (accessportal/kernel/errors.py and the few
+services that define their own); API codes are those of the HTTP layer (authentication,
+content negotiation, parsing, rate limits, crashes). One code per cause, wherever it is raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accessportal.kernel import errors as kernel
+from requests_app.services.cli_login import TooManyAttempts
+from requests_app.services.signing_keys import CredentialKeyUnusable
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    status: int
+    meaning: str
+    # Only operations that read a request body can answer it (parse errors, size, media type).
+    body_only: bool = False
+    # Only operations that authenticate the caller can answer it (401s, CSRF).
+    authenticated_only: bool = False
+
+
+# Meanings of the domain errors whose class has no docstring to say it.
+_MEANINGS = {
+    "too_many_attempts": "Too many sign-in codes tried from this address: wait, then start again.",
+    "invalid": "Bad input: the message says what, `field` which field, `errors` every field.",
+}
+
+
+def _domain(cls: type[kernel.DomainError]) -> ErrorCode:
+    doc = (cls.__doc__ or "").strip().split("\n\n")[0]
+    return ErrorCode(cls.code, cls.status, _MEANINGS.get(cls.code) or " ".join(doc.split()))
+
+
+# The domain errors the API answers (by the exception handler, with their own status).
+# Domain errors of other surfaces (SSO sign-in pages, SCIM) are not answered here.
+API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
+    kernel.ValidationFailed,
+    kernel.NotAllowed,
+    kernel.SelfReviewRefused,
+    kernel.NotFound,
+    kernel.Conflict,
+    kernel.NotPending,
+    kernel.NotApproved,
+    kernel.AlreadyReviewed,
+    kernel.AccessEnded,
+    kernel.ExtensionPending,
+    kernel.TokenExists,
+    kernel.ConcurrentUpdate,
+    kernel.DatabaseUnavailable,
+    TooManyAttempts,
+    CredentialKeyUnusable,
+)
+
+# RFC 8628's answers to a device sign-in poll (DeviceFlowError's `code`s): 400s of one operation.
+DEVICE_FLOW_CODES = (
+    ErrorCode("authorization_pending", 400, "The person has not approved the code yet."),
+    ErrorCode("slow_down", 400, "Polled too soon: wait 5 seconds longer from now on."),
+    ErrorCode("access_denied", 400, "The person denied the sign-in."),
+    ErrorCode("expired_token", 400, "The device code ran out."),
+    ErrorCode("invalid_grant", 400, "Unknown or already used device code."),
+)
+
+API_CODES = (
+    ErrorCode(
+        "parse_error",
+        400,
+        "The body is not valid JSON (or not UTF-8, or nested too deeply).",
+        body_only=True,
+    ),
+    ErrorCode("bad_host", 400, "The Host header names a host this server does not serve."),
+    ErrorCode(
+        "not_authenticated",
+        401,
+        "No credentials: send `Authorization: Token <key>` or use a session.",
+        authenticated_only=True,
+    ),
+    ErrorCode(
+        "authentication_failed",
+        401,
+        "The token is unknown or malformed, or its user inactive.",
+        authenticated_only=True,
+    ),
+    ErrorCode(
+        "token_expired",
+        401,
+        "The session token expired: sign in again.",
+        authenticated_only=True,
+    ),
+    ErrorCode(
+        "token_revoked",
+        401,
+        "The session token was revoked: sign in again.",
+        authenticated_only=True,
+    ),
+    ErrorCode(
+        "csrf_failed",
+        403,
+        "A write with session authentication lacks a valid CSRF token.",
+        body_only=True,
+        authenticated_only=True,
+    ),
+    ErrorCode("method_not_allowed", 405, "The path does not answer this HTTP method."),
+    ErrorCode("not_acceptable", 406, "The API answers only `application/json`."),
+    ErrorCode("too_large", 413, "The body is larger than the server reads.", body_only=True),
+    ErrorCode(
+        "unsupported_media_type",
+        415,
+        "The body must be sent as `Content-Type: application/json`.",
+        body_only=True,
+    ),
+    ErrorCode("throttled", 429, "Too many requests: wait the `Retry-After` seconds."),
+    ErrorCode(
+        "sign_in_locked",
+        429,
+        "Too many failed sign-ins: sign-in is locked for a while (`Retry-After`).",
+    ),
+    ErrorCode("server_error", 500, "An unexpected error; it is logged for the operators."),
+)
+
+# RFC 8628's answers come from requests_app.services.cli_login.DeviceFlowError.
+REGISTRY: dict[str, ErrorCode] = {}
+for _entry in (*map(_domain, API_DOMAIN_ERRORS), *API_CODES, *DEVICE_FLOW_CODES):
+    # database_unavailable is both a domain error (before COMMIT) and the handler's answer to a
+    # lost connection: one code, one entry.
+    REGISTRY.setdefault(_entry.code, _entry)
+
+# The code of an answer whose own code is not in the registry, by status.
+FALLBACK = {
+    400: "invalid",
+    401: "authentication_failed",
+    403: "not_allowed",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+    503: "database_unavailable",
+}
+
+
+def code_for_status(status: int) -> str:
+    return FALLBACK.get(status, "server_error" if status >= 500 else "invalid")
