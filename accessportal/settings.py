@@ -261,6 +261,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Each operation's error answers: every status it can answer, `code` an enum of its codes.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "requests_app.api.serializers.errors.precise_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RequestStateEnum": "accessportal.kernel.choices.RequestState",
         "ReviewStateEnum": "accessportal.kernel.choices.ReviewState",

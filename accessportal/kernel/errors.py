@@ -30,6 +30,8 @@ class NotAllowed(DomainError):
 
 
 class SelfReviewRefused(NotAllowed):
+    """Nobody reviews or resolves their own request, superusers included."""
+
     code = "self_review"
 
 
@@ -41,7 +43,8 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
-    """The object is not in a state that allows this (no longer pending, already reviewed)."""
+    """The object is not in a state that allows this; the message says why (subclasses name
+    the common causes)."""
 
     status = 409
     code = "conflict"
@@ -85,6 +88,8 @@ class TokenExists(Conflict):
 
 
 class AlreadyReviewed(Conflict):
+    """The reviewer already reviewed this request (one review per reviewer)."""
+
     code = "already_reviewed"
 
 

@@ -36,7 +36,7 @@ class SessionAuthentication(authentication.SessionAuthentication):
         try:
             super().enforce_csrf(request)
         except exceptions.PermissionDenied as exc:
-            raise CsrfFailed(exc.detail) from None
+            raise CsrfFailed(str(exc.detail)) from None
 
 
 class SessionScheme(SpectacularSessionScheme):

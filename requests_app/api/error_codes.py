@@ -24,18 +24,51 @@ class ErrorCode:
     body_only: bool = False
     # Only operations that authenticate the caller can answer it (401s, CSRF).
     authenticated_only: bool = False
+    # Only writes (POST, PUT, PATCH, DELETE) can answer it (CSRF).
+    writes_only: bool = False
+    # Only operations under these paths can answer it (empty: any).
+    paths: tuple[str, ...] = ()
+
+    def answered_by(self, path: str, method: str, *, body: bool, authenticated: bool) -> bool:
+        """Whether the operation `method path` can answer this code."""
+        return (
+            (body or not self.body_only)
+            and (authenticated or not self.authenticated_only)
+            and (method.upper() not in ("GET", "HEAD", "OPTIONS") or not self.writes_only)
+            and (not self.paths or path.startswith(self.paths))
+        )
 
 
 # Meanings of the domain errors whose class has no docstring to say it.
 _MEANINGS = {
     "too_many_attempts": "Too many sign-in codes tried from this address: wait, then start again.",
     "invalid": "Bad input: the message says what, `field` which field, `errors` every field.",
+    "database_unavailable": "The database cannot be reached; the message says whether a change "
+    "you sent may have been saved (look before sending it again).",
+}
+
+
+def _request_actions(*actions: str) -> tuple[str, ...]:
+    return tuple(f"/api/v1/requests/{{id}}/{action}/" for action in actions)
+
+
+# Domain errors only some operations raise: the paths whose operations can answer them.
+_PATHS = {
+    "self_review": _request_actions("reviews", "approve", "deny"),
+    "not_pending": _request_actions("reviews", "withdraw", "approve", "deny"),
+    "already_reviewed": _request_actions("reviews"),
+    "not_approved": _request_actions("revoke", "extend"),
+    "access_ended": _request_actions("revoke", "extend"),
+    "extension_pending": _request_actions("extend"),
+    "too_many_attempts": ("/api/v1/auth/cli/", "/api/v1/auth/device/"),
+    "credential_key_unusable": ("/api/v1/credentials/",),
 }
 
 
 def _domain(cls: type[kernel.DomainError]) -> ErrorCode:
     doc = (cls.__doc__ or "").strip().split("\n\n")[0]
-    return ErrorCode(cls.code, cls.status, _MEANINGS.get(cls.code) or " ".join(doc.split()))
+    meaning = _MEANINGS.get(cls.code) or " ".join(doc.split())
+    return ErrorCode(cls.code, cls.status, meaning, paths=_PATHS.get(cls.code, ()))
 
 
 # The domain errors the API answers (by the exception handler, with their own status).
@@ -51,7 +84,6 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     kernel.AlreadyReviewed,
     kernel.AccessEnded,
     kernel.ExtensionPending,
-    kernel.TokenExists,
     kernel.ConcurrentUpdate,
     kernel.DatabaseUnavailable,
     TooManyAttempts,
@@ -59,12 +91,20 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
 )
 
 # RFC 8628's answers to a device sign-in poll (DeviceFlowError's `code`s): 400s of one operation.
+DEVICE_TOKEN = ("/api/v1/auth/device/token/",)
 DEVICE_FLOW_CODES = (
-    ErrorCode("authorization_pending", 400, "The person has not approved the code yet."),
-    ErrorCode("slow_down", 400, "Polled too soon: wait 5 seconds longer from now on."),
-    ErrorCode("access_denied", 400, "The person denied the sign-in."),
-    ErrorCode("expired_token", 400, "The device code ran out."),
-    ErrorCode("invalid_grant", 400, "Unknown or already used device code."),
+    ErrorCode(
+        "authorization_pending",
+        400,
+        "The person has not approved the code yet.",
+        paths=DEVICE_TOKEN,
+    ),
+    ErrorCode(
+        "slow_down", 400, "Polled too soon: wait 5 seconds longer from now on.", paths=DEVICE_TOKEN
+    ),
+    ErrorCode("access_denied", 400, "The person denied the sign-in.", paths=DEVICE_TOKEN),
+    ErrorCode("expired_token", 400, "The device code ran out.", paths=DEVICE_TOKEN),
+    ErrorCode("invalid_grant", 400, "Unknown or already used device code.", paths=DEVICE_TOKEN),
 )
 
 API_CODES = (
@@ -103,8 +143,8 @@ API_CODES = (
         "csrf_failed",
         403,
         "A write with session authentication lacks a valid CSRF token.",
-        body_only=True,
         authenticated_only=True,
+        writes_only=True,
     ),
     ErrorCode("method_not_allowed", 405, "The path does not answer this HTTP method."),
     ErrorCode("not_acceptable", 406, "The API answers only `application/json`."),
@@ -120,6 +160,7 @@ API_CODES = (
         "sign_in_locked",
         429,
         "Too many failed sign-ins: sign-in is locked for a while (`Retry-After`).",
+        paths=("/api/v1/auth/token/",),
     ),
     ErrorCode("server_error", 500, "An unexpected error; it is logged for the operators."),
 )
@@ -149,3 +190,13 @@ FALLBACK = {
 
 def code_for_status(status: int) -> str:
     return FALLBACK.get(status, "server_error" if status >= 500 else "invalid")
+
+
+def codes_answered(path: str, method: str, status: int, *, body: bool, authenticated: bool):
+    """The codes the operation `method path` can answer with `status`, in registry order."""
+    return [
+        entry.code
+        for entry in REGISTRY.values()
+        if entry.status == status
+        and entry.answered_by(path, method, body=body, authenticated=authenticated)
+    ]

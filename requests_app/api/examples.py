@@ -105,7 +105,10 @@ def example(name: str, value: dict, *, request: bool = False, status: int = 200,
 
 
 def error(name: str, detail: str, code: str, status: int, field: str | None = None):
-    body = {"detail": detail, "code": code, **({"field": field} if field else {})}
+    # A field to blame comes with the field-errors map (requests_app/api/exceptions.py).
+    body = {"detail": detail, "code": code}
+    if field:
+        body |= {"field": field, "errors": {field: [detail]}}
     return example(name, body, status=status)
 
 
@@ -269,7 +272,7 @@ REVOKE = [
     error(
         "Not approved",
         "only approved access can be revoked; this request is pending",
-        "conflict",
+        "not_approved",
         409,
     ),
 ]
@@ -310,13 +313,13 @@ EXTEND = [
     error(
         "Access already ended",
         "this access already ended: ask for it again with a new request",
-        "conflict",
+        "access_ended",
         409,
     ),
     error(
         "Extension already pending",
         f"an extension of this access is already waiting for review (request {EXTENSION_ID})",
-        "conflict",
+        "extension_pending",
         409,
     ),
 ]
