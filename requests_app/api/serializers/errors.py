@@ -5,7 +5,8 @@ Views list the statuses they answer with `errors(...)`; the postprocessing hook
 `precise_errors` then makes each operation's error answers exact: it adds the statuses
 every operation of its kind can answer (401 when authenticated, 403 `csrf_failed` for a
 write with a session, 400/413/415 when it reads a body, 406, 429) and makes `code` an enum
-of the codes that operation can answer with that status (requests_app/api/error_codes.py).
+of the codes that operation can answer with that status (requests_app/api/error_codes.py),
+in components shared by the operations that answer the same codes.
 """
 
 from __future__ import annotations
@@ -87,19 +88,44 @@ WRITES = {"post", "put", "patch", "delete"}
 
 def precise_errors(result: dict, generator, request, public) -> dict:
     """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS): per operation, every
-    error status it can answer, each with the enum of its codes."""
-    components = result.get("components", {}).get("schemas", {})
-    for path, item in result["paths"].items():
-        for method, operation in item.items():
-            _operation(path, method, operation, components)
-    # Components every operation now has its own precise copy of.
+    error status it can answer, each with the enum of its codes. Operations that answer a
+    status with the same codes share one component, so a generated client has one class per
+    set: `Error409` for the codes every 409 can carry, `Error409NotPending` for those plus
+    `not_pending`, and the operation's name for a set with many codes of its own."""
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    answers = [
+        answer
+        for path, item in result["paths"].items()
+        for method, operation in item.items()
+        for answer in _operation(path, method, operation, components)
+    ]
+    common: dict[int, set[str]] = {}
+    for _, status, codes, _, _ in answers:
+        common[status] = common.get(status, set(codes)) & set(codes)
+    for content, status, codes, schema, operation_id in answers:
+        extra = [code for code in codes if code not in common[status]]
+        name = f"Error{status}" + "".join(_camel(code) for code in extra)
+        if len(extra) > 2:
+            name = f"{_camel(operation_id)}Error{status}"
+        if components.get(name, schema) != schema:
+            name = f"{_camel(operation_id)}Error{status}"
+        components[name] = schema
+        content["schema"] = {"$ref": f"#/components/schemas/{name}"}
+    # Components the precise ones replace.
     for name in ("Error", "DeviceTokenError"):
         if name in components and f'"#/components/schemas/{name}"' not in _refs(result):
             del components[name]
+    result["components"]["schemas"] = dict(sorted(components.items()))
     return result
 
 
-def _operation(path: str, method: str, operation: dict, components: dict) -> None:
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _operation(path: str, method: str, operation: dict, components: dict) -> list[tuple]:
+    """Adds the statuses the operation can answer; returns, per error status, where its
+    schema goes, the status, its codes, the precise schema and the operation's id."""
     body = "requestBody" in operation
     authenticated = any(requirement for requirement in operation.get("security", [{}]))
     session = any("cookieAuth" in requirement for requirement in operation.get("security", []))
@@ -113,6 +139,7 @@ def _operation(path: str, method: str, operation: dict, components: dict) -> Non
         needed.add(403)
     for status in sorted(needed):
         responses.setdefault(str(status), {"description": _DESCRIBED[status]})
+    answers = []
     for status_text, response in responses.items():
         status = int(status_text)
         if status < 400:
@@ -120,8 +147,10 @@ def _operation(path: str, method: str, operation: dict, components: dict) -> Non
         codes = codes_answered(path, method, status, body=body, authenticated=authenticated)
         codes = codes or [code_for_status(status)]
         content = response.setdefault("content", {}).setdefault("application/json", {})
-        content["schema"] = _schema(content.get("schema"), status, codes, components)
+        schema = _schema(content.get("schema"), status, codes, components)
+        answers.append((content, status, codes, schema, operation["operationId"]))
     operation["responses"] = dict(sorted(responses.items()))
+    return answers
 
 
 def _schema(schema: dict | None, status: int, codes: list[str], components: dict) -> dict:

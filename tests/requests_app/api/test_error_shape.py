@@ -23,6 +23,7 @@ from requests_app.api.error_codes import REGISTRY
 from requests_app.api.views import requests as request_views
 from requests_app.models import AccessRequest
 from tests.requests_app.api.conftest import url
+from tests.requests_app.api.test_error_codes import error_schema
 
 MODES = [pytest.param(True, id="debug"), pytest.param(False, id="production")]
 
@@ -158,8 +159,8 @@ def answers(schema):
         request = response.wsgi_request
         operation = _operation(schema, request.method, path or request.path)
         if operation is not None:
-            documented = operation["responses"][str(status)]["content"]["application/json"]
-            assert code in documented["schema"]["properties"]["code"]["enum"], (
+            documented = error_schema(schema, operation, status)
+            assert code in documented["properties"]["code"]["enum"], (
                 request.method,
                 request.path,
             )
