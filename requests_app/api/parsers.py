@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 
 from django.conf import settings
 from rest_framework import exceptions, parsers, status
@@ -35,7 +36,7 @@ class JSONParser(parsers.JSONParser):
             where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
             raise ParseError(f"the body is not valid {encoding}{where}") from None
         try:
-            return json.loads(text, parse_constant=json_strict_constant, parse_int=json_int)
+            return json.loads(text, **STRICT)
         except json.JSONDecodeError as exc:
             # "Expecting value: line 1 column 5 (char 4)": the position, not Python's internals.
             raise ParseError(f"{exc.msg}: line {exc.lineno} column {exc.colno}") from None
@@ -67,5 +68,15 @@ def json_int(text: str) -> int:
     return int(text)
 
 
+def json_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400 would be Python's inf, which no JSON can carry back
+        raise NotJson(f"the number {text[:20]} is out of range")
+    return number
+
+
 def json_strict_constant(name: str):
     raise NotJson(f"{name} is not valid JSON")
+
+
+STRICT = {"parse_constant": json_strict_constant, "parse_int": json_int, "parse_float": json_float}

@@ -239,9 +239,10 @@ def test_a_body_that_is_not_json_is_415(api, answers, content_type):
         ('{"roles": [' + "1" * 5000 + "]}", "a number of more than 100 digits"),
         (b'{"reason": "\xff"}', "the body is not valid utf-8 at byte 12"),
         ('{"reason": NaN}', "NaN is not valid JSON"),
+        ('{"max_duration": 1e400}', "the number 1e400 is out of range"),
         ('{"roles": ', "Expecting value: line 1 column 11"),
     ],
-    ids=["huge-int", "huge-int-in-list", "bad-utf8", "nan", "truncated"],
+    ids=["huge-int", "huge-int-in-list", "bad-utf8", "nan", "inf", "truncated"],
 )
 def test_json_parse_errors_say_what_is_wrong_without_python_internals(api, answers, raw, message):
     answer = api("alice").generic("POST", url("requests/"), raw, content_type="application/json")
