@@ -19,7 +19,23 @@ class DomainError(Exception):
 
 
 class ValidationFailed(DomainError):
-    """Input that breaks a rule: a duration above the ceiling, a missing reason..."""
+    """Malformed input: a value of the wrong form (not a resource id, control characters,
+    too long). The API answers 400, as for input its serializers refuse."""
+
+
+class Unprocessable(ValidationFailed):
+    """Well-formed input refused for what it says: a duration above the ceiling, a start
+    time in the past, an unknown suggested reviewer, an audience not configured. The API
+    answers 422 (GitHub's convention: 400 breaks the schema, 422 breaks a rule)."""
+
+    status = 422
+    code = "unprocessable"
+
+
+class ReasonRequired(Unprocessable):
+    """A reason is required (by the request's policy, or to resolve or revoke) and was empty."""
+
+    code = "reason_required"
 
 
 class NotAllowed(DomainError):

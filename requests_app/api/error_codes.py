@@ -9,6 +9,7 @@ content negotiation, parsing, rate limits, crashes). One code per cause, whereve
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 from accessportal.kernel import errors as kernel
 from requests_app.services.cli_login import TooManyAttempts
@@ -26,7 +27,8 @@ class ErrorCode:
     authenticated_only: bool = False
     # Only writes (POST, PUT, PATCH, DELETE) can answer it (CSRF).
     writes_only: bool = False
-    # Only operations under these paths can answer it (empty: any).
+    # Only operations on these paths (schema templates; `*` matches anything) can answer it
+    # (empty: any).
     paths: tuple[str, ...] = ()
 
     def answered_by(self, path: str, method: str, *, body: bool, authenticated: bool) -> bool:
@@ -35,7 +37,7 @@ class ErrorCode:
             (body or not self.body_only)
             and (authenticated or not self.authenticated_only)
             and (method.upper() not in ("GET", "HEAD", "OPTIONS") or not self.writes_only)
-            and (not self.paths or path.startswith(self.paths))
+            and (not self.paths or any(fnmatchcase(path, p) for p in self.paths))
         )
 
 
@@ -60,7 +62,12 @@ _PATHS = {
     "not_approved": _request_actions("revoke", "extend"),
     "access_ended": _request_actions("revoke", "extend"),
     "extension_pending": _request_actions("extend"),
-    "too_many_attempts": ("/api/v1/auth/cli/", "/api/v1/auth/device/"),
+    "reason_required": (
+        "/api/v1/requests/",
+        *_request_actions("reviews", "approve", "deny", "revoke", "extend"),
+    ),
+    "unprocessable": ("/api/v1/requests/", *_request_actions("extend"), "/api/v1/credentials/"),
+    "too_many_attempts": ("/api/v1/auth/cli/*", "/api/v1/auth/device/*"),
     "credential_key_unusable": ("/api/v1/credentials/",),
 }
 
@@ -68,13 +75,17 @@ _PATHS = {
 def _domain(cls: type[kernel.DomainError]) -> ErrorCode:
     doc = (cls.__doc__ or "").strip().split("\n\n")[0]
     meaning = _MEANINGS.get(cls.code) or " ".join(doc.split())
-    return ErrorCode(cls.code, cls.status, meaning, paths=_PATHS.get(cls.code, ()))
+    paths = _PATHS.get(cls.code, ())
+    # Every domain error answered by some operations only is answered by writes only.
+    return ErrorCode(cls.code, cls.status, meaning, writes_only=bool(paths), paths=paths)
 
 
 # The domain errors the API answers (by the exception handler, with their own status).
 # Domain errors of other surfaces (SSO sign-in pages, SCIM) are not answered here.
 API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     kernel.ValidationFailed,
+    kernel.Unprocessable,
+    kernel.ReasonRequired,
     kernel.NotAllowed,
     kernel.SelfReviewRefused,
     kernel.NotFound,
@@ -92,6 +103,8 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
 
 # RFC 8628's answers to a device sign-in poll (DeviceFlowError's `code`s): 400s of one operation.
 DEVICE_TOKEN = ("/api/v1/auth/device/token/",)
+# Writes that take an Idempotency-Key: every POST on requests, and the token login.
+IDEMPOTENT = ("/api/v1/requests/*", "/api/v1/auth/token/")
 DEVICE_FLOW_CODES = (
     ErrorCode(
         "authorization_pending",
@@ -156,6 +169,35 @@ API_CODES = (
         body_only=True,
     ),
     ErrorCode("throttled", 429, "Too many requests: wait the `Retry-After` seconds."),
+    # Idempotency-Key and If-Match (requests_app/api/idempotency.py).
+    ErrorCode(
+        "idempotency_key_invalid",
+        400,
+        "The `Idempotency-Key` header is malformed.",
+        writes_only=True,
+        paths=IDEMPOTENT,
+    ),
+    ErrorCode(
+        "idempotency_key_in_use",
+        409,
+        "A request with this `Idempotency-Key` is still running: retry after `Retry-After`.",
+        writes_only=True,
+        paths=IDEMPOTENT,
+    ),
+    ErrorCode(
+        "idempotency_key_mismatch",
+        422,
+        "This `Idempotency-Key` was used with another body (or path): use a new key.",
+        writes_only=True,
+        paths=IDEMPOTENT,
+    ),
+    ErrorCode(
+        "precondition_failed",
+        412,
+        "`If-Match` names a version the object no longer has: read it again.",
+        writes_only=True,
+        paths=_request_actions("reviews", "withdraw", "revoke", "extend"),
+    ),
     ErrorCode(
         "sign_in_locked",
         429,
@@ -181,8 +223,10 @@ FALLBACK = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    412: "precondition_failed",
     413: "too_large",
     415: "unsupported_media_type",
+    422: "unprocessable",
     429: "throttled",
     503: "database_unavailable",
 }

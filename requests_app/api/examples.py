@@ -189,17 +189,22 @@ REQUEST_CREATE = [
     ),
     example("Created", PENDING, status=201),
     example("Dry run (nothing stored)", {**PENDING, "id": None}, status=200),
-    example(
+    error(
         "Reason required",
-        {
-            "detail": "a reason is required for this request (Ticket number and why you need it)",
-            "code": "invalid",
-            "field": "reason",
-        },
-        status=400,
+        "a reason is required for this request (Ticket number and why you need it)",
+        "reason_required",
+        422,
+        "reason",
     ),
     example(
-        "Unknown field", {"roles_": ["unknown field (allowed: roles, resources, ...)"]}, status=400
+        "Unknown field",
+        {
+            "detail": "roles_: unknown field (allowed: roles, resources, ...)",
+            "code": "invalid",
+            "field": "roles_",
+            "errors": {"roles_": ["unknown field (allowed: roles, resources, ...)"]},
+        },
+        status=400,
     ),
     error(
         "Role not allowed",
@@ -245,7 +250,11 @@ def resolve(state: str) -> list[OpenApiExample]:
         example("With a reason", {"reason": "CHG-77 approved by the CAB"}, request=True),
         example("Resolved", {**resolved, "resolved_by": "sam", "resolve_reason": "CHG-77"}),
         error(
-            "Reason missing", "a reason is required to resolve a request", "invalid", 400, "reason"
+            "Reason missing",
+            "a reason is required to resolve a request",
+            "reason_required",
+            422,
+            "reason",
         ),
         error("Own request", "nobody may resolve their own request", "self_review", 403),
         error("No permission", "you may not approve or deny requests directly", "not_allowed", 403),
@@ -266,7 +275,9 @@ REVOKE = [
             "revoke_reason": "done early",
         },
     ),
-    error("Reason missing", "a reason is required to revoke access", "invalid", 400, "reason"),
+    error(
+        "Reason missing", "a reason is required to revoke access", "reason_required", 422, "reason"
+    ),
     error("Not allowed", "you may not revoke this access", "not_allowed", 403),
     NOT_FOUND,
     error(
@@ -304,8 +315,8 @@ EXTEND = [
     error(
         "Reason required",
         "a reason is required for this request (Ticket number and why you need it)",
-        "invalid",
-        400,
+        "reason_required",
+        422,
         "reason",
     ),
     error("Not the requester", "only the requester may extend their access", "not_allowed", 403),
@@ -376,7 +387,11 @@ ACCESS_CHECK = [
     ),
     example(
         "Role and resource both given",
-        {"non_field_errors": ["give exactly one of role or resource"]},
+        {
+            "detail": "give exactly one of role or resource",
+            "code": "invalid",
+            "errors": {"non_field_errors": ["give exactly one of role or resource"]},
+        },
         status=400,
     ),
     example(
@@ -412,6 +427,7 @@ AUDIT = [
         "Not an auditor",
         {
             "detail": "reading the audit log needs the requests_app.view_auditevent permission",
+            "code": "not_allowed",
         },
         status=403,
     ),

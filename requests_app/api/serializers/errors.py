@@ -59,8 +59,11 @@ _DESCRIBED = {
     404: "No such object, or not visible to you.",
     406: "The API answers only `application/json`: send `Accept: application/json` or none.",
     409: "The request is not in a state that allows this.",
+    412: "`If-Match` names a version the object no longer has: read it again.",
     413: "The body is too large.",
     415: "The body must be `Content-Type: application/json`.",
+    422: "Well-formed, but refused for what it says (a rule of the policy or the service): "
+    "`code` and `detail` say which.",
     429: "Too many requests (rate limit, or sign-in locked after failures): wait the "
     "`Retry-After` seconds.",
     503: "The service cannot answer now (a database or a key it needs is unavailable); the "
@@ -105,7 +108,7 @@ def precise_errors(result: dict, generator, request, public) -> dict:
     for content, status, codes, schema, operation_id in answers:
         extra = [code for code in codes if code not in common[status]]
         name = f"Error{status}" + "".join(_camel(code) for code in extra)
-        if len(extra) > 2:
+        if len(extra) > 3:
             name = f"{_camel(operation_id)}Error{status}"
         if components.get(name, schema) != schema:
             name = f"{_camel(operation_id)}Error{status}"
@@ -137,6 +140,13 @@ def _operation(path: str, method: str, operation: dict, components: dict) -> lis
         needed.add(401)
     if session and method in WRITES:
         needed.add(403)
+    # Codes only some operations answer (not_pending, reason_required, precondition_failed...)
+    # bring their status to those operations.
+    needed |= {
+        entry.status
+        for entry in REGISTRY.values()
+        if entry.paths and entry.answered_by(path, method, body=body, authenticated=authenticated)
+    }
     for status in sorted(needed):
         responses.setdefault(str(status), {"description": _DESCRIBED[status]})
     answers = []
@@ -158,7 +168,7 @@ def _schema(schema: dict | None, status: int, codes: list[str], components: dict
     schema (the device flow's, with RFC 8628's `error`) keeps its other properties."""
     if schema and "$ref" in schema and not schema["$ref"].endswith("/Error"):
         schema = components[schema["$ref"].rsplit("/", 1)[1]]
-    elif status == 400 or (schema and "errors" in schema.get("properties", {})):
+    elif status in (400, 422) or (schema and "errors" in schema.get("properties", {})):
         schema = BAD_INPUT_SCHEMA
     else:
         schema = {

@@ -102,10 +102,10 @@ def test_wrong_types_and_limits_are_400_naming_the_field(api, unchanged, body, f
 def test_past_start_time_is_refused_by_the_service(api, unchanged):
     body = {**GOOD, "assume_start_time": "2001-01-01T00:00:00+02:00"}
     response = api("alice").post(url("requests/"), body, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 422  # well-formed, refused for what it says
     assert response.json() == {
         "detail": "assume_start_time is in the past",
-        "code": "invalid",
+        "code": "unprocessable",
         "field": "assume_start_time",
         "errors": {"assume_start_time": ["assume_start_time is in the past"]},
     }

@@ -115,3 +115,17 @@ def test_every_error_answer_in_the_schema_has_a_required_code_enum(schema):
     # 405 is the answer of a path to a method it has no operation for; a crash (500) is not
     # an operation's contract.
     assert set(REGISTRY) - documented == {"method_not_allowed", "server_error"}
+
+
+def test_every_error_example_in_the_schema_is_in_the_one_shape_with_a_documented_code(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if int(status) < 400:
+                    continue
+                enum = error_schema(schema, operation, int(status))["properties"]["code"]["enum"]
+                examples = response["content"]["application/json"].get("examples", {})
+                for name, example in examples.items():
+                    body = example["value"]
+                    assert set(body) <= {"detail", "code", "field", "errors", "error"}, name
+                    assert body["code"] in enum, (method, path, status, name)

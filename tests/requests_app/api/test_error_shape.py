@@ -299,12 +299,13 @@ def test_a_bad_host_header_is_json_under_api_and_a_page_elsewhere(db, debug, hos
 
 
 def test_a_serializer_error_and_a_service_error_on_one_field_answer_one_shape(api, answers):
-    """`max_duration: "0"` is refused by the serializer, `"15d"` by the service: same shape."""
+    """`max_duration: "0"` is malformed (400, the serializer), `"15d"` well-formed but above
+    the ceiling (422, the service): one shape all the same."""
     client = api("alice")
     shapes = []
-    for value in ("0", "15d"):
+    for value, status, code in (("0", 400, "invalid"), ("15d", 422, "unprocessable")):
         body = {"roles": ["db-admin"], "reason": "x", "max_duration": value}
-        refused = answers(client.post(url("requests/"), body, format="json"), 400, "invalid")
+        refused = answers(client.post(url("requests/"), body, format="json"), status, code)
         assert refused["field"] == "max_duration"
         assert refused["errors"] == {"max_duration": [ANY_TEXT]}
         assert refused["errors"]["max_duration"][0] in refused["detail"]
