@@ -351,3 +351,12 @@ def test_access_that_is_not_approved_is_one_code_for_revoke_and_extend(api, pend
             url(f"requests/{pending.id}/{action}/"), {"reason": "x"}, format="json"
         )
         answers(answer, 409, "not_approved")
+
+
+@pytest.mark.parametrize("raw", ["null", "[]", '"x"', "5"])
+@pytest.mark.parametrize("path", ["requests/", "credentials/", "auth/token/", "auth/cli/token/"])
+def test_a_body_that_is_not_an_object_is_400_in_the_one_shape(api, answers, path, raw):
+    """Found by schemathesis: `null` to credentials/ answered a bare list."""
+    answer = api("alice").generic("POST", url(path), raw, content_type="application/json")
+    body = answers(answer, 400, "invalid")
+    assert list(body["errors"]) == ["non_field_errors"] and "field" not in body
