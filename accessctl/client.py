@@ -34,12 +34,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def error_message(data: object) -> str:
-    """DRF's error shapes as one line: `{"detail": m}`, `{"field": [m, ...]}`, `[m, ...]`."""
+    """The API's error shapes as one line: `{"detail": m, "code": c}`, with bad input's
+    `"errors": {"field": [m, ...]}` (every field); older servers' `{"field": [m, ...]}`."""
     if isinstance(data, str):
         return data
     if isinstance(data, list):
         return " ".join(error_message(item) for item in data)
     if isinstance(data, dict):
+        errors = data.get("errors")
+        if isinstance(errors, dict) and len(errors) > 1:  # bad input: every field, not one
+            return error_message(errors)
         if "detail" in data and isinstance(data["detail"], str | list):
             return error_message(data["detail"])
         parts = []

@@ -38,7 +38,7 @@ def lockout_response(request, original_response=None, credentials=None):
     )
     wants_json = request.path.startswith("/api/") or "json" in request.headers.get("Accept", "")
     if wants_json:
-        response = JsonResponse({"detail": message}, status=429)
+        response = JsonResponse({"detail": message, "code": "sign_in_locked"}, status=429)
     else:
         response = render(
             request, "security/lockout.html", {"message": message, "minutes": minutes}, status=429

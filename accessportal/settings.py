@@ -95,6 +95,10 @@ MIDDLEWARE = [
     # django-prometheus (Metrics, below): counts and times every request from here; its
     # second half, before axes at the end, labels them by view, method and status.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Under /api/, error answers written outside the API's views (Django's handlers and debug
+    # pages, CSRF, a bad Host header) in the API's JSON error shape; before anything reads
+    # the host.
+    "requests_app.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header (django-csp) on every response, the security
     # middleware's redirects and WhiteNoise's static files included.
@@ -213,7 +217,8 @@ REST_FRAMEWORK = {
         # DRF's token authentication, with token keys checked for shape before any query
         # (a NUL byte was a 500 on PostgreSQL).
         "requests_app.api.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # DRF's, with `code: csrf_failed` on a write without a valid CSRF token.
+        "requests_app.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -256,6 +261,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Each operation's error answers: every status it can answer, `code` an enum of its codes.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "requests_app.api.serializers.errors.precise_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RequestStateEnum": "accessportal.kernel.choices.RequestState",
         "ReviewStateEnum": "accessportal.kernel.choices.ReviewState",
@@ -653,6 +663,8 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# JSON (`code: csrf_failed`) under /api/, Django's page elsewhere.
+CSRF_FAILURE_VIEW = "requests_app.api.views.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -1,6 +1,8 @@
 """Domain errors. The API, admin, portal and CLI each turn these into their own messages.
 
-`status` is the HTTP status that fits; every error carries a message meant for a person.
+`status` is the HTTP status that fits; every error carries a message meant for a person;
+`code` is the stable machine-readable cause, one per cause wherever it is raised (the API's
+error codes table, README "Errors", lists every one: tests/requests_app/api/test_error_codes.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,23 @@ class DomainError(Exception):
 
 
 class ValidationFailed(DomainError):
-    """Input that breaks a rule: a duration above the ceiling, a missing reason..."""
+    """Malformed input: a value of the wrong form (not a resource id, control characters,
+    too long). The API answers 400, as for input its serializers refuse."""
+
+
+class Unprocessable(ValidationFailed):
+    """Well-formed input refused for what it says: a duration above the ceiling, a start
+    time in the past, an unknown suggested reviewer, an audience not configured. The API
+    answers 422 (GitHub's convention: 400 breaks the schema, 422 breaks a rule)."""
+
+    status = 422
+    code = "unprocessable"
+
+
+class ReasonRequired(Unprocessable):
+    """A reason is required (by the request's policy, or to resolve or revoke) and was empty."""
+
+    code = "reason_required"
 
 
 class NotAllowed(DomainError):
@@ -28,6 +46,8 @@ class NotAllowed(DomainError):
 
 
 class SelfReviewRefused(NotAllowed):
+    """Nobody reviews or resolves their own request, superusers included."""
+
     code = "self_review"
 
 
@@ -39,7 +59,8 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
-    """The object is not in a state that allows this (no longer pending, already reviewed)."""
+    """The object is not in a state that allows this; the message says why (subclasses name
+    the common causes)."""
 
     status = 409
     code = "conflict"
@@ -53,10 +74,38 @@ class IllegalTransition(Conflict):
 
 
 class NotPending(IllegalTransition):
+    """The request is no longer pending (reviewed, resolved, withdrawn or expired)."""
+
     code = "not_pending"
 
 
+class NotApproved(IllegalTransition):
+    """Only approved access can be revoked or extended."""
+
+    code = "not_approved"
+
+
+class AccessEnded(Conflict):
+    """The access already ended (expired or revoked): nothing left to revoke or extend."""
+
+    code = "access_ended"
+
+
+class ExtensionPending(Conflict):
+    """An extension of this access is already waiting for review."""
+
+    code = "extension_pending"
+
+
+class TokenExists(Conflict):
+    """The user already has an API token: replace it or revoke it first."""
+
+    code = "token_exists"
+
+
 class AlreadyReviewed(Conflict):
+    """The reviewer already reviewed this request (one review per reviewer)."""
+
     code = "already_reviewed"
 
 

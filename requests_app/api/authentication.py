@@ -1,5 +1,6 @@
 """Token authentication that cannot be made to crash by the header's contents, for both
-kinds of API token (requests_app.services.tokens)."""
+kinds of API token (requests_app.services.tokens); session authentication whose CSRF
+refusal says so in its `code`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from datetime import UTC
 
 from django.utils import timezone
+from drf_spectacular.authentication import SessionScheme as SpectacularSessionScheme
 from rest_framework import authentication, exceptions
 
 from requests_app.models import ApiToken
@@ -20,6 +22,27 @@ SESSION_KEY = re.compile(re.escape(SESSION_KEY_PREFIX) + r"[0-9a-f]{48}")
 
 class TokenExpired(exceptions.AuthenticationFailed):
     default_code = "token_expired"
+
+
+class CsrfFailed(exceptions.PermissionDenied):
+    default_code = "csrf_failed"
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication; a write without a valid CSRF token is refused with
+    code `csrf_failed`, not the `not_allowed` of a permission refusal."""
+
+    def enforce_csrf(self, request):
+        try:
+            super().enforce_csrf(request)
+        except exceptions.PermissionDenied as exc:
+            raise CsrfFailed(str(exc.detail)) from None
+
+
+class SessionScheme(SpectacularSessionScheme):
+    """The schema's `cookieAuth` for the subclass (drf-spectacular matches the class exactly)."""
+
+    target_class = "requests_app.api.authentication.SessionAuthentication"
 
 
 class TokenAuthentication(authentication.TokenAuthentication):

@@ -105,7 +105,10 @@ def example(name: str, value: dict, *, request: bool = False, status: int = 200,
 
 
 def error(name: str, detail: str, code: str, status: int, field: str | None = None):
-    body = {"detail": detail, "code": code, **({"field": field} if field else {})}
+    # A field to blame comes with the field-errors map (requests_app/api/exceptions.py).
+    body = {"detail": detail, "code": code}
+    if field:
+        body |= {"field": field, "errors": {field: [detail]}}
     return example(name, body, status=status)
 
 
@@ -186,17 +189,22 @@ REQUEST_CREATE = [
     ),
     example("Created", PENDING, status=201),
     example("Dry run (nothing stored)", {**PENDING, "id": None}, status=200),
-    example(
+    error(
         "Reason required",
-        {
-            "detail": "a reason is required for this request (Ticket number and why you need it)",
-            "code": "invalid",
-            "field": "reason",
-        },
-        status=400,
+        "a reason is required for this request (Ticket number and why you need it)",
+        "reason_required",
+        422,
+        "reason",
     ),
     example(
-        "Unknown field", {"roles_": ["unknown field (allowed: roles, resources, ...)"]}, status=400
+        "Unknown field",
+        {
+            "detail": "roles_: unknown field (allowed: roles, resources, ...)",
+            "code": "invalid",
+            "field": "roles_",
+            "errors": {"roles_": ["unknown field (allowed: roles, resources, ...)"]},
+        },
+        status=400,
     ),
     error(
         "Role not allowed",
@@ -242,7 +250,11 @@ def resolve(state: str) -> list[OpenApiExample]:
         example("With a reason", {"reason": "CHG-77 approved by the CAB"}, request=True),
         example("Resolved", {**resolved, "resolved_by": "sam", "resolve_reason": "CHG-77"}),
         error(
-            "Reason missing", "a reason is required to resolve a request", "invalid", 400, "reason"
+            "Reason missing",
+            "a reason is required to resolve a request",
+            "reason_required",
+            422,
+            "reason",
         ),
         error("Own request", "nobody may resolve their own request", "self_review", 403),
         error("No permission", "you may not approve or deny requests directly", "not_allowed", 403),
@@ -263,13 +275,15 @@ REVOKE = [
             "revoke_reason": "done early",
         },
     ),
-    error("Reason missing", "a reason is required to revoke access", "invalid", 400, "reason"),
+    error(
+        "Reason missing", "a reason is required to revoke access", "reason_required", 422, "reason"
+    ),
     error("Not allowed", "you may not revoke this access", "not_allowed", 403),
     NOT_FOUND,
     error(
         "Not approved",
         "only approved access can be revoked; this request is pending",
-        "conflict",
+        "not_approved",
         409,
     ),
 ]
@@ -301,8 +315,8 @@ EXTEND = [
     error(
         "Reason required",
         "a reason is required for this request (Ticket number and why you need it)",
-        "invalid",
-        400,
+        "reason_required",
+        422,
         "reason",
     ),
     error("Not the requester", "only the requester may extend their access", "not_allowed", 403),
@@ -310,13 +324,13 @@ EXTEND = [
     error(
         "Access already ended",
         "this access already ended: ask for it again with a new request",
-        "conflict",
+        "access_ended",
         409,
     ),
     error(
         "Extension already pending",
         f"an extension of this access is already waiting for review (request {EXTENSION_ID})",
-        "conflict",
+        "extension_pending",
         409,
     ),
 ]
@@ -373,7 +387,11 @@ ACCESS_CHECK = [
     ),
     example(
         "Role and resource both given",
-        {"non_field_errors": ["give exactly one of role or resource"]},
+        {
+            "detail": "give exactly one of role or resource",
+            "code": "invalid",
+            "errors": {"non_field_errors": ["give exactly one of role or resource"]},
+        },
         status=400,
     ),
     example(
@@ -409,6 +427,7 @@ AUDIT = [
         "Not an auditor",
         {
             "detail": "reading the audit log needs the requests_app.view_auditevent permission",
+            "code": "not_allowed",
         },
         status=403,
     ),

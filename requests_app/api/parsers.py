@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 
 from django.conf import settings
 from rest_framework import exceptions, parsers, status
@@ -31,12 +32,51 @@ class JSONParser(parsers.JSONParser):
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = codecs.decode(raw, encoding)
-            return json.loads(text, parse_constant=json_strict_constant)
-        except ValueError as exc:
-            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        except (UnicodeDecodeError, LookupError) as exc:
+            where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
+            raise ParseError(f"the body is not valid {encoding}{where}") from None
+        try:
+            return json.loads(text, **STRICT)
+        except json.JSONDecodeError as exc:
+            # "Expecting value: line 1 column 5 (char 4)": the position, not Python's internals.
+            raise ParseError(f"{exc.msg}: line {exc.lineno} column {exc.colno}") from None
+        except NotJson as exc:
+            raise ParseError(str(exc)) from None
         except RecursionError:
-            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
+            raise ParseError("nested too deeply") from None
+
+
+class ParseError(exceptions.ParseError):
+    """A body that is not JSON; the message says where or why, never in Python's words."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"JSON parse error - {why}")
+
+
+class NotJson(ValueError):
+    pass
+
+
+# Far more digits than any field takes; Python's own limit (4300) would answer with advice to
+# call sys.set_int_max_str_digits().
+MAX_INT_DIGITS = 100
+
+
+def json_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise NotJson(f"a number of more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def json_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400 would be Python's inf, which no JSON can carry back
+        raise NotJson(f"the number {text[:20]} is out of range")
+    return number
 
 
 def json_strict_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
+    raise NotJson(f"{name} is not valid JSON")
+
+
+STRICT = {"parse_constant": json_strict_constant, "parse_int": json_int, "parse_float": json_float}

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accessportal.kernel.audit import audit_record
 from accessportal.kernel.choices import AuditAction, RequestState
-from accessportal.kernel.errors import NotAllowed, ValidationFailed
+from accessportal.kernel.errors import NotAllowed, ReasonRequired, Unprocessable, ValidationFailed
 from accessportal.kernel.locking import retry_on_conflict
 from accessportal.metrics import observe
 from policies_app.catalog import RequestRule, request_rule
@@ -121,7 +121,7 @@ def _resolve_roles(
     held = set(subject.role_names)
     for role in roles:
         if role in held:
-            raise ValidationFailed(f"you already hold the role {role!r}", field="roles")
+            raise Unprocessable(f"you already hold the role {role!r}", field="roles")
         rules = subject.role_request_rules(role) if role in policies.roles else []
         if not rules:
             raise NotAllowed(
@@ -163,7 +163,7 @@ def _duration(value: object, name: str, default: int, ceiling: int) -> int:
     except DurationError as err:
         raise ValidationFailed(str(err), field=name) from None
     if seconds > ceiling:
-        raise ValidationFailed(
+        raise Unprocessable(
             f"{name} may be at most {format_duration(ceiling)} "
             f"(asked for {format_duration(seconds)})",
             field=name,
@@ -178,9 +178,9 @@ def validate_start_time(value: datetime | None, now: datetime, name: str) -> dat
     if not isinstance(value, datetime) or timezone.is_naive(value):
         raise ValidationFailed(f"{name} must be a time with a time zone (RFC 3339)", field=name)
     if value < now - CLOCK_SKEW:
-        raise ValidationFailed(f"{name} is in the past", field=name)
+        raise Unprocessable(f"{name} is in the past", field=name)
     if value > now + timedelta(seconds=settings.ACCESS_MAX_START_DELAY):
-        raise ValidationFailed(
+        raise Unprocessable(
             f"{name} may be at most {format_duration(settings.ACCESS_MAX_START_DELAY)} ahead",
             field=name,
         )
@@ -198,7 +198,7 @@ def _suggested_reviewers(
     )
     unknown = [name for name in asked if name not in known]
     if unknown:
-        raise ValidationFailed(
+        raise Unprocessable(
             f"unknown suggested reviewer(s): {', '.join(unknown)}", field="suggested_reviewers"
         )
     from_policy = [
@@ -251,7 +251,7 @@ def _plan(
     required, prompt = items.reason_rule
     if required and not reason:
         hint = f" ({prompt})" if prompt else ""
-        raise ValidationFailed(f"a reason is required for this request{hint}", field="reason")
+        raise ReasonRequired(f"a reason is required for this request{hint}", field="reason")
 
     requested = _duration(
         max_duration, "max_duration", settings.ACCESS_DEFAULT_DURATION, settings.ACCESS_MAX_DURATION

@@ -27,7 +27,12 @@ from django.utils import timezone
 from joserfc import jwt
 
 from accessportal.kernel.audit import AuditEntry, audit_record_many
-from accessportal.kernel.errors import Conflict, NotAllowed, NotFound, ValidationFailed
+from accessportal.kernel.errors import (
+    Conflict,
+    NotAllowed,
+    NotFound,
+    Unprocessable,
+)
 from accessportal.kernel.locking import retry_on_conflict
 from requests_app.credential_models import SigningKey
 from requests_app.selectors.credentials import credential_subject
@@ -182,7 +187,7 @@ def _audience(requested: str | None) -> str:
         return settings.CREDENTIAL_AUDIENCE
     allowed = {settings.CREDENTIAL_AUDIENCE, *settings.CREDENTIAL_AUDIENCES}
     if requested not in allowed:
-        raise ValidationFailed(
+        raise Unprocessable(
             f"audience {requested!r} is not allowed; allowed: {', '.join(sorted(allowed))}",
             field="audience",
         )

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accessportal.kernel.choices import RequestState
-from accessportal.kernel.errors import Conflict, NotAllowed
+from accessportal.kernel.errors import AccessEnded, ExtensionPending, NotAllowed, NotApproved
 from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
@@ -72,11 +72,11 @@ def access_request_extend(
     if not extendable(original, requester, now):
         if original.state != RequestState.APPROVED:
             state = original.state.lower()
-            raise Conflict(f"only approved access can be extended; this request is {state}")
-        raise Conflict("this access already ended: ask for it again with a new request")
+            raise NotApproved(f"only approved access can be extended; this request is {state}")
+        raise AccessEnded("this access already ended: ask for it again with a new request")
     waiting = pending_extension(original, now)
     if waiting is not None:
-        raise Conflict(
+        raise ExtensionPending(
             f"an extension of this access is already waiting for review (request {waiting.id})"
         )
     return access_request_create(

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accessportal.kernel.audit import AuditEntry, actor_account, actor_label, audit_record_many
 from accessportal.kernel.choices import AuditAction, RequestState
-from accessportal.kernel.errors import Conflict, NotAllowed, ValidationFailed
+from accessportal.kernel.errors import AccessEnded, NotAllowed, ReasonRequired
 from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest, Grant
 from requests_app.selectors import may_review
@@ -168,11 +168,11 @@ def access_request_revoke(
     if not may_revoke(request, actor):
         raise NotAllowed("you may not revoke this access")
     if not reason:
-        raise ValidationFailed("a reason is required to revoke access", field="reason")
+        raise ReasonRequired("a reason is required to revoke access", field="reason")
     transition_check(request.state, RequestState.REVOKED)
     now = timezone.now()
     if request.access_expires and request.access_expires <= now:
-        raise Conflict("this access already ended")
+        raise AccessEnded("this access already ended")
     continuations = continuations_lock(request)
     audit = [revoke_locked(request, actor=actor, reason=reason, now=now)]
     linked = {"with": str(request.id)}

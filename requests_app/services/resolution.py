@@ -13,7 +13,12 @@ from django.utils import timezone
 
 from accessportal.kernel.audit import AuditEntry, actor_account, audit_record_many
 from accessportal.kernel.choices import RESOLUTION_ACTIONS, RequestState
-from accessportal.kernel.errors import NotAllowed, SelfReviewRefused, ValidationFailed
+from accessportal.kernel.errors import (
+    NotAllowed,
+    ReasonRequired,
+    SelfReviewRefused,
+    ValidationFailed,
+)
 from accessportal.kernel.locking import retry_on_conflict
 from accessportal.metrics import observe
 from requests_app.models import AccessRequest
@@ -104,7 +109,7 @@ def access_request_resolve(
     if not actor.has_perm("requests_app.resolve_accessrequest"):
         raise NotAllowed("you may not approve or deny requests directly")
     if not reason:
-        raise ValidationFailed("a reason is required to resolve a request", field="reason")
+        raise ReasonRequired("a reason is required to resolve a request", field="reason")
     ensure_pending(request)
     request.resolved_by_override = _superuser_override(actor)
     override = {"override": True, "why": "superuser"} if request.resolved_by_override else {}

@@ -17,6 +17,7 @@ from accessportal.kernel.choices import AuditAction, RequestState, ReviewState
 from accessportal.kernel.errors import (
     AlreadyReviewed,
     NotAllowed,
+    ReasonRequired,
     SelfReviewRefused,
     ValidationFailed,
 )
@@ -45,7 +46,7 @@ def _check_review_reason(request: AccessRequest, reason: str) -> None:
     if reason or not review_reason_required(request):
         return
     # The policy's prompt is addressed to the requester, not to reviewers: not repeated here.
-    raise ValidationFailed(
+    raise ReasonRequired(
         "a reason is required to review this request (its policy requires a reason)",
         field="reason",
     )

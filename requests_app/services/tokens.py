@@ -22,7 +22,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from accessportal.kernel.audit import audit_record
-from accessportal.kernel.errors import Conflict
+from accessportal.kernel.errors import TokenExists
 from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import ApiToken
 
@@ -56,7 +56,7 @@ def api_token_create(*, user: AbstractBaseUser, replace: bool = False) -> Token:
     _lock_owner(user)
     old = Token.objects.filter(user=user).first()
     if old is not None and not replace:
-        raise Conflict("you already have an API token: replace it or revoke it first")
+        raise TokenExists("you already have an API token: replace it or revoke it first")
     if old is not None:
         old.delete()
     token = Token.objects.create(user=user)

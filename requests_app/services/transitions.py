@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db import transaction
 
 from accessportal.kernel.choices import RequestState
-from accessportal.kernel.errors import ConcurrentUpdate, IllegalTransition, NotPending
+from accessportal.kernel.errors import ConcurrentUpdate, IllegalTransition, NotApproved, NotPending
 from accessportal.metrics import observe
 from requests_app.models import AccessRequest
 
@@ -37,7 +37,7 @@ def transition_check(source: str, target: str) -> None:
     if target in TRANSITIONS[S.PENDING]:
         raise NotPending(f"this request is {now}, no longer pending")
     if target == S.REVOKED:
-        raise IllegalTransition(f"only approved access can be revoked; this request is {now}")
+        raise NotApproved(f"only approved access can be revoked; this request is {now}")
     raise IllegalTransition(f"a request that is {now} cannot become {target.lower()}")
 
 

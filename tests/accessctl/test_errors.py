@@ -90,6 +90,45 @@ def test_a_redirect_is_explained_not_followed(run, fake_server, against):
     assert [c["method"] for c in fake_server.calls] == ["POST"]
 
 
+def test_the_api_s_field_errors_name_every_field_on_one_line(run, fake_server, against):
+    """The one error shape: `detail` names the first field, `errors` every one."""
+    fake_server.route(
+        "POST",
+        "/api/v1/requests/",
+        400,
+        {
+            "detail": "reason: This field may not be blank.",
+            "code": "invalid",
+            "field": "reason",
+            "errors": {"reason": ["This field may not be blank."], "max_duration": ["at most 14d"]},
+        },
+    )
+    result = run("request", "create", "--roles", "db-admin", env=against)
+    assert result.code == 1
+    assert result.err == (
+        "accessctl: error: reason: This field may not be blank.; max_duration: at most 14d\n"
+    )
+
+
+def test_a_refusal_naming_one_field_is_its_detail(run, fake_server, against):
+    fake_server.route(
+        "POST",
+        "/api/v1/requests/",
+        422,
+        {
+            "detail": "a reason is required for this request (Ticket number and why)",
+            "code": "reason_required",
+            "field": "reason",
+            "errors": {"reason": ["a reason is required for this request (Ticket number and why)"]},
+        },
+    )
+    result = run("request", "create", "--roles", "db-admin", env=against)
+    assert result.code == 1
+    assert result.err == (
+        "accessctl: error: a reason is required for this request (Ticket number and why)\n"
+    )
+
+
 def test_field_errors_from_the_server_are_one_line_and_exit_1(run, fake_server, against):
     fake_server.route(
         "POST",

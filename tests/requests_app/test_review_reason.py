@@ -68,15 +68,15 @@ def test_a_request_without_the_rule_is_reviewed_without_a_reason(base_policy, re
     assert done.state == RequestState.APPROVED
 
 
-def test_api_answers_400_naming_the_reason_field(needs_reason, reviewer):
+def test_api_answers_422_reason_required_naming_the_reason_field(needs_reason, reviewer):
     token, _ = Token.objects.get_or_create(user=reviewer)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     url = f"/api/v1/requests/{needs_reason.id}/reviews/"
     response = client.post(url, {"state": "APPROVED"}, format="json")
-    assert response.status_code == 400, response.content
+    assert response.status_code == 422, response.content
     body = response.json()
-    assert body["field"] == "reason"
+    assert body["field"] == "reason" and body["code"] == "reason_required"
     assert body["detail"].startswith("a reason is required to review this request")
     _unchanged(needs_reason)
 
@@ -90,7 +90,7 @@ def test_portal_inbox_marks_the_reason_required_and_refuses_an_empty_one(needs_r
         reverse("portal:request-review", args=[needs_reason.id]),
         {"state": "APPROVED", "reason": "", "next": inbox},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "A reason is required to review this request" in response.content.decode()
     _unchanged(needs_reason)
 

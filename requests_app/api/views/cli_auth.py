@@ -16,7 +16,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accessportal.kernel.errors import ValidationFailed
 from requests_app.api import examples
 from requests_app.api.exceptions import domain_error_body
 from requests_app.api.serializers.base import StrictSerializer
@@ -55,16 +54,12 @@ class _CliAuthView(APIView):
 
 
 def _valid(serializer_class: type[serializers.Serializer], data: object) -> dict:
-    """The body's fields, or a refusal naming the first bad one. Field errors would be
-    keyed by field name, and a field named `code` would clash with the refusal's `code`."""
+    """The body's fields; bad input answers the API's one error shape, the field map nested
+    under `errors` so the body's `code` field cannot clash with the answer's `code`
+    (requests_app/api/exceptions.py)."""
     body = serializer_class(data=data)
-    if body.is_valid():
-        return body.validated_data
-    field, messages = next(iter(body.errors.items()))
-    message = messages[0] if isinstance(messages, list) and messages else str(messages)
-    if field == "non_field_errors":
-        raise ValidationFailed(str(message))
-    raise ValidationFailed(f"{field}: {message}", field=field)
+    body.is_valid(raise_exception=True)
+    return body.validated_data
 
 
 def _token_body(minted: MintedToken) -> dict:

@@ -1,10 +1,11 @@
-"""What the API answers for a path it does not have, and for a crash: JSON, like every other
-answer, in DEBUG and in production alike."""
+"""What the API answers for a path it does not have, for a crash and for a CSRF refusal:
+JSON, like every other answer, in DEBUG and in production alike."""
 
 from __future__ import annotations
 
-from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views.csrf import csrf_failure as html_csrf_failure
 from django.views.defaults import server_error as html_server_error
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -15,6 +16,14 @@ from accessportal.kernel.errors import NotFound
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 UNKNOWN = "no such API endpoint: see /api/docs/"
 SERVER_ERROR = {"detail": "internal server error", "code": "server_error"}
+
+
+def is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def api_error(detail: str, code: str, status: int) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code}, status=status)
 
 
 @extend_schema(exclude=True)
@@ -51,6 +60,14 @@ def server_error(request, *args, **kwargs):
     """handler500 (production mode) for a crash outside the API's views, e.g. in a
     middleware: JSON under /api/, Django's own page elsewhere. Crashes inside the views are
     answered by the API's exception handler, in DEBUG too."""
-    if request.path_info.startswith("/api/"):
+    if is_api(request):
         return JsonResponse(SERVER_ERROR, status=500)
     return html_server_error(request, *args, **kwargs)
+
+
+def csrf_failure(request, reason: str = "", **kwargs):
+    """CSRF_FAILURE_VIEW: a plain Django view under /api/ refused by CsrfViewMiddleware
+    answers like DRF's session authentication does (`csrf_failed`); Django's page elsewhere."""
+    if is_api(request):
+        return api_error(f"CSRF Failed: {reason}", "csrf_failed", 403)
+    return html_csrf_failure(request, reason, **kwargs)

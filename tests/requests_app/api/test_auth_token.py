@@ -41,14 +41,23 @@ def test_right_password_returns_the_users_token_every_time(alice_with_password):
 def test_wrong_credentials_get_a_400_and_no_token(alice_with_password, body):
     answer = APIClient().post(URL, body, format="json")
     assert answer.status_code == 400
-    assert answer.json() == {"non_field_errors": ["Unable to log in with provided credentials."]}
+    assert answer.json() == {
+        "detail": "Unable to log in with provided credentials.",
+        "code": "invalid",
+        "errors": {"non_field_errors": ["Unable to log in with provided credentials."]},
+    }
     assert not Token.objects.exists()
 
 
 def test_missing_fields_are_named(alice_with_password):
     answer = APIClient().post(URL, {"username": "alice"}, format="json")
     assert answer.status_code == 400
-    assert answer.json() == {"password": ["This field is required."]}
+    assert answer.json() == {
+        "detail": "password: This field is required.",
+        "code": "invalid",
+        "field": "password",
+        "errors": {"password": ["This field is required."]},
+    }
 
 
 def test_only_json_is_accepted(alice_with_password):

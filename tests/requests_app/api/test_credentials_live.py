@@ -99,11 +99,11 @@ def test_a_key_sealed_under_another_kek_answers_503_not_500(live_server, request
     assert "credential_keys rotate --now" in body["detail"]
 
 
-def test_an_audience_outside_the_allow_list_is_400(live_server, requester, settings):
+def test_an_audience_outside_the_allow_list_is_422(live_server, requester, settings):
     settings.CREDENTIAL_AUDIENCES = ["billing-api"]
     token = Token.objects.create(user=requester).key
     status, _, body = _post(live_server, token, {"audience": "payroll"})
-    assert status == 400 and body["field"] == "audience"
+    assert status == 422 and body["field"] == "audience"
     status, _, body = _post(live_server, token, {"audience": "billing-api"})
     assert status == 201 and body["claims"]["aud"] == "billing-api"
 

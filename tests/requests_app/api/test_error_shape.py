@@ -2,19 +2,38 @@
 without its trailing slash is a 404 naming the right path (never Django's APPEND_SLASH
 RuntimeError, never a 301 that a client follows as a GET, dropping the write), and an
 unexpected exception is a 500 `{"detail", "code"}`, not Django's HTML page.
+
+Every error status (401, 403 for CSRF, 404, 405, 406, 413, 415, 429, parse errors, 500s, a
+bad Host) is `{"detail", "code", "field"?, "errors"?}`, and its code is in the enum the
+schema documents for that operation and status.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from requests_app.api.error_codes import REGISTRY
 from requests_app.api.views import requests as request_views
 from requests_app.models import AccessRequest
 from tests.requests_app.api.conftest import url
+from tests.requests_app.api.test_error_codes import error_schema
 
 MODES = [pytest.param(True, id="debug"), pytest.param(False, id="production")]
+
+
+class _AnyText:
+    def __eq__(self, other) -> bool:
+        return isinstance(other, str) and bool(other)
+
+
+ANY_TEXT = _AnyText()
 
 
 @pytest.fixture(params=MODES)
@@ -101,3 +120,243 @@ def test_a_crash_outside_the_api_views_is_json_under_api_only(settings):
     page_crash = client.get("/test-crash/")
     assert page_crash.status_code == 500
     assert page_crash["Content-Type"].startswith("text/html")
+
+
+# --- every error status in the one shape, with a code its operation documents -------------
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_setup, django_db_blocker) -> dict:
+    from drf_spectacular.generators import SchemaGenerator
+
+    with django_db_blocker.unblock():
+        return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _operation(schema: dict, method: str, path: str) -> dict | None:
+    """The schema's operation for a concrete path (`/api/v1/requests/<uuid>/reviews/`)."""
+    for template, item in schema["paths"].items():
+        pattern = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path) and method.lower() in item:
+            return item[method.lower()]
+    return None
+
+
+@pytest.fixture
+def answers(schema):
+    """answers(response, status, code): the one error shape, and for a documented operation,
+    `status` documented with `code` in its enum (the code registry, the schema and the server
+    agree)."""
+
+    def _check(response, status: int, code: str, *, path: str | None = None) -> dict:
+        assert response.status_code == status, response.content[:300]
+        assert response["Content-Type"] == "application/json"
+        body = response.json()
+        assert body["code"] == code, body
+        assert isinstance(body["detail"], str) and body["detail"]
+        assert set(body) <= {"detail", "code", "field", "errors"}, body
+        assert code in REGISTRY
+        request = response.wsgi_request
+        operation = _operation(schema, request.method, path or request.path)
+        if operation is not None:
+            documented = error_schema(schema, operation, status)
+            assert code in documented["properties"]["code"]["enum"], (
+                request.method,
+                request.path,
+            )
+        return body
+
+    return _check
+
+
+def test_no_credentials_and_a_bad_token_are_401_with_their_codes(api_policy, answers):
+    anonymous = APIClient().get(url("me/"))
+    answers(anonymous, 401, "not_authenticated")
+    assert anonymous["WWW-Authenticate"] == "Token"
+    bad = APIClient(HTTP_AUTHORIZATION="Token " + "0" * 40).get(url("requests/"))
+    assert answers(bad, 401, "authentication_failed")["detail"] == "Invalid token."
+
+
+def test_a_session_write_without_csrf_is_403_csrf_failed_and_writes_nothing(
+    api_policy, user, answers
+):
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(user("alice"))
+    answer = browser.post(url("requests/"), {"roles": ["db-admin"]}, format="json")
+    assert answers(answer, 403, "csrf_failed")["detail"].startswith("CSRF Failed")
+    assert not AccessRequest.objects.exists()
+    assert browser.get(url("me/")).status_code == 200  # reads need no CSRF token
+
+
+def test_django_s_own_csrf_refusal_is_json_under_api_and_a_page_elsewhere(db, settings):
+    settings.ROOT_URLCONF = "tests.requests_app.api.crash_urls"
+    client = Client(enforce_csrf_checks=True)
+    api_refusal = client.post("/api/test-form/")
+    assert api_refusal.status_code == 403
+    assert api_refusal.json()["code"] == "csrf_failed"
+    page_refusal = client.post("/test-form/")
+    assert page_refusal.status_code == 403
+    assert page_refusal["Content-Type"].startswith("text/html")
+
+
+def test_a_method_the_path_does_not_answer_is_405_naming_the_allowed_ones(api, pending, answers):
+    answer = api("alice").put(url(f"requests/{pending.id}/"), {}, format="json")
+    assert answers(answer, 405, "method_not_allowed")["detail"] == 'Method "PUT" not allowed.'
+    assert "GET" in answer["Allow"]
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "text/csv"])
+def test_asking_for_anything_but_json_is_406_in_json(api, answers, accept):
+    answers(api("alice").get(url("me/"), HTTP_ACCEPT=accept), 406, "not_acceptable")
+    body = {"roles": ["db-admin"], "reason": "x"}
+    write = api("alice").post(url("requests/"), body, format="json", HTTP_ACCEPT=accept)
+    answers(write, 406, "not_acceptable")
+    assert not AccessRequest.objects.exists()
+
+
+def test_a_body_over_the_limit_is_413_too_large(api, answers, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    answer = api("alice").post(url("requests/"), {"reason": "x" * 2000}, format="json")
+    assert answers(answer, 413, "too_large")["detail"] == "request body larger than 1000 bytes"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"]
+)
+def test_a_body_that_is_not_json_is_415(api, answers, content_type):
+    raw = "roles=db-admin"
+    answer = api("alice").generic("POST", url("requests/"), raw, content_type=content_type)
+    assert answers(answer, 415, "unsupported_media_type")["detail"].startswith(
+        "Unsupported media type"
+    )
+    assert not AccessRequest.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ('{"max_duration": ' + "9" * 5000 + "}", "a number of more than 100 digits"),
+        ('{"roles": [' + "1" * 5000 + "]}", "a number of more than 100 digits"),
+        (b'{"reason": "\xff"}', "the body is not valid utf-8 at byte 12"),
+        ('{"reason": NaN}', "NaN is not valid JSON"),
+        ('{"max_duration": 1e400}', "the number 1e400 is out of range"),
+        ('{"roles": ', "Expecting value: line 1 column 11"),
+    ],
+    ids=["huge-int", "huge-int-in-list", "bad-utf8", "nan", "inf", "truncated"],
+)
+def test_json_parse_errors_say_what_is_wrong_without_python_internals(api, answers, raw, message):
+    answer = api("alice").generic("POST", url("requests/"), raw, content_type="application/json")
+    body = answers(answer, 400, "parse_error")
+    assert body["detail"] == f"JSON parse error - {message}"
+    for internal in ("sys.", "set_int_max_str_digits", "codec", "Traceback", "Error:"):
+        assert internal not in body["detail"]
+
+
+def test_the_anonymous_rate_limit_is_429_throttled_with_retry_after(db, answers):
+    client = APIClient(REMOTE_ADDR="203.0.113.77")
+    with time_machine.travel(timezone.now(), tick=False):
+        while client.get("/api/docs/").status_code == 200:
+            pass
+        # The docs page is HTML, its 429 too (DRF renders it so): JSON all the same.
+        for answer in (client.get("/api/docs/"), client.get(url("nothing-here/"))):
+            answers(answer, 429, "throttled")
+            assert int(answer["Retry-After"]) > 0
+
+
+def test_the_sign_in_lockout_is_429_sign_in_locked(api_policy, requester, answers, settings):
+    client = APIClient(REMOTE_ADDR="203.0.113.78")
+    wrong = {"username": "alice", "password": "guess"}
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        answers(client.post(url("auth/token/"), wrong, format="json"), 400, "invalid")
+    locked = client.post(url("auth/token/"), wrong, format="json")
+    answers(locked, 429, "sign_in_locked")
+    assert int(locked["Retry-After"]) > 0
+
+
+def test_a_crash_in_a_middleware_is_json_under_api_in_debug_too(db, settings, monkeypatch):
+    """Django's technical 500 page (DEBUG) is HTML; under /api/ the client gets JSON."""
+    settings.DEBUG = True
+    settings.ROOT_URLCONF = "tests.requests_app.api.crash_urls"
+    client = APIClient(raise_request_exception=False)
+    api_crash = client.get("/api/test-crash/")
+    assert api_crash.status_code == 500
+    assert api_crash.json() == {"detail": "internal server error", "code": "server_error"}
+    assert client.get("/test-crash/")["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1:80:80", "a b", "ex\u00e4mple.com"])
+def test_a_bad_host_header_is_json_under_api_and_a_page_elsewhere(db, debug, host, caplog):
+    api_answer = Client().get(url("me/"), HTTP_HOST=host)
+    assert api_answer.status_code == 400
+    assert api_answer.json() == {
+        "detail": "the Host header names a host this server does not serve",
+        "code": "bad_host",
+    }
+    assert any(r.name == "django.security.DisallowedHost" for r in caplog.records)
+    page = Client().get("/accounts/login/", HTTP_HOST=host)
+    assert page.status_code == 400
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_a_serializer_error_and_a_service_error_on_one_field_answer_one_shape(api, answers):
+    """`max_duration: "0"` is malformed (400, the serializer), `"15d"` well-formed but above
+    the ceiling (422, the service): one shape all the same."""
+    client = api("alice")
+    shapes = []
+    for value, status, code in (("0", 400, "invalid"), ("15d", 422, "unprocessable")):
+        body = {"roles": ["db-admin"], "reason": "x", "max_duration": value}
+        refused = answers(client.post(url("requests/"), body, format="json"), status, code)
+        assert refused["field"] == "max_duration"
+        assert refused["errors"] == {"max_duration": [ANY_TEXT]}
+        assert refused["errors"]["max_duration"][0] in refused["detail"]
+        shapes.append(sorted(refused))
+    assert shapes[0] == shapes[1] == ["code", "detail", "errors", "field"]
+
+
+def test_every_bad_field_is_named_in_errors_and_the_first_in_field(api, answers):
+    body = {"roles": "db-admin", "reason": 5, "dry_run": "maybe"}
+    refused = answers(api("alice").post(url("requests/"), body, format="json"), 400, "invalid")
+    assert set(refused["errors"]) == {"roles", "reason", "dry_run"}
+    assert refused["field"] in refused["errors"]
+    assert refused["detail"] == f"{refused['field']}: {refused['errors'][refused['field']][0]}"
+
+
+def test_a_body_field_named_code_does_not_collide_with_the_error_code(api_policy, answers):
+    """The CLI's code exchange has a body field `code`: its errors stay under `errors`."""
+    answer = APIClient().post(url("auth/cli/token/"), {"code": 5, "x": 1}, format="json")
+    body = answers(answer, 400, "invalid")
+    assert body["code"] == "invalid"
+    missing = APIClient().post(url("auth/cli/token/"), {"code_verifier": "v"}, format="json")
+    body = answers(missing, 400, "invalid")
+    assert body["field"] == "code" and list(body["errors"]) == ["code"]
+
+
+def test_no_longer_pending_is_one_code_wherever_it_comes_from(api, pending, answers):
+    api("alice").post(url(f"requests/{pending.id}/withdraw/"), {}, format="json")
+    for persona, action, body in [
+        ("bob", "reviews", {"state": "APPROVED"}),
+        ("sam", "approve", {"reason": "x"}),
+        ("sam", "deny", {"reason": "x"}),
+        ("alice", "withdraw", {}),
+    ]:
+        answer = api(persona).post(url(f"requests/{pending.id}/{action}/"), body, format="json")
+        assert answers(answer, 409, "not_pending")["detail"] == (
+            "this request is withdrawn, no longer pending"
+        ), action
+
+
+def test_access_that_is_not_approved_is_one_code_for_revoke_and_extend(api, pending, answers):
+    for action in ("revoke", "extend"):
+        answer = api("alice").post(
+            url(f"requests/{pending.id}/{action}/"), {"reason": "x"}, format="json"
+        )
+        answers(answer, 409, "not_approved")
+
+
+@pytest.mark.parametrize("raw", ["null", "[]", '"x"', "5"])
+@pytest.mark.parametrize("path", ["requests/", "credentials/", "auth/token/", "auth/cli/token/"])
+def test_a_body_that_is_not_an_object_is_400_in_the_one_shape(api, answers, path, raw):
+    """Found by schemathesis: `null` to credentials/ answered a bare list."""
+    answer = api("alice").generic("POST", url(path), raw, content_type="application/json")
+    body = answers(answer, 400, "invalid")
+    assert list(body["errors"]) == ["non_field_errors"] and "field" not in body

@@ -86,7 +86,7 @@ def test_a_body_just_under_the_limit_is_read_and_refused_for_what_it_says(write,
     response = write(endpoint, body)
 
     assert response.status_code == 400
-    assert "no more than 4096 characters" in response.json()["reason"][0]
+    assert "no more than 4096 characters" in response.json()["errors"]["reason"][0]
     assert _snapshot() == before
 
 
@@ -132,7 +132,7 @@ def test_moderately_nested_values_are_refused_by_the_field_they_are_in(write, pe
     body = {"state": "APPROVED", "reason": json.loads("[" * depth + '"x"' + "]" * depth)}
     response = write("reviews", body)
     assert response.status_code == 400
-    assert "must be a string" in response.json()["reason"][0]
+    assert "must be a string" in response.json()["errors"]["reason"][0]
 
 
 # --- Unicode in reasons -------------------------------------------------------------------
@@ -177,7 +177,7 @@ def test_hostile_reasons_are_a_400_naming_the_reason_and_write_nothing(
 
     assert response.status_code == 400, response.content[:300]
     body = response.json()
-    assert body.get("field") == "reason" or list(body) == ["reason"], body
+    assert body["field"] == "reason" and body["code"] == "invalid", body
     assert _snapshot() == before
 
 
@@ -201,7 +201,7 @@ def test_hostile_names_are_a_400_naming_the_field(write, field, value):
     response = write("create", {"roles": ["db-admin"], "reason": "x", field: value})
     assert response.status_code == 400, response.content
     body = response.json()
-    assert body.get("field") == field or field in body, body
+    assert body["field"] == field and field in body["errors"], body
     assert _snapshot() == before
 
 
@@ -258,7 +258,7 @@ def test_hostile_user_names_in_query_strings_are_4xx(api, name):
     response = api("ivy").get(f"{url('access/check/')}?user={name}&role=db-admin")
     assert 400 <= response.status_code < 500, response.content[:200]
     body = response.json()
-    assert body.get("field") == "user" or list(body) == ["user"], body
+    assert body["field"] == "user", body
 
 
 @pytest.mark.parametrize(

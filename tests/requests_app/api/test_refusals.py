@@ -35,6 +35,12 @@ def test_role_you_may_not_request_is_403_naming_it(api):
         "yours allows requesting it)",
         "code": "not_allowed",
         "field": "roles",
+        "errors": {
+            "roles": [
+                "you may not request the role 'auditor' (it does not exist or no role of "
+                "yours allows requesting it)"
+            ]
+        },
     }
 
 
@@ -52,18 +58,18 @@ def test_malformed_resource_id_is_400(api):
     assert "kind/name" in response.json()["detail"]
 
 
-def test_required_reason_is_400_with_the_policy_prompt(api, strict_policy):
+def test_required_reason_is_422_reason_required_with_the_policy_prompt(api, strict_policy):
     response = create(api("alice"), roles=["db-admin"])
-    assert response.status_code == 400
+    assert response.status_code == 422
     body = response.json()
-    assert body["field"] == "reason"
+    assert body["field"] == "reason" and body["code"] == "reason_required"
     assert body["detail"] == "a reason is required for this request (Ticket number and why)"
     assert not AccessRequest.objects.exists()
 
 
-def test_duration_above_the_ceiling_is_400_and_above_the_cap_is_lowered(api, strict_policy):
+def test_duration_above_the_ceiling_is_422_and_above_the_cap_is_lowered(api, strict_policy):
     too_long = create(api("alice"), roles=["db-admin"], reason="x", max_duration="15d")
-    assert too_long.status_code == 400
+    assert too_long.status_code == 422 and too_long.json()["code"] == "unprocessable"
     assert too_long.json()["detail"] == "max_duration may be at most 14d (asked for 15d)"
     capped = create(api("alice"), roles=["db-admin"], reason="x", max_duration="4h")
     assert capped.status_code == 201
@@ -71,9 +77,9 @@ def test_duration_above_the_ceiling_is_400_and_above_the_cap_is_lowered(api, str
     assert capped.json()["max_duration"] == 2 * 3600
 
 
-def test_pending_ttl_above_seven_days_is_400(api):
+def test_pending_ttl_above_seven_days_is_422(api):
     response = create(api("alice"), roles=["db-admin"], request_ttl="8d")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["field"] == "request_ttl"
 
 
@@ -120,14 +126,14 @@ def test_reviewing_your_own_request_is_403_even_for_a_superuser(api, admin, appl
     assert approve.json()["detail"] == "nobody may resolve their own request"
 
 
-def test_resolve_and_revoke_without_a_reason_are_400(api, pending, approved):
+def test_resolve_and_revoke_without_a_reason_are_422_reason_required(api, pending, approved):
     approve = api("sam").post(url(f"requests/{pending.id}/approve/"), {}, format="json")
-    assert approve.status_code == 400
+    assert approve.status_code == 422 and approve.json()["code"] == "reason_required"
     assert approve.json()["detail"] == "a reason is required to resolve a request"
     revoke = api("alice").post(
         url(f"requests/{approved.id}/revoke/"), {"reason": "  "}, format="json"
     )
-    assert revoke.status_code == 400
+    assert revoke.status_code == 422 and revoke.json()["code"] == "reason_required"
     assert revoke.json()["detail"] == "a reason is required to revoke access"
 
 
@@ -142,7 +148,11 @@ def test_revoking_access_that_is_not_approved_is_409(api, pending):
 def test_access_check_refusals(api):
     both = api("alice").get(url("access/check/"), {"role": "a", "resource": "b/c"})
     assert both.status_code == 400
-    assert both.json() == {"non_field_errors": ["give exactly one of role or resource"]}
+    assert both.json() == {
+        "detail": "give exactly one of role or resource",
+        "code": "invalid",
+        "errors": {"non_field_errors": ["give exactly one of role or resource"]},
+    }
     neither = api("alice").get(url("access/check/"))
     assert neither.status_code == 400
     bad_id = api("alice").get(url("access/check/"), {"resource": "nokind"})
@@ -185,7 +195,7 @@ def test_extending_access_that_is_not_approved_or_ended_is_409(api, pending, app
     assert not_yet.status_code == 409
     assert not_yet.json() == {
         "detail": "only approved access can be extended; this request is pending",
-        "code": "conflict",
+        "code": "not_approved",
     }
     revoked = alice.post(url(f"requests/{approved.id}/revoke/"), {"reason": "done"}, format="json")
     assert revoked.status_code == 200
@@ -218,9 +228,9 @@ def test_only_the_requester_may_extend_their_access(api, approved):
 def test_extension_follows_todays_policy_reason_and_caps(api, approved, strict_policy):
     alice = api("alice")
     missing = extend(alice, approved.id)
-    assert missing.status_code == 400
+    assert missing.status_code == 422
     assert missing.json()["field"] == "reason" and "Ticket number" in missing.json()["detail"]
     too_long = extend(alice, approved.id, reason="INC-2", max_duration="15d")
-    assert too_long.status_code == 400 and too_long.json()["field"] == "max_duration"
+    assert too_long.status_code == 422 and too_long.json()["field"] == "max_duration"
     capped = extend(alice, approved.id, reason="INC-2", max_duration="5h", dry_run=True)
     assert capped.status_code == 200 and capped.json()["max_duration"] == 2 * 3600

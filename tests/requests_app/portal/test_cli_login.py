@@ -115,6 +115,7 @@ def test_code_exchange_with_a_wrong_verifier_is_400(alice_client):
         "detail": "code_verifier does not match the code's challenge",
         "code": "invalid",
         "field": "code_verifier",
+        "errors": {"code_verifier": ["code_verifier does not match the code's challenge"]},
     }
 
 
@@ -168,6 +169,10 @@ def test_bad_bodies_are_refused_naming_the_field(db):
         "detail": "code: This field is required.",
         "code": "invalid",
         "field": "code",
+        "errors": {
+            "code": ["This field is required."],
+            "code_verifier": ["This field is required."],
+        },
     }
 
 

@@ -86,7 +86,7 @@ def test_extension_above_the_ceiling_is_refused_on_the_field(alice_client, appro
     response = alice_client.post(
         extend_url(approved_request), {"action": "preview", "max_duration": "30d"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert 'id="id_max_duration_error"' in text(response)
 
 

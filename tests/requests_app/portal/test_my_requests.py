@@ -123,7 +123,7 @@ def test_only_the_requester_may_withdraw(bob_client, pending_request):
 def test_reviewer_ending_access_must_give_a_reason(bob_client, approved_request):
     url = reverse("portal:request-end", args=[approved_request.id])
     response = bob_client.post(url, {"reason": ""})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "A reason is required to revoke access" in text(response)
     response = bob_client.post(url, {"reason": "security incident"}, follow=True)
     approved_request.refresh_from_db()

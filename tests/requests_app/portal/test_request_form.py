@@ -149,7 +149,7 @@ def test_reason_required_is_shown_under_the_reason_with_the_prompt(alice_client,
     apply_yaml(STRICT)
     response = post(alice_client, action="submit", roles=["db-admin"], max_duration="3h")
     page = page_text(response)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "A reason is required for this request (Ticket number and why you need it)" in page
     assert 'id="id_reason_error"' in page and 'aria-invalid="true"' in page
     assert 'value="db-admin" checked' in page and 'value="3h"' in page
@@ -159,7 +159,7 @@ def test_reason_required_is_shown_under_the_reason_with_the_prompt(alice_client,
 def test_duration_above_the_ceiling_is_refused_on_the_field(alice_client):
     response = post(alice_client, action="preview", roles=["db-admin"], max_duration="15d")
     page = page_text(response)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Max_duration may be at most 14d (asked for 15d)" in page
     assert 'id="id_max_duration_error"' in page and 'value="15d"' in page
 
