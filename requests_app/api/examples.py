@@ -363,7 +363,7 @@ ACCESS_CHECK = [
         {
             "allowed": False,
             "expires": None,
-            "via": "",
+            "via": None,
             "user": "alice",
             "role": None,
             "resource": "db/billing",

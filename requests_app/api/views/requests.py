@@ -23,6 +23,7 @@ from requests_app.api.serializers.errors import LIST_ERRORS, errors
 from requests_app.api.serializers.requests import (
     AccessRequestSerializer,
     ExtendSerializer,
+    ReasonRequiredSerializer,
     ReasonSerializer,
     RequestCreateSerializer,
     ReviewCreateSerializer,
@@ -96,17 +97,17 @@ def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwar
     ),
     approve=_action_schema(
         "Approve directly (requests_app.resolve_accessrequest; never your own; reason required)",
-        body=ReasonSerializer,
+        body=ReasonRequiredSerializer,
         examples_=examples.resolve("APPROVED"),
     ),
     deny=_action_schema(
         "Deny directly (requests_app.resolve_accessrequest; never your own; reason required)",
-        body=ReasonSerializer,
+        body=ReasonRequiredSerializer,
         examples_=examples.resolve("DENIED"),
     ),
     revoke=_action_schema(
         "End approved access now (requester, eligible reviewer or requests_app.revoke_grant)",
-        body=ReasonSerializer,
+        body=ReasonRequiredSerializer,
         examples_=examples.REVOKE,
     ),
     extend=extend_schema(
