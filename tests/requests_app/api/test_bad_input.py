@@ -344,10 +344,10 @@ def test_body_values_the_schema_forbids_are_400(api, unchanged, body, field, exp
 
 def test_the_durations_the_schema_allows_are_accepted(api):
     client = api("alice")
-    for given, seconds in [("90M", 5400), ("1h30m", 5400), (7200, 7200), ("0h1m", 60)]:
-        body = {**GOOD, "max_duration": given, "dry_run": True}
+    for asked, seconds in [("90M", 5400), ("1h30m", 5400), (7200, 7200), ("0h1m", 60)]:
+        body = {**GOOD, "max_duration": asked, "dry_run": True}
         response = client.post(url("requests/"), body, format="json")
-        assert response.status_code == 200, (given, response.content)
+        assert response.status_code == 200, (asked, response.content)
         assert response.json()["requested_duration"] == seconds
 
 
