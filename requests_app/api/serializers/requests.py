@@ -71,12 +71,17 @@ class RequestCreateSerializer(StrictSerializer):
     suggested_reviewers = _names(MAX_SUGGESTED_REVIEWERS, 150, "User names to notify.")
     dry_run = _dry_run("request")
 
-    # The service refuses a request for nothing ("ask for at least one role or resource").
+    # The service refuses a request for nothing ("ask for at least one role or resource"):
+    # not (roles empty or absent, and resources empty or absent). Written with `not`, not
+    # `anyOf` of two `required`, which openapi-python-client cannot generate a model from.
     schema_extra = {
-        "anyOf": [
-            {"required": [names], "properties": {names: {"type": "array", "minItems": 1}}}
-            for names in ("roles", "resources")
-        ]
+        "not": {
+            "properties": {
+                "roles": {"type": "array", "maxItems": 0},
+                "resources": {"type": "array", "maxItems": 0},
+            }
+        },
+        "description": "Ask for at least one role or resource (non-empty `roles` or `resources`).",
     }
 
 
