@@ -261,6 +261,8 @@ SPECTACULAR_SETTINGS = {
         "ReviewStateEnum": "accessportal.kernel.choices.ReviewState",
         "GrantStatusEnum": "requests_app.api.serializers.grants.GRANT_STATUSES",
         "ProvisioningStateEnum": "requests_app.api.serializers.grants.PROVISION_STATES",
+        "AccessViaEnum": "requests_app.api.serializers.access.VIA",
+        "DeviceFlowErrorEnum": "requests_app.api.views.cli_auth.DEVICE_FLOW_ERRORS",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -4,6 +4,7 @@ with a Swagger UI whose assets come from this server (no CDN)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -11,6 +12,8 @@ import yaml
 from django.core.management import call_command
 from openapi_spec_validator import validate
 from rest_framework.test import APIClient
+
+from requests_app.services import cli_login
 
 CONTRACT = {
     ("get", "/api/v1/me/"),
@@ -273,3 +276,27 @@ def test_list_examples_are_one_page_not_a_page_in_a_page(schema):
     example = schema["paths"]["/api/v1/grants/"]["get"]["responses"]["200"]["content"]
     (value,) = [e["value"] for e in example["application/json"]["examples"].values()]
     assert value["results"][0]["user"] == "alice"
+
+
+def test_closed_sets_of_values_are_enums(schema):
+    components = schema["components"]["schemas"]
+    assert components["AccessViaEnum"]["enum"] == ["standing", "grant"]
+    assert set(components["DeviceFlowErrorEnum"]["enum"]) == DEVICE_FLOW_CODES
+    assert set(components["GrantStatusEnum"]["enum"]) >= {"active", "revoked", "revoking"}
+    ordering = parameter(schema, "/api/v1/audit/", "ordering")["schema"]
+    assert ordering["enum"] == ["seq", "-seq"]
+
+
+# Every error code of the device flow the service answers (RFC 8628 section 3.5).
+DEVICE_FLOW_CODES = {
+    "authorization_pending",
+    "slow_down",
+    "access_denied",
+    "expired_token",
+    "invalid_grant",
+}
+
+
+def test_the_device_flow_enum_is_what_the_service_answers():
+    source = Path(cli_login.__file__).read_text()
+    assert set(re.findall(r'DeviceFlowError\(\s*"([a-z_]+)"', source)) == DEVICE_FLOW_CODES
