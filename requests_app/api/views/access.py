@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accessportal.kernel.errors import NotAllowed, NotFound
+from accessportal.kernel.errors import NotAllowed, NotFound, ValidationFailed
 from requests_app.api import examples
 from requests_app.api.permissions import CHECK_ACCESS, may_check_access_of
 from requests_app.api.serializers.access import AccessCheckQuerySerializer, AccessCheckSerializer
@@ -42,6 +42,9 @@ class AccessCheckView(APIView):
     )
     def get(self, request: Request) -> Response:
         query = QUERY.run_validation(request.query_params.dict())
+        if bool(query.get("role")) == bool(query.get("resource")):
+            # Not expressible in OpenAPI 3.0 query parameters: a rule on valid values.
+            raise ValidationFailed("give exactly one of role or resource")
         caller = request.user
         username = query.get("user") or caller.get_username()
         if not may_check_access_of(caller, username):

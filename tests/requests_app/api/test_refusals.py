@@ -142,7 +142,7 @@ def test_revoking_access_that_is_not_approved_is_409(api, pending):
 def test_access_check_refusals(api):
     both = api("alice").get(url("access/check/"), {"role": "a", "resource": "b/c"})
     assert both.status_code == 400
-    assert both.json() == {"non_field_errors": ["give exactly one of role or resource"]}
+    assert both.json()["detail"] == "give exactly one of role or resource"
     neither = api("alice").get(url("access/check/"))
     assert neither.status_code == 400
     bad_id = api("alice").get(url("access/check/"), {"resource": "nokind"})

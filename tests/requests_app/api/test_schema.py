@@ -300,3 +300,21 @@ DEVICE_FLOW_CODES = {
 def test_the_device_flow_enum_is_what_the_service_answers():
     source = Path(cli_login.__file__).read_text()
     assert set(re.findall(r'DeviceFlowError\(\s*"([a-z_]+)"', source)) == DEVICE_FLOW_CODES
+
+
+def test_operation_ids_name_the_action_without_a_create_suffix(schema):
+    """Generated clients name a module per operation: `requests_revoke`, not `..._create`."""
+    ids = {op["operationId"] for item in schema["paths"].values() for op in item.values()}
+    assert {f"requests_{a}" for a in ("withdraw", "approve", "deny", "revoke", "extend")} <= ids
+    assert not [i for i in ids if i.endswith("_create") and i != "requests_create"]
+
+
+def test_request_examples_are_valid_whenever_they_are_read(schema):
+    """A fixed start time in an example becomes a time in the past (found by schemathesis)."""
+    for item in schema["paths"].values():
+        for operation in item.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            for example in content.get("application/json", {}).get("examples", {}).values():
+                assert "assume_start_time" not in example["value"]
+                # Only the default audience is allowed without CREDENTIAL_AUDIENCES.
+                assert example["value"].get("audience") in (None, "accessportal")
