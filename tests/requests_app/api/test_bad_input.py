@@ -76,7 +76,7 @@ def test_malformed_body_is_400(api, unchanged, raw, expected):
         ({**GOOD, "max_duration": "forever"}, "max_duration", "is not a duration"),
         ({**GOOD, "max_duration": True}, "max_duration", "not a boolean"),
         ({**GOOD, "max_duration": -5}, "max_duration", "must be positive"),
-        ({**GOOD, "max_duration": 10**30}, "max_duration", "far too long"),
+        ({**GOOD, "max_duration": 10**30}, "max_duration", "may be at most 14d"),
         ({**GOOD, "max_duration": "9" * 10_000}, "max_duration", "not a duration"),
         ({**GOOD, "request_ttl": [60]}, "request_ttl", "is not a duration"),
         ({**GOOD, "assume_start_time": "tomorrow"}, "assume_start_time", "wrong format"),
