@@ -9,6 +9,8 @@ from drf_spectacular.plumbing import force_instance
 
 from requests_app.api.serializers.base import StrictSerializer
 
+NO_NUL = r"^[^\u0000]*$"
+
 
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's, plus: a strict JSON body is required (`requestBody.required`)
@@ -27,6 +29,8 @@ class AutoSchema(openapi.AutoSchema):
 def _not_empty(schema: dict) -> None:
     if schema.get("type") == "string" and "enum" not in schema and "format" not in schema:
         schema["minLength"] = max(1, schema.get("minLength", 0))
+        # Django's and DRF's text fields refuse NUL (ProhibitNullCharactersValidator).
+        schema.setdefault("pattern", NO_NUL)
     for alternative in schema.get("oneOf", []):
         _not_empty(alternative)
     if schema.get("type") == "array":
@@ -35,7 +39,8 @@ def _not_empty(schema: dict) -> None:
 
 def query_parameters_not_empty(result: dict, generator, request, public) -> dict:
     """An empty query parameter (`?user=`) is a 400 naming it (filters.StrictFilterSet,
-    the paginator, the access check): each string parameter has `minLength: 1`."""
+    the paginator, the access check): each string parameter has `minLength: 1`, and a
+    pattern without NUL, which every text field refuses."""
     for item in result.get("paths", {}).values():
         for method, operation in item.items():
             if method == "parameters":

@@ -256,6 +256,7 @@ def test_query_parameters_state_what_the_server_refuses(schema):
                 texts = query["schema"].get("items", query["schema"])
                 if texts.get("type") == "string" and not {"enum", "format"} & texts.keys():
                     assert texts["minLength"] == 1, (path, query["name"])
+                    assert not re.search(texts["pattern"], "a\x00b"), (path, query["name"])
 
 
 def test_access_check_documents_role_xor_resource_and_the_caps(schema):
