@@ -93,6 +93,9 @@ class OutputSerializer(serializers.ModelSerializer):
 
 def username_field(**kwargs) -> serializers.SlugRelatedField:
     """A user foreign key shown as the user name."""
+    # Without a help text, the schema would show the user model's ("Required. 150
+    # characters or fewer..."), which describes the sign-up form, not this answer.
+    kwargs.setdefault("help_text", "User name.")
     return serializers.SlugRelatedField(
         slug_field=get_user_model().USERNAME_FIELD, read_only=True, **kwargs
     )
