@@ -221,7 +221,7 @@ REST_FRAMEWORK = {
         "requests_app.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "requests_app.api.schema_hooks.AutoSchema",
     "DEFAULT_PARSER_CLASSES": ["requests_app.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "requests_app.api.pagination.PageNumberPagination",
@@ -271,7 +271,14 @@ SPECTACULAR_SETTINGS = {
         "ReviewStateEnum": "accessportal.kernel.choices.ReviewState",
         "GrantStatusEnum": "requests_app.api.serializers.grants.GRANT_STATUSES",
         "ProvisioningStateEnum": "requests_app.api.serializers.grants.PROVISION_STATES",
+        "AccessViaEnum": "requests_app.api.serializers.access.VIA",
+        "DeviceFlowErrorEnum": "requests_app.api.views.cli_auth.DEVICE_FLOW_ERRORS",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "requests_app.api.schema_hooks.query_parameters_not_empty",
+        "requests_app.api.schema_hooks.paginated_examples_once",
+    ],
 }
 
 # --- Access requests and the portal -------------------------------------------------------

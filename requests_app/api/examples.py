@@ -175,13 +175,13 @@ REQUEST_CREATE = [
         request=True,
     ),
     example(
-        "One resource, starting later, dry run",
+        # No fixed `assume_start_time`: an example must stay valid as time passes.
+        "One resource, dry run",
         {
             "resources": ["node/db-prod-1"],
             "reason": "INC-4243: disk full",
             "max_duration": 3600,
             "request_ttl": "4h",
-            "assume_start_time": "2026-05-02T08:00:00Z",
             "suggested_reviewers": ["carol"],
             "dry_run": True,
         },
@@ -377,7 +377,7 @@ ACCESS_CHECK = [
         {
             "allowed": False,
             "expires": None,
-            "via": "",
+            "via": None,
             "user": "alice",
             "role": None,
             "resource": "db/billing",
@@ -456,5 +456,6 @@ CREDENTIAL = [
         },
         status=201,
     ),
-    example("For another service", {"audience": "billing-api"}, request=True),
+    # The default audience (CREDENTIAL_AUDIENCE): others must be in CREDENTIAL_AUDIENCES.
+    example("Naming the audience", {"audience": "accessportal"}, request=True),
 ]

@@ -1,8 +1,7 @@
-"""Query filters (django-filter). Bad values answer 400 naming the parameter."""
+"""Query filters (django-filter). Bad values answer 400 naming the parameter, empty ones
+too (`?user=` is a mistake, not "no filter"): the server is no laxer than its schema."""
 
 from __future__ import annotations
-
-from datetime import UTC
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -11,30 +10,49 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from django_filters.fields import IsoDateTimeField
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter
 
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.models import AuditEvent
 from policies_app.models import Resource, Role
+from requests_app.api.fields import RFC3339Error, parse_rfc3339
 from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_q
 
 USERNAME = f"user__{get_user_model().USERNAME_FIELD}"
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+EMPTY_MESSAGE = "must not be empty: give a value or leave the parameter out"
+MAX_QUERY_TEXT = 320  # user names, kinds, search text, label filters...
+
+
+class StrictFilterSet(filters.FilterSet):
+    """A parameter given empty (`?scope=`) is refused, naming it: django-filter would read
+    it as no filter at all, silently answering something other than what was asked."""
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        for name in self.filters:
+            if any(value == "" for value in self.data.getlist(name)):
+                self.form.add_error(name, EMPTY_MESSAGE)
+                valid = False
+        return valid
+
+
+def text_filter(**kwargs) -> filters.CharFilter:
+    return filters.CharFilter(max_length=MAX_QUERY_TEXT, **kwargs)
 
 
 class StrictBooleanField(forms.NullBooleanField):
-    """true/false (or 1/0, yes/no); anything else is an error, not "no filter"."""
+    """`true` or `false`, as the schema says; anything else is an error, not "no filter"."""
 
     def to_python(self, value):
         if value in (None, ""):
             return None
-        text = str(value).strip().lower()
-        if text in _TRUE:
+        if value == "true":
             return True
-        if text in _FALSE:
+        if value == "false":
             return False
         raise forms.ValidationError("use true or false", code="invalid")
 
@@ -54,11 +72,11 @@ class BooleanFilter(filters.BooleanFilter):
 MAX_LABEL_FILTERS = 10
 
 
-class RoleFilter(filters.FilterSet):
+class RoleFilter(StrictFilterSet):
     requestable = BooleanFilter(
         method="filter_requestable", label="Only roles the caller may (true) or may not request."
     )
-    search = filters.CharFilter(method="filter_search", label="Text in name or description.")
+    search = text_filter(method="filter_search", label="Text in name or description.")
 
     class Meta:
         model = Role
@@ -73,11 +91,27 @@ class RoleFilter(filters.FilterSet):
         return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
 
 
-class ResourceFilter(filters.FilterSet):
-    kind = filters.CharFilter(field_name="kind", label="Resource kind, e.g. node.")
-    search = filters.CharFilter(method="filter_search", label="Text in kind, name or description.")
-    label = filters.CharFilter(
-        method="filter_label", label="`key=value`; repeat for several (all must match)."
+LABEL_PATTERN = r"^[^=\u0000]+=[^\u0000]*$"
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "pattern": LABEL_PATTERN, "maxLength": MAX_QUERY_TEXT},
+        "maxItems": MAX_LABEL_FILTERS,
+    }
+)
+class LabelFilter(filters.CharFilter):
+    """`key=value`, repeatable (`?label=env=prod&label=team=pay`): all must match."""
+
+
+class ResourceFilter(StrictFilterSet):
+    kind = text_filter(field_name="kind", label="Resource kind, e.g. node.")
+    search = text_filter(method="filter_search", label="Text in kind, name or description.")
+    label = LabelFilter(
+        method="filter_label",
+        max_length=MAX_QUERY_TEXT,
+        label="`key=value`, e.g. `env=prod`; repeat for several (all must match).",
     )
 
     class Meta:
@@ -95,7 +129,7 @@ class ResourceFilter(filters.FilterSet):
             raise ValidationError({"label": [f"at most {MAX_LABEL_FILTERS} label filters"]})
         for i, pair in enumerate(pairs):
             key, sep, wanted = pair.partition("=")
-            if not sep or not key or "\x00" in pair:
+            if not sep or not key or "\x00" in pair or len(pair) > MAX_QUERY_TEXT:
                 raise ValidationError(
                     {
                         "label": [
@@ -110,11 +144,11 @@ class ResourceFilter(filters.FilterSet):
         return queryset
 
 
-class AccessRequestFilter(filters.FilterSet):
+class AccessRequestFilter(StrictFilterSet):
     state = filters.MultipleChoiceFilter(
         choices=RequestState.choices, label="Request state; repeat for several."
     )
-    user = filters.CharFilter(field_name=USERNAME, label="Requester's user name.")
+    user = text_filter(field_name=USERNAME, label="Requester's user name.")
     scope = filters.ChoiceFilter(
         choices=[
             ("mine", "my own requests"),
@@ -139,9 +173,9 @@ class AccessRequestFilter(filters.FilterSet):
         return queryset
 
 
-class GrantFilter(filters.FilterSet):
+class GrantFilter(StrictFilterSet):
     active = BooleanFilter(method="filter_active", label="Gives access right now.")
-    user = filters.CharFilter(field_name=USERNAME, label="Grantee's user name.")
+    user = text_filter(field_name=USERNAME, label="Grantee's user name.")
     request = filters.UUIDFilter(field_name="request_id", label="The request it came from.")
 
     class Meta:
@@ -153,32 +187,85 @@ class GrantFilter(filters.FilterSet):
         return queryset.filter(active) if value else queryset.exclude(active)
 
 
-class UTCDateTimeField(IsoDateTimeField):
-    """An RFC 3339 time, compared in UTC. PostgreSQL refuses offsets beyond ±15:59 (the
-    query then failed: a 500); any offset is fine once the time is converted to UTC."""
+class RFC3339Field(forms.Field):
+    """An RFC 3339 time with its offset, as in request bodies, compared in UTC: a time
+    without an offset (`2026-11-29`) says nothing about the instant, so it is refused.
+    PostgreSQL refuses offsets beyond ±15:59 (the query then failed: a 500); any offset is
+    fine once the time is converted to UTC."""
 
     def to_python(self, value):
-        parsed = super().to_python(value)
-        if parsed is None or parsed.tzinfo is None:
-            return parsed
+        if value in self.empty_values:
+            return None
         try:
-            return parsed.astimezone(UTC)
+            return parse_rfc3339(value)
+        except RFC3339Error as err:
+            raise forms.ValidationError(str(err), code="invalid") from None
         except OverflowError:
             raise forms.ValidationError("time out of range", code="invalid") from None
 
 
-class UTCDateTimeFilter(filters.IsoDateTimeFilter):
-    field_class = UTCDateTimeField
+class RFC3339Filter(filters.Filter):
+    field_class = RFC3339Field
 
 
-class AuditEventFilter(filters.FilterSet):
-    action = filters.CharFilter(field_name="action", label="e.g. request.created")
-    actor = filters.CharFilter(field_name="actor_name", label='User name, or "system".')
-    since = UTCDateTimeFilter(
-        field_name="created", lookup_expr="gte", label="RFC 3339 time; events at or after it."
+class AuditEventFilter(StrictFilterSet):
+    action = text_filter(field_name="action", label="e.g. request.created")
+    actor = text_filter(field_name="actor_name", label='User name, or "system".')
+    since = RFC3339Filter(
+        field_name="created",
+        lookup_expr="gte",
+        label="RFC 3339 time with an offset, e.g. 2026-05-01T10:00:00Z; events at or after it.",
     )
-    target_id = filters.CharFilter(field_name="target_id", label="e.g. a request id.")
+    target_id = text_filter(field_name="target_id", label="e.g. a request id.")
 
     class Meta:
         model = AuditEvent
         fields = ["action", "actor", "since", "target_id"]
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """`ordering` must be one of the view's orderings: DRF would ignore an unknown or
+    empty one and answer in the default order, as if it had been understood."""
+
+    def get_ordering(self, request, queryset, view):
+        raw = request.query_params.get(self.ordering_param)
+        if raw is None:
+            return self.get_default_ordering(view)
+        allowed = self.allowed(view)
+        if raw not in allowed:
+            shown = ", ".join(allowed)
+            raise ValidationError(
+                {self.ordering_param: [f"{raw[:64]!r} is not an ordering (use {shown})"]}
+            )
+        return [raw]
+
+    def allowed(self, view) -> list[str]:
+        names = [name for name, _ in self.get_valid_fields(view.get_queryset(), view)]
+        return [order for name in names for order in (name, f"-{name}")]
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"] = {"type": "string", "enum": self.allowed(view)}
+        return parameters
+
+
+class FilterSchema(DjangoFilterExtension):
+    """drf-spectacular's schema of the filters, plus what it leaves out: a text filter's
+    `maxLength`, and the description of a filter whose schema is given explicitly."""
+
+    priority = 1
+
+    def resolve_filter_field(self, auto_schema, model, filterset_class, field_name, filter_field):
+        parameters = super().resolve_filter_field(
+            auto_schema, model, filterset_class, field_name, filter_field
+        )
+        max_length = filter_field.extra.get("max_length")
+        for parameter in parameters:
+            schema = parameter["schema"]
+            text = schema["items"] if schema.get("type") == "array" else schema
+            if max_length and text.get("type") == "string":
+                text.setdefault("maxLength", max_length)
+            if "description" not in parameter and filter_field.label:
+                parameter["description"] = str(filter_field.label)
+        return parameters

@@ -12,9 +12,8 @@ from rest_framework.exceptions import ValidationError
 
 
 def _whole_number(raw: str, name: str) -> int:
-    text = raw.strip()
     try:
-        number = int(text) if text.isascii() and text.isdigit() else 0
+        number = int(raw) if raw.isascii() and raw.isdigit() else 0
     except ValueError:  # more digits than Python converts
         number = 0
     if number < 1:
@@ -47,4 +46,17 @@ class PageNumberPagination(pagination.PageNumberPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"] = {
+                    "oneOf": [
+                        parameter["schema"],
+                        {"type": "string", "enum": list(self.last_page_strings)},
+                    ]
+                }
         return parameters
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        envelope = super().get_paginated_response_schema(schema)
+        # Always present: `next` and `previous` are null on the last and first page.
+        envelope["required"] = ["count", "next", "previous", "results"]
+        return envelope

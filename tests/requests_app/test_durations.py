@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from accessportal.kernel.errors import ValidationFailed
+from policies_app.durations import SCHEMA_PATTERN, DurationError, parse_duration
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 
@@ -141,3 +146,48 @@ def test_reviewer_may_move_the_start_time(requester, reviewer):
             request_id=request.id, reviewer=reviewer, state="APPROVED", assume_start_time=start
         )
     assert request.access_starts == start
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["٣h", "３h", "1h 30m", " 4h", "4h ", "4\u00a0h", "3600.0", "1.5h", "4hours", "0x10", "9" * 40],
+)
+def test_durations_are_ascii_digits_and_units_without_spaces(requester, written):
+    """Python's `\\d` and `int()` read "٣h" (an Arabic-Indic 3) as three hours."""
+    with pytest.raises(ValidationFailed, match="not a duration") as err:
+        access_request_create(requester=requester, roles=["db-admin"], max_duration=written)
+    assert err.value.field == "max_duration"
+
+
+@pytest.mark.parametrize("written", [3600.0, 1.5])
+def test_a_duration_is_whole_seconds_not_a_float(written):
+    with pytest.raises(DurationError, match="not a duration"):
+        parse_duration(written)
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("90m", 5400), ("4H", 4 * HOUR), ("1h30m", 5400), ("2d", 2 * 86400), ("1w", 7 * 86400),
+     ("45", 45), (45, 45), ("0h1s", 1)],
+)  # fmt: skip
+def test_the_documented_duration_formats_still_read(written, seconds):
+    assert parse_duration(written) == seconds
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789smhdwSMHDW ٣x.-", max_size=12))
+def test_the_schema_pattern_accepts_exactly_what_the_parser_reads(text):
+    """The grammar, that is: the ceilings (14d, 7d) are the callers'."""
+    try:
+        parse_duration(text)
+        parsed = True
+    except DurationError:
+        parsed = False
+    assert bool(re.search(SCHEMA_PATTERN, text)) == parsed, text
+
+
+def test_a_well_formed_duration_above_the_ceiling_is_refused_for_its_length(requester):
+    """Found by schemathesis: 31 digits matched the schema and were refused as malformed."""
+    with pytest.raises(ValidationFailed, match="request_ttl may be at most 7d") as err:
+        access_request_create(requester=requester, roles=["db-admin"], request_ttl="1" + "0" * 30)
+    assert err.value.field == "request_ttl"

@@ -9,6 +9,8 @@ from requests_app.api.serializers.base import StrictSerializer
 
 
 class CredentialRequestSerializer(StrictSerializer):
+    body_optional = True  # no body: the default audience
+
     audience = serializers.CharField(
         max_length=200,
         required=False,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accessportal.kernel.choices import ReviewState
-from requests_app.api.fields import DateTimeField, DurationField, StrictCharField
+from requests_app.api.fields import DateTimeField, DurationField, JSONBooleanField, StrictCharField
 from requests_app.api.serializers.base import OutputSerializer, StrictSerializer, username_field
 from requests_app.models import AccessRequest, Review
 from requests_app.services.access_requests import MAX_REASON, MAX_RESOURCES, MAX_ROLES
@@ -36,12 +37,20 @@ def _reason(help_text: str) -> serializers.CharField:
     )
 
 
-def _duration(help_text: str) -> DurationField:
-    return DurationField(required=False, allow_null=True, help_text=help_text)
+def _duration(help_text: str, maximum: int) -> DurationField:
+    return DurationField(required=False, allow_null=True, maximum=maximum, help_text=help_text)
 
 
-def _dry_run(noun: str) -> serializers.BooleanField:
-    return serializers.BooleanField(
+def _access_time(help_text: str) -> DurationField:
+    return _duration(help_text, settings.ACCESS_MAX_DURATION)
+
+
+def _pending_time(help_text: str) -> DurationField:
+    return _duration(help_text, settings.ACCESS_MAX_REQUEST_TTL)
+
+
+def _dry_run(noun: str) -> JSONBooleanField:
+    return JSONBooleanField(
         required=False, default=False, help_text=f"Check and show the {noun} without storing it."
     )
 
@@ -50,10 +59,10 @@ class RequestCreateSerializer(StrictSerializer):
     roles = _names(MAX_ROLES, 100, 'Role names; `["*"]` means every role you may request.')
     resources = _names(MAX_RESOURCES, 320, "Resource ids `kind/name`, e.g. `node/db-prod-1`.")
     reason = _reason("Why you need the access; some policies require it.")
-    max_duration = _duration(
+    max_duration = _access_time(
         "Access time asked for (at most 14d); lowered to the policy cap if above it."
     )
-    request_ttl = _duration("How long the request may stay pending (default 24h, at most 7d).")
+    request_ttl = _pending_time("How long the request may stay pending (default 24h, at most 7d).")
     assume_start_time = DateTimeField(
         required=False,
         allow_null=True,
@@ -62,14 +71,31 @@ class RequestCreateSerializer(StrictSerializer):
     suggested_reviewers = _names(MAX_SUGGESTED_REVIEWERS, 150, "User names to notify.")
     dry_run = _dry_run("request")
 
+    # The service refuses a request for nothing ("ask for at least one role or resource"):
+    # not (roles empty or absent, and resources empty or absent). Written with `not`, not
+    # `anyOf` of two `required`, which openapi-python-client cannot generate a model from.
+    schema_extra = {
+        "not": {
+            "properties": {
+                "roles": {"type": "array", "maxItems": 0},
+                "resources": {"type": "array", "maxItems": 0},
+            }
+        },
+        "description": "Ask for at least one role or resource (non-empty `roles` or `resources`).",
+    }
+
 
 class ExtendSerializer(StrictSerializer):
     """Asking for more time on approved access: a new request for the same roles and
     resources, linked to the old one, whose access starts where the old access ends."""
 
     reason = _reason("Why you need more time; some policies require it.")
-    max_duration = _duration("More access time asked for (at most 14d); lowered to the policy cap.")
-    request_ttl = _duration("How long the extension may stay pending (default 24h, at most 7d).")
+    max_duration = _access_time(
+        "More access time asked for (at most 14d); lowered to the policy cap."
+    )
+    request_ttl = _pending_time(
+        "How long the extension may stay pending (default 24h, at most 7d)."
+    )
     suggested_reviewers = _names(MAX_SUGGESTED_REVIEWERS, 150, "User names to notify.")
     dry_run = _dry_run("extension")
 
@@ -85,7 +111,15 @@ class ReviewCreateSerializer(StrictSerializer):
 
 
 class ReasonSerializer(StrictSerializer):
-    reason = _reason("Why; required to approve, deny or revoke.")
+    reason = _reason("Why (optional when withdrawing).")
+
+
+class ReasonRequiredSerializer(ReasonSerializer):
+    """Approve, deny and revoke: the same body, whose reason the service requires (400
+    without one, after its permission checks)."""
+
+    reason = _reason("Why; required.")
+    schema_required = ("reason",)
 
 
 class ReviewSerializer(OutputSerializer):

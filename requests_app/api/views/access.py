@@ -8,12 +8,12 @@ the current instant, the checked user looked up in the same statement
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accessportal.kernel.errors import NotAllowed, NotFound
+from accessportal.kernel.errors import NotAllowed, NotFound, Unprocessable
 from requests_app.api import examples
 from requests_app.api.permissions import CHECK_ACCESS, may_check_access_of
 from requests_app.api.serializers.access import AccessCheckQuerySerializer, AccessCheckSerializer
@@ -32,18 +32,19 @@ class AccessCheckView(APIView):
         operation_id="access_check",
         summary="Whether a user has a role, or reaches a `kind/name` resource, right now",
         description="Permission: a user about themself, or holders of "
-        f"`{CHECK_ACCESS}` (integration accounts) about anyone.",
-        parameters=[
-            OpenApiParameter("user", str, description="User name; the caller if omitted."),
-            OpenApiParameter("role", str, description="A role name (or give `resource`)."),
-            OpenApiParameter("resource", str, description="`kind/name` (or give `role`)."),
-        ],
+        f"`{CHECK_ACCESS}` (integration accounts) about anyone. Give exactly one of `role` "
+        "and `resource`: both or neither is a 422 (OpenAPI 3.0 cannot state it of query "
+        "parameters).",
+        parameters=[AccessCheckQuerySerializer],
         responses={200: AccessCheckSerializer, **errors(400, 401, 403, 404)},
         examples=examples.ACCESS_CHECK,
         tags=["access"],
     )
     def get(self, request: Request) -> Response:
         query = QUERY.run_validation(request.query_params.dict())
+        if bool(query.get("role")) == bool(query.get("resource")):
+            # Not expressible in OpenAPI 3.0 query parameters: a rule on valid values.
+            raise Unprocessable("give exactly one of role or resource")
         caller = request.user
         username = query.get("user") or caller.get_username()
         if not may_check_access_of(caller, username):
@@ -56,7 +57,7 @@ class AccessCheckView(APIView):
         answer = {
             "allowed": decision.allowed,
             "expires": decision.expires,
-            "via": decision.via,
+            "via": decision.via or None,
             "user": username,
             "role": role,
             "resource": resource,

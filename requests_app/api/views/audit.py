@@ -5,11 +5,10 @@ from __future__ import annotations
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
-from rest_framework.filters import OrderingFilter
 
 from accessportal.kernel.models import AuditEvent
 from requests_app.api import examples
-from requests_app.api.filters import AuditEventFilter
+from requests_app.api.filters import AuditEventFilter, StrictOrderingFilter
 from requests_app.api.permissions import CanReadAudit
 from requests_app.api.serializers.audit import AuditEventSerializer
 from requests_app.api.serializers.errors import LIST_ERRORS, errors
@@ -29,6 +28,6 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = AuditEventSerializer
     permission_classes = [CanReadAudit]
     filterset_class = AuditEventFilter
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["seq"]
     ordering = ["-seq"]

@@ -22,7 +22,7 @@ from requests_app.services.tokens import api_token_get_or_create
 TOKEN_EXAMPLES = [
     examples.example(
         "alice signs in",
-        {"username": "alice", "password": "demo-password"},
+        {"username": "alice", "password": "<alice's password>"},
         request=True,
     ),
     examples.example("Her token", {"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"}),
@@ -59,6 +59,7 @@ class AuthTokenView(ObtainAuthToken):
             **errors(400, 401, 413),
         },
         examples=TOKEN_EXAMPLES,
+        auth=[],  # the password is the credential: no token or session needed
         tags=["auth"],
     )
     def post(self, request, *args, **kwargs):

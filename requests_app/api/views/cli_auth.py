@@ -28,6 +28,14 @@ from requests_app.services.cli_login import (
 )
 from requests_app.services.tokens import MintedToken
 
+# RFC 8628 section 3.5: what services.cli_login.device_token_poll answers until a token.
+DEVICE_FLOW_ERRORS = [
+    "authorization_pending",
+    "slow_down",
+    "access_denied",
+    "expired_token",
+    "invalid_grant",
+]
 TOKEN_RESPONSE = inline_serializer(
     "CliTokenResponse",
     {
@@ -192,8 +200,10 @@ class DeviceTokenView(_CliAuthView):
                     {
                         "detail": serializers.CharField(),
                         "code": serializers.CharField(required=False),
-                        "error": serializers.CharField(
-                            required=False, help_text="RFC 8628's error code, as `code`."
+                        "error": serializers.ChoiceField(
+                            choices=DEVICE_FLOW_ERRORS,
+                            required=False,
+                            help_text="RFC 8628's error code, as `code`.",
                         ),
                         "field": serializers.CharField(required=False),
                     },

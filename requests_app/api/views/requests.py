@@ -23,6 +23,7 @@ from requests_app.api.serializers.errors import LIST_ERRORS, errors
 from requests_app.api.serializers.requests import (
     AccessRequestSerializer,
     ExtendSerializer,
+    ReasonRequiredSerializer,
     ReasonSerializer,
     RequestCreateSerializer,
     ReviewCreateSerializer,
@@ -93,23 +94,28 @@ def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwar
         "The requester withdraws their pending request",
         body=ReasonSerializer,
         examples_=examples.WITHDRAW,
+        operation_id="requests_withdraw",
     ),
     approve=_action_schema(
         "Approve directly (requests_app.resolve_accessrequest; never your own; reason required)",
-        body=ReasonSerializer,
+        body=ReasonRequiredSerializer,
         examples_=examples.resolve("APPROVED"),
+        operation_id="requests_approve",
     ),
     deny=_action_schema(
         "Deny directly (requests_app.resolve_accessrequest; never your own; reason required)",
-        body=ReasonSerializer,
+        body=ReasonRequiredSerializer,
         examples_=examples.resolve("DENIED"),
+        operation_id="requests_deny",
     ),
     revoke=_action_schema(
         "End approved access now (requester, eligible reviewer or requests_app.revoke_grant)",
-        body=ReasonSerializer,
+        body=ReasonRequiredSerializer,
         examples_=examples.REVOKE,
+        operation_id="requests_revoke",
     ),
     extend=extend_schema(
+        operation_id="requests_extend",
         summary="Ask for more time on your approved access: a new request, linked by `extends`, "
         "whose access starts when this one's ends (dry_run: check only, 200, nothing stored)",
         parameters=[ID],

@@ -147,14 +147,14 @@ def test_revoking_access_that_is_not_approved_is_409(api, pending):
 
 def test_access_check_refusals(api):
     both = api("alice").get(url("access/check/"), {"role": "a", "resource": "b/c"})
-    assert both.status_code == 400
+    assert both.status_code == 422
     assert both.json() == {
         "detail": "give exactly one of role or resource",
-        "code": "invalid",
+        "code": "unprocessable",
         "errors": {"non_field_errors": ["give exactly one of role or resource"]},
     }
     neither = api("alice").get(url("access/check/"))
-    assert neither.status_code == 400
+    assert neither.status_code == 422
     bad_id = api("alice").get(url("access/check/"), {"resource": "nokind"})
     assert bad_id.status_code == 400 and bad_id.json()["field"] == "resource"
     unknown_user = api("ivy").get(url("access/check/"), {"user": "ghost", "role": "x"})
