@@ -262,6 +262,11 @@ SPECTACULAR_SETTINGS = {
         "GrantStatusEnum": "requests_app.api.serializers.grants.GRANT_STATUSES",
         "ProvisioningStateEnum": "requests_app.api.serializers.grants.PROVISION_STATES",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # Idempotency-Key, If-Match, ETag/Location/Idempotent-Replayed, 409/412/422.
+        "requests_app.api.retry_schema.document_retries",
+    ],
 }
 
 # --- Access requests and the portal -------------------------------------------------------

@@ -197,3 +197,18 @@ def test_concurrent_retries_with_one_key_create_one_request(api, user, round_):
     done = [o.value for o in outcomes if o.value.status_code == 201]
     assert [a.has_header("Idempotent-Replayed") for a in done].count(False) == 1
     assert AuditEvent.objects.filter(action="request.created").count() == 1
+
+
+def test_the_schema_documents_the_key_the_preconditions_and_the_headers(api):
+    schema = api(None).get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    paths = schema["paths"]
+    for path in ["/api/v1/requests/", "/api/v1/auth/token/", "/api/v1/requests/{id}/deny/"]:
+        operation = paths[path]["post"]
+        assert "Idempotency-Key" in [p["name"] for p in operation["parameters"]]
+        assert {"409", "422"} <= operation["responses"].keys()
+    create = paths["/api/v1/requests/"]["post"]["responses"]["201"]["headers"]
+    assert {"Location", "ETag", "Idempotent-Replayed"} <= create.keys()
+    revoke = paths["/api/v1/requests/{id}/revoke/"]["post"]
+    assert "If-Match" in [p["name"] for p in revoke["parameters"]]
+    assert "412" in revoke["responses"]
+    assert "ETag" in paths["/api/v1/requests/{id}/"]["get"]["responses"]["200"]["headers"]
