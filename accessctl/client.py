@@ -12,8 +12,10 @@ import http.client
 import json
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -24,6 +26,11 @@ from accessctl.errors import AuthError, NetworkError, ServerError, SessionExpire
 
 DEFAULT_TIMEOUT = 30.0
 MAX_PAGES = 200
+# A POST whose answer was lost (the connection dropped, no answer in time, a 502/503/504 from
+# a proxy) is sent again this many more times with the same Idempotency-Key: the server
+# replays its first answer instead of doing the work twice (README "Retries").
+POST_RETRIES = 2
+RETRIED_STATUSES = frozenset({502, 503, 504})
 
 Params = Mapping[str, object] | Iterable[tuple[str, object]] | None
 
@@ -70,6 +77,21 @@ def _reason(exc: BaseException) -> str:
     return str(reason) or reason.__class__.__name__
 
 
+def _answer_lost(exc: BaseException) -> bool:
+    """Whether the request may have reached the server and its answer was lost (the
+    connection closed or reset, or no answer in time): only then is a POST sent again."""
+    reason = getattr(exc, "reason", exc)
+    lost = (
+        ConnectionResetError,
+        http.client.RemoteDisconnected,
+        http.client.IncompleteRead,
+        TimeoutError,
+        socket.timeout,
+        BrokenPipeError,
+    )
+    return isinstance(reason, lost)
+
+
 class ApiClient:
     """Calls `<base_url>/api/v1/<path>` with `Authorization: Token <token>`."""
 
@@ -80,6 +102,7 @@ class ApiClient:
         self.token = token
         self.timeout = timeout
         self._opener = urllib.request.build_opener(_NoRedirect)
+        self.sleep = time.sleep  # between retries of a POST; tests replace it
 
     def url(self, path: str, params: Params = None) -> str:
         url = f"{self.base_url}{API_PREFIX}/{path.lstrip('/')}"
@@ -94,7 +117,28 @@ class ApiClient:
         return self.call("GET", self.url(path, params))
 
     def post(self, path: str, body: Mapping[str, object] | None = None) -> Any:
-        return self.call("POST", self.url(path), body or {})
+        """POST with a fresh `Idempotency-Key`, sent again (same key) when the answer was
+        lost; the API's endpoints that ignore the key (credentials, CLI sign-in) are never
+        retried blind. A refused connection is not retried: nothing reached the server."""
+        key = str(uuid.uuid4())
+        retries = POST_RETRIES if self._honours_key(path) else 0
+        for attempt in range(retries + 1):
+            try:
+                return self.call("POST", self.url(path), body or {}, idempotency_key=key)
+            except NetworkError as exc:
+                if attempt == retries or not exc.answer_lost:
+                    raise
+            except ServerError as exc:
+                retry = exc.status in RETRIED_STATUSES or exc.code == "idempotency_key_in_use"
+                if attempt == retries or not retry:
+                    raise
+                self.sleep(1.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _honours_key(path: str) -> bool:
+        path = path.lstrip("/")
+        return path.startswith("requests/") or path == "auth/token/"
 
     def get_list(self, path: str, params: Params = None) -> list:
         """Every item of a list endpoint, following DRF pagination (`results`/`next`) if used."""
@@ -116,11 +160,15 @@ class ApiClient:
             pages += 1
         return items
 
-    def call(self, method: str, url: str, body: object = None) -> Any:
+    def call(
+        self, method: str, url: str, body: object = None, *, idempotency_key: str | None = None
+    ) -> Any:
         headers = {
             "Accept": "application/json",
             "User-Agent": f"accessctl/{__version__}",
         }
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         if self.token:
             headers["Authorization"] = f"Token {self.token}"
         data = None
@@ -136,9 +184,13 @@ class ApiClient:
                 raw = exc.read()
             return self._http_error(url, exc.code, exc.headers, raw)
         except urllib.error.URLError as exc:
-            raise NetworkError(f"cannot connect to {self.base_url}: {_reason(exc)}") from None
+            error = NetworkError(f"cannot connect to {self.base_url}: {_reason(exc)}")
+            error.answer_lost = _answer_lost(exc)
+            raise error from None
         except (OSError, http.client.HTTPException) as exc:
-            raise NetworkError(f"cannot talk to {self.base_url}: {_reason(exc)}") from None
+            error = NetworkError(f"cannot talk to {self.base_url}: {_reason(exc)}")
+            error.answer_lost = _answer_lost(exc)
+            raise error from None
 
     def _decode(self, url: str, status: int, headers, raw: bytes) -> Any:
         if status == 204 or not raw.strip():

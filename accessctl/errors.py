@@ -54,6 +54,9 @@ class UsageError(CliError):
 
 class NetworkError(CliError):
     exit_code = EXIT_NETWORK
+    # True when the request may have reached the server and its answer was lost (a POST
+    # is then sent again with its Idempotency-Key: accessctl.client.ApiClient.post).
+    answer_lost = False
 
 
 class AuthError(CliError):
