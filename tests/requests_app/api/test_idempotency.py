@@ -212,3 +212,25 @@ def test_the_schema_documents_the_key_the_preconditions_and_the_headers(api):
     assert "If-Match" in [p["name"] for p in revoke["parameters"]]
     assert "412" in revoke["responses"]
     assert "ETag" in paths["/api/v1/requests/{id}/"]["get"]["responses"]["200"]["headers"]
+
+
+def test_a_retry_after_a_503_does_the_work(api, monkeypatch):
+    """A 5xx is not kept: the database was away the first time, the retry creates it."""
+    from accessportal.kernel.errors import DatabaseUnavailable
+    from requests_app.api.views import requests as views
+
+    real, calls = views.access_request_create, []
+
+    def away_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise DatabaseUnavailable("the database connection was lost; nothing was saved")
+        return real(**kwargs)
+
+    monkeypatch.setattr(views, "access_request_create", away_once)
+    alice = api("alice")
+    assert post(alice, "requests/", BODY, "after-503").status_code == 503
+    assert not IdempotencyRecord.objects.filter(key="after-503").exists()
+    again = post(alice, "requests/", BODY, "after-503")
+    assert again.status_code == 201 and not again.has_header("Idempotent-Replayed")
+    assert AccessRequest.objects.count() == 1
