@@ -35,10 +35,34 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("body", models.JSONField(blank=True, null=True)),
+                (
+                    "body_kept",
+                    models.BooleanField(
+                        default=False,
+                        help_text="false: the body was not kept (a secret), the replay redoes it",
+                    ),
+                ),
+                (
+                    "committed_status",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="the work committed; the status its answer has",
+                        null=True,
+                    ),
+                ),
+                (
+                    "resource",
+                    models.CharField(
+                        blank=True,
+                        help_text="the id of what the committed work answers with",
+                        max_length=64,
+                    ),
+                ),
                 ("headers", models.JSONField(blank=True, default=dict)),
                 (
                     "user",
                     models.ForeignKey(
+                        db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="+",
                         to=settings.AUTH_USER_MODEL,

@@ -163,34 +163,42 @@ class AccessRequestViewSet(
     def _answer(self, code: int = status.HTTP_200_OK) -> Response:
         """The request as it is now, after the service changed it, with its ETag; a 201
         (a review was created) says where the request is."""
-        target = self.get_object()
+        return self._show(self.get_object(), code)
+
+    def _show(self, target: AccessRequest, code: int) -> Response:
         response = with_etag(Response(self.get_serializer(target).data, status=code), target)
         if code == status.HTTP_201_CREATED:
             response["Location"] = location(target)
         return response
+
+    def answer_committed(self, resource: str, code: int) -> Response:
+        """An `Idempotency-Key` retry of a POST whose work committed but whose answer was
+        lost: the request it created or changed, as it is now (idempotency.idempotent)."""
+        target = self.get_queryset().filter(pk=resource).first()
+        if target is None:
+            raise NotFound("no such access request")
+        return self._show(target, code)
 
     def _created(self, created: AccessRequest, dry_run: bool) -> Response:
         """A new request: 201 with its Location and ETag; a dry run's unsaved one: 200."""
         if dry_run:
             return Response(self.get_serializer(created).data, status=status.HTTP_200_OK)
         created = self.get_queryset().get(pk=created.pk)  # as a read shows it (its ETag too)
-        response = Response(self.get_serializer(created).data, status=status.HTTP_201_CREATED)
-        response["Location"] = location(created)
-        return with_etag(response, created)
+        return self._show(created, status.HTTP_201_CREATED)
 
     def _input(self, serializer_class, request: Request) -> dict:
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    @idempotent
+    @idempotent(status.HTTP_201_CREATED)
     def create(self, request: Request) -> Response:
         data = self._input(RequestCreateSerializer, request)
         created = access_request_create(requester=request.user, **data)
         return self._created(created, data["dry_run"])
 
     @action(detail=True, methods=["post"])
-    @idempotent
+    @idempotent(status.HTTP_201_CREATED)
     def reviews(self, request: Request, pk: str) -> Response:
         target = self.get_object()
         data = self._input(ReviewCreateSerializer, request)
@@ -200,7 +208,7 @@ class AccessRequestViewSet(
         return self._answer(status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
-    @idempotent
+    @idempotent(status.HTTP_200_OK)
     def withdraw(self, request: Request, pk: str) -> Response:
         target = self.get_object()
         data = self._input(ReasonSerializer, request)
@@ -213,12 +221,12 @@ class AccessRequestViewSet(
         return self._answer()
 
     @action(detail=True, methods=["post"])
-    @idempotent
+    @idempotent(status.HTTP_200_OK)
     def approve(self, request: Request, pk: str) -> Response:
         return self._resolve(request, RequestState.APPROVED)
 
     @action(detail=True, methods=["post"])
-    @idempotent
+    @idempotent(status.HTTP_200_OK)
     def deny(self, request: Request, pk: str) -> Response:
         return self._resolve(request, RequestState.DENIED)
 
@@ -235,7 +243,7 @@ class AccessRequestViewSet(
         return self._answer()
 
     @action(detail=True, methods=["post"])
-    @idempotent
+    @idempotent(status.HTTP_200_OK)
     def revoke(self, request: Request, pk: str) -> Response:
         target = self.get_object()
         data = self._input(ReasonSerializer, request)
@@ -248,7 +256,7 @@ class AccessRequestViewSet(
         return self._answer()
 
     @action(detail=True, methods=["post"])
-    @idempotent
+    @idempotent(status.HTTP_201_CREATED)
     def extend(self, request: Request, pk: str) -> Response:
         target = self.get_object()  # 404 unless visible; then the service's 403 for others
         ensure_may_extend(target, request.user)  # before the body is validated, as withdraw

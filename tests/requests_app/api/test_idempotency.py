@@ -234,3 +234,206 @@ def test_a_retry_after_a_503_does_the_work(api, monkeypatch):
     again = post(alice, "requests/", BODY, "after-503")
     assert again.status_code == 201 and not again.has_header("Idempotent-Replayed")
     assert AccessRequest.objects.count() == 1
+
+
+# Whether the work was done is in the record, written in the service's own transaction.
+
+
+def fail_once_after_the_work(monkeypatch, error: BaseException) -> None:
+    """The view raises `error` once, after the request's creation committed (answering
+    it), as a database lost right after COMMIT or a killed worker does."""
+    from requests_app.api.views.requests import AccessRequestViewSet
+
+    real, failed = AccessRequestViewSet._created, []
+
+    def answer(view, created, dry_run):
+        if not failed:
+            failed.append(True)
+            raise error
+        return real(view, created, dry_run)
+
+    monkeypatch.setattr(AccessRequestViewSet, "_created", answer)
+
+
+def test_a_server_error_after_the_commit_is_answered_from_the_request_not_redone(api, monkeypatch):
+    from django.db import OperationalError
+
+    fail_once_after_the_work(monkeypatch, OperationalError("server closed the connection"))
+    alice = api("alice")
+    alice.raise_request_exception = False  # the 503 a client gets, not the test's error
+    assert post(alice, "requests/", BODY, "k").status_code == 503
+    again = post(alice, "requests/", BODY, "k")
+    created = AccessRequest.objects.get(user__username="alice")
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == str(created.id)
+    assert again["Location"] == url(f"requests/{created.id}/") and again.has_header("ETag")
+    assert AuditEvent.objects.filter(action="request.created").count() == 1
+
+
+def test_a_worker_killed_after_the_commit_leaves_a_key_that_answers_from_the_request(
+    api, monkeypatch
+):
+    fail_once_after_the_work(monkeypatch, SystemExit(1))
+    alice = api("alice")
+    with pytest.raises(SystemExit):
+        post(alice, "requests/", BODY, "k")
+    again = post(alice, "requests/", BODY, "k")
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert AccessRequest.objects.filter(user__username="alice").count() == 1
+
+
+def test_an_answer_not_stored_after_the_commit_is_never_redone_even_after_minutes(api, monkeypatch):
+    """The answer's store failed (or the process died before it): a retry at once, or
+    after the dead-claim delay, answers from the committed request."""
+    from requests_app.api import idempotency
+
+    monkeypatch.setattr(idempotency, "_store", lambda record, response, keep_body: None)
+    alice = api("alice")
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        first = post(alice, "requests/", BODY, "k")
+        soon = post(alice, "requests/", BODY, "k")
+    with time_machine.travel(start + RUNNING_FOR + timedelta(seconds=1), tick=False):
+        later = post(alice, "requests/", BODY, "k")
+    assert first.status_code == 201
+    for again in (soon, later):
+        assert (again.status_code, again["Idempotent-Replayed"]) == (201, "true")
+        assert again.json()["id"] == first.json()["id"]
+    assert AccessRequest.objects.filter(user__username="alice").count() == 1
+
+
+def test_an_action_answered_from_the_request_keeps_its_status_and_shows_it_now(
+    api, pending, monkeypatch
+):
+    from requests_app.api.views.requests import AccessRequestViewSet
+
+    real, failed = AccessRequestViewSet._answer, []
+
+    def answer(view, code=200):
+        if not failed:
+            failed.append(True)
+            raise SystemExit(1)
+        return real(view, code)
+
+    monkeypatch.setattr(AccessRequestViewSet, "_answer", answer)
+    bob = api("bob")
+    review = {"state": "APPROVED", "reason": "ok"}
+    with pytest.raises(SystemExit):
+        post(bob, f"requests/{pending.id}/reviews/", review, "r")
+    again = post(bob, f"requests/{pending.id}/reviews/", review, "r")
+    assert (again.status_code, again["Idempotent-Replayed"]) == (201, "true")
+    assert again.json()["state"] == "APPROVED"
+    assert AuditEvent.objects.filter(action="review.submitted").count() == 1
+
+
+def test_a_failure_inside_the_services_transaction_frees_the_key(api, monkeypatch):
+    """Rolled back with the work, the mark is absent: the retry does the work."""
+    from accessportal.kernel.errors import DatabaseUnavailable
+    from requests_app.services import access_requests
+
+    real, failed = access_requests._write, []
+
+    def write_then_fail(*args):
+        real(*args)
+        if not failed:
+            failed.append(True)
+            raise DatabaseUnavailable("the database connection was lost; nothing was saved")
+
+    monkeypatch.setattr(access_requests, "_write", write_then_fail)
+    alice = api("alice")
+    assert post(alice, "requests/", BODY, "k").status_code == 503
+    assert not IdempotencyRecord.objects.filter(key="k").exists()
+    again = post(alice, "requests/", BODY, "k")
+    assert again.status_code == 201 and not again.has_header("Idempotent-Replayed")
+    assert AccessRequest.objects.filter(user__username="alice").count() == 1
+
+
+def test_a_late_attempt_whose_key_was_taken_over_saves_nothing(api, monkeypatch):
+    """Its claim was taken over as dead while it ran: its mark cannot be written, so its
+    work is rolled back with it."""
+    from requests_app.api.views import requests as views
+
+    real = views.access_request_create
+
+    def taken_over_meanwhile(**kwargs):
+        IdempotencyRecord.objects.filter(key="k").delete()
+        return real(**kwargs)
+
+    monkeypatch.setattr(views, "access_request_create", taken_over_meanwhile)
+    answer = post(api("alice"), "requests/", BODY, "k")
+    assert answer.status_code == 409 and answer.json()["code"] == "concurrent_update"
+    assert not AccessRequest.objects.exists()
+    assert not AuditEvent.objects.filter(action="request.created").exists()
+
+
+def test_a_dry_run_marks_nothing_and_is_done_again_after_a_server_error(api, monkeypatch):
+    from django.db import OperationalError
+
+    fail_once_after_the_work(monkeypatch, OperationalError("server closed the connection"))
+    alice = api("alice")
+    alice.raise_request_exception = False  # the 503 a client gets, not the test's error
+    body = {**BODY, "dry_run": True}
+    assert post(alice, "requests/", body, "k").status_code == 503
+    again = post(alice, "requests/", body, "k")
+    assert again.status_code == 200 and not again.has_header("Idempotent-Replayed")
+    assert not AccessRequest.objects.exists()
+
+
+def test_a_stale_if_match_is_not_kept_so_a_retry_with_a_fresh_one_goes_through(api, approved):
+    alice = api("alice")
+    path, body = f"requests/{approved.id}/revoke/", {"reason": "done"}
+    stale = post(alice, path, body, "k", HTTP_IF_MATCH='"0000"')
+    assert stale.status_code == 412
+    fresh = alice.get(url(f"requests/{approved.id}/"))["ETag"]
+    revoked = post(alice, path, body, "k", HTTP_IF_MATCH=fresh)
+    assert revoked.status_code == 200 and not revoked.has_header("Idempotent-Replayed")
+    assert revoked.json()["state"] == "REVOKED"
+
+
+def test_a_post_purges_at_most_a_batch_of_expired_keys(api, user):
+    from requests_app.api.idempotency import PURGE_BATCH
+
+    alice, long_ago = user("alice"), timezone.now() - timedelta(days=2)
+    IdempotencyRecord.objects.bulk_create(
+        IdempotencyRecord(
+            user=alice, key=f"old-{n}", fingerprint="x", created=long_ago, expires_at=long_ago
+        )
+        for n in range(PURGE_BATCH + 1)
+    )
+    assert post(api("alice"), "requests/", BODY, "new").status_code == 201
+    assert IdempotencyRecord.objects.filter(expires_at__lte=timezone.now()).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_lost_after_the_commit_then_a_retry_answers_without_a_second_review(
+    requester, reviewer
+):
+    """On PostgreSQL, the server really ends the session after the review committed: 503,
+    then the same POST with the same key answers 201 from the request, one review."""
+    from django.db import connection, transaction
+
+    from requests_app.models import Review
+    from requests_app.services.access_requests import access_request_create
+    from tests.requests_app.test_connection_loss import KillOnce, _client_of
+
+    pending = access_request_create(requester=requester, roles=["db-admin"], reason="INC-1")
+    client = _client_of(reviewer)
+    committed = []
+
+    def after_commit(sql: str) -> bool:
+        if not committed:
+            if sql.startswith('INSERT INTO "requests_app_review" '):
+                transaction.on_commit(lambda: committed.append(True))
+            return False
+        return not (connection.in_atomic_block or connection.run_commit_hooks_on_set_autocommit_on)
+
+    path, review = f"requests/{pending.id}/reviews/", {"state": "APPROVED", "reason": "ok"}
+    with connection.execute_wrapper(KillOnce(after_commit)):
+        lost = post(client, path, review, "k")
+    connection.close()  # as Django does when a request ends on a failed connection
+    assert committed and lost.status_code == 503
+    again = post(client, path, review, "k")
+    assert (again.status_code, again["Idempotent-Replayed"]) == (201, "true")
+    assert Review.objects.filter(request=pending).count() == 1
+    assert AuditEvent.objects.filter(action="review.submitted").count() == 1
