@@ -22,7 +22,14 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from accessctl import __version__
 from accessctl.config import API_PREFIX
-from accessctl.errors import AuthError, NetworkError, ServerError, SessionExpired
+from accessctl.errors import (
+    AuthError,
+    CliError,
+    NetworkError,
+    OutcomeUnknown,
+    ServerError,
+    SessionExpired,
+)
 
 DEFAULT_TIMEOUT = 30.0
 MAX_PAGES = 200
@@ -31,6 +38,11 @@ MAX_PAGES = 200
 # replays its first answer instead of doing the work twice (README "Retries").
 POST_RETRIES = 2
 RETRIED_STATUSES = frozenset({502, 503, 504})
+# A retry that finds the first attempt still running (409 idempotency_key_in_use) waits as
+# the server's Retry-After says, for this long in all: more than the server may take with
+# one request (its worker timeout, 30 s, behind the proxy's 35 s).
+IN_USE_PATIENCE = 45.0
+IN_USE_WAIT = (1.0, 10.0)  # the least and most one Retry-After is honoured for
 
 Params = Mapping[str, object] | Iterable[tuple[str, object]] | None
 
@@ -118,22 +130,41 @@ class ApiClient:
 
     def post(self, path: str, body: Mapping[str, object] | None = None) -> Any:
         """POST with a fresh `Idempotency-Key`, sent again (same key) when the answer was
-        lost; the API's endpoints that ignore the key (credentials, CLI sign-in) are never
-        retried blind. A refused connection is not retried: nothing reached the server."""
+        lost (POST_RETRIES times), and while the server says the key is in use (for
+        IN_USE_PATIENCE seconds); the API's endpoints that ignore the key (credentials, CLI
+        sign-in) are never retried blind. A refused connection is not retried: nothing
+        reached the server. When the retries end without an answer, a write to
+        `requests/...` is OutcomeUnknown: it may have been done."""
         key = str(uuid.uuid4())
-        retries = POST_RETRIES if self._honours_key(path) else 0
-        for attempt in range(retries + 1):
+        if not self._honours_key(path):
+            return self.call("POST", self.url(path), body or {}, idempotency_key=key)
+        lost, waited = 0, 0.0
+        while True:
             try:
                 return self.call("POST", self.url(path), body or {}, idempotency_key=key)
             except NetworkError as exc:
-                if attempt == retries or not exc.answer_lost:
-                    raise
+                failure, retry = exc, exc.answer_lost
             except ServerError as exc:
-                retry = exc.status in RETRIED_STATUSES or exc.code == "idempotency_key_in_use"
-                if attempt == retries or not retry:
-                    raise
+                failure, retry = exc, exc.status in RETRIED_STATUSES
+                if exc.code == "idempotency_key_in_use":
+                    if waited >= IN_USE_PATIENCE:
+                        raise self._unknown(path, exc) from None
+                    pause = _seconds(exc.retry_after)
+                    self.sleep(pause)
+                    waited += pause
+                    continue
+            if retry and lost < POST_RETRIES:
+                lost += 1
                 self.sleep(1.0)
-        raise AssertionError("unreachable")  # pragma: no cover
+                continue
+            if lost and (retry or isinstance(failure, NetworkError)):
+                raise self._unknown(path, failure) from None
+            raise failure
+
+    @staticmethod
+    def _unknown(path: str, failure: CliError) -> CliError:
+        """After retries that did not tell whether the write was done."""
+        return OutcomeUnknown(failure.message) if path.lstrip("/") != "auth/token/" else failure
 
     @staticmethod
     def _honours_key(path: str) -> bool:
@@ -242,7 +273,16 @@ class ApiClient:
                 f"the server refused the credentials: {message}",
                 hint="run `accessctl login` again, or check ACCESSPORTAL_TOKEN",
             )
-        raise ServerError(message, status=status, code=code)
+        raise ServerError(message, status=status, code=code, retry_after=headers.get("Retry-After"))
+
+
+def _seconds(retry_after: str | None) -> float:
+    """A Retry-After of delay-seconds, within IN_USE_WAIT (1 s when absent or a date)."""
+    try:
+        seconds = float(retry_after or "")
+    except ValueError:
+        seconds = IN_USE_WAIT[0]
+    return min(max(seconds, IN_USE_WAIT[0]), IN_USE_WAIT[1])
 
 
 _NOT_JSON = object()

@@ -11,7 +11,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from accessctl.client import ApiClient
-from accessctl.errors import NetworkError, ServerError
+from accessctl.errors import NetworkError, OutcomeUnknown, ServerError
 from accessportal.kernel.models import AuditEvent
 from requests_app.models import AccessRequest
 
@@ -119,3 +119,46 @@ def test_posts_the_server_does_not_key_and_refused_connections_are_sent_once(
     with pytest.raises(NetworkError) as caught:
         refused.post("requests/", {})
     assert not caught.value.answer_lost
+
+
+def test_a_key_in_use_is_waited_for_as_retry_after_says_then_the_outcome_is_unknown(
+    fake_server, slept
+):
+    """The first attempt may still be running on the server (its answer timed out here):
+    accessctl waits for it for longer than the server may take, never inviting a rerun
+    with a new key, and if it still cannot tell, says to look first."""
+    fake_server.route(
+        "POST",
+        "/api/v1/requests/",
+        409,
+        {"detail": "still being processed", "code": "idempotency_key_in_use"},
+        headers={"Retry-After": "3"},
+    )
+    client = ApiClient(fake_server.url, "tok")
+    client.sleep = slept.append
+    with pytest.raises(OutcomeUnknown) as unknown:
+        client.post("requests/", {"roles": ["db-admin"]})
+    assert sum(slept) >= 40 and set(slept) == {3.0}
+    assert len({call["headers"]["Idempotency-Key"] for call in fake_server.calls}) == 1
+    assert "outcome unknown" in unknown.value.message
+    assert "accessctl requests list" in unknown.value.message
+    assert unknown.value.exit_code != 0
+
+
+def test_a_key_in_use_then_the_first_answer_is_returned(fake_server, slept):
+    fake_server.route(
+        "POST",
+        "/api/v1/requests/",
+        409,
+        {"detail": "still being processed", "code": "idempotency_key_in_use"},
+    )
+    client = ApiClient(fake_server.url, "tok")
+
+    def finish_meanwhile(seconds):
+        slept.append(seconds)
+        if len(slept) == 20:  # the first attempt ends after 20 s
+            fake_server.route("POST", "/api/v1/requests/", 201, {"id": "r1"})
+
+    client.sleep = finish_meanwhile
+    assert client.post("requests/", {"roles": ["db-admin"]}) == {"id": "r1"}
+    assert slept == [1.0] * 20
