@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from requests_app.api.idempotency import HEADER, REPLAYED, RETRY_AFTER
+from requests_app.api.idempotency import HEADER, NOT_STORED, REPLAYED, RETRY_AFTER
 
 ACTIONS = "reviews|withdraw|approve|deny|revoke|extend"
 # POSTs wrapped by `idempotency.idempotent` / `run_idempotent`.
@@ -20,6 +20,8 @@ IDEMPOTENT = re.compile(rf"^/api/v1/(requests/(\{{id\}}/({ACTIONS})/)?|auth/toke
 PRECONDITIONED = re.compile(rf"^/api/v1/requests/\{{id\}}/({ACTIONS})/$")
 # Answers that carry the request's ETag: one request, before or after a change.
 TAGGED = re.compile(rf"^/api/v1/requests/(\{{id\}}/(({ACTIONS})/)?)?$")
+# POSTs whose 200 is a dry run: an unsaved request, which has no version (no ETag).
+DRY_RUNS = re.compile(r"^/api/v1/requests/(\{id\}/extend/)?$")
 
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
@@ -71,7 +73,7 @@ def document_retries(result: dict, generator, request, public) -> dict:
             if PRECONDITIONED.match(path):
                 _preconditioned(operation)
             if TAGGED.match(path):
-                for status in ("200", "201"):
+                for status in ("201",) if DRY_RUNS.match(path) else ("200", "201"):
                     _headers(operation, status, ETag=ETAG)
                 _headers(operation, "201", Location=LOCATION)
     return result
@@ -93,7 +95,7 @@ def _idempotent(operation: dict) -> None:
     _parameter(operation, KEY_PARAMETER)
     responses = operation.setdefault("responses", {})
     for status, response in responses.items():
-        if status < "500" and status not in ("409", "429"):
+        if status.isdigit() and int(status) < 500 and int(status) not in NOT_STORED:
             response.setdefault("headers", {})[REPLAYED] = REPLAYED_HEADER
     responses["422"] = {
         "description": f"`idempotency_key_mismatch`: this `{HEADER}` was used with another "

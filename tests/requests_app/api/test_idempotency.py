@@ -212,6 +212,15 @@ def test_the_schema_documents_the_key_the_preconditions_and_the_headers(api):
     assert "If-Match" in [p["name"] for p in revoke["parameters"]]
     assert "412" in revoke["responses"]
     assert "ETag" in paths["/api/v1/requests/{id}/"]["get"]["responses"]["200"]["headers"]
+    withdrawn = paths["/api/v1/requests/{id}/withdraw/"]["post"]["responses"]["200"]["headers"]
+    assert "ETag" in withdrawn
+    for dry_run in ("/api/v1/requests/", "/api/v1/requests/{id}/extend/"):
+        assert "ETag" not in paths[dry_run]["post"]["responses"]["200"].get("headers", {})
+
+
+def test_a_dry_run_answer_has_no_etag_as_documented(api):
+    answer = api("alice").post(url("requests/"), {**BODY, "dry_run": True}, format="json")
+    assert answer.status_code == 200 and not answer.has_header("ETag")
 
 
 def test_a_retry_after_a_503_does_the_work(api, monkeypatch):
