@@ -446,3 +446,28 @@ def test_a_connection_lost_after_the_commit_then_a_retry_answers_without_a_secon
     assert (again.status_code, again["Idempotent-Replayed"]) == (201, "true")
     assert Review.objects.filter(request=pending).count() == 1
     assert AuditEvent.objects.filter(action="review.submitted").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_lost_before_the_commit_is_replayed_with_its_mark_once(requester):
+    """The service's retry on a fresh connection still works with the mark's transaction
+    around it: one request, its key marked and answered 201 by the first attempt."""
+    from django.db import connection
+
+    from tests.requests_app.test_connection_loss import KillOnce, _client_of
+
+    kill = KillOnce(lambda sql: sql.startswith('INSERT INTO "requests_app_accessrequest"'))
+    with connection.execute_wrapper(kill):
+        answer = post(_client_of(requester), "requests/", BODY, "k")
+    assert kill.fired and answer.status_code == 201, answer.content
+    assert not answer.has_header("Idempotent-Replayed")
+    assert [str(pk) for pk in AccessRequest.objects.values_list("id", flat=True)] == [
+        answer.json()["id"]
+    ]
+    record = IdempotencyRecord.objects.get(key="k")
+    assert (record.status, record.committed_status, record.resource) == (
+        201,
+        201,
+        answer.json()["id"],
+    )
