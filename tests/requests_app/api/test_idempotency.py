@@ -471,3 +471,12 @@ def test_a_connection_lost_before_the_commit_is_replayed_with_its_mark_once(requ
         201,
         answer.json()["id"],
     )
+
+
+def test_a_kept_empty_body_is_replayed_as_such_not_redone(api, user):
+    """A stored answer without a body is not taken for "the body was not kept"."""
+    record = reserve(user("alice"), "empty", BODY, timezone.now())
+    IdempotencyRecord.objects.filter(pk=record.pk).update(status=200, body=None, body_kept=True)
+    again = post(api("alice"), "requests/", BODY, "empty")
+    assert (again.status_code, again["Idempotent-Replayed"]) == (200, "true")
+    assert not AccessRequest.objects.exists()
