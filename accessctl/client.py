@@ -12,18 +12,37 @@ import http.client
 import json
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from accessctl import __version__
 from accessctl.config import API_PREFIX
-from accessctl.errors import AuthError, NetworkError, ServerError, SessionExpired
+from accessctl.errors import (
+    AuthError,
+    CliError,
+    NetworkError,
+    OutcomeUnknown,
+    ServerError,
+    SessionExpired,
+)
 
 DEFAULT_TIMEOUT = 30.0
 MAX_PAGES = 200
+# A POST whose answer was lost (the connection dropped, no answer in time, a 502/503/504 from
+# a proxy) is sent again this many more times with the same Idempotency-Key: the server
+# replays its first answer instead of doing the work twice (README "Retries").
+POST_RETRIES = 2
+RETRIED_STATUSES = frozenset({502, 503, 504})
+# A retry that finds the first attempt still running (409 idempotency_key_in_use) waits as
+# the server's Retry-After says, for this long in all: more than the server may take with
+# one request (its worker timeout, 30 s, behind the proxy's 35 s).
+IN_USE_PATIENCE = 45.0
+IN_USE_WAIT = (1.0, 10.0)  # the least and most one Retry-After is honoured for
 
 Params = Mapping[str, object] | Iterable[tuple[str, object]] | None
 
@@ -74,6 +93,21 @@ def _reason(exc: BaseException) -> str:
     return str(reason) or reason.__class__.__name__
 
 
+def _answer_lost(exc: BaseException) -> bool:
+    """Whether the request may have reached the server and its answer was lost (the
+    connection closed or reset, or no answer in time): only then is a POST sent again."""
+    reason = getattr(exc, "reason", exc)
+    lost = (
+        ConnectionResetError,
+        http.client.RemoteDisconnected,
+        http.client.IncompleteRead,
+        TimeoutError,
+        socket.timeout,
+        BrokenPipeError,
+    )
+    return isinstance(reason, lost)
+
+
 class ApiClient:
     """Calls `<base_url>/api/v1/<path>` with `Authorization: Token <token>`."""
 
@@ -84,6 +118,7 @@ class ApiClient:
         self.token = token
         self.timeout = timeout
         self._opener = urllib.request.build_opener(_NoRedirect)
+        self.sleep = time.sleep  # between retries of a POST; tests replace it
 
     def url(self, path: str, params: Params = None) -> str:
         url = f"{self.base_url}{API_PREFIX}/{path.lstrip('/')}"
@@ -98,7 +133,47 @@ class ApiClient:
         return self.call("GET", self.url(path, params))
 
     def post(self, path: str, body: Mapping[str, object] | None = None) -> Any:
-        return self.call("POST", self.url(path), body or {})
+        """POST with a fresh `Idempotency-Key`, sent again (same key) when the answer was
+        lost (POST_RETRIES times), and while the server says the key is in use (for
+        IN_USE_PATIENCE seconds); the API's endpoints that ignore the key (credentials, CLI
+        sign-in) are never retried blind. A refused connection is not retried: nothing
+        reached the server. When the retries end without an answer, a write to
+        `requests/...` is OutcomeUnknown: it may have been done."""
+        key = str(uuid.uuid4())
+        if not self._honours_key(path):
+            return self.call("POST", self.url(path), body or {}, idempotency_key=key)
+        lost, waited = 0, 0.0
+        while True:
+            try:
+                return self.call("POST", self.url(path), body or {}, idempotency_key=key)
+            except NetworkError as exc:
+                failure, retry = exc, exc.answer_lost
+            except ServerError as exc:
+                failure, retry = exc, exc.status in RETRIED_STATUSES
+                if exc.code == "idempotency_key_in_use":
+                    if waited >= IN_USE_PATIENCE:
+                        raise self._unknown(path, exc) from None
+                    pause = _seconds(exc.retry_after)
+                    self.sleep(pause)
+                    waited += pause
+                    continue
+            if retry and lost < POST_RETRIES:
+                lost += 1
+                self.sleep(1.0)
+                continue
+            if lost and (retry or isinstance(failure, NetworkError)):
+                raise self._unknown(path, failure) from None
+            raise failure
+
+    @staticmethod
+    def _unknown(path: str, failure: CliError) -> CliError:
+        """After retries that did not tell whether the write was done."""
+        return OutcomeUnknown(failure.message) if path.lstrip("/") != "auth/token/" else failure
+
+    @staticmethod
+    def _honours_key(path: str) -> bool:
+        path = path.lstrip("/")
+        return path.startswith("requests/") or path == "auth/token/"
 
     def get_list(self, path: str, params: Params = None) -> list:
         """Every item of a list endpoint, following DRF pagination (`results`/`next`) if used."""
@@ -120,11 +195,15 @@ class ApiClient:
             pages += 1
         return items
 
-    def call(self, method: str, url: str, body: object = None) -> Any:
+    def call(
+        self, method: str, url: str, body: object = None, *, idempotency_key: str | None = None
+    ) -> Any:
         headers = {
             "Accept": "application/json",
             "User-Agent": f"accessctl/{__version__}",
         }
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         if self.token:
             headers["Authorization"] = f"Token {self.token}"
         data = None
@@ -140,9 +219,13 @@ class ApiClient:
                 raw = exc.read()
             return self._http_error(url, exc.code, exc.headers, raw)
         except urllib.error.URLError as exc:
-            raise NetworkError(f"cannot connect to {self.base_url}: {_reason(exc)}") from None
+            error = NetworkError(f"cannot connect to {self.base_url}: {_reason(exc)}")
+            error.answer_lost = _answer_lost(exc)
+            raise error from None
         except (OSError, http.client.HTTPException) as exc:
-            raise NetworkError(f"cannot talk to {self.base_url}: {_reason(exc)}") from None
+            error = NetworkError(f"cannot talk to {self.base_url}: {_reason(exc)}")
+            error.answer_lost = _answer_lost(exc)
+            raise error from None
 
     def _decode(self, url: str, status: int, headers, raw: bytes) -> Any:
         if status == 204 or not raw.strip():
@@ -194,7 +277,16 @@ class ApiClient:
                 f"the server refused the credentials: {message}",
                 hint="run `accessctl login` again, or check ACCESSPORTAL_TOKEN",
             )
-        raise ServerError(message, status=status, code=code)
+        raise ServerError(message, status=status, code=code, retry_after=headers.get("Retry-After"))
+
+
+def _seconds(retry_after: str | None) -> float:
+    """A Retry-After of delay-seconds, within IN_USE_WAIT (1 s when absent or a date)."""
+    try:
+        seconds = float(retry_after or "")
+    except ValueError:
+        seconds = IN_USE_WAIT[0]
+    return min(max(seconds, IN_USE_WAIT[0]), IN_USE_WAIT[1])
 
 
 _NOT_JSON = object()

@@ -42,10 +42,29 @@ class CliError(Exception):
 class ServerError(CliError):
     """The server answered with an error; `status` is the HTTP status (0 if none)."""
 
-    def __init__(self, message: str, *, status: int = 0, hint: str = "", code: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        hint: str = "",
+        code: str = "",
+        retry_after: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.code = code  # the body's `code` (or RFC 8628 `error`), when it has one
+        self.retry_after = retry_after  # the answer's Retry-After header, if any
+
+
+class OutcomeUnknown(ServerError):
+    """A write was sent, its answer lost, and the retries with its Idempotency-Key did not
+    learn whether it was done: sending it again with a new key could do it twice."""
+
+    def __init__(self, last: str) -> None:
+        super().__init__(
+            f"outcome unknown — check `accessctl requests list` before asking again ({last})"
+        )
 
 
 class UsageError(CliError):
@@ -54,6 +73,9 @@ class UsageError(CliError):
 
 class NetworkError(CliError):
     exit_code = EXIT_NETWORK
+    # True when the request may have reached the server and its answer was lost (a POST
+    # is then sent again with its Idempotency-Key: accessctl.client.ApiClient.post).
+    answer_lost = False
 
 
 class AuthError(CliError):

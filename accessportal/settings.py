@@ -262,10 +262,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Each operation's error answers: every status it can answer, `code` an enum of its codes.
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "requests_app.api.serializers.errors.precise_errors",
-    ],
     "ENUM_NAME_OVERRIDES": {
         "RequestStateEnum": "accessportal.kernel.choices.RequestState",
         "ReviewStateEnum": "accessportal.kernel.choices.ReviewState",
@@ -278,6 +274,10 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "requests_app.api.schema_hooks.query_parameters_not_empty",
         "requests_app.api.schema_hooks.paginated_examples_once",
+        # Idempotency-Key, If-Match, ETag/Location/Idempotent-Replayed, 409/412/422.
+        "requests_app.api.retry_schema.document_retries",
+        # Last: every status each operation can answer, `code` an enum per status.
+        "requests_app.api.serializers.errors.precise_errors",
     ],
 }
 

@@ -14,17 +14,25 @@ several events collects `AuditEntry`s and appends them together at its end
 (`resolve_locked(audit=...)`, `revoke_locked`). Waiting for any row lock while holding
 the head would make every writer wait, and could deadlock against a writer that holds
 that row and waits for the head.
+
+One write may follow the append: a callback registered with `before_service_commit` (an
+`Idempotency-Key` claim marked "committed", requests_app.api.idempotency) runs just before
+the outermost service transaction ends, so that it commits iff the service's work does. It
+writes only a row of its caller's own, which no other transaction holds for more than one
+statement.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
 
 from django.db import InterfaceError, OperationalError, transaction
 
@@ -42,6 +50,26 @@ ATTEMPTS = 3
 # Set while a retry_on_conflict service runs in this thread: a service it calls lets a
 # transient error through, so that the outermost one replays its whole transaction.
 _replaying = threading.local()
+
+# Callbacks run inside the transaction of every outermost service, just before it ends.
+_before_commit: ContextVar[tuple[Callable[[Any], None], ...]] = ContextVar(
+    "before_service_commit", default=()
+)
+
+
+@contextlib.contextmanager
+def before_service_commit(callback: Callable[[Any], None]) -> Iterator[None]:
+    """While in this block, every outermost `retry_on_conflict` service calls
+    `callback(its result)` inside its own transaction, after its work and before the
+    transaction ends: on every attempt, so a write of the callback commits iff the service's
+    work does (an attempt rolled back for a conflict rolls it back too, and the replay
+    writes it again). An exception of the callback rolls the work back. A service called by
+    another one does not call it (the outermost does, once its work is all done)."""
+    token = _before_commit.set((*_before_commit.get(), callback))
+    try:
+        yield
+    finally:
+        _before_commit.reset(token)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -71,8 +99,9 @@ class _StatementFailures:
         except (OperationalError, InterfaceError) as err:
             wrapper = context["connection"]
             raw = wrapper.connection
-            if wrapper.in_atomic_block and (raw is None or getattr(raw, "closed", False)):
-                self.error = err
+            closed = raw is None or getattr(raw, "closed", False)
+            if wrapper.in_atomic_block and closed and self.error is None:
+                self.error = err  # the first: a savepoint's rollback may fail after it
             raise
 
 
@@ -114,7 +143,7 @@ def _run_with_retries(func, args, kwargs):
         failures = _StatementFailures()
         try:
             with transaction.get_connection().execute_wrapper(failures):
-                return func(*args, **kwargs)
+                return _attempt(func, args, kwargs)
         except (OperationalError, InterfaceError) as err:
             if err is failures.error:
                 _reconnect_or_raise(func, err, attempt)
@@ -138,6 +167,20 @@ def _run_with_retries(func, args, kwargs):
                 ) from err
             time.sleep(random.uniform(0, 0.05 * 2**attempt))
             attempt += 1
+
+
+def _attempt(func, args, kwargs):
+    """One attempt of the service; with `before_service_commit` callbacks, in a transaction
+    of its own around the service's (which becomes a savepoint) so that they run inside it,
+    after the service's work."""
+    callbacks = _before_commit.get()
+    if not callbacks:
+        return func(*args, **kwargs)
+    with transaction.atomic():
+        result = func(*args, **kwargs)
+        for callback in callbacks:
+            callback(result)
+    return result
 
 
 def _reconnect_or_raise(func, err: BaseException, attempt: int) -> None:

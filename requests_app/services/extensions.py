@@ -8,7 +8,7 @@ old access ends (or now, if that is later), so there is no gap (`windows.access_
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -20,6 +20,7 @@ from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.locking import request_lock
+from requests_app.services.preconditions import ensure_if_match
 
 NOT_THE_REQUESTER = "only the requester may extend their access"
 
@@ -57,6 +58,7 @@ def access_request_extend(
     request_ttl: object = None,
     suggested_reviewers: Iterable[str] | None = None,
     dry_run: bool = False,
+    if_match: Collection[str] | None = None,
 ) -> AccessRequest:
     """Ask to continue the access of `request_id` (the requester's own, approved, not ended).
 
@@ -68,6 +70,7 @@ def access_request_extend(
     """
     original = request_lock(request_id)
     ensure_may_extend(original, requester)
+    ensure_if_match(original, if_match)  # of the request extended
     now = timezone.now()
     if not extendable(original, requester, now):
         if original.state != RequestState.APPROVED:

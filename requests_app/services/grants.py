@@ -6,6 +6,7 @@ ending a grant only records it and tells the requester.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -27,6 +28,7 @@ from requests_app.services.outbox import (
     outbox_message,
     request_payload,
 )
+from requests_app.services.preconditions import ensure_if_match
 from requests_app.services.provisioning import provisioning_sync
 from requests_app.services.text import clean_text
 from requests_app.services.transitions import request_transition_save, transition_check
@@ -152,7 +154,11 @@ def revoke_locked(
 @retry_on_conflict
 @transaction.atomic
 def access_request_revoke(
-    *, request_id: object, actor: AbstractBaseUser, reason: str
+    *,
+    request_id: object,
+    actor: AbstractBaseUser,
+    reason: str,
+    if_match: Collection[str] | None = None,
 ) -> AccessRequest:
     """End an approved request's access now (or cancel it before it starts); reason required.
 
@@ -169,6 +175,7 @@ def access_request_revoke(
         raise NotAllowed("you may not revoke this access")
     if not reason:
         raise ReasonRequired("a reason is required to revoke access", field="reason")
+    ensure_if_match(request, if_match)
     transition_check(request.state, RequestState.REVOKED)
     now = timezone.now()
     if request.access_expires and request.access_expires <= now:

@@ -4,6 +4,7 @@ requester, or expired at its pending TTL. Each is one transaction under the requ
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -31,6 +32,7 @@ from requests_app.services.outbox import (
     outbox_message,
     request_payload,
 )
+from requests_app.services.preconditions import ensure_if_match
 from requests_app.services.text import clean_text
 from requests_app.services.transitions import request_transition, requests_transition_bulk
 
@@ -91,7 +93,12 @@ def resolve_locked(
 @retry_on_conflict
 @transaction.atomic
 def access_request_resolve(
-    *, request_id: object, actor: AbstractBaseUser, state: str, reason: str
+    *,
+    request_id: object,
+    actor: AbstractBaseUser,
+    state: str,
+    reason: str,
+    if_match: Collection[str] | None = None,
 ) -> AccessRequest:
     """Approve or deny directly, bypassing thresholds.
 
@@ -110,6 +117,7 @@ def access_request_resolve(
         raise NotAllowed("you may not approve or deny requests directly")
     if not reason:
         raise ReasonRequired("a reason is required to resolve a request", field="reason")
+    ensure_if_match(request, if_match)
     ensure_pending(request)
     request.resolved_by_override = _superuser_override(actor)
     override = {"override": True, "why": "superuser"} if request.resolved_by_override else {}
@@ -137,13 +145,18 @@ def _superuser_override(actor: AbstractBaseUser) -> bool:
 @retry_on_conflict
 @transaction.atomic
 def access_request_withdraw(
-    *, request_id: object, actor: AbstractBaseUser, reason: str = ""
+    *,
+    request_id: object,
+    actor: AbstractBaseUser,
+    reason: str = "",
+    if_match: Collection[str] | None = None,
 ) -> AccessRequest:
     """The requester takes back their own PENDING request."""
     reason = clean_text(reason, field="reason")
     request = request_lock(request_id)
     if request.user_id != actor.pk:
         raise NotAllowed("only the requester may withdraw a request")
+    ensure_if_match(request, if_match)
     ensure_pending(request)
     return resolve_locked(
         request,

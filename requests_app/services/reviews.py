@@ -6,6 +6,7 @@ reviewer's right to review it; every write that reviews calls it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -29,6 +30,7 @@ from requests_app.models import AccessRequest, Review
 from requests_app.selectors import may_review, request_context
 from requests_app.services.access_requests import validate_start_time
 from requests_app.services.locking import ensure_pending, request_lock
+from requests_app.services.preconditions import ensure_if_match
 from requests_app.services.resolution import resolve_locked
 from requests_app.services.text import clean_text
 from requests_app.services.thresholds import matching_thresholds, tally
@@ -79,6 +81,7 @@ def review_submit(
     state: str,
     reason: str = "",
     assume_start_time: datetime | None = None,
+    if_match: Collection[str] | None = None,
 ) -> AccessRequest:
     """Record a review and resolve the request when a threshold is reached.
 
@@ -90,6 +93,7 @@ def review_submit(
         raise ValidationFailed("state must be APPROVED or DENIED", field="state")
     reason = clean_text(reason, field="reason")
     request, subject = request_get_for_review(request_id=request_id, reviewer=reviewer)
+    ensure_if_match(request, if_match)
     ensure_pending(request)
     _check_review_reason(request, reason)
     now = timezone.now()

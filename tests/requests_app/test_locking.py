@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError, transaction
 
 from accessportal.kernel.errors import ConcurrentUpdate
-from accessportal.kernel.locking import retry_on_conflict
+from accessportal.kernel.locking import before_service_commit, retry_on_conflict
 from policies_app.models import Resource
 from policies_app.services import apply, notification_rules, roles_resources
 from requests_app.services import (
@@ -97,6 +97,47 @@ def test_a_service_called_after_another_in_the_same_thread_still_retries(transac
     first()
     assert flaky() == "inner done"
     assert later_calls["inner"] == 2
+
+
+def test_a_before_commit_callback_runs_in_the_outermost_transaction_on_every_attempt(
+    transactional_db, calls
+):
+    """Its write is rolled back with an attempt that lost a conflict and written again by
+    the replay; it runs once per attempt, after the work, with the outermost's result."""
+    outer, _ = _services(calls, fail_inner_times=0)
+    seen = []
+
+    def mark(result):
+        seen.append(result)
+        Resource.objects.create(kind="node", name=f"mark-{len(seen)}")
+        if len(seen) == 1:
+            raise _transient()  # the attempt is rolled back, the mark with it
+
+    with before_service_commit(mark):
+        assert outer() == "inner done"
+
+    assert seen == ["inner done", "inner done"] and calls == {"outer": 2, "inner": 2}
+    assert sorted(Resource.objects.values_list("name", flat=True)) == ["attempt-2", "mark-2"]
+
+
+def test_a_failing_before_commit_callback_rolls_the_work_back(transactional_db, calls):
+    outer, _ = _services(calls, fail_inner_times=0)
+
+    def refuse(result):
+        raise ConcurrentUpdate("no")
+
+    with pytest.raises(ConcurrentUpdate), before_service_commit(refuse):
+        outer()
+    assert not Resource.objects.exists()
+
+
+def test_a_before_commit_callback_is_not_run_outside_its_block(transactional_db, calls):
+    outer, _ = _services(calls, fail_inner_times=0)
+    seen = []
+    with before_service_commit(seen.append):
+        pass
+    outer()
+    assert seen == []
 
 
 _RETRIED = retry_on_conflict(lambda: None).__code__

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from requests_app.api import examples
+from requests_app.api.idempotency import run_idempotent
 from requests_app.api.serializers.errors import errors
 from requests_app.api.throttling import ScopedThrottle
 from requests_app.services.tokens import api_token_get_or_create
@@ -65,5 +66,14 @@ class AuthTokenView(ObtainAuthToken):
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token = api_token_get_or_create(user=serializer.validated_data["user"])
-        return Response({"token": token.key})
+        user = serializer.validated_data["user"]
+        # Idempotency-Key: consulted only after the password was checked, scoped to the
+        # user it proved; the token is not stored with the key (nor the password hashed
+        # into its fingerprint): a retry fetches the same token again.
+        return run_idempotent(
+            request,
+            user,
+            lambda: Response({"token": api_token_get_or_create(user=user).key}),
+            data={name: value for name, value in request.data.items() if name != "password"},
+            keep_body=False,
+        )

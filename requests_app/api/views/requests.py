@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -18,7 +19,9 @@ from rest_framework.response import Response
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import NotFound
 from requests_app.api import examples
+from requests_app.api.etags import if_match, with_etag
 from requests_app.api.filters import AccessRequestFilter
+from requests_app.api.idempotency import idempotent
 from requests_app.api.serializers.errors import LIST_ERRORS, errors
 from requests_app.api.serializers.requests import (
     AccessRequestSerializer,
@@ -159,40 +162,77 @@ class AccessRequestViewSet(
             raise NotFound("no such access request")
         return request
 
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        target = self.get_object()
+        return with_etag(Response(self.get_serializer(target).data), target)
+
     def _answer(self, code: int = status.HTTP_200_OK) -> Response:
-        """The request as it is now, after the service changed it."""
-        return Response(self.get_serializer(self.get_object()).data, status=code)
+        """The request as it is now, after the service changed it, with its ETag; a 201
+        (a review was created) says where the request is."""
+        return self._show(self.get_object(), code)
+
+    def _show(self, target: AccessRequest, code: int) -> Response:
+        response = with_etag(Response(self.get_serializer(target).data, status=code), target)
+        if code == status.HTTP_201_CREATED:
+            response["Location"] = location(target)
+        return response
+
+    def answer_committed(self, resource: str, code: int) -> Response:
+        """An `Idempotency-Key` retry of a POST whose work committed but whose answer was
+        lost: the request it created or changed, as it is now (idempotency.idempotent)."""
+        target = self.get_queryset().filter(pk=resource).first()
+        if target is None:
+            raise NotFound("no such access request")
+        return self._show(target, code)
+
+    def _created(self, created: AccessRequest, dry_run: bool) -> Response:
+        """A new request: 201 with its Location and ETag; a dry run's unsaved one: 200."""
+        if dry_run:
+            return Response(self.get_serializer(created).data, status=status.HTTP_200_OK)
+        created = self.get_queryset().get(pk=created.pk)  # as a read shows it (its ETag too)
+        return self._show(created, status.HTTP_201_CREATED)
 
     def _input(self, serializer_class, request: Request) -> dict:
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
+    @idempotent(status.HTTP_201_CREATED)
     def create(self, request: Request) -> Response:
         data = self._input(RequestCreateSerializer, request)
         created = access_request_create(requester=request.user, **data)
-        code = status.HTTP_200_OK if data["dry_run"] else status.HTTP_201_CREATED
-        return Response(self.get_serializer(created).data, status=code)
+        return self._created(created, data["dry_run"])
 
     @action(detail=True, methods=["post"])
+    @idempotent(status.HTTP_201_CREATED)
     def reviews(self, request: Request, pk: str) -> Response:
         target = self.get_object()
         data = self._input(ReviewCreateSerializer, request)
-        review_submit(request_id=target.pk, reviewer=request.user, **data)
+        review_submit(
+            request_id=target.pk, reviewer=request.user, if_match=if_match(request), **data
+        )
         return self._answer(status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
+    @idempotent(status.HTTP_200_OK)
     def withdraw(self, request: Request, pk: str) -> Response:
         target = self.get_object()
         data = self._input(ReasonSerializer, request)
-        access_request_withdraw(request_id=target.pk, actor=request.user, reason=data["reason"])
+        access_request_withdraw(
+            request_id=target.pk,
+            actor=request.user,
+            reason=data["reason"],
+            if_match=if_match(request),
+        )
         return self._answer()
 
     @action(detail=True, methods=["post"])
+    @idempotent(status.HTTP_200_OK)
     def approve(self, request: Request, pk: str) -> Response:
         return self._resolve(request, RequestState.APPROVED)
 
     @action(detail=True, methods=["post"])
+    @idempotent(status.HTTP_200_OK)
     def deny(self, request: Request, pk: str) -> Response:
         return self._resolve(request, RequestState.DENIED)
 
@@ -200,22 +240,39 @@ class AccessRequestViewSet(
         target = self.get_object()
         data = self._input(ReasonSerializer, request)
         access_request_resolve(
-            request_id=target.pk, actor=request.user, state=state, reason=data["reason"]
+            request_id=target.pk,
+            actor=request.user,
+            state=state,
+            reason=data["reason"],
+            if_match=if_match(request),
         )
         return self._answer()
 
     @action(detail=True, methods=["post"])
+    @idempotent(status.HTTP_200_OK)
     def revoke(self, request: Request, pk: str) -> Response:
         target = self.get_object()
         data = self._input(ReasonSerializer, request)
-        access_request_revoke(request_id=target.pk, actor=request.user, reason=data["reason"])
+        access_request_revoke(
+            request_id=target.pk,
+            actor=request.user,
+            reason=data["reason"],
+            if_match=if_match(request),
+        )
         return self._answer()
 
     @action(detail=True, methods=["post"])
+    @idempotent(status.HTTP_201_CREATED)
     def extend(self, request: Request, pk: str) -> Response:
         target = self.get_object()  # 404 unless visible; then the service's 403 for others
         ensure_may_extend(target, request.user)  # before the body is validated, as withdraw
         data = self._input(ExtendSerializer, request)
-        created = access_request_extend(requester=request.user, request_id=target.pk, **data)
-        code = status.HTTP_200_OK if data["dry_run"] else status.HTTP_201_CREATED
-        return Response(self.get_serializer(created).data, status=code)
+        created = access_request_extend(
+            requester=request.user, request_id=target.pk, if_match=if_match(request), **data
+        )
+        return self._created(created, data["dry_run"])
+
+
+def location(access_request: AccessRequest) -> str:
+    """The request's URL, root-relative (right behind any proxy, whatever its Host)."""
+    return reverse("api:request-detail", kwargs={"pk": access_request.pk})

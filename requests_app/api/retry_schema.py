@@ -1,0 +1,121 @@
+"""The schema of retries and preconditions: a drf-spectacular postprocessing hook
+(SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]) that documents, on the operations that honour
+them, the `Idempotency-Key` and `If-Match` headers, the `Location`, `ETag` and
+`Idempotent-Replayed` headers of their answers, and the 409, 412 and 422 they can give.
+
+One place for what `requests_app.api.idempotency` and `requests_app.api.etags` do, rather
+than a copy in every view's `extend_schema`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from requests_app.api.idempotency import HEADER, NOT_STORED, REPLAYED, RETRY_AFTER
+
+ACTIONS = "reviews|withdraw|approve|deny|revoke|extend"
+# POSTs wrapped by `idempotency.idempotent` / `run_idempotent`.
+IDEMPOTENT = re.compile(rf"^/api/v1/(requests/(\{{id\}}/({ACTIONS})/)?|auth/token/)$")
+# State changes whose service compares If-Match under the request's row lock.
+PRECONDITIONED = re.compile(rf"^/api/v1/requests/\{{id\}}/({ACTIONS})/$")
+# Answers that carry the request's ETag: one request, before or after a change.
+TAGGED = re.compile(rf"^/api/v1/requests/(\{{id\}}/(({ACTIONS})/)?)?$")
+# POSTs whose 200 is a dry run: an unsaved request, which has no version (no ETag).
+DRY_RUNS = re.compile(r"^/api/v1/requests/(\{id\}/extend/)?$")
+
+ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+KEY_PARAMETER = {
+    "in": "header",
+    "name": HEADER,
+    "required": False,
+    "description": "Makes the POST safe to retry: the first answer to this key (per user, "
+    "kept 24 hours) is returned again, with `Idempotent-Replayed: true`, instead of doing "
+    "the work twice. Another body, method or path with the same key: 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~][ -~]*$"},
+}
+IF_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "description": "The request's `ETag` as you read it (or `*`): if it changed since, 412 "
+    "and nothing is done. Weak tags (`W/...`) never match.",
+    "schema": {"type": "string"},
+}
+ETAG = {
+    "description": "The request's version (a strong tag): send it as `If-Match`.",
+    "schema": {"type": "string"},
+}
+LOCATION = {
+    "description": "The URL of the request (root-relative): the one created, or reviewed.",
+    "schema": {"type": "string"},
+}
+REPLAYED_HEADER = {
+    "description": "`true` when this is the stored answer to an earlier POST with the same "
+    f"`{HEADER}`.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+IN_USE = (
+    f"`idempotency_key_in_use`: a POST with this `{HEADER}` is still running; retry after "
+    "`Retry-After` seconds."
+)
+
+
+def document_retries(result: dict, generator, request, public) -> dict:
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method == "get" and TAGGED.match(path) and "{id}" in path:
+                _headers(operation, "200", ETag=ETAG)
+            if method != "post":
+                continue
+            if IDEMPOTENT.match(path):
+                _idempotent(operation)
+            if PRECONDITIONED.match(path):
+                _preconditioned(operation)
+            if TAGGED.match(path):
+                for status in ("201",) if DRY_RUNS.match(path) else ("200", "201"):
+                    _headers(operation, status, ETag=ETAG)
+                _headers(operation, "201", Location=LOCATION)
+    return result
+
+
+def _parameter(operation: dict, parameter: dict) -> None:
+    parameters = operation.setdefault("parameters", [])
+    if not any(p.get("name") == parameter["name"] for p in parameters):
+        parameters.append(parameter)
+
+
+def _headers(operation: dict, status: str, **headers: dict) -> None:
+    response = operation.get("responses", {}).get(status)
+    if response is not None:
+        response.setdefault("headers", {}).update(headers)
+
+
+def _idempotent(operation: dict) -> None:
+    _parameter(operation, KEY_PARAMETER)
+    responses = operation.setdefault("responses", {})
+    for status, response in responses.items():
+        if status.isdigit() and int(status) < 500 and int(status) not in NOT_STORED:
+            response.setdefault("headers", {})[REPLAYED] = REPLAYED_HEADER
+    responses["422"] = {
+        "description": f"`idempotency_key_mismatch`: this `{HEADER}` was used with another "
+        "method, path or body.",
+        "content": ERROR,
+    }
+    conflict = responses.setdefault("409", {"description": "", "content": ERROR})
+    conflict["description"] = " ".join(filter(None, [conflict["description"], IN_USE]))
+    conflict.setdefault("headers", {})["Retry-After"] = {
+        "description": f"Seconds to wait (`{RETRY_AFTER}`) when the key is in use.",
+        "schema": {"type": "integer"},
+    }
+    if "400" in responses:
+        responses["400"]["description"] += f" A malformed `{HEADER}`: `idempotency_key_invalid`."
+
+
+def _preconditioned(operation: dict) -> None:
+    _parameter(operation, IF_MATCH_PARAMETER)
+    operation.setdefault("responses", {})["412"] = {
+        "description": "`precondition_failed`: the request changed since the `ETag` sent as "
+        "`If-Match`; nothing was done.",
+        "content": ERROR,
+    }
