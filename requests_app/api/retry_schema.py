@@ -23,7 +23,10 @@ TAGGED = re.compile(rf"^/api/v1/requests/(\{{id\}}/(({ACTIONS})/)?)?$")
 # POSTs whose 200 is a dry run: an unsaved request, which has no version (no ETag).
 DRY_RUNS = re.compile(r"^/api/v1/requests/(\{id\}/extend/)?$")
 
-ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+def _error() -> dict:
+    """A fresh error content each time: the error-codes hook (serializers/errors.py) rewrites
+    each operation's in place, and one shared dict made every operation's the last one's."""
+    return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 KEY_PARAMETER = {
     "in": "header",
@@ -100,9 +103,9 @@ def _idempotent(operation: dict) -> None:
     responses["422"] = {
         "description": f"`idempotency_key_mismatch`: this `{HEADER}` was used with another "
         "method, path or body.",
-        "content": ERROR,
+        "content": _error(),
     }
-    conflict = responses.setdefault("409", {"description": "", "content": ERROR})
+    conflict = responses.setdefault("409", {"description": "", "content": _error()})
     conflict["description"] = " ".join(filter(None, [conflict["description"], IN_USE]))
     conflict.setdefault("headers", {})["Retry-After"] = {
         "description": f"Seconds to wait (`{RETRY_AFTER}`) when the key is in use.",
@@ -117,5 +120,5 @@ def _preconditioned(operation: dict) -> None:
     operation.setdefault("responses", {})["412"] = {
         "description": "`precondition_failed`: the request changed since the `ETag` sent as "
         "`If-Match`; nothing was done.",
-        "content": ERROR,
+        "content": _error(),
     }
