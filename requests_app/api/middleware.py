@@ -9,8 +9,10 @@ Elsewhere (the portal, admin) nothing changes.
 
 from __future__ import annotations
 
+from csp.middleware import CSPMiddleware
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.security import SecurityMiddleware
 
 from requests_app.api.error_codes import code_for_status
 from requests_app.api.views.errors import SERVER_ERROR, is_api
@@ -72,4 +74,17 @@ def _as_json(request: HttpRequest, response: HttpResponse) -> JsonResponse:
     # Host to django.security); without the mark its handler would log this one again.
     if getattr(response, "_has_been_logged", False):
         answer._has_been_logged = True
+    return _with_security_headers(request, answer)
+
+
+def _with_security_headers(request: HttpRequest, answer: JsonResponse) -> JsonResponse:
+    """The headers of the security middlewares (nosniff, Referrer-Policy, COOP, CSP): an
+    answer made before it reached them has none (a bad Host is refused by
+    SecurityMiddleware's own HTTPS redirect, in production). They keep headers already set."""
+    for middleware in (SecurityMiddleware, CSPMiddleware):
+        answer = middleware(_never_called).process_response(request, answer)
     return answer
+
+
+def _never_called(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("only process_response is used")

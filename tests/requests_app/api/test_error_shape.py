@@ -395,6 +395,19 @@ def test_a_bad_host_header_is_json_under_api_and_a_page_elsewhere(
         assert api_answer[header] == page[header], header
 
 
+def test_a_bad_host_refused_by_the_https_redirect_has_the_security_headers_too(
+    db, settings, answers
+):
+    """In production SecurityMiddleware reads the host first (to redirect to HTTPS): its
+    refusal never goes back through the security middlewares."""
+    page = Client().get("/accounts/login/", HTTP_HOST="evil.example")
+    settings.SECURE_SSL_REDIRECT = True
+    api_answer = Client().get(url("me/"), HTTP_HOST="evil.example")
+    answers(api_answer, 400, "bad_host")
+    for header in SECURITY_HEADERS:
+        assert api_answer[header] == page[header], header
+
+
 def test_a_serializer_error_and_a_service_error_on_one_field_answer_one_shape(api, answers):
     """`max_duration: "0"` is malformed (400, the serializer), `"15d"` well-formed but above
     the ceiling (422, the service): one shape all the same."""
