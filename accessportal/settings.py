@@ -96,8 +96,8 @@ MIDDLEWARE = [
     # second half, before axes at the end, labels them by view, method and status.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Under /api/, error answers written outside the API's views (Django's handlers and debug
-    # pages, CSRF, a bad Host header) in the API's JSON error shape; before anything reads
-    # the host.
+    # pages, CSRF, its refusal of a bad Host header) in the API's JSON error shape, with the
+    # headers the middlewares below set; outside them all.
     "requests_app.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header (django-csp) on every response, the security

@@ -66,18 +66,30 @@ _PATHS = {
         "/api/v1/requests/",
         *_request_actions("reviews", "approve", "deny", "revoke", "extend"),
     ),
-    "unprocessable": ("/api/v1/requests/", *_request_actions("extend"), "/api/v1/credentials/"),
+    # A start time in the past (create, review), a duration or audience refused, and the
+    # access check's "exactly one of role or resource" (a read).
+    "unprocessable": (
+        "/api/v1/requests/",
+        *_request_actions("reviews", "extend"),
+        "/api/v1/credentials/",
+        "/api/v1/access/check/",
+    ),
     "too_many_attempts": ("/api/v1/auth/cli/*", "/api/v1/auth/device/*"),
     "credential_key_unusable": ("/api/v1/credentials/",),
 }
+
+
+_READS_TOO = {"unprocessable"}
 
 
 def _domain(cls: type[kernel.DomainError]) -> ErrorCode:
     doc = (cls.__doc__ or "").strip().split("\n\n")[0]
     meaning = _MEANINGS.get(cls.code) or " ".join(doc.split())
     paths = _PATHS.get(cls.code, ())
-    # Every domain error answered by some operations only is answered by writes only.
-    return ErrorCode(cls.code, cls.status, meaning, writes_only=bool(paths), paths=paths)
+    # Every domain error answered by some operations only is answered by writes only, but
+    # `unprocessable`, which the access check (a GET) answers too.
+    writes_only = bool(paths) and cls.code not in _READS_TOO
+    return ErrorCode(cls.code, cls.status, meaning, writes_only=writes_only, paths=paths)
 
 
 # The domain errors the API answers (by the exception handler, with their own status).
@@ -101,7 +113,8 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     CredentialKeyUnusable,
 )
 
-# RFC 8628's answers to a device sign-in poll (DeviceFlowError's `code`s): 400s of one operation.
+# RFC 8628's answers to a device sign-in poll (DeviceFlowError's `code`s): 400s of one
+# operation; `invalid_grant` is also the code exchange's (RFC 6749) for a code it cannot take.
 DEVICE_TOKEN = ("/api/v1/auth/device/token/",)
 # Writes that take an Idempotency-Key: every POST on requests, and the token login.
 IDEMPOTENT = ("/api/v1/requests/*", "/api/v1/auth/token/")
@@ -117,7 +130,13 @@ DEVICE_FLOW_CODES = (
     ),
     ErrorCode("access_denied", 400, "The person denied the sign-in.", paths=DEVICE_TOKEN),
     ErrorCode("expired_token", 400, "The device code ran out.", paths=DEVICE_TOKEN),
-    ErrorCode("invalid_grant", 400, "Unknown or already used device code.", paths=DEVICE_TOKEN),
+    ErrorCode(
+        "invalid_grant",
+        400,
+        "Unknown, already used or expired sign-in code (RFC 6749: a device code, or the "
+        "code `accessctl login --sso` trades).",
+        paths=(*DEVICE_TOKEN, "/api/v1/auth/cli/token/"),
+    ),
 )
 
 API_CODES = (
@@ -165,7 +184,7 @@ API_CODES = (
     ErrorCode(
         "unsupported_media_type",
         415,
-        "The body must be sent as `Content-Type: application/json`.",
+        "The body must be sent as `Content-Type: application/json`, in UTF-8 (or UTF-16/32).",
         body_only=True,
     ),
     ErrorCode("throttled", 429, "Too many requests: wait the `Retry-After` seconds."),
@@ -205,6 +224,11 @@ API_CODES = (
         paths=("/api/v1/auth/token/",),
     ),
     ErrorCode("server_error", 500, "An unexpected error; it is logged for the operators."),
+    ErrorCode(
+        "service_unavailable",
+        503,
+        "The server cannot answer now (overloaded or down for maintenance): try again later.",
+    ),
 )
 
 # RFC 8628's answers come from requests_app.services.cli_login.DeviceFlowError.
@@ -228,7 +252,8 @@ FALLBACK = {
     415: "unsupported_media_type",
     422: "unprocessable",
     429: "throttled",
-    503: "database_unavailable",
+    # A 503 the API's views did not write: its cause is not known to be the database.
+    503: "service_unavailable",
 }
 
 

@@ -143,5 +143,8 @@ def _unexpected(exc: Exception, context) -> Response:
     )
     got_request_exception.send(sender=None, request=request)
     if isinstance(exc, (OperationalError, InterfaceError)):
-        return Response(DATABASE_UNAVAILABLE, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-    return Response(SERVER_ERROR, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        response = Response(DATABASE_UNAVAILABLE, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    else:
+        response = Response(SERVER_ERROR, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    response._has_been_logged = True  # logged above: Django's handler does not log it again
+    return response

@@ -50,7 +50,8 @@ class TooManyAttempts(DomainError):
 
 
 class DeviceFlowError(ValidationFailed):
-    """An RFC 8628 token error: `code` is the RFC's `error` value."""
+    """An RFC 8628 token error (RFC 6749's `invalid_grant` for the code exchange too): `code`
+    is the RFC's `error` value."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -129,7 +130,8 @@ def _s256(verifier: str) -> str:
 def cli_code_exchange(*, code: object, code_verifier: object) -> MintedToken:
     """A session token for the person who approved `code`, if `code_verifier` matches its
     challenge; the code works once and for ACCESSPORTAL_CLI_CODE_TTL seconds. Anything
-    else is ValidationFailed with the reason (no token, nothing changed)."""
+    else is ValidationFailed with the reason (no token, nothing changed): DeviceFlowError
+    `invalid_grant` for a code unknown, used or expired."""
     if not isinstance(code, str) or not 1 <= len(code) <= 128:
         raise ValidationFailed("code is missing or malformed", field="code")
     if not isinstance(code_verifier, str) or not VERIFIER_RE.fullmatch(code_verifier):
@@ -143,12 +145,15 @@ def cli_code_exchange(*, code: object, code_verifier: object) -> MintedToken:
         .first()
     )
     now = _now()
+    # RFC 6749 section 5.2: a code that cannot be traded is `invalid_grant`, not bad input.
     if login is None:
-        raise ValidationFailed("unknown code: run `accessctl login --sso` again", field="code")
+        raise DeviceFlowError("invalid_grant", "unknown code: run `accessctl login --sso` again")
     if login.state == CliLoginState.USED:
-        raise ValidationFailed("this code was already used", field="code")
+        raise DeviceFlowError("invalid_grant", "this code was already used")
     if login.expires_at <= now:
-        raise ValidationFailed("this code expired: run `accessctl login --sso` again", field="code")
+        raise DeviceFlowError(
+            "invalid_grant", "this code expired: run `accessctl login --sso` again"
+        )
     if not hmac.compare_digest(_s256(code_verifier), login.code_challenge):
         raise ValidationFailed(
             "code_verifier does not match the code's challenge", field="code_verifier"

@@ -3,8 +3,9 @@ maps every bad field to its messages in `errors` (README "Errors").
 
 Views list the statuses they answer with `errors(...)`; the postprocessing hook
 `precise_errors` then makes each operation's error answers exact: it adds the statuses
-every operation of its kind can answer (401 when authenticated, 403 `csrf_failed` for a
-write with a session, 400/413/415 when it reads a body, 406, 429) and makes `code` an enum
+every operation of its kind can answer (400 `bad_host`, 406, 429 and 503 everywhere; 401
+when authenticated, 403 `csrf_failed` for a write with a session, 413/415 when it reads a
+body) and makes `code` an enum
 of the codes that operation can answer with that status (requests_app/api/error_codes.py),
 in components shared by the operations that answer the same codes.
 """
@@ -133,9 +134,11 @@ def _operation(path: str, method: str, operation: dict, components: dict) -> lis
     authenticated = any(requirement for requirement in operation.get("security", [{}]))
     session = any("cookieAuth" in requirement for requirement in operation.get("security", []))
     responses = operation["responses"]
-    needed = {406, 429}
+    # Every operation: a bad Host header (400 `bad_host`), a database out of reach (503), an
+    # Accept it cannot answer, a rate limit.
+    needed = {400, 406, 429, 503}
     if body:
-        needed |= {400, 413, 415}
+        needed |= {413, 415}
     if authenticated:
         needed.add(401)
     if session and method in WRITES:

@@ -94,8 +94,9 @@ class CliTokenView(_CliAuthView):
         "the signed-in person confirmed, the portal redirected to "
         "`http://127.0.0.1:P/callback?code=K&state=S`. The code works once, for "
         "ACCESSPORTAL_CLI_CODE_TTL seconds (60), with the matching verifier; the token "
-        "lasts ACCESSPORTAL_CLI_TOKEN_TTL seconds (12 hours). Unknown, reused or expired "
-        "codes and a wrong verifier answer 400 with the reason.",
+        "lasts ACCESSPORTAL_CLI_TOKEN_TTL seconds (12 hours). An unknown, used or expired "
+        "code answers 400 `invalid_grant` (RFC 6749), a malformed body or a wrong verifier "
+        "400 `invalid`, with the reason.",
         request=CodeExchangeSerializer,
         responses={200: TOKEN_RESPONSE, **errors(400, 413)},
         examples=[

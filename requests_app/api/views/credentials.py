@@ -46,9 +46,12 @@ class CredentialView(APIView):
                 400,
                 401,
                 403,
+                409,
                 413,
                 503,
                 e403="Refused: an inactive account gets no credentials.",
+                e409="No signing key signs now and one is waiting to start: an operator "
+                "runs `manage.py credential_keys rotate --now`.",
                 e503="A signing key cannot be decrypted (the key-encryption key changed): "
                 "an operator runs `manage.py credential_keys rotate --now`.",
             ),

@@ -100,9 +100,9 @@ def test_every_error_answer_in_the_schema_has_a_required_code_enum(schema):
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             statuses = {int(status) for status in operation["responses"]}
-            assert {406, 429} <= statuses, (method, path)
+            assert {400, 406, 429, 503} <= statuses, (method, path)
             if "requestBody" in operation:
-                assert {400, 413, 415} <= statuses, (method, path)
+                assert {413, 415} <= statuses, (method, path)
             for status in operation["responses"]:
                 if int(status) < 400:
                     continue
@@ -115,6 +115,32 @@ def test_every_error_answer_in_the_schema_has_a_required_code_enum(schema):
     # 405 is the answer of a path to a method it has no operation for; a crash (500) is not
     # an operation's contract.
     assert set(REGISTRY) - documented == {"method_not_allowed", "server_error"}
+
+
+def _enum(schema: dict, path: str, method: str, status: int) -> list[str]:
+    operation = schema["paths"][path][method]
+    return error_schema(schema, operation, status)["properties"]["code"]["enum"]
+
+
+def test_codes_any_operation_can_answer_are_documented_on_every_operation(schema):
+    """A bad Host is refused before any view (400 `bad_host`); any operation may lose its
+    database (503); reads without a 400 of their own included."""
+    for path, item in schema["paths"].items():
+        for method in item:
+            assert "bad_host" in _enum(schema, path, method, 400), (method, path)
+            unavailable = _enum(schema, path, method, 503)
+            assert {"database_unavailable", "service_unavailable"} <= set(unavailable)
+
+
+def test_codes_only_some_operations_answer_are_documented_where_they_are_raised(schema):
+    # services/credentials.py signing_key_ensure: no key signs now, one waits to start.
+    assert "conflict" in _enum(schema, "/api/v1/credentials/", "post", 409)
+    # services/reviews.py: a past assume_start_time.
+    assert "unprocessable" in _enum(schema, "/api/v1/requests/{id}/reviews/", "post", 422)
+    # The access check: exactly one of role or resource (a read).
+    assert "unprocessable" in _enum(schema, "/api/v1/access/check/", "get", 422)
+    # RFC 6749: an unknown, used or expired code.
+    assert "invalid_grant" in _enum(schema, "/api/v1/auth/cli/token/", "post", 400)
 
 
 def test_every_error_example_in_the_schema_is_in_the_one_shape_with_a_documented_code(schema):

@@ -10,7 +10,11 @@ schema documents for that operation and status.
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import zlib
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -22,7 +26,9 @@ from rest_framework.test import APIClient
 from requests_app.api.error_codes import REGISTRY
 from requests_app.api.views import requests as request_views
 from requests_app.models import AccessRequest
+from requests_app.services.cli_login import cli_login_approve
 from tests.requests_app.api.conftest import url
+from tests.requests_app.api.crash_urls import CRASHING_MIDDLEWARE
 from tests.requests_app.api.test_error_codes import error_schema
 
 MODES = [pytest.param(True, id="debug"), pytest.param(False, id="production")]
@@ -252,6 +258,35 @@ def test_json_parse_errors_say_what_is_wrong_without_python_internals(api, answe
         assert internal not in body["detail"]
 
 
+# 50 MB of spaces in 49 KB, under the 2.5 MB cap on what the server reads.
+ZLIB_BOMB = zlib.compress(b" " * 50_000_000, 9)
+
+
+@pytest.mark.parametrize("charset", ["base64", "hex", "uu", "rot13", "zlib", "bz2", "latin-1"])
+def test_a_charset_json_cannot_be_sent_in_is_415(api, answers, charset):
+    """Django takes any codec Python knows as a charset: base64 and hex answered a 500, zlib
+    inflated 48 KB to 50 MB past the size cap. JSON is UTF-8 (or UTF-16/32)."""
+    client = api("alice")
+    for raw in (b'{"roles": ["db-admin"], "reason": "x"}', ZLIB_BOMB):
+        answer = client.generic(
+            "POST", url("requests/"), raw, content_type=f"application/json; charset={charset}"
+        )
+        assert answers(answer, 415, "unsupported_media_type")["detail"] == (
+            f'charset "{charset}" is not supported: send JSON as UTF-8 (or UTF-16/32)'
+        )
+    assert not AccessRequest.objects.exists()
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF8", "utf-16", "utf-32-le"])
+def test_json_in_a_unicode_charset_is_read(api, charset):
+    raw = json.dumps({"roles": ["db-admin"], "reason": "caf\u00e9"}).encode(charset)
+    answer = api("alice").generic(
+        "POST", url("requests/"), raw, content_type=f"application/json; charset={charset}"
+    )
+    assert answer.status_code == 201, answer.content
+    assert AccessRequest.objects.get().reason == "caf\u00e9"
+
+
 def test_the_anonymous_rate_limit_is_429_throttled_with_retry_after(db, answers):
     client = APIClient(REMOTE_ADDR="203.0.113.77")
     with time_machine.travel(timezone.now(), tick=False):
@@ -273,29 +308,104 @@ def test_the_sign_in_lockout_is_429_sign_in_locked(api_policy, requester, answer
     assert int(locked["Retry-After"]) > 0
 
 
-def test_a_crash_in_a_middleware_is_json_under_api_in_debug_too(db, settings, monkeypatch):
+def test_a_crash_in_a_middleware_is_json_under_api_in_debug_too(db, settings, caplog):
     """Django's technical 500 page (DEBUG) is HTML; under /api/ the client gets JSON."""
     settings.DEBUG = True
     settings.ROOT_URLCONF = "tests.requests_app.api.crash_urls"
-    client = APIClient(raise_request_exception=False)
-    api_crash = client.get("/api/test-crash/")
+    # Inside the API's error middleware, before any view: DRF's handler never sees it.
+    at = settings.MIDDLEWARE.index("requests_app.api.middleware.ApiErrorMiddleware") + 1
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE[:at],
+        CRASHING_MIDDLEWARE,
+        *settings.MIDDLEWARE[at:],
+    ]
+    client = APIClient(raise_request_exception=False, HTTP_X_CRASH="middleware")
+    api_crash = client.get(url("me/"))
     assert api_crash.status_code == 500
     assert api_crash.json() == {"detail": "internal server error", "code": "server_error"}
-    assert client.get("/test-crash/")["Content-Type"].startswith("text/html")
+    [logged] = _errors_logged(caplog)
+    assert str(logged.exc_info[1]) == "a crash in a middleware"
+    assert client.get("/accounts/login/")["Content-Type"].startswith("text/html")
+
+
+def _errors_logged(caplog) -> list:
+    return [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_crash_outside_the_views_in_debug_is_logged_once_with_its_traceback(db, settings, caplog):
+    """The JSON answer replaces Django's page: Django must not log it a second time."""
+    settings.DEBUG = True
+    settings.ROOT_URLCONF = "tests.requests_app.api.crash_urls"
+    answer = APIClient(raise_request_exception=False).get("/api/test-crash/")
+    assert answer.status_code == 500
+    [logged] = _errors_logged(caplog)
+    assert logged.name == "django.request" and logged.levelname == "ERROR"
+    assert str(logged.exc_info[1]) == "a crash outside the API's views"
+
+
+def test_a_crash_in_an_api_view_is_logged_once_with_its_traceback(
+    client_for, debug, monkeypatch, caplog
+):
+    def broken(**kwargs):
+        raise RuntimeError("a bug in the service")
+
+    monkeypatch.setattr(request_views, "access_request_create", broken)
+    body = {"roles": ["db-admin"], "reason": "INC-1"}
+    assert client_for("alice").post(url("requests/"), body, format="json").status_code == 500
+    [logged] = _errors_logged(caplog)
+    assert str(logged.exc_info[1]) == "a bug in the service"
+
+
+def test_a_503_no_api_view_wrote_is_service_unavailable_not_a_database_failure(
+    db, settings, answers
+):
+    settings.ROOT_URLCONF = "tests.requests_app.api.crash_urls"
+    answers(APIClient().get("/api/test-unavailable/"), 503, "service_unavailable")
+
+
+# What the portal's own 400 for a bad Host carries (SecurityMiddleware, django-csp).
+SECURITY_HEADERS = (
+    "X-Content-Type-Options",
+    "Content-Security-Policy",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+)
 
 
 @pytest.mark.parametrize("host", ["evil.example", "127.0.0.1:80:80", "a b", "ex\u00e4mple.com"])
-def test_a_bad_host_header_is_json_under_api_and_a_page_elsewhere(db, debug, host, caplog):
-    api_answer = Client().get(url("me/"), HTTP_HOST=host)
-    assert api_answer.status_code == 400
-    assert api_answer.json() == {
-        "detail": "the Host header names a host this server does not serve",
-        "code": "bad_host",
-    }
-    assert any(r.name == "django.security.DisallowedHost" for r in caplog.records)
+def test_a_bad_host_header_is_json_under_api_and_a_page_elsewhere(
+    pending, debug, host, caplog, answers
+):
+    for path in ("me/", "requests/", f"requests/{pending.id}/"):
+        caplog.clear()
+        api_answer = Client().get(url(path), HTTP_HOST=host)
+        assert answers(api_answer, 400, "bad_host") == {
+            "detail": "the Host header names a host this server does not serve",
+            "code": "bad_host",
+        }
+        # Logged once, as Django logs it (with the traceback), not again as a "Bad Request".
+        [logged] = _errors_logged(caplog)
+        assert logged.name == "django.security.DisallowedHost" and logged.exc_info
+    write = Client().post(url("requests/"), {}, HTTP_HOST=host, content_type="application/json")
+    answers(write, 400, "bad_host")
     page = Client().get("/accounts/login/", HTTP_HOST=host)
     assert page.status_code == 400
     assert page["Content-Type"].startswith("text/html")
+    for header in SECURITY_HEADERS:
+        assert api_answer[header] == page[header], header
+
+
+def test_a_bad_host_refused_by_the_https_redirect_has_the_security_headers_too(
+    db, settings, answers
+):
+    """In production SecurityMiddleware reads the host first (to redirect to HTTPS): its
+    refusal never goes back through the security middlewares."""
+    page = Client().get("/accounts/login/", HTTP_HOST="evil.example")
+    settings.SECURE_SSL_REDIRECT = True
+    api_answer = Client().get(url("me/"), HTTP_HOST="evil.example")
+    answers(api_answer, 400, "bad_host")
+    for header in SECURITY_HEADERS:
+        assert api_answer[header] == page[header], header
 
 
 def test_a_serializer_error_and_a_service_error_on_one_field_answer_one_shape(api, answers):
@@ -360,3 +470,38 @@ def test_a_body_that_is_not_an_object_is_400_in_the_one_shape(api, answers, path
     answer = api("alice").generic("POST", url(path), raw, content_type="application/json")
     body = answers(answer, 400, "invalid")
     assert list(body["errors"]) == ["non_field_errors"] and "field" not in body
+
+
+def test_a_past_start_time_on_a_review_is_422_unprocessable(api, pending, answers):
+    body = {"state": "APPROVED", "assume_start_time": "2020-01-01T00:00:00Z"}
+    answer = api("bob").post(url(f"requests/{pending.id}/reviews/"), body, format="json")
+    assert answers(answer, 422, "unprocessable")["field"] == "assume_start_time"
+    pending.refresh_from_db()
+    assert pending.state == "PENDING"
+
+
+VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636's example: S256(VERIFIER)
+
+
+def test_a_sign_in_code_unknown_used_or_expired_is_invalid_grant(api_policy, requester, answers):
+    """RFC 6749: a code the server cannot take is `invalid_grant`; a malformed body, or a
+    verifier that does not match, stays `invalid`."""
+    client = APIClient()
+    code = cli_login_approve(user=requester, port=51234, code_challenge=CHALLENGE)
+
+    def exchange(code: str, verifier: str = VERIFIER):
+        body = {"code": code, "code_verifier": verifier}
+        return client.post(url("auth/cli/token/"), body, format="json")
+
+    assert answers(exchange("no-such-code"), 400, "invalid_grant")["detail"].startswith(
+        "unknown code"
+    )
+    answers(exchange(code, "x" * 43), 400, "invalid")
+    assert exchange(code).status_code == 200
+    assert answers(exchange(code), 400, "invalid_grant")["detail"] == "this code was already used"
+    late = cli_login_approve(user=requester, port=51234, code_challenge=CHALLENGE)
+    with time_machine.travel(timezone.now() + timedelta(hours=1)):
+        assert answers(exchange(late), 400, "invalid_grant")["detail"].startswith(
+            "this code expired"
+        )

@@ -4,12 +4,15 @@ reasons, names, query strings and headers, on every endpoint that takes them.
 The service-level behaviour is proved in tests/requests_app/test_unicode_input.py (whose
 texts are reused here); this file proves that the HTTP layer carries it through unchanged:
 what the service keeps comes back exactly, what it refuses is a 400 naming the field, and
-nothing else (413 for size, 400 for nesting) ever becomes a 500 or a partial write.
+nothing else (413 for size, 415 for a compressed body, 400 for nesting) ever becomes a 500
+or a partial write.
 """
 
 from __future__ import annotations
 
+import bz2
 import json
+import zlib
 
 import pytest
 from django.conf import settings
@@ -36,13 +39,14 @@ WRITES = {
 def write(api, request):
     """write("reviews", body) posts `body` to that endpoint, as the persona it is for."""
 
-    def _post(endpoint: str, body, *, raw: bytes | None = None):
+    def _post(endpoint: str, body, *, raw: bytes | None = None, charset: str | None = None):
         persona, target, _ = WRITES[endpoint]
         path = "requests/"
         if target is not None:
             path = f"requests/{request.getfixturevalue(target).id}/{endpoint}/"
         data = raw if raw is not None else json.dumps(body).encode()
-        return api(persona).generic("POST", url(path), data, content_type="application/json")
+        content_type = "application/json" + (f"; charset={charset}" if charset else "")
+        return api(persona).generic("POST", url(path), data, content_type=content_type)
 
     return _post
 
@@ -73,6 +77,26 @@ def test_a_body_over_django_s_upload_limit_is_413_on_every_write(write, endpoint
 
     assert response.status_code == 413
     assert response.json()["detail"] == f"request body larger than {limit} bytes"
+    assert _snapshot() == before
+
+
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_a_compressed_body_under_the_limit_is_not_inflated_past_it(write, endpoint, request):
+    """`charset=zlib` (or bz2) named a codec Python decoded with: 49 KB became 50 MB."""
+    if WRITES[endpoint][1]:
+        request.getfixturevalue(WRITES[endpoint][1])
+    before = _snapshot()
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = json.dumps({**WRITES[endpoint][2], "reason": "x" * (2 * limit)}).encode()
+    for charset, compress in (("zlib", zlib.compress), ("bz2", bz2.compress)):
+        raw = compress(body)
+        assert len(raw) < limit // 100
+
+        response = write(endpoint, None, raw=raw, charset=charset)
+
+        assert response.status_code == 415
+        assert response.json()["code"] == "unsupported_media_type"
+        assert charset in response.json()["detail"]
     assert _snapshot() == before
 
 
