@@ -46,12 +46,32 @@ class SessionScheme(SpectacularSessionScheme):
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
-    """`Authorization: Token <key>`: a personal DRF key, or a session key (hashed in the
-    database; refused once expired or revoked). Malformed keys are refused before the
-    database: a key with a NUL byte reached PostgreSQL, which refuses NUL in text, a 500
-    (DataError) instead of 401. Anything that is not a key is answered like an unknown one.
+    """`Authorization: Bearer <key>` or `Token <key>` (DRF's word, which accessctl and older
+    scripts send): a personal DRF key, or a session key (hashed in the database; refused
+    once expired or revoked). `Bearer` is the keyword the schema declares (an HTTP bearer
+    scheme), so a client generated from it authenticates with its defaults. Malformed keys
+    are refused before the database: a key with a NUL byte reached PostgreSQL, which refuses
+    NUL in text, a 500 (DataError) instead of 401. Anything that is not a key is answered
+    like an unknown one.
     Inactive owners are refused with DRF's "User inactive or deleted." either way.
     """
+
+    keyword = "Bearer"
+    KEYWORDS = (b"bearer", b"token")
+
+    def authenticate(self, request):
+        words = authentication.get_authorization_header(request).split()
+        if not words or words[0].lower() not in self.KEYWORDS:
+            return None  # not ours: another scheme (or none) decides
+        if len(words) != 2:
+            raise exceptions.AuthenticationFailed(
+                f"Invalid token header: write `{self.keyword} <key>`, one key without spaces."
+            )
+        try:
+            key = words[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        return self.authenticate_credentials(key)
 
     def authenticate_credentials(self, key):
         if SESSION_KEY.fullmatch(key):

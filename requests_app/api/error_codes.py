@@ -150,7 +150,7 @@ API_CODES = (
     ErrorCode(
         "not_authenticated",
         401,
-        "No credentials: send `Authorization: Token <key>` or use a session.",
+        "No credentials: send `Authorization: Bearer <key>` (or `Token <key>`) or use a session.",
         authenticated_only=True,
     ),
     ErrorCode(

@@ -55,7 +55,8 @@ BAD_INPUT_SCHEMA = {
 
 _DESCRIBED = {
     400: "Bad input: malformed JSON, wrong types, unknown fields, a rule broken.",
-    401: "Not authenticated: send `Authorization: Token <key>` or use a session.",
+    401: "Not authenticated: send `Authorization: Bearer <key>` (or `Token <key>`) or use a "
+    "session.",
     403: "Refused: policy or permission does not allow it (or CSRF failed on a session).",
     404: "No such object, or not visible to you.",
     406: "The API answers only `application/json`: send `Accept: application/json` or none.",

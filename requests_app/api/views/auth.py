@@ -54,7 +54,7 @@ class AuthTokenView(ObtainAuthToken):
         description="For clients such as `accessctl login --user`. Wrong credentials answer "
         "400 with `non_field_errors`; after repeated failures sign-in is locked (429 with "
         "`Retry-After`), even with the right password. Send the token as "
-        "`Authorization: Token <key>`.",
+        "`Authorization: Bearer <key>`.",
         responses={
             200: inline_serializer("AuthTokenResponse", {"token": serializers.CharField()}),
             **errors(400, 401, 413),

@@ -39,7 +39,7 @@ DEVICE_FLOW_ERRORS = [
 TOKEN_RESPONSE = inline_serializer(
     "CliTokenResponse",
     {
-        "token": serializers.CharField(help_text="Send as `Authorization: Token <token>`."),
+        "token": serializers.CharField(help_text="Send as `Authorization: Bearer <token>`."),
         "expires_at": serializers.DateTimeField(help_text="The token is refused after this."),
         "user": serializers.CharField(help_text="Whom the token acts as."),
     },

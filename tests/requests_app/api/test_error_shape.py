@@ -178,7 +178,7 @@ def answers(schema):
 def test_no_credentials_and_a_bad_token_are_401_with_their_codes(api_policy, answers):
     anonymous = APIClient().get(url("me/"))
     answers(anonymous, 401, "not_authenticated")
-    assert anonymous["WWW-Authenticate"] == "Token"
+    assert anonymous["WWW-Authenticate"] == "Bearer"
     bad = APIClient(HTTP_AUTHORIZATION="Token " + "0" * 40).get(url("requests/"))
     assert answers(bad, 401, "authentication_failed")["detail"] == "Invalid token."
 

@@ -63,4 +63,4 @@ def test_wrong_token_is_401(api_policy):
     response = client.get(url("me/"))
     assert response.status_code == 401
     assert response.json()["detail"] == "Invalid token."
-    assert response["WWW-Authenticate"] == "Token"
+    assert response["WWW-Authenticate"] == "Bearer"
