@@ -23,10 +23,12 @@ TAGGED = re.compile(rf"^/api/v1/requests/(\{{id\}}/(({ACTIONS})/)?)?$")
 # POSTs whose 200 is a dry run: an unsaved request, which has no version (no ETag).
 DRY_RUNS = re.compile(r"^/api/v1/requests/(\{id\}/extend/)?$")
 
+
 def _error() -> dict:
     """A fresh error content each time: the error-codes hook (serializers/errors.py) rewrites
     each operation's in place, and one shared dict made every operation's the last one's."""
     return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
 
 KEY_PARAMETER = {
     "in": "header",
