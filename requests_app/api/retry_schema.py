@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from requests_app.api.etags import IF_MATCH_PATTERN
 from requests_app.api.idempotency import HEADER, NOT_STORED, REPLAYED, RETRY_AFTER
 
 ACTIONS = "reviews|withdraw|approve|deny|revoke|extend"
@@ -23,10 +24,12 @@ TAGGED = re.compile(rf"^/api/v1/requests/(\{{id\}}/(({ACTIONS})/)?)?$")
 # POSTs whose 200 is a dry run: an unsaved request, which has no version (no ETag).
 DRY_RUNS = re.compile(r"^/api/v1/requests/(\{id\}/extend/)?$")
 
+
 def _error() -> dict:
     """A fresh error content each time: the error-codes hook (serializers/errors.py) rewrites
     each operation's in place, and one shared dict made every operation's the last one's."""
     return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
 
 KEY_PARAMETER = {
     "in": "header",
@@ -42,8 +45,8 @@ IF_MATCH_PARAMETER = {
     "name": "If-Match",
     "required": False,
     "description": "The request's `ETag` as you read it (or `*`): if it changed since, 412 "
-    "and nothing is done. Weak tags (`W/...`) never match.",
-    "schema": {"type": "string"},
+    "and nothing is done. Weak tags (`W/...`) never match; a malformed header is a 400.",
+    "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
 }
 ETAG = {
     "description": "The request's version (a strong tag): send it as `If-Match`.",
