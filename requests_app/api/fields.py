@@ -138,16 +138,15 @@ class NameField(StrictCharField):
 
     pattern = ""
     form = ""
-    default_error_messages = {"form": "{value!r} is not {form}"}
 
     def __init__(self, **kwargs):
         super().__init__(trim_whitespace=False, **kwargs)
+        # After the length validator: a name too long is told so first.
+        self.validators.append(self._check_form)
 
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
+    def _check_form(self, value: str) -> None:
         if not re.fullmatch(self.pattern, value):
-            self.fail("form", value=value[:64], form=self.form)
-        return value
+            raise serializers.ValidationError(f"{value[:64]!r} is not {self.form}", code="invalid")
 
 
 class RoleNameField(NameField):
