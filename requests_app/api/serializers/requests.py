@@ -23,8 +23,14 @@ from requests_app.services.thresholds import progress
 MAX_SUGGESTED_REVIEWERS = 50
 
 
+def _user_name(max_length: int) -> StrictCharField:
+    # As given: the service trims each name and leaves out blank ones (a blank "\r" is a
+    # name left out, not a 400), then answers 422 for a name it does not know.
+    return StrictCharField(max_length=max_length, trim_whitespace=False)
+
+
 def _names(
-    max_items: int, max_length: int, help_text: str, child=StrictCharField
+    max_items: int, max_length: int, help_text: str, child=_user_name
 ) -> serializers.ListField:
     return serializers.ListField(
         child=child(max_length=max_length),
