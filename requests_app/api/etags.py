@@ -17,8 +17,12 @@ from accessportal.kernel.errors import ValidationFailed
 from requests_app.models import AccessRequest
 from requests_app.services.preconditions import request_etag
 
-# One entity tag of an If-Match list: optionally weak, then a quoted opaque string.
-TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e]*")\s*(?:,|$)')
+# One entity tag of an If-Match list: optionally weak, then a quoted opaque string, with
+# optional white space (RFC 9110 OWS: spaces and tabs) around it.
+TAG = re.compile(r'[ \t]*(W/)?("[\x21\x23-\x7e]*")[ \t]*(?:,|\Z)')
+# The same rule for the schema (ECMA-262): `*`, or tags separated by commas.
+_SCHEMA_TAG = r'[ \t]*(W/)?"[!#-~]*"[ \t]*'
+IF_MATCH_PATTERN = rf"^([ \t]*\*[ \t]*|{_SCHEMA_TAG}(,{_SCHEMA_TAG})*,?)$"
 
 
 def if_match(request: Request) -> list[str] | None:
@@ -27,7 +31,7 @@ def if_match(request: Request) -> list[str] | None:
     header = request.headers.get("If-Match")
     if header is None:
         return None
-    if header.strip() == "*":
+    if header.strip(" \t") == "*":
         return ["*"]
     tags, position = [], 0
     while position < len(header) or not tags and position == 0:

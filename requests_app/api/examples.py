@@ -385,14 +385,8 @@ ACCESS_CHECK = [
         },
         summary="No access",
     ),
-    example(
-        "Role and resource both given",
-        {
-            "detail": "give exactly one of role or resource",
-            "code": "invalid",
-            "errors": {"non_field_errors": ["give exactly one of role or resource"]},
-        },
-        status=400,
+    error(
+        "Role and resource both given", "give exactly one of role or resource", "unprocessable", 422
     ),
     example(
         "Someone else's access",

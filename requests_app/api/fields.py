@@ -14,6 +14,8 @@ from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
+from policies_app.documents.checker import NAME_RE
+from policies_app.documents.resources import KIND_RE, RESOURCE_NAME_RE
 from policies_app.durations import MAX_TEXT, SCHEMA_PATTERN, DurationError, parse_duration
 from requests_app.services import text
 
@@ -27,6 +29,11 @@ def _schema_char_class(python_class: str) -> str:
 
 # What the services refuse in text from people (requests_app/services/text.py), as a pattern.
 TEXT_PATTERN = "^[^" + _schema_char_class(text._FORBIDDEN.pattern)[1:] + "*$"
+
+# A resource id `kind/name` (policies_app.documents.resources.parse_resource_id), and a role
+# name or `*` (policies_app.documents.checker.NAME_RE), as patterns.
+RESOURCE_ID_PATTERN = KIND_RE.pattern.removesuffix("$") + "/" + RESOURCE_NAME_RE.pattern[1:]
+ROLE_NAME_PATTERN = r"^(\*|" + NAME_RE.pattern[1:-1] + ")$"
 
 # RFC 3339 `date-time` (section 5.6), digits ASCII only; `T` and `Z` in either case.
 RFC3339 = re.compile(
@@ -125,6 +132,33 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class NameField(StrictCharField):
+    """A name of a given form (`pattern`, which the schema states): anything else is a 400
+    naming the field, as given (no white space trimmed: a name has none)."""
+
+    pattern = ""
+    form = ""
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+        # After the length validator: a name too long is told so first.
+        self.validators.append(self._check_form)
+
+    def _check_form(self, value: str) -> None:
+        if not re.fullmatch(self.pattern, value):
+            raise serializers.ValidationError(f"{value[:64]!r} is not {self.form}", code="invalid")
+
+
+class RoleNameField(NameField):
+    pattern = ROLE_NAME_PATTERN
+    form = "a role name (letters, digits and _ . : @ -) or *"
+
+
+class ResourceIdField(NameField):
+    pattern = RESOURCE_ID_PATTERN
+    form = "a resource id (kind/name, e.g. node/db-prod-1)"
+
+
 class DurationFieldSchema(OpenApiSerializerFieldExtension):
     target_class = DurationField
 
@@ -159,3 +193,13 @@ class StrictCharFieldSchema(OpenApiSerializerFieldExtension):
     def map_serializer_field(self, auto_schema, direction):
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
         return {**schema, "pattern": TEXT_PATTERN}
+
+
+class NameFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = NameField
+    match_subclasses = True
+    priority = 1  # before StrictCharFieldSchema, which matches subclasses too
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        return {**schema, "pattern": self.target.pattern}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from requests_app.api.etags import IF_MATCH_PATTERN
 from requests_app.api.idempotency import HEADER, NOT_STORED, REPLAYED, RETRY_AFTER
 
 ACTIONS = "reviews|withdraw|approve|deny|revoke|extend"
@@ -44,8 +45,8 @@ IF_MATCH_PARAMETER = {
     "name": "If-Match",
     "required": False,
     "description": "The request's `ETag` as you read it (or `*`): if it changed since, 412 "
-    "and nothing is done. Weak tags (`W/...`) never match.",
-    "schema": {"type": "string"},
+    "and nothing is done. Weak tags (`W/...`) never match; a malformed header is a 400.",
+    "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
 }
 ETAG = {
     "description": "The request's version (a strong tag): send it as `If-Match`.",

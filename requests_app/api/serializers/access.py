@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from requests_app.api.fields import DateTimeField
+from requests_app.api.fields import DateTimeField, ResourceIdField
 
 # What gives access (selectors.access.AccessDecision.via); null when there is none.
 VIA = ["standing", "grant"]
@@ -16,7 +16,7 @@ class AccessCheckQuerySerializer(serializers.Serializer):
         max_length=150, required=False, help_text="User name; the caller if omitted."
     )
     role = serializers.CharField(max_length=100, required=False, help_text=f"A role name. {ONE_OF}")
-    resource = serializers.CharField(
+    resource = ResourceIdField(
         max_length=320, required=False, help_text=f"A resource, `kind/name`. {ONE_OF}"
     )
 

@@ -7,7 +7,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accessportal.kernel.choices import ReviewState
-from requests_app.api.fields import DateTimeField, DurationField, JSONBooleanField, StrictCharField
+from requests_app.api.fields import (
+    DateTimeField,
+    DurationField,
+    JSONBooleanField,
+    ResourceIdField,
+    RoleNameField,
+    StrictCharField,
+)
 from requests_app.api.serializers.base import OutputSerializer, StrictSerializer, username_field
 from requests_app.models import AccessRequest, Review
 from requests_app.services.access_requests import MAX_REASON, MAX_RESOURCES, MAX_ROLES
@@ -16,9 +23,17 @@ from requests_app.services.thresholds import progress
 MAX_SUGGESTED_REVIEWERS = 50
 
 
-def _names(max_items: int, max_length: int, help_text: str) -> serializers.ListField:
+def _user_name(max_length: int) -> StrictCharField:
+    # As given: the service trims each name and leaves out blank ones (a blank "\r" is a
+    # name left out, not a 400), then answers 422 for a name it does not know.
+    return StrictCharField(max_length=max_length, trim_whitespace=False)
+
+
+def _names(
+    max_items: int, max_length: int, help_text: str, child=_user_name
+) -> serializers.ListField:
     return serializers.ListField(
-        child=StrictCharField(max_length=max_length),
+        child=child(max_length=max_length),
         max_length=max_items,
         required=False,
         default=list,
@@ -56,8 +71,12 @@ def _dry_run(noun: str) -> JSONBooleanField:
 
 
 class RequestCreateSerializer(StrictSerializer):
-    roles = _names(MAX_ROLES, 100, 'Role names; `["*"]` means every role you may request.')
-    resources = _names(MAX_RESOURCES, 320, "Resource ids `kind/name`, e.g. `node/db-prod-1`.")
+    roles = _names(
+        MAX_ROLES, 100, 'Role names; `["*"]` means every role you may request.', RoleNameField
+    )
+    resources = _names(
+        MAX_RESOURCES, 320, "Resource ids `kind/name`, e.g. `node/db-prod-1`.", ResourceIdField
+    )
     reason = _reason("Why you need the access; some policies require it.")
     max_duration = _access_time(
         "Access time asked for (at most 14d); lowered to the policy cap if above it."

@@ -231,9 +231,14 @@ def test_durations_have_a_pattern_a_minimum_of_one_second_and_the_caps(schema):
 
 def test_texts_refuse_control_characters_by_pattern(schema):
     create = body_schema(schema, "/api/v1/requests/")["properties"]
-    for texts in (create["reason"], create["roles"]["items"], create["resources"]["items"]):
+    # Free text, and names of a stated form (a role name, a resource id `kind/name`).
+    for texts, good in (
+        (create["reason"], "INC-1: rotate\tkeys\nnow, ça va, ⚠️"),
+        (create["roles"]["items"], "db-admin"),
+        (create["resources"]["items"], "node/db-prod-1"),
+    ):
         pattern = re.compile(texts["pattern"])
-        assert pattern.search("INC-1: rotate\tkeys\nnow, ça va, ⚠️")
+        assert pattern.search(good)
         for bad in ["\x00", "a\x1bb", "\x7f", "\u202e", "\u2066x"]:
             assert not pattern.search(bad), repr(bad)
 

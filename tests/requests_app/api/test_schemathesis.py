@@ -20,8 +20,10 @@ precision, one error shape); the fixed examples at the end keep what was fixed f
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
+import jsonschema
 import pytest
 import schemathesis
 from django.core.cache import cache
@@ -34,6 +36,7 @@ from schemathesis.checks import CHECKS as REGISTRY
 from schemathesis.checks import load_all_checks
 from schemathesis.config import SchemathesisConfig
 
+from requests_app.api.retry_schema import PRECONDITIONED
 from tests.requests_app.api import in_process
 from tests.requests_app.api.test_schema import CONTRACT
 
@@ -48,6 +51,7 @@ PHASES = ["examples", "coverage", "fuzzing"]
 MAX_EXAMPLES = 6
 ACCEPTED_OR_422 = ["2xx", "3xx", 401, 403, 404, 409, 422, 429]
 ACCEPTED_OR_400 = ["2xx", 400, 401, 429]
+ACCEPTED_OR_412 = [*ACCEPTED_OR_422, 412]
 BOUNDED = settings(
     max_examples=8,
     derandomize=True,  # the same examples on every run: a failure is reproducible
@@ -110,6 +114,15 @@ CONFIG = SchemathesisConfig.from_dict(
                 "/api/v1/auth/cli/token/",
                 "/api/v1/auth/device/token/",
             )
+        ]
+        + [
+            # A well-formed `If-Match` naming a version the request does not have is answered
+            # 412 as RFC 9110 §13.1.1 says: the schema can state an entity tag's form, not
+            # which one is current (a generated one never is).
+            {
+                "include-path-regex": PRECONDITIONED.pattern,
+                "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_OR_412}},
+            }
         ],
     }
 )
@@ -201,7 +214,11 @@ def test_stateful_runs_chain_real_ids_and_answer_as_the_schema_says(api_schema, 
             statuses[(case.method, case.operation.path, response.status_code)] += 1
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
-            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+            # The persona's token is given, not generated (as call_and_validate's headers):
+            # ignored_auth then probes without it and with a wrong one, expecting 401.
+            case.validate_response(
+                response, checks=CHECKS, headers=kwargs.get("headers"), transport_kwargs=kwargs
+            )
 
     APIWorkflow.run(settings=settings(BOUNDED, max_examples=30, stateful_step_count=8))
 
@@ -262,3 +279,54 @@ def test_an_id_with_a_dot_gets_the_json_404(api_schema, tokens):
     response = case.call_and_validate(headers=auth(tokens, "post", path), checks=CHECKS)
     assert response.status_code == 404
     assert response.json()["detail"] == "no such access request"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        # A role name and a resource id have a form the schema states: another is a 400
+        # naming the field (a blank role was a 400 the schema allowed; `0` too).
+        ({"roles": ["\u00a0"], "reason": "x"}, 400, "roles"),
+        ({"roles": [" db-admin"], "reason": "x"}, 400, "roles"),
+        ({"resources": ["0"], "reason": "x"}, 400, "resources"),
+        # A blank suggested reviewer is left out, as the schema allows it; an unknown one is
+        # refused for what it says.
+        ({"roles": ["dev-admin"], "reason": "x", "suggested_reviewers": ["\r"]}, 201, None),
+        ({"roles": ["dev-admin"], "reason": "x", "suggested_reviewers": ["nobody"]}, 422, None),
+    ],
+)
+def test_names_are_answered_as_their_schema_says(api_schema, tokens, body, status, field):
+    create = api_schema.raw_schema["components"]["schemas"]["RequestCreateRequest"]
+    assert jsonschema.Draft202012Validator(create).is_valid(body) == (status != 400)
+    case = api_schema["/api/v1/requests/"]["POST"].Case(body=body, media_type="application/json")
+    response = case.call_and_validate(
+        headers=auth(tokens, "post", "/api/v1/requests/"), checks=CHECKS
+    )
+    assert response.status_code == status, response.text
+    if field:
+        assert response.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("if_match", "status"), [('"stale"', 412), ("stale", 400), ('"a" ,\tW/"b",', 412)]
+)
+def test_if_match_is_answered_as_its_schema_says(api_schema, tokens, pending, if_match, status):
+    path = "/api/v1/requests/{id}/withdraw/"
+    parameters = api_schema.raw_schema["paths"][path]["post"]["parameters"]
+    pattern = next(p for p in parameters if p["name"] == "If-Match")["schema"]["pattern"]
+    assert bool(re.search(pattern, if_match)) == (status != 400)
+    case = api_schema[path]["POST"].Case(
+        path_parameters={"id": str(pending.id)},
+        headers={"If-Match": if_match},
+        body={"reason": "x"},
+        media_type="application/json",
+    )
+    response = case.call_and_validate(headers=auth(tokens, "post", path), checks=CHECKS)
+    assert response.status_code == status, response.text
+
+
+def test_access_check_of_both_role_and_resource_is_the_documented_422(api_schema, tokens):
+    path = "/api/v1/access/check/"
+    case = api_schema[path]["GET"].Case(query={"role": "db-admin", "resource": "db/billing"})
+    response = case.call_and_validate(headers=auth(tokens, "get", path), checks=CHECKS)
+    assert (response.status_code, response.json()["code"]) == (422, "unprocessable")
