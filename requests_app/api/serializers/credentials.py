@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from requests_app.api.fields import DateTimeField
+from requests_app.api.fields import DateTimeField, StrictCharField
 from requests_app.api.serializers.base import StrictSerializer
 
 
 class CredentialRequestSerializer(StrictSerializer):
     body_optional = True  # no body: the default audience
 
-    audience = serializers.CharField(
+    audience = StrictCharField(
         max_length=200,
         required=False,
         allow_blank=True,
