@@ -14,7 +14,13 @@ from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
-from policies_app.durations import MAX_TEXT, SCHEMA_PATTERN, DurationError, parse_duration
+from policies_app.durations import (
+    MAX_TEXT,
+    SCHEMA_PATTERN,
+    DurationError,
+    format_duration,
+    parse_duration,
+)
 from requests_app.services import text
 
 
@@ -62,9 +68,14 @@ def parse_rfc3339(value: object) -> datetime:
 
 class DurationField(serializers.Field):
     """Input: seconds (a JSON integer) or text like "90m"/"4h"/"2d"/"1h30m"; output: integer
-    seconds. `maximum` (seconds) is for the schema: the service refuses longer durations."""
+    seconds. `maximum` (seconds) is the schema's `maximum` of the integer form: more seconds
+    break the schema (400 here). Text cannot be bounded by a pattern, so "15d" is well-formed
+    and the service refuses it for its length (422), with the same message."""
 
-    default_error_messages = {"invalid": "{message}"}
+    default_error_messages = {
+        "invalid": "{message}",
+        "above_maximum": "{name} may be at most {maximum} (asked for {asked})",
+    }
 
     def __init__(self, *, maximum: int | None = None, **kwargs):
         self.maximum = maximum
@@ -72,9 +83,17 @@ class DurationField(serializers.Field):
 
     def to_internal_value(self, data) -> int:
         try:
-            return parse_duration(data)
+            seconds = parse_duration(data)
         except DurationError as err:
             self.fail("invalid", message=str(err))
+        if isinstance(data, int) and self.maximum is not None and seconds > self.maximum:
+            self.fail(
+                "above_maximum",
+                name=self.field_name,
+                maximum=format_duration(self.maximum),
+                asked=format_duration(seconds),
+            )
+        return seconds
 
     def to_representation(self, value) -> int:
         return int(value)
