@@ -36,7 +36,17 @@ class AccessCheckView(APIView):
         "and `resource`: both or neither is a 422 (OpenAPI 3.0 cannot state it of query "
         "parameters).",
         parameters=[AccessCheckQuerySerializer],
-        responses={200: AccessCheckSerializer, **errors(400, 401, 403, 404)},
+        responses={
+            200: AccessCheckSerializer,
+            **errors(
+                400,
+                401,
+                403,
+                404,
+                422,
+                e422="`unprocessable`: both or neither of role and resource.",
+            ),
+        },
         examples=examples.ACCESS_CHECK,
         tags=["access"],
     )
