@@ -70,11 +70,11 @@ class DurationField(serializers.Field):
     """Input: seconds (a JSON integer) or text like "90m"/"4h"/"2d"/"1h30m"; output: integer
     seconds. `maximum` (seconds) is the schema's `maximum` of the integer form: more seconds
     break the schema (400 here). Text cannot be bounded by a pattern, so "15d" is well-formed
-    and the service refuses it for its length (422), with the same message."""
+    and the service refuses it for its length (422), in the same words."""
 
     default_error_messages = {
         "invalid": "{message}",
-        "above_maximum": "{name} may be at most {maximum} (asked for {asked})",
+        "above_maximum": "may be at most {maximum} (asked for {asked})",
     }
 
     def __init__(self, *, maximum: int | None = None, **kwargs):
@@ -87,12 +87,8 @@ class DurationField(serializers.Field):
         except DurationError as err:
             self.fail("invalid", message=str(err))
         if isinstance(data, int) and self.maximum is not None and seconds > self.maximum:
-            self.fail(
-                "above_maximum",
-                name=self.field_name,
-                maximum=format_duration(self.maximum),
-                asked=format_duration(seconds),
-            )
+            maximum, asked = format_duration(self.maximum), format_duration(seconds)
+            self.fail("above_maximum", maximum=maximum, asked=asked)
         return seconds
 
     def to_representation(self, value) -> int:
