@@ -38,14 +38,7 @@ class AccessCheckView(APIView):
         parameters=[AccessCheckQuerySerializer],
         responses={
             200: AccessCheckSerializer,
-            **errors(
-                400,
-                401,
-                403,
-                404,
-                422,
-                e422="`unprocessable`: both or neither of role and resource.",
-            ),
+            **errors(400, 401, 403, 404, 422, e422="Both `role` and `resource`, or neither."),
         },
         examples=examples.ACCESS_CHECK,
         tags=["access"],
