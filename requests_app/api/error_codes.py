@@ -13,6 +13,7 @@ from fnmatch import fnmatchcase
 
 from accessportal.kernel import errors as kernel
 from requests_app.services.cli_login import TooManyAttempts
+from requests_app.services.preconditions import PreconditionFailed
 from requests_app.services.signing_keys import CredentialKeyUnusable
 
 
@@ -45,6 +46,7 @@ class ErrorCode:
 _MEANINGS = {
     "too_many_attempts": "Too many sign-in codes tried from this address: wait, then start again.",
     "invalid": "Bad input: the message says what, `field` which field, `errors` every field.",
+    "precondition_failed": "`If-Match` names a version the object no longer has: read it again.",
     "database_unavailable": "The database cannot be reached; the message says whether a change "
     "you sent may have been saved (look before sending it again).",
 }
@@ -76,6 +78,10 @@ _PATHS = {
     ),
     "too_many_attempts": ("/api/v1/auth/cli/*", "/api/v1/auth/device/*"),
     "credential_key_unusable": ("/api/v1/credentials/",),
+    # Every state change whose service compares If-Match (api/retry_schema.PRECONDITIONED).
+    "precondition_failed": _request_actions(
+        "reviews", "withdraw", "approve", "deny", "revoke", "extend"
+    ),
 }
 
 
@@ -111,6 +117,7 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     kernel.DatabaseUnavailable,
     TooManyAttempts,
     CredentialKeyUnusable,
+    PreconditionFailed,
 )
 
 # RFC 8628's answers to a device sign-in poll (DeviceFlowError's `code`s): 400s of one
@@ -209,13 +216,6 @@ API_CODES = (
         "This `Idempotency-Key` was used with another body (or path): use a new key.",
         writes_only=True,
         paths=IDEMPOTENT,
-    ),
-    ErrorCode(
-        "precondition_failed",
-        412,
-        "`If-Match` names a version the object no longer has: read it again.",
-        writes_only=True,
-        paths=_request_actions("reviews", "withdraw", "revoke", "extend"),
     ),
     ErrorCode(
         "sign_in_locked",

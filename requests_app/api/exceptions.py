@@ -26,7 +26,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from accessportal.kernel.errors import DomainError
+from accessportal.kernel.errors import DomainError, ValidationFailed
 from requests_app.api.error_codes import REGISTRY, code_for_status
 from requests_app.api.views.errors import SERVER_ERROR
 
@@ -56,7 +56,14 @@ def error_body(detail: str, code: str, field: str | None = None, errors=None) ->
 
 
 def domain_error_body(exc: DomainError) -> dict:
-    errors = {exc.field: [exc.message]} if exc.field else None
+    """Bad input (400, 422) always carries `errors`, as the serializers' refusals do:
+    `non_field_errors` when no one field is to blame; other errors name their field."""
+    if exc.field:
+        errors = {exc.field: [exc.message]}
+    elif isinstance(exc, ValidationFailed):
+        errors = {"non_field_errors": [exc.message]}
+    else:
+        errors = None
     return error_body(exc.message, exc.code, exc.field, errors)
 
 

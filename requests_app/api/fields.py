@@ -16,7 +16,13 @@ from rest_framework import serializers
 
 from policies_app.documents.checker import NAME_RE
 from policies_app.documents.resources import KIND_RE, RESOURCE_NAME_RE
-from policies_app.durations import MAX_TEXT, SCHEMA_PATTERN, DurationError, parse_duration
+from policies_app.durations import (
+    MAX_TEXT,
+    SCHEMA_PATTERN,
+    DurationError,
+    format_duration,
+    parse_duration,
+)
 from requests_app.services import text
 
 
@@ -69,9 +75,14 @@ def parse_rfc3339(value: object) -> datetime:
 
 class DurationField(serializers.Field):
     """Input: seconds (a JSON integer) or text like "90m"/"4h"/"2d"/"1h30m"; output: integer
-    seconds. `maximum` (seconds) is for the schema: the service refuses longer durations."""
+    seconds. `maximum` (seconds) is the schema's `maximum` of the integer form: more seconds
+    break the schema (400 here). Text cannot be bounded by a pattern, so "15d" is well-formed
+    and the service refuses it for its length (422), in the same words."""
 
-    default_error_messages = {"invalid": "{message}"}
+    default_error_messages = {
+        "invalid": "{message}",
+        "above_maximum": "may be at most {maximum} (asked for {asked})",
+    }
 
     def __init__(self, *, maximum: int | None = None, **kwargs):
         self.maximum = maximum
@@ -79,9 +90,13 @@ class DurationField(serializers.Field):
 
     def to_internal_value(self, data) -> int:
         try:
-            return parse_duration(data)
+            seconds = parse_duration(data)
         except DurationError as err:
             self.fail("invalid", message=str(err))
+        if isinstance(data, int) and self.maximum is not None and seconds > self.maximum:
+            maximum, asked = format_duration(self.maximum), format_duration(seconds)
+            self.fail("above_maximum", maximum=maximum, asked=asked)
+        return seconds
 
     def to_representation(self, value) -> int:
         return int(value)

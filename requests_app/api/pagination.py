@@ -2,7 +2,7 @@
 
 Stricter than DRF's paginator: a `page` or `page_size` that is not a whole number from 1
 is bad input (400, naming the parameter) instead of being ignored or read as "no such
-page"; only a page past the last one is a 404.
+page"; only a page past the last one is a 404, however many digits it has.
 """
 
 from __future__ import annotations
@@ -10,12 +10,18 @@ from __future__ import annotations
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
+# Larger than any page count or page size: what a longer number (schema-valid, an integer
+# from 1) is read as, rather than converted (int() refuses more than 4300 digits).
+HUGE = 10**18
+
 
 def _whole_number(raw: str, name: str) -> int:
-    try:
-        number = int(raw) if raw.isascii() and raw.isdigit() else 0
-    except ValueError:  # more digits than Python converts
+    if not (raw.isascii() and raw.isdigit()):
         number = 0
+    elif len(raw.lstrip("0")) > len(str(HUGE)):
+        number = HUGE  # a page past the last (404), or the largest page size
+    else:
+        number = int(raw)
     if number < 1:
         raise ValidationError({name: [f"{raw[:32]!r} is not a whole number from 1"]})
     return number

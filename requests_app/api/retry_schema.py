@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from requests_app.api.error_codes import codes_answered
 from requests_app.api.etags import IF_MATCH_PATTERN
 from requests_app.api.idempotency import HEADER, NOT_STORED, REPLAYED, RETRY_AFTER
 
@@ -75,7 +76,7 @@ def document_retries(result: dict, generator, request, public) -> dict:
             if method != "post":
                 continue
             if IDEMPOTENT.match(path):
-                _idempotent(operation)
+                _idempotent(path, operation)
             if PRECONDITIONED.match(path):
                 _preconditioned(operation)
             if TAGGED.match(path):
@@ -97,17 +98,23 @@ def _headers(operation: dict, status: str, **headers: dict) -> None:
         response.setdefault("headers", {}).update(headers)
 
 
-def _idempotent(operation: dict) -> None:
+def _idempotent(path: str, operation: dict) -> None:
     _parameter(operation, KEY_PARAMETER)
     responses = operation.setdefault("responses", {})
     for status, response in responses.items():
         if status.isdigit() and int(status) < 500 and int(status) not in NOT_STORED:
             response.setdefault("headers", {})[REPLAYED] = REPLAYED_HEADER
-    responses["422"] = {
-        "description": f"`idempotency_key_mismatch`: this `{HEADER}` was used with another "
-        "method, path or body.",
-        "content": _error(),
-    }
+    # Beside the operation's own 422s (`reason_required`, `unprocessable`: kept and replayed,
+    # unlike the mismatch), if it has some.
+    own = codes_answered(path, "post", 422, body=True, authenticated=True)
+    own = [f"`{code}`" for code in own if code != "idempotency_key_mismatch"]
+    refused = f"Well-formed, but refused for what it says ({', '.join(own)})." if own else ""
+    answer = responses.setdefault("422", {"description": refused, "content": _error()})
+    mismatch = f"`idempotency_key_mismatch`: this `{HEADER}` was used with another method, path "
+    mismatch += "or body."
+    answer["description"] = " ".join(filter(None, [answer["description"], mismatch]))
+    if own:
+        answer.setdefault("headers", {})[REPLAYED] = REPLAYED_HEADER
     conflict = responses.setdefault("409", {"description": "", "content": _error()})
     conflict["description"] = " ".join(filter(None, [conflict["description"], IN_USE]))
     conflict.setdefault("headers", {})["Retry-After"] = {

@@ -207,6 +207,10 @@ class DeviceTokenView(_CliAuthView):
                             help_text="RFC 8628's error code, as `code`.",
                         ),
                         "field": serializers.CharField(required=False),
+                        "errors": serializers.DictField(
+                            required=False,
+                            help_text="Bad input: every bad field and its messages.",
+                        ),
                     },
                 ),
                 description="Not yet (`authorization_pending`, `slow_down`), never "

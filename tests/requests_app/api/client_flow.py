@@ -25,7 +25,7 @@ from access_portal_client.api.requests import (
     requests_list,
     requests_retrieve,
     requests_review,
-    requests_revoke_create,
+    requests_revoke,
 )
 from access_portal_client.models import (
     AccessCheck,
@@ -155,7 +155,7 @@ def run(personas: Mapping[str, AuthenticatedClient], *, role: str, reason: str) 
 
     # alice is done early: she ends her access, and it ends at once
     revoked = expect(
-        requests_revoke_create.sync_detailed(
+        requests_revoke.sync_detailed(
             request_id, client=alice, body=ReasonRequiredRequest(reason="done early")
         ),
         HTTPStatus.OK,

@@ -94,8 +94,7 @@ def test_wrong_types_and_limits_are_400_naming_the_field(api, unchanged, body, f
     response = post_raw(api("alice"), "requests/", raw)
     assert response.status_code == 400, response.content
     errors = response.json()
-    named = errors.get("field") or next(k for k in errors if k.startswith(field[:20]))
-    assert named.startswith(field[:20])
+    assert errors["code"] == "invalid" and errors["field"].startswith(field[:20])
     assert expected in message_of(errors)
 
 
@@ -185,7 +184,7 @@ def test_bad_extend_bodies_are_400_naming_the_field(
     response = api("alice").post(url(f"requests/{approved.id}/extend/"), body, format="json")
     assert response.status_code == 400, response.content
     errors = response.json()
-    assert (errors.get("field") or next(iter(errors))) == field
+    assert errors["field"] == field
     assert expected in message_of(errors)
 
 
@@ -259,7 +258,6 @@ def test_any_json_body_gets_an_answer_never_a_500(api_policy, requester, body):
         ({"page": "0"}, "page"),
         ({"page": "-3"}, "page"),
         ({"page": "1.5"}, "page"),
-        ({"page": "9" * 5000}, "page"),  # more digits than Python converts
         ({"page_size": "0.5"}, "page_size"),
         ({"page_size": "0"}, "page_size"),
         ({"page_size": "ten"}, "page_size"),
@@ -280,6 +278,12 @@ def test_a_page_past_the_last_is_404_and_last_is_the_last(api, pending, approved
     past = client.get(url("requests/"), {"page": "3", "page_size": "1"})
     assert past.status_code == 404
     assert past.json()["detail"].startswith("no such page")
+    # An integer from 1, as the schema allows, however long (more digits than int() reads).
+    for page in ("2302455743277", "9" * 5000):
+        huge = client.get(url("requests/"), {"page": page})
+        assert huge.status_code == 404 and huge.json()["detail"].startswith("no such page")
+    widest = client.get(url("requests/"), {"page_size": "9" * 5000})
+    assert widest.status_code == 200 and widest.json()["count"] == 2
     last = client.get(url("requests/"), {"page": "last", "page_size": "1"})
     assert last.status_code == 200 and last.json()["previous"] and not last.json()["next"]
 
@@ -340,7 +344,7 @@ def test_body_values_the_schema_forbids_are_400(api, unchanged, body, field, exp
     response = api("alice").post(url("requests/"), body, format="json")
     assert response.status_code == 400, response.content
     errors = response.json()
-    assert (errors.get("field") or next(iter(errors))) == field
+    assert errors["field"] == field
     assert expected in message_of(errors)
 
 
@@ -379,13 +383,14 @@ def test_an_empty_query_parameter_is_400_naming_it(api, path, name):
     """Found by schemathesis: `?request=` was read as "no filter" and answered everything."""
     response = api("erin").get(url(path), {name: ""})
     assert response.status_code == 400, response.content
-    assert name in (response.json().get("field"), *response.json())
+    assert response.json()["field"] == name
 
 
 def test_an_empty_label_among_others_is_400(api):
     response = api("alice").get(url("resources/"), {"label": ["env=prod", ""]})
     assert response.status_code == 400
-    assert "label" in response.json()
+    assert response.json()["field"] == "label"
+    assert "must not be empty" in response.json()["errors"]["label"][0]
 
 
 @pytest.mark.parametrize(
@@ -408,13 +413,15 @@ def test_an_empty_label_among_others_is_400(api):
 def test_query_values_the_schema_forbids_are_400_naming_them(api, path, params, name):
     response = api("erin").get(url(path), params)
     assert response.status_code == 400, response.content
-    assert name in response.json()
+    assert response.json()["field"] == name
+    assert response.json()["errors"][name]
 
 
 def test_times_in_queries_need_an_offset_and_any_offset_works(api, pending):
     client = api("erin")
     naive = client.get(url("audit/"), {"since": "2026-11-29"})
-    assert "time zone offset" in naive.json()["since"][0]
+    assert naive.status_code == 400 and naive.json()["field"] == "since"
+    assert "time zone offset" in naive.json()["errors"]["since"][0]
     zulu = client.get(url("audit/"), {"since": "2000-01-01T00:00:00z"})
     assert zulu.status_code == 200 and zulu.json()["count"] > 0
 

@@ -77,6 +77,18 @@ def test_duration_above_the_ceiling_is_422_and_above_the_cap_is_lowered(api, str
     assert capped.json()["max_duration"] == 2 * 3600
 
 
+def test_seconds_above_the_ceiling_break_the_schema_and_are_400_with_the_same_message(api):
+    """The schema's `maximum` bounds the seconds form; text ("15d") only the service can."""
+    too_long = create(api("alice"), roles=["db-admin"], reason="x", max_duration=15 * 86400)
+    assert too_long.status_code == 400 and too_long.json()["code"] == "invalid"
+    assert too_long.json()["detail"] == "max_duration: may be at most 14d (asked for 15d)"
+    assert too_long.json()["errors"] == {"max_duration": ["may be at most 14d (asked for 15d)"]}
+    body = {"roles": ["db-admin"], "max_duration": 14 * 86400, "dry_run": True}
+    at_the_ceiling = api("alice").post(url("requests/"), body, format="json")
+    assert at_the_ceiling.status_code == 200
+    assert at_the_ceiling.json()["requested_duration"] == 14 * 86400
+
+
 def test_pending_ttl_above_seven_days_is_422(api):
     response = create(api("alice"), roles=["db-admin"], request_ttl="8d")
     assert response.status_code == 422
