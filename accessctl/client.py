@@ -67,6 +67,10 @@ def error_message(data: object) -> str:
             return error_message(data["detail"])
         parts = []
         for key, value in data.items():
+            if isinstance(value, dict) and value and all(str(i).isdigit() for i in value):
+                # A list's items by index: "roles[0]: ...", not "roles: 0: ...".
+                parts.extend(f"{key}[{i}]: {error_message(v)}" for i, v in value.items())
+                continue
             text = error_message(value)
             parts.append(text if key in ("non_field_errors", "__all__") else f"{key}: {text}")
         return "; ".join(parts)

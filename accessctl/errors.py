@@ -63,7 +63,7 @@ class OutcomeUnknown(ServerError):
 
     def __init__(self, last: str) -> None:
         super().__init__(
-            f"outcome unknown — check `accessctl requests list` before asking again ({last})"
+            f"outcome unknown — check `accessctl request ls` before asking again ({last})"
         )
 
 

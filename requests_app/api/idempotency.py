@@ -53,6 +53,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from accessportal.kernel.errors import ConcurrentUpdate
 from accessportal.kernel.locking import before_service_commit
+from requests_app.api.etags import if_match
 from requests_app.models import IdempotencyRecord
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,10 @@ class Committed:
 
 
 def error(status: int, code: str, detail: str, **headers: str) -> Response:
-    return Response({"detail": detail, "code": code}, status=status, headers=headers or None)
+    body = {"detail": detail, "code": code}
+    if status in (400, 422):  # bad input carries its messages, as every 400 and 422 does
+        body["errors"] = {"non_field_errors": [detail]}
+    return Response(body, status=status, headers=headers or None)
 
 
 def is_stored(status: int) -> bool:
@@ -283,6 +287,9 @@ def idempotent(status: int) -> Callable[[Callable[..., Response]], Callable[...,
                 except Exception as exc:
                     return view.handle_exception(exc)
 
+            # A malformed If-Match is refused before the key is claimed: the header is not
+            # in the fingerprint, and a stored 400 would answer the corrected retry for 24 h.
+            if_match(request)
             committed = Committed(status=status, resource=saved_pk, answer=answer)
             return run_idempotent(request, request.user, work, committed=committed)
 

@@ -98,11 +98,16 @@ def _headers(operation: dict, status: str, **headers: dict) -> None:
         response.setdefault("headers", {}).update(headers)
 
 
+# Answered before the key is looked at (authentication, the body's type, size and
+# encoding), so never replayed; 5xx are not kept.
+ANSWERED_BEFORE_THE_KEY = frozenset({401, 406, 413, 415, 500, 503})
+
+
 def _idempotent(path: str, operation: dict) -> None:
     _parameter(operation, KEY_PARAMETER)
     responses = operation.setdefault("responses", {})
     for status, response in responses.items():
-        if status.isdigit() and int(status) < 500 and int(status) not in NOT_STORED:
+        if status.isdigit() and int(status) not in NOT_STORED | ANSWERED_BEFORE_THE_KEY:
             response.setdefault("headers", {})[REPLAYED] = REPLAYED_HEADER
     # Beside the operation's own 422s (`reason_required`, `unprocessable`: kept and replayed,
     # unlike the mismatch), if it has some.

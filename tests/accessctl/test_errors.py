@@ -216,3 +216,14 @@ def test_paginated_lists_are_followed_to_the_end(run, fake_server, against):
     assert [r["id"] for r in result.json] == ["node/a", "node/b"]
     # `next` pointed at another host (a proxy's view): we stay on ours.
     assert len(fake_server.calls) == 2
+
+
+def test_a_lists_items_are_named_by_index_in_messages():
+    from accessctl.client import error_message
+
+    body = {
+        "detail": "roles: bad",
+        "code": "invalid",
+        "errors": {"roles": {"0": ["'x y' is not a role name"]}, "max_duration": ["too long"]},
+    }
+    assert error_message(body) == "roles[0]: 'x y' is not a role name; max_duration: too long"

@@ -141,7 +141,7 @@ def test_a_key_in_use_is_waited_for_as_retry_after_says_then_the_outcome_is_unkn
     assert sum(slept) >= 40 and set(slept) == {3.0}
     assert len({call["headers"]["Idempotency-Key"] for call in fake_server.calls}) == 1
     assert "outcome unknown" in unknown.value.message
-    assert "accessctl requests list" in unknown.value.message
+    assert "accessctl request ls" in unknown.value.message
     assert unknown.value.exit_code != 0
 
 

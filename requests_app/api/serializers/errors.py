@@ -153,6 +153,10 @@ def _operation(path: str, method: str, operation: dict, components: dict) -> lis
     }
     for status in sorted(needed):
         responses.setdefault(str(status), {"description": _DESCRIBED[status]})
+    responses["429"].setdefault("headers", {})["Retry-After"] = {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
     answers = []
     for status_text, response in responses.items():
         status = int(status_text)

@@ -134,10 +134,13 @@ class ReasonSerializer(StrictSerializer):
 
 
 class ReasonRequiredSerializer(ReasonSerializer):
-    """Approve, deny and revoke: the same body, whose reason the service requires (400
-    without one, after its permission checks)."""
+    """Approve, deny and revoke: the same body, whose reason the service requires. The
+    schema says so (`required`, at least one character); the server answers a missing or
+    empty reason, after its permission checks, with 422 `reason_required`, the one code for
+    "a reason is needed" whether the action or the request's policy asks for it (README,
+    Errors)."""
 
-    reason = _reason("Why; required.")
+    reason = _reason("Why; required (a missing or empty reason: 422 `reason_required`).")
     schema_required = ("reason",)
 
 

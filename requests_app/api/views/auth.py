@@ -38,6 +38,9 @@ class AuthTokenView(ObtainAuthToken):
 
     # The API's own (bounded) JSON parser instead of DRF's form and multipart parsers.
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    # The password is the credential, as the schema says (no security): a stale token or a
+    # portal session (which would demand a CSRF token) must not get in the way of signing in.
+    authentication_classes: list = []
     throttle_classes = [ScopedThrottle]
     throttle_scope = "auth_token"
 
@@ -57,7 +60,7 @@ class AuthTokenView(ObtainAuthToken):
         "`Authorization: Bearer <key>`.",
         responses={
             200: inline_serializer("AuthTokenResponse", {"token": serializers.CharField()}),
-            **errors(400, 401, 413),
+            **errors(400, 413),
         },
         examples=TOKEN_EXAMPLES,
         auth=[],  # the password is the credential: no token or session needed

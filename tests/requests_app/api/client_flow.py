@@ -92,7 +92,6 @@ def clients(
         name: AuthenticatedClient(
             base_url=base_url,
             token=token,
-            prefix="Token",
             raise_on_unexpected_status=True,  # an undocumented status is an error, not None
             httpx_args={"transport": transport},
         )

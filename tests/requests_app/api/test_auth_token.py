@@ -93,3 +93,23 @@ def test_a_double_clicked_first_login_gives_both_clicks_the_same_token(alice_wit
     assert [a.value.json() for a in answers] == [{"token": key}] * 2
     assert AuditEvent.objects.filter(action="api_token.created").count() == 1
     assert audit_verify().ok
+
+
+@pytest.mark.parametrize(
+    "stale",
+    [{"HTTP_AUTHORIZATION": "Token " + "0" * 40}, {"HTTP_AUTHORIZATION": "Bearer nonsense"}],
+)
+def test_signing_in_ignores_a_stale_token_header(alice_with_password, stale):
+    """The schema declares no security on this operation: the password is the credential."""
+    body = {"username": "alice", "password": "correct horse battery"}
+    answer = APIClient().post(URL, body, format="json", **stale)
+    assert answer.status_code == 200
+    assert answer.json()["token"] == Token.objects.get(user=alice_with_password).key
+
+
+def test_signing_in_from_a_portal_session_needs_no_csrf_token(alice_with_password):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(alice_with_password)
+    body = {"username": "alice", "password": "correct horse battery"}
+    answer = client.post(URL, body, format="json")
+    assert answer.status_code == 200, answer.content

@@ -480,3 +480,26 @@ def test_a_kept_empty_body_is_replayed_as_such_not_redone(api, user):
     again = post(api("alice"), "requests/", BODY, "empty")
     assert (again.status_code, again["Idempotent-Replayed"]) == (200, "true")
     assert not AccessRequest.objects.exists()
+
+
+def test_a_mismatch_is_a_422_in_the_one_shape_with_errors(api):
+    alice = api("alice")
+    post(alice, "requests/", BODY, "shape-1")
+    other = post(alice, "requests/", {**BODY, "reason": "INC-8"}, "shape-1")
+    assert other.status_code == 422
+    body = other.json()
+    assert body["code"] == "idempotency_key_mismatch"
+    assert body["errors"] == {"non_field_errors": [body["detail"]]}
+
+
+def test_a_malformed_if_match_is_refused_before_the_key_so_the_fixed_retry_goes_through(
+    api, pending
+):
+    alice = api("alice")
+    path = f"requests/{pending.id}/withdraw/"
+    bad = post(alice, path, {"reason": "x"}, "im-1", HTTP_IF_MATCH="abc")
+    assert bad.status_code == 400 and bad.json()["field"] == "If-Match"
+    fixed = post(alice, path, {"reason": "x"}, "im-1", HTTP_IF_MATCH="*")
+    assert fixed.status_code == 200, fixed.content
+    assert not fixed.has_header("Idempotent-Replayed")
+    assert fixed.json()["state"] == "WITHDRAWN"
