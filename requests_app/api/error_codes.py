@@ -213,7 +213,7 @@ API_CODES = (
     ErrorCode(
         "idempotency_key_mismatch",
         422,
-        "This `Idempotency-Key` was used with another body (or path): use a new key.",
+        "This `Idempotency-Key` was used with another body, path or `If-Match`: use a new key.",
         writes_only=True,
         paths=IDEMPOTENT,
     ),

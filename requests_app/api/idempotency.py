@@ -53,7 +53,6 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from accessportal.kernel.errors import ConcurrentUpdate
 from accessportal.kernel.locking import before_service_commit
-from requests_app.api.etags import if_match
 from requests_app.models import IdempotencyRecord
 
 logger = logging.getLogger(__name__)
@@ -200,6 +199,11 @@ def run_idempotent(
             f"{HEADER} must be 1 to 255 printable ASCII characters",
         )
     body = request.data if data is None else data
+    precondition = request.headers.get("If-Match")
+    if precondition is not None:
+        # The key is bound to the If-Match it came with: a retry with another (after a 400
+        # for a malformed one, say) is another operation (422), never the stored answer.
+        body = {"body": body, "If-Match": precondition}
     digest = fingerprint(request.method, request.get_full_path(), body)
     record, reserved = _reserve(user, key, digest)
     if not reserved:
@@ -232,7 +236,7 @@ def _replay(
         return error(
             422,
             "idempotency_key_mismatch",
-            f"this {HEADER} was used with another method, path or body; use a new key "
+            f"this {HEADER} was used with another method, path, body or If-Match; use a new key "
             "for a new operation",
         )
     done = record is not None and record.status is None and record.committed_status is not None
@@ -287,9 +291,6 @@ def idempotent(status: int) -> Callable[[Callable[..., Response]], Callable[...,
                 except Exception as exc:
                     return view.handle_exception(exc)
 
-            # A malformed If-Match is refused before the key is claimed: the header is not
-            # in the fingerprint, and a stored 400 would answer the corrected retry for 24 h.
-            if_match(request)
             committed = Committed(status=status, resource=saved_pk, answer=answer)
             return run_idempotent(request, request.user, work, committed=committed)
 
