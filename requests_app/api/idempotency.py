@@ -6,8 +6,8 @@ user's identical key is independent. The first POST with a key reserves it (a ro
 unique constraint on user and key lets exactly one of several concurrent attempts in), does
 the work (the domain service, in its own transaction with its own retries), then stores the
 answer: status, body, `Location` and `ETag`, for IDEMPOTENCY_TTL. A retry with the same key,
-method, path and body gets that answer again with `Idempotent-Replayed: true`; with another
-method, path or body, 422 `idempotency_key_mismatch`. A retry while the first attempt still
+method, path, body and If-Match gets that answer again with `Idempotent-Replayed: true`;
+with another, 422 `idempotency_key_mismatch`. A retry while the first attempt still
 runs gets 409 `idempotency_key_in_use` with `Retry-After` (it does not wait: a request
 thread is not held for someone else's work).
 
@@ -65,7 +65,9 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 RUNNING_FOR = timedelta(minutes=5)
 RETRY_AFTER = "1"
 KEPT_HEADERS = ("Location", "ETag")
-KEY_PATTERN = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,254}")
+# 1 to 255 printable ASCII characters, not starting with a space (the schema states it too).
+KEY_SCHEMA_PATTERN = r"^[!-~][ -~]{0,254}$"
+KEY_PATTERN = re.compile(KEY_SCHEMA_PATTERN)
 PURGE_BATCH = 500
 NOT_STORED = frozenset({409, 412, 429})
 
@@ -123,6 +125,11 @@ def _reserve(user, key: str, digest: str) -> tuple[IdempotencyRecord | None, boo
         record = IdempotencyRecord.objects.filter(user=user, key=key).first()
         if record is None:
             continue  # released (or purged) meanwhile: try again
+        if record.expires_at <= now:
+            # Past its 24 hours but not purged yet (the purge takes a batch at a time): the
+            # key is free, never replayed.
+            IdempotencyRecord.objects.filter(pk=record.pk, expires_at__lte=now).delete()
+            continue
         stale = (
             record.status is None
             and record.committed_status is None

@@ -13,7 +13,13 @@ import re
 
 from requests_app.api.error_codes import codes_answered
 from requests_app.api.etags import IF_MATCH_PATTERN
-from requests_app.api.idempotency import HEADER, NOT_STORED, REPLAYED, RETRY_AFTER
+from requests_app.api.idempotency import (
+    HEADER,
+    KEY_SCHEMA_PATTERN,
+    NOT_STORED,
+    REPLAYED,
+    RETRY_AFTER,
+)
 
 ACTIONS = "reviews|withdraw|approve|deny|revoke|extend"
 # POSTs wrapped by `idempotency.idempotent` / `run_idempotent`.
@@ -38,8 +44,8 @@ KEY_PARAMETER = {
     "required": False,
     "description": "Makes the POST safe to retry: the first answer to this key (per user, "
     "kept 24 hours) is returned again, with `Idempotent-Replayed: true`, instead of doing "
-    "the work twice. Another body, method or path with the same key: 422.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~][ -~]*$"},
+    "the work twice. Another body, method, path or If-Match with the same key: 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_SCHEMA_PATTERN},
 }
 IF_MATCH_PARAMETER = {
     "in": "header",
@@ -115,8 +121,8 @@ def _idempotent(path: str, operation: dict) -> None:
     own = [f"`{code}`" for code in own if code != "idempotency_key_mismatch"]
     refused = f"Well-formed, but refused for what it says ({', '.join(own)})." if own else ""
     answer = responses.setdefault("422", {"description": refused, "content": _error()})
-    mismatch = f"`idempotency_key_mismatch`: this `{HEADER}` was used with another method, path "
-    mismatch += "or body."
+    mismatch = f"`idempotency_key_mismatch`: this `{HEADER}` was used with another method, path, "
+    mismatch += "body or If-Match."
     answer["description"] = " ".join(filter(None, [answer["description"], mismatch]))
     if own:
         answer.setdefault("headers", {})[REPLAYED] = REPLAYED_HEADER

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from requests_app.api import examples
+from requests_app.api.error_codes import DEVICE_FLOW_CODES
 from requests_app.api.exceptions import domain_error_body
 from requests_app.api.serializers.base import StrictSerializer
 from requests_app.api.serializers.errors import errors
@@ -29,13 +30,7 @@ from requests_app.services.cli_login import (
 from requests_app.services.tokens import MintedToken
 
 # RFC 8628 section 3.5: what services.cli_login.device_token_poll answers until a token.
-DEVICE_FLOW_ERRORS = [
-    "authorization_pending",
-    "slow_down",
-    "access_denied",
-    "expired_token",
-    "invalid_grant",
-]
+DEVICE_FLOW_ERRORS = [entry.code for entry in DEVICE_FLOW_CODES]
 TOKEN_RESPONSE = inline_serializer(
     "CliTokenResponse",
     {

@@ -505,3 +505,16 @@ def test_a_retry_with_another_if_match_is_another_operation_not_a_replay(api, pe
     assert fixed.json()["code"] == "idempotency_key_mismatch"
     again = post(alice, path, {"reason": "x"}, "im-2", HTTP_IF_MATCH="*")
     assert again.status_code == 200 and again.json()["state"] == "WITHDRAWN"
+
+
+def test_a_key_past_its_day_is_never_replayed_even_before_the_purge_reaches_it(api, monkeypatch):
+    """The purge deletes a batch at a time; a key it has not reached yet is free anyway."""
+    monkeypatch.setattr("requests_app.api.idempotency.PURGE_BATCH", 0)
+    alice = api("alice")
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        first = post(alice, "requests/", BODY, "late")
+    with time_machine.travel(start + timedelta(hours=24, seconds=1), tick=False):
+        again = post(alice, "requests/", BODY, "late")
+    assert again.status_code == 201 and not again.has_header("Idempotent-Replayed")
+    assert again.json()["id"] != first.json()["id"]
