@@ -53,6 +53,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from accessportal.kernel.errors import ConcurrentUpdate
 from accessportal.kernel.locking import before_service_commit
+from requests_app.api.exceptions import error_body
 from requests_app.models import IdempotencyRecord
 
 logger = logging.getLogger(__name__)
@@ -86,10 +87,12 @@ class Committed:
 
 
 def error(status: int, code: str, detail: str, **headers: str) -> Response:
-    body = {"detail": detail, "code": code}
-    if status in (400, 422):  # bad input carries its messages, as every 400 and 422 does
-        body["errors"] = {"non_field_errors": [detail]}
-    return Response(body, status=status, headers=headers or None)
+    """A refusal in the one error shape; bad input (400, 422) carries its message under
+    `errors`, as exceptions.domain_error_body does for a domain error without a field."""
+    bad_input = {"non_field_errors": [detail]} if status in (400, 422) else None
+    return Response(
+        error_body(detail, code, errors=bad_input), status=status, headers=headers or None
+    )
 
 
 def is_stored(status: int) -> bool:
