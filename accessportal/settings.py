@@ -185,6 +185,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One convention for moments, with the zone named (accessportal/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["accessportal.formats"]
 
 STATIC_URL = "static/"
 # `manage.py collectstatic` copies every app's assets here (a deploy step, beside migrate).
