@@ -20,6 +20,7 @@ from requests_app.selectors import (
     requests_needing_review,
     reviews_anything,
 )
+from requests_app.services.windows import chain_ends
 
 
 def standing_roles(user: AbstractBaseUser) -> QuerySet[Role]:
@@ -37,6 +38,39 @@ def access_current(user: AbstractBaseUser, now: datetime | None = None) -> list[
         .annotate(has_pending_extension=Exists(pending_extension))
         .order_by("access_expires")
     )
+
+
+def access_folded(access: list[AccessRequest]) -> list[AccessRequest]:
+    """One entry per access, however often it was extended: an approved extension is folded
+    into the access it continues. `access` is `access_current` (soonest end first, so an
+    access comes before its extensions). Each entry gets `ends` (the end of the last
+    extension), `was_until` (its own end, when extended), `tail` (the last request of the
+    chain: the one to extend) and `has_pending_extension` (of any request in the chain)."""
+    by_pk = {r.pk: r for r in access}
+    heads: list[AccessRequest] = []
+    for r in access:
+        parent = by_pk.get(r.extends_id)
+        head = getattr(parent, "head", None) if parent is not None else None
+        if head is None:
+            r.head, r.tail, r.ends, r.was_until = r, r, r.access_expires, None
+            heads.append(r)
+            continue
+        r.head = head
+        head.tail, head.was_until = r, head.access_expires
+        head.has_pending_extension = head.has_pending_extension or r.has_pending_extension
+    extended = [h for h in heads if h.tail is not h]
+    if extended:  # where the access really ends: the one rule, `windows.chain_ends`
+        ends = chain_ends(extended)
+        for head in extended:
+            head.ends = ends.get(head.pk, head.tail.access_expires)
+    return heads
+
+
+def portal_admins(limit: int = 5) -> list[str]:
+    """User names of active superusers: whom to ask for a role that allows requests."""
+    User = get_user_model()
+    names = User.objects.filter(is_superuser=True, is_active=True).order_by(User.USERNAME_FIELD)
+    return list(names.values_list(User.USERNAME_FIELD, flat=True)[:limit])
 
 
 def requests_pending_of(user: AbstractBaseUser, now: datetime | None = None):

@@ -14,9 +14,9 @@ from requests_app.portal.views.base import portal_render, portal_view
 
 def _access_context(request: HttpRequest) -> dict:
     now = timezone.now()
-    access = selectors.access_current(request.user, now)
+    access = provisioning.access_with_provisioning(selectors.access_current(request.user, now), now)
     return {
-        "access": provisioning.access_with_provisioning(access, now),
+        "access": selectors.access_folded(access),
         "removing": provisioning.access_being_removed(request.user, now),
     }
 
