@@ -8,7 +8,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, QuerySet, TextField
-from django.db.models.functions import Cast, Concat
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from accessportal.kernel.choices import RequestState, ReviewState
@@ -71,6 +71,28 @@ def portal_admins(limit: int = 5) -> list[str]:
     User = get_user_model()
     names = User.objects.filter(is_superuser=True, is_active=True).order_by(User.USERNAME_FIELD)
     return list(names.values_list(User.USERNAME_FIELD, flat=True)[:limit])
+
+
+def access_ended_recently(
+    user: AbstractBaseUser, now: datetime | None = None, limit: int = 5
+) -> list[AccessRequest]:
+    """The user's access that has ended (expired or ended early), latest end first, for the
+    home page's history; an access an approved extension took over has not ended."""
+    now = now or timezone.now()
+    live = AccessRequest.objects.filter(user=user).access_live_at(now).values("pk")
+    continued = AccessRequest.objects.filter(extends=OuterRef("pk"), state=RequestState.APPROVED)
+    return list(
+        AccessRequest.objects.filter(
+            user=user,
+            state__in=[RequestState.APPROVED, RequestState.REVOKED],
+            access_starts__isnull=False,
+        )
+        .exclude(pk__in=live)
+        .exclude(Exists(continued))
+        .select_related("revoked_by")
+        .annotate(ended=Coalesce("revoked_at", "access_expires"))
+        .order_by("-ended")[:limit]
+    )
 
 
 def requests_pending_of(user: AbstractBaseUser, now: datetime | None = None):

@@ -14,7 +14,10 @@ from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.extensions import access_request_extend
 from requests_app.services.reviews import review_submit
-from tests.browser.test_portal_flows import demo, open_as  # noqa: F401 (fixtures)
+from tests.browser import test_portal_flows as flows
+
+# The demo policies and the signed-in pages of test_portal_flows.
+demo, open_as = flows.demo, flows.open_as
 
 
 def approved(user, **kwargs):

@@ -10,7 +10,10 @@ from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_submit
-from tests.browser.test_portal_flows import demo, open_as  # noqa: F401 (fixtures)
+from tests.browser import test_portal_flows as flows
+
+# The demo policies and the signed-in pages of test_portal_flows.
+demo, open_as = flows.demo, flows.open_as
 
 
 def shown(moment) -> str:
@@ -29,6 +32,8 @@ def test_self_ended_access_shows_ended_early_with_the_real_end(open_as, user):
     item.get_by_role("button", name="End access now").click()
     expect(alice.get_by_text("Access ended")).to_be_visible()
     request = AccessRequest.objects.get()
+    ended = alice.locator("section[aria-labelledby=ended-title] li.row").filter(has_text="db-admin")
+    expect(ended).to_contain_text(f"Ended early at {shown(request.revoked_at)}")
 
     alice.get_by_role("link", name="My requests", exact=True).click()
     row = alice.locator("tbody tr").filter(has_text="db-admin")

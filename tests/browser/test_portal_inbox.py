@@ -9,7 +9,10 @@ from playwright.sync_api import expect
 
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
-from tests.browser.test_portal_flows import demo, open_as  # noqa: F401 (fixtures)
+from tests.browser import test_portal_flows as flows
+
+# The demo policies and the signed-in pages of test_portal_flows.
+demo, open_as = flows.demo, flows.open_as
 
 
 def test_inbox_shows_earlier_approvers_and_what_approval_grants(open_as, user):

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
+from tests.browser import test_portal_flows as flows
 from tests.browser.test_csp import RECORD_VIOLATIONS
-from tests.browser.test_portal_flows import demo, open_as  # noqa: F401 (fixtures)
 
 # Fire the panel's refresh; answer "swapped" once htmx swapped it, "waiting" if held back.
 REFRESH = """() => new Promise((resolve) => {
@@ -22,6 +22,9 @@ REFRESH = """() => new Promise((resolve) => {
   window.htmx.trigger(panel, "refresh");
 })"""
 
+# The demo policies and the signed-in pages of test_portal_flows.
+demo, open_as = flows.demo, flows.open_as
+
 
 def grant(user, role: str, reason: str):
     request = access_request_create(requester=user("alice"), roles=[role], reason=reason)
@@ -30,7 +33,7 @@ def grant(user, role: str, reason: str):
 
 
 @pytest.fixture
-def alice(open_as, user):  # noqa: F811
+def alice(open_as, user):
     grant(user, "db-admin", "INC-1")
     page = open_as("alice")
     page.context.add_init_script(RECORD_VIOLATIONS)

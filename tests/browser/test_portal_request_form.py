@@ -9,9 +9,13 @@ import re
 from playwright.sync_api import expect
 
 from requests_app.models import AccessRequest
-from tests.browser.test_portal_flows import PASSWORD, demo, open_as  # noqa: F401 (fixtures)
+from tests.browser import test_portal_flows as flows
+from tests.browser.test_portal_flows import PASSWORD
 
 REASON = re.compile(r"^Reason")
+
+# The demo policies and the signed-in pages of test_portal_flows.
+demo, open_as = flows.demo, flows.open_as
 
 
 def fill_db_admin(page, duration: str) -> None:
@@ -39,7 +43,7 @@ def test_changing_a_field_after_preview_clears_the_preview(open_as):
     assert AccessRequest.objects.get().max_duration == 4 * 3600
 
 
-def test_without_javascript_a_submit_that_differs_from_the_preview_sends_nothing(browser, demo):  # noqa: F811
+def test_without_javascript_a_submit_that_differs_from_the_preview_sends_nothing(browser, demo):
     context = browser.new_context(java_script_enabled=False, base_url=demo)
     page = context.new_page()
     page.goto("/accounts/login/")

@@ -8,7 +8,10 @@ import re
 from playwright.sync_api import expect
 
 from requests_app.services.access_requests import access_request_create
-from tests.browser.test_portal_flows import demo, open_as  # noqa: F401 (fixtures)
+from tests.browser import test_portal_flows as flows
+
+# The demo policies and the signed-in pages of test_portal_flows.
+demo, open_as = flows.demo, flows.open_as
 
 
 def test_first_page_after_sign_in_is_in_the_browsers_zone(open_as, user):

@@ -30,6 +30,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "standing_roles": selectors.standing_roles(request.user),
             "pending": selectors.requests_pending_of(request.user),
+            "ended": selectors.access_ended_recently(request.user),
             **_access_context(request),
         },
     )
