@@ -27,9 +27,20 @@ def _capfirst(text: str) -> str:
 
 
 def add_domain_error(form: forms.Form, err: DomainError, *, fields: dict | None = None) -> None:
-    """Show a service's refusal on the form: under the field it names, else at the top."""
+    """Show a service's refusal on the form: under the field it names, else at the top.
+    A message that opens with the API's field name ("max_duration may be at most 14d")
+    names the field as the form labels it ("“For how long” may be at most 14d")."""
     field = (fields or {}).get(err.field, err.field)
-    form.add_error(field if field in form.fields else None, _capfirst(err.message))
+    message = err.message
+    if field in form.fields:
+        label = form.fields[field].label or field
+        for name in dict.fromkeys([err.field, field]):
+            if name and message.startswith(name):
+                message = f"“{label}”{message[len(name) :]}"
+                break
+        form.add_error(field, _capfirst(message))
+    else:
+        form.add_error(None, _capfirst(message))
 
 
 class DateTimeLocalInput(forms.DateTimeInput):

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, QuerySet, TextField
-from django.db.models.functions import Cast, Concat
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from accessportal.kernel.choices import RequestState, ReviewState
@@ -20,6 +20,7 @@ from requests_app.selectors import (
     requests_needing_review,
     reviews_anything,
 )
+from requests_app.services.windows import chain_ends
 
 
 def standing_roles(user: AbstractBaseUser) -> QuerySet[Role]:
@@ -36,6 +37,61 @@ def access_current(user: AbstractBaseUser, now: datetime | None = None) -> list[
         .access_live_at(now)
         .annotate(has_pending_extension=Exists(pending_extension))
         .order_by("access_expires")
+    )
+
+
+def access_folded(access: list[AccessRequest]) -> list[AccessRequest]:
+    """One entry per access, however often it was extended: an approved extension is folded
+    into the access it continues. `access` is `access_current` (soonest end first, so an
+    access comes before its extensions). Each entry gets `ends` (the end of the last
+    extension), `was_until` (its own end, when extended), `tail` (the last request of the
+    chain: the one to extend) and `has_pending_extension` (of any request in the chain)."""
+    by_pk = {r.pk: r for r in access}
+    heads: list[AccessRequest] = []
+    for r in access:
+        parent = by_pk.get(r.extends_id)
+        head = getattr(parent, "head", None) if parent is not None else None
+        if head is None:
+            r.head, r.tail, r.ends, r.was_until = r, r, r.access_expires, None
+            heads.append(r)
+            continue
+        r.head = head
+        head.tail, head.was_until = r, head.access_expires
+        head.has_pending_extension = head.has_pending_extension or r.has_pending_extension
+    extended = [h for h in heads if h.tail is not h]
+    if extended:  # where the access really ends: the one rule, `windows.chain_ends`
+        ends = chain_ends(extended)
+        for head in extended:
+            head.ends = ends.get(head.pk, head.tail.access_expires)
+    return heads
+
+
+def portal_admins(limit: int = 5) -> list[str]:
+    """User names of active superusers: whom to ask for a role that allows requests."""
+    User = get_user_model()
+    names = User.objects.filter(is_superuser=True, is_active=True).order_by(User.USERNAME_FIELD)
+    return list(names.values_list(User.USERNAME_FIELD, flat=True)[:limit])
+
+
+def access_ended_recently(
+    user: AbstractBaseUser, now: datetime | None = None, limit: int = 5
+) -> list[AccessRequest]:
+    """The user's access that has ended (expired or ended early), latest end first, for the
+    home page's history; an access an approved extension took over has not ended."""
+    now = now or timezone.now()
+    live = AccessRequest.objects.filter(user=user).access_live_at(now).values("pk")
+    continued = AccessRequest.objects.filter(extends=OuterRef("pk"), state=RequestState.APPROVED)
+    return list(
+        AccessRequest.objects.filter(
+            user=user,
+            state__in=[RequestState.APPROVED, RequestState.REVOKED],
+            access_starts__isnull=False,
+        )
+        .exclude(pk__in=live)
+        .exclude(Exists(continued))
+        .select_related("revoked_by")
+        .annotate(ended=Coalesce("revoked_at", "access_expires"))
+        .order_by("-ended")[:limit]
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import template
 from django.utils import timezone
@@ -72,8 +72,41 @@ def percent(count, total) -> int:
 @register.filter
 def remaining_percent(access_request) -> str:
     """How much of the access window is left, for the shrinking bar (0-100)."""
-    starts, expires = access_request.access_starts, access_request.access_expires
+    starts = access_request.access_starts
+    expires = getattr(access_request, "ends", None) or access_request.access_expires
     if not starts or not expires or expires <= starts:
         return "0"
     left = (expires - timezone.now()) / (expires - starts)
     return f"{max(0.0, min(1.0, left)) * 100:.1f}"
+
+
+@register.filter
+def ended_early(access_request) -> bool:
+    """Whether the access was ended before its planned end (revoked while it could run)."""
+    revoked = getattr(access_request, "revoked_at", None)
+    expires = getattr(access_request, "access_expires", None)
+    return bool(revoked) and (expires is None or revoked < expires)
+
+
+@register.filter
+def ended_by_requester(access_request) -> bool:
+    """Whether the requester ended it themself (not revoked by someone else)."""
+    return bool(getattr(access_request, "revoked_at", None)) and (
+        access_request.revoked_by_id == access_request.user_id
+    )
+
+
+@register.filter
+def plus_seconds(moment: datetime | None, seconds) -> datetime | None:
+    """`moment` + `seconds`: where a window of that length, starting then, ends."""
+    if moment is None or seconds in (None, ""):
+        return None
+    return moment + timedelta(seconds=int(seconds))
+
+
+@register.filter
+def state_label(access_request) -> str:
+    """The state as the requester reads it: "Ended early" when they ended it themself."""
+    if ended_by_requester(access_request):
+        return "Ended early"
+    return access_request.get_state_display()

@@ -68,7 +68,9 @@ def test_engineer_requests_reviewer_approves_engineer_ends_access_early(open_as,
     # The policy's prompt is shown, and the reason is required.
     expect(alice.get_by_text("Ticket number and why you need it")).to_be_visible()
     alice.get_by_role("button", name="Submit request").click()
-    expect(alice.get_by_text("A reason is required for this request")).to_be_visible()
+    summary = alice.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link")).to_contain_text("A reason is required for this request")
     expect(alice.get_by_label("db-admin", exact=True)).to_be_checked()  # nothing lost
 
     reason = alice.get_by_label(re.compile(r"^Reason"))

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
 from accessportal.kernel.errors import DomainError
+from policies_app.catalog import requestable_resources, requestable_roles
+from policies_app.durations import humanize_duration
 from policies_app.engine import PolicySet
 from requests_app.portal.forms import ExtendForm, add_domain_error
+from requests_app.portal.preview import preview_changed, preview_digest
 from requests_app.portal.views.base import portal_render, portal_view
 from requests_app.portal.views.my_requests import detail_context, visible_request
-from requests_app.portal.views.new_request import DURATION_SUGGESTIONS, preview_context
+from requests_app.portal.views.new_request import (
+    DURATION_SUGGESTIONS,
+    caps_help,
+    preview_context,
+    reason_hint,
+    set_help,
+)
 from requests_app.services.extensions import (
     access_request_extend,
     ensure_may_extend,
@@ -40,12 +50,16 @@ def request_extend(request: HttpRequest, pk) -> HttpResponse:
         form = ExtendForm(request.POST)
         action = request.POST.get("action", "preview")
         if form.is_valid():
+            asked = form.service_kwargs()
+            if action == "submit" and preview_changed(request.POST, asked):
+                action, status = "preview", 409  # nothing sent: show what it would ask now
+                context["preview_was_stale"] = True
             try:
                 created = access_request_extend(
                     requester=request.user,
                     request_id=original.pk,
                     dry_run=action != "submit",
-                    **form.service_kwargs(),
+                    **asked,
                 )
             except DomainError as err:
                 add_domain_error(form, err)
@@ -59,9 +73,32 @@ def request_extend(request: HttpRequest, pk) -> HttpResponse:
                     )
                     return redirect("portal:request-detail", pk=created.pk)
                 context.update(preview_context(created, PolicySet.load()))
+                context["preview_digest"] = preview_digest(asked)
         else:
             status = 400
     else:
         form = ExtendForm(initial={"reason": original.reason})
-    context["form"] = form
+    context.update(form=form, **extend_rules(request.user, original, form))
     return portal_render(request, "portal/request_extend.html", context, status=status)
+
+
+def extend_rules(user, original, form) -> dict:
+    """The rules an extension of `original` meets, shown before any error: whether a reason
+    is required and the policy's prompt, the cap, and what the button asks for."""
+    policies = PolicySet.load()
+    offered = [r for r in requestable_roles(user, policies=policies) if r.name in original.roles]
+    if original.resources:
+        offered += requestable_resources(user, ids=list(original.resources), policies=policies)
+    hint = reason_hint(offered, [])
+    set_help(form, "reason", " · ".join(hint["reason_prompts"]))
+    set_help(form, "max_duration", caps_help(offered))
+    form.fields["max_duration"].widget.attrs["data-extend-by"] = ""
+    caps = [item.rule.max_duration for item in offered]
+    default = min([settings.ACCESS_DEFAULT_DURATION, *caps])
+    typed = (form.data.get("max_duration") or "").strip() if form.is_bound else ""
+    return {
+        **hint,
+        "reason_required": bool(offered) and any(r.rule.reason_required for r in offered),
+        "extend_default": humanize_duration(default),
+        "extend_by": typed[:32] or humanize_duration(default),
+    }

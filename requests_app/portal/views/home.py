@@ -14,9 +14,9 @@ from requests_app.portal.views.base import portal_render, portal_view
 
 def _access_context(request: HttpRequest) -> dict:
     now = timezone.now()
-    access = selectors.access_current(request.user, now)
+    access = provisioning.access_with_provisioning(selectors.access_current(request.user, now), now)
     return {
-        "access": provisioning.access_with_provisioning(access, now),
+        "access": selectors.access_folded(access),
         "removing": provisioning.access_being_removed(request.user, now),
     }
 
@@ -30,6 +30,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "standing_roles": selectors.standing_roles(request.user),
             "pending": selectors.requests_pending_of(request.user),
+            "ended": selectors.access_ended_recently(request.user),
             **_access_context(request),
         },
     )

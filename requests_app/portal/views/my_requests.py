@@ -95,6 +95,7 @@ def detail_context(request: HttpRequest, access_request, **forms) -> dict:
         "can_end": active and may_revoke(access_request, user),
         "can_extend": can_extend,
         "extensions": extensions,
+        "end_cancels": end_cancels(extensions),
         "extends_visible": access_request.extends_id
         and visible.filter(pk=access_request.extends_id).exists(),
         "review_form": forms.get("review_form")
@@ -102,6 +103,18 @@ def detail_context(request: HttpRequest, access_request, **forms) -> dict:
         "end_form": forms.get("end_form") or EndAccessForm(),
         "withdraw_form": forms.get("withdraw_form") or WithdrawForm(),
     }
+
+
+def end_cancels(extensions: list) -> str:
+    """What ending this access also ends (`access_request_revoke` revokes approved
+    extensions and closes pending ones), in words; empty when nothing."""
+    now = timezone.now()
+    parts = []
+    if any(e.state == RequestState.APPROVED for e in extensions):
+        parts.append("ends its approved extension")
+    if any(e.is_pending_at(now) for e in extensions):
+        parts.append("cancels the extension waiting for review")
+    return " and ".join(parts)
 
 
 @require_GET

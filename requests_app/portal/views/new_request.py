@@ -21,6 +21,7 @@ from policies_app.engine import PolicySet
 from policies_app.selectors import subject_for
 from requests_app.portal import selectors
 from requests_app.portal.forms import RequestForm, ResourceSearchForm, add_domain_error
+from requests_app.portal.preview import preview_changed, preview_digest
 from requests_app.portal.views.base import portal_render, portal_view
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.windows import access_start_for
@@ -72,24 +73,28 @@ def set_help(form, name: str, text: str) -> None:
 
 
 def caps_help(offered) -> str:
-    """ "At most 8h (dev-admin, db-admin), 1d (node/x); longer asks are lowered to the cap"."""
+    """What the service does with the duration, in one sentence per case: "At most 8h for
+    dev-admin; 1d for node/x. A longer ask is lowered to the cap; more than 14d is refused.
+    Empty means 8h, or the cap if lower." (`access_request_create`: a duration above the
+    rule's cap is lowered to it, one above ACCESS_MAX_DURATION is refused.)"""
     by_cap: dict[int, list[str]] = {}
     for item in offered:
         name = getattr(item, "resource_id", None) or item.name
         by_cap.setdefault(item.rule.max_duration, []).append(name)
-    default = f"Empty means {humanize_duration(settings.ACCESS_DEFAULT_DURATION)}"
+    refused = humanize_duration(settings.ACCESS_MAX_DURATION)
+    default = humanize_duration(settings.ACCESS_DEFAULT_DURATION)
     if not by_cap:
-        return f"{default}."
+        return f"More than {refused} is refused. Empty means {default}."
     if len(by_cap) == 1:
-        cap = humanize_duration(next(iter(by_cap)))
-        return f"At most {cap}; a longer ask is lowered to it. {default}, or the cap if lower."
-    parts = [
-        f"{humanize_duration(cap)} for {', '.join(names)}"
-        for cap, names in sorted(by_cap.items(), reverse=True)
-    ]
+        caps = humanize_duration(next(iter(by_cap)))
+    else:
+        caps = "; ".join(
+            f"{humanize_duration(cap)} for {', '.join(names)}"
+            for cap, names in sorted(by_cap.items(), reverse=True)
+        )
     return (
-        f"At most {'; '.join(parts)}; a longer ask is lowered to the cap. "
-        f"{default}, or the cap if lower."
+        f"At most {caps}. A longer ask is lowered to the cap; more than {refused} is "
+        f"refused. Empty means {default}, or the cap if lower."
     )
 
 
@@ -103,6 +108,15 @@ def new_request(request: HttpRequest) -> HttpResponse:
     can_search = subject_for(user, policies).can_search_resources
     context: dict = {"duration_suggestions": DURATION_SUGGESTIONS, "can_search": can_search}
     status = 200
+    if not roles and not (can_search and kinds):
+        # Nothing to offer: say why and whom to ask, in place of a form that cannot work.
+        context.update(
+            nothing_requestable=True,
+            standing_roles=selectors.standing_roles(user),
+            admins=selectors.portal_admins(),
+        )
+        status = 403 if request.method == "POST" else 200
+        return portal_render(request, "portal/request_new.html", context, status=status)
 
     if request.method == "POST":
         action = request.POST.get("action", "preview")
@@ -110,9 +124,13 @@ def new_request(request: HttpRequest) -> HttpResponse:
         form = RequestForm(request.POST, roles=roles, kinds=kinds)
         valid = form.is_valid()
         if valid and action in {"preview", "submit"}:
+            asked = form.service_kwargs()
+            if action == "submit" and preview_changed(request.POST, asked):
+                action, status = "preview", 409  # nothing sent: show what it would ask now
+                context["preview_was_stale"] = True
             try:
                 created = access_request_create(
-                    requester=user, dry_run=action == "preview", **form.service_kwargs()
+                    requester=user, dry_run=action == "preview", **asked
                 )
             except DomainError as err:
                 add_domain_error(form, err)
@@ -124,6 +142,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
                     )
                     return redirect("portal:request-detail", pk=created.pk)
                 context.update(preview_context(created, policies))
+                context["preview_digest"] = preview_digest(asked)
         elif not valid:
             status = 400
         selected = list(form.data.getlist("resources"))

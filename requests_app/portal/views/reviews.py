@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from accessportal.kernel.choices import ReviewState
 from requests_app.portal import selectors
 from requests_app.portal.forms import ReviewForm
 from requests_app.portal.views.base import portal_render, portal_view
@@ -24,7 +25,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     queue = list(
         requests_needing_review(request.user)
         .select_related("user", "extends")
-        .prefetch_related("reviews")[:INBOX_LIMIT]
+        .prefetch_related("reviews__reviewer")[:INBOX_LIMIT]
     )
     windows = access_windows(queue, timezone.now())
     items = [
@@ -32,6 +33,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "r": r,
             "window": windows[r.pk],
             "progress": progress(r.policy, list(r.reviews.all())),
+            "approved_by": [
+                rv.reviewer.get_username()
+                for rv in r.reviews.all()
+                if rv.state == ReviewState.APPROVED
+            ],
             "form": ReviewForm(
                 auto_id=f"review-{r.pk}-%s", reason_required=review_reason_required(r)
             ),

@@ -137,7 +137,79 @@
     ticked = [];
   });
 
+  // The "My access" panel refreshes itself (every 60 s, and when a window opens or closes).
+  // A refresh never takes away what someone is doing: while a form inside it is open, has
+  // focus or holds typed text, the refresh waits, and runs once the person is done.
+  function panelBusy(panel) {
+    if (panel.querySelector("details[open]")) return true;
+    if (panel.contains(document.activeElement) && document.activeElement !== panel) return true;
+    return Array.prototype.some.call(panel.querySelectorAll("input[type=text], textarea"),
+      function (field) { return field.value !== ""; });
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var panel = event.detail.elt;
+    if (!panel || panel.id !== "access-panel" || !panelBusy(panel)) return;
+    event.preventDefault();
+    panel.setAttribute("data-refresh-waiting", "");
+    panel.dispatchEvent(new CustomEvent("portal:refresh-waiting", { bubbles: true }));
+  });
+  function catchUp() {
+    window.setTimeout(function () {
+      var panel = document.querySelector("#access-panel[data-refresh-waiting]");
+      if (!panel || panelBusy(panel) || !window.htmx) return;
+      panel.removeAttribute("data-refresh-waiting");
+      window.htmx.trigger(panel, "refresh");
+    }, 0);
+  }
+  document.addEventListener("toggle", catchUp, true);  // "End early" closed
+  document.addEventListener("focusout", catchUp);
+
+  // A preview is never stale: changing what would be asked for after *Preview* replaces the
+  // preview (and the fingerprint of what it showed) with a note to preview again. The server
+  // refuses a submit whose fields differ from the preview it answers (see preview.py).
+  function previewStale(event) {
+    var form = event.target.form || event.target.closest("form");
+    var preview = document.getElementById("preview");
+    if (!form || !preview || preview.getAttribute("data-form") !== form.id) return;
+    if (event.target.closest("#resource-filters")) return;  // searching asks for nothing
+    var note = document.createElement("section");
+    note.className = "card card-quiet preview-stale";
+    note.id = "preview-stale";
+    note.setAttribute("role", "status");
+    note.innerHTML = '<h2 class="h3">Preview cleared</h2><p class="muted">You changed the form ' +
+      "after the preview. Press <strong>Preview</strong> again to see what it asks for now.</p>";
+    preview.replaceWith(note);
+  }
+  document.addEventListener("input", previewStale);
+  document.addEventListener("change", previewStale);
+
+  // "Ask to extend by 4h": the extend button says what it asks for as the duration is typed.
+  document.addEventListener("input", function (event) {
+    if (!event.target.matches("[data-extend-by]")) return;
+    var button = document.querySelector("[data-extend-button]");
+    if (!button) return;
+    var typed = event.target.value.trim();
+    button.textContent = "Ask to extend by " + (typed || button.getAttribute("data-default"));
+  });
+
+  // After a refused submit, the error summary takes the focus (screen readers read it);
+  // its links move the focus to the field they name.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-error-summary] a[href^='#']");
+    if (!link) return;
+    var target = document.getElementById(link.getAttribute("href").slice(1));
+    if (!target) return;
+    var field = target.matches("input, select, textarea") ? target
+      : target.querySelector("input, select, textarea");
+    if (!field) return;
+    event.preventDefault();
+    field.focus();
+    target.scrollIntoView({ block: "center" });
+  });
+
   function start() {
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) summary.focus();
     tick();
     window.setInterval(tick, 1000);
     document.body.addEventListener("htmx:afterSwap", tick);

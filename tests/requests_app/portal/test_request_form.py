@@ -52,7 +52,7 @@ def test_reason_prompt_and_requirement_and_cap_are_shown(alice_client, apply_yam
     page = page_text(alice_client.get(NEW))
     assert "Ticket number and why you need it" in page
     assert '<span class="tag tag-required">required</span>' in page
-    assert "At most 4h; a longer ask is lowered to it." in page
+    assert "At most 4h. A longer ask is lowered to the cap; more than 14d is refused." in page
     # Still there after a preview, and linked to the field it explains.
     page = page_text(post(alice_client, action="preview", roles=["db-admin"], reason="T-1"))
     assert 'id="id_reason_helptext">Ticket number and why you need it<' in page
@@ -61,8 +61,9 @@ def test_reason_prompt_and_requirement_and_cap_are_shown(alice_client, apply_yam
 
 def test_someone_with_nothing_to_request_is_told(mallory_client):
     page = page_text(mallory_client.get(NEW))
-    assert "There is no role you may request." in page
-    assert "Resources" not in page  # no search-as roles: no resource search at all
+    assert "There is nothing you may request" in page
+    assert "Ask an administrator of Access Portal" in page
+    assert 'id="request-form"' not in page  # no form that cannot work
 
 
 def test_preview_shows_what_how_long_and_who_approves_and_stores_nothing(alice_client):
@@ -160,7 +161,8 @@ def test_duration_above_the_ceiling_is_refused_on_the_field(alice_client):
     response = post(alice_client, action="preview", roles=["db-admin"], max_duration="15d")
     page = page_text(response)
     assert response.status_code == 422
-    assert "Max_duration may be at most 14d (asked for 15d)" in page
+    assert "“For how long” may be at most 14d (asked for 15d)" in page
+    assert 'href="#id_max_duration"' in page  # the error summary links to the field
     assert 'id="id_max_duration_error"' in page and 'value="15d"' in page
 
 
@@ -188,7 +190,7 @@ def test_start_time_in_the_past_is_refused(alice_client):
     page = page_text(
         post(alice_client, action="submit", roles=["db-admin"], assume_start_time=past)
     )
-    assert "Assume_start_time is in the past" in page and f'value="{past}"' in page
+    assert "“Start at” is in the past" in page and f'value="{past}"' in page
 
 
 def test_badly_written_start_time_is_a_form_error(alice_client):
