@@ -74,6 +74,11 @@ class AccessRequestAdmin(RequestColumns, ReadOnlyAdmin):
             .annotate(review_total=Count("reviews"))
         )
 
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        """Approve / Deny selected are offered to reviewers only (`selectors.reviews_anything`):
+        an auditor, who sees every request, is never offered an action that cannot succeed."""
+        return reviews_anything(request)
+
     def changelist_view(self, request, extra_context=None):
         title = {"title": "Access requests you can see"}
         return super().changelist_view(request, {**title, **(extra_context or {})})
