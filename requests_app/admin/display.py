@@ -8,8 +8,8 @@ from datetime import datetime
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accessportal.kernel.choices import RequestState, ReviewState
@@ -26,6 +26,7 @@ UNNAMED_THRESHOLD = "Default threshold"
 def threshold_label(name: str | None) -> str:
     """A threshold's name as people read it: its own name, or `UNNAMED_THRESHOLD`."""
     return name if name and name != "default" else UNNAMED_THRESHOLD
+
 
 STATE_CLASSES = {
     RequestState.PENDING: "pending",

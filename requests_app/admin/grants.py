@@ -191,7 +191,8 @@ def revoke_selected(modeladmin, request: HttpRequest, queryset: QuerySet):
 class GrantAdmin(ReadOnlyAdmin):
     """Grants of requests the user may see; written only by the services."""
 
-    list_display = ["user", "target", "starts", "expires", "state", "provisioning", "request_link"]
+    # The state right after whose (see AccessRequestAdmin.list_display).
+    list_display = ["user", "state", "target", "starts", "expires", "provisioning", "request_link"]
     readonly_fields = ["provisioning_detail"]
     list_filter = [GrantStateFilter, UserFilter, RoleFilter, ResourceFilter]
     search_fields = ["user__username", "role", "resource"]

@@ -60,7 +60,9 @@ def test_bulk_approve_confirms_first_keeps_the_selection_and_names_the_skipped(
     expect(page.locator("h1")).to_have_text("Approve 2 of 3 selected requests")
     expect(page.locator("#bulk-ready .ap-bulk-row")).to_have_count(2)
     expect(page.locator("#bulk-skipped .ap-bulk-skip")).to_have_count(1)
-    expect(page.locator("#bulk-skipped")).to_contain_text("This request is denied, no longer pending.")
+    expect(page.locator("#bulk-skipped")).to_contain_text(
+        "This request is denied, no longer pending."
+    )
     expect(page.locator("label[for=id_reason]")).to_contain_text("required by some of these")
     assert not Review.objects.filter(reviewer=demo["bob"]).exists()
 

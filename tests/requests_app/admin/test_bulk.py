@@ -65,9 +65,7 @@ def test_bulk_deny(login, make_request):
     assert states(first, second) == [RequestState.DENIED] * 2
 
 
-def test_bulk_says_up_front_which_requests_it_skips_and_why(
-    login, make_request, apply_yaml, user
-):
+def test_bulk_says_up_front_which_requests_it_skips_and_why(login, make_request, apply_yaml, user):
     apply_yaml(CONTRACTOR)
     apply_yaml("kind: user\nname: alice\nroles: [engineer, reviewer]\n")
     own = make_request(["db-admin"])
