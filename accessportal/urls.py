@@ -10,6 +10,8 @@ from requests_app.portal.urls import auth_urlpatterns
 
 # A crash outside the API's views (production mode) still answers JSON under /api/.
 handler500 = "requests_app.api.views.errors.server_error"
+# A refusal inside /admin/ is a desk page with navigation; elsewhere Django's own 403.
+handler403 = "requests_app.admin.denied.permission_denied"
 
 urlpatterns = [
     # Probes for load balancers and orchestrators (docs/operations.md): no authentication,

@@ -5,7 +5,8 @@ One small module per concern, each registering its ModelAdmins when imported her
 request and the request page; `reviews`),
 `grants` (active and past access, revoke), `audit` (the read-only audit log), `accounts`
 (Django's User and Group admin, every privilege change audited), `signing_keys` (the
-credential signing keys, read-only). Other
+credential signing keys, read-only), `denied` (the 403 page inside /admin/, wired as
+handler403 in accessportal/urls.py). Other
 concerns (e.g. the notification outbox) add their own module and import it below.
 """
 

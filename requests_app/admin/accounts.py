@@ -41,7 +41,7 @@ class AuditedUserAdmin(UserAdmin):
         setattr(request, _BEFORE, account_state_for_update(obj.pk) if change else None)
         super().save_model(request, obj, form, change)
 
-    readonly_fields = ["access_roles", "access_traits"]
+    readonly_fields = ["access_roles", "access_traits", "last_login", "date_joined"]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

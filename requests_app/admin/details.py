@@ -116,23 +116,39 @@ def _open(request: AccessRequest) -> bool:
     return True
 
 
+def why_not_reviewable(request: AccessRequest, viewer, *, subject=None, reviews=None) -> str:
+    """Why `viewer` cannot review `request` now, in words; "" when they can. The review
+    service's own checks, asked without writing: `ensure_pending`, the requester rule and
+    `may_review` (what `request_get_for_review` enforces), and one review per reviewer.
+    `subject`: the viewer's, when the caller evaluates many requests; `reviews`: the
+    request's reviews when already fetched."""
+    try:
+        ensure_pending(request)
+    except NotPending as err:
+        if request.state == RequestState.PENDING:
+            return "This request passed its pending time; it can no longer be reviewed."
+        return f"{err.message[:1].upper()}{err.message[1:]}."
+    if request.user_id == viewer.pk:
+        return (
+            "This is your own request: somebody else must review it "
+            "(nobody reviews their own request, administrators included)."
+        )
+    reviews = request.reviews.all() if reviews is None else reviews
+    if any(r.reviewer_id == viewer.pk for r in reviews):
+        return "You have reviewed this request."
+    if not may_review(request, viewer, subject or subject_for(viewer, PolicySet.load())):
+        return "Your standing roles do not allow you to review this request."
+    return ""
+
+
 def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
     """What the viewer may do now, and if not, why not (in words)."""
     now = timezone.now()
     own = next((r for r in reviews if r.reviewer_id == viewer.pk), None)
     panel: dict = {"can_review": False, "can_revoke": False, "note": "", "own_review": own}
     if _open(request):
-        if request.user_id == viewer.pk:
-            panel["note"] = (
-                "This is your own request: somebody else must review it "
-                "(nobody reviews their own request, administrators included)."
-            )
-        elif own is not None:
-            panel["note"] = "You have reviewed this request."
-        elif may_review(request, viewer, subject_for(viewer, PolicySet.load())):
-            panel["can_review"] = True
-        else:
-            panel["note"] = "Your standing roles do not allow you to review this request."
+        panel["note"] = why_not_reviewable(request, viewer, reviews=reviews)
+        panel["can_review"] = not panel["note"]
     elif request.state == RequestState.PENDING:
         panel["note"] = "This request passed its pending time; it can no longer be reviewed."
     elif request.is_access_live_at(now) and may_revoke(request, viewer):

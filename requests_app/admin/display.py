@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -15,6 +16,17 @@ from accessportal.kernel.choices import RequestState, ReviewState
 from policies_app.durations import humanize_duration
 from requests_app.models import AccessRequest
 from requests_app.services.thresholds import progress
+from requests_app.templatetags import times
+
+# What an unnamed threshold (the policy gave none; stored as "default") is called, in the
+# desk and the portal alike.
+UNNAMED_THRESHOLD = "Default threshold"
+
+
+def threshold_label(name: str | None) -> str:
+    """A threshold's name as people read it: its own name, or `UNNAMED_THRESHOLD`."""
+    return name if name and name != "default" else UNNAMED_THRESHOLD
+
 
 STATE_CLASSES = {
     RequestState.PENDING: "pending",
@@ -26,9 +38,15 @@ STATE_CLASSES = {
 }
 
 
-def when(moment: datetime | None) -> str:
-    """ "2026-11-30 04:46 UTC" in the current time zone."""
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
+def when(moment: datetime | None) -> SafeString | str:
+    """A moment in a list column or page: `{{ moment|when }}` (templatetags/times.py),
+    "30 Nov 2026, 17:44 UTC" in the active zone inside a <time> element; "—" if none."""
+    return times.when(moment) if moment else "—"
+
+
+def when_text(moment: datetime | None) -> str:
+    """The same moment as plain text, for messages: "30 Nov 2026, 17:44 UTC"."""
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else "—"
 
 
 def since(moment: datetime | None, now: datetime | None = None) -> str:
@@ -92,7 +110,7 @@ def progress_rows(request: AccessRequest, reviews: Iterable) -> list[dict]:
     """`thresholds.progress` with the wording and bar widths people read."""
     rows = []
     for row in progress(request.policy, reviews):
-        name = row["name"] or "default"
+        name = threshold_label(row["name"])
         parts = []
         if row["approve"]:
             parts.append(f"{row['approvals']} of {row['approve']} approvals")

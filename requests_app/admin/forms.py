@@ -36,9 +36,21 @@ class ReviewForm(forms.Form):
 
 
 class BulkReviewForm(forms.Form):
-    """One reason for several reviews; each request still applies its own rules."""
+    """One reason for several reviews; each request still applies its own rules.
 
-    reason = _reason_field(required=False, label="Reason (for every selected request)")
+    `reason_required`: whether one of the requests to review needs a reason
+    (`services.reviews.review_reason_required`), so a missing one is refused before anything
+    is reviewed rather than request by request after."""
+
+    def __init__(self, *args, reason_required: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reason_required = reason_required
+        self.fields["reason"] = _reason_field(
+            required=reason_required, label="Reason (for every selected request)"
+        )
+        self.fields["reason"].error_messages["required"] = (
+            "A reason is required: some of these requests need one."
+        )
 
 
 class RevokeForm(forms.Form):

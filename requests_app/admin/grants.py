@@ -19,6 +19,7 @@ from accessportal.kernel.errors import DomainError
 from requests_app.admin import display
 from requests_app.admin.base import ReadOnlyAdmin
 from requests_app.admin.forms import RevokeForm
+from requests_app.admin.requests.queue import reviews_anything
 from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_q
 from requests_app.selectors.provisioning import grant_status, grants_provisioning
@@ -145,7 +146,7 @@ class UserFilter(_VisibleValuesFilter):
     field = "user__username"
 
 
-@admin.action(description="Revoke the access of selected grants…")
+@admin.action(description="Revoke the access of selected grants…", permissions=["revoke"])
 def revoke_selected(modeladmin, request: HttpRequest, queryset: QuerySet):
     """Confirm with a required reason, then revoke each grant's request in turn."""
     grants = list(queryset.select_related("request__user", "user").order_by("request_id", "id"))
@@ -190,7 +191,8 @@ def revoke_selected(modeladmin, request: HttpRequest, queryset: QuerySet):
 class GrantAdmin(ReadOnlyAdmin):
     """Grants of requests the user may see; written only by the services."""
 
-    list_display = ["user", "target", "starts", "expires", "state", "provisioning", "request_link"]
+    # The state right after whose (see AccessRequestAdmin.list_display).
+    list_display = ["user", "state", "target", "starts", "expires", "provisioning", "request_link"]
     readonly_fields = ["provisioning_detail"]
     list_filter = [GrantStateFilter, UserFilter, RoleFilter, ResourceFilter]
     search_fields = ["user__username", "role", "resource"]
@@ -204,6 +206,17 @@ class GrantAdmin(ReadOnlyAdmin):
             .get_queryset(request)
             .filter(request__in=visible)
             .select_related("user", "request__user")
+        )
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """Revoke is offered to whoever `may_revoke` can answer yes for: holders of
+        revoke_grant, reviewers, and people with access of their own to end; never to an
+        auditor who only reads. `access_request_revoke` still decides per request."""
+        user = request.user
+        return (
+            user.has_perm("requests_app.revoke_grant")
+            or reviews_anything(request)
+            or Grant.objects.filter(user=user, revoked_at=None).exists()
         )
 
     def get_changelist_instance(self, request: HttpRequest):

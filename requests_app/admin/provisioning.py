@@ -10,12 +10,11 @@ from django.contrib.admin import SimpleListFilter
 from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.formats import date_format
 from django.utils.html import format_html
-from django.utils.timezone import localtime
 
 from accessportal.kernel.choices import ProvisionState
 from policies_app.models import ProvisionTarget
+from requests_app.admin import display
 from requests_app.admin.base import ReadOnlyAdmin, queue_action
 from requests_app.models import ProvisionAssignment
 from requests_app.selectors.provisioning_targets import DISPLAY_STATE_Q, targets_failing
@@ -147,18 +146,22 @@ class ProvisionTargetAdmin(_PermissionAdmin):
             return format_html('<span class="ap-badge ap-muted">retired</span>')
         if target.last_reconciled_at is None:
             return "not yet"
-        when = date_format(localtime(target.last_reconciled_at), "DATETIME_FORMAT")
         late = target.reconcile_lag_seconds
         late = f"{late:.0f} s late, " if late is not None else ""
-        parts = [f"{when} ({late}{target.reconcile_repairs} repaired)"]
+        done = format_html(
+            "{} ({}{} repaired)",
+            display.when(target.last_reconciled_at),
+            late,
+            target.reconcile_repairs,
+        )
         if target.last_reconcile_error:
             return format_html(
                 '{}<br><span class="ap-badge ap-denied" title="{}">failed</span> {}',
-                parts[0],
+                done,
                 target.last_reconcile_error,
                 short(target.last_reconcile_error, 60),
             )
-        return parts[0]
+        return done
 
     @admin.display(description="failing", ordering="_failing")
     def failing_count(self, target: ProvisionTarget):

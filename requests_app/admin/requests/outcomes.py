@@ -23,7 +23,7 @@ def outcome_message(obj: AccessRequest, verdict: str) -> str:
     if obj.state == RequestState.APPROVED:
         return (
             f"You approved {label}. The request is approved: access from "
-            f"{display.when(obj.access_starts)} until {display.when(obj.access_expires)}."
+            f"{display.when_text(obj.access_starts)} until {display.when_text(obj.access_expires)}."
         )
     if obj.state == RequestState.DENIED:
         return f"You {verb} {label}. The request is denied."

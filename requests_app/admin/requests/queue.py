@@ -57,6 +57,9 @@ class PendingRequestAdmin(RequestColumns, ReadOnlyAdmin):
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return reviews_anything(request)
 
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return reviews_anything(request)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[PendingRequest]:
         needing = requests_needing_review(request.user)
         return (

@@ -16,7 +16,8 @@ from requests_app.models import AccessRequest, Review
 class ReviewAdmin(ReadOnlyAdmin):
     """Reviews on requests the user may see; written only by `review_submit`."""
 
-    list_display = ["request_link", "reviewer", "verdict", "reason", "created"]
+    list_display = ["request_link", "verdict", "reviewer", "reason", "created"]
+    list_display_links = None  # request_link is the link; a wrapping change link nests <a>
     list_filter = ["state"]
     search_fields = ["reviewer__username", "reason"]
     date_hierarchy = "created"

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from accessportal.kernel.choices import RequestState
 from requests_app.models import Review
+from requests_app.services.reviews import review_submit
 from tests.policies import contractor_dave
 
 QUEUE = reverse("admin:requests_app_pendingrequest_changelist")
@@ -64,20 +65,37 @@ def test_bulk_deny(login, make_request):
     assert states(first, second) == [RequestState.DENIED] * 2
 
 
-def test_bulk_reports_each_refusal_and_does_the_rest(login, make_request, apply_yaml, user):
+def test_bulk_says_up_front_which_requests_it_skips_and_why(login, make_request, apply_yaml, user):
     apply_yaml(CONTRACTOR)
     apply_yaml("kind: user\nname: alice\nroles: [engineer, reviewer]\n")
     own = make_request(["db-admin"])
     others = make_request(["db-admin"], by=user("dave"))
-    response = login("alice").post(ALL, confirm("approve_selected", [own, others], "fine"))
+    client = login("alice")
+    page = client.post(ALL, choose("approve_selected", [own, others]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    ready, skipped = html.split('id="bulk-skipped"')
+    assert "dave" in ready.split('id="bulk-ready"')[1] and "Approve 1 request<" in html
+    assert "This is your own request" in skipped and "alice" in skipped
+    response = client.post(ALL, confirm("approve_selected", [own, others], "fine"))
+    assert response.status_code == 302
     said = messages_of(response)
-    assert "alice → db-admin: not reviewed: nobody may review their own request." in said, said
     assert any(m.startswith("You approved dave → db-admin") for m in said)
-    assert "1 of 2 requests reviewed." in said
+    assert "1 of 1 requests reviewed. 1 skipped." in said
     assert states(own, others) == [RequestState.PENDING, RequestState.APPROVED]
 
 
-def test_bulk_checks_the_reason_rule_of_each_request(
+def test_bulk_skips_what_was_decided_meanwhile_and_says_so(login, make_request, second_reviewer):
+    first, second = make_request(["db-admin"]), make_request(["dev-admin"])
+    client = login("bob")
+    client.post(QUEUE, choose("approve_selected", [first, second]))
+    review_submit(request_id=second.pk, reviewer=second_reviewer, state="DENIED", reason="no")
+    response = client.post(ALL, confirm("approve_selected", [first, second], "ok"))
+    assert "1 of 1 requests reviewed. 1 skipped." in messages_of(response)
+    assert states(first, second) == [RequestState.APPROVED, RequestState.DENIED]
+
+
+def test_bulk_refuses_a_missing_reason_before_reviewing_anything_and_keeps_the_selection(
     login, make_request, two_person, apply_yaml, user
 ):
     apply_yaml(CONTRACTOR)
@@ -88,21 +106,40 @@ def test_bulk_checks_the_reason_rule_of_each_request(
     page = client.post(QUEUE, choose("approve_selected", [needs_reason, no_reason_needed]))
     assert "required by some of these requests" in page.content.decode()
     response = client.post(QUEUE, confirm("approve_selected", [needs_reason, no_reason_needed], ""))
-    said = messages_of(response)
-    assert any(
-        m.startswith("alice → db-admin: not reviewed: a reason is required to review this request")
-        and "(its policy requires a reason)" in m
-        for m in said
-    ), said
-    assert states(needs_reason, no_reason_needed) == [RequestState.PENDING, RequestState.APPROVED]
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "A reason is required: some of these requests need one." in html
+    for kept in (needs_reason, no_reason_needed):
+        assert f'name="{ACTION_CHECKBOX_NAME}" value="{kept.pk}"' in html
+    assert states(needs_reason, no_reason_needed) == [RequestState.PENDING] * 2
+    assert not Review.objects.exists()
+    done = client.post(
+        QUEUE, confirm("approve_selected", [needs_reason, no_reason_needed], "CHG-9")
+    )
+    assert "2 of 2 requests reviewed." in messages_of(done)
 
 
-def test_bulk_skips_requests_the_user_cannot_see(login, make_request):
+def test_bulk_with_nothing_the_user_may_review_offers_no_button(
+    login, make_request, second_reviewer
+):
+    request = make_request()
+    review_submit(request_id=request.pk, reviewer=second_reviewer, state="APPROVED", reason="")
+    client = login("bob")
+    page = client.post(ALL, choose("deny_selected", [request])).content.decode()
+    assert "This request is approved, no longer pending." in page
+    assert "None of the selected requests can be reviewed by you." in page
+    assert "ap-btn-deny" not in page
+    response = client.post(ALL, confirm("deny_selected", [request], "x"))
+    assert response.status_code == 409
+    assert states(request) == [RequestState.APPROVED]
+
+
+def test_bulk_is_not_available_to_staff_who_review_nothing(login, make_request):
     request = make_request()
     response = login("mallory").post(ALL, confirm("approve_selected", [request], "x"))
-    assert response.status_code == 302
-    assert "0 of 0 requests reviewed." in messages_of(response)
+    assert 'name="action"' not in response.content.decode()  # no action offered, none run
     assert states(request) == [RequestState.PENDING]
+    assert not Review.objects.exists()
 
 
 def test_bulk_reason_too_long_is_a_400(login, make_request):

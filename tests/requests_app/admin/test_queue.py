@@ -37,7 +37,7 @@ def test_queue_shows_requester_items_reason_duration_age_time_left(login, make_r
     page = login("bob").get(QUEUE).content.decode()
     for text in ["alice", "db-admin", "INC-7: replica lag", "2h", "on approval", "2h 5m", "21h"]:
         assert text in page, text
-    assert "default: 0 of 1 approvals" in page
+    assert "Default threshold: 0 of 1 approvals" in page
 
 
 def test_queue_shows_progress_toward_each_threshold(login, make_request, two_person, user):
