@@ -38,6 +38,24 @@ PROBE = """() => {
   for (let node = under || el.parentElement; node; node = node.parentElement) {
     layers.push(getComputedStyle(node).backgroundColor);
   }
+  // An ancestor that clips overflow (a sideways-scrolling nav, say) cuts off a ring drawn
+  // outside the element: name it if the ring's outer edge does not fit inside it.
+  const reach = offset + (parseFloat(style.outlineWidth) || 0);
+  let clippedBy = null;
+  if (style.outlineStyle !== "none" && reach > 0) {
+    for (let node = el.parentElement; node && !clippedBy; node = node.parentElement) {
+      const box = getComputedStyle(node);
+      if (box.overflowX === "visible" && box.overflowY === "visible") continue;
+      const outer = node.getBoundingClientRect();
+      const left = outer.left + node.clientLeft, top = outer.top + node.clientTop;
+      if (rect.left - reach < left - 0.5 || rect.top - reach < top - 0.5
+          || rect.right + reach > left + node.clientWidth + 0.5
+          || rect.bottom + reach > top + node.clientHeight + 0.5) {
+        clippedBy = node.tagName.toLowerCase()
+          + (node.classList.length ? "." + [...node.classList].join(".") : "");
+      }
+    }
+  }
   const label = (el.getAttribute("aria-label") || el.textContent || el.value || el.name || "")
     .trim().replace(/\\s+/g, " ").slice(0, 40);
   return {
@@ -45,7 +63,7 @@ PROBE = """() => {
       + `${el.classList.length ? "." + [...el.classList].join(".") : ""} "${label}"`,
     visible: rect.width > 0 && rect.height > 0,
     outlineStyle: style.outlineStyle, outlineWidth: style.outlineWidth,
-    outlineColor: style.outlineColor, boxShadow: style.boxShadow,
+    outlineColor: style.outlineColor, boxShadow: style.boxShadow, clippedBy,
     layers: layers.reverse(),  // from <html> down to the element's parent
   };
 }"""
@@ -121,6 +139,8 @@ def indicator_problem(probe: dict) -> str | None:
     if ring:
         colour, spread = ring
         found.append(("box-shadow", spread, contrast(over(colour, behind), behind)))
+    if probe.get("clippedBy"):
+        return f"{probe['element']}: outline cut off by {probe['clippedBy']} (overflow)"
     if any(width >= MIN_WIDTH and ratio >= MIN_CONTRAST for _, width, ratio in found):
         return None
     if not found:
