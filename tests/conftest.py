@@ -77,7 +77,8 @@ def pytest_runtest_setup(item):
     """Real-service tests: `postgres` runs only on a PostgreSQL database (CI's second run),
     `postgres(direct=True)` whenever the local server answers (tests/postgres_server.py);
     `sqlite_pass` marks a test that never uses the database under test (a demo on its own
-    SQLite file, a pytest run without a tool): CI's PostgreSQL pass does not repeat it;
+    SQLite file, a pytest run without a tool): CI's PostgreSQL pass does not repeat it, nor
+    a `markup` test (axe and keyboard focus on rendered pages, which no database changes);
     `redis` needs the server and `browser` needs Chromium, and with
     ACCESSPORTAL_REQUIRE_SERVICES=1 a missing one fails the test instead of skipping it."""
     postgres = item.get_closest_marker("postgres")
@@ -91,6 +92,8 @@ def pytest_runtest_setup(item):
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)")
     if item.get_closest_marker("sqlite_pass") and connection.vendor != "sqlite":
         pytest.skip("database-independent: it runs in the SQLite pass (CI's first run)")
+    if item.get_closest_marker("markup") and connection.vendor != "sqlite":
+        pytest.skip("checks rendered markup, the same on every database: runs in the SQLite pass")
     if item.get_closest_marker("redis") and not _redis_reachable():
         if REQUIRE_SERVICES:
             pytest.fail("Redis at 127.0.0.1:6379 is required (ACCESSPORTAL_REQUIRE_SERVICES=1)")

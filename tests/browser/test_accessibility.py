@@ -38,6 +38,9 @@ from tests.browser.axe import serious_violations
 from tests.browser.conftest import PASSWORD
 from tests.browser.focus import focus_problems
 
+# Rendered markup is the same on every database: CI checks it once, in the SQLite pass.
+pytestmark = pytest.mark.markup
+
 SIZES = {
     "desktop": {"viewport": {"width": 1400, "height": 900}},
     "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
