@@ -76,8 +76,11 @@ def test_wait_stops_on_a_refusal_and_says_how_to_follow(create_and_wait, fake_se
 
     result = create_and_wait(env=env, sleep=_steps(token_revoked))
     assert result.code == 5
-    assert result.err == (
+    # stderr is no terminal: a plain progress line, then the error.
+    progress, error = result.err.splitlines()
+    assert progress.startswith("waiting for review of request r1 (0s)... 0 approvals so far")
+    assert error == (
         "accessctl: error: the server refused the credentials: Invalid token; stopped waiting; "
         "run `accessctl login` again, or check ACCESSPORTAL_TOKEN; then follow the request "
-        "with: accessctl request show r1 --wait\n"
+        "with: accessctl request show r1 --wait"
     )
