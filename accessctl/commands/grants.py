@@ -10,7 +10,6 @@ from accessctl.commands.ids import UUID, resolve_request, short_ids
 from accessctl.commands.request_render import items, username
 from accessctl.errors import EXIT_OK, ServerError, UsageError
 
-
 LS_HELP = """\
 List grants: the roles and resources approved requests gave, with their time windows.
 You see your own; reviewers and auditors see more (use --user).
@@ -33,8 +32,9 @@ examples:
 END_HELP = """\
 End access early. Access is granted per request, so this ends every grant of the
 request the grant came from (the request becomes REVOKED). ID is a grant id from
-`accessctl grants ls` (a number), or a request id or a unique prefix of one. The requester, an eligible reviewer of the
-request, or a holder of requests_app.revoke_grant may do this; a reason is recorded.
+`accessctl grants ls` (a number), or a request id or a unique prefix of one. The
+requester, an eligible reviewer of the request, or a holder of
+requests_app.revoke_grant may do this; a reason is recorded.
 
 examples:
   accessctl grants end 42
