@@ -56,13 +56,22 @@ def run(cli_env):
     stdout/stderr are plain StringIOs (not terminals) unless tty=True.
     """
 
-    def _run(*argv: str, env: dict | None = None, stdin: str = "", tty: bool = False, sleep=None):
+    def _run(
+        *argv: str,
+        env: dict | None = None,
+        stdin: str = "",
+        tty: bool = False,
+        sleep=None,
+        clock=None,
+    ):
         out = FakeTTY() if tty else io.StringIO()
         err = FakeTTY() if tty else io.StringIO()
         environ = {**cli_env, **(env or {})}
         kwargs = {}
         if sleep is not None:
             kwargs["sleep"] = sleep
+        if clock is not None:
+            kwargs["clock"] = clock
         code = main(
             list(argv),
             stdout=out,
