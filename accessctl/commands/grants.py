@@ -6,7 +6,7 @@ from __future__ import annotations
 from accessctl import output
 from accessctl.commands import flags
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
-from accessctl.commands.ids import UUID, resolve_request, short_ids
+from accessctl.commands.ids import MIN_PREFIX, resolve_request, short_ids
 from accessctl.commands.request_render import items, username
 from accessctl.errors import EXIT_OK, ServerError, UsageError
 
@@ -238,9 +238,15 @@ def show(ctx: Context, args) -> int:
 def end(ctx: Context, args) -> int:
     # Grant ids are integers, request ids UUIDs (or a unique prefix): either names the
     # request to revoke.
-    if args.id.isdigit() and not UUID.match(args.id):
-        request_id = request_of(_find_grant(ctx, args.id))
-    else:
+    request_id = None
+    if args.id.isdigit():
+        try:
+            request_id = request_of(_find_grant(ctx, args.id))
+        except ServerError:
+            # All digits and no such grant: it may still begin a request id ("123456").
+            if len(args.id) < MIN_PREFIX:
+                raise
+    if request_id is None:
         request_id = resolve_request(ctx, args.id)
     try:
         with flags.named_flags(flags.REASON):

@@ -15,17 +15,12 @@ from django.utils import timezone
 
 from requests_app.models import AccessRequest
 from requests_app.services.grants import access_request_revoke
-from tests.accessctl.test_live import (  # noqa: F401 (fixtures)
-    _approved,
-    _create,
-    _server_idle_at_teardown,
-    alice,
-    as_user,
-    bob,
-    pauses,
-)
+from tests.accessctl.test_live import _approved, _create, pauses
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("_server_idle_at_teardown"),
+]
 
 API_FIELDS = ("max_duration", "request_ttl", "assume_start_time", "suggested_reviewers")
 
@@ -181,9 +176,11 @@ def test_a_prefix_matches_only_requests_the_caller_may_see(
     assert result.err == "accessctl: error: request feedbeef not found (or you may not see it)\n"
 
 
-def test_grants_end_takes_a_request_prefix(run, alice, requester, user):
+@pytest.mark.parametrize("prefix", ["abcdef", "123456"], ids=["hex", "digits, no such grant"])
+def test_grants_end_takes_a_request_prefix(run, alice, requester, user, ids_starting, prefix):
+    ids_starting(prefix)
     req = _approved(requester, user)
-    result = run("grants", "end", str(req.pk)[:6], "--reason", "done", env=alice)
+    result = run("grants", "end", prefix, "--reason", "done", env=alice)
     assert result.code == 0, result.err
     req.refresh_from_db()
     assert req.state == "REVOKED"

@@ -28,47 +28,15 @@ from tests.policies import contractor_dave
 
 # Transactional: the live server thread must see committed rows. Serialized rollback puts
 # back what migrations created (the audit chain's head row), which a flush removes.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("_server_idle_at_teardown"),
+]
 
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ABS_REL = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC \((in [0-9dhms ]+|[0-9dhms ]+ ago|just now)\)"
 
 TWO_PERSON_POLICY = contractor_dave("thresholds: [{name: two-person, approve: 2, deny: 1}]")
-
-
-@pytest.fixture(autouse=True)
-def _server_idle_at_teardown(transactional_db, live_server):
-    """Wait for the live server's request threads before database access is blocked again.
-
-    The server finishes a request (Django's request_finished → close_old_connections) after
-    the client has read the answer; if the test ended in between, that late database call
-    would hit pytest-django's blocker and print a traceback from the server thread.
-    """
-    yield
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and "process_request_thread" in thread.name:
-            thread.join(timeout=10)
-
-
-@pytest.fixture
-def as_user(live_server, base_policy, user):
-    """as_user("alice") → environment for the CLI with alice's API token."""
-
-    def _env(name: str) -> dict:
-        token, _ = Token.objects.get_or_create(user=user(name))
-        return {"ACCESSPORTAL_URL": live_server.url, "ACCESSPORTAL_TOKEN": token.key}
-
-    return _env
-
-
-@pytest.fixture
-def alice(as_user):
-    return as_user("alice")
-
-
-@pytest.fixture
-def bob(as_user):
-    return as_user("bob")
 
 
 def _create(user, **kwargs) -> AccessRequest:
