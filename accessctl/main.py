@@ -48,7 +48,7 @@ examples:
   accessctl request review 3f2c9d1e-... --approve --reason "on call, go ahead"
   accessctl grants ls --active
   accessctl grants end 42 --reason "done"
-  accessctl access check alice --role db-admin
+  accessctl access check --role db-admin
   curl -H "Authorization: Bearer $(accessctl credentials)" https://billing.example.com/
 
 Every command takes --output json (or --json) to print JSON for scripts instead of a
