@@ -62,8 +62,12 @@ def test_a_duration_in_weeks_is_accepted_as_the_server_accepts_it(run, alice):
             ["--reviewers", "nobody-such"],
             "accessctl: error: --reviewers: unknown suggested reviewer(s): nobody-such\n",
         ),
+        (
+            ["--roles", "bad name!"],
+            "accessctl: error: --roles: 'bad name!' is not a role name",
+        ),
     ],
-    ids=["malformed duration", "above ceiling", "ttl", "not a time", "past", "reviewer"],
+    ids=["malformed duration", "above ceiling", "ttl", "not a time", "past", "reviewer", "role"],
 )
 def test_a_refused_flag_is_named_as_typed_not_as_the_api_field(run, alice, extra, expected):
     result = _create_cli(run, alice, *extra)
