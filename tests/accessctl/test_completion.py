@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,6 +70,18 @@ def test_bash_script_registers_and_completes(script_file):
             assert all(w.startswith(line.split(" ")[-1]) for w in offered), (line, offered)
         else:
             assert offered == [], (line, offered)
+
+
+def test_bash_loads_the_script_from_the_console_script():
+    """As README says to: `source <(accessctl completion bash)`."""
+    script = Path(sys.executable).parent / "accessctl"
+    done = subprocess.run(
+        [_shell("bash"), "-c", f"source <({script} completion bash); complete -p accessctl"],
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.strip() == "complete -F _accessctl_complete accessctl"
 
 
 def test_zsh_script_is_valid_and_completes(script_file):
