@@ -139,7 +139,11 @@ def wait(ctx: Context, req: dict) -> int:
                     exc.message = f"{exc.message.rstrip('.')}; stopped waiting"
                     exc.hint = f"{exc.hint}; then {follow}" if exc.hint else follow
                     raise
-                spinner.update(f"problem reaching the server, retrying: {exc.message}")
+                problem = f"problem reaching the server, retrying: {exc.message}"
+                if ctx.interactive:
+                    spinner.update(problem)
+                else:
+                    print(problem, file=ctx.stderr, flush=True)
                 continue
             report(req)
     except KeyboardInterrupt:

@@ -48,6 +48,9 @@ def test_wait_retries_a_bad_gateway_and_then_sees_the_decision(create_and_wait, 
     assert result.code == 0, result.err
     assert "+ bob approved: ok (2026-11-25 12:00 UTC)" in result.out
     assert "Request r1 APPROVED" in result.out
+    # stderr is no terminal: the retry is a plain line there, not a spinner frame.
+    assert "problem reaching the server, retrying: the server failed (HTTP 502)\n" in result.err
+    assert "\r" not in result.err and "\x1b" not in result.err
 
 
 def test_wait_gives_up_when_the_server_stays_unreachable(create_and_wait, fake_server):
