@@ -3,8 +3,11 @@ too (`?user=` is a mistake, not "no filter"): the server is no laxer than its sc
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.validators import RegexValidator
 from django.db.models import Q, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -144,6 +147,32 @@ class ResourceFilter(StrictFilterSet):
         return queryset
 
 
+def _canonical_prefix_pattern() -> str:
+    """Beginnings of 8-4-4-4-12 ids with at least 4 digits, dashes only where they stand."""
+    hexdigit = "[0-9a-fA-F]"
+    rest = f"{hexdigit}{{0,12}}"
+    for size in (4, 4, 4):
+        rest = f"(?:{hexdigit}{{0,{size}}}|{hexdigit}{{{size}}}-{rest})"
+    return f"^{hexdigit}{{4}}(?:{hexdigit}{{0,4}}|{hexdigit}{{4}}-{rest})$"
+
+
+ID_PREFIX_PATTERN = _canonical_prefix_pattern()
+
+
+def uuid_prefix_range(prefix: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The first and last UUID that begin with `prefix` (which ID_PREFIX_PATTERN admitted):
+    a range on the primary key, so the lookup is an index range scan on every database."""
+    digits = prefix.lower().replace("-", "")
+    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": ID_PREFIX_PATTERN, "minLength": 4, "maxLength": 36}
+)
+class IdPrefixFilter(filters.CharFilter):
+    """The first hex digits of a request id, dashes where the canonical form has them."""
+
+
 class AccessRequestFilter(StrictFilterSet):
     state = filters.MultipleChoiceFilter(
         choices=RequestState.choices, label="Request state; repeat for several."
@@ -158,10 +187,26 @@ class AccessRequestFilter(StrictFilterSet):
         method="filter_scope",
         label="mine, needs_review or reviewed; all visible requests if omitted.",
     )
+    id_prefix = IdPrefixFilter(
+        method="filter_id_prefix",
+        max_length=36,
+        validators=[
+            RegexValidator(
+                ID_PREFIX_PATTERN,
+                "use the beginning of a request id: 4 or more hex digits, dashes as in the id",
+            )
+        ],
+        label="Requests whose id begins with these hex digits (at least 4), as `git` takes "
+        "a commit by a prefix of its hash.",
+    )
 
     class Meta:
         model = AccessRequest
-        fields = ["state", "user", "scope"]
+        fields = ["state", "user", "scope", "id_prefix"]
+
+    def filter_id_prefix(self, queryset, name, value):
+        low, high = uuid_prefix_range(value)
+        return queryset.filter(pk__gte=low, pk__lte=high)
 
     def filter_scope(self, queryset, name, value):
         # `needs_review` is applied by the view (a different base queryset and order).
