@@ -21,8 +21,8 @@ EXIT_CODES_HELP = """\
 exit status:
   0    success
   1    the server refused or failed; its message is printed
-  2    usage error (bad or missing arguments; a request id prefix too short or
-       shared by several requests)
+  2    usage error (bad or missing arguments; a request id prefix that cannot begin an id or
+       is shared by several requests)
   3    the answer is no: a request waited for with --wait was denied, expired or
        withdrawn; `access check` found no access
   4    network problem: the server cannot be reached, or the URL does not point at an

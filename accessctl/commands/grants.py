@@ -6,7 +6,7 @@ from __future__ import annotations
 from accessctl import output
 from accessctl.commands import flags
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
-from accessctl.commands.ids import MIN_PREFIX, resolve_request, short_ids
+from accessctl.commands.ids import NotAnId, resolve_request, short_ids
 from accessctl.commands.request_render import items, username
 from accessctl.errors import EXIT_OK, ServerError, UsageError
 
@@ -242,10 +242,13 @@ def end(ctx: Context, args) -> int:
     if args.id.isdigit():
         try:
             request_id = request_of(_find_grant(ctx, args.id))
-        except ServerError:
-            # All digits and no such grant: it may still begin a request id ("123456").
-            if len(args.id) < MIN_PREFIX:
-                raise
+        except ServerError as no_grant:
+            # All digits and no such grant: it may still begin a request id ("123456"); if
+            # it cannot ("123"), the missing grant is what to say.
+            try:
+                request_id = resolve_request(ctx, args.id)
+            except NotAnId:
+                raise no_grant from None
     if request_id is None:
         request_id = resolve_request(ctx, args.id)
     try:

@@ -180,6 +180,48 @@ def test_a_prefix_matches_only_requests_the_caller_may_see(
     assert result.err == "accessctl: error: request feedbeef not found (or you may not see it)\n"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["request", "show", "3f2"],  # too short
+        ["request", "withdraw", "r1d2"],  # not hex
+        ["request", "review", "3f2c9d1e0", "--approve"],  # no dash where the id has one
+        ["grants", "end", "xyz1"],
+    ],
+    ids=["too short", "not hex", "dash missing", "grants end"],
+)
+def test_what_cannot_begin_a_request_id_is_a_usage_error_about_what_was_typed(run, alice, argv):
+    result = run(*argv, env=alice)
+    assert result.code == 2, result.err
+    assert result.err.startswith(f"accessctl: error: {argv[2]!r} is not a request id; ")
+    # The server's rule, as it says it: how many digits, and the dashes.
+    assert "4 or more hex digits" in result.err
+    assert "id_prefix" not in result.err
+
+
+def test_an_all_digit_id_that_is_no_grant_nor_the_beginning_of_a_request_is_a_missing_grant(
+    run, alice
+):
+    result = run("grants", "end", "123", "--reason", "done", env=alice)
+    assert result.code == 1
+    assert result.err == "accessctl: error: grant 123 not found (or you may not see it)\n"
+
+
+def test_prefix_lookup_asks_the_server_for_one_short_page(run, alice, requester, ids_starting):
+    """More requests share a prefix than the page holds: the count comes from the server,
+    and the candidates listed are one page of them."""
+    ids_starting(*(f"5eed{n:04x}" for n in range(12)))
+    for _ in range(12):
+        _create(requester)
+    result = run("request", "show", "5eed", env=alice)
+    assert result.code == 2
+    head, *candidates = result.err.splitlines()
+    assert "'5eed' is ambiguous: 12 requests start with it" in head
+    assert len(candidates) == 11
+    assert candidates[-1] == "  ... and 2 more"
+    assert all(c.startswith("  5eed") for c in candidates[:-1])
+
+
 @pytest.mark.parametrize("prefix", ["abcdef", "123456"], ids=["hex", "digits, no such grant"])
 def test_grants_end_takes_a_request_prefix(run, alice, requester, user, ids_starting, prefix):
     ids_starting(prefix)
