@@ -19,6 +19,7 @@ from accessctl.commands import (
     credentials,
     grants,
     login,
+    logout,
     requests,
     resources,
 )
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"accessctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     login.register(sub, common)
+    logout.register(sub, common)
     requests.register(sub, common)
     resources.register(sub, common)
     grants.register(sub, common)

@@ -22,6 +22,7 @@ BASH_CASES = [
     ("accessctl grants ls -o ", ["text", "json"]),
     ("accessctl access check --output j", ["json"]),
     ("accessctl completion ", ["bash", "zsh", "fish"]),
+    ("accessctl log", ["login", "logout"]),
     # an option's value is not a subcommand: `--reason request` stays in `request create`
     ("accessctl request create --reason request --dr", ["--dry-run"]),
     # an option that takes free text offers nothing
@@ -128,6 +129,7 @@ def test_fish_script_is_valid_and_completes(script_file):
         return [row.split("\t")[0] for row in done.stdout.splitlines()]
 
     assert complete("accessctl gr") == ["grants"]
+    assert complete("accessctl logo") == ["logout"]
     assert {"create", "extend", "withdraw"} <= set(complete("accessctl request "))
     assert complete("accessctl request ls --state W") == ["WITHDRAWN"]
     assert "--max-duration" in complete("accessctl request extend --")
@@ -149,3 +151,15 @@ def test_every_command_and_option_is_in_every_script(run, shell):
             for flag in action.option_strings:
                 name = flag if shell != "fish" else flag.lstrip("-")
                 assert name in text, (shell, words, flag)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_every_command_is_in_every_script(run, shell):
+    text = run("completion", shell).out
+    parser = build_parser()
+    commands = next(
+        a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"
+    ).choices
+    assert "logout" in commands
+    for name in commands:
+        assert name in text, (shell, name)
