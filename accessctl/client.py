@@ -268,7 +268,7 @@ class ApiClient:
             if status >= 500:
                 raise ServerError(f"the server failed (HTTP {status})", status=status)
             raise NetworkError(self._not_api(url, status, headers))
-        code = ""
+        code, body = "", data
         if isinstance(data, dict):
             code = str(data.get("error") or data.get("code") or "")
             if "error" in data:  # RFC 8628 answers carry both; say the sentence once
@@ -281,7 +281,9 @@ class ApiClient:
                 f"the server refused the credentials: {message}",
                 hint="run `accessctl login` again, or check ACCESSPORTAL_TOKEN",
             )
-        raise ServerError(message, status=status, code=code, retry_after=headers.get("Retry-After"))
+        raise ServerError(
+            message, status=status, code=code, retry_after=headers.get("Retry-After"), data=body
+        )
 
 
 def _seconds(retry_after: str | None) -> float:

@@ -90,7 +90,9 @@ def save(
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if os.name == "posix":
         os.chmod(directory, 0o700)
-    data = {"url": url, "token": token}
+    data = {"url": url}
+    if token:  # none after `accessctl logout`: the server is kept for the next login
+        data["token"] = token
     if user:
         data["user"] = user
     if expires_at:
@@ -144,3 +146,27 @@ def stored_url(environ: Mapping[str, str] | None = None) -> str:
     if environ.get(ENV_URL, "").strip():
         return environ[ENV_URL].strip()
     return str(load_file(config_path(environ)).get("url") or "")
+
+
+UNREADABLE = {"unreadable": True}  # what `forget` returns for a file it had to delete
+
+
+def forget(path: Path | None = None) -> dict:
+    """Remove the stored token (with its user and expiry) and keep the server URL, so the
+    next `accessctl login` needs no --url; returns the settings removed, {} when there was
+    no token. A file that cannot be read is deleted (UNREADABLE): it may hold a token, and
+    accessctl cannot use it anyway."""
+    path = path or config_path()
+    try:
+        stored = load_file(path, warn=lambda text: None)
+    except CliError:
+        path.unlink(missing_ok=True)
+        return dict(UNREADABLE)
+    if not stored.get("token"):
+        return {}
+    url = str(stored.get("url") or "")
+    if url:
+        save(url=url, token="", path=path)
+    else:
+        path.unlink(missing_ok=True)
+    return stored

@@ -7,6 +7,8 @@ exits with its code, never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 EXIT_OK = 0
 EXIT_SERVER = 1  # the server refused or failed (its message is printed)
 EXIT_USAGE = 2  # bad arguments (argparse uses 2 as well)
@@ -19,7 +21,8 @@ EXIT_CODES_HELP = """\
 exit status:
   0    success
   1    the server refused or failed; its message is printed
-  2    usage error (bad or missing arguments)
+  2    usage error (bad or missing arguments; a request id prefix that cannot begin an id or
+       is shared by several requests)
   3    the answer is no: a request waited for with --wait was denied, expired or
        withdrawn; `access check` found no access
   4    network problem: the server cannot be reached, or the URL does not point at an
@@ -33,10 +36,11 @@ class CliError(Exception):
 
     exit_code = EXIT_SERVER
 
-    def __init__(self, message: str, *, hint: str = "") -> None:
+    def __init__(self, message: str, *, hint: str = "", details: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = " ".join(str(message).split())
         self.hint = hint
+        self.details = list(details)  # lines shown under the message (e.g. candidates)
 
 
 class ServerError(CliError):
@@ -50,9 +54,13 @@ class ServerError(CliError):
         hint: str = "",
         code: str = "",
         retry_after: str | None = None,
+        data: object = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+        # The answer's JSON body (`{detail, code, field?, errors?}`), for commands that say
+        # which of their flags a refusal is about (accessctl.commands.flags).
+        self.data = data
         self.code = code  # the body's `code` (or RFC 8628 `error`), when it has one
         self.retry_after = retry_after  # the answer's Retry-After header, if any
 

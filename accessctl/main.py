@@ -6,13 +6,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 from accessctl import __version__
-from accessctl.commands import access, credentials, grants, login, requests, resources
+from accessctl.commands import (
+    access,
+    completion,
+    credentials,
+    grants,
+    login,
+    logout,
+    requests,
+    resources,
+)
 from accessctl.commands.context import HELP_FORMAT, Context
 from accessctl.errors import (
     EXIT_CODES_HELP,
@@ -20,6 +30,8 @@ from accessctl.errors import (
     EXIT_USAGE,
     CliError,
 )
+
+OUTPUTS = ("text", "json")
 
 DESCRIPTION = """\
 accessctl asks for, follows, reviews and checks just-in-time access in Access Portal,
@@ -37,10 +49,11 @@ examples:
   accessctl request review 3f2c9d1e-... --approve --reason "on call, go ahead"
   accessctl grants ls --active
   accessctl grants end 42 --reason "done"
-  accessctl access check alice --role db-admin
+  accessctl access check --role db-admin
   curl -H "Authorization: Bearer $(accessctl credentials)" https://billing.example.com/
 
-Every command takes --json to print the API's JSON instead of a table.
+Every command takes --output json (or --json) to print JSON for scripts instead of a
+table; `accessctl completion bash|zsh|fish` prints a shell completion script.
 Run `accessctl COMMAND ACTION --help` for each command's options and examples."""
 
 EPILOG = (
@@ -59,14 +72,23 @@ environment:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # --json is accepted before or after the command; SUPPRESS keeps a subcommand's absent
-    # flag from overwriting the top-level one.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    # --json and --output are accepted before or after the command; SUPPRESS keeps a
+    # subcommand's absent flag from overwriting the top-level one.
+    json_only = argparse.ArgumentParser(add_help=False)
+    json_only.add_argument(
         "--json",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="print the API's JSON (for scripts) instead of human output",
+        help="the same as --output json",
+    )
+    common = argparse.ArgumentParser(add_help=False, parents=[json_only])
+    common.add_argument(
+        "--output",
+        "-o",
+        choices=OUTPUTS,
+        default=argparse.SUPPRESS,
+        help="text (default): for people; json: the API's JSON, for scripts "
+        '(README, "JSON output")',
     )
     parser = argparse.ArgumentParser(
         prog="accessctl",
@@ -75,23 +97,42 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HELP_FORMAT,
     )
     parser.add_argument("--json", action="store_true", default=False, help=argparse.SUPPRESS)
+    parser.add_argument("--output", "-o", choices=OUTPUTS, default="text", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"accessctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     login.register(sub, common)
+    logout.register(sub, common)
     requests.register(sub, common)
     resources.register(sub, common)
     grants.register(sub, common)
     access.register(sub, common)
-    credentials.register(sub, common)
+    credentials.register(sub, json_only)  # its own --output: token or json
+    completion.register(sub, common)
+    parser.set_defaults(root_parser=parser)  # `completion` walks the whole tree
     return parser
 
 
-def _error(stderr: TextIO, exc: CliError) -> None:
-    """One line: the message (the server's own, for a refusal) and what to do about it."""
+def _error(stderr: TextIO, exc: CliError, *, as_json: bool = False) -> None:
+    """One line: the message (the server's own, for a refusal) and what to do about it;
+    with --output json, one JSON object (README "JSON output")."""
+    if as_json:
+        error: dict[str, object] = {"message": exc.message, "exit_code": exc.exit_code}
+        if exc.hint:
+            error["hint"] = exc.hint
+        if exc.details:
+            error["details"] = exc.details
+        if getattr(exc, "status", 0):
+            error["status"] = exc.status
+        if getattr(exc, "code", ""):
+            error["code"] = exc.code
+        print(json.dumps({"error": error}, ensure_ascii=False), file=stderr)
+        return
     line = f"accessctl: error: {exc.message.rstrip('.')}"
     if exc.hint:
         line += f"; {exc.hint}"
     print(line, file=stderr)
+    for detail in exc.details:
+        print(f"  {detail}", file=stderr)
 
 
 def main(
@@ -102,6 +143,7 @@ def main(
     stdin: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
     browser: Callable[[str], bool] | None = None,
 ) -> int:
     """Run one command; returns the exit status (see `accessctl --help`)."""
@@ -114,9 +156,12 @@ def main(
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    ctx = Context(stdout=stdout, stderr=stderr, stdin=stdin, environ=environ, json=args.json)
+    as_json = args.json or args.output == "json"
+    ctx = Context(stdout=stdout, stderr=stderr, stdin=stdin, environ=environ, json=as_json)
     if sleep is not None:  # tests pace --wait themselves
         ctx.sleep = sleep
+    if clock is not None:  # and measure the time it took with their own clock
+        ctx.clock = clock
     if browser is not None:  # tests hand the sign-in URL to a browser they drive
         ctx.open_browser = browser
     try:
@@ -124,7 +169,7 @@ def main(
     except SystemExit as exc:  # parser.error() from a command's own argument check
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except CliError as exc:
-        _error(stderr, exc)
+        _error(stderr, exc, as_json=as_json)
         return exc.exit_code
     except KeyboardInterrupt:
         print("\naccessctl: interrupted", file=stderr)

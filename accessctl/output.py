@@ -25,7 +25,7 @@ STATE_COLOURS = {
     "EXPIRED": "dim",
     "WITHDRAWN": "dim",
     "active": "green",
-    "upcoming": "yellow",
+    "scheduled": "yellow",
     "ended": "dim",
     "revoked": "red",
     "revoking": "yellow",

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from accessctl import output
 from accessctl.commands import args as types
+from accessctl.commands import flags
 from accessctl.commands.context import HELP_FORMAT, Context
 from accessctl.errors import EXIT_NO, EXIT_OK
 
 CHECK_HELP = """\
-Ask whether USER has a role or reaches a resource right now, through a standing
-role or a grant. Exits 0 when they do and 3 when they do not, so scripts can use it
-directly. You may check yourself; checking others needs the
-requests_app.check_access permission (integration accounts).
+Ask whether USER (by default you, the signed-in user) has a role or reaches a
+resource right now, through a standing role or a grant. Exits 0 when they do and 3
+when they do not, so scripts can use it directly. You may check yourself; checking
+others needs the requests_app.check_access permission (integration accounts).
 
 examples:
+  accessctl access check --role db-admin
   accessctl access check alice --role db-admin
   accessctl access check alice --resource node/db-prod-1
-  if accessctl access check "$USER" --role db-admin --json >/dev/null; then ...; fi"""
+  if accessctl access check --role db-admin --output json >/dev/null; then ...; fi"""
 
 
 def register(sub, common) -> None:
@@ -34,7 +36,12 @@ def register(sub, common) -> None:
         description=CHECK_HELP,
         formatter_class=HELP_FORMAT,
     )
-    p.add_argument("user", metavar="USER", help="the user name to check")
+    p.add_argument(
+        "user",
+        metavar="USER",
+        nargs="?",
+        help="the user name to check (default: you, as the server knows you by your token)",
+    )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--role", metavar="ROLE", help="the role to check")
     what.add_argument(
@@ -44,9 +51,13 @@ def register(sub, common) -> None:
 
 
 def check(ctx: Context, args) -> int:
+    # Without USER the server checks the caller (`user` left out of the query), so the
+    # answer names who was checked.
     params = {"user": args.user, "role": args.role, "resource": args.resource}
-    answer = ctx.client.get("access/check/", params)
+    with flags.named_flags(flags.ACCESS_CHECK):
+        answer = ctx.client.get("access/check/", params)
     answer = answer if isinstance(answer, dict) else {}
+    who = args.user or str(answer.get("user") or "you")
     allowed = bool(answer.get("allowed"))
     if ctx.json:
         ctx.dump(answer)
@@ -61,8 +72,8 @@ def check(ctx: Context, args) -> int:
             how = " (standing role, no end)"
         else:
             how = ""
-        ctx.print(f"{ctx.style('yes', 'green')}: {args.user} {verb} {what}{how}.")
+        ctx.print(f"{ctx.style('yes', 'green')}: {who} {verb} {what}{how}.")
         return EXIT_OK
     negative = "does not have" if args.role else "does not reach"
-    ctx.print(f"{ctx.style('no', 'red')}: {args.user} {negative} {what} now.")
+    ctx.print(f"{ctx.style('no', 'red')}: {who} {negative} {what} now.")
     return EXIT_NO

@@ -26,6 +26,7 @@ class Context:
     environ: Mapping[str, str]
     json: bool = False
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic  # seconds, for how long --wait has waited
     # Opens a URL in the person's browser; False when there is none (tests hand it over).
     open_browser: Callable[[str], bool] = webbrowser.open
     _client: ApiClient | None = field(default=None, repr=False)

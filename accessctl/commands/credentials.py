@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+
+from accessctl.commands import flags
 from accessctl.commands.context import HELP_FORMAT, Context
 from accessctl.errors import EXIT_OK
 
@@ -16,9 +19,9 @@ Prints the token alone, so it can be used in place; --json (or --output json)
 prints {"token": ..., "expires": ...}.
 
 examples:
-  curl -H "Authorization: Bearer $(accessctl credentials)" https://billing.example.com/
   accessctl credentials --audience billing-api
-  accessctl credentials --output json"""
+  accessctl credentials --output json
+  curl -H "Authorization: Bearer $(accessctl credentials)" https://billing.example.com/"""
 
 
 def register(sub, common) -> None:
@@ -36,18 +39,20 @@ def register(sub, common) -> None:
     )
     p.add_argument(
         "--output",
-        choices=["token", "json"],
-        default="token",
-        help="token (default): the JWT alone; json: {token, expires}, as --json",
+        "-o",
+        choices=["token", "text", "json"],
+        default=argparse.SUPPRESS,
+        help="token or text (default): the JWT alone; json: {token, expires}, as --json",
     )
     p.set_defaults(func=credentials, parser=p)
 
 
 def credentials(ctx: Context, args) -> int:
     body = {"audience": args.audience} if args.audience else {}
-    answer = ctx.client.post("credentials/", body)
+    with flags.named_flags(flags.CREDENTIALS):
+        answer = ctx.client.post("credentials/", body)
     answer = answer if isinstance(answer, dict) else {}
-    if ctx.json or args.output == "json":
+    if ctx.json:
         ctx.dump({"token": answer.get("token"), "expires": answer.get("expires")})
     else:
         ctx.print(str(answer.get("token", "")))

@@ -3,14 +3,12 @@ and how far it got in the systems it is provisioned into."""
 
 from __future__ import annotations
 
-import re
-
 from accessctl import output
+from accessctl.commands import flags
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
+from accessctl.commands.ids import NotAnId, resolve_request, short_ids
 from accessctl.commands.request_render import items, username
 from accessctl.errors import EXIT_OK, ServerError, UsageError
-
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 LS_HELP = """\
 List grants: the roles and resources approved requests gave, with their time windows.
@@ -34,8 +32,9 @@ examples:
 END_HELP = """\
 End access early. Access is granted per request, so this ends every grant of the
 request the grant came from (the request becomes REVOKED). ID is a grant id from
-`accessctl grants ls`, or a request id. The requester, an eligible reviewer of the
-request, or a holder of requests_app.revoke_grant may do this; a reason is recorded.
+`accessctl grants ls` (a number), or a request id or a unique prefix of one. The
+requester, an eligible reviewer of the request, or a holder of
+requests_app.revoke_grant may do this; a reason is recorded.
 
 examples:
   accessctl grants end 42
@@ -83,7 +82,7 @@ def register(sub, common) -> None:
         description=END_HELP,
         formatter_class=HELP_FORMAT,
     )
-    p.add_argument("id", metavar="ID", help="a grant id (or a request id)")
+    p.add_argument("id", metavar="ID", help="a grant id (or a request id, or its unique prefix)")
     p.add_argument(
         "--reason", default=DEFAULT_END_REASON, help=f"why (default: {DEFAULT_END_REASON!r})"
     )
@@ -91,11 +90,12 @@ def register(sub, common) -> None:
 
 
 def status(grant: dict, now) -> str:
-    """revoking, revoked, ended, upcoming or active; the server's answer wins over our clock
-    ("scheduled" is shown as "upcoming")."""
+    """The server's word for the grant (`scheduled`, `active`, `ended`, `revoked`,
+    `revoking`: README and docs/provisioning.md); from its fields only for an older server
+    that does not say."""
     server = grant.get("status")
     if isinstance(server, str) and server:
-        return "upcoming" if server == "scheduled" else server
+        return server
     if grant.get("revoked"):
         return "revoked"
     if grant.get("active") is True:
@@ -105,8 +105,17 @@ def status(grant: dict, now) -> str:
     if expires and expires <= now:
         return "ended"
     if starts and starts > now:
-        return "upcoming"
+        return "scheduled"
     return "active"
+
+
+def ends(grant: dict, now) -> str:
+    """When the access ends or ended: its expiry, or for revoked access the moment it was
+    revoked (never an "in 3h" it will not reach)."""
+    if grant.get("revoked") or status(grant, now) in ("revoked", "revoking"):
+        revoked_at = grant.get("revoked_at")
+        return f"revoked {output.when(revoked_at, now)}" if revoked_at else "revoked"
+    return output.when(grant.get("expires"), now)
 
 
 PROVISION_ORDER = ("failed", "revoking", "pending", "applied", "kept", "removed")
@@ -141,7 +150,8 @@ def request_of(grant: dict) -> str:
 
 def ls(ctx: Context, args) -> int:
     params = {"active": "true" if args.active else None, "user": args.user}
-    rows = ctx.client.get_list("grants/", params)
+    with flags.named_flags(flags.GRANTS_LS):
+        rows = ctx.client.get_list("grants/", params)
     if ctx.json:
         ctx.dump(rows)
         return EXIT_OK
@@ -149,6 +159,8 @@ def ls(ctx: Context, args) -> int:
         ctx.print("No active access." if args.active else "No grants.")
         return EXIT_OK
     now = output.now_utc()
+    rows = [g for g in rows if isinstance(g, dict)]
+    short = short_ids(request_of(g) for g in rows)
     table = [
         [
             str(g.get("id", "")),
@@ -157,15 +169,14 @@ def ls(ctx: Context, args) -> int:
             ctx.style.state(status(g, now)),
             provisioning_summary(g),
             output.when(g.get("starts"), now),
-            output.when(g.get("expires"), now),
-            request_of(g),
+            ends(g, now),
+            short.get(request_of(g), ""),
         ]
         for g in rows
-        if isinstance(g, dict)
     ]
     ctx.print(
         output.table(
-            ["ID", "USER", "ACCESS", "STATUS", "PROVISIONING", "STARTS", "EXPIRES", "REQUEST"],
+            ["ID", "USER", "ACCESS", "STATUS", "PROVISIONING", "STARTS", "ENDS", "REQUEST"],
             table,
             ctx.style,
         )
@@ -199,7 +210,7 @@ def show(ctx: Context, args) -> int:
                 ("Access", target(grant)),
                 ("Status", ctx.style.state(status(grant, now))),
                 ("Starts", output.when(grant.get("starts"), now)),
-                ("Expires", output.when(grant.get("expires"), now)),
+                ("Ends", ends(grant, now)),
                 ("Request", request_of(grant)),
             ]
         )
@@ -225,10 +236,24 @@ def show(ctx: Context, args) -> int:
 
 
 def end(ctx: Context, args) -> int:
-    # Grant ids are integers, request ids UUIDs: either names the request to revoke.
-    request_id = args.id if _UUID.match(args.id) else request_of(_find_grant(ctx, args.id))
+    # Grant ids are integers, request ids UUIDs (or a unique prefix): either names the
+    # request to revoke.
+    request_id = None
+    if args.id.isdigit():
+        try:
+            request_id = request_of(_find_grant(ctx, args.id))
+        except ServerError as no_grant:
+            # All digits and no such grant: it may still begin a request id ("123456"); if
+            # it cannot ("123"), the missing grant is what to say.
+            try:
+                request_id = resolve_request(ctx, args.id)
+            except NotAnId:
+                raise no_grant from None
+    if request_id is None:
+        request_id = resolve_request(ctx, args.id)
     try:
-        req = ctx.client.post(f"requests/{request_id}/revoke/", {"reason": args.reason})
+        with flags.named_flags(flags.REASON):
+            req = ctx.client.post(f"requests/{request_id}/revoke/", {"reason": args.reason})
     except ServerError as exc:
         raise not_found_as(exc, f"request {request_id}") from None
     if ctx.json:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from accessctl import config, output
 from accessctl.client import ApiClient
-from accessctl.commands import sso
+from accessctl.commands import flags, sso
 from accessctl.commands.context import HELP_FORMAT, Context
 from accessctl.errors import AuthError, ServerError, UsageError
 
@@ -120,7 +120,10 @@ def login(ctx: Context, args) -> int:
             raise UsageError("no password given")
         anonymous = ApiClient(url, None, timeout=ctx.timeout)
         try:
-            answer = anonymous.post("auth/token/", {"username": args.user, "password": password})
+            with flags.named_flags(flags.LOGIN):
+                answer = anonymous.post(
+                    "auth/token/", {"username": args.user, "password": password}
+                )
         except ServerError as exc:
             if exc.status in (400, 401, 403):
                 raise AuthError(f"login refused: {exc.message}") from None

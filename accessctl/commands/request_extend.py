@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from accessctl.commands import flags
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
+from accessctl.commands.ids import resolve_request
 from accessctl.commands.request_render import items
 from accessctl.commands.request_submit import (
     add_outcome_options,
@@ -37,7 +39,9 @@ def register(rsub, common) -> None:
         description=EXTEND_HELP,
         formatter_class=HELP_FORMAT,
     )
-    p.add_argument("id", metavar="ID", help="the approved request whose access to extend")
+    p.add_argument(
+        "id", metavar="ID", help="the approved request whose access to extend (or a unique prefix)"
+    )
     add_timing_options(
         p,
         reason_help="why you need more time (policies may require one)",
@@ -50,11 +54,13 @@ def register(rsub, common) -> None:
 
 def extend(ctx: Context, args) -> int:
     body = submit_body(args)
+    rid = resolve_request(ctx, args.id)
     try:
-        req = ctx.client.post(f"requests/{args.id}/extend/", body)
+        with flags.named_flags(flags.REQUEST):
+            req = ctx.client.post(f"requests/{rid}/extend/", body)
     except ServerError as exc:
-        raise not_found_as(exc, f"request {args.id}") from None
+        raise not_found_as(exc, f"request {rid}") from None
     return show_submitted(
-        ctx, args, req, noun="extension", created=f" to extend {args.id}",
-        waiting=lambda req: f" to extend {args.id} ({', '.join(items(req))})",
+        ctx, args, req, noun="extension", created=f" to extend {rid}",
+        waiting=lambda req: f" to extend {rid} ({', '.join(items(req))})",
     )  # fmt: skip

@@ -100,7 +100,17 @@ def render_request(ctx: Context, req: dict) -> str:
             ),
             ("Access", ", ".join(access)),
             ("Access starts", output.when(req.get("access_starts"), now, style=style)),
-            ("Access expires", output.when(req.get("access_expires"), now, style=style)),
+            # Revoked access ended when it was revoked: no "in 3h" it will not reach.
+            (
+                "Access expires",
+                output.when(req.get("access_expires"), now, style=style)
+                if state != "REVOKED"
+                else "",
+            ),
+            (
+                "Access ended",
+                output.when(req.get("revoked_at"), now, style=style) if state == "REVOKED" else "",
+            ),
             ("Reviewers", ", ".join(map(username, req.get("suggested_reviewers") or []))),
             ("Thresholds", "; ".join(threshold_text(t) for t in req.get("thresholds") or [])),
             ("Decision", str(req.get("resolve_reason") or "")),

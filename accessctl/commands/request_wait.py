@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from accessctl import output
 from accessctl.commands.context import Context
+from accessctl.commands.ids import short_id
 from accessctl.commands.request_render import fetch, items, plural, review_key, reviewer, reviews
 from accessctl.errors import (
     EXIT_INTERRUPTED,
@@ -18,6 +19,9 @@ from accessctl.errors import (
 
 FINAL_EXIT = {"APPROVED": EXIT_OK}
 MAX_NETWORK_RETRIES = 5
+# Without a terminal (CI logs, a pipe) progress is a plain line on stderr this often: a
+# log shows the wait is alive without a line per poll.
+PROGRESS_EVERY = 30.0
 EXPIRY_GRACE = timedelta(seconds=30)  # the server's clock decides; allow for skew
 
 
@@ -71,6 +75,18 @@ def _progress(req: dict) -> str:
     return f"waiting for reviewers of {req.get('id')}: {plural(approvals, 'approval')}{left}"
 
 
+def _waiting_line(ctx: Context, req: dict, elapsed: float) -> str:
+    approvals = sum(1 for r in reviews(req) if r.get("state") == "APPROVED")
+    expires = output.parse_time(req.get("expires"))
+    left = f"; it expires {output.relative(expires)}" if expires else ""
+    enc = (getattr(ctx.stderr, "encoding", "") or "").lower()
+    dots = "…" if "utf" in enc else "..."
+    return (
+        f"waiting for review of request {short_id(req.get('id'))} "
+        f"({output.duration(elapsed)}){dots} {plural(approvals, 'approval')} so far{left}"
+    )
+
+
 def wait(ctx: Context, req: dict) -> int:
     """Poll the request until it leaves PENDING, printing reviews as they arrive.
 
@@ -80,6 +96,18 @@ def wait(ctx: Context, req: dict) -> int:
     spinner = output.Spinner(ctx.stderr, ctx.interactive)
     seen: set[tuple] = set()
     failures = 0
+    started = ctx.clock()
+    next_line = 0.0  # elapsed seconds at which the next plain progress line is due
+
+    def progress(current: dict) -> None:
+        nonlocal next_line
+        if ctx.interactive:
+            spinner.update(_progress(current))
+            return
+        elapsed = ctx.clock() - started
+        if elapsed >= next_line:
+            print(_waiting_line(ctx, current, elapsed), file=ctx.stderr, flush=True)
+            next_line = (elapsed // PROGRESS_EVERY + 1) * PROGRESS_EVERY
 
     def report(current: dict) -> None:
         for r in reviews(current):
@@ -95,7 +123,7 @@ def wait(ctx: Context, req: dict) -> int:
             expires = output.parse_time(req.get("expires"))
             if expires and output.now_utc() > expires + EXPIRY_GRACE:
                 break  # no worker has marked it yet, but no review can land any more
-            spinner.update(_progress(req))
+            progress(req)
             ctx.sleep(ctx.poll_interval)
             try:
                 req = fetch(ctx, str(rid))
@@ -111,7 +139,11 @@ def wait(ctx: Context, req: dict) -> int:
                     exc.message = f"{exc.message.rstrip('.')}; stopped waiting"
                     exc.hint = f"{exc.hint}; then {follow}" if exc.hint else follow
                     raise
-                spinner.update(f"problem reaching the server, retrying: {exc.message}")
+                problem = f"problem reaching the server, retrying: {exc.message}"
+                if ctx.interactive:
+                    spinner.update(problem)
+                else:
+                    print(problem, file=ctx.stderr, flush=True)
                 continue
             report(req)
     except KeyboardInterrupt:

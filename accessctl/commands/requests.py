@@ -7,8 +7,9 @@ from typing import Any
 
 from accessctl import output
 from accessctl.commands import args as types
-from accessctl.commands import request_extend
+from accessctl.commands import flags, request_extend
 from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
+from accessctl.commands.ids import resolve_request, short_ids
 from accessctl.commands.request_render import fetch, items, render_request, username
 from accessctl.commands.request_submit import (
     add_outcome_options,
@@ -18,6 +19,8 @@ from accessctl.commands.request_submit import (
 )
 from accessctl.commands.request_wait import wait
 from accessctl.errors import EXIT_OK, ServerError
+
+ID_HELP = "the request id, or a unique prefix of it (at least 4 characters)"
 
 GROUP_HELP = """\
 Ask for access, follow your requests, and review other people's.
@@ -162,10 +165,11 @@ def register(sub, common) -> None:
         "--state",
         dest="states",
         type=types.state,
+        choices=types.STATES,
         action="append",
         default=[],
         metavar="STATE",
-        help="only in this state (repeatable): " + ", ".join(s.lower() for s in types.STATES),
+        help="only in this state (repeatable; any case): " + ", ".join(types.STATES),
     )
     p.add_argument("--user", metavar="USERNAME", help="only requests by this user")
     p.set_defaults(func=ls, parser=p)
@@ -177,7 +181,7 @@ def register(sub, common) -> None:
         description=SHOW_HELP,
         formatter_class=HELP_FORMAT,
     )
-    p.add_argument("id", metavar="ID", help="the request id")
+    p.add_argument("id", metavar="ID", help=ID_HELP)
     p.add_argument("--wait", action="store_true", help="wait until the request is decided")
     p.set_defaults(func=show, parser=p)
 
@@ -188,7 +192,7 @@ def register(sub, common) -> None:
         description=REVIEW_HELP,
         formatter_class=HELP_FORMAT,
     )
-    p.add_argument("id", metavar="ID", help="the request id")
+    p.add_argument("id", metavar="ID", help=ID_HELP)
     verdict = p.add_mutually_exclusive_group(required=True)
     verdict.add_argument(
         "--approve", dest="verdict", action="store_const", const="APPROVED", help="approve it"
@@ -212,7 +216,7 @@ def register(sub, common) -> None:
         description=WITHDRAW_HELP,
         formatter_class=HELP_FORMAT,
     )
-    p.add_argument("id", metavar="ID", help="the request id")
+    p.add_argument("id", metavar="ID", help=ID_HELP)
     p.add_argument("--reason", default="", help="why (recorded in the audit log)")
     p.set_defaults(func=withdraw, parser=p)
 
@@ -228,7 +232,8 @@ def create(ctx: Context, args) -> int:
     fields = {"roles": args.roles, "resources": args.resources}
     if args.start:
         fields["assume_start_time"] = args.start
-    req = ctx.client.post("requests/", submit_body(args, **fields))
+    with flags.named_flags(flags.REQUEST):
+        req = ctx.client.post("requests/", submit_body(args, **fields))
     return show_submitted(
         ctx, args, req, noun="request", created="",
         waiting=lambda req: f" for {', '.join(items(req))}",
@@ -237,7 +242,8 @@ def create(ctx: Context, args) -> int:
 
 def ls(ctx: Context, args) -> int:
     params = [("scope", args.scope), ("user", args.user), *(("state", s) for s in args.states)]
-    rows = ctx.client.get_list("requests/", params)
+    with flags.named_flags(flags.REQUEST_LS):
+        rows = ctx.client.get_list("requests/", params)
     if ctx.json:
         ctx.dump(rows)
         return EXIT_OK
@@ -245,6 +251,7 @@ def ls(ctx: Context, args) -> int:
         ctx.print("No requests.")
         return EXIT_OK
     now = output.now_utc()
+    short = short_ids(req.get("id") for req in rows)
     table = []
     for req in rows:
         state = str(req.get("state", ""))
@@ -253,9 +260,11 @@ def ls(ctx: Context, args) -> int:
             ends = output.short_when(req.get("expires"), now)
         elif state == "APPROVED":
             ends = output.short_when(req.get("access_expires"), now)
+        elif state == "REVOKED":
+            ends = output.short_when(req.get("revoked_at"), now)
         table.append(
             [
-                str(req.get("id", "")),
+                short.get(str(req.get("id", "")), ""),
                 username(req.get("user")),
                 output.truncate(", ".join(items(req)), 40),
                 ctx.style.state(state),
@@ -273,7 +282,7 @@ def ls(ctx: Context, args) -> int:
 
 
 def show(ctx: Context, args) -> int:
-    req = fetch(ctx, args.id)
+    req = fetch(ctx, resolve_request(ctx, args.id))
     if args.wait:
         return wait(ctx, req)
     if ctx.json:
@@ -287,10 +296,12 @@ def review(ctx: Context, args) -> int:
     body: dict[str, Any] = {"state": args.verdict, "reason": args.reason}
     if args.start:
         body["assume_start_time"] = args.start
+    rid = resolve_request(ctx, args.id)
     try:
-        req = ctx.client.post(f"requests/{args.id}/reviews/", body)
+        with flags.named_flags(flags.REVIEW):
+            req = ctx.client.post(f"requests/{rid}/reviews/", body)
     except ServerError as exc:
-        raise not_found_as(exc, f"request {args.id}") from None
+        raise not_found_as(exc, f"request {rid}") from None
     if ctx.json:
         ctx.dump(req)
         return EXIT_OK
@@ -298,7 +309,7 @@ def review(ctx: Context, args) -> int:
     verb = "approved" if args.verdict == "APPROVED" else "denied"
     state = str(req.get("state", ""))
     ctx.print(
-        f"You {verb} request {args.id} ({', '.join(items(req))} for {username(req.get('user'))})."
+        f"You {verb} request {rid} ({', '.join(items(req))} for {username(req.get('user'))})."
     )
     if state == "PENDING":
         ctx.print(f"It is still {ctx.style.state(state)}: more reviews are needed.")
@@ -314,12 +325,14 @@ def review(ctx: Context, args) -> int:
 
 
 def withdraw(ctx: Context, args) -> int:
+    rid = resolve_request(ctx, args.id)
     try:
-        req = ctx.client.post(f"requests/{args.id}/withdraw/", {"reason": args.reason})
+        with flags.named_flags(flags.REASON):
+            req = ctx.client.post(f"requests/{rid}/withdraw/", {"reason": args.reason})
     except ServerError as exc:
-        raise not_found_as(exc, f"request {args.id}") from None
+        raise not_found_as(exc, f"request {rid}") from None
     if ctx.json:
         ctx.dump(req)
     else:
-        ctx.print(f"Withdrew request {args.id}.")
+        ctx.print(f"Withdrew request {rid}.")
     return EXIT_OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from accessctl import output
 from accessctl.commands import args as types
+from accessctl.commands import flags
 from accessctl.commands.context import HELP_FORMAT, Context
 
 SEARCH_HELP = """\
@@ -61,7 +62,8 @@ def labels_text(labels: object) -> str:
 def search(ctx: Context, args) -> int:
     params: list[tuple[str, object]] = [("kind", args.kind), ("search", args.query)]
     params += [("label", label) for label in args.labels]
-    rows = ctx.client.get_list("resources/", params)
+    with flags.named_flags(flags.RESOURCES):
+        rows = ctx.client.get_list("resources/", params)
     if ctx.json:
         ctx.dump(rows)
         return 0

@@ -56,13 +56,22 @@ def run(cli_env):
     stdout/stderr are plain StringIOs (not terminals) unless tty=True.
     """
 
-    def _run(*argv: str, env: dict | None = None, stdin: str = "", tty: bool = False, sleep=None):
+    def _run(
+        *argv: str,
+        env: dict | None = None,
+        stdin: str = "",
+        tty: bool = False,
+        sleep=None,
+        clock=None,
+    ):
         out = FakeTTY() if tty else io.StringIO()
         err = FakeTTY() if tty else io.StringIO()
         environ = {**cli_env, **(env or {})}
         kwargs = {}
         if sleep is not None:
             kwargs["sleep"] = sleep
+        if clock is not None:
+            kwargs["clock"] = clock
         code = main(
             list(argv),
             stdout=out,
@@ -178,3 +187,43 @@ def closed_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# -- the live server (tests/accessctl/test_live.py and its neighbours) ----------------------
+
+
+@pytest.fixture
+def _server_idle_at_teardown(transactional_db, live_server):
+    """Wait for the live server's request threads before database access is blocked again.
+
+    The server finishes a request (Django's request_finished → close_old_connections) after
+    the client has read the answer; if the test ended in between, that late database call
+    would hit pytest-django's blocker and print a traceback from the server thread.
+    """
+    yield
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and "process_request_thread" in thread.name:
+            thread.join(timeout=10)
+
+
+@pytest.fixture
+def as_user(live_server, base_policy, user):
+    """as_user("alice") → environment for the CLI with alice's API token."""
+
+    from rest_framework.authtoken.models import Token
+
+    def _env(name: str) -> dict:
+        token, _ = Token.objects.get_or_create(user=user(name))
+        return {"ACCESSPORTAL_URL": live_server.url, "ACCESSPORTAL_TOKEN": token.key}
+
+    return _env
+
+
+@pytest.fixture
+def alice(as_user):
+    return as_user("alice")
+
+
+@pytest.fixture
+def bob(as_user):
+    return as_user("bob")

@@ -6,6 +6,9 @@ import socket
 
 import pytest
 
+R1 = "11111111-1111-4111-8111-111111111111"
+R9 = "99999999-9999-4999-8999-999999999999"
+
 
 @pytest.fixture
 def against(fake_server):
@@ -74,7 +77,7 @@ def test_a_url_serving_html_is_not_mistaken_for_the_api(run, fake_server, agains
 def test_a_url_where_the_api_is_missing_exits_4(run, fake_server, against):
     # Nothing routed: the fake server answers every path with an HTML 404, as a web
     # server or another Django site would.
-    result = run("request", "show", "abc", env=against)
+    result = run("request", "show", R9, env=against)
     assert result.code == 4
     assert "is not an Access Portal API" in result.err
     assert "(HTTP 404)" in result.err
@@ -105,8 +108,9 @@ def test_the_api_s_field_errors_name_every_field_on_one_line(run, fake_server, a
     )
     result = run("request", "create", "--roles", "db-admin", env=against)
     assert result.code == 1
+    # Each field is named by the flag that filled it.
     assert result.err == (
-        "accessctl: error: reason: This field may not be blank.; max_duration: at most 14d\n"
+        "accessctl: error: --reason: This field may not be blank; --max-duration: at most 14d\n"
     )
 
 
@@ -125,7 +129,8 @@ def test_a_refusal_naming_one_field_is_its_detail(run, fake_server, against):
     result = run("request", "create", "--roles", "db-admin", env=against)
     assert result.code == 1
     assert result.err == (
-        "accessctl: error: a reason is required for this request (Ticket number and why)\n"
+        "accessctl: error: --reason: a reason is required for this request "
+        "(Ticket number and why)\n"
     )
 
 
@@ -150,20 +155,20 @@ def test_field_errors_from_the_server_are_one_line_and_exit_1(run, fake_server, 
 def test_detail_errors_from_the_server_are_printed_as_they_are(run, fake_server, against):
     fake_server.route(
         "POST",
-        "/api/v1/requests/r1/reviews/",
+        f"/api/v1/requests/{R1}/reviews/",
         409,
         {"detail": "this request is no longer pending (approved)"},
     )
-    result = run("request", "review", "r1", "--approve", env=against)
+    result = run("request", "review", R1, "--approve", env=against)
     assert result.code == 1
     assert result.err == "accessctl: error: this request is no longer pending (approved)\n"
 
 
 def test_not_found_names_the_thing_asked_for(run, fake_server, against):
-    fake_server.route("GET", "/api/v1/requests/r9/", 404, {"detail": "Not found."})
-    result = run("request", "show", "r9", env=against)
+    fake_server.route("GET", f"/api/v1/requests/{R9}/", 404, {"detail": "Not found."})
+    result = run("request", "show", R9, env=against)
     assert result.code == 1
-    assert result.err == "accessctl: error: request r9 not found (or you may not see it)\n"
+    assert result.err == f"accessctl: error: request {R9} not found (or you may not see it)\n"
 
 
 def test_a_refused_token_exits_5_and_says_to_log_in_again(run, fake_server, against):

@@ -28,47 +28,15 @@ from tests.policies import contractor_dave
 
 # Transactional: the live server thread must see committed rows. Serialized rollback puts
 # back what migrations created (the audit chain's head row), which a flush removes.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("_server_idle_at_teardown"),
+]
 
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ABS_REL = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC \((in [0-9dhms ]+|[0-9dhms ]+ ago|just now)\)"
 
 TWO_PERSON_POLICY = contractor_dave("thresholds: [{name: two-person, approve: 2, deny: 1}]")
-
-
-@pytest.fixture(autouse=True)
-def _server_idle_at_teardown(transactional_db, live_server):
-    """Wait for the live server's request threads before database access is blocked again.
-
-    The server finishes a request (Django's request_finished → close_old_connections) after
-    the client has read the answer; if the test ended in between, that late database call
-    would hit pytest-django's blocker and print a traceback from the server thread.
-    """
-    yield
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and "process_request_thread" in thread.name:
-            thread.join(timeout=10)
-
-
-@pytest.fixture
-def as_user(live_server, base_policy, user):
-    """as_user("alice") → environment for the CLI with alice's API token."""
-
-    def _env(name: str) -> dict:
-        token, _ = Token.objects.get_or_create(user=user(name))
-        return {"ACCESSPORTAL_URL": live_server.url, "ACCESSPORTAL_TOKEN": token.key}
-
-    return _env
-
-
-@pytest.fixture
-def alice(as_user):
-    return as_user("alice")
-
-
-@pytest.fixture
-def bob(as_user):
-    return as_user("bob")
 
 
 def _create(user, **kwargs) -> AccessRequest:
@@ -344,7 +312,8 @@ def test_request_ls_scopes_and_states(run, alice, bob, requester, user):
     assert listing.code == 0, listing.err
     header, *rows = listing.out.splitlines()
     assert header.split() == ["ID", "USER", "REQUESTED", "STATE", "CREATED", "ENDS", "REASON"]
-    assert [row.split()[0] for row in rows] == [str(other.pk), str(mine.pk)]
+    # Listings show request ids by their first 8 characters (any unique prefix is accepted).
+    assert [row.split()[0] for row in rows] == [str(other.pk)[:8], str(mine.pk)[:8]]
     assert header.index("STATE") == rows[0].index("DENIED") == rows[1].index("PENDING")
     assert re.search(r"PENDING\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC\s+in 23h 5\dm\s+INC-1", rows[1])
 
@@ -444,11 +413,12 @@ def test_grants_ls_and_end(run, alice, as_user, requester, user):
         "STATUS",
         "PROVISIONING",
         "STARTS",
-        "EXPIRES",
+        "ENDS",
         "REQUEST",
     ]
     assert len(rows) == 2
-    assert all("active" in row and str(req.pk) in row for row in rows)
+    # The request id reads as in `request ls`: its first 8 characters, last column.
+    assert all("active" in row and row.split()[-1] == str(req.pk)[:8] for row in rows)
 
     refused = run("grants", "end", str(grant.pk), env=as_user("mallory"))
     assert refused.code == 1

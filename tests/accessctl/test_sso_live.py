@@ -24,9 +24,11 @@ from requests_app.models import ApiToken
 from requests_app.services.cli_login import device_code_decide
 from requests_app.services.tokens import api_token_mint
 from tests.accessctl.cli_thread import CliThread
-from tests.accessctl.test_live import _server_idle_at_teardown  # noqa: F401 (autouse)
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("_server_idle_at_teardown"),
+]
 
 
 def wait_for(predicate, what: str) -> None:

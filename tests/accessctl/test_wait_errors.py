@@ -48,6 +48,9 @@ def test_wait_retries_a_bad_gateway_and_then_sees_the_decision(create_and_wait, 
     assert result.code == 0, result.err
     assert "+ bob approved: ok (2026-11-25 12:00 UTC)" in result.out
     assert "Request r1 APPROVED" in result.out
+    # stderr is no terminal: the retry is a plain line there, not a spinner frame.
+    assert "problem reaching the server, retrying: the server failed (HTTP 502)\n" in result.err
+    assert "\r" not in result.err and "\x1b" not in result.err
 
 
 def test_wait_gives_up_when_the_server_stays_unreachable(create_and_wait, fake_server):
@@ -76,8 +79,11 @@ def test_wait_stops_on_a_refusal_and_says_how_to_follow(create_and_wait, fake_se
 
     result = create_and_wait(env=env, sleep=_steps(token_revoked))
     assert result.code == 5
-    assert result.err == (
+    # stderr is no terminal: a plain progress line, then the error.
+    progress, error = result.err.splitlines()
+    assert progress.startswith("waiting for review of request r1 (0s)... 0 approvals so far")
+    assert error == (
         "accessctl: error: the server refused the credentials: Invalid token; stopped waiting; "
         "run `accessctl login` again, or check ACCESSPORTAL_TOKEN; then follow the request "
-        "with: accessctl request show r1 --wait\n"
+        "with: accessctl request show r1 --wait"
     )
