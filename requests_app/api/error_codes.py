@@ -15,6 +15,7 @@ from accessportal.kernel import errors as kernel
 from requests_app.services.cli_login import TooManyAttempts
 from requests_app.services.preconditions import PreconditionFailed
 from requests_app.services.signing_keys import CredentialKeyUnusable
+from requests_app.services.tokens import SharedToken
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ _PATHS = {
     ),
     "too_many_attempts": ("/api/v1/auth/cli/*", "/api/v1/auth/device/*"),
     "credential_key_unusable": ("/api/v1/credentials/",),
+    "shared_token": ("/api/v1/auth/token/current/",),
     # Every state change whose service compares If-Match (api/retry_schema.PRECONDITIONED).
     "precondition_failed": _request_actions(
         "reviews", "withdraw", "approve", "deny", "revoke", "extend"
@@ -118,6 +120,7 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     TooManyAttempts,
     CredentialKeyUnusable,
     PreconditionFailed,
+    SharedToken,
 )
 
 # RFC 8628's answers to a device sign-in poll (DeviceFlowError's `code`s): 400s of one

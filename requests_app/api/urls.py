@@ -6,7 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from requests_app.api.views.access import AccessCheckView
 from requests_app.api.views.audit import AuditEventViewSet
-from requests_app.api.views.auth import AuthTokenView
+from requests_app.api.views.auth import AuthTokenView, CurrentTokenView
 from requests_app.api.views.cli_auth import (
     CliTokenView,
     DeviceAuthorizationView,
@@ -38,6 +38,7 @@ v1 = [
     path("credentials/", CredentialView.as_view(), name="credentials"),
     # POST username + password → {"token": ...}: how `accessctl login --user` gets a token.
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
+    path("auth/token/current/", CurrentTokenView.as_view(), name="auth-token-current"),
     # `accessctl login --sso`: a code approved in the portal → an expiring session token.
     path("auth/cli/token/", CliTokenView.as_view(), name="auth-cli-token"),
     path("auth/device/", DeviceAuthorizationView.as_view(), name="auth-device"),

@@ -22,7 +22,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from accessportal.kernel.audit import audit_record
-from accessportal.kernel.errors import TokenExists
+from accessportal.kernel.errors import Conflict, TokenExists
 from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import ApiToken
 
@@ -119,6 +119,30 @@ def session_token_revoke(*, user: AbstractBaseUser, token_id: int) -> bool:
         return False
     _audit_revoked(user, session_token=token_id)
     return True
+
+
+class SharedToken(Conflict):
+    """Signing out with the personal token would sign out every machine and script that
+    uses it: ask with `everywhere=true`, or revoke it on the portal's API token page."""
+
+    code = "shared_token"
+
+
+def token_sign_out(*, user: AbstractBaseUser, token: object, everywhere: bool = False) -> None:
+    """`accessctl logout`: the caller ends the token they authenticated with. A session
+    token (`login --sso`, one per sign-in) ends alone; the personal token, which every
+    `login --user` on every machine shares, only when the caller says `everywhere`."""
+    if isinstance(token, ApiToken):
+        session_token_revoke(user=user, token_id=token.pk)
+        return
+    if not everywhere:
+        raise SharedToken(
+            "This is your personal API token: every machine and script that signed in with "
+            "your password uses it too. Sign out everywhere with everywhere=true "
+            "(`accessctl logout --everywhere`), or revoke it on the portal's API token page."
+        )
+    with transaction.atomic():
+        api_token_revoke(user=user)
 
 
 def session_tokens_revoke(*, user: AbstractBaseUser, now: datetime) -> int:

@@ -184,7 +184,8 @@ def test_portal_pages_of_a_requester(tab, company):
     walk.visit("request new", "/request/")
     tab.get_by_label("db-admin", exact=True).check()
     tab.get_by_role("button", name="Submit request").click()
-    expect(tab.get_by_text("A reason is required for this request")).to_be_visible()
+    # The error summary (focused) and the message under the field.
+    expect(tab.get_by_role("alert")).to_contain_text("A reason is required for this request")
     walk.check("request new, failed submit")
     tab.get_by_label(re.compile(r"^Reason")).fill("INC-1: look at the replica")
     tab.get_by_role("button", name="Preview").click()

@@ -8,17 +8,26 @@ machine's login does not end the first one's.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
 from requests_app.api import examples
+from requests_app.api.authentication import TokenAuthentication
 from requests_app.api.idempotency import run_idempotent
 from requests_app.api.serializers.errors import errors
 from requests_app.api.throttling import ScopedThrottle
-from requests_app.services.tokens import api_token_get_or_create
+from requests_app.services.tokens import api_token_get_or_create, token_sign_out
 
 TOKEN_EXAMPLES = [
     examples.example(
@@ -80,3 +89,35 @@ class AuthTokenView(ObtainAuthToken):
             data={name: value for name, value in request.data.items() if name != "password"},
             keep_body=False,
         )
+
+
+class CurrentTokenView(APIView):
+    """`accessctl logout`: the token in `Authorization` ends itself. Token authentication
+    only: a portal session cookie must not sign the CLI out."""
+
+    authentication_classes = [TokenAuthentication]
+
+    @extend_schema(
+        operation_id="auth_token_current_delete",
+        summary="Sign out: end the token this call is authenticated with",
+        description=(
+            "A session token (`accessctl login --sso`) ends at once. The personal token is "
+            "shared by every machine and script that signed in with the password: it ends "
+            "only with `everywhere=true`, else 409 `shared_token`."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "everywhere",
+                bool,
+                description="Also end the personal token, everywhere it is used.",
+            )
+        ],
+        responses={204: OpenApiResponse(description="Signed out."), **errors(400, 401, 409)},
+        tags=["auth"],
+    )
+    def delete(self, request: Request) -> Response:
+        everywhere = request.query_params.get("everywhere", "false")
+        if everywhere not in ("true", "false"):
+            raise ValidationError({"everywhere": ["use true or false"]})
+        token_sign_out(user=request.user, token=request.auth, everywhere=everywhere == "true")
+        return Response(status=204)
