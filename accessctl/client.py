@@ -136,6 +136,27 @@ class ApiClient:
     def get(self, path: str, params: Params = None) -> Any:
         return self.call("GET", self.url(path, params))
 
+    def delete(self, path: str, params: Params = None) -> Any:
+        """DELETE, sent once more when its answer was lost (the connection dropped, no answer
+        in time, a 502/503/504 from a proxy): deleting twice ends in the same state. A retry
+        that the server refuses carries `after_lost_answer`, since the first attempt may
+        have done the deletion (a token that signed itself out is then a 401)."""
+        url = self.url(path, params)
+        try:
+            return self.call("DELETE", url)
+        except NetworkError as exc:
+            if not exc.answer_lost:
+                raise
+        except ServerError as exc:
+            if exc.status not in RETRIED_STATUSES:
+                raise
+        self.sleep(1.0)
+        try:
+            return self.call("DELETE", url)
+        except CliError as exc:
+            exc.after_lost_answer = True
+            raise
+
     def post(self, path: str, body: Mapping[str, object] | None = None) -> Any:
         """POST with a fresh `Idempotency-Key`, sent again (same key) when the answer was
         lost (POST_RETRIES times), and while the server says the key is in use (for
