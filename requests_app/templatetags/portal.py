@@ -110,3 +110,9 @@ def state_label(access_request) -> str:
     if ended_by_requester(access_request):
         return "Ended early"
     return access_request.get_state_display()
+
+
+@register.filter
+def error_count(form) -> int:
+    """How many errors a form's summary lists (two on one field count two)."""
+    return sum(len(errors) for errors in form.errors.values())

@@ -64,6 +64,7 @@ def request_extend(request: HttpRequest, pk) -> HttpResponse:
             except DomainError as err:
                 add_domain_error(form, err)
                 status = err.status
+                context.pop("preview_was_stale", None)  # no preview shown: the errors say why
             else:
                 if action == "submit":
                     messages.success(

@@ -135,6 +135,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
             except DomainError as err:
                 add_domain_error(form, err)
                 status = err.status
+                context.pop("preview_was_stale", None)  # no preview shown: the errors say why
             else:
                 if action == "submit":
                     messages.success(
