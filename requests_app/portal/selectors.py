@@ -66,13 +66,6 @@ def access_folded(access: list[AccessRequest]) -> list[AccessRequest]:
     return heads
 
 
-def portal_admins(limit: int = 5) -> list[str]:
-    """User names of active superusers: whom to ask for a role that allows requests."""
-    User = get_user_model()
-    names = User.objects.filter(is_superuser=True, is_active=True).order_by(User.USERNAME_FIELD)
-    return list(names.values_list(User.USERNAME_FIELD, flat=True)[:limit])
-
-
 def access_ended_recently(
     user: AbstractBaseUser, now: datetime | None = None, limit: int = 5
 ) -> list[AccessRequest]:
