@@ -24,6 +24,7 @@ from requests_app.portal.forms import (
     add_domain_error,
 )
 from requests_app.portal.views.base import portal_render, portal_view, safe_next
+from requests_app.services.endings import access_end, access_ends
 from requests_app.services.extensions import extendable
 from requests_app.services.grants import access_request_revoke, may_revoke
 from requests_app.services.resolution import access_request_withdraw
@@ -43,6 +44,9 @@ def request_list(request: HttpRequest) -> HttpResponse:
         request.user, state=filters.get("state", ""), q=filters.get("q", "")
     )
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    ends = access_ends(page.object_list)
+    for r in page.object_list:
+        r.ending = ends.get(r.pk)
     query = request.GET.copy()
     query.pop("page", None)
     return portal_render(
@@ -64,6 +68,7 @@ def visible_request(request: HttpRequest, pk) -> object:
 
 def detail_context(request: HttpRequest, access_request, **forms) -> dict:
     user, now = request.user, timezone.now()
+    access_request.ending = access_end(access_request, now)
     policies = PolicySet.load()
     subject = subject_for(user, policies)
     reviews = list(access_request.reviews.select_related("reviewer"))
