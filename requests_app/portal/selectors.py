@@ -195,6 +195,28 @@ def timeline(request: AccessRequest, reviews: list[Review]) -> list[dict]:
     return sorted(events, key=lambda e: e["at"])
 
 
+def end_cancels(continuations: list[AccessRequest], now: datetime | None = None) -> str:
+    """What ending an access also ends, in words, from `grants.continuations` (the whole
+    chain `access_request_revoke` ends with it); empty when nothing."""
+    now = now or timezone.now()
+    approved = sum(1 for e in continuations if e.state == RequestState.APPROVED)
+    waiting = sum(1 for e in continuations if e.is_pending_at(now))
+    parts = []
+    if approved:
+        parts.append(
+            "ends its approved extension"
+            if approved == 1
+            else f"ends its {approved} approved extensions"
+        )
+    if waiting:
+        parts.append(
+            "cancels the extension waiting for review"
+            if waiting == 1
+            else f"cancels the {waiting} extensions waiting for review"
+        )
+    return " and ".join(parts)
+
+
 def needing_review_ids(user: AbstractBaseUser) -> set:
     return set(requests_needing_review(user).values_list("pk", flat=True))
 

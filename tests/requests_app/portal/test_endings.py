@@ -102,3 +102,29 @@ def test_recently_ended_is_the_last_seven_days(alice_client, requester, approved
         alice_client.force_login(requester)
         assert 'id="ended-title"' not in text(alice_client.get(HOME))
 
+
+def test_end_early_says_it_ends_the_whole_chain_on_both_pages(
+    alice_client, requester, reviewer, approved_request
+):
+    first = extended(approved_request, requester, reviewer)
+    second = access_request_extend(requester=requester, request_id=first.id, reason="even more")
+    sentence = (
+        "Ending it also ends its approved extension and cancels the extension waiting for review."
+    )
+
+    page = text(alice_client.get(reverse("portal:request-detail", args=[approved_request.id])))
+    assert sentence in page
+    # tied to the reason field, so a screen reader reads it with the field
+    assert 'id="id_reason_helptext"' in page
+    field = re.search(r'<input[^>]*name="reason"[^>]*>', page).group(0)
+    assert 'aria-describedby="id_reason_helptext"' in field
+    assert sentence in text(alice_client.get(HOME))
+
+    alice_client.post(reverse("portal:request-end", args=[approved_request.id]), {"reason": ""})
+    second.refresh_from_db()
+    assert second.state == RequestState.WITHDRAWN  # what the sentence said
+
+
+def test_end_early_of_access_without_extensions_says_nothing_more(alice_client, approved_request):
+    page = text(alice_client.get(reverse("portal:request-detail", args=[approved_request.id])))
+    assert "Ending it also" not in page and 'name="reason"' in page
