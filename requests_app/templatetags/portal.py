@@ -92,18 +92,21 @@ def access_end(access_request):
 
 
 @register.filter
-def ended_words(ending) -> str:
-    """What to put before the end time: "Ended early at", "Revoked by bob at"..."""
+def ended_words(ending, case: str = "") -> str:
+    """What to put before the end time: "Ended early at", "Revoked by bob at"...;
+    `ended_words:"lower"` mid-sentence ("… – ended early at")."""
     if ending is None:
         return ""
     if ending.ended_early:
-        return "Ended early at"
-    if ending.cancelled:
-        return "Cancelled before it started, at"
-    if ending.revoked:
+        words = "Ended early at"
+    elif ending.cancelled:
+        words = "Cancelled before it started, at"
+    elif ending.revoked:
         who = ending.by.get_username() if ending.by is not None else ""
-        return f"Revoked by {who} at" if who else "Revoked at"
-    return "Ended at"
+        words = f"Revoked by {who} at" if who else "Revoked at"
+    else:
+        words = "Ended at"
+    return words[:1].lower() + words[1:] if case == "lower" else words
 
 
 @register.filter
