@@ -290,6 +290,9 @@ ACCESS_MAX_DURATION = 14 * 24 * 3600
 ACCESS_DEFAULT_REQUEST_TTL = env_int("ACCESS_DEFAULT_REQUEST_TTL", 24 * 3600)
 ACCESS_MAX_REQUEST_TTL = 7 * 24 * 3600
 ACCESS_MAX_START_DELAY = 7 * 24 * 3600
+# Whom the portal tells people to ask for a role that allows requests (an address, a chat
+# channel, a team's name): shown as written; unset says "your security team".
+ACCESS_PORTAL_HELP_CONTACT = env_str("ACCESS_PORTAL_HELP_CONTACT", "")
 
 # Engineers' portal (requests_app/portal): Django's sign-in views under /accounts/ in front
 # of every page.

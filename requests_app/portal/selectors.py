@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -20,6 +20,7 @@ from requests_app.selectors import (
     requests_needing_review,
     reviews_anything,
 )
+from requests_app.services.endings import access_ends
 from requests_app.services.windows import chain_ends
 
 
@@ -66,33 +67,35 @@ def access_folded(access: list[AccessRequest]) -> list[AccessRequest]:
     return heads
 
 
-def portal_admins(limit: int = 5) -> list[str]:
-    """User names of active superusers: whom to ask for a role that allows requests."""
-    User = get_user_model()
-    names = User.objects.filter(is_superuser=True, is_active=True).order_by(User.USERNAME_FIELD)
-    return list(names.values_list(User.USERNAME_FIELD, flat=True)[:limit])
+RECENT = timedelta(days=7)
 
 
 def access_ended_recently(
     user: AbstractBaseUser, now: datetime | None = None, limit: int = 5
 ) -> list[AccessRequest]:
-    """The user's access that has ended (expired or ended early), latest end first, for the
-    home page's history; an access an approved extension took over has not ended."""
+    """The user's access that ended in the last `RECENT` (expired, ended early, revoked),
+    latest end first, each with `ending` (`endings.access_end`), for the home page's
+    history. Not listed: access an extension took over (it has not ended) and requests
+    cancelled before their access started (an extension ended with its parent)."""
     now = now or timezone.now()
-    live = AccessRequest.objects.filter(user=user).access_live_at(now).values("pk")
-    continued = AccessRequest.objects.filter(extends=OuterRef("pk"), state=RequestState.APPROVED)
-    return list(
+    candidates = list(
         AccessRequest.objects.filter(
             user=user,
             state__in=[RequestState.APPROVED, RequestState.REVOKED],
             access_starts__isnull=False,
         )
-        .exclude(pk__in=live)
-        .exclude(Exists(continued))
-        .select_related("revoked_by")
         .annotate(ended=Coalesce("revoked_at", "access_expires"))
-        .order_by("-ended")[:limit]
+        .filter(ended__lte=now, ended__gt=now - RECENT)
+        .select_related("revoked_by")
     )
+    ends = access_ends(candidates, now)
+    ended = []
+    for r in candidates:
+        r.ending = ends.get(r.pk)
+        if r.ending is not None and r.ending.is_history:
+            ended.append(r)
+    ended.sort(key=lambda r: r.ending.at, reverse=True)
+    return ended[:limit]
 
 
 def requests_pending_of(user: AbstractBaseUser, now: datetime | None = None):
@@ -102,7 +105,8 @@ def requests_pending_of(user: AbstractBaseUser, now: datetime | None = None):
 
 def my_requests(user: AbstractBaseUser, *, state: str = "", q: str = "") -> QuerySet:
     """The user's own requests, newest first, by state and by a role/resource fragment."""
-    queryset = AccessRequest.objects.filter(user=user).order_by("-created")
+    queryset = AccessRequest.objects.filter(user=user).select_related("revoked_by")
+    queryset = queryset.order_by("-created")
     if state:
         queryset = queryset.filter(state=state)
     if q:
@@ -189,6 +193,28 @@ def timeline(request: AccessRequest, reviews: list[Review]) -> list[dict]:
     elif request.access_expires and request.state == RequestState.APPROVED:
         events.append({"at": request.access_expires, "who": None, "what": "access ends"})
     return sorted(events, key=lambda e: e["at"])
+
+
+def end_cancels(continuations: list[AccessRequest], now: datetime | None = None) -> str:
+    """What ending an access also ends, in words, from `grants.continuations` (the whole
+    chain `access_request_revoke` ends with it); empty when nothing."""
+    now = now or timezone.now()
+    approved = sum(1 for e in continuations if e.state == RequestState.APPROVED)
+    waiting = sum(1 for e in continuations if e.is_pending_at(now))
+    parts = []
+    if approved:
+        parts.append(
+            "ends its approved extension"
+            if approved == 1
+            else f"ends its {approved} approved extensions"
+        )
+    if waiting:
+        parts.append(
+            "cancels the extension waiting for review"
+            if waiting == 1
+            else f"cancels the {waiting} extensions waiting for review"
+        )
+    return " and ".join(parts)
 
 
 def needing_review_ids(user: AbstractBaseUser) -> set:

@@ -41,6 +41,26 @@ MAX_ROLES = 100
 CLOCK_SKEW = timedelta(seconds=60)
 
 
+@dataclass(frozen=True)
+class ItemsRule:
+    """What the service applies to a request for items with these rules: a reason when any
+    item requires one (the first prompt given), and, when no duration is asked, the default
+    lowered to the smallest cap. Forms show it before anything is asked."""
+
+    reason_required: bool
+    reason_prompt: str
+    default_duration: int
+
+
+def items_rule(rules: Iterable[RequestRule]) -> ItemsRule:
+    rules = list(rules)
+    return ItemsRule(
+        reason_required=any(r.reason_required for r in rules),
+        reason_prompt=next((r.reason_prompt for r in rules if r.reason_prompt), ""),
+        default_duration=min([settings.ACCESS_DEFAULT_DURATION, *(r.max_duration for r in rules)]),
+    )
+
+
 @dataclass
 class _ItemRules:
     """What the requester's policies say about the items they asked for."""
@@ -62,9 +82,8 @@ class _ItemRules:
     @property
     def reason_rule(self) -> tuple[bool, str]:
         """A reason is required if any item's rule requires one; the first item's prompt."""
-        rules = self.item_rules.values()
-        prompt = next((r.reason_prompt for r in rules if r.reason_prompt), "")
-        return any(r.reason_required for r in rules), prompt
+        rule = items_rule(self.item_rules.values())
+        return rule.reason_required, rule.reason_prompt
 
     def approved_duration(self, requested: int) -> int:
         """The requested time, lowered to the smallest cap among the items."""

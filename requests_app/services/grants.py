@@ -84,26 +84,47 @@ def may_revoke(request: AccessRequest, actor: AbstractBaseUser) -> bool:
     return may_review(request, actor)  # an eligible reviewer: the same check as reviewing
 
 
+def _continuations_of(roots: list, queryset) -> dict[object, list[AccessRequest]]:
+    """The approved or pending extensions continuing each root pk, down the chain (an
+    extension of an extension), parents before children: one query per generation."""
+    found: dict[object, list[AccessRequest]] = {pk: [] for pk in roots}
+    root_of = {pk: pk for pk in roots}
+    parents = list(roots)
+    while parents:
+        children = list(
+            queryset.filter(
+                extends_id__in=parents, state__in=[RequestState.PENDING, RequestState.APPROVED]
+            ).order_by("created", "id")
+        )
+        for child in children:
+            root_of[child.pk] = root_of[child.extends_id]
+            found[root_of[child.pk]].append(child)
+        parents = [c.pk for c in children if c.state == RequestState.APPROVED]
+    return found
+
+
 def continuations_lock(request: AccessRequest) -> list[AccessRequest]:
     """The extensions that continue `request`'s access, locked, parents before children.
 
-    Approved or still pending ones only, down the chain (an extension of an extension).
+    Approved or still pending ones only, down the chain (an extension of an extension):
+    what `access_request_revoke` ends with it (`continuations` reads the same, unlocked).
     Called with `request` locked and before anything else is written or audited, so that
     the lock order stays request → its extensions → grants → audit head: a reviewer
     approving an extension holds the extension and then the audit head, never the reverse.
     """
-    found: list[AccessRequest] = []
-    parents = [request.pk]
-    while parents:
-        children = list(
-            AccessRequest.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("user")
-            .filter(extends_id__in=parents, state__in=[RequestState.PENDING, RequestState.APPROVED])
-            .order_by("created", "id")
-        )
-        found += children
-        parents = [c.pk for c in children if c.state == RequestState.APPROVED]
-    return found
+    locking = AccessRequest.objects.select_for_update(of=("self",), no_key=True)
+    return _continuations_of([request.pk], locking.select_related("user"))[request.pk]
+
+
+def continuations(request: AccessRequest) -> list[AccessRequest]:
+    """Read-only `continuations_lock`: what revoking `request` would also end (approved
+    extensions) or close (pending ones), down the whole chain."""
+    return continuations_many([request])[request.pk]
+
+
+def continuations_many(requests: list[AccessRequest]) -> dict[object, list[AccessRequest]]:
+    """`continuations` for each of `requests`, by pk, with one query per generation."""
+    return _continuations_of([r.pk for r in requests], AccessRequest.objects.all())
 
 
 def revoke_locked(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django import template
 from django.utils import timezone
 
 from policies_app.durations import humanize_duration
+from requests_app.services import endings
 
 register = template.Library()
 
@@ -81,32 +82,46 @@ def remaining_percent(access_request) -> str:
 
 
 @register.filter
-def ended_early(access_request) -> bool:
-    """Whether the access was ended before its planned end (revoked while it could run)."""
-    revoked = getattr(access_request, "revoked_at", None)
-    expires = getattr(access_request, "access_expires", None)
-    return bool(revoked) and (expires is None or revoked < expires)
+def access_end(access_request):
+    """How and when the access ended (`endings.access_end`), or None; uses `ending` when
+    the view already worked it out for a list."""
+    if hasattr(access_request, "ending"):
+        return access_request.ending
+    access_request.ending = endings.access_end(access_request)
+    return access_request.ending
 
 
 @register.filter
-def ended_by_requester(access_request) -> bool:
-    """Whether the requester ended it themself (not revoked by someone else)."""
-    return bool(getattr(access_request, "revoked_at", None)) and (
-        access_request.revoked_by_id == access_request.user_id
-    )
-
-
-@register.filter
-def plus_seconds(moment: datetime | None, seconds) -> datetime | None:
-    """`moment` + `seconds`: where a window of that length, starting then, ends."""
-    if moment is None or seconds in (None, ""):
-        return None
-    return moment + timedelta(seconds=int(seconds))
+def ended_words(ending, case: str = "") -> str:
+    """What to put before the end time: "Ended early at", "Revoked by bob at"...;
+    `ended_words:"lower"` mid-sentence ("… – ended early at")."""
+    if ending is None:
+        return ""
+    if ending.ended_early:
+        words = "Ended early at"
+    elif ending.cancelled:
+        words = "Cancelled before it started, at"
+    elif ending.revoked:
+        who = ending.by.get_username() if ending.by is not None else ""
+        words = f"Revoked by {who} at" if who else "Revoked at"
+    else:
+        words = "Ended at"
+    return words[:1].lower() + words[1:] if case == "lower" else words
 
 
 @register.filter
 def state_label(access_request) -> str:
-    """The state as the requester reads it: "Ended early" when they ended it themself."""
-    if ended_by_requester(access_request):
+    """The state as the requester reads it: "Ended early" when they ended it themself,
+    "Cancelled" when it was revoked before it started."""
+    ending = access_end(access_request)
+    if ending is not None and ending.ended_early:
         return "Ended early"
+    if ending is not None and ending.cancelled:
+        return "Cancelled"
     return access_request.get_state_display()
+
+
+@register.filter
+def error_count(form) -> int:
+    """How many errors a form's summary lists (two on one field count two)."""
+    return sum(len(errors) for errors in form.errors.values())

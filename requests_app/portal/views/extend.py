@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -23,6 +22,7 @@ from requests_app.portal.views.new_request import (
     reason_hint,
     set_help,
 )
+from requests_app.services.access_requests import items_rule
 from requests_app.services.extensions import (
     access_request_extend,
     ensure_may_extend,
@@ -64,6 +64,7 @@ def request_extend(request: HttpRequest, pk) -> HttpResponse:
             except DomainError as err:
                 add_domain_error(form, err)
                 status = err.status
+                context.pop("preview_was_stale", None)  # no preview shown: the errors say why
             else:
                 if action == "submit":
                     messages.success(
@@ -93,12 +94,12 @@ def extend_rules(user, original, form) -> dict:
     set_help(form, "reason", " · ".join(hint["reason_prompts"]))
     set_help(form, "max_duration", caps_help(offered))
     form.fields["max_duration"].widget.attrs["data-extend-by"] = ""
-    caps = [item.rule.max_duration for item in offered]
-    default = min([settings.ACCESS_DEFAULT_DURATION, *caps])
+    rule = items_rule(item.rule for item in offered)  # as the service applies them
+    default = rule.default_duration
     typed = (form.data.get("max_duration") or "").strip() if form.is_bound else ""
     return {
         **hint,
-        "reason_required": bool(offered) and any(r.rule.reason_required for r in offered),
+        "reason_required": rule.reason_required,
         "extend_default": humanize_duration(default),
         "extend_by": typed[:32] or humanize_duration(default),
     }

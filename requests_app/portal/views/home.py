@@ -10,13 +10,18 @@ from django.views.decorators.vary import vary_on_headers
 
 from requests_app.portal import provisioning, selectors
 from requests_app.portal.views.base import portal_render, portal_view
+from requests_app.services.grants import continuations_many
 
 
 def _access_context(request: HttpRequest) -> dict:
     now = timezone.now()
     access = provisioning.access_with_provisioning(selectors.access_current(request.user, now), now)
+    heads = selectors.access_folded(access)
+    chains = continuations_many(heads) if heads else {}
+    for head in heads:  # what "End early" ends with it: the whole chain, as revoking does
+        head.end_cancels = selectors.end_cancels(chains[head.pk], now)
     return {
-        "access": selectors.access_folded(access),
+        "access": heads,
         "removing": provisioning.access_being_removed(request.user, now),
     }
 

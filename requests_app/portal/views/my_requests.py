@@ -24,8 +24,9 @@ from requests_app.portal.forms import (
     add_domain_error,
 )
 from requests_app.portal.views.base import portal_render, portal_view, safe_next
+from requests_app.services.endings import access_end, access_ends
 from requests_app.services.extensions import extendable
-from requests_app.services.grants import access_request_revoke, may_revoke
+from requests_app.services.grants import access_request_revoke, continuations, may_revoke
 from requests_app.services.resolution import access_request_withdraw
 from requests_app.services.reviews import may_review, review_reason_required, review_submit
 from requests_app.services.thresholds import progress
@@ -43,6 +44,9 @@ def request_list(request: HttpRequest) -> HttpResponse:
         request.user, state=filters.get("state", ""), q=filters.get("q", "")
     )
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    ends = access_ends(page.object_list)
+    for r in page.object_list:
+        r.ending = ends.get(r.pk)
     query = request.GET.copy()
     query.pop("page", None)
     return portal_render(
@@ -64,6 +68,7 @@ def visible_request(request: HttpRequest, pk) -> object:
 
 def detail_context(request: HttpRequest, access_request, **forms) -> dict:
     user, now = request.user, timezone.now()
+    access_request.ending = access_end(access_request, now)
     policies = PolicySet.load()
     subject = subject_for(user, policies)
     reviews = list(access_request.reviews.select_related("reviewer"))
@@ -76,6 +81,10 @@ def detail_context(request: HttpRequest, access_request, **forms) -> dict:
     can_extend = extendable(access_request, user, now) and not any(
         e.state == RequestState.PENDING for e in extensions
     )
+    end_form = forms.get("end_form") or EndAccessForm()
+    if active:  # tied to the reason field (aria-describedby): what ending it also ends
+        cancels = selectors.end_cancels(continuations(access_request), now)
+        end_form.fields["reason"].help_text = f"Ending it also {cancels}." if cancels else ""
     return {
         "r": access_request,
         "own": own,
@@ -95,26 +104,13 @@ def detail_context(request: HttpRequest, access_request, **forms) -> dict:
         "can_end": active and may_revoke(access_request, user),
         "can_extend": can_extend,
         "extensions": extensions,
-        "end_cancels": end_cancels(extensions),
         "extends_visible": access_request.extends_id
         and visible.filter(pk=access_request.extends_id).exists(),
         "review_form": forms.get("review_form")
         or ReviewForm(reason_required=review_reason_required(access_request)),
-        "end_form": forms.get("end_form") or EndAccessForm(),
+        "end_form": end_form,
         "withdraw_form": forms.get("withdraw_form") or WithdrawForm(),
     }
-
-
-def end_cancels(extensions: list) -> str:
-    """What ending this access also ends (`access_request_revoke` revokes approved
-    extensions and closes pending ones), in words; empty when nothing."""
-    now = timezone.now()
-    parts = []
-    if any(e.state == RequestState.APPROVED for e in extensions):
-        parts.append("ends its approved extension")
-    if any(e.is_pending_at(now) for e in extensions):
-        parts.append("cancels the extension waiting for review")
-    return " and ".join(parts)
 
 
 @require_GET

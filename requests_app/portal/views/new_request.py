@@ -113,7 +113,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
         context.update(
             nothing_requestable=True,
             standing_roles=selectors.standing_roles(user),
-            admins=selectors.portal_admins(),
+            help_contact=settings.ACCESS_PORTAL_HELP_CONTACT,
         )
         status = 403 if request.method == "POST" else 200
         return portal_render(request, "portal/request_new.html", context, status=status)
@@ -135,6 +135,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
             except DomainError as err:
                 add_domain_error(form, err)
                 status = err.status
+                context.pop("preview_was_stale", None)  # no preview shown: the errors say why
             else:
                 if action == "submit":
                     messages.success(

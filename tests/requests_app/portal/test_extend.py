@@ -103,3 +103,24 @@ def test_reviewer_cannot_extend_someone_elses_access(bob_client, approved_reques
 
 def test_strangers_get_404(mallory_client, approved_request):
     assert mallory_client.get(extend_url(approved_request)).status_code == 404
+
+
+def test_extend_form_shows_the_rules_the_service_applies(
+    alice_client, approved_request, apply_yaml
+):
+    from tests.policies import SEARCH_PROD, engineer_requests
+
+    apply_yaml(
+        engineer_requests(
+            SEARCH_PROD,
+            "max_duration: 1h",
+            'reason: {mode: required, prompt: "Ticket"}',
+            roles="[db-admin, dev-admin]",
+        )
+    )
+    page = text(alice_client.get(extend_url(approved_request)))
+    assert "Ask to extend by 1h" in page and "tag-required" in page
+    response = alice_client.post(extend_url(approved_request), {"action": "submit", "reason": ""})
+    assert "A reason is required for this request (Ticket)" in text(response)
+    alice_client.post(extend_url(approved_request), {"action": "submit", "reason": "T-1"})
+    assert AccessRequest.objects.get(extends=approved_request).max_duration == 3600  # as shown

@@ -59,11 +59,19 @@ def test_reason_prompt_and_requirement_and_cap_are_shown(alice_client, apply_yam
     assert 'aria-describedby="id_max_duration_helptext"' in page and "At most 4h" in page
 
 
-def test_someone_with_nothing_to_request_is_told(mallory_client):
+def test_someone_with_nothing_to_request_is_told(mallory_client, admin):
     page = page_text(mallory_client.get(NEW))
     assert "There is nothing you may request" in page
-    assert "Ask an administrator of Access Portal" in page
+    assert "Ask your security team or the people who run Access Portal" in page
+    assert admin.get_username() not in page  # superusers are not named to anyone
     assert 'id="request-form"' not in page  # no form that cannot work
+
+
+def test_nothing_to_request_names_the_configured_contact(mallory_client, admin, settings):
+    settings.ACCESS_PORTAL_HELP_CONTACT = "#access-help on Slack"
+    page = page_text(mallory_client.get(NEW))
+    assert "Ask #access-help on Slack for a role that allows requests" in page
+    assert admin.get_username() not in page
 
 
 def test_preview_shows_what_how_long_and_who_approves_and_stores_nothing(alice_client):
