@@ -8,9 +8,10 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accessportal.kernel.choices import RequestState
-from requests_app.models import Review
+from accessportal.kernel.models import AuditEvent
+from requests_app.models import AccessRequest, Review
 from requests_app.services.reviews import review_submit
-from tests.policies import contractor_dave
+from tests.policies import CAROL_REVIEWS_DEV_ADMIN_ONLY, contractor_dave
 
 QUEUE = reverse("admin:requests_app_pendingrequest_changelist")
 ALL = reverse("admin:requests_app_accessrequest_changelist")
@@ -135,11 +136,36 @@ def test_bulk_with_nothing_the_user_may_review_offers_no_button(
 
 
 def test_bulk_is_not_available_to_staff_who_review_nothing(login, make_request):
+    """erin audits: she sees every request, yet reviews none; the action is not offered,
+    and a crafted confirmation runs nothing."""
     request = make_request()
-    response = login("mallory").post(ALL, confirm("approve_selected", [request], "x"))
-    assert 'name="action"' not in response.content.decode()  # no action offered, none run
+    client = login("erin")
+    listing = client.get(ALL).content.decode()
+    assert str(request.pk) in listing  # she sees it…
+    assert 'value="approve_selected"' not in listing  # …but is not offered to approve it
+    assert 'value="deny_selected"' not in listing
+    events = AuditEvent.objects.count()
+    client.post(ALL, confirm("approve_selected", [request], "x"))
     assert states(request) == [RequestState.PENDING]
     assert not Review.objects.exists()
+    assert AuditEvent.objects.count() == events
+
+
+def test_bulk_ignores_crafted_ids_of_requests_the_reviewer_cannot_see(
+    login, make_request, apply_yaml, user
+):
+    apply_yaml(CAROL_REVIEWS_DEV_ADMIN_ONLY)
+    hidden, mine = make_request(["db-admin"]), make_request(["dev-admin"])
+    carol = user("carol")
+    assert not AccessRequest.objects.visible_to(carol).filter(pk=hidden.pk).exists()
+    client = login("carol")
+    page = client.post(ALL, choose("approve_selected", [hidden, mine])).content.decode()
+    assert str(mine.pk) in page and str(hidden.pk) not in page
+    assert "Approve 1 of 1 selected request" in page
+    done = client.post(ALL, confirm("approve_selected", [hidden, mine], "ok"))
+    assert "1 of 1 requests reviewed." in messages_of(done)
+    assert states(hidden, mine) == [RequestState.PENDING, RequestState.APPROVED]
+    assert list(Review.objects.values_list("request_id", flat=True)) == [mine.pk]
 
 
 def test_bulk_reason_too_long_is_a_400(login, make_request):
