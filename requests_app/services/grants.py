@@ -20,7 +20,7 @@ from accessportal.kernel.choices import AuditAction, RequestState
 from accessportal.kernel.errors import AccessEnded, NotAllowed, ReasonRequired
 from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest, Grant
-from requests_app.selectors import may_review
+from requests_app.selectors import may_review, reviews_anything
 from requests_app.services.locking import request_lock
 from requests_app.services.outbox import (
     outbox_enqueue,
@@ -82,6 +82,19 @@ def may_revoke(request: AccessRequest, actor: AbstractBaseUser) -> bool:
     if actor.pk == request.user_id or actor.has_perm("requests_app.revoke_grant"):
         return True
     return may_review(request, actor)  # an eligible reviewer: the same check as reviewing
+
+
+def may_revoke_any(actor: AbstractBaseUser, *, reviews: bool | None = None) -> bool:
+    """Whether `may_revoke` can answer yes for `actor` on some request today: holders of
+    revoke_grant, reviewers (`selectors.reviews_anything`; `reviews`: that answer when the
+    caller has it), and requesters with access of their own still to end (a grant open now
+    or scheduled, not expired, not revoked). Where to offer Revoke at all;
+    `access_request_revoke` still decides per request."""
+    if actor.has_perm("requests_app.revoke_grant"):
+        return True
+    if reviews_anything(actor) if reviews is None else reviews:
+        return True
+    return Grant.objects.filter(user_id=actor.pk).unended_at(timezone.now()).exists()
 
 
 def continuations_lock(request: AccessRequest) -> list[AccessRequest]:
