@@ -11,15 +11,33 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
-from django.http import Http404, HttpRequest
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 
 from accessportal.kernel.errors import DomainError
 
 DESK_MEDIA_CSS = {"all": ["requests_app/desk.css"]}
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class CheckedSelectionMixin:
+    """Actions run only on well-formed ids: a posted selection that is not of the model's
+    primary key type (a crafted `_selected_action=nope`) is refused with a message and the
+    list again, where Django would filter on it and answer 500."""
+
+    def response_action(self, request: HttpRequest, queryset):
+        pk = self.model._meta.pk
+        try:
+            for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                pk.to_python(value)
+        except ValidationError:
+            self.message_user(request, "Invalid selection.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+
+class ReadOnlyAdmin(CheckedSelectionMixin, admin.ModelAdmin):
     """A read-only ModelAdmin whose queryset is the caller's visible rows."""
 
     list_per_page = 50

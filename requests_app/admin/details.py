@@ -11,21 +11,20 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accessportal.kernel.choices import RequestState
-from accessportal.kernel.errors import NotPending
+from accessportal.kernel.errors import (
+    AlreadyReviewed,
+    NotAllowed,
+    NotPending,
+    SelfReviewRefused,
+)
 from accessportal.kernel.models import AuditEvent
-from policies_app.engine import PolicySet
 from policies_app.models import Resource, Role
-from policies_app.selectors import subject_for, user_traits
+from policies_app.selectors import user_traits
 from requests_app.admin import display
 from requests_app.models import AccessRequest
-from requests_app.selectors import (
-    eligible_reviewer_ids,
-    may_review,
-    requests_needing_review,
-)
+from requests_app.selectors import eligible_reviewer_ids, requests_needing_review
 from requests_app.services.grants import may_revoke
-from requests_app.services.locking import ensure_pending
-from requests_app.services.reviews import review_reason_required
+from requests_app.services.reviews import review_reason_required, review_refusal
 from requests_app.services.windows import access_window
 
 HISTORY = 8
@@ -107,51 +106,38 @@ def _reviewer_names(request: AccessRequest) -> list[str]:
     return sorted(User.objects.filter(pk__in=ids).values_list(User.USERNAME_FIELD, flat=True))
 
 
-def _open(request: AccessRequest) -> bool:
-    """Pending and not past its TTL: the review service's own check (`ensure_pending`)."""
-    try:
-        ensure_pending(request)
-    except NotPending:
-        return False
-    return True
-
-
 def why_not_reviewable(request: AccessRequest, viewer, *, subject=None, reviews=None) -> str:
-    """Why `viewer` cannot review `request` now, in words; "" when they can. The review
-    service's own checks, asked without writing: `ensure_pending`, the requester rule and
-    `may_review` (what `request_get_for_review` enforces), and one review per reviewer.
-    `subject`: the viewer's, when the caller evaluates many requests; `reviews`: the
-    request's reviews when already fetched."""
-    try:
-        ensure_pending(request)
-    except NotPending as err:
-        if request.state == RequestState.PENDING:
-            return "This request passed its pending time; it can no longer be reviewed."
-        return f"{err.message[:1].upper()}{err.message[1:]}."
-    if request.user_id == viewer.pk:
+    """Why `viewer` cannot review `request` now, in words; "" when they can: the review
+    service's own `review_refusal` (the error `review_submit` would raise), in desk wording.
+    `subject` and `reviews`: as `review_refusal` takes them."""
+    refusal = review_refusal(request, viewer, subject=subject, reviews=reviews)
+    if refusal is None:
+        return ""
+    if isinstance(refusal, SelfReviewRefused):
         return (
             "This is your own request: somebody else must review it "
             "(nobody reviews their own request, administrators included)."
         )
-    reviews = request.reviews.all() if reviews is None else reviews
-    if any(r.reviewer_id == viewer.pk for r in reviews):
-        return "You have reviewed this request."
-    if not may_review(request, viewer, subject or subject_for(viewer, PolicySet.load())):
+    if isinstance(refusal, NotAllowed):
         return "Your standing roles do not allow you to review this request."
-    return ""
+    if isinstance(refusal, AlreadyReviewed):
+        return "You have reviewed this request."
+    if isinstance(refusal, NotPending) and request.state == RequestState.PENDING:
+        return "This request passed its pending time; it can no longer be reviewed."
+    return f"{refusal.message[:1].upper()}{refusal.message[1:]}."
 
 
 def review_panel(request: AccessRequest, viewer, reviews: list) -> dict:
-    """What the viewer may do now, and if not, why not (in words)."""
-    now = timezone.now()
+    """What the viewer may do now, and if not, why not (in words): the note only while the
+    request is still pending (a decided request shows its outcome, not a refusal)."""
     own = next((r for r in reviews if r.reviewer_id == viewer.pk), None)
     panel: dict = {"can_review": False, "can_revoke": False, "note": "", "own_review": own}
-    if _open(request):
-        panel["note"] = why_not_reviewable(request, viewer, reviews=reviews)
-        panel["can_review"] = not panel["note"]
+    note = why_not_reviewable(request, viewer, reviews=reviews)
+    if not note:
+        panel["can_review"] = True
     elif request.state == RequestState.PENDING:
-        panel["note"] = "This request passed its pending time; it can no longer be reviewed."
-    elif request.is_access_live_at(now) and may_revoke(request, viewer):
+        panel["note"] = note
+    elif request.is_access_live_at(timezone.now()) and may_revoke(request, viewer):
         panel["can_revoke"] = True
     return panel
 

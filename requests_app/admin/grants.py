@@ -23,7 +23,7 @@ from requests_app.admin.requests.queue import reviews_anything
 from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_q
 from requests_app.selectors.provisioning import grant_status, grants_provisioning
-from requests_app.services.grants import access_request_revoke
+from requests_app.services.grants import access_request_revoke, may_revoke_any
 
 REVOKE_TEMPLATE = "admin/requests_app/grant/revoke_confirm.html"
 
@@ -209,15 +209,9 @@ class GrantAdmin(ReadOnlyAdmin):
         )
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
-        """Revoke is offered to whoever `may_revoke` can answer yes for: holders of
-        revoke_grant, reviewers, and people with access of their own to end; never to an
-        auditor who only reads. `access_request_revoke` still decides per request."""
-        user = request.user
-        return (
-            user.has_perm("requests_app.revoke_grant")
-            or reviews_anything(request)
-            or Grant.objects.filter(user=user, revoked_at=None).exists()
-        )
+        """Revoke is offered to whoever `may_revoke` can answer yes for (`may_revoke_any`);
+        never to an auditor who only reads. `access_request_revoke` decides per request."""
+        return may_revoke_any(request.user, reviews=reviews_anything(request))
 
     def get_changelist_instance(self, request: HttpRequest):
         """The page's grants with their provisioning, computed once for the whole page."""

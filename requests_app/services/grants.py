@@ -20,7 +20,7 @@ from accessportal.kernel.choices import AuditAction, RequestState
 from accessportal.kernel.errors import AccessEnded, NotAllowed, ReasonRequired
 from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest, Grant
-from requests_app.selectors import may_review
+from requests_app.selectors import may_review, reviews_anything
 from requests_app.services.locking import request_lock
 from requests_app.services.outbox import (
     outbox_enqueue,
@@ -101,6 +101,19 @@ def _continuations_of(roots: list, queryset) -> dict[object, list[AccessRequest]
             found[root_of[child.pk]].append(child)
         parents = [c.pk for c in children if c.state == RequestState.APPROVED]
     return found
+
+
+def may_revoke_any(actor: AbstractBaseUser, *, reviews: bool | None = None) -> bool:
+    """Whether `may_revoke` can answer yes for `actor` on some request today: holders of
+    revoke_grant, reviewers (`selectors.reviews_anything`; `reviews`: that answer when the
+    caller has it), and requesters with access of their own still to end (a grant open now
+    or scheduled, not expired, not revoked). Where to offer Revoke at all;
+    `access_request_revoke` still decides per request."""
+    if actor.has_perm("requests_app.revoke_grant"):
+        return True
+    if reviews_anything(actor) if reviews is None else reviews:
+        return True
+    return Grant.objects.filter(user_id=actor.pk).unended_at(timezone.now()).exists()
 
 
 def continuations_lock(request: AccessRequest) -> list[AccessRequest]:

@@ -1,13 +1,15 @@
 """Reviews: one reviewer's verdict, counted toward the request's thresholds.
 
-`request_get_for_review` is the single entry point that locks a request and checks the
-reviewer's right to review it; every write that reviews calls it.
+`review_refusal` holds the rules of who may review what and when (the admin desk asks it
+too); `request_get_for_review` is the single entry point that locks a request and checks
+them; every write that reviews calls it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -17,7 +19,9 @@ from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.choices import AuditAction, RequestState, ReviewState
 from accessportal.kernel.errors import (
     AlreadyReviewed,
+    DomainError,
     NotAllowed,
+    NotPending,
     ReasonRequired,
     SelfReviewRefused,
     ValidationFailed,
@@ -54,22 +58,63 @@ def _check_review_reason(request: AccessRequest, reason: str) -> None:
     )
 
 
-def request_get_for_review(
-    *, request_id: object, reviewer: AbstractBaseUser
-) -> tuple[AccessRequest, Subject]:
-    """Lock the request and check that `reviewer` may review it.
+def review_refusal(
+    request: AccessRequest,
+    reviewer: AbstractBaseUser,
+    *,
+    subject: Subject | None = None,
+    reviews: Iterable[Review] | None = None,
+) -> DomainError | None:
+    """Why `reviewer` may not review `request` now, as the error `review_submit` raises;
+    None when they may. The one place these rules live, checked in this order: their own
+    request (SelfReviewRefused, superusers included), their standing roles (`may_review`,
+    NotAllowed), still pending and within its pending time (`ensure_pending`, NotPending),
+    and one review per reviewer (AlreadyReviewed).
+
+    Only reads: `review_submit` asks it under the request lock; the admin desk asks it to
+    say up front why a request cannot be reviewed. `subject`: the reviewer's, when the
+    caller evaluates many requests; `reviews`: the request's reviews when already fetched.
+    """
+    if request.user_id == reviewer.pk:
+        return SelfReviewRefused("nobody may review their own request")
+    if subject is None:
+        subject = subject_for(reviewer, PolicySet.load())
+    if not may_review(request, reviewer, subject):
+        return NotAllowed("your roles do not allow you to review this request")
+    try:
+        ensure_pending(request)
+    except NotPending as err:
+        return err
+    reviews = request.reviews.all() if reviews is None else reviews
+    if any(r.reviewer_id == reviewer.pk for r in reviews):
+        return AlreadyReviewed("you have already reviewed this request")
+    return None
+
+
+class ReviewTarget(NamedTuple):
+    request: AccessRequest
+    subject: Subject
+    reviews: list[Review]
+    refusal: DomainError | None  # NotPending or AlreadyReviewed, raised by the caller
+
+
+def request_get_for_review(*, request_id: object, reviewer: AbstractBaseUser) -> ReviewTarget:
+    """Lock the request and its reviews and check that `reviewer` may review it.
 
     Contract: returns only if the reviewer is not the requester (superusers included) and
-    their standing roles allow reviewing every requested item, with no deny rule matching.
+    their standing roles allow reviewing every requested item, with no deny rule matching
+    (`review_refusal`'s first two checks, raised here). Its later refusals (no longer
+    pending, already reviewed) come back in `refusal`, for the caller to raise after its
+    own input checks (If-Match, reason), so that the API's order of errors stays put.
     Caller must be inside a transaction.
     """
     request = request_lock(request_id)
-    if request.user_id == reviewer.pk:
-        raise SelfReviewRefused("nobody may review their own request")
     subject = subject_for(reviewer, PolicySet.load())
-    if not may_review(request, reviewer, subject):
-        raise NotAllowed("your roles do not allow you to review this request")
-    return request, subject
+    reviews = list(request.reviews.select_for_update().order_by("created", "id"))
+    refusal = review_refusal(request, reviewer, subject=subject, reviews=reviews)
+    if isinstance(refusal, NotAllowed):  # SelfReviewRefused is one
+        raise refusal
+    return ReviewTarget(request, subject, reviews, refusal)
 
 
 @retry_on_conflict
@@ -92,15 +137,17 @@ def review_submit(
     if state not in (ReviewState.APPROVED, ReviewState.DENIED):
         raise ValidationFailed("state must be APPROVED or DENIED", field="state")
     reason = clean_text(reason, field="reason")
-    request, subject = request_get_for_review(request_id=request_id, reviewer=reviewer)
+    request, subject, reviews, refusal = request_get_for_review(
+        request_id=request_id, reviewer=reviewer
+    )
     ensure_if_match(request, if_match)
-    ensure_pending(request)
+    if isinstance(refusal, NotPending):
+        raise refusal
     _check_review_reason(request, reason)
     now = timezone.now()
     start = validate_start_time(assume_start_time, now, "assume_start_time")
-    reviews = list(request.reviews.select_for_update().order_by("created", "id"))
-    if any(r.reviewer_id == reviewer.pk for r in reviews):
-        raise AlreadyReviewed("you have already reviewed this request")
+    if refusal is not None:  # AlreadyReviewed
+        raise refusal
     ctx = {
         **subject.review_context(request_context(request)),
         "review": {"reason": reason},

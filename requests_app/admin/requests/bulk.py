@@ -25,6 +25,9 @@ from requests_app.admin.requests.outcomes import review_one
 from requests_app.services.reviews import review_reason_required
 
 BULK_TEMPLATE = "admin/requests_app/accessrequest/bulk_review.html"
+# At most this many requests at a time: the confirmation page posts one field per request,
+# and Django refuses a POST of more than DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000) with a bare 400.
+MAX_BULK = 200
 
 
 def _rows(request: HttpRequest, queryset: QuerySet) -> list[dict]:
@@ -44,6 +47,14 @@ def _rows(request: HttpRequest, queryset: QuerySet) -> list[dict]:
         }
         for obj in selected
     ]
+
+
+def _form(request: HttpRequest, ready: list[dict], confirmed: bool) -> BulkReviewForm:
+    """The reason form for these rows: required when one of the requests to review needs it."""
+    return BulkReviewForm(
+        request.POST if confirmed else None,
+        reason_required=any(r["reason_required"] for r in ready),
+    )
 
 
 def _page(modeladmin, request, rows, form, verdict, status) -> TemplateResponse:
@@ -67,19 +78,24 @@ def _page(modeladmin, request, rows, form, verdict, status) -> TemplateResponse:
 
 def _bulk_review(modeladmin, request: HttpRequest, queryset: QuerySet, verdict: str):
     """Confirm the selection and ask for one reason; then review each request in turn."""
+    selected = queryset.count()
+    if selected > MAX_BULK:  # back to the list, before building a row per request
+        modeladmin.message_user(
+            request,
+            f"{selected} requests selected: review at most {MAX_BULK} at a time "
+            "(narrow the list with its filters or search).",
+            messages.ERROR,
+        )
+        return None
     rows = _rows(request, queryset)
     ready = [r for r in rows if not r["skip"]]
     confirmed = request.POST.get("post") == "yes"
-    form = BulkReviewForm(
-        request.POST if confirmed else None,
-        reason_required=any(r["reason_required"] for r in ready),
-    )
+    form = _form(request, ready, confirmed)
     if not confirmed:
         return _page(modeladmin, request, rows, form, verdict, 200)
     if not form.is_valid():
         return _page(modeladmin, request, rows, form, verdict, 400)
-    if not ready:
-        messages.error(request, "None of the selected requests can be reviewed by you.")
+    if not ready:  # the page says so ("None of the selected requests can be reviewed…")
         return _page(modeladmin, request, rows, form, verdict, 409)
     reason = form.cleaned_data["reason"]
     done = sum(review_one(request, row["obj"], verdict, reason) for row in ready)
@@ -89,9 +105,14 @@ def _bulk_review(modeladmin, request: HttpRequest, queryset: QuerySet, verdict: 
         summary += f" {skipped} skipped."
     if done < len(ready):
         # One changed under us (decided meanwhile, policy edited): keep the selection and
-        # show it again, now with the fresh reasons to skip.
+        # show it again, now with the fresh reasons to skip and a form for what is left.
         messages.warning(request, summary)
-        return _page(modeladmin, request, _rows(request, queryset), form, verdict, 409)
+        # The same selection, read again: not the list's queryset, which on the queue no
+        # longer holds what was just reviewed or decided.
+        again = queryset.model.objects.visible_to(request.user)
+        rows = _rows(request, again.filter(pk__in=[r["obj"].pk for r in rows]))
+        form = _form(request, [r for r in rows if not r["skip"]], confirmed)
+        return _page(modeladmin, request, rows, form, verdict, 409)
     modeladmin.message_user(request, summary, messages.SUCCESS)
     return None
 

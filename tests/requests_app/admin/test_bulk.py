@@ -8,9 +8,11 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accessportal.kernel.choices import RequestState
-from requests_app.models import Review
+from accessportal.kernel.models import AuditEvent
+from requests_app.admin.requests import bulk
+from requests_app.models import AccessRequest, Review
 from requests_app.services.reviews import review_submit
-from tests.policies import contractor_dave
+from tests.policies import CAROL_REVIEWS_DEV_ADMIN_ONLY, contractor_dave
 
 QUEUE = reverse("admin:requests_app_pendingrequest_changelist")
 ALL = reverse("admin:requests_app_accessrequest_changelist")
@@ -131,15 +133,42 @@ def test_bulk_with_nothing_the_user_may_review_offers_no_button(
     assert "ap-btn-deny" not in page
     response = client.post(ALL, confirm("deny_selected", [request], "x"))
     assert response.status_code == 409
+    said = "None of the selected requests can be reviewed by you."
+    assert (response.content.decode() + " ".join(messages_of(response))).count(said) == 1
     assert states(request) == [RequestState.APPROVED]
 
 
 def test_bulk_is_not_available_to_staff_who_review_nothing(login, make_request):
+    """erin audits: she sees every request, yet reviews none; the action is not offered,
+    and a crafted confirmation runs nothing."""
     request = make_request()
-    response = login("mallory").post(ALL, confirm("approve_selected", [request], "x"))
-    assert 'name="action"' not in response.content.decode()  # no action offered, none run
+    client = login("erin")
+    listing = client.get(ALL).content.decode()
+    assert str(request.pk) in listing  # she sees it…
+    assert 'value="approve_selected"' not in listing  # …but is not offered to approve it
+    assert 'value="deny_selected"' not in listing
+    events = AuditEvent.objects.count()
+    client.post(ALL, confirm("approve_selected", [request], "x"))
     assert states(request) == [RequestState.PENDING]
     assert not Review.objects.exists()
+    assert AuditEvent.objects.count() == events
+
+
+def test_bulk_ignores_crafted_ids_of_requests_the_reviewer_cannot_see(
+    login, make_request, apply_yaml, user
+):
+    apply_yaml(CAROL_REVIEWS_DEV_ADMIN_ONLY)
+    hidden, mine = make_request(["db-admin"]), make_request(["dev-admin"])
+    carol = user("carol")
+    assert not AccessRequest.objects.visible_to(carol).filter(pk=hidden.pk).exists()
+    client = login("carol")
+    page = client.post(ALL, choose("approve_selected", [hidden, mine])).content.decode()
+    assert str(mine.pk) in page and str(hidden.pk) not in page
+    assert "Approve 1 of 1 selected request" in page
+    done = client.post(ALL, confirm("approve_selected", [hidden, mine], "ok"))
+    assert "1 of 1 requests reviewed." in messages_of(done)
+    assert states(hidden, mine) == [RequestState.PENDING, RequestState.APPROVED]
+    assert list(Review.objects.values_list("request_id", flat=True)) == [mine.pk]
 
 
 def test_bulk_reason_too_long_is_a_400(login, make_request):
@@ -147,3 +176,47 @@ def test_bulk_reason_too_long_is_a_400(login, make_request):
     response = login("bob").post(QUEUE, confirm("approve_selected", [request], "x" * 5000))
     assert response.status_code == 400
     assert states(request) == [RequestState.PENDING]
+
+
+def test_a_request_decided_between_the_check_and_the_review_keeps_the_selection(
+    login, make_request, two_person, second_reviewer, monkeypatch
+):
+    """Ready when the confirmation is checked, decided by carol just before bob's review is
+    written: that one is reported, the page comes back (409) with the same selection, the
+    request now among the skipped and the reason form built for what is still ready."""
+    decided_meanwhile, fine = make_request(["db-admin"]), make_request(["dev-admin"])
+    real = bulk.review_one
+
+    def carol_first(request, obj, verdict, reason):
+        if obj.pk == decided_meanwhile.pk:
+            review_submit(request_id=obj.pk, reviewer=second_reviewer, state="DENIED", reason="no")
+        return real(request, obj, verdict, reason)
+
+    monkeypatch.setattr(bulk, "review_one", carol_first)
+    client = login("bob")
+    response = client.post(QUEUE, confirm("approve_selected", [decided_meanwhile, fine], "CAB-1"))
+    assert response.status_code == 409
+    said = messages_of(response)
+    assert "1 of 2 requests reviewed." in said
+    assert any("not reviewed: this request is denied, no longer pending" in m for m in said)
+    html = response.content.decode()
+    for kept in (decided_meanwhile, fine):
+        assert f'name="{ACTION_CHECKBOX_NAME}" value="{kept.pk}"' in html
+    skipped = html.split('id="bulk-skipped"')[1]
+    assert "This request is denied, no longer pending." in skipped
+    assert response.context["form"].reason_required is False  # nothing left to review
+    assert states(decided_meanwhile, fine) == [RequestState.DENIED, RequestState.PENDING]
+
+
+def test_bulk_refuses_more_than_it_can_confirm_and_goes_back_to_the_list(
+    login, make_request, monkeypatch, settings
+):
+    assert bulk.MAX_BULK * 2 < settings.DATA_UPLOAD_MAX_NUMBER_FIELDS  # the form fits a POST
+    monkeypatch.setattr(bulk, "MAX_BULK", 2)
+    requests = [make_request() for _ in range(3)]
+    data = {"action": "approve_selected", "index": 0, "select_across": "1"}
+    data[ACTION_CHECKBOX_NAME] = [str(requests[0].pk)]
+    response = login("bob").post(QUEUE, data)
+    assert response.status_code == 302 and response.url == QUEUE
+    assert "3 requests selected: review at most 2 at a time" in messages_of(response)[0]
+    assert not Review.objects.exists()

@@ -176,3 +176,17 @@ def test_desk_states_of_grants_agree_on_every_surface_at_the_edges(root_client, 
         "starts_at_t",
         "expires_after_t",
     }
+
+
+def test_an_auditor_whose_own_access_ended_is_not_offered_revoke(login, approve, apply_yaml, user):
+    """Only access still to end makes Revoke worth offering: an expired grant, never revoked,
+    is not live access (`services.grants.may_revoke_any`)."""
+    apply_yaml("kind: user\nname: erin\nroles: [auditor, engineer]\n")
+    erin = user("erin")
+    with time_machine.travel(timezone.now() - datetime.timedelta(days=2)):
+        approve(["dev-admin"], max_duration="1h", by=erin)
+    assert Grant.objects.filter(user=erin, revoked_at=None).exists()  # expired, not revoked
+    client = login("erin")
+    assert "revoke_selected" not in client.get(GRANTS).content.decode()
+    approve(["db-admin"], by=erin)  # access of her own now: she may end it
+    assert "revoke_selected" in client.get(GRANTS).content.decode()
