@@ -84,8 +84,8 @@ def test_admin_request_page_shows_an_extension_and_its_real_window(extension, us
     with time_machine.travel(T0 + timedelta(minutes=45), tick=False):
         page = _page(bob, url)
     assert "an extension of" in page
-    assert "2026-04-01 11:00 UTC (when the current access ends)" in page
-    assert "2026-04-01 14:00 UTC" in page  # would end: 11:00 + 3h
+    assert "1 Apr 2026, 11:00 UTC (when the current access ends)" in page
+    assert "1 Apr 2026, 14:00 UTC" in page  # would end: 11:00 + 3h
     assert "on approval (if approved now" not in page
 
 
@@ -95,11 +95,11 @@ def test_admin_queue_shows_an_extension_starting_when_the_current_access_ends(ex
     bob.save(update_fields=["is_staff"])
     with time_machine.travel(T0 + timedelta(minutes=45), tick=False):
         page = _page(bob, reverse("admin:requests_app_pendingrequest_changelist"))
-    assert "2026-04-01 11:00 UTC (extension: when the current access ends)" in page
+    assert "1 Apr 2026, 11:00 UTC (extension: when the current access ends)" in page
     assert "on approval" not in page
 
 
 def test_portal_inbox_shows_when_the_extension_would_start(extension, reviewer):
     with time_machine.travel(T0 + timedelta(minutes=45), tick=False):
         page = _page(reviewer, reverse("portal:inbox"))
-    assert "when current access ends, Wed 1 Apr, 11:00" in page
+    assert "when current access ends, 1 Apr 2026, 11:00 UTC" in page
