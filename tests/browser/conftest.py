@@ -111,16 +111,17 @@ def web_user(transactional_db) -> Callable:
     return _make
 
 
+def admin_sign_in(page, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the admin login form."""
+    page.context.clear_cookies()
+    page.goto("/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(lambda url: "/admin/login/" not in url)
+
+
 @pytest.fixture
 def admin_login() -> Callable:
     """Sign in through the admin login form: admin_login(page, "bob")."""
-
-    def _login(page, username: str, password: str = PASSWORD) -> None:
-        page.context.clear_cookies()
-        page.goto("/admin/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", password)
-        page.click("input[type=submit]")
-        page.wait_for_url(lambda url: "/admin/login/" not in url)
-
-    return _login
+    return admin_sign_in

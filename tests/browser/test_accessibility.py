@@ -35,7 +35,7 @@ from requests_app.services.resolution import access_request_withdraw, access_req
 from requests_app.services.reviews import review_submit
 from requests_app.services.tokens import api_token_create
 from tests.browser.axe import serious_violations
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, admin_sign_in
 from tests.browser.focus import focus_problems
 
 # Rendered markup is the same on every database: CI checks it once, in the SQLite pass.
@@ -121,15 +121,6 @@ def portal_sign_in(page, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name=f"Hello, {username}")).to_be_visible()
-
-
-def admin_sign_in(page, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto("/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(lambda url: "/admin/login/" not in url)
 
 
 class Walk:
