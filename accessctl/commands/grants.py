@@ -243,12 +243,17 @@ def end(ctx: Context, args) -> int:
         try:
             request_id = request_of(_find_grant(ctx, args.id))
         except ServerError as no_grant:
-            # All digits and no such grant: it may still begin a request id ("123456"); if
-            # it cannot ("123"), the missing grant is what to say.
+            # All digits and no such grant: it may still begin a request id ("123456").
+            # Found as neither: the missing grant is what to say, as digits are what a
+            # grant id looks like (whatever the number of them).
             try:
                 request_id = resolve_request(ctx, args.id)
             except NotAnId:
                 raise no_grant from None
+            except ServerError as no_request:
+                if no_request.status == 404:
+                    raise no_grant from None
+                raise
     if request_id is None:
         request_id = resolve_request(ctx, args.id)
     try:

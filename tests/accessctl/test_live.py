@@ -423,6 +423,10 @@ def test_grants_ls_and_end(run, alice, as_user, requester, user):
     refused = run("grants", "end", str(grant.pk), env=as_user("mallory"))
     assert refused.code == 1
     assert refused.err == f"accessctl: error: grant {grant.pk} not found (or you may not see it)\n"
+    # Digits long enough to begin a request id, matching neither: still the grant is missing.
+    missing = run("grants", "end", "987654321", env=alice)
+    assert missing.code == 1
+    assert missing.err == "accessctl: error: grant 987654321 not found (or you may not see it)\n"
 
     ended = run("grants", "end", str(grant.pk), "--reason", "done", env=alice)
     assert ended.code == 0, ended.err
