@@ -9,7 +9,8 @@ test's values, /var/lib/accessportal and /run/accessportal → temporary folders
 
 nginx: tests/deploy/nginx.py. Redis: the host of ACCESSPORTAL_TEST_REDIS_URL, database 13 for
 the broker (each stack under its own key prefix) and one database per test module for
-CACHE_URL (14: the smoke test, 15: the two-node test), emptied before and after its run: the
+CACHE_URL (14: the smoke test, 15: the two-node test; ACCESSPORTAL_TEST_REDIS_STACK_DBS
+names three others), emptied before and after its run: the
 cache has no key prefix, and the rate limits' counters of a previous run must not count.
 The two-beats test runs its own redis-server (tests/redis_server.py)."""
 
@@ -41,7 +42,11 @@ ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
 ENV_EXAMPLE = UNITS / "accessportal.env.example"
 VENV = Path(sys.prefix)  # the virtualenv running the tests
-BROKER_DB, SMOKE_CACHE_DB, NODES_CACHE_DB = 13, 14, 15
+# Databases of the test Redis this stack uses; CI's two concurrent passes give each its own
+# (.ci/run), as they give each its own ACCESSPORTAL_TEST_REDIS_URL.
+BROKER_DB, SMOKE_CACHE_DB, NODES_CACHE_DB = (
+    int(db) for db in os.environ.get("ACCESSPORTAL_TEST_REDIS_STACK_DBS", "13,14,15").split(",")
+)
 WAIT = 120  # seconds: a bound on waits for processes and the worker, never a target
 
 
