@@ -294,7 +294,10 @@ def auditor(base_policy, user):
 
 
 @pytest.fixture
-def admin(base_policy):
+def admin(base_policy, settings):
+    # PBKDF2 would cost half a second per test (40% of a desk test's time); the hasher is
+    # not under test here, and every login with this password is in this process.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return get_user_model().objects.create_superuser(
         "root", "root@example.com", "pw-for-tests-only"
     )

@@ -97,9 +97,11 @@ def page(browser, live_server) -> Iterator:
 
 
 @pytest.fixture
-def web_user(transactional_db) -> Callable:
+def web_user(transactional_db, settings) -> Callable:
     """Give an existing user a known password, and staff status if asked: web_user("bob",
-    staff=True). Returns the user."""
+    staff=True). Returns the user. Hashed with MD5: the live server is this process, and
+    PBKDF2's half second per hash and per sign-in is not under test here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
     def _make(username: str, *, staff: bool = False):
         user = get_user_model().objects.get(username=username)
