@@ -118,7 +118,11 @@ class Parser:
         name_tok = self.advance()
         name = name_tok.value
         if name not in FUNCTION_ARITY:
-            known = ", ".join(sorted(FUNCTION_ARITY))
+            known = ", ".join(
+                sorted(
+                    f for f in FUNCTION_ARITY if self.scope in FUNCTION_SCOPES.get(f, {self.scope})
+                )
+            )
             raise self.error(f"unknown function {name!r}; known functions: {known}", name_tok.pos)
         if name in FUNCTION_SCOPES and self.scope not in FUNCTION_SCOPES[name]:
             where = ", ".join(sorted(FUNCTION_SCOPES[name]))
