@@ -27,6 +27,13 @@ PAGERDUTY_TOKEN = "pd-test-token"
 OPSGENIE_KEY = "og-test-key"
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up (the timeout tests) is expected, not worth a traceback
+
+
 class FakeOncall:
     """Served over TLS as https://localhost:PORT (the PagerDuty client takes https only);
     `ca_file` is the certificate authority to trust (ONCALL_CA_FILE)."""
@@ -37,7 +44,7 @@ class FakeOncall:
         self.status = 200  # anything else: every answer is that error
         self.delay = 0.0  # seconds before answering (a timeout)
         self.calls: list[dict] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         paths = write_certificates(folder)
         self.ca_file = str(paths["ca.pem"])
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.management import call_command
+from prometheus_client import REGISTRY
 
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import NotAllowed
@@ -271,8 +272,13 @@ def test_pagerduty_down_fails_closed(requester, apply_yaml, create, oncall, fail
     else:
         oncall.delay = 2  # > ONCALL_TIMEOUT
     apply_yaml(docs(ALICE, PAGERDUTY, rule('oncall("payments")')))
+    labels = {"source": "pagerduty", "outcome": "failed"}
+    failed_before = REGISTRY.get_sample_value("accessportal_oncall_lookups_total", labels) or 0
     request = create(requester)
     assert request.state == RequestState.PENDING and not rule_reviews(request)
+    assert REGISTRY.get_sample_value("accessportal_oncall_lookups_total", labels) == (
+        failed_before + 1
+    )
     check = ReviewRuleCheck.objects.get(request=request)
     assert check.inputs["unavailable_schedules"] == ["payments"]
     assert check.inputs["oncall-db"]["oncall"]["payments"].startswith("unavailable: PagerDuty")
