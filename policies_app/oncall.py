@@ -25,6 +25,7 @@ import pagerduty
 from django.conf import settings
 from django.core.cache import cache
 
+from accessportal.kernel.outbound import http_url_problem
 from accessportal.metrics import observe
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,9 @@ def _opsgenie(schedule: str, at: datetime) -> set[str]:
     key = settings.ONCALL_OPSGENIE_KEY
     if not key:
         raise OncallUnavailable("ONCALL_OPSGENIE_KEY is not set")
+    if problem := http_url_problem(settings.ONCALL_OPSGENIE_URL, https_unless_loopback=True):
+        # The key travels in a header: never in clear over the network.
+        raise OncallUnavailable(f"ONCALL_OPSGENIE_URL {problem}")
     query = urlencode({"scheduleIdentifierType": "name", "flat": "true", "date": _iso(at)})
     url = (
         f"{settings.ONCALL_OPSGENIE_URL.rstrip('/')}/v2/schedules/{quote(schedule, safe='')}"
