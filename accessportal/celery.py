@@ -39,6 +39,8 @@ app.conf.task_routes = {
     "requests_app.tasks.dispatch_*": {"queue": "notify"},
     "requests_app.tasks.resync_*": {"queue": "sync"},
     "requests_app.tasks.provision_*": {"queue": "provision"},
+    # Review rules may wait on PagerDuty or Opsgenie (HTTP), like deliveries do.
+    "requests_app.tasks.apply_*review_rules": {"queue": "notify"},
 }
 app.autodiscover_tasks()
 

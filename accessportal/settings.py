@@ -384,6 +384,7 @@ _SWEEPS = {
     "end-due-grants": "end_due_grants",
     "warn-ending-grants": "warn_ending_grants",
     "dispatch-due-notifications": "dispatch_due_notifications",
+    "apply-due-review-rules": "apply_due_review_rules",
 }
 # --- Audit anchors (README: "Audit log"; docs/SECURITY.md) --------------------------------
 # Signed checkpoints of the audit chain, written outside the database. Keys and secrets come
@@ -570,6 +571,19 @@ NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 8)
 NOTIFY_RETRY_BACKOFF = env_int("NOTIFY_RETRY_BACKOFF", 30)  # doubled after each failure
 NOTIFY_RETRY_BACKOFF_MAX = env_int("NOTIFY_RETRY_BACKOFF_MAX", 3600)
 NOTIFY_HTTP_TIMEOUT = env_int("NOTIFY_HTTP_TIMEOUT", 10)
+# --- On-call sources for review rules (README "Review rules") ------------------------------
+# `oncall("schedule")` asks PagerDuty or Opsgenie; tokens come from here, never from policy
+# files. The base URLs change only for tests (a fake server on 127.0.0.1) or an EU account.
+ONCALL_PAGERDUTY_URL = env_str("ONCALL_PAGERDUTY_URL", "https://api.pagerduty.com")
+ONCALL_PAGERDUTY_TOKEN = env_str("ONCALL_PAGERDUTY_TOKEN")  # a read-only REST API key
+ONCALL_OPSGENIE_URL = env_str("ONCALL_OPSGENIE_URL", "https://api.opsgenie.com")
+ONCALL_OPSGENIE_KEY = env_str("ONCALL_OPSGENIE_KEY")  # an API integration key (read)
+ONCALL_CA_FILE = env_str("ONCALL_CA_FILE")  # PEM bundle to trust instead of the system's
+ONCALL_TIMEOUT = env_int("ONCALL_TIMEOUT", 5)  # seconds per call; then oncall() is false
+ONCALL_CACHE_SECONDS = env_int("ONCALL_CACHE_SECONDS", 60)  # how long an answer is reused
+# Review rules are applied after a request is created; the sweep catches requests whose
+# message was lost once they are this old (seconds), and looks back at most a day.
+REVIEW_RULES_SWEEP_GRACE = env_int("REVIEW_RULES_SWEEP_GRACE", 120)
 NOTIFY_CLAIM_LEASE = env_int("NOTIFY_CLAIM_LEASE", 300)  # a killed sender's claim runs out
 if NOTIFY_CLAIM_LEASE <= NOTIFY_HTTP_TIMEOUT or NOTIFY_MAX_ATTEMPTS < 1:
     raise ImproperlyConfigured(

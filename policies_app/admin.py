@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from policies_app import (  # noqa: F401 (they register their admins)
     admin_directory,
     admin_notifications,
+    admin_review_rules,
 )
 from policies_app.documents import export_role_spec
 from policies_app.engine import RolePolicy

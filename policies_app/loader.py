@@ -15,13 +15,16 @@ from django.contrib.auth.models import Permission
 from accessportal.kernel.storable import unstorable
 from policies_app.documents import (
     normalize_notification_rule,
+    normalize_oncall_schedule,
     normalize_resource,
+    normalize_review_rule,
     normalize_role,
     normalize_sso_mapping,
     normalize_user,
+    rule_schedules,
 )
 from policies_app.documents.provision import provision_conflicts, target_key
-from policies_app.models import ProvisionTarget, Role
+from policies_app.models import OncallSchedule, ProvisionTarget, Role
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -35,6 +38,8 @@ class PolicyPlan:
     resources: list[dict] = field(default_factory=list)
     notification_rules: list[dict] = field(default_factory=list)
     sso_mappings: list[dict] = field(default_factory=list)
+    review_rules: list[dict] = field(default_factory=list)
+    oncall_schedules: list[dict] = field(default_factory=list)
 
 
 class PolicyFileError(Exception):
@@ -96,12 +101,14 @@ def plan_from_texts(texts: list[tuple[str, str]]) -> PolicyPlan:
                     "resource": normalize_resource,
                     "notification_rule": normalize_notification_rule,
                     "sso_mapping": normalize_sso_mapping,
+                    "review_rule": normalize_review_rule,
+                    "oncall_schedule": normalize_oncall_schedule,
                 }.get(kind)
             )
             if normalizer is None:
                 problems.append(
-                    f"{where}: kind: must be role, user, resource, notification_rule or "
-                    f"sso_mapping (got {kind!r})"
+                    f"{where}: kind: must be role, user, resource, notification_rule, "
+                    f"sso_mapping, review_rule or oncall_schedule (got {kind!r})"
                 )
                 continue
             normalized, found = normalizer(doc)
@@ -144,6 +151,16 @@ def _check_references(plan: PolicyPlan, problems: list[str]) -> None:
                         f"{mapping['_where']}: spec.claims_to_roles[{i}].roles: "
                         f"no role named {role!r}"
                     )
+    known_schedules = {s["name"] for s in plan.oncall_schedules} | set(
+        OncallSchedule.objects.values_list("name", flat=True)
+    )
+    for rule in plan.review_rules:
+        for name in rule_schedules(rule["spec"]["when"]):
+            if name not in known_schedules:
+                problems.append(
+                    f"{rule['_where']}: spec.when: oncall({name!r}): no oncall_schedule named "
+                    f"{name!r} (in the files or stored)"
+                )
     wanted = {p for r in plan.roles for p in r["spec"]["allow"]["permissions"]}
     existing = {
         f"{app}.{code}"

@@ -279,3 +279,16 @@ class ProvisionTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provisioner}: {self.label or self.key[:12]}"
+
+
+class ReviewRule(NamedSpec):
+    """A review written by the system when a condition holds (kind: review_rule): `when` (a
+    predicate over the request, the requester and the clock, `oncall()` included), the
+    `timezone` of `now.*`, and the review it writes (`state`, `reason`). Normalized by
+    `policies_app.documents.review_rules`; written only by the policy services."""
+
+
+class OncallSchedule(NamedSpec):
+    """Who is on call, for `oncall("name")` in review rules (kind: oncall_schedule): a
+    PagerDuty schedule id, an Opsgenie schedule name, or a static list of users. Holds no
+    credentials (those come from settings); written only by the policy services."""

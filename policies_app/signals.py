@@ -16,3 +16,9 @@ from django.dispatch import Signal
 # sender brought every reviewer profile up to date.
 # Receivers: requests_app (who may see and review each pending request).
 review_rules_changed = Signal()
+
+# Sent by `apply_policies --dry-run` with the plan's review rules and on-call schedules
+# (normalized documents): `rules`, `schedules`. Each receiver returns lines to print.
+# Receivers: requests_app (which recent requests each new or changed rule would have
+# decided). Sent outside any transaction: a receiver may ask on-call sources over HTTP.
+review_rules_preview = Signal()

@@ -17,3 +17,9 @@ class RequestsAppConfig(AppConfig):
         from requests_app.services.provisioning import on_policy_changed
 
         review_rules_changed.connect(on_policy_changed, dispatch_uid="provisioning_resync")
+        # `apply_policies --dry-run` shows what new review rules would have decided: the
+        # requests are this layer's to read.
+        from policies_app.signals import review_rules_preview
+        from requests_app.services.review_rules import on_review_rules_preview
+
+        review_rules_preview.connect(on_review_rules_preview, dispatch_uid="review_rules_preview")

@@ -35,6 +35,7 @@ from requests_app.services.provisioning.worker import provision_due as provision
 from requests_app.services.provisioning.worker import provision_run
 from requests_app.services.reminders import grants_warn_ending
 from requests_app.services.resolution import access_request_expire, access_requests_expire_due
+from requests_app.services.review_rules import review_rules_apply, review_rules_due
 from requests_app.services.visibility import reviewer_permissions_rebuild
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,22 @@ def expire_request(request_id: str) -> bool:
         return access_request_expire(request_id=request_id)
     except NotFound:
         return False
+
+
+@shared_task(**RETRY)
+def apply_review_rules(request_id: str) -> str:
+    """Apply the review rules to a request once its creation committed (README "Review
+    rules"); a second run changes nothing."""
+    try:
+        return review_rules_apply(request_id=request_id)
+    except NotFound:
+        return "not found"
+
+
+@shared_task(**RETRY)
+def apply_due_review_rules() -> int:
+    """Sweep: requests whose review-rule job was lost."""
+    return review_rules_due()
 
 
 @shared_task(**RETRY)

@@ -45,6 +45,8 @@ class AuditAction:
     REQUEST_EXPIRED = "request.expired"
     REQUEST_REVOKED = "request.revoked"
     REVIEW_SUBMITTED = "review.submitted"
+    # A review rule fired but could not review (the requester may no longer ask for it...).
+    REVIEW_RULE_REFUSED = "review_rule.refused"
     GRANT_ACTIVATED = "grant.activated"
     GRANT_ACTIVATION_REFUSED = "grant.activation_refused"
     GRANT_ENDED = "grant.ended"

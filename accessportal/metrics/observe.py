@@ -54,6 +54,12 @@ PROVISION_CALLS = Counter(
     ["target", "provisioner", "outcome"],
 )
 
+ONCALL_LOOKUPS = Counter(
+    "accessportal_oncall_lookups",
+    "Questions to on-call sources for review rules, by source and outcome (ok, failed).",
+    ["source", "outcome"],
+)
+
 _OUTCOMES = {"SENT": "sent", "PENDING": "retry", "DEAD": "dead"}
 
 
@@ -108,3 +114,9 @@ def provisioning_called(target: str, provisioner: str, ok: bool) -> None:
     """One call to a provisioning target (outside any transaction, in the worker)."""
     outcome = "ok" if ok else "failed"
     PROVISION_CALLS.labels(target=target, provisioner=provisioner, outcome=outcome).inc()
+
+
+def oncall_looked_up(source: str, ok: bool) -> None:
+    """One call to an on-call source (outside any transaction); a failure makes oncall()
+    false, so the rule does not fire."""
+    ONCALL_LOOKUPS.labels(source=source, outcome="ok" if ok else "failed").inc()

@@ -1,5 +1,6 @@
 """Validation and normalization of policy documents (role, user, resource,
-notification_rule, sso_mapping).
+notification_rule, sso_mapping, review_rule,
+oncall_schedule).
 
 Pure functions: a document in, a normalized dict and a list of problems out. The loader,
 the admin forms and the tests all go through these, so a policy is checked the same way
@@ -17,6 +18,13 @@ from policies_app.documents.resources import (
     normalize_resource,
     parse_resource_id,
 )
+from policies_app.documents.review_rules import (
+    export_oncall_schedule_spec,
+    export_review_rule_spec,
+    normalize_oncall_schedule,
+    normalize_review_rule,
+    rule_schedules,
+)
 from policies_app.documents.roles import export_role_spec, normalize_role
 from policies_app.documents.sso_mappings import export_sso_mapping_spec, normalize_sso_mapping
 from policies_app.documents.users import normalize_user
@@ -27,12 +35,17 @@ __all__ = [
     "RESOURCE_NAME_RE",
     "Problem",
     "export_notification_rule_spec",
+    "export_oncall_schedule_spec",
+    "export_review_rule_spec",
     "export_role_spec",
     "export_sso_mapping_spec",
     "normalize_notification_rule",
+    "normalize_oncall_schedule",
     "normalize_resource",
+    "normalize_review_rule",
     "normalize_role",
     "normalize_sso_mapping",
     "normalize_user",
     "parse_resource_id",
+    "rule_schedules",
 ]

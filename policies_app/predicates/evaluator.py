@@ -65,11 +65,36 @@ def _regexp_match(subject: Value, pattern: Value) -> bool:
     return any(matches(pattern, s) for s in subject)
 
 
-FUNCTIONS: dict[str, Callable[[Value, Value], bool]] = {
+def _integer(value: Value) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit() and len(value) < 10:
+        return int(value)
+    return None
+
+
+def _between(value: Value, low: Value, high: Value) -> bool:
+    """`low <= value < high` as whole numbers (`between(now.hour, "9", "17")`: 09:00-16:59);
+    with low > high the range wraps (`"22", "6"`: the night). Not a number: false."""
+    v, lo, hi = _integer(value), _integer(low), _integer(high)
+    if v is None or lo is None or hi is None:
+        return False
+    return lo <= v < hi if lo <= hi else (v >= lo or v < hi)
+
+
+def _oncall(ctx: Mapping[str, Any], schedule: Value) -> bool:
+    """Whether the requester is on call now in `schedule`: asks the `oncall` callable the
+    caller put in the context (policies_app.review_rules); none there reads as false."""
+    ask = ctx.get("oncall")
+    return bool(callable(ask) and isinstance(schedule, str) and ask(schedule))
+
+
+FUNCTIONS: dict[str, Callable[..., bool]] = {
     "contains": _contains,
     "equals": _equals,
     "regexp.match": _regexp_match,
+    "between": _between,
 }
+# Functions that read the context beyond their arguments (called with it first).
+CONTEXT_FUNCTIONS: dict[str, Callable[..., bool]] = {"oncall": _oncall}
 
 
 # --- syntax tree ----------------------------------------------------------------------------
@@ -113,7 +138,10 @@ class Call:
     pos: int
 
     def test(self, ctx: Mapping[str, Any]) -> bool:
-        return FUNCTIONS[self.name](*(arg.resolve(ctx) for arg in self.args))
+        args = [arg.resolve(ctx) for arg in self.args]
+        if self.name in CONTEXT_FUNCTIONS:
+            return CONTEXT_FUNCTIONS[self.name](ctx, *args)
+        return FUNCTIONS[self.name](*args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +179,37 @@ class Predicate:
     text: str
     scope: str
     root: Node = field(repr=False)
+
+    def calls(self, name: str) -> list[Call]:
+        """Every call of function `name` in the tree, in reading order."""
+        found: list[Call] = []
+        stack: list[Node] = [self.root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, Call):
+                if node.name == name:
+                    found.append(node)
+            elif isinstance(node, Not):
+                stack.append(node.operand)
+            else:
+                stack.extend(reversed(node.operands))
+        return found
+
+    def variables(self) -> list[Var]:
+        """Every variable the predicate reads, once each, in reading order."""
+        seen: dict[tuple[str, str | None], Var] = {}
+        stack: list[Node] = [self.root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, Call):
+                for arg in node.args:
+                    if isinstance(arg, Var):
+                        seen.setdefault((arg.name, arg.key), arg)
+            elif isinstance(node, Not):
+                stack.append(node.operand)
+            else:
+                stack.extend(reversed(node.operands))
+        return list(seen.values())
 
     def evaluate(self, ctx: Mapping[str, Any]) -> bool:
         """Whether the predicate holds for `ctx` (see the module docstring for its shape)."""

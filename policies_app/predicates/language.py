@@ -18,10 +18,17 @@ VARIABLE_ORDER = (
     "review.reason",
     "request.user",
     "request.resources",
+    "reviewer.kind",
+    "user.roles",
+    "user.traits",
+    "now.weekday",
+    "now.hour",
 )
 _REVIEW_VARIABLES = frozenset(VARIABLE_ORDER[:6])
 SCOPES: dict[str, frozenset[str]] = {
-    "filter": _REVIEW_VARIABLES,
+    # reviewer.kind: "human", or "rule" for a review written by a review rule, so a set of
+    # thresholds can ask for one human besides the rule (README "Review rules").
+    "filter": _REVIEW_VARIABLES | {"reviewer.kind"},
     "where": _REVIEW_VARIABLES - {"review.reason"},
     # Notification rules (kind: notification_rule) look at the request only.
     "notification": frozenset(
@@ -33,13 +40,33 @@ SCOPES: dict[str, frozenset[str]] = {
             "request.resources",
         }
     ),
+    # Review rules (kind: review_rule) look at the request, its requester and the clock.
+    "review_rule": frozenset(
+        {
+            "request.roles",
+            "request.reason",
+            "request.annotations",
+            "request.user",
+            "request.resources",
+            "user.roles",
+            "user.traits",
+            "now.weekday",
+            "now.hour",
+        }
+    ),
 }
 ALL_VARIABLES = frozenset().union(*SCOPES.values())
 # Maps of lists: only meaningful with a key, so a bare reference is a mistake.
-INDEXED = frozenset({"reviewer.traits", "request.annotations"})
-STRING_VARIABLES = frozenset({"request.reason", "review.reason", "request.user"})
+INDEXED = frozenset({"reviewer.traits", "request.annotations", "user.traits"})
+STRING_VARIABLES = frozenset(
+    {"request.reason", "review.reason", "request.user", "reviewer.kind", "now.weekday", "now.hour"}
+)
 
-FUNCTION_ARITY = {"contains": 2, "equals": 2, "regexp.match": 2}
+FUNCTION_ARITY = {"contains": 2, "equals": 2, "regexp.match": 2, "between": 3, "oncall": 1}
+# Functions usable in some scopes only; the others are usable everywhere.
+FUNCTION_SCOPES = {"oncall": frozenset({"review_rule"})}
+# Arguments that must be string literals, by function: positions and what they hold.
+LITERAL_ARGUMENTS = {"oncall": {0: "schedule name"}, "between": {1: "integer", 2: "integer"}}
 
 
 class PredicateError(ValueError):

@@ -10,7 +10,9 @@ from policies_app.predicates.evaluator import And, Call, Node, Not, Or, Predicat
 from policies_app.predicates.language import (
     ALL_VARIABLES,
     FUNCTION_ARITY,
+    FUNCTION_SCOPES,
     INDEXED,
+    LITERAL_ARGUMENTS,
     MAX_DEPTH,
     MAX_LENGTH,
     SCOPES,
@@ -116,8 +118,18 @@ class Parser:
         name_tok = self.advance()
         name = name_tok.value
         if name not in FUNCTION_ARITY:
-            known = ", ".join(sorted(FUNCTION_ARITY))
+            known = ", ".join(
+                sorted(
+                    f for f in FUNCTION_ARITY if self.scope in FUNCTION_SCOPES.get(f, {self.scope})
+                )
+            )
             raise self.error(f"unknown function {name!r}; known functions: {known}", name_tok.pos)
+        if name in FUNCTION_SCOPES and self.scope not in FUNCTION_SCOPES[name]:
+            where = ", ".join(sorted(FUNCTION_SCOPES[name]))
+            raise self.error(
+                f"{name}() is not allowed in a {self.scope} expression (only in: {where})",
+                name_tok.pos,
+            )
         open_tok = self.advance()  # the lexer only marks `call` when "(" follows
         args: list[Str | Var] = []
         if self.tok.kind is not Kind.RPAREN:
@@ -137,6 +149,17 @@ class Parser:
         arity = FUNCTION_ARITY[name]
         if len(args) != arity:
             raise self.error(f"{name}() takes {arity} arguments, got {len(args)}", name_tok.pos)
+        for index, what in LITERAL_ARGUMENTS.get(name, {}).items():
+            arg = args[index]
+            if not isinstance(arg, Str):
+                raise self.error(
+                    f"argument {index + 1} of {name}() must be a string literal ({what})", arg.pos
+                )
+            if what == "integer" and not (arg.value.isdigit() and len(arg.value) < 10):
+                raise self.error(
+                    f'argument {index + 1} of {name}() must be a whole number in quotes, e.g. "9"',
+                    arg.pos,
+                )
         if name == "regexp.match":
             pattern = args[1]
             if not isinstance(pattern, Str):

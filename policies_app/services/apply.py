@@ -17,7 +17,9 @@ from policies_app.loader import PolicyPlan
 from policies_app.models import (
     POLICY_SOURCE,
     NotificationRule,
+    OncallSchedule,
     Resource,
+    ReviewRule,
     Role,
     SSOMapping,
     UserTraits,
@@ -189,6 +191,27 @@ def _apply_sso_mappings(
         )
 
 
+def _apply_review_rules(
+    plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor
+) -> None:
+    """On-call schedules, then the review rules that name them."""
+    stored = {s.name: s for s in OncallSchedule.objects.all()}
+    for doc in plan.oncall_schedules:
+        save_spec_row(
+            OncallSchedule, "oncall_schedule", stored.get(doc["name"]), doc, summary, audit, actor
+        )
+    rules = {r.name: r for r in ReviewRule.objects.all()}
+    for doc in plan.review_rules:
+        save_spec_row(ReviewRule, "review_rule", rules.get(doc["name"]), doc, summary, audit, actor)
+
+
+def _prune_named(model, kind: str, keep: set[str], summary: ApplySummary, audit, actor) -> None:
+    for row in model.objects.exclude(name__in=keep):
+        summary.deleted.append(f"{kind} {row.name}")
+        audit.append(AuditEntry(f"{kind}.deleted", kind, row.name, actor, {"spec": row.spec}))
+        row.delete()
+
+
 def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
     keep_roles = {d["name"] for d in plan.roles}
     for role in Role.objects.exclude(name__in=keep_roles):
@@ -227,6 +250,11 @@ def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], act
             )
         )
         mapping.delete()
+    # Rules before the schedules they name.
+    keep = {d["name"] for d in plan.review_rules}
+    _prune_named(ReviewRule, "review_rule", keep, summary, audit, actor)
+    keep = {d["name"] for d in plan.oncall_schedules}
+    _prune_named(OncallSchedule, "oncall_schedule", keep, summary, audit, actor)
 
 
 def _apply_provision_targets(
@@ -282,6 +310,7 @@ def policies_apply(
             _apply_resources(plan, summary, audit, actor)
             _apply_notification_rules(plan, summary, audit, actor)
             _apply_sso_mappings(plan, summary, audit, actor)
+            _apply_review_rules(plan, summary, audit, actor)
             if prune:
                 _prune(plan, summary, audit, actor)
             _apply_provision_targets(plan, summary, audit, actor)

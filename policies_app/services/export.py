@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 
 from policies_app.documents import (
     export_notification_rule_spec,
+    export_oncall_schedule_spec,
+    export_review_rule_spec,
     export_role_spec,
     export_sso_mapping_spec,
 )
@@ -14,7 +16,9 @@ from policies_app.documents.provision import export_provision
 from policies_app.models import (
     POLICY_SOURCE,
     NotificationRule,
+    OncallSchedule,
     Resource,
+    ReviewRule,
     Role,
     RoleMembership,
     SSOMapping,
@@ -36,8 +40,8 @@ def _spec_docs(kind: str, model, export_spec) -> list[dict]:
 
 
 def policies_export() -> str:
-    """Every role, user with standing roles or traits, resource, notification rule and SSO
-    mapping, as YAML."""
+    """Every role, user with standing roles or traits, resource, notification rule, SSO
+    mapping, on-call schedule and review rule, as YAML."""
     User = get_user_model()
     docs: list[dict] = []
     for role in Role.objects.order_by("name"):
@@ -75,4 +79,6 @@ def policies_export() -> str:
         docs.append(doc)
     docs += _spec_docs("notification_rule", NotificationRule, export_notification_rule_spec)
     docs += _spec_docs("sso_mapping", SSOMapping, export_sso_mapping_spec)
+    docs += _spec_docs("oncall_schedule", OncallSchedule, export_oncall_schedule_spec)
+    docs += _spec_docs("review_rule", ReviewRule, export_review_rule_spec)
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)

@@ -18,9 +18,9 @@ from accessportal.kernel.choices import AuditAction, RequestState
 from accessportal.kernel.errors import NotFound
 from accessportal.kernel.locking import retry_on_conflict
 from policies_app.engine import PolicySet, Subject
-from policies_app.models import Resource
-from policies_app.selectors import resource_ref, subject_for
+from policies_app.selectors import subject_for
 from requests_app.models import AccessRequest, Grant
+from requests_app.services.eligibility import item_refusal
 from requests_app.services.locking import request_lock
 from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.provisioning import provisioning_sync
@@ -31,19 +31,7 @@ def _refusal(grant: Grant, request: AccessRequest, subject: Subject, policies: P
     """Why the requester may no longer have this grant's access, or "" when they may."""
     if not request.user.is_active:
         return "the requester's account is disabled"
-    if grant.role:
-        if grant.role not in policies.roles:
-            return f"the role {grant.role!r} no longer exists"
-        if not subject.role_request_rules(grant.role):
-            return f"the requester's roles no longer allow requesting the role {grant.role!r}"
-        return ""
-    kind, _, name = grant.resource.partition("/")
-    resource = Resource.objects.filter(kind=kind, name=name).first()
-    if resource is None:
-        return f"the resource {grant.resource!r} no longer exists"
-    if not subject.resource_request_rules(resource_ref(resource))[0]:
-        return f"the requester's roles no longer allow requesting the resource {grant.resource!r}"
-    return ""
+    return item_refusal(subject, policies, role=grant.role or "", resource=grant.resource or "")
 
 
 @retry_on_conflict

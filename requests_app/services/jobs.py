@@ -57,7 +57,9 @@ def job_after_commit(task_name: str, *, eta: datetime | None = None, **kwargs: o
 
 
 def request_schedule_expiry(request) -> None:
-    """A new PENDING request: expire it at its pending TTL."""
+    """A new PENDING request: apply the review rules once it commits, expire it at its
+    pending TTL."""
+    job_after_commit("apply_review_rules", request_id=str(request.id))
     job_after_commit("expire_request", eta=request.expires, request_id=str(request.id))
 
 

@@ -33,9 +33,11 @@ from policies_app.selectors import subject_for
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import may_review, request_context
 from requests_app.services.access_requests import validate_start_time
+from requests_app.services.eligibility import request_items_refusal
 from requests_app.services.locking import ensure_pending, request_lock
 from requests_app.services.preconditions import ensure_if_match
 from requests_app.services.resolution import resolve_locked
+from requests_app.services.rule_reviewer import RuleReview, is_rule_reviewer
 from requests_app.services.text import clean_text
 from requests_app.services.thresholds import matching_thresholds, tally
 from requests_app.services.visibility import reviewer_keeps_view
@@ -64,6 +66,7 @@ def review_refusal(
     *,
     subject: Subject | None = None,
     reviews: Iterable[Review] | None = None,
+    rule: RuleReview | None = None,
 ) -> DomainError | None:
     """Why `reviewer` may not review `request` now, as the error `review_submit` raises;
     None when they may. The one place these rules live, checked in this order: their own
@@ -74,12 +77,18 @@ def review_refusal(
     Only reads: `review_submit` asks it under the request lock; the admin desk asks it to
     say up front why a request cannot be reviewed. `subject`: the reviewer's, when the
     caller evaluates many requests; `reviews`: the request's reviews when already fetched.
+    `rule`: a review rule fired (requests_app.services.review_rules); then the reviewer
+    must be the review-rule identity, which reviews by that instead of standing roles, and
+    which never reviews without one.
     """
     if request.user_id == reviewer.pk:
         return SelfReviewRefused("nobody may review their own request")
     if subject is None:
         subject = subject_for(reviewer, PolicySet.load())
-    if not may_review(request, reviewer, subject):
+    if rule is not None:
+        if not is_rule_reviewer(reviewer):
+            return NotAllowed("only the review-rule identity reviews by a rule")
+    elif is_rule_reviewer(reviewer) or not may_review(request, reviewer, subject):
         return NotAllowed("your roles do not allow you to review this request")
     try:
         ensure_pending(request)
@@ -98,7 +107,9 @@ class ReviewTarget(NamedTuple):
     refusal: DomainError | None  # NotPending or AlreadyReviewed, raised by the caller
 
 
-def request_get_for_review(*, request_id: object, reviewer: AbstractBaseUser) -> ReviewTarget:
+def request_get_for_review(
+    *, request_id: object, reviewer: AbstractBaseUser, rule: RuleReview | None = None
+) -> ReviewTarget:
     """Lock the request and its reviews and check that `reviewer` may review it.
 
     Contract: returns only if the reviewer is not the requester (superusers included) and
@@ -111,7 +122,7 @@ def request_get_for_review(*, request_id: object, reviewer: AbstractBaseUser) ->
     request = request_lock(request_id)
     subject = subject_for(reviewer, PolicySet.load())
     reviews = list(request.reviews.select_for_update().order_by("created", "id"))
-    refusal = review_refusal(request, reviewer, subject=subject, reviews=reviews)
+    refusal = review_refusal(request, reviewer, subject=subject, reviews=reviews, rule=rule)
     if isinstance(refusal, NotAllowed):  # SelfReviewRefused is one
         raise refusal
     return ReviewTarget(request, subject, reviews, refusal)
@@ -127,18 +138,20 @@ def review_submit(
     reason: str = "",
     assume_start_time: datetime | None = None,
     if_match: Collection[str] | None = None,
+    rule: RuleReview | None = None,
 ) -> AccessRequest:
     """Record a review and resolve the request when a threshold is reached.
 
     Refused: self-review, reviewers outside policy, a request no longer PENDING, a missing
     reason where the request's snapshot requires one (`review_reason_required`), and a second
-    review by the same person (also a database constraint).
+    review by the same person (also a database constraint). A review by a `rule` (the
+    review-rule identity) never approves what the requester could not request now.
     """
     if state not in (ReviewState.APPROVED, ReviewState.DENIED):
         raise ValidationFailed("state must be APPROVED or DENIED", field="state")
     reason = clean_text(reason, field="reason")
     request, subject, reviews, refusal = request_get_for_review(
-        request_id=request_id, reviewer=reviewer
+        request_id=request_id, reviewer=reviewer, rule=rule
     )
     ensure_if_match(request, if_match)
     if isinstance(refusal, NotPending):
@@ -148,10 +161,14 @@ def review_submit(
     start = validate_start_time(assume_start_time, now, "assume_start_time")
     if refusal is not None:  # AlreadyReviewed
         raise refusal
+    approving_rule = rule is not None and state == ReviewState.APPROVED
+    if approving_rule and (ineligible := request_items_refusal(request)):
+        raise NotAllowed(f"the review rule {rule.name!r} may not approve: {ineligible}")
     ctx = {
         **subject.review_context(request_context(request)),
         "review": {"reason": reason},
     }
+    ctx["reviewer"]["kind"] = "rule" if rule is not None else "human"
     review = Review(
         request=request,
         reviewer=reviewer,
@@ -176,11 +193,20 @@ def review_submit(
             target_type="access_request",
             target_id=str(request.id),
             actor=reviewer,
-            data={"state": state, "reason": reason, "thresholds": review.threshold_indexes},
+            data={
+                "state": state,
+                "reason": reason,
+                "thresholds": review.threshold_indexes,
+                **({"rule": rule.name, "inputs": rule.inputs} if rule is not None else {}),
+            },
         )
     ]
     observe.review_submitted(
-        subject.reviewing_role(request.policy.get("review_roles", {}), request_context(request)),
+        f"rule:{rule.name}"
+        if rule is not None
+        else subject.reviewing_role(
+            request.policy.get("review_roles", {}), request_context(request)
+        ),
         state,
     )
     outcome = tally(request.policy, [*reviews, review])

@@ -3,13 +3,15 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from policies_app.loader import PolicyFileError, plan_from_files, plan_provision_entries
+from policies_app.models import ReviewRule
 from policies_app.services.apply import policies_apply
 from policies_app.services.provision_targets import provision_targets_probe
+from policies_app.signals import review_rules_preview
 
 
 class Command(BaseCommand):
     help = (
-        "Load roles, users and resources from YAML policy files. An invalid file changes "
+        "Load roles, users, resources and rules from YAML policy files. An invalid file changes "
         "nothing and every problem is printed with its document and field."
     )
 
@@ -42,4 +44,11 @@ class Command(BaseCommand):
             # Only a dry run reaches out to the targets: a real apply must not hang on one.
             for warning in provision_targets_probe(plan_provision_entries(plan)):
                 self.stdout.write(warning)
+            # What each new or changed review rule would have decided lately (README
+            # "Review rules"); the request layer answers.
+            for _receiver, lines in review_rules_preview.send(
+                sender=ReviewRule, rules=plan.review_rules, schedules=plan.oncall_schedules
+            ):
+                for line in lines or []:
+                    self.stdout.write(line)
             self.stdout.write("dry run: nothing was changed")

@@ -1,0 +1,142 @@
+"""Evaluating review rules (kind: review_rule) against one request: which rule fires, with
+what review, and the inputs that decided it (for the audit).
+
+Pure reads plus on-call lookups (HTTP, cached): call it outside any transaction. The
+request layer (requests_app.services.review_rules) builds the `request` and `user`
+mappings, then writes the review through `review_submit`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from policies_app.oncall import OncallUnavailable, oncall_people
+from policies_app.predicates import parse
+
+logger = logging.getLogger(__name__)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks, as the rules see them: name and email (matched against on-call lists),
+    standing role names and traits."""
+
+    username: str
+    email: str
+    roles: list[str]
+    traits: dict[str, list[str]]
+
+
+@dataclass
+class RuleOutcome:
+    """One rule's answer for one request."""
+
+    rule: str
+    fired: bool
+    state: str
+    reason: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)  # on-call sources that did not answer
+
+
+def now_variables(at: datetime, timezone: str) -> dict[str, str]:
+    """`now.weekday` ("mon".."sun") and `now.hour` ("0".."23") at `at` in `timezone`."""
+    local = at.astimezone(ZoneInfo(timezone or "UTC"))
+    return {"weekday": WEEKDAYS[local.weekday()], "hour": str(local.hour)}
+
+
+class _Oncall:
+    """`oncall(name)` for one requester at one instant; remembers each answer (and
+    failure) so the audit can name them. Unknown schedules and failing sources: false."""
+
+    def __init__(self, requester: Requester, at: datetime, schedules: Mapping[str, dict]):
+        self.requester, self.at, self.schedules = requester, at, schedules
+        self.answers: dict[str, bool | str] = {}
+        self.failures: list[str] = []
+
+    def __call__(self, name: str) -> bool:
+        if name in self.answers:
+            return self.answers[name] is True
+        spec = self.schedules.get(name)
+        if spec is None:
+            self.answers[name] = "unknown schedule"
+            return False
+        try:
+            people = oncall_people(spec, self.at)
+        except OncallUnavailable as err:
+            logger.warning("oncall(%r) is false: the source did not answer: %s", name, err)
+            self.answers[name] = f"unavailable: {err}"[:300]
+            self.failures.append(name)
+            return False
+        mine = {self.requester.username.lower(), self.requester.email.lower()} - {""}
+        self.answers[name] = bool(mine & people)
+        return self.answers[name] is True
+
+
+def review_rule_evaluate(
+    name: str,
+    spec: Mapping[str, Any],
+    *,
+    request: Mapping[str, Any],
+    requester: Requester,
+    at: datetime,
+    schedules: Mapping[str, dict],
+) -> RuleOutcome:
+    """Whether rule `name` fires for `request` (its `request.*` variables) asked by
+    `requester` at `at`; `inputs` holds every variable the rule read and every on-call
+    answer, as they were."""
+    oncall = _Oncall(requester, at, schedules)
+    ctx = {
+        "request": dict(request),
+        "user": {"roles": list(requester.roles), "traits": dict(requester.traits)},
+        "now": now_variables(at, spec.get("timezone", "UTC")),
+        "oncall": oncall,
+    }
+    predicate = parse(spec["when"], scope="review_rule")
+    fired = predicate.evaluate(ctx)
+    inputs: dict[str, Any] = {}
+    for var in predicate.variables():
+        label = f'{var.name}["{var.key}"]' if var.key is not None else var.name
+        inputs[label] = var.resolve(ctx)
+    if oncall.answers:
+        inputs["oncall"] = dict(oncall.answers)
+    review = spec.get("review", {})
+    return RuleOutcome(
+        rule=name,
+        fired=fired,
+        state=review.get("state", ""),
+        reason=review.get("reason", ""),
+        inputs=inputs,
+        failures=oncall.failures,
+    )
+
+
+def review_rules_decide(outcomes: Iterable[RuleOutcome]) -> RuleOutcome | None:
+    """The rule whose review is written: a firing DENIED rule wins over approving ones
+    (deny wins, as everywhere in policy); else the first firing rule by name; else None."""
+    fired = sorted((o for o in outcomes if o.fired), key=lambda o: o.rule)
+    return next((o for o in fired if o.state == "DENIED"), fired[0] if fired else None)
+
+
+def review_rules_evaluate(
+    rules: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    request: Mapping[str, Any],
+    requester: Requester,
+    at: datetime,
+    schedules: Mapping[str, dict],
+) -> list[RuleOutcome]:
+    """Every rule's outcome, in name order."""
+    return [
+        review_rule_evaluate(
+            name, spec, request=request, requester=requester, at=at, schedules=schedules
+        )
+        for name, spec in sorted(rules, key=lambda r: r[0])
+    ]
