@@ -424,9 +424,18 @@ class AccessRequestGroupObjectPermission(GroupObjectPermissionBase):
     request. A projection of policy; the check at review time stays the authority."""
 
     content_object = models.ForeignKey(AccessRequest, on_delete=models.CASCADE)
+    # A review rule with `request.pending_for` (docs/notifications.md, "Widening the
+    # reviewers"): the profile sees the request at once but may review it only from then;
+    # the work queues hide it until then. Null: from the start.
+    review_opens = models.DateTimeField(null=True, blank=True)
 
     class Meta(GroupObjectPermissionBase.Meta):
         pass
+
+
+def review_open_at(now) -> Q:
+    """Group rows whose review has opened at `now` (see `review_opens`)."""
+    return Q(review_opens=None) | Q(review_opens__lte=now)
 
 
 class Heartbeat(models.Model):

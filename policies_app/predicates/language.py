@@ -18,11 +18,14 @@ VARIABLE_ORDER = (
     "review.reason",
     "request.user",
     "request.resources",
+    "request.pending_for",
 )
 _REVIEW_VARIABLES = frozenset(VARIABLE_ORDER[:6])
 SCOPES: dict[str, frozenset[str]] = {
     "filter": _REVIEW_VARIABLES,
-    "where": _REVIEW_VARIABLES - {"review.reason"},
+    # `request.pending_for` is decided when someone reviews: a `where` only (a threshold's
+    # filter is evaluated once, when the review is counted, so time would mean nothing new).
+    "where": (_REVIEW_VARIABLES - {"review.reason"}) | {"request.pending_for"},
     # Notification rules (kind: notification_rule) look at the request only.
     "notification": frozenset(
         {
@@ -38,6 +41,13 @@ ALL_VARIABLES = frozenset().union(*SCOPES.values())
 # Maps of lists: only meaningful with a key, so a bare reference is a mistake.
 INDEXED = frozenset({"reviewer.traits", "request.annotations"})
 STRING_VARIABLES = frozenset({"request.reason", "review.reason", "request.user"})
+# Durations (seconds): only compared with a `duration("...")` literal, never passed to a
+# function. `request.pending_for` is how long the request has been pending.
+DURATION_VARIABLES = frozenset({"request.pending_for"})
+COMPARISONS = ("<=", ">=", "<", ">")  # longest first, for the lexer
+# duration("...") literals above this are refused: nothing stays pending longer than the
+# 7-day pending ceiling, so a bigger one is a typo that would make a rule never hold.
+MAX_DURATION_LITERAL = 30 * 86400
 
 FUNCTION_ARITY = {"contains": 2, "equals": 2, "regexp.match": 2}
 

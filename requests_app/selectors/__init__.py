@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -11,14 +13,23 @@ from policies_app.models import ReviewerProfile
 from policies_app.selectors import subject_for
 from requests_app.models import AccessRequest
 from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
+from requests_app.models import review_open_at
 
 
-def request_context(request: AccessRequest) -> dict:
-    """The `request.*` variables of predicates for this request."""
+def request_pending_for(request: AccessRequest, now: datetime | None = None) -> float:
+    """`request.pending_for`: seconds since the request was made, until `now` while it is
+    pending, until its resolution after."""
+    end = request.resolved_at or now or timezone.now()
+    return max(0.0, (end - request.created).total_seconds()) if request.created else 0.0
+
+
+def request_context(request: AccessRequest, *, now: datetime | None = None) -> dict:
+    """The `request.*` variables of predicates for this request (`pending_for` at `now`)."""
     return {
         "roles": list(request.roles),
         "reason": request.reason,
         "annotations": dict(request.annotations or {}),
+        "pending_for": request_pending_for(request, now),
     }
 
 
@@ -49,6 +60,56 @@ def reviews_anything(
     return (subject or subject_for(user, policies)).reviews_anything
 
 
+def review_opens(
+    subject: Subject, request: AccessRequest, now: datetime | None = None
+) -> datetime | None | bool:
+    """When `subject`'s standing roles first allow reviewing `request`, from `now` until its
+    pending time runs out: None when they allow it now, the moment a time-dependent `where`
+    (`request.pending_for > duration("2h")`) starts to hold, False when never.
+
+    Exact, not sampled at intervals: `pending_for` is only compared with constants, so the
+    answer can only change at those constants (`Subject.review_time_bounds`); it is
+    evaluated at `now`, at each constant ahead and just past it.
+    """
+    now = now or timezone.now()
+    review_roles = request.policy.get("review_roles", {})
+    ctx = request_context(request, now=now)
+    if subject.may_review(review_roles, ctx):
+        return None
+    if not subject.review_time_bounds or request.created is None:
+        return False
+    waited = ctx["pending_for"]
+    lifetime = (request.expires - request.created).total_seconds()
+    for bound in subject.review_time_bounds:
+        for at in (bound, bound + 0.5):  # bounds are whole seconds
+            if waited < at < lifetime and subject.may_review(
+                review_roles, {**ctx, "pending_for": at}
+            ):
+                return request.created + timedelta(seconds=at)
+    return False
+
+
+def eligible_profile_openings(
+    request: AccessRequest,
+    policies: PolicySet | None = None,
+    *,
+    profiles: list[ReviewerProfile] | None = None,
+    now: datetime | None = None,
+) -> dict[int, datetime | None]:
+    """Group id -> `review_opens` of each reviewer profile (all, or `profiles`) that may
+    review `request` now (None) or later in its pending time (when): the policy half of
+    `may_review`, evaluated once per profile instead of once per user."""
+    policies = policies or PolicySet.load()
+    if profiles is None:
+        profiles = list(ReviewerProfile.objects.all())
+    out: dict[int, datetime | None] = {}
+    for p in profiles:
+        opens = review_opens(policies.subject(p.roles, p.traits), request, now)
+        if opens is not False:
+            out[p.group_id] = opens
+    return dict(sorted(out.items()))
+
+
 def eligible_profile_group_ids(
     request: AccessRequest,
     policies: PolicySet | None = None,
@@ -56,16 +117,9 @@ def eligible_profile_group_ids(
     profiles: list[ReviewerProfile] | None = None,
 ) -> list[int]:
     """Group ids of the reviewer profiles (all, or `profiles`) whose standing roles and
-    traits allow reviewing every item of `request`: the policy half of `may_review`,
-    evaluated once per profile instead of once per user."""
-    policies = policies or PolicySet.load()
-    if profiles is None:
-        profiles = list(ReviewerProfile.objects.all())
-    return sorted(
-        p.group_id
-        for p in profiles
-        if _policy_allows_review(policies.subject(p.roles, p.traits), request)
-    )
+    traits allow reviewing every item of `request` now."""
+    openings = eligible_profile_openings(request, policies, profiles=profiles)
+    return [group for group, opens in openings.items() if opens is None]
 
 
 def eligible_reviewers(request: AccessRequest, policies: PolicySet | None = None) -> QuerySet:
@@ -76,9 +130,13 @@ def eligible_reviewers(request: AccessRequest, policies: PolicySet | None = None
     if request._state.adding:
         groups = eligible_profile_group_ids(request, policies)
     else:
-        groups = GroupPerm.objects.filter(
-            content_object_id=request.pk, permission__codename="review_accessrequest"
-        ).values("group_id")
+        groups = (
+            GroupPerm.objects.filter(
+                content_object_id=request.pk, permission__codename="review_accessrequest"
+            )
+            .filter(review_open_at(timezone.now()))
+            .values("group_id")
+        )
     return (
         get_user_model()
         .objects.filter(is_active=True, groups__in=groups)

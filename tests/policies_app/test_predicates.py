@@ -215,8 +215,9 @@ def test_review_reason_is_allowed_in_a_filter_but_refused_in_a_where():
 
 
 def test_scopes_list_the_variables_they_allow():
-    assert SCOPES["where"] < SCOPES["filter"]
     assert SCOPES["filter"] - SCOPES["where"] == {"review.reason"}
+    # Decided when someone reviews: a review rule's `where` only.
+    assert SCOPES["where"] - SCOPES["filter"] == {"request.pending_for"}
 
 
 def test_an_unknown_scope_is_a_programming_error_not_a_predicate_error():
