@@ -383,6 +383,8 @@ _SWEEPS = {
     "activate-due-grants": "activate_due_grants",
     "end-due-grants": "end_due_grants",
     "warn-ending-grants": "warn_ending_grants",
+    # Reminder and escalation tiers of pending requests (docs/notifications.md).
+    "remind-pending-requests": "remind_pending_requests",
     "dispatch-due-notifications": "dispatch_due_notifications",
 }
 # --- Audit anchors (README: "Audit log"; docs/SECURITY.md) --------------------------------

@@ -89,6 +89,10 @@ class AccessRequest(models.Model):
         related_name="extensions",
         help_text="The approved request whose access this one continues without a gap.",
     )
+    # Reminder and escalation tiers (policy snapshot "reminders"): how many have been sent,
+    # and when the next one is due while PENDING (services.escalation; null: none left).
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    reminder_due = models.DateTimeField(null=True, blank=True)
 
     objects = AccessRequestQuerySet.as_manager()
 
@@ -104,6 +108,11 @@ class AccessRequest(models.Model):
                 fields=["expires"],
                 name="request_pending_expires",
                 condition=Q(state="PENDING"),
+            ),
+            models.Index(
+                fields=["reminder_due"],
+                name="request_pending_reminder",
+                condition=Q(state="PENDING", reminder_due__isnull=False),
             ),
             models.Index(fields=["user", "-created"], name="request_user_created"),
             models.Index(fields=["state", "-created"], name="request_state_created"),

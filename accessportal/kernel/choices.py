@@ -44,6 +44,7 @@ class AuditAction:
     REQUEST_WITHDRAWN = "request.withdrawn"
     REQUEST_EXPIRED = "request.expired"
     REQUEST_REVOKED = "request.revoked"
+    REQUEST_REMINDED = "request.reminded"
     REVIEW_SUBMITTED = "review.submitted"
     GRANT_ACTIVATED = "grant.activated"
     GRANT_ACTIVATION_REFUSED = "grant.activation_refused"

@@ -73,6 +73,8 @@ def _request_expectations(request: dict, reviewers: list[int]) -> Iterator[tuple
         yield AuditAction.REQUEST_REVOKED, None
     for reviewer_id in reviewers:
         yield AuditAction.REVIEW_SUBMITTED, reviewer_id
+    if request.get("reminders_sent"):
+        yield AuditAction.REQUEST_REMINDED, None
 
 
 def _grant_expectations(grant: dict, request_revoked_at) -> Iterator[str]:
@@ -131,7 +133,7 @@ def audit_completeness(*, chunk_size: int = 1000) -> CompletenessReport:
     missing: list[MissingEvent] = []
     last = None
     while True:
-        page = AccessRequest.objects.order_by("pk").values("id", "state", "revoked_at")
+        page = AccessRequest.objects.order_by("pk").values("id", "state", "revoked_at", "reminders_sent")
         if last is not None:
             page = page.filter(pk__gt=last)
         chunk = list(page[:chunk_size])
