@@ -434,17 +434,21 @@ class AccessRequestGroupObjectPermission(GroupObjectPermissionBase):
 
     content_object = models.ForeignKey(AccessRequest, on_delete=models.CASCADE)
     # A review rule with `request.pending_for` (docs/notifications.md, "Widening the
-    # reviewers"): the profile sees the request at once but may review it only from then;
-    # the work queues hide it until then. Null: from the start.
+    # reviewers"): the profile sees the request while it is pending but may review it only
+    # from `review_opens` (null: from the start) until `review_closes` (null: to the end);
+    # work queues and reminders follow. The review service decides by policy regardless.
     review_opens = models.DateTimeField(null=True, blank=True)
+    review_closes = models.DateTimeField(null=True, blank=True)
 
     class Meta(GroupObjectPermissionBase.Meta):
         pass
 
 
 def review_open_at(now) -> Q:
-    """Group rows whose review has opened at `now` (see `review_opens`)."""
-    return Q(review_opens=None) | Q(review_opens__lte=now)
+    """Group rows whose review window holds `now` (see `review_opens`)."""
+    return (Q(review_opens=None) | Q(review_opens__lte=now)) & (
+        Q(review_closes=None) | Q(review_closes__gt=now)
+    )
 
 
 class Heartbeat(models.Model):

@@ -60,53 +60,67 @@ def reviews_anything(
     return (subject or subject_for(user, policies)).reviews_anything
 
 
-def review_opens(
+ReviewWindow = tuple[datetime | None, datetime | None]
+
+
+def review_window(
     subject: Subject, request: AccessRequest, now: datetime | None = None
-) -> datetime | None | bool:
-    """When `subject`'s standing roles first allow reviewing `request`, from `now` until its
-    pending time runs out: None when they allow it now, the moment a time-dependent `where`
-    (`request.pending_for > duration("2h")`) starts to hold, False when never.
+) -> ReviewWindow | None:
+    """When `subject`'s standing roles allow reviewing `request`, from `now` until its pending
+    time runs out, as (opens, closes): opens None when they allow it now, closes None when
+    it stays allowed; None when they never allow it in that time. A time-dependent `where`
+    (`request.pending_for > duration("2h")`) is what moves them.
 
     Exact, not sampled at intervals: `pending_for` is only compared with constants, so the
     answer can only change at those constants (`Subject.review_time_bounds`); it is
-    evaluated at `now`, at each constant ahead and just past it.
+    evaluated at `now`, at each constant ahead and just past it. Only the first window
+    counts (a rule that allows, refuses, then allows again is found again by the resync).
     """
     now = now or timezone.now()
     review_roles = request.policy.get("review_roles", {})
     ctx = request_context(request, now=now)
-    if subject.may_review(review_roles, ctx):
-        return None
-    if not subject.review_time_bounds or request.created is None:
-        return False
     waited = ctx["pending_for"]
-    lifetime = (request.expires - request.created).total_seconds()
-    for bound in subject.review_time_bounds:
-        for at in (bound, bound + 0.5):  # bounds are whole seconds
-            if waited < at < lifetime and subject.may_review(
-                review_roles, {**ctx, "pending_for": at}
-            ):
-                return request.created + timedelta(seconds=at)
-    return False
+    points = [waited]
+    if request.created is not None:
+        lifetime = (request.expires - request.created).total_seconds()
+        points += [
+            at
+            for bound in subject.review_time_bounds
+            for at in (bound, bound + 0.5)  # bounds are whole seconds
+            if waited < at < lifetime
+        ]
+    opens: float | None = None
+    for at in points:
+        allowed = subject.may_review(review_roles, {**ctx, "pending_for": at})
+        if opens is None and allowed:
+            opens = at
+        elif opens is not None and not allowed:
+            return _moment(request, opens, waited), request.created + timedelta(seconds=at)
+    return None if opens is None else (_moment(request, opens, waited), None)
 
 
-def eligible_profile_openings(
+def _moment(request: AccessRequest, at: float, waited: float) -> datetime | None:
+    return None if at == waited else request.created + timedelta(seconds=at)
+
+
+def eligible_profile_windows(
     request: AccessRequest,
     policies: PolicySet | None = None,
     *,
     profiles: list[ReviewerProfile] | None = None,
     now: datetime | None = None,
-) -> dict[int, datetime | None]:
-    """Group id -> `review_opens` of each reviewer profile (all, or `profiles`) that may
-    review `request` now (None) or later in its pending time (when): the policy half of
-    `may_review`, evaluated once per profile instead of once per user."""
+) -> dict[int, ReviewWindow]:
+    """Group id -> `review_window` of each reviewer profile (all, or `profiles`) that may
+    review `request` now or later in its pending time: the policy half of `may_review`,
+    evaluated once per profile instead of once per user."""
     policies = policies or PolicySet.load()
     if profiles is None:
         profiles = list(ReviewerProfile.objects.all())
-    out: dict[int, datetime | None] = {}
+    out: dict[int, ReviewWindow] = {}
     for p in profiles:
-        opens = review_opens(policies.subject(p.roles, p.traits), request, now)
-        if opens is not False:
-            out[p.group_id] = opens
+        window = review_window(policies.subject(p.roles, p.traits), request, now)
+        if window is not None:
+            out[p.group_id] = window
     return dict(sorted(out.items()))
 
 
@@ -118,8 +132,8 @@ def eligible_profile_group_ids(
 ) -> list[int]:
     """Group ids of the reviewer profiles (all, or `profiles`) whose standing roles and
     traits allow reviewing every item of `request` now."""
-    openings = eligible_profile_openings(request, policies, profiles=profiles)
-    return [group for group, opens in openings.items() if opens is None]
+    windows = eligible_profile_windows(request, policies, profiles=profiles)
+    return [group for group, (opens, _) in windows.items() if opens is None]
 
 
 def eligible_reviewers(request: AccessRequest, policies: PolicySet | None = None) -> QuerySet:
