@@ -519,6 +519,9 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     }
 
 ACCESS_EXPIRY_WARNING = env_int("ACCESS_EXPIRY_WARNING", 15 * 60)  # warn this long before
+# One-time review links in reviewers' emails (docs/notifications.md): each lives this long
+# (seconds), and never past the request's pending time; 0 sends no links.
+ACCESSPORTAL_REVIEW_LINK_TTL = env_int("ACCESSPORTAL_REVIEW_LINK_TTL", 8 * 3600)
 # Deprovisioning (SCIM deactivation, an admin unticking "active") also makes the person's
 # reviews on still-pending requests stop counting toward thresholds; off keeps them counting.
 ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS = env_bool("ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS", True)

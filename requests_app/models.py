@@ -26,6 +26,7 @@ from accessportal.kernel.models import AuditChainHead, AuditEvent  # noqa: F401
 from requests_app.credential_models import SigningKey  # noqa: F401
 from requests_app.idempotency_models import IdempotencyRecord  # noqa: F401
 from requests_app.querysets import AccessRequestQuerySet, GrantQuerySet, grant_is_open
+from requests_app.review_link_models import ReviewLink  # noqa: F401
 from requests_app.token_models import ApiToken, CliLogin  # noqa: F401
 
 

@@ -45,6 +45,8 @@ class AuditAction:
     REQUEST_EXPIRED = "request.expired"
     REQUEST_REVOKED = "request.revoked"
     REQUEST_REMINDED = "request.reminded"
+    REVIEW_LINK_ISSUED = "review_link.issued"
+    REVIEW_LINK_USED = "review_link.used"
     REVIEW_SUBMITTED = "review.submitted"
     GRANT_ACTIVATED = "grant.activated"
     GRANT_ACTIVATION_REFUSED = "grant.activation_refused"

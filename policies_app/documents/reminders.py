@@ -42,7 +42,9 @@ def normalize_reminders(check: Checker, raw: Any, field: str) -> list[dict]:
         if after is None:
             continue
         if any(t["after"] == after for t in tiers):
-            check.add(f"{where}.after", f"another tier already fires after {format_duration(after)}")
+            check.add(
+                f"{where}.after", f"another tier already fires after {format_duration(after)}"
+            )
             continue
         tiers.append({"after": after, "notify": notify})
     return sorted(tiers, key=lambda t: t["after"])

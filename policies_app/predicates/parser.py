@@ -21,10 +21,10 @@ from policies_app.predicates.evaluator import (
 from policies_app.predicates.language import (
     ALL_VARIABLES,
     DURATION_VARIABLES,
-    MAX_DURATION_LITERAL,
     FUNCTION_ARITY,
     INDEXED,
     MAX_DEPTH,
+    MAX_DURATION_LITERAL,
     MAX_LENGTH,
     SCOPES,
     VARIABLE_ORDER,
@@ -147,7 +147,7 @@ class Parser:
         right = self.duration_operand()
         if isinstance(left, Var) == isinstance(right, Var):
             raise self.error(
-                'compare request.pending_for with a duration, e.g. '
+                "compare request.pending_for with a duration, e.g. "
                 'request.pending_for > duration("2h")',
                 start.pos,
             )

@@ -69,7 +69,9 @@ def message_context(message: OutboxMessage) -> dict:
         "url": settings.NOTIFY_REQUEST_URL.format(id=request_id) if request_id else "",
         "payload": payload,
         # A reminder tier: how long the request had waited when it fired.
-        "waited": humanize_duration(payload["after"]) if isinstance(payload.get("after"), int) else "",
+        "waited": humanize_duration(payload["after"])
+        if isinstance(payload.get("after"), int)
+        else "",
     }
 
 
@@ -80,8 +82,9 @@ class Email:
     html: str
 
 
-def render_email(message: OutboxMessage, *, recipient: str = "") -> Email:
-    context = {**message_context(message), "recipient": recipient}
+def render_email(message: OutboxMessage, *, recipient: str = "", review_link: str = "") -> Email:
+    """`review_link`: the recipient's one-time link to approve or deny (services.review_links)."""
+    context = {**message_context(message), "recipient": recipient, "review_link": review_link}
     names = [f"notifications/{message.event}", "notifications/default"]
     text = select_template([f"{n}.txt" for n in names]).render(context)
     html = select_template([f"{n}.html" for n in names]).render(context)

@@ -103,7 +103,9 @@ def routes_for(message: OutboxMessage) -> list[Route]:
     ctx = predicate_context(message)
     # A reminder tier naming "#rule" sends to that rule's channels, whatever its events and
     # condition say (requests_app.services.escalation).
-    named = set(reminder_channels(message.payload or {})) if message.event == REMINDER_EVENT else set()
+    named = (
+        set(reminder_channels(message.payload or {})) if message.event == REMINDER_EVENT else set()
+    )
     for rule in NotificationRule.objects.order_by("name"):
         if rule.name in named or rule_matches(rule, message, ctx):
             routes += _rule_routes(rule)

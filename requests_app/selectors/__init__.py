@@ -11,9 +11,8 @@ from django.utils import timezone
 from policies_app.engine import PolicySet, Subject
 from policies_app.models import ReviewerProfile
 from policies_app.selectors import subject_for
-from requests_app.models import AccessRequest
+from requests_app.models import AccessRequest, review_open_at
 from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
-from requests_app.models import review_open_at
 
 
 def request_pending_for(request: AccessRequest, now: datetime | None = None) -> float:

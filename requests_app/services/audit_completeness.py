@@ -133,7 +133,9 @@ def audit_completeness(*, chunk_size: int = 1000) -> CompletenessReport:
     missing: list[MissingEvent] = []
     last = None
     while True:
-        page = AccessRequest.objects.order_by("pk").values("id", "state", "revoked_at", "reminders_sent")
+        page = AccessRequest.objects.order_by("pk").values(
+            "id", "state", "revoked_at", "reminders_sent"
+        )
         if last is not None:
             page = page.filter(pk__gt=last)
         chunk = list(page[:chunk_size])

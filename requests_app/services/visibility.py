@@ -42,7 +42,9 @@ def _set_group_rows(
         existing = existing.filter(group_id__in=scope)
     have = {
         group: (opens, closes)
-        for group, opens, closes in existing.values_list("group_id", "review_opens", "review_closes")
+        for group, opens, closes in existing.values_list(
+            "group_id", "review_opens", "review_closes"
+        )
     }
     stale = set(have) - set(wanted)
     if stale:
@@ -76,9 +78,9 @@ def request_permissions_sync(
     A profile whose review rule holds only for part of the request's pending time
     (`request.pending_for`) gets its rows now, with its window (`review_opens`,
     `review_closes`): its members see the request at once, work queues and reminders
-    list it within the window, and the review service decides at review time. A newly created request also gets the requester's view row.
-    Rows of resolved requests are left as they were (whoever reviewed keeps their own
-    view row).
+    list it within the window, and the review service decides at review time. A newly
+    created request also gets the requester's view row. Rows of resolved requests are
+    left as they were (whoever reviewed keeps their own view row).
     """
     wanted = eligible_profile_windows(request, policies, profiles=profiles)
     scope = None if profiles is None else {p.group_id for p in profiles}

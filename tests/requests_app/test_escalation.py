@@ -31,7 +31,7 @@ TIERS = engineer_requests(
       - {after: 30m}
       - {after: 2h, notify: [oncall-lead, erin, "#sre"]}
     """,
-    'thresholds: [{approve: 2, deny: 1}]',
+    "thresholds: [{approve: 2, deny: 1}]",
 )
 ESCALATION = (
     TIERS

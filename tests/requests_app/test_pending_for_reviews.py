@@ -109,12 +109,16 @@ def test_the_api_shows_the_same(request_at_t0, gina):
     with _at(T0 + H):
         assert client.get(url).status_code == 200
         assert client.get("/api/v1/requests/?scope=needs_review").json()["results"] == []
-        refused = client.post(f"{url}reviews/", {"state": "APPROVED", "reason": "ok"}, format="json")
+        refused = client.post(
+            f"{url}reviews/", {"state": "APPROVED", "reason": "ok"}, format="json"
+        )
         assert refused.status_code == 403
     with _at(T0 + 2 * H + S):
         listed = client.get("/api/v1/requests/?scope=needs_review").json()["results"]
         assert [r["id"] for r in listed] == [str(request_at_t0.id)]
-        approved = client.post(f"{url}reviews/", {"state": "APPROVED", "reason": "ok"}, format="json")
+        approved = client.post(
+            f"{url}reviews/", {"state": "APPROVED", "reason": "ok"}, format="json"
+        )
         assert approved.status_code == 201
 
 
