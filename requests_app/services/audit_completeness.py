@@ -9,7 +9,8 @@ Which events each row needs, as the services write them:
 - every request: `request.created`; a resolved one the event of its state
   (`request.approved`, `.denied`, `.withdrawn`, `.expired`); a revoked one
   `request.approved` and `request.revoked`; each of its reviews a `review.submitted` by that
-  reviewer (all with the request as target);
+  reviewer; one that was sent reminder tiers `request.reminded` (all with the request as
+  target);
 - every grant (target `grant`): `grant.activated` when a worker started it later than its
   approval; `grant.ended` when a worker recorded its end (not for revoked grants);
   `grant.expiry_warned` when its requester was warned; `grant.activation_refused` when it
