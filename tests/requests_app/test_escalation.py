@@ -15,6 +15,7 @@ from accessportal.kernel.models import AuditEvent
 from policies_app.documents.roles import export_role_spec, normalize_role
 from requests_app.models import AccessRequest, OutboxMessage
 from requests_app.services.access_requests import access_request_create
+from requests_app.services.audit_completeness import audit_completeness
 from requests_app.services.escalation import access_requests_remind_due
 from requests_app.services.notifications import outbox_route
 from requests_app.services.reviews import review_submit
@@ -104,6 +105,14 @@ def test_tier_one_reminds_the_reviewers_at_its_time_and_tier_two_escalates_at_it
     events = AuditEvent.objects.filter(action="request.reminded", target_id=str(request.id))
     assert [e.data["tier"] for e in events.order_by("seq")] == [1, 2]
     assert audit_verify().ok
+    assert audit_completeness().missing == []
+
+
+def test_a_reminder_written_around_the_services_is_reported_missing(escalating, requester):
+    request = _create(requester)
+    AccessRequest.objects.filter(pk=request.pk).update(reminders_sent=1)
+    missing = [(m.target_id, m.action) for m in audit_completeness().missing]
+    assert missing == [(str(request.id), "request.reminded")]
 
 
 def test_reviewers_who_already_reviewed_are_not_reminded(escalating, requester, reviewer):
