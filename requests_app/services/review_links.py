@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accessportal.kernel.audit import audit_record
 from accessportal.kernel.choices import AuditAction, RequestState
+from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest, ReviewLink
 from requests_app.selectors import may_review
 from requests_app.services.reviews import review_submit
@@ -63,6 +64,7 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@retry_on_conflict
 @transaction.atomic
 def review_link_issue(
     *, request: AccessRequest, reviewer: AbstractBaseUser, now: datetime | None = None
@@ -99,21 +101,21 @@ def review_link_issue(
 
 
 def review_link_check(
-    *, token: str, user: AbstractBaseUser, now: datetime | None = None
+    *, token: str, user: AbstractBaseUser, now: datetime | None = None, lock: bool = False
 ) -> ReviewLink:
     """The link `token` names, if `user` may use it now; raises ReviewLinkRefused saying
-    why not (not a link, expired, used, sent to someone else). Only reads."""
+    why not (not a link, expired, used, sent to someone else). Only reads; with `lock`,
+    locks the link's row (inside the caller's transaction)."""
     now = now or timezone.now()
     try:
         payload = signing.loads(token, salt=SALT)
         link_id = int(payload["l"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise LinkInvalid("This review link is not valid. Open the request from Reviews.") from None
-    link = (
-        ReviewLink.objects.select_related("request", "request__user", "reviewer")
-        .filter(pk=link_id)
-        .first()
-    )
+    links = ReviewLink.objects.select_related("request", "request__user", "reviewer")
+    if lock:
+        links = links.select_for_update(of=("self",))
+    link = links.filter(pk=link_id).first()
     if link is None or not hmac.compare_digest(link.token_hash, _hash(token)):
         raise LinkInvalid("This review link is not valid. Open the request from Reviews.")
     if link.reviewer_id != user.pk:
@@ -133,16 +135,17 @@ def review_link_check(
     return link
 
 
+@retry_on_conflict
 @transaction.atomic
 def review_link_redeem(
     *, token: str, user: AbstractBaseUser, state: str, reason: str = ""
 ) -> AccessRequest:
     """Review through a link: check it (`review_link_check`), submit the review as `user`
     (`review_submit`, every rule re-checked), and mark the link used, all in one
-    transaction. The mark is a compare-and-swap: of two submissions racing, one wins (the
-    other also meets the one-review-per-reviewer constraint)."""
+    transaction. The link's row is locked first (links, then the request, then its
+    reviews): of two submissions racing, the second waits and finds the link used."""
     now = timezone.now()
-    link = review_link_check(token=token, user=user, now=now)
+    link = review_link_check(token=token, user=user, now=now, lock=True)
     request = review_submit(request_id=link.request_id, reviewer=user, state=state, reason=reason)
     if not ReviewLink.objects.filter(pk=link.pk, used_at=None).update(used_at=now):
         raise LinkUsed("This review link was already used. Each link works once.")

@@ -153,3 +153,33 @@ def test_a_request_resolved_meanwhile_is_said_up_front(bob_client, token, pendin
     refused = bob_client.post(_url(token), {"state": "APPROVED", "reason": "ok"})
     assert refused.status_code == 409
     assert ReviewLink.objects.get().used_at is None
+
+
+@pytest.mark.postgres
+def test_two_submissions_of_one_link_at_once_review_once(transactional_db, apply_yaml):
+    from django.contrib.auth import get_user_model
+
+    from requests_app.services.access_requests import access_request_create
+    from requests_app.services.review_links import LinkUsed, review_link_redeem
+    from tests.concurrency import run_together
+    from tests.conftest import BASE_POLICY
+
+    apply_yaml(BASE_POLICY)
+    users = get_user_model().objects
+    request = access_request_create(
+        requester=users.get(username="alice"), roles=["db-admin"], reason="INC-5"
+    )
+    token = review_link_issue(request=request, reviewer=users.get(username="bob"))
+
+    def submit():
+        return review_link_redeem(
+            token=token, user=users.get(username="bob"), state="APPROVED", reason="ok"
+        )
+
+    outcomes = run_together(submit, submit)
+    assert sum(o.ok for o in outcomes) == 1
+    (failed,) = [o for o in outcomes if not o.ok]
+    assert isinstance(failed.error, LinkUsed), failed.error
+    assert Review.objects.count() == 1
+    assert ReviewLink.objects.get().used_at is not None
+    assert AuditEvent.objects.filter(action="review_link.used").count() == 1
