@@ -110,8 +110,8 @@ def _perm_rows(user, codename: str, *, user_rows: bool = True) -> Q:
         content_object=OuterRef("pk"), permission=permission, group_id=profile_group
     )
     if codename == "review_accessrequest":
-        # A profile whose rule waits on `request.pending_for` has the row from the start
-        # (it sees the request) but reviews it only once `review_opens` has passed.
+        # A profile whose rule depends on `request.pending_for` has the row while the
+        # request is pending (it sees it) but is offered it only within its review window.
         by_group = by_group.filter(review_open_at(timezone.now()))
     condition = Q(Exists(by_group))
     if user_rows:
