@@ -383,6 +383,8 @@ _SWEEPS = {
     "activate-due-grants": "activate_due_grants",
     "end-due-grants": "end_due_grants",
     "warn-ending-grants": "warn_ending_grants",
+    # Reminder and escalation tiers of pending requests (docs/notifications.md).
+    "remind-pending-requests": "remind_pending_requests",
     "dispatch-due-notifications": "dispatch_due_notifications",
     "apply-due-review-rules": "apply_due_review_rules",
 }
@@ -518,6 +520,9 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     }
 
 ACCESS_EXPIRY_WARNING = env_int("ACCESS_EXPIRY_WARNING", 15 * 60)  # warn this long before
+# One-time review links in reviewers' emails (docs/notifications.md): each lives this long
+# (seconds), and never past the request's pending time; 0 sends no links.
+ACCESSPORTAL_REVIEW_LINK_TTL = env_int("ACCESSPORTAL_REVIEW_LINK_TTL", 8 * 3600)
 # Deprovisioning (SCIM deactivation, an admin unticking "active") also makes the person's
 # reviews on still-pending requests stop counting toward thresholds; off keeps them counting.
 ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS = env_bool("ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS", True)

@@ -262,6 +262,19 @@ class Subject:
             for roles in review_roles.values()
         )
 
+    @cached_property
+    def review_time_bounds(self) -> list[int]:
+        """The `duration(...)` seconds that `request.pending_for` is compared with in this
+        subject's `review_requests` conditions (allow and deny `where`), sorted: between two
+        of them a condition's answer cannot change as a request waits."""
+        bounds: set[int] = set()
+        for role in self.standing:
+            for side in ("allow", "deny"):
+                where = role.spec.get(side, {}).get("review_requests", {}).get("where", "")
+                if where:
+                    bounds |= parse(where, scope="where").duration_bounds()
+        return sorted(bounds)
+
     def reviewing_role(self, review_roles: Mapping[str, list[str]], request: Mapping) -> str:
         """The first standing role, by name, whose review_requests allows reviewing one of
         the items: the role a review is counted under in the metrics ("" when none)."""

@@ -26,6 +26,7 @@ from accessportal.kernel.models import AuditChainHead, AuditEvent  # noqa: F401
 from requests_app.credential_models import SigningKey  # noqa: F401
 from requests_app.idempotency_models import IdempotencyRecord  # noqa: F401
 from requests_app.querysets import AccessRequestQuerySet, GrantQuerySet, grant_is_open
+from requests_app.review_link_models import ReviewLink  # noqa: F401
 from requests_app.review_rule_models import ReviewRuleCheck  # noqa: F401
 from requests_app.token_models import ApiToken, CliLogin  # noqa: F401
 
@@ -90,6 +91,10 @@ class AccessRequest(models.Model):
         related_name="extensions",
         help_text="The approved request whose access this one continues without a gap.",
     )
+    # Reminder and escalation tiers (policy snapshot "reminders"): how many have been sent,
+    # and when the next one is due while PENDING (services.escalation; null: none left).
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    reminder_due = models.DateTimeField(null=True, blank=True)
 
     objects = AccessRequestQuerySet.as_manager()
 
@@ -105,6 +110,11 @@ class AccessRequest(models.Model):
                 fields=["expires"],
                 name="request_pending_expires",
                 condition=Q(state="PENDING"),
+            ),
+            models.Index(
+                fields=["reminder_due"],
+                name="request_pending_reminder",
+                condition=Q(state="PENDING", reminder_due__isnull=False),
             ),
             models.Index(fields=["user", "-created"], name="request_user_created"),
             models.Index(fields=["state", "-created"], name="request_state_created"),
@@ -425,9 +435,22 @@ class AccessRequestGroupObjectPermission(GroupObjectPermissionBase):
     request. A projection of policy; the check at review time stays the authority."""
 
     content_object = models.ForeignKey(AccessRequest, on_delete=models.CASCADE)
+    # A review rule with `request.pending_for` (docs/notifications.md, "Widening the
+    # reviewers"): the profile sees the request while it is pending but may review it only
+    # from `review_opens` (null: from the start) until `review_closes` (null: to the end);
+    # work queues and reminders follow. The review service decides by policy regardless.
+    review_opens = models.DateTimeField(null=True, blank=True)
+    review_closes = models.DateTimeField(null=True, blank=True)
 
     class Meta(GroupObjectPermissionBase.Meta):
         pass
+
+
+def review_open_at(now) -> Q:
+    """Group rows whose review window holds `now` (see `review_opens`)."""
+    return (Q(review_opens=None) | Q(review_opens__lte=now)) & (
+        Q(review_closes=None) | Q(review_closes__gt=now)
+    )
 
 
 class Heartbeat(models.Model):

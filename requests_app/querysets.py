@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from accessportal.kernel.choices import RequestState
 
@@ -87,6 +88,7 @@ def _perm_rows(user, codename: str, *, user_rows: bool = True) -> Q:
     from requests_app.models import (
         AccessRequestGroupObjectPermission,
         AccessRequestUserObjectPermission,
+        review_open_at,
     )
 
     permission = Subquery(
@@ -107,6 +109,10 @@ def _perm_rows(user, codename: str, *, user_rows: bool = True) -> Q:
     by_group = AccessRequestGroupObjectPermission.objects.filter(
         content_object=OuterRef("pk"), permission=permission, group_id=profile_group
     )
+    if codename == "review_accessrequest":
+        # A profile whose rule depends on `request.pending_for` has the row while the
+        # request is pending (it sees it) but is offered it only within its review window.
+        by_group = by_group.filter(review_open_at(timezone.now()))
     condition = Q(Exists(by_group))
     if user_rows:
         by_user = AccessRequestUserObjectPermission.objects.filter(

@@ -23,6 +23,7 @@ from requests_app.services.audit_anchors import (
     AnchorNotConfigured,
     audit_anchor_take,
 )
+from requests_app.services.escalation import access_requests_remind_due
 from requests_app.services.grants import grants_end_due
 from requests_app.services.heartbeats import BEAT, WORKER, heartbeat_record
 from requests_app.services.notifications import outbox_dispatch, outbox_messages_due
@@ -102,6 +103,12 @@ def end_due_grants() -> int:
 def warn_ending_grants() -> int:
     """Warn requesters whose access ends within ACCESS_EXPIRY_WARNING, once per grant."""
     return grants_warn_ending()
+
+
+@shared_task(**RETRY)
+def remind_pending_requests() -> int:
+    """Sweep: send each reminder or escalation tier that came due on a pending request."""
+    return access_requests_remind_due()
 
 
 @shared_task(**RETRY)

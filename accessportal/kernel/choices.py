@@ -44,6 +44,9 @@ class AuditAction:
     REQUEST_WITHDRAWN = "request.withdrawn"
     REQUEST_EXPIRED = "request.expired"
     REQUEST_REVOKED = "request.revoked"
+    REQUEST_REMINDED = "request.reminded"
+    REVIEW_LINK_ISSUED = "review_link.issued"
+    REVIEW_LINK_USED = "review_link.used"
     REVIEW_SUBMITTED = "review.submitted"
     # A review rule fired but could not review (the requester may no longer ask for it...).
     REVIEW_RULE_REFUSED = "review_rule.refused"

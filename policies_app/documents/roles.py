@@ -9,6 +9,7 @@ from django.conf import settings
 
 from policies_app.documents.checker import Checker, Problem
 from policies_app.documents.provision import export_provision, normalize_provision
+from policies_app.documents.reminders import export_reminders, normalize_reminders
 from policies_app.durations import DurationError, format_duration, parse_duration
 
 PERMISSION_RE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
@@ -40,6 +41,7 @@ def _request_conditions(check: Checker, raw: Any, field: str, *, allow: bool) ->
             "max_duration",
             "reason",
             "annotations",
+            "reminders",
         }
     raw = check.mapping(raw, field, allowed)
     out: dict = {
@@ -96,6 +98,9 @@ def _request_conditions(check: Checker, raw: Any, field: str, *, allow: bool) ->
     out["annotations"] = {
         str(k): check.string_list(v, f"{field}.annotations.{k}") for k, v in annotations.items()
     }
+    # Stored only when given, so the specs of roles without reminders stay as they were.
+    if reminders := normalize_reminders(check, raw.get("reminders"), f"{field}.reminders"):
+        out["reminders"] = reminders
     return out
 
 
@@ -180,6 +185,8 @@ def export_role_spec(spec: dict) -> dict:
     request = spec.get("allow", {}).get("request", {})
     if "max_duration" in request:
         request["max_duration"] = format_duration(request["max_duration"])
+    if "reminders" in request:
+        request["reminders"] = export_reminders(request["reminders"])
     if request.get("reason") == {"mode": "optional"}:
         del request["reason"]
     for threshold in request.get("thresholds", []):

@@ -7,9 +7,14 @@ frozen dataclasses; nothing is ever passed to eval/exec. Grammar, loosest bindin
 
     expression := and ("||" and)*
     and        := unary ("&&" unary)*
-    unary      := "!" unary | "(" expression ")" | call
+    unary      := "!" unary | "(" expression ")" | call | comparison
     call       := FUNCTION "(" [value ("," value)*] ")"
     value      := STRING | VARIABLE ["[" STRING "]"]
+    comparison := duration ("<" | "<=" | ">" | ">=") duration   (one side each)
+    duration   := "request.pending_for" | "duration" "(" STRING ")"
+
+`request.pending_for` (how long the request has been pending, `where` only) is the one
+duration variable: `request.pending_for > duration("2h")`.
 
 Every mistake is a PredicateError carrying the 0-based offset it was found at. Evaluation is
 total: odd context data (missing sections, None, wrong types) reads as "" or [].

@@ -3,6 +3,8 @@ sections, None, wrong types read as "" or [])."""
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +146,44 @@ class Call:
         return FUNCTIONS[self.name](*args)
 
 
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _seconds(value: Any) -> float | None:
+    """A duration from the context, in seconds; None for anything that is not a finite,
+    non-negative number (the comparison then fails closed)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """`request.pending_for > duration("2h")`, normalized so the variable is on the left.
+
+    Fails closed: without a usable duration in the context the comparison is false (and
+    `!(...)` of it true, as written)."""
+
+    variable: str
+    op: str
+    seconds: int
+    pos: int
+
+    def test(self, ctx: Mapping[str, Any]) -> bool:
+        section, _, attr = self.variable.partition(".")
+        value = _seconds(_mapping(ctx.get(section)).get(attr))
+        return value is not None and _COMPARE[self.op](value, self.seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class Not:
     operand: Node
@@ -169,7 +209,16 @@ class Or:
         return any(op.test(ctx) for op in self.operands)
 
 
-Node = Call | Not | And | Or
+Node = Call | Compare | Not | And | Or
+
+
+def _walk(node: Node):
+    yield node
+    if isinstance(node, Not):
+        yield from _walk(node.operand)
+    elif isinstance(node, And | Or):
+        for op in node.operands:
+            yield from _walk(op)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,3 +263,11 @@ class Predicate:
     def evaluate(self, ctx: Mapping[str, Any]) -> bool:
         """Whether the predicate holds for `ctx` (see the module docstring for its shape)."""
         return bool(self.root.test(ctx if isinstance(ctx, Mapping) else {}))
+
+    def duration_bounds(self, variable: str = "request.pending_for") -> frozenset[int]:
+        """The `duration(...)` seconds `variable` is compared with: between two of them
+        (and past the last) the predicate's answer cannot change as time passes, which is
+        how visibility finds when a time-dependent `where` can first hold."""
+        return frozenset(
+            n.seconds for n in _walk(self.root) if isinstance(n, Compare) and n.variable == variable
+        )

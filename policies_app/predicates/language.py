@@ -18,6 +18,7 @@ VARIABLE_ORDER = (
     "review.reason",
     "request.user",
     "request.resources",
+    "request.pending_for",
     "reviewer.kind",
     "user.roles",
     "user.traits",
@@ -29,7 +30,9 @@ SCOPES: dict[str, frozenset[str]] = {
     # reviewer.kind: "human", or "rule" for a review written by a review rule, so a set of
     # thresholds can ask for one human besides the rule (README "Review rules").
     "filter": _REVIEW_VARIABLES | {"reviewer.kind"},
-    "where": _REVIEW_VARIABLES - {"review.reason"},
+    # `request.pending_for` is decided when someone reviews: a `where` only (a threshold's
+    # filter is evaluated once, when the review is counted, so time would mean nothing new).
+    "where": (_REVIEW_VARIABLES - {"review.reason"}) | {"request.pending_for"},
     # Notification rules (kind: notification_rule) look at the request only.
     "notification": frozenset(
         {
@@ -61,6 +64,13 @@ INDEXED = frozenset({"reviewer.traits", "request.annotations", "user.traits"})
 STRING_VARIABLES = frozenset(
     {"request.reason", "review.reason", "request.user", "reviewer.kind", "now.weekday", "now.hour"}
 )
+# Durations (seconds): only compared with a `duration("...")` literal, never passed to a
+# function. `request.pending_for` is how long the request has been pending.
+DURATION_VARIABLES = frozenset({"request.pending_for"})
+COMPARISONS = ("<=", ">=", "<", ">")  # longest first, for the lexer
+# duration("...") literals above this are refused: nothing stays pending longer than the
+# 7-day pending ceiling, so a bigger one is a typo that would make a rule never hold.
+MAX_DURATION_LITERAL = 30 * 86400
 
 FUNCTION_ARITY = {"contains": 2, "equals": 2, "regexp.match": 2, "between": 3, "oncall": 1}
 # Functions usable in some scopes only; the others are usable everywhere.

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from policies_app.predicates.language import PredicateError
+from policies_app.predicates.language import COMPARISONS, PredicateError
 
 
 class Kind(Enum):
@@ -20,6 +20,7 @@ class Kind(Enum):
     AND = "&&"
     OR = "||"
     NOT = "!"
+    COMPARE = "comparison"
     EOF = "end"
 
 
@@ -72,6 +73,10 @@ class Lexer:
             if text.startswith(op, i):
                 self.i = i + 2
                 return Token(kind, i, i + 2, op)
+        for op in COMPARISONS:
+            if text.startswith(op, i):
+                self.i = i + len(op)
+                return Token(Kind.COMPARE, i, i + len(op), op)
         if ch in _PUNCTUATION:
             self.i = i + 1
             return Token(_PUNCTUATION[ch], i, i + 1, ch)
@@ -84,7 +89,11 @@ class Lexer:
             after = self._skip_space(m.end())
             call = after < len(text) and text[after] == "("
             return Token(Kind.IDENT, i, m.end(), m.group(), call)
-        hint = {"&": " (did you mean '&&'?)", "|": " (did you mean '||'?)"}.get(ch, "")
+        hint = {
+            "&": " (did you mean '&&'?)",
+            "|": " (did you mean '||'?)",
+            "=": " (comparisons are <, <=, > and >=; use equals(a, b) for text)",
+        }.get(ch, "")
         raise self._error(f"unexpected character {ch!r}{hint}", i)
 
     def _string(self, start: int) -> Token:

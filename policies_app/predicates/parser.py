@@ -5,15 +5,28 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from policies_app.durations import DurationError, format_duration, parse_duration
 from policies_app.matching import validate_pattern
-from policies_app.predicates.evaluator import And, Call, Node, Not, Or, Predicate, Str, Var
+from policies_app.predicates.evaluator import (
+    And,
+    Call,
+    Compare,
+    Node,
+    Not,
+    Or,
+    Predicate,
+    Str,
+    Var,
+)
 from policies_app.predicates.language import (
     ALL_VARIABLES,
+    DURATION_VARIABLES,
     FUNCTION_ARITY,
     FUNCTION_SCOPES,
     INDEXED,
     LITERAL_ARGUMENTS,
     MAX_DEPTH,
+    MAX_DURATION_LITERAL,
     MAX_LENGTH,
     SCOPES,
     VARIABLE_ORDER,
@@ -107,12 +120,92 @@ class Parser:
             self.advance()
             self.depth -= 1
             return node
+        if tok.kind is Kind.IDENT and (
+            (tok.call and tok.value == "duration")
+            or (not tok.call and tok.value in DURATION_VARIABLES)
+        ):
+            return self.comparison()
         if tok.kind is Kind.IDENT and tok.call:
             return self.call()
+        what = "a function call"
+        if self.allowed & DURATION_VARIABLES:
+            what += ' or a comparison such as request.pending_for > duration("2h")'
         raise self.error(
-            f"expected a boolean expression (a function call), got {self.describe(tok)}",
+            f"expected a boolean expression ({what}), got {self.describe(tok)}", tok.pos
+        )
+
+    def comparison(self) -> Compare:
+        """`request.pending_for OP duration("...")`, either way round; OP is <, <=, >, >=."""
+        start = self.tok
+        left = self.duration_operand()
+        op = self.tok
+        if op.kind is not Kind.COMPARE:
+            raise self.error(
+                f"expected <, <=, > or >= after {self.text[start.pos : start.end]}, "
+                f"got {self.describe(op)}",
+                op.pos,
+            )
+        self.advance()
+        right = self.duration_operand()
+        if isinstance(left, Var) == isinstance(right, Var):
+            raise self.error(
+                "compare request.pending_for with a duration, e.g. "
+                'request.pending_for > duration("2h")',
+                start.pos,
+            )
+        if isinstance(left, Var):
+            return Compare(left.name, op.value, right, start.pos)
+        flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op.value]
+        return Compare(right.name, flipped, left, start.pos)
+
+    def duration_operand(self) -> Var | int:
+        """A duration variable, or a `duration("...")` literal's seconds."""
+        tok = self.tok
+        if tok.kind is Kind.IDENT and tok.call and tok.value == "duration":
+            return self.duration_literal()
+        if tok.kind is Kind.IDENT and not tok.call:
+            var = self.variable()
+            if var.name not in DURATION_VARIABLES:
+                raise self.error(
+                    f"{var.name} is not a duration; only request.pending_for can be compared",
+                    var.pos,
+                )
+            return var
+        raise self.error(
+            f'expected request.pending_for or duration("..."), got {self.describe(tok)}',
             tok.pos,
         )
+
+    def duration_literal(self) -> int:
+        name_tok = self.advance()
+        self.advance()  # "(": the lexer only marks `call` when it follows
+        arg = self.tok
+        if arg.kind is not Kind.STRING:
+            raise self.error(
+                f'duration() takes one string literal such as "2h", got {self.describe(arg)}',
+                arg.pos,
+            )
+        self.advance()
+        close = self.tok
+        if close.kind is Kind.EOF:
+            raise self.error("unclosed '(' of duration()", name_tok.end)
+        if close.kind is not Kind.RPAREN:
+            raise self.error(
+                f"duration() takes one argument; expected ')', got {self.describe(close)}",
+                close.pos,
+            )
+        self.advance()
+        try:
+            seconds = parse_duration(arg.value)
+        except DurationError as err:
+            raise self.error(str(err), arg.pos) from None
+        if seconds > MAX_DURATION_LITERAL:
+            raise self.error(
+                f"duration() is at most {format_duration(MAX_DURATION_LITERAL)} "
+                "(nothing stays pending that long)",
+                arg.pos,
+            )
+        return seconds
 
     def call(self) -> Call:
         name_tok = self.advance()
@@ -176,7 +269,14 @@ class Parser:
             self.advance()
             return Str(tok.value, tok.pos)
         if tok.kind is Kind.IDENT and not tok.call:
-            return self.variable()
+            var = self.variable()
+            if var.name in DURATION_VARIABLES:
+                raise self.error(
+                    f"{var.name} is a duration: compare it instead, e.g. "
+                    f'{var.name} > duration("2h")',
+                    var.pos,
+                )
+            return var
         raise self.error(
             f"expected a value (a variable or a string literal), got {self.describe(tok)}",
             tok.pos,

@@ -18,6 +18,7 @@ from accessportal.kernel import outbound, signing
 from accessportal.kernel.choices import NotificationChannel
 from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.notifications.rendering import render_email, render_slack, webhook_body
+from requests_app.services.review_links import review_link_for_email
 
 USER_AGENT = "AccessPortal-Notifier/1"
 # Answers worth retrying; any other 4xx means the request itself is wrong.
@@ -64,7 +65,10 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 
 def send_email(delivery: NotificationDelivery, message: OutboxMessage) -> None:
-    email = render_email(message, recipient=delivery.options.get("username", ""))
+    username = delivery.options.get("username", "")
+    # A reviewer's own email carries their one-time review link (never a chat channel's).
+    link = review_link_for_email(message=message, username=username)
+    email = render_email(message, recipient=username, review_link=link)
     mail = EmailMultiAlternatives(
         email.subject, email.text, settings.DEFAULT_FROM_EMAIL, [delivery.target]
     )

@@ -15,6 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.template.loader import select_template
 from django.utils.dateparse import parse_datetime
 
+from policies_app.durations import humanize_duration
 from requests_app.models import NotificationDelivery, OutboxMessage
 
 HEADLINES = {
@@ -22,6 +23,7 @@ HEADLINES = {
     "request.approved": "{user}'s request for {items} was approved",
     "request.denied": "{user}'s request for {items} was denied",
     "request.expired": "{user}'s request for {items} expired before anyone resolved it",
+    "request.reminder": "Waiting for review: {user}'s request for {items}",
     "access.started": "{user}'s access to {items} has started",
     "access.refused": "{user}'s scheduled access to {items} was not started",
     "access.ending_soon": "{user}'s access to {items} ends soon",
@@ -66,6 +68,10 @@ def message_context(message: OutboxMessage) -> dict:
         "request_id": request_id,
         "url": settings.NOTIFY_REQUEST_URL.format(id=request_id) if request_id else "",
         "payload": payload,
+        # A reminder tier: how long the request had waited when it fired.
+        "waited": humanize_duration(payload["after"])
+        if isinstance(payload.get("after"), int)
+        else "",
     }
 
 
@@ -76,8 +82,9 @@ class Email:
     html: str
 
 
-def render_email(message: OutboxMessage, *, recipient: str = "") -> Email:
-    context = {**message_context(message), "recipient": recipient}
+def render_email(message: OutboxMessage, *, recipient: str = "", review_link: str = "") -> Email:
+    """`review_link`: the recipient's one-time link to approve or deny (services.review_links)."""
+    context = {**message_context(message), "recipient": recipient, "review_link": review_link}
     names = [f"notifications/{message.event}", "notifications/default"]
     text = select_template([f"{n}.txt" for n in names]).render(context)
     html = select_template([f"{n}.html" for n in names]).render(context)
@@ -93,6 +100,8 @@ def render_slack(message: OutboxMessage) -> dict:
     """A Slack-compatible incoming-webhook body (also accepted by Mattermost, Rocket.Chat)."""
     ctx = message_context(message)
     lines = [f"*{_slack_escape(ctx['headline'])}*"]
+    if ctx["waited"]:
+        lines.append(f"Waiting for review for {ctx['waited']}")
     if ctx["reason"]:
         lines.append(f"Reason: {_slack_escape(ctx['reason'])}")
     for key, label in (("resolve_reason", "Decision"), ("revoke_reason", "Revoked because")):

@@ -20,6 +20,8 @@ from policies_app.models import NotificationRule
 from policies_app.predicates import PredicateError, parse
 from requests_app.models import OutboxMessage
 from requests_app.selectors import request_context
+from requests_app.services.escalation import EVENT as REMINDER_EVENT
+from requests_app.services.escalation import reminder_channels
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,25 @@ def _emails(names: list[str]) -> dict[str, str]:
     return {u.get_username(): u.email for u in rows}
 
 
+def _rule_routes(rule: NotificationRule) -> list[Route]:
+    routes: list[Route] = []
+    for channel in rule.spec.get("channels", []):
+        kind = channel.get("type")
+        if kind == NotificationChannel.EMAIL:
+            to = channel.get("to", [])
+            emails = _emails([t for t in to if "@" not in t])
+            for entry in to:
+                address = entry if "@" in entry else emails.get(entry)
+                if address:
+                    options = {} if "@" in entry else {"username": entry}
+                    routes.append(Route(kind, address, rule.name, options))
+        elif kind in (NotificationChannel.SLACK, NotificationChannel.WEBHOOK):
+            target = channel.get("url") or f"env:{channel.get('url_env', '')}"
+            options = {"secret_env": channel["secret_env"]} if "secret_env" in channel else {}
+            routes.append(Route(kind, target, rule.name, options))
+    return routes
+
+
 def routes_for(message: OutboxMessage) -> list[Route]:
     """Every destination of `message`, each once (the first rule naming it wins)."""
     routes: list[Route] = []
@@ -80,23 +101,14 @@ def routes_for(message: OutboxMessage) -> list[Route]:
             if name in emails
         ]
     ctx = predicate_context(message)
+    # A reminder tier naming "#rule" sends to that rule's channels, whatever its events and
+    # condition say (requests_app.services.escalation).
+    named = (
+        set(reminder_channels(message.payload or {})) if message.event == REMINDER_EVENT else set()
+    )
     for rule in NotificationRule.objects.order_by("name"):
-        if not rule_matches(rule, message, ctx):
-            continue
-        for channel in rule.spec.get("channels", []):
-            kind = channel.get("type")
-            if kind == NotificationChannel.EMAIL:
-                to = channel.get("to", [])
-                emails = _emails([t for t in to if "@" not in t])
-                for entry in to:
-                    address = entry if "@" in entry else emails.get(entry)
-                    if address:
-                        options = {} if "@" in entry else {"username": entry}
-                        routes.append(Route(kind, address, rule.name, options))
-            elif kind in (NotificationChannel.SLACK, NotificationChannel.WEBHOOK):
-                target = channel.get("url") or f"env:{channel.get('url_env', '')}"
-                options = {"secret_env": channel["secret_env"]} if "secret_env" in channel else {}
-                routes.append(Route(kind, target, rule.name, options))
+        if rule.name in named or rule_matches(rule, message, ctx):
+            routes += _rule_routes(rule)
     unique: dict[tuple[str, str], Route] = {}
     for route in routes:
         unique.setdefault((route.channel, route.target.lower()), route)

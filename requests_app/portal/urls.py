@@ -10,6 +10,7 @@ from requests_app.portal.views import (
     home,
     my_requests,
     new_request,
+    review_links,
     reviews,
     tokens,
 )
@@ -28,6 +29,7 @@ urlpatterns = [
     path("requests/<uuid:pk>/review/", my_requests.request_review, name="request-review"),
     path("requests/<uuid:pk>/extend/", extend.request_extend, name="request-extend"),
     path("reviews/", reviews.inbox, name="inbox"),
+    path("reviews/link/<str:token>/", review_links.review_link, name="review-link"),
     path("tokens/", tokens.tokens, name="tokens"),
     path("tokens/revoke/", tokens.token_revoke, name="token-revoke"),
     path("tokens/sessions/<int:pk>/revoke/", tokens.session_revoke, name="session-revoke"),

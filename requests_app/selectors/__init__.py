@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -9,16 +11,24 @@ from django.utils import timezone
 from policies_app.engine import PolicySet, Subject
 from policies_app.models import ReviewerProfile
 from policies_app.selectors import subject_for
-from requests_app.models import AccessRequest
+from requests_app.models import AccessRequest, review_open_at
 from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
 
 
-def request_context(request: AccessRequest) -> dict:
-    """The `request.*` variables of predicates for this request."""
+def request_pending_for(request: AccessRequest, now: datetime | None = None) -> float:
+    """`request.pending_for`: seconds since the request was made, until `now` while it is
+    pending, until its resolution after."""
+    end = request.resolved_at or now or timezone.now()
+    return max(0.0, (end - request.created).total_seconds()) if request.created else 0.0
+
+
+def request_context(request: AccessRequest, *, now: datetime | None = None) -> dict:
+    """The `request.*` variables of predicates for this request (`pending_for` at `now`)."""
     return {
         "roles": list(request.roles),
         "reason": request.reason,
         "annotations": dict(request.annotations or {}),
+        "pending_for": request_pending_for(request, now),
     }
 
 
@@ -49,6 +59,70 @@ def reviews_anything(
     return (subject or subject_for(user, policies)).reviews_anything
 
 
+ReviewWindow = tuple[datetime | None, datetime | None]
+
+
+def review_window(
+    subject: Subject, request: AccessRequest, now: datetime | None = None
+) -> ReviewWindow | None:
+    """When `subject`'s standing roles allow reviewing `request`, from `now` until its pending
+    time runs out, as (opens, closes): opens None when they allow it now, closes None when
+    it stays allowed; None when they never allow it in that time. A time-dependent `where`
+    (`request.pending_for > duration("2h")`) is what moves them.
+
+    Exact, not sampled at intervals: `pending_for` is only compared with constants, so the
+    answer can only change at those constants (`Subject.review_time_bounds`); it is
+    evaluated at `now`, at each constant ahead and just past it. Only the first window
+    counts (a rule that allows, refuses, then allows again is found again by the resync).
+    """
+    now = now or timezone.now()
+    review_roles = request.policy.get("review_roles", {})
+    ctx = request_context(request, now=now)
+    waited = ctx["pending_for"]
+    points = [waited]
+    if request.created is not None:
+        lifetime = (request.expires - request.created).total_seconds()
+        points += [
+            at
+            for bound in subject.review_time_bounds
+            for at in (bound, bound + 0.5)  # bounds are whole seconds
+            if waited < at < lifetime
+        ]
+    opens: float | None = None
+    for at in points:
+        allowed = subject.may_review(review_roles, {**ctx, "pending_for": at})
+        if opens is None and allowed:
+            opens = at
+        elif opens is not None and not allowed:
+            return _moment(request, opens, waited), request.created + timedelta(seconds=at)
+    return None if opens is None else (_moment(request, opens, waited), None)
+
+
+def _moment(request: AccessRequest, at: float, waited: float) -> datetime | None:
+    return None if at == waited else request.created + timedelta(seconds=at)
+
+
+def eligible_profile_windows(
+    request: AccessRequest,
+    policies: PolicySet | None = None,
+    *,
+    profiles: list[ReviewerProfile] | None = None,
+    now: datetime | None = None,
+) -> dict[int, ReviewWindow]:
+    """Group id -> `review_window` of each reviewer profile (all, or `profiles`) that may
+    review `request` now or later in its pending time: the policy half of `may_review`,
+    evaluated once per profile instead of once per user."""
+    policies = policies or PolicySet.load()
+    if profiles is None:
+        profiles = list(ReviewerProfile.objects.all())
+    out: dict[int, ReviewWindow] = {}
+    for p in profiles:
+        window = review_window(policies.subject(p.roles, p.traits), request, now)
+        if window is not None:
+            out[p.group_id] = window
+    return dict(sorted(out.items()))
+
+
 def eligible_profile_group_ids(
     request: AccessRequest,
     policies: PolicySet | None = None,
@@ -56,16 +130,9 @@ def eligible_profile_group_ids(
     profiles: list[ReviewerProfile] | None = None,
 ) -> list[int]:
     """Group ids of the reviewer profiles (all, or `profiles`) whose standing roles and
-    traits allow reviewing every item of `request`: the policy half of `may_review`,
-    evaluated once per profile instead of once per user."""
-    policies = policies or PolicySet.load()
-    if profiles is None:
-        profiles = list(ReviewerProfile.objects.all())
-    return sorted(
-        p.group_id
-        for p in profiles
-        if _policy_allows_review(policies.subject(p.roles, p.traits), request)
-    )
+    traits allow reviewing every item of `request` now."""
+    windows = eligible_profile_windows(request, policies, profiles=profiles)
+    return [group for group, (opens, _) in windows.items() if opens is None]
 
 
 def eligible_reviewers(request: AccessRequest, policies: PolicySet | None = None) -> QuerySet:
@@ -76,9 +143,13 @@ def eligible_reviewers(request: AccessRequest, policies: PolicySet | None = None
     if request._state.adding:
         groups = eligible_profile_group_ids(request, policies)
     else:
-        groups = GroupPerm.objects.filter(
-            content_object_id=request.pk, permission__codename="review_accessrequest"
-        ).values("group_id")
+        groups = (
+            GroupPerm.objects.filter(
+                content_object_id=request.pk, permission__codename="review_accessrequest"
+            )
+            .filter(review_open_at(timezone.now()))
+            .values("group_id")
+        )
     return (
         get_user_model()
         .objects.filter(is_active=True, groups__in=groups)

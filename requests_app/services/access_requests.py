@@ -71,6 +71,8 @@ class _ItemRules:
     # Per item, its cap and reason rule: `catalog.request_rule`, the function the portal's
     # catalog shows, so what a user is shown is what the service applies.
     item_rules: dict[str, RequestRule] = field(default_factory=dict)
+    # Reminder and escalation tiers of every rule behind an item, each once.
+    reminders: list[dict] = field(default_factory=list)
 
     def add(self, subject: Subject, item: str, rules: list[RolePolicy], via: list[str]) -> None:
         self.rules[item] = rules
@@ -78,6 +80,9 @@ class _ItemRules:
         self.item_rules[item] = request_rule(subject, rules, via)
         for rule in rules:
             self.book.add_set(item, rule.allow_request.get("thresholds", []))
+            for tier in rule.allow_request.get("reminders", []):
+                if tier not in self.reminders:
+                    self.reminders.append(tier)
 
     @property
     def reason_rule(self) -> tuple[bool, str]:
@@ -312,13 +317,18 @@ def _policy_snapshot(plan: CreatePlan) -> dict:
             "review_roles": items.review_roles,
             "reason_required": required,
             "reason_prompt": prompt,
+            # Sorted by when they fire; `services.escalation` sends each once.
+            "reminders": sorted(items.reminders, key=lambda t: (t["after"], t["notify"])),
         },
     }
 
 
 def _unsaved_request(plan: CreatePlan) -> AccessRequest:
     """The request the plan describes, with its policy snapshot; not saved."""
+    snapshot = _policy_snapshot(plan)
+    tiers = snapshot["policy"]["reminders"]
     return AccessRequest(
+        reminder_due=plan.now + timedelta(seconds=tiers[0]["after"]) if tiers else None,
         user=plan.requester,
         roles=plan.roles,
         resources=plan.resource_ids,
@@ -329,7 +339,7 @@ def _unsaved_request(plan: CreatePlan) -> AccessRequest:
         assume_start_time=plan.start,
         extends=plan.extends,
         suggested_reviewers=plan.suggested_reviewers,
-        **_policy_snapshot(plan),
+        **snapshot,
     )
 
 

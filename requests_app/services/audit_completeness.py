@@ -9,7 +9,8 @@ Which events each row needs, as the services write them:
 - every request: `request.created`; a resolved one the event of its state
   (`request.approved`, `.denied`, `.withdrawn`, `.expired`); a revoked one
   `request.approved` and `request.revoked`; each of its reviews a `review.submitted` by that
-  reviewer (all with the request as target);
+  reviewer; one that was sent reminder tiers `request.reminded` (all with the request as
+  target);
 - every grant (target `grant`): `grant.activated` when a worker started it later than its
   approval; `grant.ended` when a worker recorded its end (not for revoked grants);
   `grant.expiry_warned` when its requester was warned; `grant.activation_refused` when it
@@ -73,6 +74,8 @@ def _request_expectations(request: dict, reviewers: list[int]) -> Iterator[tuple
         yield AuditAction.REQUEST_REVOKED, None
     for reviewer_id in reviewers:
         yield AuditAction.REVIEW_SUBMITTED, reviewer_id
+    if request.get("reminders_sent"):
+        yield AuditAction.REQUEST_REMINDED, None
 
 
 def _grant_expectations(grant: dict, request_revoked_at) -> Iterator[str]:
@@ -131,7 +134,9 @@ def audit_completeness(*, chunk_size: int = 1000) -> CompletenessReport:
     missing: list[MissingEvent] = []
     last = None
     while True:
-        page = AccessRequest.objects.order_by("pk").values("id", "state", "revoked_at")
+        page = AccessRequest.objects.order_by("pk").values(
+            "id", "state", "revoked_at", "reminders_sent"
+        )
         if last is not None:
             page = page.filter(pk__gt=last)
         chunk = list(page[:chunk_size])

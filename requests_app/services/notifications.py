@@ -35,6 +35,8 @@ from requests_app.models import NotificationDelivery, OutboxMessage
 from requests_app.notifications.channels import DeliveryError, deliver
 from requests_app.notifications.routing import routes_for
 from requests_app.selectors import eligible_reviewers
+from requests_app.services.escalation import EVENT as REMINDER_EVENT
+from requests_app.services.escalation import reminder_recipients
 from requests_app.services.jobs import job_after_commit
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,10 @@ def outbox_route(*, message_id: int, now: datetime | None = None) -> bool:
             get_user_model().USERNAME_FIELD, flat=True
         )
         message.recipients = sorted({*message.recipients, *names})
+        fields.append("recipients")
+    elif message.event == REMINDER_EVENT and message.request_id:
+        # A reminder tier's audience, as it is now (services.escalation).
+        message.recipients = reminder_recipients(message.request, message.payload or {})
         fields.append("recipients")
     routes = routes_for(message)
     NotificationDelivery.objects.bulk_create(

@@ -24,28 +24,46 @@ from policies_app.models import ReviewerProfile
 from policies_app.services.profiles import reviewer_profiles_sync
 from requests_app.models import AccessRequest
 from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
-from requests_app.selectors import eligible_profile_group_ids
+from requests_app.selectors import ReviewWindow, eligible_profile_windows
 from requests_app.services.provisioning import provisioning_sync
 
 VIEW = "view_accessrequest"
 REVIEW = "review_accessrequest"
 
 
-def _set_group_rows(request: AccessRequest, wanted: set[int], scope: set[int] | None) -> None:
+def _set_group_rows(
+    request: AccessRequest, wanted: dict[int, ReviewWindow], scope: set[int] | None
+) -> None:
     """Make the profile groups holding view+review on `request` be `wanted` (within `scope`
-    of group ids, or all): stale rows removed, missing ones assigned in bulk."""
+    of group ids, or all), each with its review window: stale rows removed, missing ones
+    assigned in bulk."""
     existing = GroupPerm.objects.filter(content_object=request)
     if scope is not None:
         existing = existing.filter(group_id__in=scope)
-    have = set(existing.values_list("group_id", flat=True))
-    stale = have - wanted
+    have = {
+        group: (opens, closes)
+        for group, opens, closes in existing.values_list(
+            "group_id", "review_opens", "review_closes"
+        )
+    }
+    stale = set(have) - set(wanted)
     if stale:
         existing.filter(group_id__in=stale).delete()
-    missing = list(Group.objects.filter(pk__in=wanted - have))
+    missing = list(Group.objects.filter(pk__in=set(wanted) - set(have)))
     if missing:
         # One INSERT per permission for every missing group (guardian's bulk form).
         assign_perm(VIEW, missing, request)
         assign_perm(REVIEW, missing, request)
+    # Only profiles whose rule depends on `request.pending_for` carry a window: one UPDATE
+    # per distinct window, none at all for requests without such rules.
+    moved: dict[ReviewWindow, list[int]] = {}
+    for group_id, window in wanted.items():
+        if have.get(group_id, (None, None)) != window:
+            moved.setdefault(window, []).append(group_id)
+    for (opens, closes), group_ids in moved.items():
+        GroupPerm.objects.filter(content_object=request, group_id__in=group_ids).update(
+            review_opens=opens, review_closes=closes
+        )
 
 
 def request_permissions_sync(
@@ -55,15 +73,19 @@ def request_permissions_sync(
     profiles: list[ReviewerProfile] | None = None,
 ) -> list[int]:
     """Make the group rows of one PENDING request match policy (for `profiles`, default
-    all); returns the eligible profiles' group ids.
+    all); returns the group ids of the profiles that may review it now.
 
-    A newly created request also gets the requester's view row. Rows of resolved requests
-    are left as they were (whoever reviewed keeps their own view row).
+    A profile whose review rule holds only for part of the request's pending time
+    (`request.pending_for`) gets its rows now, with its window (`review_opens`,
+    `review_closes`): its members see the request at once, work queues and reminders
+    list it within the window, and the review service decides at review time. A newly
+    created request also gets the requester's view row. Rows of resolved requests are
+    left as they were (whoever reviewed keeps their own view row).
     """
-    wanted = set(eligible_profile_group_ids(request, policies, profiles=profiles))
+    wanted = eligible_profile_windows(request, policies, profiles=profiles)
     scope = None if profiles is None else {p.group_id for p in profiles}
     _set_group_rows(request, wanted, scope)
-    return sorted(wanted)
+    return sorted(group for group, (opens, _) in wanted.items() if opens is None)
 
 
 def request_permissions_create(request: AccessRequest, *, policies: PolicySet) -> list[int]:

@@ -215,9 +215,10 @@ def test_review_reason_is_allowed_in_a_filter_but_refused_in_a_where():
 
 
 def test_scopes_list_the_variables_they_allow():
-    assert SCOPES["where"] < SCOPES["filter"]
     # reviewer.kind tells rule reviews from people's; a `where` only ever judges people.
     assert SCOPES["filter"] - SCOPES["where"] == {"review.reason", "reviewer.kind"}
+    # Decided when someone reviews: a `where` only.
+    assert SCOPES["where"] - SCOPES["filter"] == {"request.pending_for"}
 
 
 def test_an_unknown_scope_is_a_programming_error_not_a_predicate_error():

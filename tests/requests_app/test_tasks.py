@@ -241,6 +241,7 @@ def test_scheduled_start_is_queued_for_its_start(
         "activate_due_grants",
         "end_due_grants",
         "warn_ending_grants",
+        "remind_pending_requests",
         "dispatch_due_notifications",
     ],
 )
