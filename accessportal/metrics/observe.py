@@ -54,6 +54,16 @@ PROVISION_CALLS = Counter(
     ["target", "provisioner", "outcome"],
 )
 
+BREAK_GLASS = Counter(
+    "accessportal_break_glass",
+    "Break-glass uses (used) and their ratifications (ratified, rejected; late: after the "
+    "deadline, when the access had already ended).",
+    ["outcome"],
+)
+BREAK_GLASS_OUTCOMES = ("used", "ratified", "rejected", "ratified_late", "rejected_late")
+for _outcome in BREAK_GLASS_OUTCOMES:  # every series exported from the start, at 0
+    BREAK_GLASS.labels(outcome=_outcome)
+
 _OUTCOMES = {"SENT": "sent", "PENDING": "retry", "DEAD": "dead"}
 
 
@@ -108,3 +118,8 @@ def provisioning_called(target: str, provisioner: str, ok: bool) -> None:
     """One call to a provisioning target (outside any transaction, in the worker)."""
     outcome = "ok" if ok else "failed"
     PROVISION_CALLS.labels(target=target, provisioner=provisioner, outcome=outcome).inc()
+
+
+def break_glass(outcome: str) -> None:
+    """A break-glass use opened, ratified or rejected (BREAK_GLASS_OUTCOMES), on commit."""
+    transaction.on_commit(lambda: BREAK_GLASS.labels(outcome=outcome).inc())

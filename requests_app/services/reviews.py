@@ -58,6 +58,22 @@ def _check_review_reason(request: AccessRequest, reason: str) -> None:
     )
 
 
+def reviewer_refusal(
+    request: AccessRequest, reviewer: AbstractBaseUser, *, subject: Subject | None = None
+) -> NotAllowed | None:
+    """Why `reviewer` is not someone who may judge `request` at all, whatever its state:
+    their own request (SelfReviewRefused, superusers included) or standing roles that do not
+    allow reviewing it (`may_review`, NotAllowed). `review_refusal`'s first two checks, and
+    the whole rule for who may ratify a break-glass use."""
+    if request.user_id == reviewer.pk:
+        return SelfReviewRefused("nobody may review their own request")
+    if subject is None:
+        subject = subject_for(reviewer, PolicySet.load())
+    if not may_review(request, reviewer, subject):
+        return NotAllowed("your roles do not allow you to review this request")
+    return None
+
+
 def review_refusal(
     request: AccessRequest,
     reviewer: AbstractBaseUser,
@@ -75,12 +91,8 @@ def review_refusal(
     say up front why a request cannot be reviewed. `subject`: the reviewer's, when the
     caller evaluates many requests; `reviews`: the request's reviews when already fetched.
     """
-    if request.user_id == reviewer.pk:
-        return SelfReviewRefused("nobody may review their own request")
-    if subject is None:
-        subject = subject_for(reviewer, PolicySet.load())
-    if not may_review(request, reviewer, subject):
-        return NotAllowed("your roles do not allow you to review this request")
+    if (refusal := reviewer_refusal(request, reviewer, subject=subject)) is not None:
+        return refusal
     try:
         ensure_pending(request)
     except NotPending as err:
