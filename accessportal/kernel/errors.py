@@ -139,7 +139,7 @@ class BreakGlassUnratified(Conflict):
 
 
 class NotAwaitingRatification(Conflict):
-    """The request is not a break-glass use awaiting ratification (never was one, already
-    ratified or rejected, or its deadline passed before it was ratified)."""
+    """The request is not a break-glass use awaiting ratification (never was one, or already
+    ratified or rejected)."""
 
     code = "not_awaiting_ratification"

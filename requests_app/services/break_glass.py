@@ -247,6 +247,7 @@ def break_glass_decide(
         glass.state, action = Ratification.REJECTED, AuditAction.BREAK_GLASS_REJECTED
     glass.decided_at, glass.decided_by, glass.decision_reason = now, reviewer, reason
     glass.save(update_fields=["state", "decided_at", "decided_by", "decision_reason"])
+    request.save(update_fields=["updated"])  # a new version (ETag) for what it shows
     rejected = glass.state == Ratification.REJECTED
     outbox_enqueue(
         event=f"break_glass.{'rejected' if rejected else 'ratified'}",

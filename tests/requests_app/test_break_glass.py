@@ -28,43 +28,9 @@ from requests_app.models import AccessRequest, Grant, OutboxMessage
 from requests_app.selectors.access import access_check
 from requests_app.services.break_glass import break_glass_decide, break_glass_open
 from requests_app.services.notifications import outbox_dispatch
-from tests.policies import engineer_requests
+from tests.policies import BREAK_GLASS, engineer_requests
 
 T0 = "2026-04-01 09:00Z"
-BREAK_GLASS = """
-kind: role
-name: engineer
-spec:
-  allow:
-    request:
-      roles: [db-admin]
-      search_as_roles: [prod-access]
-      break_glass: {ratify_within: 1h, notify: [security]}
----
-kind: role
-name: dev-requester
-spec:
-  allow:
-    request:
-      roles: [dev-admin]
----
-kind: user
-name: alice
-email: alice@example.com
-roles: [engineer, dev-requester]
----
-kind: user
-name: bob
-email: bob@example.com
-roles: [reviewer]
----
-kind: notification_rule
-name: security
-spec:
-  events: [access.ending_soon]
-  channels:
-    - {type: email, to: [security@example.com]}
-"""
 
 
 @pytest.fixture
