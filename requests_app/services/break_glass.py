@@ -46,27 +46,22 @@ VERDICTS = (RATIFY, REJECT)
 
 
 def break_glass_policy(items: _ItemRules) -> dict:
-    """The break-glass rule of a request for `items`: the shortest `ratify_within` and every
-    `notify` name among the rules that allow each item. Raises BreakGlassNotAllowed naming
-    the items no allowing rule lets break glass (every item must allow it)."""
-    within: list[int] = []
-    notify: dict[str, None] = {}
-    refused = []
-    for item, rules in items.rules.items():
-        glass = [r.allow_request.get("break_glass") for r in rules]
-        glass = [g for g in glass if g]
-        if not glass:
-            refused.append(item.split(":", 1)[1])
-            continue
-        within.append(min(g["ratify_within"] for g in glass))
-        notify.update(dict.fromkeys(n for g in glass for n in g.get("notify", [])))
+    """The break-glass rule of a request for `items` (`catalog.request_rule` per item, what
+    the portal's form shows): the shortest `ratify_within` and every `notify` name. Raises
+    BreakGlassNotAllowed naming the items no allowing rule lets break glass (every item
+    must allow it)."""
+    rules = items.item_rules
+    refused = [item.split(":", 1)[1] for item, r in rules.items() if r.break_glass_within is None]
     if refused:
         raise BreakGlassNotAllowed(
             f"break-glass is not allowed for {', '.join(refused)}: no role of yours allows "
             f"break-glass access to it (ask for it with an ordinary request)",
             field="break_glass",
         )
-    return {"ratify_within": min(within), "notify": list(notify)}
+    return {
+        "ratify_within": min(r.break_glass_within for r in rules.values()),
+        "notify": list(dict.fromkeys(n for r in rules.values() for n in r.break_glass_notify)),
+    }
 
 
 def _unratified(user_id: object) -> BreakGlass | None:
