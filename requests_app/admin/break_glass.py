@@ -24,7 +24,7 @@ from requests_app.admin.requests.queue import reviews_anything
 from requests_app.break_glass_models import BreakGlass, Ratification
 from requests_app.models import AccessRequest
 from requests_app.selectors.break_glass import break_glass_awaiting_for, break_glass_flagged
-from requests_app.services.break_glass import REJECT, break_glass_decide
+from requests_app.services.break_glass import PAST, REJECT, break_glass_decide
 
 CONFIRM_TEMPLATE = "admin/requests_app/breakglass/ratify_confirm.html"
 MINE = "mine"
@@ -59,6 +59,7 @@ class RatificationFilter(SimpleListFilter):
 
 def _decide(verdict: str):
     verb = "Reject" if verdict == REJECT else "Ratify"
+    done_word = PAST[verdict]
 
     def action(modeladmin, request: HttpRequest, queryset: QuerySet):
         uses = list(queryset.select_related("request__user", "user").order_by("deadline"))
@@ -75,12 +76,12 @@ def _decide(verdict: str):
                         reason=form.cleaned_data["reason"],
                     )
                 except DomainError as err:
-                    messages.error(request, f"{label}: not {verb.lower()}ed: {err.message}.")
+                    messages.error(request, f"{label}: not {done_word}: {err.message}.")
                     continue
                 done += 1
-                messages.success(request, f"{label}: {verb.lower()}ed.")
+                messages.success(request, f"{label}: {done_word}.")
             level = messages.SUCCESS if done == len(uses) else messages.WARNING
-            modeladmin.message_user(request, f"{done} of {len(uses)} {verb.lower()}ed.", level)
+            modeladmin.message_user(request, f"{done} of {len(uses)} {done_word}.", level)
             return None
         context = {
             **modeladmin.admin_site.each_context(request),

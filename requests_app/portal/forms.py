@@ -249,7 +249,7 @@ class RatifyForm(forms.Form):
         label="Verdict", choices=[("ratify", "Ratify"), ("reject", "Reject")]
     )
     reason = forms.CharField(
-        label="Reason (required)",
+        label="Reason",
         required=False,
         max_length=4096,
         widget=forms.Textarea(attrs={"rows": 2, "required": True}),

@@ -43,6 +43,7 @@ from requests_app.services.text import clean_text
 RATIFY = "ratify"
 REJECT = "reject"
 VERDICTS = (RATIFY, REJECT)
+PAST = {RATIFY: "ratified", REJECT: "rejected"}  # how surfaces report a verdict
 
 
 def break_glass_policy(items: _ItemRules) -> dict:

@@ -18,7 +18,7 @@ from requests_app.portal.forms import RatifyForm, add_domain_error
 from requests_app.portal.views.base import portal_render, portal_view, safe_next
 from requests_app.portal.views.my_requests import visible_request
 from requests_app.selectors.break_glass import break_glass_awaiting_for, break_glass_flagged
-from requests_app.services.break_glass import break_glass_decide
+from requests_app.services.break_glass import PAST, break_glass_decide
 
 QUEUE_LIMIT = 100
 
@@ -67,7 +67,7 @@ def request_ratify(request: HttpRequest, pk) -> HttpResponse:
                 if verdict == "reject"
                 else "Its access runs to the end of its approved window."
             )
-            messages.success(request, f"You {verdict}ed {name}'s break-glass access. {outcome}")
+            messages.success(request, f"You {PAST[verdict]} {name}'s break-glass access. {outcome}")
             return redirect(safe_next(request, reverse("portal:inbox")))
     items = ratification_queue(request.user)
     for item in items:
