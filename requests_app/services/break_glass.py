@@ -226,9 +226,11 @@ def break_glass_decide(
     data: dict = {"reason": reason, "late": late, "ratify_by": glass.deadline}
     if verdict == RATIFY:
         if not late and request.state == RequestState.APPROVED:
-            # request → grants → audit head: the lock order of every writer.
-            grants = Grant.objects.select_for_update().filter(request=request, revoked_at=None)
-            grants.filter(ended_at=None).update(expires=glass.window_expires)
+            # The UPDATE locks the grants after the request, before the audit head: the lock
+            # order of every writer. A grant the end sweep already recorded ended is left.
+            Grant.objects.filter(request=request, revoked_at=None, ended_at=None).update(
+                expires=glass.window_expires
+            )
             request.access_expires = glass.window_expires
             request.save(update_fields=["access_expires", "updated"])
             data["access_expires"] = glass.window_expires
