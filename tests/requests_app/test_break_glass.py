@@ -26,6 +26,7 @@ from policies_app.documents.roles import export_role_spec, normalize_role
 from requests_app.break_glass_models import BreakGlass, Ratification
 from requests_app.models import AccessRequest, Grant, OutboxMessage
 from requests_app.selectors.access import access_check
+from requests_app.selectors.break_glass import break_glass_awaiting_for
 from requests_app.services.break_glass import break_glass_decide, break_glass_open
 from requests_app.services.notifications import outbox_dispatch
 from tests.policies import BREAK_GLASS, engineer_requests
@@ -235,3 +236,14 @@ def test_break_glass_policy_exports_as_written():
         "ratify_within": "1h",
         "notify": ["security"],
     }
+
+
+def test_a_reviewer_who_joins_later_sees_the_use_awaiting_ratification(
+    glass_policy, requester, apply_yaml, user
+):
+    request = _open(requester)
+    # dan reviews with a profile nobody had when the request was made (reviewer + auditor).
+    apply_yaml("kind: user\nname: dan\nroles: [reviewer, auditor]\n")
+    dan = user("dan")
+    assert list(break_glass_awaiting_for(dan)) == [request]
+    break_glass_decide(request_id=request.id, reviewer=dan, verdict="ratify", reason="seen")
