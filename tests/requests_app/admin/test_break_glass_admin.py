@@ -73,3 +73,11 @@ def test_requester_cannot_ratify_their_own_from_the_desk(login, glass_use, staff
     assert "ratify_selected" not in client.get(CHANGELIST).content.decode()
     _act(client, "ratify_selected", glass_use, "me")
     assert BreakGlass.objects.get().state == Ratification.AWAITING
+
+
+def test_request_page_shows_the_break_glass_status(login, glass_use):
+    page = login("bob").get(f"/admin/requests_app/accessrequest/{glass_use.pk}/change/")
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "Break-glass access" in body and "awaiting ratification" in body
+    assert "?ratification=mine" in body
