@@ -122,7 +122,7 @@ def break_glass_open(
         raise _refuse_second(found)
     request = _unsaved_request(plan)
     request.policy = {**request.policy, "break_glass": policy}  # snapshotted (invariant 8)
-    _write(request, plan.policies)
+    _write(request, plan.policies, notify=False)  # reviewers hear of it as break_glass.opened
     now = plan.now
     deadline = now + timedelta(seconds=policy["ratify_within"])
     resolve_locked(

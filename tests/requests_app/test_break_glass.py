@@ -75,6 +75,11 @@ def test_break_glass_notifies_the_security_rule_and_the_eligible_reviewers(
     assert {"security@example.com", "bob@example.com"} <= told
     message.refresh_from_db()
     assert "bob" in message.recipients and "alice" not in message.recipients
+    # Not also asked to review something already approved.
+    events = set(
+        OutboxMessage.objects.filter(request_id=request.id).values_list("event", flat=True)
+    )
+    assert events == {"break_glass.opened", "request.approved"}
 
 
 def test_ratified_access_continues_to_the_full_window(glass_policy, requester, reviewer):
