@@ -32,6 +32,10 @@ class RequestRule:
     max_duration: int
     reason_required: bool
     reason_prompt: str
+    # Break-glass: the shortest `ratify_within` among the allowing rules that allow it (None:
+    # no rule does), and every `notify` name they list.
+    break_glass_within: int | None = None
+    break_glass_notify: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,14 @@ def request_rule(subject: Subject, rules: list[RolePolicy], via: list[str]) -> R
     default = settings.ACCESS_DEFAULT_DURATION
     cap = max((r.allow_request.get("max_duration") or default for r in rules), default=default)
     required, prompt = subject.reason_rule(via)
-    return RequestRule(max_duration=cap, reason_required=required, reason_prompt=prompt)
+    glass = [g for g in (r.allow_request.get("break_glass") for r in rules) if g]
+    return RequestRule(
+        max_duration=cap,
+        reason_required=required,
+        reason_prompt=prompt,
+        break_glass_within=min((g["ratify_within"] for g in glass), default=None),
+        break_glass_notify=tuple(dict.fromkeys(n for g in glass for n in g.get("notify", []))),
+    )
 
 
 def requestable_roles(

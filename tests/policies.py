@@ -90,3 +90,42 @@ def engineers_and_reviewers(engineers: list[str], reviewers: list[str]) -> str:
         "    review_requests: {roles: [db-admin]}\n"
         + "".join(f"---\nkind: user\nname: {n}\nroles: [{r}]\n" for n, r in users)
     )
+
+
+# alice may break glass for db-admin (ratify within 1h, the `security` rule told), but not
+# for dev-admin; bob (with an address) reviews, so he ratifies. The `security` rule's own
+# events do not include break-glass: the policy's `notify` reaches it all the same.
+BREAK_GLASS = """
+kind: role
+name: engineer
+spec:
+  allow:
+    request:
+      roles: [db-admin]
+      search_as_roles: [prod-access]
+      break_glass: {ratify_within: 1h, notify: [security]}
+---
+kind: role
+name: dev-requester
+spec:
+  allow:
+    request:
+      roles: [dev-admin]
+---
+kind: user
+name: alice
+email: alice@example.com
+roles: [engineer, dev-requester]
+---
+kind: user
+name: bob
+email: bob@example.com
+roles: [reviewer]
+---
+kind: notification_rule
+name: security
+spec:
+  events: [access.ending_soon]
+  channels:
+    - {type: email, to: [security@example.com]}
+"""

@@ -28,14 +28,20 @@ REQUEST = {
     "assume_start_time": "--start",
     "suggested_reviewers": "--reviewers",
     "dry_run": "--dry-run",
+    "break_glass": "--break-glass",
 }
 REVIEW = {"state": "--approve/--deny", "reason": "--reason", "assume_start_time": "--start"}
 REASON = {"reason": "--reason"}
+RATIFY = {"verdict": "--reject", "reason": "--reason"}
 CREDENTIALS = {"audience": "--audience"}
 ACCESS_CHECK = {"user": "USER", "role": "--role", "resource": "--resource"}
 LOGIN = {"username": "--user"}
 RESOURCES = {"kind": "--kind", "label": "--label", "search": "QUERY"}
-REQUEST_LS = {"state": "--state", "user": "--user", "scope": "--mine/--reviewable/--reviewed"}
+REQUEST_LS = {
+    "state": "--state",
+    "user": "--user",
+    "scope": "--mine/--reviewable/--reviewed/--awaiting-ratification",
+}
 GRANTS_LS = {"user": "--user", "active": "--active"}
 
 _WHOLE_FORM = ("non_field_errors", "__all__")

@@ -115,6 +115,7 @@ def render_request(ctx: Context, req: dict) -> str:
             ("Thresholds", "; ".join(threshold_text(t) for t in req.get("thresholds") or [])),
             ("Decision", str(req.get("resolve_reason") or "")),
             ("Revoked", str(req.get("revoke_reason") or "")),
+            ("Break glass", break_glass_text(req, now, style)),
         ]
     )
     if reviews(req):
@@ -136,3 +137,16 @@ def fetch(ctx: Context, request_id: str) -> dict:
     if not isinstance(req, dict):
         raise NetworkError("the server's answer was not a request object")
     return req
+
+
+def break_glass_text(req: dict, now, style) -> str:
+    """A break-glass use's ratification: its status, and its deadline or who decided."""
+    glass = req.get("break_glass")
+    if not isinstance(glass, dict):
+        return ""
+    status = str(glass.get("status") or "")
+    if glass.get("state") == "AWAITING" and "timed out" not in status:
+        return f"{status}, by {output.when(glass.get('deadline'), now, style=style)}"
+    if glass.get("decided_by"):
+        return f"{status} by {username(glass.get('decided_by'))}: {glass.get('decision_reason')}"
+    return status

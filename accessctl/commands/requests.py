@@ -77,6 +77,18 @@ examples:
   accessctl request review 3f2c9d1e-... --deny --reason "use the read-only role"
   accessctl request review 3f2c9d1e-... --approve --start 2026-11-26T08:00:00Z"""
 
+RATIFY_HELP = """\
+Ratify (the default) or reject a break-glass use: emergency access its requester approved
+on their own authority, which the request's eligible reviewers judge afterwards. Ratified
+before its deadline, the access runs to its approved end; rejected, it is revoked now and
+the requester is flagged. Unratified, it ended at the deadline. A reason is required.
+
+examples:
+  accessctl request ls --awaiting-ratification
+  accessctl request ratify 3f2c9d1e-... --reason "INC-4711 is real"
+  accessctl request ratify 3f2c9d1e-... --reject --reason "no incident matches"
+"""
+
 WITHDRAW_HELP = """\
 Withdraw one of your own pending requests. It ends in the WITHDRAWN state (requests
 are never deleted).
@@ -133,6 +145,13 @@ def register(sub, common) -> None:
         help="start the access no earlier than this RFC 3339 time (at most 7 days ahead)",
     )
     add_outcome_options(p, noun="request")
+    p.add_argument(
+        "--break-glass",
+        action="store_true",
+        help="emergency access, approved at once on your own authority where policy allows "
+        "it; a reason is required, reviewers are told at once and must ratify it before its "
+        "deadline, or the access ends there",
+    )
     p.set_defaults(func=create, parser=p)
 
     p = rsub.add_parser(
@@ -160,6 +179,13 @@ def register(sub, common) -> None:
         action="store_const",
         const="reviewed",
         help="only those you have reviewed",
+    )
+    scope.add_argument(
+        "--awaiting-ratification",
+        dest="scope",
+        action="store_const",
+        const="awaiting_ratification",
+        help="only break-glass uses waiting for you to ratify or reject them",
     )
     p.add_argument(
         "--state",
@@ -220,6 +246,26 @@ def register(sub, common) -> None:
     p.add_argument("--reason", default="", help="why (recorded in the audit log)")
     p.set_defaults(func=withdraw, parser=p)
 
+    p = rsub.add_parser(
+        "ratify",
+        parents=[common],
+        help="ratify or reject a break-glass use",
+        description=RATIFY_HELP,
+        formatter_class=HELP_FORMAT,
+    )
+    p.add_argument("id", metavar="ID", help=ID_HELP)
+    verdict = p.add_mutually_exclusive_group()
+    verdict.add_argument(
+        "--reject",
+        dest="verdict",
+        action="store_const",
+        const="reject",
+        default="ratify",
+        help="reject it: the access is revoked now and the requester flagged",
+    )
+    p.add_argument("--reason", default="", help="why (required; shown and audited)")
+    p.set_defaults(func=ratify, parser=p)
+
     request_extend.register(rsub, common)
 
 
@@ -232,6 +278,19 @@ def create(ctx: Context, args) -> int:
     fields = {"roles": args.roles, "resources": args.resources}
     if args.start:
         fields["assume_start_time"] = args.start
+    if args.break_glass:
+        options = {
+            "--dry-run": args.dry_run,
+            "--start": args.start,
+            "--request-ttl": args.request_ttl,
+            "--wait": args.wait,
+        }
+        given = [flag for flag, value in options.items() if value]
+        if given:
+            args.parser.error(
+                f"--break-glass is approved at once: {', '.join(given)} does not apply"
+            )
+        fields["break_glass"] = True
     with flags.named_flags(flags.REQUEST):
         req = ctx.client.post("requests/", submit_body(args, **fields))
     return show_submitted(
@@ -335,4 +394,29 @@ def withdraw(ctx: Context, args) -> int:
         ctx.dump(req)
     else:
         ctx.print(f"Withdrew request {rid}.")
+    return EXIT_OK
+
+
+def ratify(ctx: Context, args) -> int:
+    rid = resolve_request(ctx, args.id)
+    body = {"verdict": args.verdict, "reason": args.reason}
+    try:
+        with flags.named_flags(flags.RATIFY):
+            req = ctx.client.post(f"requests/{rid}/ratify/", body)
+    except ServerError as exc:
+        raise not_found_as(exc, f"request {rid}") from None
+    if ctx.json:
+        ctx.dump(req)
+        return EXIT_OK
+    req = req if isinstance(req, dict) else {}
+    verb = "ratified" if args.verdict == "ratify" else "rejected"
+    ctx.print(
+        f"You {verb} the break-glass use {rid} "
+        f"({', '.join(items(req))} for {username(req.get('user'))})."
+    )
+    now = output.now_utc()
+    if req.get("state") == "REVOKED":
+        ctx.print("Its access was revoked now and its requester flagged.")
+    elif req.get("state") == "APPROVED" and req.get("access_expires"):
+        ctx.print(f"Access continues until {output.when(req.get('access_expires'), now)}.")
     return EXIT_OK

@@ -61,6 +61,9 @@ class AuditAction:
     PROVISION_DRIFT_REMOVED = "provision.drift_removed"
     PROVISION_RETRIED = "provision.retried"
     PROVISION_RECONCILE_REQUESTED = "provision.reconcile_requested"
+    BREAK_GLASS_OPENED = "break_glass.opened"
+    BREAK_GLASS_RATIFIED = "break_glass.ratified"
+    BREAK_GLASS_REJECTED = "break_glass.rejected"
 
 
 # The event that moves a PENDING request to each state it is resolved to.
@@ -87,6 +90,15 @@ class NotificationEvent(models.TextChoices):
     PROVISION_FAILED = (
         "provision.failed",
         "Provisioning failed (requester and the request's eligible reviewers)",
+    )
+    BREAK_GLASS_OPENED = (
+        "break_glass.opened",
+        "Break-glass access taken (the policy's notify list and the eligible reviewers)",
+    )
+    BREAK_GLASS_RATIFIED = "break_glass.ratified", "Break-glass ratified (requester)"
+    BREAK_GLASS_REJECTED = (
+        "break_glass.rejected",
+        "Break-glass rejected and revoked (requester and the policy's notify list)",
     )
 
 

@@ -122,3 +122,24 @@ class DatabaseUnavailable(DomainError):
 
     status = 503
     code = "database_unavailable"
+
+
+class BreakGlassNotAllowed(NotAllowed):
+    """Break-glass was asked for an item whose request policy does not allow it
+    (`break_glass` in the role's `allow.request`)."""
+
+    code = "break_glass_not_allowed"
+
+
+class BreakGlassUnratified(Conflict):
+    """The user already has a break-glass use awaiting ratification: it must be ratified or
+    rejected before they may break glass again."""
+
+    code = "break_glass_unratified"
+
+
+class NotAwaitingRatification(Conflict):
+    """The request is not a break-glass use awaiting ratification (never was one, or already
+    ratified or rejected)."""
+
+    code = "not_awaiting_ratification"

@@ -172,6 +172,15 @@ class DatabaseCollector(Collector):
             heartbeat.add_metric([name], _age(now, beats.get(name)))
         yield heartbeat
 
+        glass = _gauge(
+            "accessportal_break_glass_unratified",
+            "Break-glass uses not ratified: awaiting (before the deadline), timed_out (after).",
+            ["state"],
+        )
+        for state in ("awaiting", "timed_out"):
+            glass.add_metric([state], snap.get("break_glass_unratified", {}).get(state, 0))
+        yield glass
+
         chain = _gauge("accessportal_audit_chain_length", "Events in the audit hash chain.")
         chain.add_metric([], snap["audit_chain_length"])
         yield chain

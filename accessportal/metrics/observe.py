@@ -60,6 +60,16 @@ ONCALL_LOOKUPS = Counter(
     ["source", "outcome"],
 )
 
+BREAK_GLASS = Counter(
+    "accessportal_break_glass",
+    "Break-glass uses (used) and their ratifications (ratified, rejected; late: after the "
+    "deadline, when the access had already ended).",
+    ["outcome"],
+)
+BREAK_GLASS_OUTCOMES = ("used", "ratified", "rejected", "ratified_late", "rejected_late")
+for _outcome in BREAK_GLASS_OUTCOMES:  # every series exported from the start, at 0
+    BREAK_GLASS.labels(outcome=_outcome)
+
 _OUTCOMES = {"SENT": "sent", "PENDING": "retry", "DEAD": "dead"}
 
 
@@ -120,3 +130,8 @@ def oncall_looked_up(source: str, ok: bool) -> None:
     """One call to an on-call source (outside any transaction); a failure makes oncall()
     false, so the rule does not fire."""
     ONCALL_LOOKUPS.labels(source=source, outcome="ok" if ok else "failed").inc()
+
+
+def break_glass(outcome: str) -> None:
+    """A break-glass use opened, ratified or rejected (BREAK_GLASS_OUTCOMES), on commit."""
+    transaction.on_commit(lambda: BREAK_GLASS.labels(outcome=outcome).inc())

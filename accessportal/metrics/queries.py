@@ -22,6 +22,7 @@ from policies_app.models import ProvisionTarget
 from requests_app.models import (
     PROVISION_UNSETTLED,
     AccessRequest,
+    BreakGlass,
     Grant,
     Heartbeat,
     NotificationDelivery,
@@ -158,6 +159,15 @@ def audit_chain_length() -> int:
     return AuditChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
 
 
+def break_glass_unratified(now: datetime, limit: int) -> dict[str, int]:
+    """Break-glass uses awaiting ratification: before their deadline (`awaiting`) and past
+    it (`timed_out`: their access ended unratified); index `break_glass_awaiting`."""
+    rows = _first(BreakGlass.objects.filter(state="AWAITING"), limit).aggregate(
+        awaiting=Count("pk", filter=Q(deadline__gt=now)), total=Count("pk")
+    )
+    return {"awaiting": rows["awaiting"], "timed_out": rows["total"] - rows["awaiting"]}
+
+
 def snapshot(*, now: datetime, limit: int) -> dict:
     """Every state value the collector reports, as plain JSON-able data (cached)."""
     backlog, dead = outbox_by_channel(now, limit)
@@ -181,4 +191,5 @@ def snapshot(*, now: datetime, limit: int) -> dict:
         ],
         "heartbeats": heartbeats(),
         "audit_chain_length": audit_chain_length(),
+        "break_glass_unratified": break_glass_unratified(now, limit),
     }

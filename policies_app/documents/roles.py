@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
-from policies_app.documents.checker import Checker, Problem
+from policies_app.documents.checker import NAME_RE, Checker, Problem
 from policies_app.documents.provision import export_provision, normalize_provision
 from policies_app.documents.reminders import export_reminders, normalize_reminders
 from policies_app.durations import DurationError, format_duration, parse_duration
@@ -16,6 +16,11 @@ PERMISSION_RE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 REASON_MODES = ("optional", "required")
 REQUEST_ACCESS = ("optional", "reason", "always")
 MAX_THRESHOLDS = 50
+# Break-glass: how long the role's reviewers get to ratify emergency access (its access is
+# capped at that deadline until they do), and how many names `notify` may list.
+BREAK_GLASS_RATIFY_MIN = 5 * 60
+BREAK_GLASS_RATIFY_MAX = 24 * 3600
+BREAK_GLASS_MAX_NOTIFY = 20
 
 
 def _duration(check: Checker, value: Any, field: str, ceiling: int) -> int | None:
@@ -41,6 +46,7 @@ def _request_conditions(check: Checker, raw: Any, field: str, *, allow: bool) ->
             "max_duration",
             "reason",
             "annotations",
+            "break_glass",
             "reminders",
         }
     raw = check.mapping(raw, field, allowed)
@@ -101,7 +107,42 @@ def _request_conditions(check: Checker, raw: Any, field: str, *, allow: bool) ->
     # Stored only when given, so the specs of roles without reminders stay as they were.
     if reminders := normalize_reminders(check, raw.get("reminders"), f"{field}.reminders"):
         out["reminders"] = reminders
+    # Stored only when given, so the specs of roles without break-glass stay as they were.
+    if break_glass := _break_glass(check, raw.get("break_glass"), f"{field}.break_glass"):
+        out["break_glass"] = break_glass
     return out
+
+
+def _break_glass(check: Checker, raw: Any, field: str) -> dict | None:
+    """`break_glass: {ratify_within: 1h, notify: [security]}`: emergency access approved by
+    the requester at once, capped at `ratify_within` unless the role's reviewers ratify it.
+    `notify` names notification rules (their channels) or user names, as routing reads them."""
+    if raw is None:
+        return None
+    raw = check.mapping(raw, field, {"ratify_within", "notify"})
+    if raw.get("ratify_within") in (None, ""):
+        check.add(f"{field}.ratify_within", "is required (how long reviewers have to ratify)")
+        within = None
+    else:
+        within = _duration(
+            check, raw.get("ratify_within"), f"{field}.ratify_within", BREAK_GLASS_RATIFY_MAX
+        )
+        if within is not None and within < BREAK_GLASS_RATIFY_MIN:
+            check.add(
+                f"{field}.ratify_within", f"at least {format_duration(BREAK_GLASS_RATIFY_MIN)}"
+            )
+            within = None
+    notify = check.string_list(raw.get("notify"), f"{field}.notify")
+    if len(notify) > BREAK_GLASS_MAX_NOTIFY:
+        check.add(f"{field}.notify", f"at most {BREAK_GLASS_MAX_NOTIFY} names")
+        notify = []
+    for i, name in enumerate(notify):
+        if not NAME_RE.match(name):
+            check.add(
+                f"{field}.notify[{i}]",
+                f"{name!r} is not a notification rule or user name (letters, digits, _ . : @ -)",
+            )
+    return {"ratify_within": within or BREAK_GLASS_RATIFY_MIN, "notify": notify}
 
 
 def _review_conditions(check: Checker, raw: Any, field: str) -> dict:
@@ -187,6 +228,9 @@ def export_role_spec(spec: dict) -> dict:
         request["max_duration"] = format_duration(request["max_duration"])
     if "reminders" in request:
         request["reminders"] = export_reminders(request["reminders"])
+    if "break_glass" in request:
+        glass = request["break_glass"]
+        glass["ratify_within"] = format_duration(glass["ratify_within"])
     if request.get("reason") == {"mode": "optional"}:
         del request["reason"]
     for threshold in request.get("thresholds", []):

@@ -3,7 +3,8 @@
 One small module per concern, each registering its ModelAdmins when imported here:
 `requests/` (a package: `queue`, the "Pending for me" queue; `access_requests`, every visible
 request and the request page; `reviews`),
-`grants` (active and past access, revoke), `audit` (the read-only audit log), `accounts`
+`grants` (active and past access, revoke), `break_glass` (the ratification queue),
+`audit` (the read-only audit log), `accounts`
 (Django's User and Group admin, every privilege change audited), `signing_keys` (the
 credential signing keys, read-only), `denied` (the 403 page inside /admin/, wired as
 handler403 in accessportal/urls.py). Other
@@ -15,6 +16,7 @@ from django.contrib import admin
 from requests_app.admin import (  # noqa: F401 (registers admins)
     accounts,
     audit,
+    break_glass,
     grants,
     outbox,
     provisioning,

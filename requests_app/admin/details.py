@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from accessportal.kernel.choices import RequestState
@@ -21,7 +22,7 @@ from accessportal.kernel.models import AuditEvent
 from policies_app.models import Resource, Role
 from policies_app.selectors import user_traits
 from requests_app.admin import display
-from requests_app.models import AccessRequest
+from requests_app.models import AccessRequest, BreakGlass
 from requests_app.selectors import eligible_reviewer_ids, requests_needing_review
 from requests_app.services.grants import may_revoke
 from requests_app.services.reviews import review_reason_required, review_refusal
@@ -188,4 +189,18 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
         "next_up": next_up,
         "reason_required": review_reason_required(request),
         "reason_prompt": request.policy.get("reason_prompt", ""),
+        **_break_glass(request, now),
+    }
+
+
+def _break_glass(request: AccessRequest, now) -> dict:
+    """A break-glass use's ratification and where to judge it; nothing for other requests."""
+    glass = BreakGlass.objects.select_related("decided_by").filter(request=request).first()
+    if glass is None:
+        return {}
+    return {
+        "glass": glass,
+        "glass_status": glass.status_at(now),
+        "glass_queue_url": reverse("admin:requests_app_breakglass_changelist")
+        + "?ratification=mine",
     }

@@ -63,3 +63,15 @@ class RevokeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "class": "ap-reason"}),
         error_messages={"required": "A reason is required to revoke access."},
     )
+
+
+class RatifyForm(forms.Form):
+    """Ratifying or rejecting break-glass access always needs a reason."""
+
+    reason = forms.CharField(
+        label="Reason",
+        max_length=MAX_REASON,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 2, "class": "ap-reason"}),
+        error_messages={"required": "A reason is required to ratify or reject break-glass access."},
+    )

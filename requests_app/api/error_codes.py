@@ -59,7 +59,7 @@ def _request_actions(*actions: str) -> tuple[str, ...]:
 
 # Domain errors only some operations raise: the paths whose operations can answer them.
 _PATHS = {
-    "self_review": _request_actions("reviews", "approve", "deny"),
+    "self_review": _request_actions("reviews", "approve", "deny", "ratify"),
     "not_pending": _request_actions("reviews", "withdraw", "approve", "deny"),
     "already_reviewed": _request_actions("reviews"),
     "not_approved": _request_actions("revoke", "extend"),
@@ -67,8 +67,11 @@ _PATHS = {
     "extension_pending": _request_actions("extend"),
     "reason_required": (
         "/api/v1/requests/",
-        *_request_actions("reviews", "approve", "deny", "revoke", "extend"),
+        *_request_actions("reviews", "approve", "deny", "revoke", "extend", "ratify"),
     ),
+    "break_glass_not_allowed": ("/api/v1/requests/",),
+    "break_glass_unratified": ("/api/v1/requests/",),
+    "not_awaiting_ratification": _request_actions("ratify"),
     # A start time in the past (create, review), a duration or audience refused, and the
     # access check's "exactly one of role or resource" (a read).
     "unprocessable": (
@@ -115,6 +118,9 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     kernel.AlreadyReviewed,
     kernel.AccessEnded,
     kernel.ExtensionPending,
+    kernel.BreakGlassNotAllowed,
+    kernel.BreakGlassUnratified,
+    kernel.NotAwaitingRatification,
     kernel.ConcurrentUpdate,
     kernel.DatabaseUnavailable,
     TooManyAttempts,

@@ -44,6 +44,7 @@ PENDING = {
     "revoked_at": None,
     "revoked_by": None,
     "revoke_reason": "",
+    "break_glass": None,
 }
 
 APPROVED = {
@@ -452,4 +453,93 @@ CREDENTIAL = [
     ),
     # The default audience (CREDENTIAL_AUDIENCE): others must be in CREDENTIAL_AUDIENCES.
     example("Naming the audience", {"audience": "accessportal"}, request=True),
+]
+
+
+BREAK_GLASS = {
+    **APPROVED,
+    "reason": "INC-4250: billing database down, paging did not reach anyone",
+    "access_expires": "2026-05-01T11:00:00Z",
+    "thresholds": PENDING["thresholds"],
+    "reviews": [],
+    "resolved_at": "2026-05-01T10:00:00Z",
+    "resolved_by": "alice",
+    "resolve_reason": "INC-4250: billing database down, paging did not reach anyone",
+    "break_glass": {
+        "state": "AWAITING",
+        "status": "awaiting ratification",
+        "deadline": "2026-05-01T11:00:00Z",
+        "window_expires": "2026-05-01T12:00:00Z",
+        "notify": ["security"],
+        "decided_at": None,
+        "decided_by": None,
+        "decision_reason": "",
+    },
+}
+
+REQUEST_CREATE += [
+    example(
+        "Break glass",
+        {
+            "roles": ["db-admin"],
+            "reason": "INC-4250: billing database down, paging did not reach anyone",
+            "max_duration": "2h",
+            "break_glass": True,
+        },
+        request=True,
+    ),
+    example("Break-glass access, approved at once", BREAK_GLASS, status=201),
+    error(
+        "Break-glass not allowed",
+        "break-glass is not allowed for dev-admin: no role of yours allows break-glass access "
+        "to it (ask for it with an ordinary request)",
+        "break_glass_not_allowed",
+        403,
+        "break_glass",
+    ),
+    error(
+        "A break-glass use awaits ratification",
+        f"your break-glass access {REQUEST_ID} is still awaiting ratification: a reviewer must "
+        "ratify or reject it before you may break glass again",
+        "break_glass_unratified",
+        409,
+    ),
+]
+
+RATIFY = [
+    example("Ratify", {"verdict": "ratify", "reason": "INC-4250 is real"}, request=True),
+    example("Reject", {"verdict": "reject", "reason": "no such incident"}, request=True),
+    example(
+        "Ratified: access runs to its approved window",
+        {
+            **BREAK_GLASS,
+            "access_expires": "2026-05-01T12:00:00Z",
+            "break_glass": {
+                **BREAK_GLASS["break_glass"],
+                "state": "RATIFIED",
+                "status": "ratified",
+                "decided_at": "2026-05-01T10:20:00Z",
+                "decided_by": "bob",
+                "decision_reason": "INC-4250 is real",
+            },
+        },
+    ),
+    error(
+        "Reason missing",
+        "a reason is required to ratify break-glass access",
+        "reason_required",
+        422,
+        "reason",
+    ),
+    error("Own break-glass", "nobody may review their own request", "self_review", 403),
+    error(
+        "Not a reviewer", "your roles do not allow you to review this request", "not_allowed", 403
+    ),
+    NOT_FOUND,
+    error(
+        "Already judged",
+        "this break-glass use was already ratified",
+        "not_awaiting_ratification",
+        409,
+    ),
 ]

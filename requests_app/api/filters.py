@@ -183,9 +183,11 @@ class AccessRequestFilter(StrictFilterSet):
             ("mine", "my own requests"),
             ("needs_review", "pending requests I may review and have not reviewed"),
             ("reviewed", "requests I reviewed"),
+            ("awaiting_ratification", "break-glass uses I may ratify, nearest deadline first"),
         ],
         method="filter_scope",
-        label="mine, needs_review or reviewed; all visible requests if omitted.",
+        label="mine, needs_review, reviewed or awaiting_ratification; all visible requests "
+        "if omitted.",
     )
     id_prefix = IdPrefixFilter(
         method="filter_id_prefix",
@@ -209,7 +211,8 @@ class AccessRequestFilter(StrictFilterSet):
         return queryset.filter(pk__gte=low, pk__lte=high)
 
     def filter_scope(self, queryset, name, value):
-        # `needs_review` is applied by the view (a different base queryset and order).
+        # `needs_review` and `awaiting_ratification` are applied by the view (a different
+        # base queryset and order).
         caller = self.request.user
         if value == "mine":
             return queryset.filter(user=caller)

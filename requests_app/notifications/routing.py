@@ -101,11 +101,13 @@ def routes_for(message: OutboxMessage) -> list[Route]:
             if name in emails
         ]
     ctx = predicate_context(message)
-    # A reminder tier naming "#rule" sends to that rule's channels, whatever its events and
-    # condition say (requests_app.services.escalation).
-    named = (
-        set(reminder_channels(message.payload or {})) if message.event == REMINDER_EVENT else set()
-    )
+    # Rules a message names itself add their channels whatever their events and condition
+    # say: a reminder tier's "#rule" (requests_app.services.escalation) and a break-glass
+    # policy's `notify` (requests_app.services.break_glass).
+    payload = message.payload or {}
+    named = set(payload.get("notify_rules") or [])
+    if message.event == REMINDER_EVENT:
+        named |= set(reminder_channels(payload))
     for rule in NotificationRule.objects.order_by("name"):
         if rule.name in named or rule_matches(rule, message, ctx):
             routes += _rule_routes(rule)

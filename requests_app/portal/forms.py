@@ -239,3 +239,18 @@ class RequestFilterForm(forms.Form):
         max_length=100,
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "e.g. db-admin"}),
     )
+
+
+class RatifyForm(forms.Form):
+    """An eligible reviewer's verdict on a break-glass use; the button pressed is the verdict.
+    The reason is required by `break_glass_decide`, whose message shows under the field."""
+
+    verdict = forms.ChoiceField(
+        label="Verdict", choices=[("ratify", "Ratify"), ("reject", "Reject")]
+    )
+    reason = forms.CharField(
+        label="Reason",
+        required=False,
+        max_length=4096,
+        widget=forms.Textarea(attrs={"rows": 2, "required": True}),
+    )

@@ -5,6 +5,7 @@ from django.urls import path
 
 from requests_app.portal.views import (
     account,
+    break_glass,
     cli_login,
     extend,
     home,
@@ -28,6 +29,7 @@ urlpatterns = [
     path("requests/<uuid:pk>/end/", my_requests.request_end, name="request-end"),
     path("requests/<uuid:pk>/review/", my_requests.request_review, name="request-review"),
     path("requests/<uuid:pk>/extend/", extend.request_extend, name="request-extend"),
+    path("requests/<uuid:pk>/ratify/", break_glass.request_ratify, name="request-ratify"),
     path("reviews/", reviews.inbox, name="inbox"),
     path("reviews/link/<str:token>/", review_links.review_link, name="review-link"),
     path("tokens/", tokens.tokens, name="tokens"),

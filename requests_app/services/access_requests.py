@@ -343,22 +343,24 @@ def _unsaved_request(plan: CreatePlan) -> AccessRequest:
     )
 
 
-def _write(request: AccessRequest, policies: PolicySet) -> None:
+def _write(request: AccessRequest, policies: PolicySet, *, notify: bool = True) -> None:
     """Insert the request, then its reviewer profiles' permissions and notification, the
-    audit event last; its expiry is queued for after the commit."""
+    audit event last; its expiry is queued for after the commit. `notify` False: no
+    `request.created` message (a break-glass use, approved at once, says so in its own)."""
     request.save(force_insert=True)
     # Reviewers can see and review it as soon as it commits: the rows (one per eligible
     # reviewer profile, not per reviewer) are written here, before the audit event, which
     # takes the chain head (the one global lock) last.
     request_permissions_create(request, policies=policies)
-    outbox_enqueue(
-        event="request.created",
-        request_id=request.id,
-        # Eligible reviewers are added when the message is routed (outbox_route), after
-        # commit: their number must not weigh on this transaction.
-        recipients=request.suggested_reviewers,
-        payload=request_payload(request),
-    )
+    if notify:
+        outbox_enqueue(
+            event="request.created",
+            request_id=request.id,
+            # Eligible reviewers are added when the message is routed (outbox_route), after
+            # commit: their number must not weigh on this transaction.
+            recipients=request.suggested_reviewers,
+            payload=request_payload(request),
+        )
     audit_record(
         action=AuditAction.REQUEST_CREATED,
         target_type="access_request",

@@ -35,17 +35,22 @@ from requests_app.services.transitions import request_transition_save, transitio
 from requests_app.services.windows import access_start_for
 
 
-def grants_create_for(request: AccessRequest, now: datetime) -> list[Grant]:
+def grants_create_for(
+    request: AccessRequest, now: datetime, *, ends_by: datetime | None = None
+) -> list[Grant]:
     """Open the access window of an approved request and write its grants.
 
     Access starts at `windows.access_start_for` (max(approval time, assume_start_time), or
     the end of the access an extension continues) and lasts the approved duration, so the wait for
     approval does not eat the access time. Caller holds the request lock. Access starting
     now is activated now; a later start is activated by a worker (`services.activation`),
-    which re-checks policy first.
+    which re-checks policy first. `ends_by` caps the window (a break-glass use ends at its
+    ratification deadline unless ratified: `services.break_glass`).
     """
     starts = access_start_for(request, now)
     expires = starts + timedelta(seconds=request.max_duration)
+    if ends_by is not None:
+        expires = min(expires, ends_by)
     activated = starts if starts <= now else None
     request.access_starts, request.access_expires = starts, expires
     grants = [
@@ -200,9 +205,6 @@ def access_request_revoke(
     approved extensions are revoked with it, and pending ones are closed (withdrawn when
     the requester revokes, denied otherwise), each audited with `with` naming this request.
     """
-    # resolution imports this module (grants are opened on approval).
-    from requests_app.services.resolution import resolve_locked
-
     reason = clean_text(reason, field="reason")
     request = request_lock(request_id)
     if not may_revoke(request, actor):
@@ -214,8 +216,28 @@ def access_request_revoke(
     now = timezone.now()
     if request.access_expires and request.access_expires <= now:
         raise AccessEnded("this access already ended")
+    audit = revoke_with_continuations(request, actor=actor, reason=reason, now=now)
+    audit_record_many(audit)  # last, once every continuation is closed: it takes the head
+    return request
+
+
+def revoke_with_continuations(
+    request: AccessRequest,
+    *,
+    actor: AbstractBaseUser,
+    reason: str,
+    now: datetime,
+    data: dict | None = None,
+) -> list[AuditEntry]:
+    """End a locked APPROVED request's access now and everything that continues it
+    (`continuations_lock`): approved extensions revoked, pending ones closed (withdrawn when
+    the requester revokes, denied otherwise). Returns the audit events, for the caller to
+    append last. The revocation `access_request_revoke` and a break-glass rejection share."""
+    # resolution imports this module (grants are opened on approval).
+    from requests_app.services.resolution import resolve_locked
+
     continuations = continuations_lock(request)
-    audit = [revoke_locked(request, actor=actor, reason=reason, now=now)]
+    audit = [revoke_locked(request, actor=actor, reason=reason, now=now, data=data)]
     linked = {"with": str(request.id)}
     for extension in continuations:
         if extension.state == RequestState.APPROVED:
@@ -227,8 +249,7 @@ def access_request_revoke(
             resolve_locked(
                 extension, closed, actor=actor, reason=reason, now=now, data=linked, audit=audit
             )
-    audit_record_many(audit)  # last, once every continuation is closed: it takes the head
-    return request
+    return audit
 
 
 def continuation_exists(now: datetime) -> Exists:

@@ -54,6 +54,10 @@ def _lease_free(now: datetime) -> Q:
     return Q(claimed_until=None) | Q(claimed_until__lte=now)
 
 
+# Events whose message also goes to the request's eligible reviewers, named at routing.
+REVIEWERS_TOLD = ("request.created", "break_glass.opened")
+
+
 @retry_on_conflict
 @transaction.atomic
 def outbox_route(*, message_id: int, now: datetime | None = None) -> bool:
@@ -68,7 +72,7 @@ def outbox_route(*, message_id: int, now: datetime | None = None) -> bool:
     if message is None:
         return False
     fields = ["routed_at"]
-    if message.event == "request.created" and message.request_id:
+    if message.event in REVIEWERS_TOLD and message.request_id:
         # The request's eligible reviewers are named here, after commit, rather than in
         # the create transaction: a request reviewable by 10,000 people stays as cheap to
         # create as one reviewable by 10 (bench/README.md, "Reviewer fan-out").

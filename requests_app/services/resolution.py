@@ -46,8 +46,10 @@ def resolve_locked(
     now: datetime,
     data: dict | None = None,
     audit: list[AuditEntry] | None = None,
+    access_ends_by: datetime | None = None,
 ) -> AccessRequest:
     """Move a locked PENDING request to `state`, open its grants if approved, notify, audit.
+    `access_ends_by` caps the access window (`grants_create_for`'s `ends_by`).
 
     The state table is checked first, so nothing (grants included) is written for a move
     it does not allow. With `audit`, the event is added to that list for the caller to
@@ -58,7 +60,7 @@ def resolve_locked(
         request, state, resolved_at=now, resolved_by=actor_account(actor), resolve_reason=reason
     )
     if state == RequestState.APPROVED:
-        grants_create_for(request, now)
+        grants_create_for(request, now, ends_by=access_ends_by)
     request.save(update_fields=[*fields, "resolved_by_override", "access_starts", "access_expires"])
     if state != RequestState.WITHDRAWN:
         outbox_enqueue(

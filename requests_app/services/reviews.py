@@ -60,6 +60,27 @@ def _check_review_reason(request: AccessRequest, reason: str) -> None:
     )
 
 
+def reviewer_refusal(
+    request: AccessRequest, reviewer: AbstractBaseUser, *, subject: Subject | None = None
+) -> NotAllowed | None:
+    """Why `reviewer` is not someone who may judge `request` at all, whatever its state:
+    their own request (SelfReviewRefused, superusers included) or standing roles that do not
+    allow reviewing it (`may_review`, NotAllowed). `review_refusal`'s first two checks, and
+    the whole rule for who may ratify a break-glass use. The review-rule identity is never
+    such a person."""
+    if request.user_id == reviewer.pk:
+        return SelfReviewRefused("nobody may review their own request")
+    # The review-rule identity judges only through a rule (review_refusal's `rule`): never
+    # as a person, so never by roles and never a break-glass ratification.
+    if is_rule_reviewer(reviewer):
+        return NotAllowed("your roles do not allow you to review this request")
+    if subject is None:
+        subject = subject_for(reviewer, PolicySet.load())
+    if not may_review(request, reviewer, subject):
+        return NotAllowed("your roles do not allow you to review this request")
+    return None
+
+
 def review_refusal(
     request: AccessRequest,
     reviewer: AbstractBaseUser,
@@ -81,15 +102,13 @@ def review_refusal(
     must be the review-rule identity, which reviews by that instead of standing roles, and
     which never reviews without one.
     """
-    if request.user_id == reviewer.pk:
-        return SelfReviewRefused("nobody may review their own request")
-    if subject is None:
-        subject = subject_for(reviewer, PolicySet.load())
     if rule is not None:
+        if request.user_id == reviewer.pk:
+            return SelfReviewRefused("nobody may review their own request")
         if not is_rule_reviewer(reviewer):
             return NotAllowed("only the review-rule identity reviews by a rule")
-    elif is_rule_reviewer(reviewer) or not may_review(request, reviewer, subject):
-        return NotAllowed("your roles do not allow you to review this request")
+    elif (refusal := reviewer_refusal(request, reviewer, subject=subject)) is not None:
+        return refusal
     try:
         ensure_pending(request)
     except NotPending as err:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Q
 from guardian.shortcuts import assign_perm
 
 from accessportal.kernel.choices import RequestState
@@ -22,6 +23,7 @@ from accessportal.kernel.locking import retry_on_conflict
 from policies_app.engine import PolicySet
 from policies_app.models import ReviewerProfile
 from policies_app.services.profiles import reviewer_profiles_sync
+from requests_app.break_glass_models import BreakGlass, Ratification
 from requests_app.models import AccessRequest
 from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
 from requests_app.selectors import ReviewWindow, eligible_profile_windows
@@ -107,8 +109,9 @@ def request_permissions_resync(
     request_ids: Iterable[object] | None = None,
     profile_ids: Iterable[int] | None = None,
 ) -> int:
-    """Recompute the group rows of PENDING requests (all, or those given) for every profile
-    (or those given), e.g. after a policy change or new profiles. Evaluates policy once per
+    """Recompute the group rows of PENDING requests and break-glass uses awaiting
+    ratification (all, or those given) for every profile (or those given), e.g. after a
+    policy change or new profiles. Evaluates policy once per
     profile and request, never per user."""
     policies = PolicySet.load()
     profiles = list(ReviewerProfile.objects.all())
@@ -117,7 +120,10 @@ def request_permissions_resync(
         profiles = [p for p in profiles if p.pk in wanted]
         if not profiles:
             return 0
-    queryset = AccessRequest.objects.filter(state=RequestState.PENDING)
+    # Break-glass uses awaiting ratification are judged by the same reviewers, so their rows
+    # follow policy too (few: at most one per user).
+    awaiting = BreakGlass.objects.filter(state=Ratification.AWAITING).values("request_id")
+    queryset = AccessRequest.objects.filter(Q(state=RequestState.PENDING) | Q(pk__in=awaiting))
     if request_ids is not None:
         queryset = queryset.filter(pk__in=list(request_ids))
     count = 0

@@ -139,7 +139,8 @@ def test_unknown_field_is_refused_with_its_path(db):
     found = problems("kind: role\nname: x\nspec:\n  allow:\n    request:\n      rolez: [a]\n")
     assert found == [
         "policy.yaml: document 1 (role x): spec.allow.request.rolez: unknown field "
-        "(allowed: annotations, max_duration, reason, reminders, roles, search_as_roles, "
+        "(allowed: annotations, break_glass, max_duration, reason, reminders, roles, "
+        "search_as_roles, "
         "suggested_reviewers, thresholds)"
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -16,7 +17,7 @@ from requests_app.api.fields import (
     StrictCharField,
 )
 from requests_app.api.serializers.base import OutputSerializer, StrictSerializer, username_field
-from requests_app.models import AccessRequest, Review
+from requests_app.models import AccessRequest, BreakGlass, Review
 from requests_app.services.access_requests import MAX_REASON, MAX_RESOURCES, MAX_ROLES
 from requests_app.services.thresholds import progress
 
@@ -89,6 +90,14 @@ class RequestCreateSerializer(StrictSerializer):
     )
     suggested_reviewers = _names(MAX_SUGGESTED_REVIEWERS, 150, "User names to notify.")
     dry_run = _dry_run("request")
+    break_glass = JSONBooleanField(
+        required=False,
+        default=False,
+        help_text="Emergency access: approved at once on your own authority where every "
+        "item's policy allows break-glass, capped at the ratification deadline until an "
+        "eligible reviewer ratifies it (reason required; no dry_run, request_ttl or "
+        "assume_start_time). 403 `break_glass_not_allowed`, 409 `break_glass_unratified`.",
+    )
 
     # The service refuses a request for nothing ("ask for at least one role or resource"):
     # not (roles empty or absent, and resources empty or absent). Written with `not`, not
@@ -144,6 +153,40 @@ class ReasonRequiredSerializer(ReasonSerializer):
     schema_required = ("reason",)
 
 
+class RatifySerializer(StrictSerializer):
+    """An eligible reviewer's verdict on a break-glass use: ratify (access continues to its
+    approved window) or reject (access revoked now, requester flagged)."""
+
+    verdict = serializers.ChoiceField(choices=[("ratify", "ratify"), ("reject", "reject")])
+    reason = _reason("Why; required (a missing or empty reason: 422 `reason_required`).")
+    schema_required = ("reason",)
+
+
+class BreakGlassSerializer(OutputSerializer):
+    """A break-glass use's ratification."""
+
+    decided_by = username_field(allow_null=True)
+    status = serializers.SerializerMethodField(
+        help_text="awaiting ratification, ratified, rejected, or not ratified (timed out)."
+    )
+
+    class Meta:
+        model = BreakGlass
+        fields = [
+            "state",
+            "status",
+            "deadline",
+            "window_expires",
+            "notify",
+            "decided_at",
+            "decided_by",
+            "decision_reason",
+        ]
+
+    def get_status(self, obj: BreakGlass) -> str:
+        return obj.status_at(timezone.now())
+
+
 class ReviewSerializer(OutputSerializer):
     reviewer = username_field()
 
@@ -186,6 +229,7 @@ class AccessRequestSerializer(OutputSerializer):
     )
     thresholds = serializers.SerializerMethodField()
     reviews = serializers.SerializerMethodField()
+    break_glass = serializers.SerializerMethodField()
 
     class Meta:
         model = AccessRequest
@@ -214,8 +258,15 @@ class AccessRequestSerializer(OutputSerializer):
             "revoked_at",
             "revoked_by",
             "revoke_reason",
+            "break_glass",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(BreakGlassSerializer(allow_null=True))
+    def get_break_glass(self, obj: AccessRequest) -> dict | None:
+        """Break-glass uses only: their ratification; null for every other request."""
+        glass = None if obj._state.adding else getattr(obj, "break_glass", None)
+        return BreakGlassSerializer(glass).data if glass else None
 
     @staticmethod
     def _reviews(obj: AccessRequest) -> list[Review]:

@@ -1,4 +1,5 @@
-"""Access requests: create, list, show, review, withdraw, approve/deny, revoke, extend.
+"""Access requests: create, list, show, review, withdraw, approve/deny, revoke, extend,
+and the ratification of break-glass uses.
 
 Every write is one domain service call; the service locks the row and is the authority on
 who may do what. A request the caller may not see answers 404 before any service runs.
@@ -17,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accessportal.kernel.choices import RequestState
-from accessportal.kernel.errors import NotFound
+from accessportal.kernel.errors import NotFound, ValidationFailed
 from requests_app.api import examples
 from requests_app.api.etags import if_match, with_etag
 from requests_app.api.filters import AccessRequestFilter
@@ -26,6 +27,7 @@ from requests_app.api.serializers.errors import LIST_ERRORS, errors
 from requests_app.api.serializers.requests import (
     AccessRequestSerializer,
     ExtendSerializer,
+    RatifySerializer,
     ReasonRequiredSerializer,
     ReasonSerializer,
     RequestCreateSerializer,
@@ -33,7 +35,9 @@ from requests_app.api.serializers.requests import (
 )
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import requests_needing_review
+from requests_app.selectors.break_glass import break_glass_awaiting_for
 from requests_app.services.access_requests import access_request_create
+from requests_app.services.break_glass import break_glass_decide, break_glass_open
 from requests_app.services.extensions import access_request_extend, ensure_may_extend
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.resolution import access_request_resolve, access_request_withdraw
@@ -117,6 +121,14 @@ def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwar
         examples_=examples.REVOKE,
         operation_id="requests_revoke",
     ),
+    ratify=_action_schema(
+        "Ratify or reject a break-glass use (its eligible reviewers, never the requester; "
+        "reason required): ratify keeps the access to its approved window, reject revokes it "
+        "now and flags the requester",
+        body=RatifySerializer,
+        examples_=examples.RATIFY,
+        operation_id="requests_ratify",
+    ),
     extend=extend_schema(
         operation_id="requests_extend",
         summary="Ask for more time on your approved access: a new request, linked by `extends`, "
@@ -143,13 +155,16 @@ class AccessRequestViewSet(
 
     def get_queryset(self) -> QuerySet[AccessRequest]:
         user = self.request.user
-        if self.action == "list" and self.request.query_params.get("scope") == "needs_review":
+        scope = self.request.query_params.get("scope") if self.action == "list" else None
+        if scope == "needs_review":
             queryset = requests_needing_review(user)
+        elif scope == "awaiting_ratification":
+            queryset = break_glass_awaiting_for(user)
         else:
             queryset = AccessRequest.objects.visible_to(user).order_by("-created", "id")
-        return queryset.select_related("user", "resolved_by", "revoked_by").prefetch_related(
-            Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))
-        )
+        return queryset.select_related(
+            "user", "resolved_by", "revoked_by", "break_glass", "break_glass__decided_by"
+        ).prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer")))
 
     def get_object(self) -> AccessRequest:
         """The request if the caller may see it; 404 alike for absent, unseen or malformed."""
@@ -200,8 +215,29 @@ class AccessRequestViewSet(
     @idempotent(status.HTTP_201_CREATED)
     def create(self, request: Request) -> Response:
         data = self._input(RequestCreateSerializer, request)
+        if data.pop("break_glass"):
+            return self._break_glass(request, data)
         created = access_request_create(requester=request.user, **data)
         return self._created(created, data["dry_run"])
+
+    def _break_glass(self, request: Request, data: dict) -> Response:
+        """`break_glass: true`: the request is approved at once (201), awaiting ratification."""
+        for name in ("dry_run", "request_ttl"):
+            if data.pop(name, None):
+                raise ValidationFailed(
+                    f"{name} does not apply to break-glass access (it is approved at once)",
+                    field=name,
+                )
+        created = break_glass_open(requester=request.user, **data)
+        return self._created(created, False)
+
+    @action(detail=True, methods=["post"])
+    @idempotent(status.HTTP_200_OK)
+    def ratify(self, request: Request, pk: str) -> Response:
+        target = self.get_object()  # 404 unless visible; then the service's 403 for others
+        data = self._input(RatifySerializer, request)
+        break_glass_decide(request_id=target.pk, reviewer=request.user, **data)
+        return self._answer()
 
     @action(detail=True, methods=["post"])
     @idempotent(status.HTTP_201_CREATED)

@@ -14,7 +14,7 @@ from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import DomainError
 from policies_app.engine import PolicySet
 from policies_app.selectors import subject_for
-from requests_app.models import AccessRequest
+from requests_app.models import AccessRequest, BreakGlass
 from requests_app.portal import selectors
 from requests_app.portal.forms import (
     EndAccessForm,
@@ -110,6 +110,19 @@ def detail_context(request: HttpRequest, access_request, **forms) -> dict:
         or ReviewForm(reason_required=review_reason_required(access_request)),
         "end_form": end_form,
         "withdraw_form": forms.get("withdraw_form") or WithdrawForm(),
+        **break_glass_context(access_request, now),
+    }
+
+
+def break_glass_context(access_request, now) -> dict:
+    """A break-glass use's ratification, for its page; nothing for other requests."""
+    glass = BreakGlass.objects.select_related("decided_by").filter(request=access_request).first()
+    if glass is None:
+        return {}
+    return {
+        "glass": glass,
+        "glass_status": glass.status_at(now),
+        "glass_timed_out": glass.timed_out_at(now),
     }
 
 

@@ -24,9 +24,10 @@ from requests_app.portal.forms import RequestForm, ResourceSearchForm, add_domai
 from requests_app.portal.preview import preview_changed, preview_digest
 from requests_app.portal.views.base import portal_render, portal_view
 from requests_app.services.access_requests import access_request_create
+from requests_app.services.break_glass import break_glass_open
 from requests_app.services.windows import access_start_for
 
-ACTIONS = {"search", "preview", "submit"}
+ACTIONS = {"search", "preview", "submit", "break_glass"}
 DURATION_SUGGESTIONS = ["30m", "1h", "2h", "4h", "8h", "1d", "3d"]
 
 
@@ -63,6 +64,16 @@ def reason_hint(roles, resources) -> dict:
         "reason_required_all": bool(rules) and all(r.reason_required for r in rules),
         "reason_required_some": any(r.reason_required for r in rules),
         "reason_prompts": prompts,
+    }
+
+
+def break_glass_offer(offered) -> dict:
+    """Which offered items policy lets the user take by break-glass, and the shortest time
+    reviewers then have to ratify (`catalog.request_rule`, what the service applies)."""
+    glass = [item for item in offered if item.rule.break_glass_within is not None]
+    return {
+        "break_glass_items": [getattr(i, "resource_id", None) or i.name for i in glass],
+        "break_glass_within": min((i.rule.break_glass_within for i in glass), default=None),
     }
 
 
@@ -123,7 +134,20 @@ def new_request(request: HttpRequest) -> HttpResponse:
         action = action if action in ACTIONS else "preview"
         form = RequestForm(request.POST, roles=roles, kinds=kinds)
         valid = form.is_valid()
-        if valid and action in {"preview", "submit"}:
+        if valid and action == "break_glass":
+            try:
+                created = break_glass_open(requester=user, **form.service_kwargs())
+            except DomainError as err:
+                add_domain_error(form, err)
+                status = err.status
+            else:
+                messages.warning(
+                    request,
+                    "Break-glass access granted now. Security and the reviewers have been "
+                    "told; it ends at its ratification deadline unless a reviewer ratifies it.",
+                )
+                return redirect("portal:request-detail", pk=created.pk)
+        elif valid and action in {"preview", "submit"}:
             asked = form.service_kwargs()
             if action == "submit" and preview_changed(request.POST, asked):
                 action, status = "preview", 409  # nothing sent: show what it would ask now
@@ -167,6 +191,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
         offered_resources += results["found_resources"]
     hint = reason_hint(roles, offered_resources)
     context.update(hint)
+    context.update(break_glass_offer([*roles, *offered_resources]))
     set_help(form, "reason", " · ".join(hint["reason_prompts"]))
     set_help(form, "max_duration", caps_help([*roles, *offered_resources]))
     return portal_render(request, "portal/request_new.html", context, status=status)

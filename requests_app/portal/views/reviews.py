@@ -10,6 +10,7 @@ from accessportal.kernel.choices import ReviewState
 from requests_app.portal import selectors
 from requests_app.portal.forms import ReviewForm
 from requests_app.portal.views.base import portal_render, portal_view
+from requests_app.portal.views.break_glass import ratification_queue
 from requests_app.selectors import requests_needing_review
 from requests_app.services.reviews import review_reason_required
 from requests_app.services.thresholds import progress
@@ -21,7 +22,8 @@ INBOX_LIMIT = 100
 @require_GET
 @portal_view
 def inbox(request: HttpRequest) -> HttpResponse:
-    """Pending requests this user may review and has not, oldest first; then their history."""
+    """Break-glass uses awaiting this user's ratification, nearest deadline first; pending
+    requests they may review and have not, oldest first; then their history."""
     queue = list(
         requests_needing_review(request.user)
         .select_related("user", "extends")
@@ -47,5 +49,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return portal_render(
         request,
         "portal/inbox.html",
-        {"items": items, "reviewed": selectors.reviews_by(request.user)},
+        {
+            "items": items,
+            "glass_items": ratification_queue(request.user),
+            "reviewed": selectors.reviews_by(request.user),
+        },
     )

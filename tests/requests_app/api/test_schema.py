@@ -28,6 +28,7 @@ CONTRACT = {
     ("post", "/api/v1/requests/{id}/deny/"),
     ("post", "/api/v1/requests/{id}/revoke/"),
     ("post", "/api/v1/requests/{id}/extend/"),  # extensions (the portal's, over the API)
+    ("post", "/api/v1/requests/{id}/ratify/"),  # break-glass ratification (issue 20)
     ("get", "/api/v1/grants/"),
     ("get", "/api/v1/access/check/"),
     ("get", "/api/v1/audit/"),
@@ -135,6 +136,7 @@ WRITES_WITH_BODIES = [
     "/api/v1/requests/{id}/revoke/",
     "/api/v1/requests/{id}/withdraw/",
     "/api/v1/requests/{id}/extend/",
+    "/api/v1/requests/{id}/ratify/",
 ]
 # Properties an answer may leave out, each for a reason: a credential's grant claim names
 # either a role or a resource; the device poll's `error` is there only for RFC 8628 errors.
