@@ -11,7 +11,8 @@ class MetricsConfig(AppConfig):
     def ready(self) -> None:
         # Celery's worker signals are connected here rather than in accessportal/celery.py:
         # the worker loads Django (and so this app) before it sends `worker_init`.
-        from accessportal.metrics import checks, registry, worker  # noqa: F401 - registers
+        from accessportal.metrics import checks, observe, registry, worker  # noqa: F401
 
         registry.multiprocess_dir_ensure()
+        observe.series_at_zero()
         worker.connect_signals()

@@ -67,8 +67,14 @@ BREAK_GLASS = Counter(
     ["outcome"],
 )
 BREAK_GLASS_OUTCOMES = ("used", "ratified", "rejected", "ratified_late", "rejected_late")
-for _outcome in BREAK_GLASS_OUTCOMES:  # every series exported from the start, at 0
-    BREAK_GLASS.labels(outcome=_outcome)
+
+
+def series_at_zero() -> None:
+    """Export every break-glass series from the start, at 0. Called by the metrics app once
+    the multiprocess folder exists (a labelled series writes its file there at once; at
+    import time, in a worker, the folder may not exist yet)."""
+    for outcome in BREAK_GLASS_OUTCOMES:
+        BREAK_GLASS.labels(outcome=outcome)
 
 _OUTCOMES = {"SENT": "sent", "PENDING": "retry", "DEAD": "dead"}
 
