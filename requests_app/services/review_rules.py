@@ -237,13 +237,13 @@ def review_rules_preview(
     )
     lines: list[str] = []
     for doc in changed:
-        decided = []
+        decided, left = [], []
         for request in recent:
             (outcome,) = _outcomes(
                 request, [(doc["name"], doc["spec"])], all_schedules, request.created
             )
             if outcome.not_applicable:
-                decided.append(
+                left.append(
                     f"  {str(request.pk)[:8]} {request.user.get_username()} "
                     f"{', '.join([*request.roles, *request.resources])}: not reviewed, "
                     f"{outcome.not_applicable}"
@@ -266,7 +266,7 @@ def review_rules_preview(
             f"review_rule {doc['name']} would have reviewed {len(decided)} of {len(recent)} "
             f"request(s) from the last {PREVIEW_DAYS} days"
         )
-        lines += decided
+        lines += decided + left
     return lines
 
 

@@ -4,10 +4,12 @@ wait out an on-call outage."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.utils import timezone
 
 from accessportal.kernel.choices import RequestState
@@ -116,3 +118,19 @@ def test_failures_can_be_asked_again_at_once(
     create(requester)
     create(requester, reason="again")
     assert len(oncall.calls) == 2
+
+
+def test_dry_run_names_requests_the_rule_would_leave_to_people(requester, create, tmp_path):
+    inside = create(requester)
+    mixed = create(requester, roles=["db-admin", "dev-admin"])
+    path = tmp_path / "rules.yaml"
+    path.write_text(rule('contains(request.roles, "db-admin")'))
+    out = io.StringIO()
+    call_command("apply_policies", str(path), "--dry-run", stdout=out)
+    text = out.getvalue()
+    assert "review_rule oncall-db would have reviewed 1 of 2 request(s)" in text
+    assert f"{str(inside.pk)[:8]} alice db-admin " in text
+    assert (
+        f"{str(mixed.pk)[:8]} alice db-admin, dev-admin: not reviewed, the request holds "
+        "items outside the rule: dev-admin"
+    ) in text
