@@ -586,6 +586,8 @@ ONCALL_OPSGENIE_KEY = env_str("ONCALL_OPSGENIE_KEY")  # an API integration key (
 ONCALL_CA_FILE = env_str("ONCALL_CA_FILE")  # PEM bundle to trust instead of the system's
 ONCALL_TIMEOUT = env_int("ONCALL_TIMEOUT", 5)  # seconds per call; then oncall() is false
 ONCALL_CACHE_SECONDS = env_int("ONCALL_CACHE_SECONDS", 60)  # how long an answer is reused
+# How long a failed lookup is remembered (oncall() false at once, no new wait on the source).
+ONCALL_FAILURE_CACHE_SECONDS = env_int("ONCALL_FAILURE_CACHE_SECONDS", 30)
 # Review rules are applied after a request is created; the sweep catches requests whose
 # message was lost once they are this old (seconds), and looks back at most a day.
 REVIEW_RULES_SWEEP_GRACE = env_int("REVIEW_RULES_SWEEP_GRACE", 120)

@@ -18,11 +18,13 @@ from policies_app.services.review_rules import (
 )
 
 RULE_HELP = """YAML, as under `spec:` in a policy file, e.g.<br><code>
-when: 'contains(request.roles, "ssh-prod") &amp;&amp; oncall("payments")'<br>
+roles: [ssh-prod]   # it reviews only requests whose every item is in roles/resources<br>
+when: 'oncall("payments")'<br>
 timezone: Europe/Berlin<br>
 review: {state: APPROVED, reason: "on call for payments"}</code>"""
 SCHEDULE_HELP = """YAML, one source, e.g.<br><code>pagerduty: {schedule_id: PABC123}</code>
-or <code>opsgenie: {schedule: payments}</code> or <code>static: [alice, bob]</code>"""
+or <code>opsgenie: {schedule: payments}</code> or <code>static: [alice, bob]</code>
+(user names, not emails)"""
 
 
 class _SpecForm(forms.ModelForm):

@@ -3,9 +3,10 @@
 PagerDuty through its official client (`pagerduty`, the maintained successor of pdpyras);
 Opsgenie over plain HTTP (its SDK, opsgenie-sdk, has had no release since 2021, and the
 endpoint is one GET); a static list from the policy file. Each answer is the set of people
-on call at an instant (lower-cased emails, and user names for static lists), kept in the
-Django cache for ONCALL_CACHE_SECONDS. A source that fails raises OncallUnavailable: the
-caller reads that as "not on call" (fail closed), logs it and counts it.
+on call at an instant (lower-cased emails from PagerDuty and Opsgenie, user names from a
+static list), kept in the Django cache for ONCALL_CACHE_SECONDS. A source that fails raises
+OncallUnavailable (remembered for ONCALL_FAILURE_CACHE_SECONDS): the caller reads that as
+"not on call" (fail closed), logs it and counts it.
 
 Called outside any transaction (HTTP never runs under a lock).
 """
@@ -18,6 +19,7 @@ import logging
 import ssl
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
@@ -117,18 +119,31 @@ def _source(spec: dict) -> str:
     return next(iter(spec), "none")
 
 
-def oncall_people(spec: dict, at: datetime) -> set[str]:
-    """Who is on call at `at` in the schedule `spec` (a normalized oncall_schedule spec):
-    lower-cased emails (and user names for a static list). Raises OncallUnavailable."""
+@dataclass(frozen=True)
+class OncallPeople:
+    """Who is on call: user names (a static list names accounts) or emails (PagerDuty and
+    Opsgenie name people by email), lower-cased. Never both for one schedule."""
+
+    usernames: frozenset[str] = frozenset()
+    emails: frozenset[str] = frozenset()
+
+
+def oncall_people(spec: dict, at: datetime) -> OncallPeople:
+    """Who is on call at `at` in the schedule `spec` (a normalized oncall_schedule spec).
+    Raises OncallUnavailable; a failure is remembered for ONCALL_FAILURE_CACHE_SECONDS so an
+    outage costs one timeout, not one per request."""
     if "static" in spec:
-        return {p.lower() for p in spec["static"]}
+        return OncallPeople(usernames=frozenset(p.lower() for p in spec["static"]))
     source = _source(spec)
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     bucket = int(at.timestamp()) // max(1, settings.ONCALL_CACHE_SECONDS)
-    key = f"oncall:{digest}:{bucket}"
+    key, failed_key = f"oncall:{digest}:{bucket}", f"oncall:{digest}:failed"
     cached = cache.get(key)
     if cached is not None:
-        return set(cached)
+        return OncallPeople(emails=frozenset(cached))
+    if (failure := cache.get(failed_key)) is not None:
+        observe.oncall_looked_up(source, ok=False)
+        raise OncallUnavailable(f"{failure} (remembered; asked again after a short pause)")
     try:
         if source == "pagerduty":
             people = _pagerduty(spec["pagerduty"]["schedule_id"], at)
@@ -136,9 +151,11 @@ def oncall_people(spec: dict, at: datetime) -> set[str]:
             people = _opsgenie(spec["opsgenie"]["schedule"], at)
         else:
             raise OncallUnavailable(f"unknown on-call source {source!r}")
-    except OncallUnavailable:
+    except OncallUnavailable as err:
         observe.oncall_looked_up(source, ok=False)
+        if settings.ONCALL_FAILURE_CACHE_SECONDS > 0:
+            cache.set(failed_key, str(err)[:300], settings.ONCALL_FAILURE_CACHE_SECONDS)
         raise
     observe.oncall_looked_up(source, ok=True)
     cache.set(key, sorted(people), settings.ONCALL_CACHE_SECONDS)
-    return people
+    return OncallPeople(emails=frozenset(people))

@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+
+from policies_app.matching import matches_any
 from policies_app.oncall import OncallUnavailable, oncall_people
 from policies_app.predicates import parse
 
@@ -25,8 +28,10 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 @dataclass(frozen=True)
 class Requester:
-    """Who asks, as the rules see them: name and email (matched against on-call lists),
-    standing role names and traits."""
+    """Who asks, as the rules see them: user name (matched against static on-call lists),
+    email (matched against PagerDuty and Opsgenie answers; "" unless exactly one active
+    account holds it: `policies_app.selectors.oncall_email`), standing role names and
+    traits."""
 
     username: str
     email: str
@@ -44,6 +49,9 @@ class RuleOutcome:
     reason: str
     inputs: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)  # on-call sources that did not answer
+    # Why a rule whose `when` held does not review this request (items outside its scope,
+    # access starting later); "" otherwise. Then `fired` is False.
+    not_applicable: str = ""
 
 
 def now_variables(at: datetime, timezone: str) -> dict[str, str]:
@@ -75,9 +83,28 @@ class _Oncall:
             self.answers[name] = f"unavailable: {err}"[:300]
             self.failures.append(name)
             return False
-        mine = {self.requester.username.lower(), self.requester.email.lower()} - {""}
-        self.answers[name] = bool(mine & people)
+        self.answers[name] = self.requester.username.lower() in people.usernames or bool(
+            self.requester.email and self.requester.email.lower() in people.emails
+        )
         return self.answers[name] is True
+
+
+def outside_scope(spec: Mapping[str, Any], request: Mapping[str, Any]) -> list[str]:
+    """The requested roles and resources (`kind/name`) that the rule's `spec.roles` /
+    `spec.resources` patterns do not cover: the rule reviews only when there are none."""
+    roles = [r for r in request.get("roles", []) if not matches_any(spec.get("roles", []), r)]
+    resources = [
+        r for r in request.get("resources", []) if not matches_any(spec.get("resources", []), r)
+    ]
+    return [*roles, *resources]
+
+
+def starts_too_late(starts: datetime | None, at: datetime) -> bool:
+    """Whether access asked to start at `starts` begins after the moment the rule judged
+    (`at`) plus ONCALL_CACHE_SECONDS: who is on call and what hour it is were checked for
+    `at`, not for then, so such a request waits for people."""
+    margin = timedelta(seconds=max(0, settings.ONCALL_CACHE_SECONDS))
+    return starts is not None and starts > at + margin
 
 
 def review_rule_evaluate(
@@ -88,10 +115,13 @@ def review_rule_evaluate(
     requester: Requester,
     at: datetime,
     schedules: Mapping[str, dict],
+    starts: datetime | None = None,
 ) -> RuleOutcome:
     """Whether rule `name` fires for `request` (its `request.*` variables) asked by
-    `requester` at `at`; `inputs` holds every variable the rule read and every on-call
-    answer, as they were."""
+    `requester` at `at`, the access starting at `starts` (None: on approval); `inputs`
+    holds every variable the rule read and every on-call answer, as they were. A rule fires
+    only when its `when` holds, every requested item is within its `roles`/`resources`,
+    and the access does not start later than `at` plus a short margin."""
     oncall = _Oncall(requester, at, schedules)
     ctx = {
         "request": dict(request),
@@ -107,9 +137,19 @@ def review_rule_evaluate(
         inputs[label] = var.resolve(ctx)
     if oncall.answers:
         inputs["oncall"] = dict(oncall.answers)
+    not_applicable = ""
+    if fired:
+        if outside := outside_scope(spec, request):
+            not_applicable = "the request holds items outside the rule: " + ", ".join(outside)
+        elif starts_too_late(starts, at):
+            not_applicable = f"the access starts later ({starts:%Y-%m-%d %H:%M} UTC)"
+        if not_applicable:
+            fired = False
+            inputs["not_applicable"] = not_applicable
     review = spec.get("review", {})
     return RuleOutcome(
         rule=name,
+        not_applicable=not_applicable,
         fired=fired,
         state=review.get("state", ""),
         reason=review.get("reason", ""),
@@ -132,11 +172,18 @@ def review_rules_evaluate(
     requester: Requester,
     at: datetime,
     schedules: Mapping[str, dict],
+    starts: datetime | None = None,
 ) -> list[RuleOutcome]:
     """Every rule's outcome, in name order."""
     return [
         review_rule_evaluate(
-            name, spec, request=request, requester=requester, at=at, schedules=schedules
+            name,
+            spec,
+            request=request,
+            requester=requester,
+            at=at,
+            schedules=schedules,
+            starts=starts,
         )
         for name, spec in sorted(rules, key=lambda r: r[0])
     ]

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from accessportal.kernel.usernames import SYSTEM_USERNAMES
 from policies_app.engine import PolicySet, ResourceRef, Subject
 from policies_app.models import Resource, Role, RoleMembership, UserTraits
 
@@ -31,6 +32,18 @@ def members_from(role: Role, source: str) -> list[int]:
     """Ids of the users holding `role` through `source`."""
     rows = RoleMembership.objects.filter(role=role).values_list("user_id", "sources")
     return sorted(uid for uid, sources in rows if source in sources)
+
+
+def oncall_email(user: AbstractBaseUser) -> str:
+    """The email an on-call source (PagerDuty, Opsgenie) may name `user` by: theirs, only
+    when no other active account holds the same address (case-insensitive); else "". An
+    email copied from an identity provider's claims is not proof of owning it, so a shared
+    or copied address never makes anyone on call."""
+    email = (getattr(user, "email", "") or "").strip()
+    if not email:
+        return ""
+    holders = get_user_model().objects.filter(is_active=True, email__iexact=email)
+    return email if list(holders.values_list("pk", flat=True)[:2]) == [user.pk] else ""
 
 
 def user_traits(user: AbstractBaseUser) -> dict[str, list[str]]:
@@ -88,6 +101,7 @@ def accounts_adoptable_by(provider: str) -> Q:
     )
     return (
         Q(is_active=True, is_staff=False, is_superuser=False)
+        & ~Q(username__in=SYSTEM_USERNAMES)  # never a system identity (kernel.usernames)
         & Q(password__startswith=UNUSABLE_PASSWORD_PREFIX)
         & unlinked_or_own
         & ~Q(Exists(other_sign_in))

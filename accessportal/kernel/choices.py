@@ -50,6 +50,8 @@ class AuditAction:
     REVIEW_SUBMITTED = "review.submitted"
     # A review rule fired but could not review (the requester may no longer ask for it...).
     REVIEW_RULE_REFUSED = "review_rule.refused"
+    # A system identity (the review-rule reviewer) was created on first use.
+    USER_SYSTEM_CREATED = "user.system_created"
     GRANT_ACTIVATED = "grant.activated"
     GRANT_ACTIVATION_REFUSED = "grant.activation_refused"
     GRANT_ENDED = "grant.ended"

@@ -11,7 +11,6 @@ from __future__ import annotations
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accessportal.kernel.audit import audit_record
@@ -23,6 +22,7 @@ from accessportal.kernel.errors import (
 )
 from accessportal.kernel.locking import retry_on_conflict, username_lock
 from accessportal.kernel.storable import unstorable
+from accessportal.kernel.usernames import username_refusal
 from policies_app.selectors import accounts_adoptable_by
 from policies_app.services.identity import identity_apply, sso_identity
 
@@ -53,17 +53,10 @@ def _username(provider: str, claims: dict) -> str:
             f"the identity provider {provider!r} sent no user name claim; check the "
             "sso_mapping's spec.claims.username and the scopes requested"
         )
-    user_model = get_user_model()
-    field = user_model._meta.get_field(user_model.USERNAME_FIELD)
-    try:
-        field.run_validators(username)
-        if len(username) > field.max_length:
-            raise ValidationError(f"longer than {field.max_length} characters")
-    except ValidationError as error:
+    if refusal := username_refusal(username):
         raise ValidationFailed(
-            f"the user name {username!r} from {provider!r} is not usable here: "
-            + " ".join(error.messages)
-        ) from None
+            f"the user name {username!r} from {provider!r} is not usable here: {refusal}"
+        )
     return username
 
 

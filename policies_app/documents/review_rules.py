@@ -3,7 +3,8 @@
     kind: review_rule
     name: oncall-ssh
     spec:
-      when: 'contains(request.roles, "ssh-prod") && oncall("payments")'
+      roles: [ssh-prod]                  # what it may review: every requested item in here
+      when: 'oncall("payments")'
       timezone: Europe/Berlin
       review: {state: APPROVED, reason: "on call for payments"}
     ---
@@ -13,7 +14,8 @@
       pagerduty: {schedule_id: PABC123}
 
 A schedule names exactly one source: `pagerduty: {schedule_id}`, `opsgenie: {schedule}` (a
-schedule name) or `static: [user names or emails]`. Credentials never go into the file.
+schedule name) or `static: [user names]` (matched against user names only, never
+emails). Credentials never go into the file.
 """
 
 from __future__ import annotations
@@ -54,14 +56,26 @@ def rule_schedules(when: str) -> list[str]:
 
 
 def normalize_review_rule(doc: Any) -> tuple[dict, list[Problem]]:
-    """Check a `kind: review_rule` document: {name, description, spec: {when, timezone,
-    review: {state, reason}}}. That every `oncall()` schedule exists is checked by the
-    loader and the admin service, which know the stored schedules."""
+    """Check a `kind: review_rule` document: {name, description, spec: {roles, resources,
+    when, timezone, review: {state, reason}}}. `roles` and `resources` (patterns, as in a
+    role's `request.roles`; resources as `kind/name`) are the rule's scope: it reviews a
+    request only when every requested item is in them. That every `oncall()` schedule
+    exists is checked by the loader and the admin service, which know the stored ones."""
     check = Checker()
     doc = check.mapping(doc, "review_rule", {"kind", "name", "description", "spec", "version"})
     name = check.name(doc.get("name"), "rule")
     description = check.text(doc.get("description"), "description")
-    spec = check.mapping(doc.get("spec"), "spec", {"when", "timezone", "review"})
+    spec = check.mapping(
+        doc.get("spec"), "spec", {"roles", "resources", "when", "timezone", "review"}
+    )
+    roles = check.string_list(spec.get("roles"), "spec.roles", pattern=True)
+    resources = check.string_list(spec.get("resources"), "spec.resources", pattern=True)
+    if not roles and not resources:
+        check.add(
+            "spec",
+            "give the roles and/or resources the rule may review (spec.roles, spec.resources: "
+            "names, globs or ^regex$); it reviews only requests whose every item is in them",
+        )
     when = spec.get("when")
     if when in (None, ""):
         check.add("spec.when", "give the condition under which the rule reviews")
@@ -77,6 +91,8 @@ def normalize_review_rule(doc: Any) -> tuple[dict, list[Problem]]:
     if not reason:
         check.add("spec.review.reason", "give the reason the review shows (who and why)")
     normalized = {
+        "roles": roles,
+        "resources": resources,
         "when": when,
         "timezone": _timezone(check, spec.get("timezone")),
         "review": {"state": state, "reason": reason},
@@ -122,6 +138,9 @@ def export_review_rule_spec(spec: dict) -> dict:
     out = dict(spec)
     if out.get("timezone") == "UTC":
         out.pop("timezone")
+    for key in ("roles", "resources"):
+        if not out.get(key):
+            out.pop(key, None)
     return out
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from accessportal.kernel.usernames import username_refusal
 from policies_app.documents.checker import NAME_RE, Checker, Problem
 
 MAX_EMAIL = 254  # the user model's email column
@@ -18,8 +18,8 @@ def normalize_user(doc: Any) -> tuple[dict, list[Problem]]:
     check = Checker()
     doc = check.mapping(doc, "user", {"kind", "name", "roles", "traits", "email", "version"})
     name = doc.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[\w.@+-]{1,150}", name):
-        check.add("name", "a user name is 1-150 letters, digits or @ . + - _")
+    if refusal := username_refusal(name):
+        check.add("name", refusal)
         name = str(name or "")
     email = check.text(doc.get("email"), "email")
     if email:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,9 +68,17 @@ def _regexp_match(subject: Value, pattern: Value) -> bool:
     return any(matches(pattern, s) for s in subject)
 
 
+def is_ascii_integer(text: str) -> bool:
+    """Whether `text` is 1-9 ASCII digits: what `int()` takes for sure (`"²".isdigit()` is
+    true, yet `int("²")` raises)."""
+    return isinstance(text, str) and re.fullmatch(r"[0-9]{1,9}", text) is not None
+
+
 def _integer(value: Value) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit() and len(value) < 10:
-        return int(value)
+    """A whole number from the context or a literal; None (the call is false) otherwise.
+    Never raises, whatever the text."""
+    if isinstance(value, str) and is_ascii_integer(value.strip()):
+        return int(value.strip())
     return None
 
 
@@ -141,9 +150,14 @@ class Call:
 
     def test(self, ctx: Mapping[str, Any]) -> bool:
         args = [arg.resolve(ctx) for arg in self.args]
-        if self.name in CONTEXT_FUNCTIONS:
-            return CONTEXT_FUNCTIONS[self.name](ctx, *args)
-        return FUNCTIONS[self.name](*args)
+        # Total: input no function foresaw makes the call false, never an error (a 500, a
+        # crashed job); the functions themselves avoid raising, this is the backstop.
+        try:
+            if self.name in CONTEXT_FUNCTIONS:
+                return bool(CONTEXT_FUNCTIONS[self.name](ctx, *args))
+            return bool(FUNCTIONS[self.name](*args))
+        except (ValueError, TypeError, OverflowError, UnicodeError):
+            return False
 
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -213,12 +227,16 @@ Node = Call | Compare | Not | And | Or
 
 
 def _walk(node: Node):
-    yield node
-    if isinstance(node, Not):
-        yield from _walk(node.operand)
-    elif isinstance(node, And | Or):
-        for op in node.operands:
-            yield from _walk(op)
+    """Every node of the tree, in reading order (iterative: no recursion limit to reach)."""
+    stack: list[Node] = [node]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, Not):
+            stack.append(node.operand)
+        elif isinstance(node, And | Or):
+            stack.extend(reversed(node.operands))
+        # Call and Compare are leaves.
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,33 +249,18 @@ class Predicate:
 
     def calls(self, name: str) -> list[Call]:
         """Every call of function `name` in the tree, in reading order."""
-        found: list[Call] = []
-        stack: list[Node] = [self.root]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, Call):
-                if node.name == name:
-                    found.append(node)
-            elif isinstance(node, Not):
-                stack.append(node.operand)
-            else:
-                stack.extend(reversed(node.operands))
-        return found
+        return [n for n in _walk(self.root) if isinstance(n, Call) and n.name == name]
 
     def variables(self) -> list[Var]:
         """Every variable the predicate reads, once each, in reading order."""
         seen: dict[tuple[str, str | None], Var] = {}
-        stack: list[Node] = [self.root]
-        while stack:
-            node = stack.pop()
+        for node in _walk(self.root):
             if isinstance(node, Call):
                 for arg in node.args:
                     if isinstance(arg, Var):
                         seen.setdefault((arg.name, arg.key), arg)
-            elif isinstance(node, Not):
-                stack.append(node.operand)
-            else:
-                stack.extend(reversed(node.operands))
+            elif isinstance(node, Compare):
+                seen.setdefault((node.variable, None), Var(node.variable, None, node.pos))
         return list(seen.values())
 
     def evaluate(self, ctx: Mapping[str, Any]) -> bool:

@@ -17,6 +17,7 @@ from policies_app.predicates.evaluator import (
     Predicate,
     Str,
     Var,
+    is_ascii_integer,
 )
 from policies_app.predicates.language import (
     ALL_VARIABLES,
@@ -248,7 +249,7 @@ class Parser:
                 raise self.error(
                     f"argument {index + 1} of {name}() must be a string literal ({what})", arg.pos
                 )
-            if what == "integer" and not (arg.value.isdigit() and len(arg.value) < 10):
+            if what == "integer" and not is_ascii_integer(arg.value):
                 raise self.error(
                     f'argument {index + 1} of {name}() must be a whole number in quotes, e.g. "9"',
                     arg.pos,

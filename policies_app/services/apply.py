@@ -13,7 +13,8 @@ from django.db import transaction
 
 from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.locking import provisioning_lock_all, retry_on_conflict
-from policies_app.loader import PolicyPlan
+from policies_app.documents.review_rules import rule_schedules
+from policies_app.loader import PolicyFileError, PolicyPlan
 from policies_app.models import (
     POLICY_SOURCE,
     NotificationRule,
@@ -212,6 +213,19 @@ def _prune_named(model, kind: str, keep: set[str], summary: ApplySummary, audit,
         row.delete()
 
 
+def prune_problems(plan: PolicyPlan) -> list[str]:
+    """What `--prune` must not do: delete an on-call schedule that a rule it keeps (every
+    rule it keeps is in the plan) still names; the rule would silently never fire."""
+    in_plan = {d["name"] for d in plan.oncall_schedules}
+    return [
+        f"{rule['_where']}: spec.when: oncall({name!r}): the oncall_schedule {name!r} is not "
+        "in the files, so --prune would delete it; add it to the files"
+        for rule in plan.review_rules
+        for name in rule_schedules(rule["spec"]["when"])
+        if name not in in_plan
+    ]
+
+
 def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], actor) -> None:
     keep_roles = {d["name"] for d in plan.roles}
     for role in Role.objects.exclude(name__in=keep_roles):
@@ -298,9 +312,12 @@ def policies_apply(
 ) -> ApplySummary:
     """Apply a checked plan in one transaction, auditing each change.
 
-    With `prune`, roles and resources absent from the plan are deleted (users never are).
+    With `prune`, roles and resources absent from the plan are deleted (users never are);
+    PolicyFileError when that would delete a schedule a kept rule names (`prune_problems`).
     With `dry_run`, the summary is computed and everything rolled back.
     """
+    if prune and (problems := prune_problems(plan)):
+        raise PolicyFileError(problems)
     summary = ApplySummary()
     try:
         with transaction.atomic():

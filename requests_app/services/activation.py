@@ -20,7 +20,7 @@ from accessportal.kernel.locking import retry_on_conflict
 from policies_app.engine import PolicySet, Subject
 from policies_app.selectors import subject_for
 from requests_app.models import AccessRequest, Grant
-from requests_app.services.eligibility import item_refusal
+from requests_app.services.eligibility import item_refusal, requester_refusal
 from requests_app.services.locking import request_lock
 from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.provisioning import provisioning_sync
@@ -29,9 +29,9 @@ from requests_app.services.transitions import request_transition_save
 
 def _refusal(grant: Grant, request: AccessRequest, subject: Subject, policies: PolicySet) -> str:
     """Why the requester may no longer have this grant's access, or "" when they may."""
-    if not request.user.is_active:
-        return "the requester's account is disabled"
-    return item_refusal(subject, policies, role=grant.role or "", resource=grant.resource or "")
+    return requester_refusal(request) or item_refusal(
+        subject, policies, role=grant.role or "", resource=grant.resource or ""
+    )
 
 
 @retry_on_conflict

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -23,6 +22,7 @@ from django.utils import timezone
 from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.errors import Conflict, NotFound, ValidationFailed
 from accessportal.kernel.locking import retry_on_conflict, username_lock
+from accessportal.kernel.usernames import username_refusal
 from policies_app.models import DirectoryGroup, DirectoryUser
 from policies_app.selectors import directory_users_visible
 from policies_app.services.directory import (
@@ -53,12 +53,9 @@ class UserNameTaken(Conflict):
 def _check(attrs: DirectoryUserAttrs) -> None:
     if not isinstance(attrs.username, str) or not attrs.username:
         raise ValidationFailed("userName is required", field="userName")
-    User = get_user_model()
-    max_length = User._meta.get_field("username").max_length
+    if refusal := username_refusal(attrs.username):
+        raise ValidationFailed(refusal, field="userName")
     try:
-        if len(attrs.username) > max_length:
-            raise ValidationError(f"at most {max_length} characters")
-        UnicodeUsernameValidator()(attrs.username)
         if attrs.email:
             validate_email(attrs.email)
     except ValidationError as e:

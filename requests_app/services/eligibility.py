@@ -29,11 +29,19 @@ def item_refusal(
     return ""
 
 
+def requester_refusal(request: AccessRequest) -> str:
+    """Why the requester of `request` may have nothing from it now (their account is
+    disabled), or "": checked before any item."""
+    if not request.user.is_active:
+        return "the requester's account is disabled"
+    return ""
+
+
 def request_items_refusal(request: AccessRequest, policies: PolicySet | None = None) -> str:
     """Why the requester of `request` could not ask for one of its items now (their account
     disabled, a role or resource their standing roles no longer allow), or ""."""
-    if not request.user.is_active:
-        return "the requester's account is disabled"
+    if refusal := requester_refusal(request):
+        return refusal
     policies = policies or PolicySet.load()
     subject = subject_for(request.user, policies)
     for role in request.roles:

@@ -29,7 +29,7 @@ from policies_app.review_rules import (
     review_rules_decide,
     review_rules_evaluate,
 )
-from policies_app.selectors import standing_role_names, user_traits
+from policies_app.selectors import oncall_email, standing_role_names, user_traits
 from requests_app.models import AccessRequest, ReviewRuleCheck
 from requests_app.selectors import request_context
 from requests_app.services.eligibility import request_items_refusal
@@ -68,7 +68,7 @@ def requester_of(request: AccessRequest) -> Requester:
     user = request.user
     return Requester(
         username=user.get_username(),
-        email=user.email or "",
+        email=oncall_email(user),
         roles=standing_role_names(user),
         traits=user_traits(user),
     )
@@ -83,6 +83,7 @@ def _outcomes(
         requester=requester_of(request),
         at=at,
         schedules=schedules,
+        starts=request.assume_start_time,
     )
 
 
@@ -97,12 +98,20 @@ def review_rules_apply(*, request_id: object) -> str:
     if ReviewRuleCheck.objects.filter(request_id=request.pk).exists():
         return "already checked"
     now = timezone.now()
-    if not rules:  # nothing can review it: recorded without locking the request
-        ReviewRuleCheck.objects.get_or_create(
-            request_id=request.pk, defaults={"checked_at": now, "outcome": "no rules"}
-        )
-        return "no rules"
+    if not rules:
+        return _record_no_rules(request.pk, now)
     return _record(request.pk, _outcomes(request, rules, schedules, now), now)
+
+
+@transaction.atomic
+def _record_no_rules(request_id: object, now: datetime) -> str:
+    """No rule is stored, so nothing can review the request: record that it was checked,
+    so a rule added later does not sweep it. Bookkeeping only (no state change, no audit
+    event, no lock: a second writer's insert is simply ignored)."""
+    ReviewRuleCheck.objects.get_or_create(
+        request_id=request_id, defaults={"checked_at": now, "outcome": "no rules"}
+    )
+    return "no rules"
 
 
 @retry_on_conflict
@@ -132,7 +141,22 @@ def _record(request_id: object, outcomes: list[RuleOutcome], now: datetime) -> s
         return check.outcome
     if chosen is None:
         check.outcome = "no rule fired"
+        if skipped := [o for o in outcomes if o.not_applicable]:
+            check.outcome = f"not applicable: {skipped[0].not_applicable}"[:200]
         check.save(force_insert=True)
+        for outcome in skipped:  # the rule's condition held, but it does not judge this
+            audit_record(
+                action=AuditAction.REVIEW_RULE_REFUSED,
+                target_type="access_request",
+                target_id=str(request.pk),
+                actor=None,
+                data={
+                    "rule": outcome.rule,
+                    "state": outcome.state,
+                    "inputs": outcome.inputs,
+                    "refusal": outcome.not_applicable,
+                },
+            )
         return check.outcome
     check.rule = chosen.rule
     check.outcome = f"reviewed by {chosen.rule}: {chosen.state}"
@@ -213,11 +237,18 @@ def review_rules_preview(
     )
     lines: list[str] = []
     for doc in changed:
-        decided = []
+        decided, left = [], []
         for request in recent:
             (outcome,) = _outcomes(
                 request, [(doc["name"], doc["spec"])], all_schedules, request.created
             )
+            if outcome.not_applicable:
+                left.append(
+                    f"  {str(request.pk)[:8]} {request.user.get_username()} "
+                    f"{', '.join([*request.roles, *request.resources])}: not reviewed, "
+                    f"{outcome.not_applicable}"
+                )
+                continue
             if not outcome.fired:
                 continue
             note = ""
@@ -235,7 +266,7 @@ def review_rules_preview(
             f"review_rule {doc['name']} would have reviewed {len(decided)} of {len(recent)} "
             f"request(s) from the last {PREVIEW_DAYS} days"
         )
-        lines += decided
+        lines += decided + left
     return lines
 
 

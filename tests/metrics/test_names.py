@@ -54,14 +54,33 @@ def _referenced() -> dict[str, set[str]]:
     }
 
 
+# A review rule asking an on-call source with no key: the lookup fails (counted), the rule
+# does not fire and the request waits for bob.
+ONCALL_RULE = """
+kind: oncall_schedule
+name: ops
+spec:
+  opsgenie: {schedule: ops}
+---
+kind: review_rule
+name: ops-db
+spec:
+  roles: [db-admin]
+  when: 'oncall("ops")'
+  review: {state: APPROVED, reason: on call}
+"""
+
+
 @pytest.mark.django_db(transaction=True)
 def test_every_metric_named_in_the_docs_rules_and_dashboard_is_exported(
-    api_as, scrape, requester, reviewer, apply_yaml, groups
+    api_as, scrape, requester, reviewer, apply_yaml, groups, settings
 ):
+    settings.ONCALL_OPSGENIE_KEY = ""
     reviewer.email = "bob@example.com"
     reviewer.save()
     dbas = groups("dbas")
     apply_yaml(db_admin_provisioning(dbas.yaml()))
+    apply_yaml(ONCALL_RULE)
     dbas.mode("fail")  # the target refuses: a failed call, a failing assignment
     created = api_as("alice").post(
         "/api/v1/requests/", {"roles": ["db-admin"], "reason": "INC-9"}, format="json"
@@ -76,6 +95,7 @@ def test_every_metric_named_in_the_docs_rules_and_dashboard_is_exported(
     call_command("verify_audit", stdout=io.StringIO())  # the operator's daily check
     exported = names(scrape())
     assert "accessportal_provisioning_calls_total" in exported  # the traffic did reach it
+    assert "accessportal_oncall_lookups_total" in exported
     referenced = _referenced()
     assert all(referenced.values())
     missing = {where: sorted(found - exported) for where, found in referenced.items()}

@@ -13,16 +13,19 @@ from accessportal.kernel.errors import ValidationFailed
 from accessportal.kernel.models import AuditEvent
 from policies_app.loader import PolicyFileError, plan_from_texts
 from policies_app.models import OncallSchedule, ReviewRule
+from policies_app.predicates import parse
 from policies_app.services.apply import policies_apply
 from policies_app.services.export import policies_export
 from policies_app.services.review_rules import review_document_delete, review_document_save
+from tests.conftest import BASE_POLICY
 
 RULES = """
 kind: review_rule
 name: oncall-ssh
 description: People on call for payments get ssh-prod at once
 spec:
-  when: 'contains(request.roles, "ssh-prod") && oncall("payments")'
+  roles: [ssh-prod]
+  when: 'oncall("payments")'
   timezone: Europe/Berlin
   review: {state: APPROVED, reason: on call for payments}
 ---
@@ -93,7 +96,7 @@ def test_prune_deletes_rules_and_schedules_not_in_the_files(apply_yaml):
     ],
 )
 def test_bad_rules_are_refused_with_their_path(db, spec, expected):
-    found = problems(f"kind: review_rule\nname: r\nspec:\n  {spec}\n")
+    found = problems(f"kind: review_rule\nname: r\nspec:\n  roles: [x]\n  {spec}\n")
     assert any(expected in p for p in found), found
 
 
@@ -126,12 +129,19 @@ def test_oncall_is_refused_in_threshold_filters(db):
     assert any("oncall() is not allowed in a filter expression" in p for p in found), found
 
 
+RULE_SPEC = {
+    "roles": ["db-admin"],
+    "when": 'oncall("payments")',
+    "review": {"state": "APPROVED", "reason": "x"},
+}
+
+
 def test_admin_service_checks_schedules_and_keeps_a_named_one(db, admin):
     with pytest.raises(ValidationFailed, match="no oncall_schedule named 'payments'"):
         review_document_save(
             kind="review_rule",
             name="r",
-            spec={"when": 'oncall("payments")', "review": {"state": "APPROVED", "reason": "x"}},
+            spec=RULE_SPEC,
             actor=admin,
         )
     schedule = review_document_save(
@@ -140,7 +150,7 @@ def test_admin_service_checks_schedules_and_keeps_a_named_one(db, admin):
     rule = review_document_save(
         kind="review_rule",
         name="r",
-        spec={"when": 'oncall("payments")', "review": {"state": "APPROVED", "reason": "x"}},
+        spec=RULE_SPEC,
         actor=admin,
     )
     with pytest.raises(ValidationFailed, match="review rules r name this schedule"):
@@ -160,7 +170,10 @@ def test_admin_service_checks_schedules_and_keeps_a_named_one(db, admin):
 def test_admin_pages_edit_rules_through_the_service(client, admin):
     client.force_login(admin)
     add = reverse("admin:policies_app_reviewrule_add")
-    spec = "when: 'oncall(\"payments\")'\nreview: {state: APPROVED, reason: on call}\n"
+    spec = (
+        "roles: [db-admin]\nwhen: 'oncall(\"payments\")'\n"
+        "review: {state: APPROVED, reason: on call}\n"
+    )
     response = client.post(add, {"name": "r", "description": "", "spec_yaml": spec})
     assert response.status_code == 200
     assert "no oncall_schedule named &#x27;payments&#x27;" in response.content.decode()
@@ -181,3 +194,57 @@ def test_admin_pages_edit_rules_through_the_service(client, admin):
     )
     assert AuditEvent.objects.filter(action="review_rule.created", actor=admin).exists()
     assert OncallSchedule.objects.get().spec == {"static": ["alice"]}
+
+
+# --- after review: scope, digits, prune, walkers --------------------------------------------
+
+
+def test_a_rule_must_say_what_it_may_review(db):
+    found = problems(
+        "kind: review_rule\nname: r\nspec:\n  when: 'equals(request.reason, \"\")'\n"
+        "  review: {state: APPROVED, reason: r}\n"
+    )
+    expected = "spec: give the roles and/or resources the rule may review"
+    assert any(expected in p for p in found), found
+    found = problems(
+        "kind: review_rule\nname: r\nspec:\n  roles: ['^(a$']\n"
+        "  when: 'equals(request.reason, \"\")'\n  review: {state: APPROVED, reason: r}\n"
+    )
+    assert any("spec.roles[0]" in p and "not a valid regular expression" in p for p in found)
+
+
+@pytest.mark.parametrize("digits", ["²", "٩", "1" * 10])
+def test_between_takes_ascii_digits_only_at_load_time(db, digits):
+    found = problems(
+        "kind: review_rule\nname: r\nspec:\n  roles: [x]\n"
+        f'  when: \'between(now.hour, "{digits}", "5")\'\n'
+        "  review: {state: APPROVED, reason: r}\n"
+    )
+    assert any("argument 2 of between() must be a whole number in quotes" in p for p in found)
+
+
+@pytest.mark.parametrize("scope", ["filter", "where", "review_rule"])
+@pytest.mark.parametrize("reason", ["²", "٣", "9" * 30, "-1", " 3 "])
+def test_between_never_raises_whatever_the_value(scope, reason):
+    predicate = parse('between(request.reason, "1", "5")', scope=scope)
+    assert predicate.evaluate({"request": {"reason": reason}}) is (reason == " 3 ")
+
+
+def test_prune_refuses_to_delete_a_schedule_a_kept_rule_names(apply_yaml):
+    apply_yaml(RULES)
+    rule_only = RULES.split("---")[0]
+    with pytest.raises(PolicyFileError) as err:
+        apply_yaml(BASE_POLICY + "\n---\n" + rule_only, prune=True)
+    assert any("--prune would delete it" in p for p in err.value.problems), err.value.problems
+    assert OncallSchedule.objects.filter(name="payments").exists()
+    assert ReviewRule.objects.filter(name="oncall-ssh").exists()
+    summary = apply_yaml(BASE_POLICY + "\n---\n" + RULES, prune=True)
+    assert not [d for d in summary.deleted if "payments" in d or "oncall-ssh" in d]
+
+
+def test_predicate_walkers_see_comparisons():
+    predicate = parse(
+        'request.pending_for > duration("2h") && !contains(request.roles, "x")', scope="where"
+    )
+    assert [v.name for v in predicate.variables()] == ["request.pending_for", "request.roles"]
+    assert [c.name for c in predicate.calls("contains")] == ["contains"]

@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import NotAllowed
 from accessportal.kernel.models import AuditEvent
+from accessportal.kernel.usernames import RULE_REVIEWER_USERNAME
 from requests_app import tasks
 from requests_app.models import AccessRequest, Review, ReviewRuleCheck
 from requests_app.services.access_requests import access_request_create
@@ -43,10 +44,17 @@ spec:
 """
 
 
-def rule(when: str, *, state: str = "APPROVED", name: str = "oncall-db", tz: str = "") -> str:
+def rule(
+    when: str,
+    *,
+    state: str = "APPROVED",
+    name: str = "oncall-db",
+    tz: str = "",
+    scope: str = "roles: [db-admin]",
+) -> str:
     zone = f"\n  timezone: {tz}" if tz else ""
     return (
-        f"kind: review_rule\nname: {name}\nspec:\n  when: '{when}'{zone}\n"
+        f"kind: review_rule\nname: {name}\nspec:\n  {scope}\n  when: '{when}'{zone}\n"
         f'  review: {{state: {state}, reason: "rule {name}"}}\n'
     )
 
@@ -81,7 +89,7 @@ def create(django_capture_on_commit_callbacks):
 
 
 def rule_reviews(request):
-    return list(Review.objects.filter(request=request, reviewer__username="auto-review"))
+    return list(Review.objects.filter(request=request, reviewer__username=RULE_REVIEWER_USERNAME))
 
 
 # --- approval by a rule alone ----------------------------------------------------------
@@ -94,7 +102,7 @@ def test_rule_approves_alone_through_an_ordinary_audited_review(requester, apply
     (review,) = rule_reviews(request)
     assert review.state == "APPROVED" and review.reason == "rule oncall-db"
     event = AuditEvent.objects.get(action="review.submitted", target_id=str(request.pk))
-    assert event.actor_name == "auto-review"
+    assert event.actor_name == RULE_REVIEWER_USERNAME
     assert event.data["rule"] == "oncall-db"
     assert event.data["inputs"] == {"request.roles": ["db-admin"], 'user.traits["team"]': ["pay"]}
     assert AuditEvent.objects.filter(action="request.approved", target_id=str(request.pk)).exists()

@@ -21,6 +21,7 @@ RULE = """
 kind: review_rule
 name: db-at-once
 spec:
+  roles: [db-admin]
   when: 'contains(request.roles, "db-admin")'
   review: {state: APPROVED, reason: at once}
 """

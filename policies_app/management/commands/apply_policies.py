@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from policies_app.loader import PolicyFileError, plan_from_files, plan_provision_entries
 from policies_app.models import ReviewRule
-from policies_app.services.apply import policies_apply
+from policies_app.services.apply import policies_apply, prune_problems
 from policies_app.services.provision_targets import provision_targets_probe
 from policies_app.signals import review_rules_preview
 
@@ -31,6 +31,8 @@ class Command(BaseCommand):
     def handle(self, *args, files, dry_run, prune, **options):
         try:
             plan = plan_from_files(files)
+            if prune and (problems := prune_problems(plan)):
+                raise PolicyFileError(problems)
         except PolicyFileError as err:
             for problem in err.problems:
                 self.stderr.write(problem)
