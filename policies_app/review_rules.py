@@ -20,6 +20,7 @@ from django.conf import settings
 from policies_app.matching import matches_any
 from policies_app.oncall import OncallUnavailable, oncall_people
 from policies_app.predicates import parse
+from policies_app.reason_templates import reason_fill
 
 logger = logging.getLogger(__name__)
 
@@ -147,12 +148,23 @@ def review_rule_evaluate(
             fired = False
             inputs["not_applicable"] = not_applicable
     review = spec.get("review", {})
+    on_call = [schedule for schedule, answer in oncall.answers.items() if answer is True]
+    reason = reason_fill(
+        review.get("reason", ""),
+        {
+            "rule": name,
+            "request.user": str(request.get("user") or ""),
+            "request.roles": ", ".join(request.get("roles") or []),
+            "request.resources": ", ".join(request.get("resources") or []),
+            "oncall": ", ".join(on_call),
+        },
+    )
     return RuleOutcome(
         rule=name,
         not_applicable=not_applicable,
         fired=fired,
         state=review.get("state", ""),
-        reason=review.get("reason", ""),
+        reason=reason,
         inputs=inputs,
         failures=oncall.failures,
     )

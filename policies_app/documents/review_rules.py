@@ -6,7 +6,7 @@
       roles: [ssh-prod]                  # what it may review: every requested item in here
       when: 'oncall("payments")'
       timezone: Europe/Berlin
-      review: {state: APPROVED, reason: "on call for payments"}
+      review: {state: APPROVED, reason: "{request.user} is on call for {oncall}"}
     ---
     kind: oncall_schedule
     name: payments
@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from policies_app.documents.checker import Checker, Problem
 from policies_app.predicates import PredicateError, parse
+from policies_app.reason_templates import reason_template_problems
 
 REVIEW_STATES = ("APPROVED", "DENIED")
 ONCALL_SOURCES = ("pagerduty", "opsgenie", "static")
@@ -90,6 +91,8 @@ def normalize_review_rule(doc: Any) -> tuple[dict, list[Problem]]:
     reason = check.text(review.get("reason"), "spec.review.reason").strip()
     if not reason:
         check.add("spec.review.reason", "give the reason the review shows (who and why)")
+    for problem in reason_template_problems(reason):
+        check.add("spec.review.reason", problem)
     normalized = {
         "roles": roles,
         "resources": resources,

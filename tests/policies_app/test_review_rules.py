@@ -93,6 +93,21 @@ def test_prune_deletes_rules_and_schedules_not_in_the_files(apply_yaml):
             'when: \'between(now.hour, "9", "five")\'\n  review: {state: DENIED, reason: r}',
             "argument 3 of between() must be a whole number in quotes",
         ),
+        (
+            "when: 'equals(request.reason, \"\")'\n"
+            "  review: {state: APPROVED, reason: 'hi {user}'}",
+            "spec.review.reason: unknown placeholder {user} (known: {rule}, {request.user}",
+        ),
+        (
+            "when: 'equals(request.reason, \"\")'\n"
+            "  review: {state: APPROVED, reason: 'a } b'}",
+            "spec.review.reason: a lone '}' at position 2 (write }})",
+        ),
+        (
+            "when: 'equals(request.reason, \"\")'\n"
+            "  review: {state: APPROVED, reason: '{request.__class__}'}",
+            "spec.review.reason: unknown placeholder {request.__class__}",
+        ),
     ],
 )
 def test_bad_rules_are_refused_with_their_path(db, spec, expected):

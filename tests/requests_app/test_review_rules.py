@@ -263,6 +263,21 @@ def test_pagerduty_on_call_requester_is_approved(requester, apply_yaml, create, 
     assert event.data["inputs"] == {"oncall": {"payments": True}}
 
 
+def test_the_reason_template_names_the_requester_and_the_schedules(
+    requester, apply_yaml, create, oncall
+):
+    oncall.pagerduty["PABC123"] = ["alice@example.com"]
+    template = rule('oncall("payments")').replace(
+        '"rule oncall-db"',
+        '"{request.user} is on call for {oncall} ({rule}: {request.roles}) {{ok}}"',
+    )
+    apply_yaml(docs(ALICE, PAGERDUTY, template))
+    with time_machine.travel(MONDAY_MORNING, tick=False):
+        request = create(requester)
+    (review,) = rule_reviews(request)
+    assert review.reason == "alice is on call for payments (oncall-db: db-admin) {ok}"
+
+
 def test_pagerduty_someone_else_on_call_leaves_it_pending(requester, apply_yaml, create, oncall):
     oncall.pagerduty["PABC123"] = ["bob@example.com"]
     apply_yaml(docs(ALICE, PAGERDUTY, rule('oncall("payments")')))
