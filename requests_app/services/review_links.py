@@ -104,7 +104,8 @@ def review_link_check(
     *, token: str, user: AbstractBaseUser, now: datetime | None = None, lock: bool = False
 ) -> ReviewLink:
     """The link `token` names, if `user` may use it now; raises ReviewLinkRefused saying
-    why not (not a link, expired, used, sent to someone else). Only reads; with `lock`,
+    why not (not a link, sent to someone else, a request they may no longer see, used,
+    expired). Only reads; with `lock`,
     locks the link's row (inside the caller's transaction)."""
     now = now or timezone.now()
     try:
@@ -121,6 +122,12 @@ def review_link_check(
     if link.reviewer_id != user.pk:
         raise LinkNotYours(
             "This review link was sent to someone else: it cannot be used by your account."
+        )
+    if not AccessRequest.objects.visible_to(user).filter(pk=link.request_id).exists():
+        # Their reviewer profile lost the request since (visibility: not found, and the
+        # page says nothing about the request).
+        raise LinkInvalid(
+            "This review link can no longer be used: the request is not one you may see."
         )
     if link.used_at is not None:
         raise LinkUsed(
