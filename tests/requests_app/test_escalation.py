@@ -75,9 +75,11 @@ def _sweep(at) -> int:
 
 
 def _reminders(request) -> list[OutboxMessage]:
+    """The request's reminders, each routed when it was written (as a worker would)."""
     messages = list(OutboxMessage.objects.filter(request=request, event="request.reminder"))
     for message in messages:
-        outbox_route(message_id=message.pk)
+        with _at(message.created):
+            outbox_route(message_id=message.pk)
     return sorted(
         OutboxMessage.objects.filter(request=request, event="request.reminder"),
         key=lambda m: m.payload["tier"],
@@ -131,6 +133,36 @@ def test_no_reminder_once_the_request_is_resolved(escalating, requester, user):
     assert AccessRequest.objects.get(pk=request.pk).state == "APPROVED"
     assert _sweep(T0 + 3 * 60 * M) == 0
     assert not OutboxMessage.objects.filter(event="request.reminder").exists()
+
+
+def test_a_reminder_routed_after_the_request_was_resolved_sends_nothing(
+    escalating, requester, user
+):
+    # The sweep wrote both tiers; the worker is behind, and bob denies before it routes them.
+    request = _create(requester)
+    assert _sweep(T0 + 120 * M) == 2
+    with _at(T0 + 121 * M):
+        review_submit(request_id=request.id, reviewer=user("bob"), state="DENIED", reason="no")
+        for message in OutboxMessage.objects.filter(request=request, event="request.reminder"):
+            assert outbox_route(message_id=message.pk)
+    for message in OutboxMessage.objects.filter(request=request, event="request.reminder"):
+        # No reviewer, no named user, no "#sre" channel: nobody is told it waits for review.
+        assert message.recipients == []
+        assert not message.deliveries.exists()
+        assert message.state == "SENT"
+
+
+def test_a_reminder_routed_after_the_pending_time_ran_out_sends_nothing(escalating, requester):
+    with _at(T0):
+        request = access_request_create(
+            requester=requester, roles=["db-admin"], reason="INC-7", request_ttl="1h"
+        )
+    assert _sweep(T0 + 30 * M) == 1
+    (message,) = OutboxMessage.objects.filter(request=request, event="request.reminder")
+    with _at(T0 + 61 * M):  # routed late, the expiry sweep not run yet
+        outbox_route(message_id=message.pk)
+    message.refresh_from_db()
+    assert message.recipients == [] and not message.deliveries.exists()
 
 
 def test_a_late_sweep_sends_every_tier_that_came_due_once(escalating, requester):
