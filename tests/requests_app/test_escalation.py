@@ -105,7 +105,11 @@ def test_tier_one_reminds_the_reviewers_at_its_time_and_tier_two_escalates_at_it
     assert second.recipients == ["dave", "erin"]
     assert "http://127.0.0.1:9/sre" in set(second.deliveries.values_list("target", flat=True))
     events = AuditEvent.objects.filter(action="request.reminded", target_id=str(request.id))
-    assert [e.data["tier"] for e in events.order_by("seq")] == [1, 2]
+    # What docs/notifications.md says the event records: the tier, not its audience.
+    assert [e.data for e in events.order_by("seq")] == [
+        {"tier": 1, "after": 1800, "notify": []},
+        {"tier": 2, "after": 7200, "notify": ["oncall-lead", "erin", "#sre"]},
+    ]
     assert audit_verify().ok
     assert audit_completeness().missing == []
 
@@ -163,6 +167,23 @@ def test_a_reminder_routed_after_the_pending_time_ran_out_sends_nothing(escalati
         outbox_route(message_id=message.pk)
     message.refresh_from_db()
     assert message.recipients == [] and not message.deliveries.exists()
+
+
+def test_a_notification_rule_can_subscribe_to_reminders(escalating, requester, apply_yaml):
+    apply_yaml(
+        """
+        kind: notification_rule
+        name: waiting
+        spec:
+          events: [request.reminder]
+          condition: 'contains(request.roles, "db-admin")'
+          channels: [{type: slack, url: "http://127.0.0.1:9/waiting"}]
+        """
+    )
+    request = _create(requester)
+    assert _sweep(T0 + 30 * M) == 1
+    (tier_one,) = _reminders(request)
+    assert "http://127.0.0.1:9/waiting" in set(tier_one.deliveries.values_list("target", flat=True))
 
 
 def test_a_late_sweep_sends_every_tier_that_came_due_once(escalating, requester):
