@@ -116,6 +116,28 @@ def test_has_perm_to_review_follows_the_window_as_may_review_does(request_at_t0,
         assert gina.has_perm("requests_app.review_accessrequest", request_at_t0)
 
 
+def _sees(person, request) -> bool:
+    return AccessRequest.objects.visible_to(person).filter(pk=request.pk).exists()
+
+
+def test_a_request_resolved_before_the_window_opened_is_no_longer_shown_to_that_group(
+    request_at_t0, gina, reviewer, user
+):
+    hank = user("hank")  # first-hour: could review from the start
+    with _at(T0 + 30 * 60 * S):
+        _review(request_at_t0, reviewer)
+    assert not _sees(gina, request_at_t0)  # sre's window (after 2h) never opened
+    assert _sees(hank, request_at_t0) and _sees(reviewer, request_at_t0)
+
+
+def test_a_request_resolved_after_the_window_opened_stays_shown_to_that_group(
+    request_at_t0, gina, reviewer
+):
+    with _at(T0 + 3 * H):
+        _review(request_at_t0, reviewer)
+    assert _sees(gina, request_at_t0)
+
+
 def test_the_api_shows_the_same(request_at_t0, gina):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=gina).key}")
