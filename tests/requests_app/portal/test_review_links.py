@@ -111,6 +111,16 @@ def test_a_link_never_outlives_the_requests_pending_time(requester, reviewer):
     assert ReviewLink.objects.get().expires == request.expires
 
 
+def test_a_link_never_outlives_the_reviewers_review_window(apply_yaml, requester, user):
+    from requests_app.services.access_requests import access_request_create
+    from tests.requests_app.test_pending_for_reviews import WIDER
+
+    apply_yaml(WIDER)  # hank's rule: request.pending_for < duration("1h")
+    request = access_request_create(requester=requester, roles=["db-admin"], reason="x")
+    review_link_issue(request=request, reviewer=user("hank"))
+    assert ReviewLink.objects.get().expires == request.created + timedelta(hours=1)
+
+
 def test_a_link_opened_by_another_signed_in_user_is_refused(second_reviewer, token):
     carol = _client_for(second_reviewer)
     page = carol.get(_url(token))
