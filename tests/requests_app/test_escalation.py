@@ -237,6 +237,29 @@ def test_two_sweeps_racing_send_each_tier_once(transactional_db, apply_yaml):
     assert audit_verify().ok
 
 
+def test_a_sweep_holding_a_stale_row_sends_nothing(escalating, requester, monkeypatch):
+    """The compare-and-swap on `reminders_sent`, without the row lock: a sweep that read the
+    request before another one sent its tier (SKIP LOCKED keeps this from happening on
+    PostgreSQL, where the race test above never reaches it) sends nothing again."""
+    import builtins
+
+    from django.db.models import QuerySet
+
+    from requests_app.services import escalation
+
+    request = _create(requester)
+    stale = AccessRequest.objects.get(pk=request.pk)  # read before the first sweep
+    assert _sweep(T0 + 30 * M) == 1
+
+    def stale_rows(items):  # the sweep's `list(due rows)`, answered with the stale row
+        return [stale] if isinstance(items, QuerySet) else builtins.list(items)
+
+    monkeypatch.setattr(escalation, "list", stale_rows, raising=False)
+    assert _sweep(T0 + 31 * M) == 0
+    assert OutboxMessage.objects.filter(request=request, event="request.reminder").count() == 1
+    assert AccessRequest.objects.get(pk=request.pk).reminders_sent == 1
+
+
 # --- the policy document ----------------------------------------------------------------
 
 
