@@ -12,7 +12,6 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 from guardian.backends import ObjectPermissionBackend
-from guardian.core import ObjectPermissionChecker
 
 from policies_app.models import Role
 from requests_app.models import Grant
@@ -108,7 +107,7 @@ class AccessRequestPermissionBackend(ObjectPermissionBackend):
 
     - `review_accessrequest` on a request: exactly `selectors.may_review` (active, never
       the requester, superusers included), read from the request's guardian rows: the
-      user's reviewer profile group holds it.
+      user's reviewer profile group holds it, and its review window is open now.
     - `view_accessrequest` on a request: exactly `AccessRequest.objects.visible_to(user)`
       (the requester, eligible and past reviewers, auditors and superusers).
     Other objects and permissions: guardian as is.
@@ -129,6 +128,8 @@ class AccessRequestPermissionBackend(ObjectPermissionBackend):
         if codename == "review_accessrequest":
             if user_obj.pk == obj.user_id:
                 return False
-            # The group half of guardian's checker: no superuser shortcut.
-            return codename in ObjectPermissionChecker(user_obj).get_group_perms(obj)
+            # The reviewer profile group's row, within its review window (a
+            # `request.pending_for` rule opens it later), as the review queues read it; no
+            # superuser shortcut.
+            return AccessRequest.objects.reviewable_by(user_obj).filter(pk=obj.pk).exists()
         return super().has_perm(user_obj, perm, obj)

@@ -94,7 +94,8 @@ class AccessRequest(models.Model):
     )
     # Reminder and escalation tiers (policy snapshot "reminders"): how many have been sent,
     # and when the next one is due while PENDING (services.escalation; null: none left).
-    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    # db_default: added online, the old code's INSERTs get 0 (docs/deploy.md, "Upgrades").
+    reminders_sent = models.SmallIntegerField(default=0, db_default=0)
     reminder_due = models.DateTimeField(null=True, blank=True)
 
     objects = AccessRequestQuerySet.as_manager()

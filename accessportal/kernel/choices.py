@@ -84,6 +84,10 @@ class NotificationEvent(models.TextChoices):
     REQUEST_APPROVED = "request.approved", "Request approved (requester)"
     REQUEST_DENIED = "request.denied", "Request denied (requester)"
     REQUEST_EXPIRED = "request.expired", "Request expired unreviewed (requester)"
+    REQUEST_REMINDER = (
+        "request.reminder",
+        "Reminder or escalation tier came due (reviewers yet to review, or the tier's notify)",
+    )
     ACCESS_STARTED = "access.started", "Scheduled access started (requester)"
     ACCESS_REFUSED = "access.refused", "Scheduled access refused: policy changed (requester)"
     ACCESS_ENDING_SOON = "access.ending_soon", "Access ends soon (requester)"

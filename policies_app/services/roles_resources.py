@@ -14,7 +14,12 @@ from django.db import transaction
 
 from accessportal.kernel.audit import AuditEntry, audit_record_many
 from accessportal.kernel.locking import retry_on_conflict
-from policies_app.documents import Problem, normalize_resource, normalize_role
+from policies_app.documents import (
+    Problem,
+    export_role_spec,
+    normalize_resource,
+    normalize_role,
+)
 from policies_app.loader import PolicyFileError, PolicyPlan
 from policies_app.models import POLICY_SOURCE, Resource, Role, UserTraits
 from policies_app.selectors import members_from, roles_from
@@ -72,7 +77,7 @@ def role_save(
     policy file would be.
     Raises PolicyFileError when the document is invalid; nothing is written then.
     """
-    doc = _keep_stored_role_provision(doc)
+    doc = _keep_stored_request_options(_keep_stored_role_provision(doc))
     normalized, problems = role_document_check(doc)
     _refuse(f"role {normalized['name']}", problems)
     label = f"admin (role {normalized['name']})"
@@ -94,6 +99,31 @@ def _keep_stored_role_provision(doc: dict) -> dict:
     if not stored or not stored.get("provision"):
         return doc
     return {**doc, "spec": {**spec, "provision": stored["provision"]}}
+
+
+# `allow.request` options the admin form has no field for: a document without them keeps
+# the stored role's (as `provision` is kept), so saving a role elsewhere never drops them.
+_FORMLESS_REQUEST_OPTIONS = ("reminders", "break_glass")
+
+
+def _keep_stored_request_options(doc: dict) -> dict:
+    """A document whose `spec.allow.request` lacks reminder tiers or break-glass keeps those
+    the stored role has (in their exported, document form)."""
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    allow = spec.get("allow") if isinstance(spec, dict) else None
+    request = allow.get("request") if isinstance(allow, dict) else None
+    if not isinstance(request, dict):
+        return doc
+    missing = [key for key in _FORMLESS_REQUEST_OPTIONS if key not in request]
+    stored = Role.objects.filter(name=doc.get("name")).values_list("spec", flat=True).first()
+    if not missing or not stored:
+        return doc
+    exported = export_role_spec(stored).get("allow", {}).get("request", {})
+    kept = {key: exported[key] for key in missing if key in exported}
+    if not kept:
+        return doc
+    request = {**request, **kept}
+    return {**doc, "spec": {**spec, "allow": {**allow, "request": request}}}
 
 
 def _provision_targets_resync(actor) -> list[AuditEntry]:

@@ -15,14 +15,16 @@ from guardian.shortcuts import get_groups_with_perms, get_users_with_perms
 from policies_app.engine import PolicySet
 from policies_app.models import ReviewerProfile, Role
 from requests_app.models import AccessRequest
+from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
 from requests_app.querysets import SEE_ALL_PERMISSIONS
 from requests_app.selectors import request_context
 
 
-def _review_rules(profile: ReviewerProfile, request: AccessRequest, policies: PolicySet):
-    """The profile's roles whose review rule allows one of the request's items."""
+def _review_rules(profile: ReviewerProfile, request: AccessRequest, policies: PolicySet, at=None):
+    """The profile's roles whose review rule allows one of the request's items (`at` a
+    moment, default now: the opening of a `request.pending_for` rule's window)."""
     subject = policies.subject(profile.roles, profile.traits)
-    ctx = subject.review_context(request_context(request))
+    ctx = subject.review_context(request_context(request, now=at))
     names = {role for roles in request.policy.get("review_roles", {}).values() for role in roles}
     return sorted(
         r.name for r in subject.standing if any(r.allows_reviewing(n, ctx) for n in names)
@@ -56,8 +58,8 @@ def _model_level_holders() -> list[dict]:
 
 def object_permissions_context(request: AccessRequest) -> dict:
     """Everything the page lists: guardian's user rows (requester, past reviewers), group
-    rows (reviewer profiles with their roles, traits, members and the rule that allowed
-    them) and model-level holders."""
+    rows (reviewer profiles with their roles, traits, members, review window and the rule
+    that allowed them) and model-level holders."""
     policies = PolicySet.load()
     reviewed = set(request.reviews.values_list("reviewer_id", flat=True))
     users = []
@@ -72,8 +74,15 @@ def object_permissions_context(request: AccessRequest) -> dict:
         users.append({"user": user, "perms": sorted(perms), "why": why})
     groups = []
     profiles = {p.group_id: p for p in ReviewerProfile.objects.all()}
+    windows = {
+        group_id: (opens, closes)
+        for group_id, opens, closes in GroupPerm.objects.filter(
+            content_object=request, permission__codename="review_accessrequest"
+        ).values_list("group_id", "review_opens", "review_closes")
+    }
     for group, perms in get_groups_with_perms(request, attach_perms=True).items():
         profile = profiles.get(group.pk)
+        opens, closes = windows.get(group.pk, (None, None))
         groups.append(
             {
                 "group": group,
@@ -82,7 +91,10 @@ def object_permissions_context(request: AccessRequest) -> dict:
                 "members": group.user_set.filter(is_active=True)
                 .exclude(pk=request.user_id)
                 .count(),
-                "rules": _review_rules(profile, request, policies) if profile else [],
+                # Its review window (a `request.pending_for` rule): why, as of its opening.
+                "opens": opens,
+                "closes": closes,
+                "rules": _review_rules(profile, request, policies, opens) if profile else [],
             }
         )
     return {"user_rows": users, "group_rows": groups, "model_level": _model_level_holders()}

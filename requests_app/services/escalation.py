@@ -97,13 +97,24 @@ def access_requests_remind_due(*, now: datetime | None = None, limit: int = 500)
     return len(audit)
 
 
-def reminder_recipients(request: AccessRequest, payload: dict) -> list[str]:
-    """User names a reminder tier reaches, evaluated when its message is routed.
+def reminder_still_due(request: AccessRequest | None, now: datetime) -> bool:
+    """Whether a reminder about `request` may still go out at `now`: only while it is
+    PENDING and its pending time has not run out, as the sweep sent it."""
+    return request is not None and request.state == RequestState.PENDING and request.expires > now
+
+
+def reminder_recipients(
+    request: AccessRequest, payload: dict, now: datetime | None = None
+) -> list[str]:
+    """User names a reminder tier reaches, evaluated when its message is routed; none once
+    the request is no longer pending (`reminder_still_due`).
 
     A tier without `notify` reminds the eligible reviewers who have not reviewed yet; a
     tier with `notify` reaches the users it names and the active standing holders of the
     roles it names ("#rule" entries are channels: `reminder_channels`). Never the requester.
     """
+    if not reminder_still_due(request, now or timezone.now()):
+        return []
     User = get_user_model()
     field = User.USERNAME_FIELD
     names = [n for n in payload.get("notify") or [] if not n.startswith("#")]

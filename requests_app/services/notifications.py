@@ -36,7 +36,7 @@ from requests_app.notifications.channels import DeliveryError, deliver
 from requests_app.notifications.routing import routes_for
 from requests_app.selectors import eligible_reviewers
 from requests_app.services.escalation import EVENT as REMINDER_EVENT
-from requests_app.services.escalation import reminder_recipients
+from requests_app.services.escalation import reminder_recipients, reminder_still_due
 from requests_app.services.jobs import job_after_commit
 
 logger = logging.getLogger(__name__)
@@ -82,10 +82,13 @@ def outbox_route(*, message_id: int, now: datetime | None = None) -> bool:
         message.recipients = sorted({*message.recipients, *names})
         fields.append("recipients")
     elif message.event == REMINDER_EVENT and message.request_id:
-        # A reminder tier's audience, as it is now (services.escalation).
-        message.recipients = reminder_recipients(message.request, message.payload or {})
+        # A reminder tier's audience, as it is now (services.escalation); nobody, and no
+        # channel, once the request was resolved or ran out meanwhile (dispatch after commit
+        # can lag the sweep): "waiting for review" would be wrong.
+        message.recipients = reminder_recipients(message.request, message.payload or {}, now)
         fields.append("recipients")
-    routes = routes_for(message)
+    moot = message.event == REMINDER_EVENT and not reminder_still_due(message.request, now)
+    routes = [] if moot else routes_for(message)
     NotificationDelivery.objects.bulk_create(
         [
             NotificationDelivery(

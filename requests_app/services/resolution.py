@@ -35,6 +35,7 @@ from requests_app.services.outbox import (
 from requests_app.services.preconditions import ensure_if_match
 from requests_app.services.text import clean_text
 from requests_app.services.transitions import request_transition, requests_transition_bulk
+from requests_app.services.visibility import request_permissions_settle
 
 
 def resolve_locked(
@@ -62,6 +63,7 @@ def resolve_locked(
     if state == RequestState.APPROVED:
         grants_create_for(request, now, ends_by=access_ends_by)
     request.save(update_fields=[*fields, "resolved_by_override", "access_starts", "access_expires"])
+    request_permissions_settle(request)
     if state != RequestState.WITHDRAWN:
         outbox_enqueue(
             event=RESOLUTION_ACTIONS[state],  # the notification is named as its event

@@ -26,8 +26,9 @@ from django.utils import timezone
 from accessportal.kernel.audit import audit_record
 from accessportal.kernel.choices import AuditAction, RequestState
 from accessportal.kernel.locking import retry_on_conflict
+from policies_app.selectors import subject_for
 from requests_app.models import AccessRequest, ReviewLink
-from requests_app.selectors import may_review
+from requests_app.selectors import may_review, review_window
 from requests_app.services.reviews import review_submit
 
 SALT = "accessportal.review-link"
@@ -72,22 +73,29 @@ def review_link_issue(
     """A new link for `reviewer` to review `request`, or None when they may not review it
     now, it is no longer pending, or links are off (ACCESSPORTAL_REVIEW_LINK_TTL 0).
     It expires after ACCESSPORTAL_REVIEW_LINK_TTL, and never after the request's pending
-    time. Returns the token (shown once, in the email); only its hash is stored."""
+    time or the end of the reviewer's review window. Returns the token (shown once, in the
+    email); only its hash is stored."""
     now = now or timezone.now()
     ttl = settings.ACCESSPORTAL_REVIEW_LINK_TTL
+    subject = subject_for(reviewer)
     if (
         ttl <= 0
         or request.state != RequestState.PENDING
         or request.expires <= now
-        or not may_review(request, reviewer)
+        or not may_review(request, reviewer, subject)
     ):
         return None
+    expires = min(now + timedelta(seconds=ttl), request.expires)
+    # A rule that stops allowing it (`request.pending_for < duration("1h")`) ends it too.
+    window = review_window(subject, request, now)
+    if window and window[1] is not None:
+        expires = min(expires, window[1])
     link = ReviewLink.objects.create(
         request=request,
         reviewer=reviewer,
         token_hash=secrets.token_hex(32),  # a placeholder until the token names the row
         created=now,
-        expires=min(now + timedelta(seconds=ttl), request.expires),
+        expires=expires,
     )
     token = signing.dumps({"l": link.pk, "n": secrets.token_urlsafe(16)}, salt=SALT)
     ReviewLink.objects.filter(pk=link.pk).update(token_hash=_hash(token))
@@ -104,7 +112,8 @@ def review_link_check(
     *, token: str, user: AbstractBaseUser, now: datetime | None = None, lock: bool = False
 ) -> ReviewLink:
     """The link `token` names, if `user` may use it now; raises ReviewLinkRefused saying
-    why not (not a link, expired, used, sent to someone else). Only reads; with `lock`,
+    why not (not a link, sent to someone else, a request they may no longer see, used,
+    expired). Only reads; with `lock`,
     locks the link's row (inside the caller's transaction)."""
     now = now or timezone.now()
     try:
@@ -121,6 +130,12 @@ def review_link_check(
     if link.reviewer_id != user.pk:
         raise LinkNotYours(
             "This review link was sent to someone else: it cannot be used by your account."
+        )
+    if not AccessRequest.objects.visible_to(user).filter(pk=link.request_id).exists():
+        # Their reviewer profile lost the request since (visibility: not found, and the
+        # page says nothing about the request).
+        raise LinkInvalid(
+            "This review link can no longer be used: the request is not one you may see."
         )
     if link.used_at is not None:
         raise LinkUsed(

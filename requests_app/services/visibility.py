@@ -82,7 +82,8 @@ def request_permissions_sync(
     `review_closes`): its members see the request at once, work queues and reminders
     list it within the window, and the review service decides at review time. A newly
     created request also gets the requester's view row. Rows of resolved requests are
-    left as they were (whoever reviewed keeps their own view row).
+    left as they were (whoever reviewed keeps their own view row), but for those of
+    windows that never opened (`request_permissions_settle`).
     """
     wanted = eligible_profile_windows(request, policies, profiles=profiles)
     scope = None if profiles is None else {p.group_id for p in profiles}
@@ -95,6 +96,16 @@ def request_permissions_create(request: AccessRequest, *, policies: PolicySet) -
     review it. Returns the eligible profiles' group ids."""
     assign_perm(VIEW, request.user, request)
     return request_permissions_sync(request, policies=policies)
+
+
+def request_permissions_settle(request: AccessRequest) -> None:
+    """When `request` is resolved: profiles whose review window had not opened yet (a
+    `request.pending_for` rule) lose their rows, as they never could review it; the rows of
+    those who could are kept (resolved requests stay visible to them). A break-glass use
+    keeps all of them: it awaits ratification by the same reviewers."""
+    if (request.policy or {}).get("break_glass") or request.resolved_at is None:
+        return
+    GroupPerm.objects.filter(content_object=request, review_opens__gt=request.resolved_at).delete()
 
 
 def reviewer_keeps_view(request: AccessRequest, reviewer) -> None:

@@ -20,6 +20,7 @@ from policies_app.models import Resource, Role
 from policies_app.services.apply import policies_apply
 from policies_app.services.export import policies_export
 from requests_app.selectors import requests_needing_review
+from tests.policies import engineer_requests
 
 ROLE_ADD = reverse("admin:policies_app_role_add")
 RESOURCE_ADD = reverse("admin:policies_app_resource_add")
@@ -130,6 +131,30 @@ def test_saving_a_role_unchanged_changes_nothing(root_client, demo):
         assert response.status_code == 302, (role.name, response.context["adminform"].form.errors)
     assert dict(Role.objects.values_list("name", "spec")) == before_specs
     assert actions() == before
+
+
+def test_saving_a_role_keeps_what_the_form_has_no_field_for(root_client, base_policy, apply_yaml):
+    """Reminder tiers and break-glass have no admin field: an edit elsewhere keeps them."""
+    apply_yaml(
+        engineer_requests(
+            """
+            reminders:
+              - {after: 30m}
+              - {after: 2h, notify: [reviewer, "#sre"]}
+            break_glass: {ratify_within: 1h, notify: [security]}
+            """
+        )
+    )
+    role = Role.objects.get(name="engineer")
+    before = role.spec["allow"]["request"]
+    assert before["reminders"] and before["break_glass"]
+    response = root_client.post(role_change(role), form_data(role, description="edited"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    role.refresh_from_db()
+    assert role.description == "edited"
+    after = role.spec["allow"]["request"]
+    assert after["reminders"] == before["reminders"]
+    assert after["break_glass"] == before["break_glass"]
 
 
 def test_editing_a_role_is_audited_and_resyncs_reviewers(root_client, make_request, user):

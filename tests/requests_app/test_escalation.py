@@ -75,9 +75,11 @@ def _sweep(at) -> int:
 
 
 def _reminders(request) -> list[OutboxMessage]:
+    """The request's reminders, each routed when it was written (as a worker would)."""
     messages = list(OutboxMessage.objects.filter(request=request, event="request.reminder"))
     for message in messages:
-        outbox_route(message_id=message.pk)
+        with _at(message.created):
+            outbox_route(message_id=message.pk)
     return sorted(
         OutboxMessage.objects.filter(request=request, event="request.reminder"),
         key=lambda m: m.payload["tier"],
@@ -103,7 +105,11 @@ def test_tier_one_reminds_the_reviewers_at_its_time_and_tier_two_escalates_at_it
     assert second.recipients == ["dave", "erin"]
     assert "http://127.0.0.1:9/sre" in set(second.deliveries.values_list("target", flat=True))
     events = AuditEvent.objects.filter(action="request.reminded", target_id=str(request.id))
-    assert [e.data["tier"] for e in events.order_by("seq")] == [1, 2]
+    # What docs/notifications.md says the event records: the tier, not its audience.
+    assert [e.data for e in events.order_by("seq")] == [
+        {"tier": 1, "after": 1800, "notify": []},
+        {"tier": 2, "after": 7200, "notify": ["oncall-lead", "erin", "#sre"]},
+    ]
     assert audit_verify().ok
     assert audit_completeness().missing == []
 
@@ -131,6 +137,53 @@ def test_no_reminder_once_the_request_is_resolved(escalating, requester, user):
     assert AccessRequest.objects.get(pk=request.pk).state == "APPROVED"
     assert _sweep(T0 + 3 * 60 * M) == 0
     assert not OutboxMessage.objects.filter(event="request.reminder").exists()
+
+
+def test_a_reminder_routed_after_the_request_was_resolved_sends_nothing(
+    escalating, requester, user
+):
+    # The sweep wrote both tiers; the worker is behind, and bob denies before it routes them.
+    request = _create(requester)
+    assert _sweep(T0 + 120 * M) == 2
+    with _at(T0 + 121 * M):
+        review_submit(request_id=request.id, reviewer=user("bob"), state="DENIED", reason="no")
+        for message in OutboxMessage.objects.filter(request=request, event="request.reminder"):
+            assert outbox_route(message_id=message.pk)
+    for message in OutboxMessage.objects.filter(request=request, event="request.reminder"):
+        # No reviewer, no named user, no "#sre" channel: nobody is told it waits for review.
+        assert message.recipients == []
+        assert not message.deliveries.exists()
+        assert message.state == "SENT"
+
+
+def test_a_reminder_routed_after_the_pending_time_ran_out_sends_nothing(escalating, requester):
+    with _at(T0):
+        request = access_request_create(
+            requester=requester, roles=["db-admin"], reason="INC-7", request_ttl="1h"
+        )
+    assert _sweep(T0 + 30 * M) == 1
+    (message,) = OutboxMessage.objects.filter(request=request, event="request.reminder")
+    with _at(T0 + 61 * M):  # routed late, the expiry sweep not run yet
+        outbox_route(message_id=message.pk)
+    message.refresh_from_db()
+    assert message.recipients == [] and not message.deliveries.exists()
+
+
+def test_a_notification_rule_can_subscribe_to_reminders(escalating, requester, apply_yaml):
+    apply_yaml(
+        """
+        kind: notification_rule
+        name: waiting
+        spec:
+          events: [request.reminder]
+          condition: 'contains(request.roles, "db-admin")'
+          channels: [{type: slack, url: "http://127.0.0.1:9/waiting"}]
+        """
+    )
+    request = _create(requester)
+    assert _sweep(T0 + 30 * M) == 1
+    (tier_one,) = _reminders(request)
+    assert "http://127.0.0.1:9/waiting" in set(tier_one.deliveries.values_list("target", flat=True))
 
 
 def test_a_late_sweep_sends_every_tier_that_came_due_once(escalating, requester):
@@ -182,6 +235,29 @@ def test_two_sweeps_racing_send_each_tier_once(transactional_db, apply_yaml):
             == 1
         )
     assert audit_verify().ok
+
+
+def test_a_sweep_holding_a_stale_row_sends_nothing(escalating, requester, monkeypatch):
+    """The compare-and-swap on `reminders_sent`, without the row lock: a sweep that read the
+    request before another one sent its tier (SKIP LOCKED keeps this from happening on
+    PostgreSQL, where the race test above never reaches it) sends nothing again."""
+    import builtins
+
+    from django.db.models import QuerySet
+
+    from requests_app.services import escalation
+
+    request = _create(requester)
+    stale = AccessRequest.objects.get(pk=request.pk)  # read before the first sweep
+    assert _sweep(T0 + 30 * M) == 1
+
+    def stale_rows(items):  # the sweep's `list(due rows)`, answered with the stale row
+        return [stale] if isinstance(items, QuerySet) else builtins.list(items)
+
+    monkeypatch.setattr(escalation, "list", stale_rows, raising=False)
+    assert _sweep(T0 + 31 * M) == 0
+    assert OutboxMessage.objects.filter(request=request, event="request.reminder").count() == 1
+    assert AccessRequest.objects.get(pk=request.pk).reminders_sent == 1
 
 
 # --- the policy document ----------------------------------------------------------------

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from accessportal.kernel.errors import NotAllowed
 from requests_app.models import AccessRequest, OutboxMessage
 from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
-from requests_app.selectors import eligible_reviewers, requests_needing_review
+from requests_app.selectors import eligible_reviewers, may_review, requests_needing_review
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.escalation import access_requests_remind_due
 from requests_app.services.notifications import outbox_route
@@ -100,6 +100,42 @@ def test_it_sees_the_request_at_once_but_its_queue_lists_it_only_once_it_may_rev
     with _at(T0 + 2 * H + S):
         assert list(requests_needing_review(gina)) == [request_at_t0]
         assert gina.username in {u.username for u in eligible_reviewers(request_at_t0)}
+
+
+def test_has_perm_to_review_follows_the_window_as_may_review_does(request_at_t0, gina, user):
+    hank = user("hank")
+    for moment in (T0 + H - S, T0 + H, T0 + 2 * H, T0 + 2 * H + S):
+        with _at(moment):
+            for person in (gina, hank):
+                person = type(person).objects.get(pk=person.pk)  # no cached permissions
+                allowed = person.has_perm("requests_app.review_accessrequest", request_at_t0)
+                assert allowed is may_review(request_at_t0, person), (person.username, moment)
+    with _at(T0 + H):
+        assert not gina.has_perm("requests_app.review_accessrequest", request_at_t0)
+    with _at(T0 + 2 * H + S):
+        assert gina.has_perm("requests_app.review_accessrequest", request_at_t0)
+
+
+def _sees(person, request) -> bool:
+    return AccessRequest.objects.visible_to(person).filter(pk=request.pk).exists()
+
+
+def test_a_request_resolved_before_the_window_opened_is_no_longer_shown_to_that_group(
+    request_at_t0, gina, reviewer, user
+):
+    hank = user("hank")  # first-hour: could review from the start
+    with _at(T0 + 30 * 60 * S):
+        _review(request_at_t0, reviewer)
+    assert not _sees(gina, request_at_t0)  # sre's window (after 2h) never opened
+    assert _sees(hank, request_at_t0) and _sees(reviewer, request_at_t0)
+
+
+def test_a_request_resolved_after_the_window_opened_stays_shown_to_that_group(
+    request_at_t0, gina, reviewer
+):
+    with _at(T0 + 3 * H):
+        _review(request_at_t0, reviewer)
+    assert _sees(gina, request_at_t0)
 
 
 def test_the_api_shows_the_same(request_at_t0, gina):

@@ -37,3 +37,25 @@ def test_page_is_404_for_those_who_cannot_see_the_request_and_refuses_writes(log
     request = make_request()
     assert login("mallory").get(perms_url(request)).status_code == 404
     assert login("bob").post(perms_url(request), {}).status_code == 403
+
+
+def test_a_pending_for_profile_shows_its_window_and_the_rule_that_opens_it(
+    login, make_request, apply_yaml
+):
+    from datetime import timedelta
+
+    from tests.requests_app.test_pending_for_reviews import WIDER
+
+    apply_yaml(WIDER)  # sre: pending_for > 2h; first-hour: pending_for < 1h
+    request = make_request()
+    response = login("bob").get(perms_url(request))
+    rows = {tuple(r["profile"].roles): r for r in response.context["group_rows"]}
+    sre, first_hour = rows[("sre",)], rows[("first-hour",)]
+    assert timedelta(hours=2) < sre["opens"] - request.created <= timedelta(hours=2, seconds=1)
+    assert sre["closes"] is None and sre["rules"] == ["sre"]  # why, as of its opening
+    assert first_hour["opens"] is None
+    assert first_hour["closes"] == request.created + timedelta(hours=1)
+    assert first_hour["rules"] == ["first-hour"]
+    page = response.content.decode()
+    assert f"from {sre['opens']:%Y-%m-%d %H:%M}" in page
+    assert f"until {first_hour['closes']:%Y-%m-%d %H:%M}" in page

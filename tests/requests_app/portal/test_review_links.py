@@ -111,12 +111,39 @@ def test_a_link_never_outlives_the_requests_pending_time(requester, reviewer):
     assert ReviewLink.objects.get().expires == request.expires
 
 
+def test_a_link_never_outlives_the_reviewers_review_window(apply_yaml, requester, user):
+    from requests_app.services.access_requests import access_request_create
+    from tests.requests_app.test_pending_for_reviews import WIDER
+
+    apply_yaml(WIDER)  # hank's rule: request.pending_for < duration("1h")
+    request = access_request_create(requester=requester, roles=["db-admin"], reason="x")
+    review_link_issue(request=request, reviewer=user("hank"))
+    assert ReviewLink.objects.get().expires == request.created + timedelta(hours=1)
+
+
 def test_a_link_opened_by_another_signed_in_user_is_refused(second_reviewer, token):
     carol = _client_for(second_reviewer)
     page = carol.get(_url(token))
     assert page.status_code == 403
     assert b"sent to someone else" in page.content
     assert carol.post(_url(token), {"state": "APPROVED", "reason": "ok"}).status_code == 403
+    assert not Review.objects.exists()
+    assert ReviewLink.objects.get().used_at is None
+
+
+def test_a_reviewer_who_may_no_longer_see_the_request_gets_not_found(
+    apply_yaml, bob_client, token, pending_request, reviewer
+):
+    # bob's reviewer role is taken away after his email went out: the request is gone
+    # from his view, and his link shows nothing of it, on GET or POST.
+    apply_yaml("kind: user\nname: bob\nroles: []\n")
+    assert bob_client.get(f"/requests/{pending_request.pk}/").status_code == 404
+    page = bob_client.get(_url(token))
+    assert page.status_code == 404
+    assert b"no longer be used" in page.content
+    assert b"INC-42 disk full" not in page.content and b"alice" not in page.content
+    answer = bob_client.post(_url(token), {"state": "APPROVED", "reason": "ok"})
+    assert answer.status_code == 404 and b"INC-42 disk full" not in answer.content
     assert not Review.objects.exists()
     assert ReviewLink.objects.get().used_at is None
 
