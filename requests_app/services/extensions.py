@@ -15,8 +15,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from accessportal.kernel.choices import RequestState
-from accessportal.kernel.errors import AccessEnded, ExtensionPending, NotAllowed, NotApproved
+from accessportal.kernel.errors import (
+    AccessEnded,
+    BreakGlassUnratified,
+    ExtensionPending,
+    NotAllowed,
+    NotApproved,
+)
 from accessportal.kernel.locking import retry_on_conflict
+from requests_app.break_glass_models import BreakGlass, Ratification
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.locking import request_lock
@@ -66,7 +73,8 @@ def access_request_extend(
     by `extends`; policy, reason rules, caps and reviewers apply as to any request. Refused
     with NotAllowed for someone else's request (`ensure_may_extend`; surfaces answer 404
     before this for a request the caller may not see) and Conflict when the access already
-    ended, was revoked, or already has an extension pending.
+    ended, was revoked, already has an extension pending, or is break-glass access still
+    awaiting ratification (BreakGlassUnratified).
     """
     original = request_lock(request_id)
     ensure_may_extend(original, requester)
@@ -77,6 +85,13 @@ def access_request_extend(
             state = original.state.lower()
             raise NotApproved(f"only approved access can be extended; this request is {state}")
         raise AccessEnded("this access already ended: ask for it again with a new request")
+    if BreakGlass.objects.filter(request=original, state=Ratification.AWAITING).exists():
+        # An approved extension would carry the access past the deadline: an ordinary
+        # approval standing in for the ratification.
+        raise BreakGlassUnratified(
+            "this break-glass access is awaiting ratification: it may be extended once a "
+            "reviewer has ratified it"
+        )
     waiting = pending_extension(original, now)
     if waiting is not None:
         raise ExtensionPending(
