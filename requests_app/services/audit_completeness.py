@@ -85,9 +85,11 @@ def _request_expectations(request: dict, reviewers: list[int]) -> Iterator[tuple
     if request.get("reminders_sent"):
         yield AuditAction.REQUEST_REMINDED, None
     glass = request.get("break_glass__state")
-    self_approved = request.get("resolved_by") is not None and request.get(
-        "resolved_by"
-    ) == request.get("user") and request["state"] in (RequestState.APPROVED, RequestState.REVOKED)
+    self_approved = (
+        request.get("resolved_by") is not None
+        and request.get("resolved_by") == request.get("user")
+        and request["state"] in (RequestState.APPROVED, RequestState.REVOKED)
+    )
     if glass is not None or self_approved:
         yield AuditAction.BREAK_GLASS_OPENED, None
     if glass in _VERDICT:

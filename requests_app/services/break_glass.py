@@ -260,10 +260,9 @@ def break_glass_decide(
     if verdict == RATIFY:
         if not late and request.state == RequestState.APPROVED:
             if ineligible := request_items_refusal(request):
+                # No field: no input is wrong, and the portal shows it atop the form.
                 raise Unprocessable(
-                    f"this break-glass access cannot be ratified: {ineligible} (reject it "
-                    f"instead)",
-                    field="verdict",
+                    f"this break-glass access cannot be ratified: {ineligible} (reject it instead)"
                 )
             # The UPDATE locks the grants after the request, before the audit head: the lock
             # order of every writer. A grant the end sweep already recorded ended is left.
