@@ -40,10 +40,21 @@ def ensure_may_extend(request: AccessRequest, user: AbstractBaseUser) -> None:
         raise NotAllowed(NOT_THE_REQUESTER)
 
 
-def extendable(request: AccessRequest, user: AbstractBaseUser, now=None) -> bool:
-    """Whether `user` may ask to extend `request`: their own, approved, not yet ended."""
-    now = now or timezone.now()
+def _live_own(request: AccessRequest, user: AbstractBaseUser, now) -> bool:
     return request.user_id == user.pk and request.is_access_live_at(now)
+
+
+def awaiting_ratification(request: AccessRequest) -> bool:
+    """Whether `request` is break-glass access still awaiting ratification: not extended
+    until ratified (an approved extension would carry it past its deadline)."""
+    return BreakGlass.objects.filter(request=request, state=Ratification.AWAITING).exists()
+
+
+def extendable(request: AccessRequest, user: AbstractBaseUser, now=None) -> bool:
+    """Whether `user` may ask to extend `request`: their own, approved, not yet ended, and
+    not break-glass awaiting ratification."""
+    now = now or timezone.now()
+    return _live_own(request, user, now) and not awaiting_ratification(request)
 
 
 def pending_extension(request: AccessRequest, now=None) -> AccessRequest | None:
@@ -80,12 +91,12 @@ def access_request_extend(
     ensure_may_extend(original, requester)
     ensure_if_match(original, if_match)  # of the request extended
     now = timezone.now()
-    if not extendable(original, requester, now):
+    if not _live_own(original, requester, now):
         if original.state != RequestState.APPROVED:
             state = original.state.lower()
             raise NotApproved(f"only approved access can be extended; this request is {state}")
         raise AccessEnded("this access already ended: ask for it again with a new request")
-    if BreakGlass.objects.filter(request=original, state=Ratification.AWAITING).exists():
+    if awaiting_ratification(original):
         # An approved extension would carry the access past the deadline: an ordinary
         # approval standing in for the ratification.
         raise BreakGlassUnratified(
