@@ -32,8 +32,9 @@ class RequestRule:
     max_duration: int
     reason_required: bool
     reason_prompt: str
-    # Break-glass: the shortest `ratify_within` among the allowing rules that allow it (None:
-    # no rule does), and every `notify` name they list.
+    # Break-glass: the shortest `ratify_within` of the allowing rules when every one of them
+    # allows it (None: some allowing rule does not, or the item is a resource), and every
+    # `notify` name they list.
     break_glass_within: int | None = None
     break_glass_notify: tuple[str, ...] = ()
 
@@ -55,14 +56,22 @@ class RequestableResource:
     rule: RequestRule
 
 
-def request_rule(subject: Subject, rules: list[RolePolicy], via: list[str]) -> RequestRule:
+def request_rule(
+    subject: Subject, rules: list[RolePolicy], via: list[str], *, resource: bool = False
+) -> RequestRule:
     """Cap: the largest max_duration among the allowing `rules` (a rule without one allows the
     default); reason: `Subject.reason_rule` for the roles `via` which the item is requested
-    (the role itself, or the search-as roles that reach a resource)."""
+    (the role itself, or the search-as roles that reach a resource).
+
+    Break-glass only where *every* allowing rule allows it: each allowing role adds its
+    thresholds (all must pass), so one role's break-glass must not skip another's review.
+    Roles only: a `resource` (reached through `search_as_roles`) is never break-glass."""
     default = settings.ACCESS_DEFAULT_DURATION
     cap = max((r.allow_request.get("max_duration") or default for r in rules), default=default)
     required, prompt = subject.reason_rule(via)
-    glass = [g for g in (r.allow_request.get("break_glass") for r in rules) if g]
+    glass = [r.allow_request.get("break_glass") for r in rules]
+    if resource or not glass or not all(glass):
+        glass = []
     return RequestRule(
         max_duration=cap,
         reason_required=required,
@@ -166,7 +175,7 @@ def requestable_resources(
                 name=resource.name,
                 labels=dict(resource.labels or {}),
                 description=resource.description,
-                rule=request_rule(subject, rules, reaching),
+                rule=request_rule(subject, rules, reaching, resource=True),
             )
         )
         if len(found) >= limit:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from accessportal.kernel.storable import unstorable
@@ -24,7 +25,7 @@ from policies_app.documents import (
     rule_schedules,
 )
 from policies_app.documents.provision import provision_conflicts, target_key
-from policies_app.models import OncallSchedule, ProvisionTarget, Role
+from policies_app.models import NotificationRule, OncallSchedule, ProvisionTarget, Role
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -161,6 +162,7 @@ def _check_references(plan: PolicyPlan, problems: list[str]) -> None:
                     f"{rule['_where']}: spec.when: oncall({name!r}): no oncall_schedule named "
                     f"{name!r} (in the files or stored)"
                 )
+    _check_break_glass_notify(plan, problems)
     wanted = {p for r in plan.roles for p in r["spec"]["allow"]["permissions"]}
     existing = {
         f"{app}.{code}"
@@ -171,6 +173,34 @@ def _check_references(plan: PolicyPlan, problems: list[str]) -> None:
             if perm in wanted - existing:
                 problems.append(
                     f"{role['_where']}: spec.allow.permissions: no Django permission {perm!r}"
+                )
+
+
+def _check_break_glass_notify(plan: PolicyPlan, problems: list[str]) -> None:
+    """Each `break_glass.notify` name is a notification rule or a user (in the files or
+    stored): a misspelt name would send the security notice nowhere."""
+    glass = [
+        (role, g)
+        for role in plan.roles
+        if (g := role["spec"]["allow"].get("request", {}).get("break_glass"))
+    ]
+    names = {n for _, g in glass for n in g["notify"]}
+    if not names:
+        return
+    known = {r["name"] for r in plan.notification_rules} | {u["name"] for u in plan.users}
+    known |= set(NotificationRule.objects.filter(name__in=names).values_list("name", flat=True))
+    User = get_user_model()
+    known |= set(
+        User.objects.filter(**{f"{User.USERNAME_FIELD}__in": names}).values_list(
+            User.USERNAME_FIELD, flat=True
+        )
+    )
+    for role, g in glass:
+        for i, name in enumerate(g["notify"]):
+            if name not in known:
+                problems.append(
+                    f"{role['_where']}: spec.allow.request.break_glass.notify[{i}]: no "
+                    f"notification_rule or user named {name!r} (in the files or stored)"
                 )
 
 

@@ -70,13 +70,13 @@ _PATHS = {
         *_request_actions("reviews", "approve", "deny", "revoke", "extend", "ratify"),
     ),
     "break_glass_not_allowed": ("/api/v1/requests/",),
-    "break_glass_unratified": ("/api/v1/requests/",),
+    "break_glass_unratified": ("/api/v1/requests/", *_request_actions("extend")),
     "not_awaiting_ratification": _request_actions("ratify"),
     # A start time in the past (create, review), a duration or audience refused, and the
     # access check's "exactly one of role or resource" (a read).
     "unprocessable": (
         "/api/v1/requests/",
-        *_request_actions("reviews", "extend"),
+        *_request_actions("reviews", "extend", "ratify"),
         "/api/v1/credentials/",
         "/api/v1/access/check/",
     ),
@@ -85,7 +85,7 @@ _PATHS = {
     "shared_token": ("/api/v1/auth/token/current/",),
     # Every state change whose service compares If-Match (api/retry_schema.PRECONDITIONED).
     "precondition_failed": _request_actions(
-        "reviews", "withdraw", "approve", "deny", "revoke", "extend"
+        "reviews", "withdraw", "approve", "deny", "revoke", "extend", "ratify"
     ),
 }
 

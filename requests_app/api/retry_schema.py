@@ -21,7 +21,7 @@ from requests_app.api.idempotency import (
     RETRY_AFTER,
 )
 
-ACTIONS = "reviews|withdraw|approve|deny|revoke|extend"
+ACTIONS = "reviews|withdraw|approve|deny|revoke|extend|ratify"
 # POSTs wrapped by `idempotency.idempotent` / `run_idempotent`.
 IDEMPOTENT = re.compile(rf"^/api/v1/(requests/(\{{id\}}/({ACTIONS})/)?|auth/token/)$")
 # State changes whose service compares If-Match under the request's row lock.

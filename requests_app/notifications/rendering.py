@@ -30,7 +30,13 @@ HEADLINES = {
     "access.ended": "{user}'s access to {items} has ended",
     "access.revoked": "{user}'s access to {items} was revoked",
     "provision.failed": "Provisioning {user}'s access to {items} failed",
+    "break_glass.opened": "Break glass: {user} took {items} now, awaiting ratification",
+    "break_glass.ratified": "{user}'s break-glass access to {items} was ratified",
+    "break_glass.rejected": "{user}'s break-glass access to {items} was rejected",
 }
+
+
+PAST_TENSE = {"break_glass.ratified": "Ratified", "break_glass.rejected": "Rejected"}
 
 
 def _when(value: object) -> datetime | None:
@@ -68,6 +74,12 @@ def message_context(message: OutboxMessage) -> dict:
         "request_id": request_id,
         "url": settings.NOTIFY_REQUEST_URL.format(id=request_id) if request_id else "",
         "payload": payload,
+        # Break-glass: the ratification deadline, the window ratifying gives, the verdict.
+        "ratify_by": _when(payload.get("ratify_by")),
+        "window_expires": _when(payload.get("window_expires")),
+        "decided_by": payload.get("decided_by", ""),
+        "decision_reason": payload.get("decision_reason", ""),
+        "revoked_at": _when(payload.get("revoked_at")),
         # A reminder tier: how long the request had waited when it fired.
         "waited": humanize_duration(payload["after"])
         if isinstance(payload.get("after"), int)
@@ -107,6 +119,22 @@ def render_slack(message: OutboxMessage) -> dict:
     for key, label in (("resolve_reason", "Decision"), ("revoke_reason", "Revoked because")):
         if ctx[key]:
             lines.append(f"{label}: {_slack_escape(ctx[key])}")
+    if ctx["ratify_by"] and message.event == "break_glass.opened":
+        lines.append(
+            f"Ratify or reject by {ctx['ratify_by']:%Y-%m-%d %H:%M} UTC (unratified, access "
+            f"ends then)"
+        )
+    if ctx["decided_by"]:
+        lines.append(
+            f"{PAST_TENSE.get(message.event, 'Decided')} by {_slack_escape(ctx['decided_by'])}: "
+            f"{_slack_escape(ctx['decision_reason'])}"
+        )
+    if message.event == "break_glass.rejected":
+        lines.append(
+            f"Access revoked {ctx['revoked_at']:%Y-%m-%d %H:%M} UTC"
+            if ctx["revoked_at"]
+            else "Access had already ended"
+        )
     for target, why in ctx["refused"].items():
         lines.append(f"Not started: {_slack_escape(target)}: {_slack_escape(why)}")
     if ctx["access_expires"] and message.event.startswith("access."):

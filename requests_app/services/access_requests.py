@@ -77,7 +77,8 @@ class _ItemRules:
     def add(self, subject: Subject, item: str, rules: list[RolePolicy], via: list[str]) -> None:
         self.rules[item] = rules
         self.review_roles[item] = via
-        self.item_rules[item] = request_rule(subject, rules, via)
+        resource = item.startswith("resource:")
+        self.item_rules[item] = request_rule(subject, rules, via, resource=resource)
         for rule in rules:
             self.book.add_set(item, rule.allow_request.get("thresholds", []))
             for tier in rule.allow_request.get("reminders", []):

@@ -10,7 +10,9 @@ Which events each row needs, as the services write them:
   (`request.approved`, `.denied`, `.withdrawn`, `.expired`); a revoked one
   `request.approved` and `request.revoked`; each of its reviews a `review.submitted` by that
   reviewer; one that was sent reminder tiers `request.reminded` (all with the request as
-  target);
+  target); a break-glass use (or any request approved by its own requester, which only
+  break-glass does) `break_glass.opened`, and once judged `break_glass.ratified` or
+  `break_glass.rejected` by the reviewer who judged it;
 - every grant (target `grant`): `grant.activated` when a worker started it later than its
   approval; `grant.ended` when a worker recorded its end (not for revoked grants);
   `grant.expiry_warned` when its requester was warned; `grant.activation_refused` when it
@@ -26,8 +28,14 @@ from dataclasses import dataclass
 
 from accessportal.kernel.choices import RESOLUTION_ACTIONS, AuditAction, RequestState
 from accessportal.kernel.models import AuditEvent
+from requests_app.break_glass_models import Ratification
 from requests_app.models import AccessRequest, Grant, Review
 
+# The event of a break-glass verdict, by its row's state.
+_VERDICT = {
+    Ratification.RATIFIED: AuditAction.BREAK_GLASS_RATIFIED,
+    Ratification.REJECTED: AuditAction.BREAK_GLASS_REJECTED,
+}
 # A revoked request was approved first.
 _RESOLUTION = {**RESOLUTION_ACTIONS, RequestState.REVOKED: AuditAction.REQUEST_APPROVED}
 
@@ -76,6 +84,16 @@ def _request_expectations(request: dict, reviewers: list[int]) -> Iterator[tuple
         yield AuditAction.REVIEW_SUBMITTED, reviewer_id
     if request.get("reminders_sent"):
         yield AuditAction.REQUEST_REMINDED, None
+    glass = request.get("break_glass__state")
+    self_approved = (
+        request.get("resolved_by") is not None
+        and request.get("resolved_by") == request.get("user")
+        and request["state"] in (RequestState.APPROVED, RequestState.REVOKED)
+    )
+    if glass is not None or self_approved:
+        yield AuditAction.BREAK_GLASS_OPENED, None
+    if glass in _VERDICT:
+        yield _VERDICT[glass], request["break_glass__decided_by"]
 
 
 def _grant_expectations(grant: dict, request_revoked_at) -> Iterator[str]:
@@ -135,7 +153,14 @@ def audit_completeness(*, chunk_size: int = 1000) -> CompletenessReport:
     last = None
     while True:
         page = AccessRequest.objects.order_by("pk").values(
-            "id", "state", "revoked_at", "reminders_sent"
+            "id",
+            "state",
+            "revoked_at",
+            "reminders_sent",
+            "user",
+            "resolved_by",
+            "break_glass__state",
+            "break_glass__decided_by",
         )
         if last is not None:
             page = page.filter(pk__gt=last)

@@ -12,7 +12,7 @@ check compares the window with the clock, so no worker is needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -26,6 +26,7 @@ from accessportal.kernel.errors import (
     BreakGlassUnratified,
     NotAwaitingRatification,
     ReasonRequired,
+    Unprocessable,
     ValidationFailed,
 )
 from accessportal.kernel.locking import retry_on_conflict
@@ -33,9 +34,12 @@ from accessportal.metrics import observe
 from requests_app.break_glass_models import BreakGlass, Ratification
 from requests_app.models import AccessRequest, Grant
 from requests_app.services.access_requests import _ItemRules, _plan, _unsaved_request, _write
+from requests_app.services.eligibility import request_items_refusal
 from requests_app.services.grants import revoke_with_continuations
+from requests_app.services.jobs import request_schedule_access
 from requests_app.services.locking import request_lock
 from requests_app.services.outbox import outbox_enqueue, request_payload
+from requests_app.services.preconditions import ensure_if_match
 from requests_app.services.resolution import resolve_locked
 from requests_app.services.reviews import reviewer_refusal
 from requests_app.services.text import clean_text
@@ -49,20 +53,34 @@ PAST = {RATIFY: "ratified", REJECT: "rejected"}  # how surfaces report a verdict
 def break_glass_policy(items: _ItemRules) -> dict:
     """The break-glass rule of a request for `items` (`catalog.request_rule` per item, what
     the portal's form shows): the shortest `ratify_within` and every `notify` name. Raises
-    BreakGlassNotAllowed naming the items no allowing rule lets break glass (every item
-    must allow it)."""
+    BreakGlassNotAllowed naming the items break glass does not reach: every item must be a
+    role, and every rule of the requester's that allows requesting it must allow
+    break-glass (one role's break-glass never skips another role's thresholds)."""
     rules = items.item_rules
     refused = [item.split(":", 1)[1] for item, r in rules.items() if r.break_glass_within is None]
     if refused:
         raise BreakGlassNotAllowed(
-            f"break-glass is not allowed for {', '.join(refused)}: no role of yours allows "
-            f"break-glass access to it (ask for it with an ordinary request)",
+            f"break-glass is not allowed for {', '.join(refused)}: break-glass reaches roles "
+            f"only, and only where every role of yours that allows requesting it allows "
+            f"break-glass (ask for it with an ordinary request)",
             field="break_glass",
         )
     return {
         "ratify_within": min(r.break_glass_within for r in rules.values()),
         "notify": list(dict.fromkeys(n for r in rules.values() for n in r.break_glass_notify)),
     }
+
+
+def break_glass_snapshot(request: AccessRequest) -> dict:
+    """The break-glass rule the request was opened under (`ratify_within` seconds, `notify`
+    names), snapshotted at creation (invariant 8): what the verdict and its notifications
+    read, whatever the policy says now."""
+    return request.policy["break_glass"]
+
+
+def break_glass_awaiting(request: AccessRequest) -> BreakGlass | None:
+    """The request's break-glass use when it still awaits ratification, else None."""
+    return BreakGlass.objects.filter(request=request, state=Ratification.AWAITING).first()
 
 
 def _unratified(user_id: object) -> BreakGlass | None:
@@ -82,7 +100,7 @@ def _glass_payload(request: AccessRequest, glass: BreakGlass) -> dict:
         "break_glass": True,
         "ratify_by": glass.deadline.isoformat(),
         "window_expires": glass.window_expires.isoformat(),
-        "notify_rules": list(glass.notify),
+        "notify_rules": list(break_glass_snapshot(request)["notify"]),
     }
 
 
@@ -199,49 +217,79 @@ def ratification_refusal(request: AccessRequest, glass: BreakGlass, user: Abstra
 @retry_on_conflict
 @transaction.atomic
 def break_glass_decide(
-    *, request_id: object, reviewer: AbstractBaseUser, verdict: str, reason: str
+    *,
+    request_id: object,
+    reviewer: AbstractBaseUser,
+    verdict: str,
+    reason: str,
+    if_match: Collection[str] | None = None,
 ) -> BreakGlass:
     """Ratify or reject a break-glass use; a reason is required.
 
-    Caller must be an eligible reviewer of the request (never its requester). Ratified
-    before the deadline: its grants and the request's access are extended to the approved
-    window. Rejected: its access is revoked at once (the revoke service, extensions
-    included) and the requester is flagged (the row stays REJECTED). After the deadline a
-    verdict is still recorded (the access already ended and is not restored), so a use that
-    timed out stops blocking its requester only once someone has judged it.
+    Caller must be an eligible reviewer of the request (never its requester); `if_match`
+    (tags from an `If-Match` header) must name the request's current version. The deadline
+    and the `notify` names are the request's snapshot (`break_glass_snapshot`), not today's
+    policy. Ratified before the deadline: the requester must still be allowed to request
+    every item (`request_items_refusal`, else Unprocessable: reject it instead); its grants
+    and the request's access are extended to the approved window, and the end's jobs are
+    scheduled again (the ending-soon warning is due again before the new end). Rejected:
+    whatever access it or its extensions still give is revoked at once and pending
+    extensions are closed (the revoke service, even after the deadline), and the requester
+    is flagged (the row stays REJECTED). After the deadline a verdict is still recorded (the
+    access already ended and is not restored), so a use that timed out stops blocking its
+    requester only once someone has judged it.
     """
     if verdict not in VERDICTS:
         raise ValidationFailed("verdict must be ratify or reject", field="verdict")
     reason = clean_text(reason, field="reason")
     request, glass = break_glass_lock(request_id=request_id)
+    ensure_if_match(request, if_match)
     if (refusal := ratification_refusal(request, glass, reviewer)) is not None:
         raise refusal
     if not reason:
         raise ReasonRequired(
             f"a reason is required to {verdict} break-glass access", field="reason"
         )
+    snapshot = break_glass_snapshot(request)
+    ratify_by = glass.created + timedelta(seconds=snapshot["ratify_within"])
     now = timezone.now()
-    late = glass.deadline <= now
+    late = ratify_by <= now
     audit: list[AuditEntry] = []
-    data: dict = {"reason": reason, "late": late, "ratify_by": glass.deadline}
+    data: dict = {"reason": reason, "late": late, "ratify_by": ratify_by}
+    revoked = False
     if verdict == RATIFY:
         if not late and request.state == RequestState.APPROVED:
+            if ineligible := request_items_refusal(request):
+                # No field: no input is wrong, and the portal shows it atop the form.
+                raise Unprocessable(
+                    f"this break-glass access cannot be ratified: {ineligible} (reject it instead)"
+                )
             # The UPDATE locks the grants after the request, before the audit head: the lock
             # order of every writer. A grant the end sweep already recorded ended is left.
+            # Its ending-soon warning is due again before the new end.
             Grant.objects.filter(request=request, revoked_at=None, ended_at=None).update(
-                expires=glass.window_expires
+                expires=glass.window_expires, warned_at=None
             )
             request.access_expires = glass.window_expires
             request.save(update_fields=["access_expires", "updated"])
+            request_schedule_access(request)  # warn before the new end, record it, as extend
             data["access_expires"] = glass.window_expires
         glass.state, action = Ratification.RATIFIED, AuditAction.BREAK_GLASS_RATIFIED
     else:
+        # Before anything else is written: the lock order request -> extensions -> grants.
+        # Extensions carry access on past the deadline, so they are ended even when the
+        # use's own access already ended (a late verdict).
         live = request.state == RequestState.APPROVED and request.is_access_live_at(now)
-        if live:
-            audit += revoke_with_continuations(
-                request, actor=reviewer, reason=reason, now=now, data={"break_glass": "rejected"}
-            )
-        data["revoked"] = live
+        audit += revoke_with_continuations(
+            request,
+            actor=reviewer,
+            reason=reason,
+            now=now,
+            data={"break_glass": "rejected"},
+            revoke_original=live,
+        )
+        revoked = live or any(e.action == AuditAction.REQUEST_REVOKED for e in audit)
+        data["revoked"] = revoked
         glass.state, action = Ratification.REJECTED, AuditAction.BREAK_GLASS_REJECTED
     glass.decided_at, glass.decided_by, glass.decision_reason = now, reviewer, reason
     glass.save(update_fields=["state", "decided_at", "decided_by", "decision_reason"])
@@ -250,11 +298,23 @@ def break_glass_decide(
     outbox_enqueue(
         event=f"break_glass.{'rejected' if rejected else 'ratified'}",
         request_id=request.id,
-        recipients=[request.user.get_username(), *(glass.notify if rejected else [])],
+        recipients=[request.user.get_username(), *(snapshot["notify"] if rejected else [])],
         payload={
             **_glass_payload(request, glass),
             "decision_reason": reason,
             "decided_by": reviewer.get_username(),
+            "late": late,
+            # A rejection: when the access ended (now, or already at the deadline).
+            **(
+                {
+                    "revoked_at": now.isoformat() if revoked else None,
+                    "access_expires": (
+                        now if revoked else min(request.revoked_at or ratify_by, now)
+                    ).isoformat(),
+                }
+                if rejected
+                else {}
+            ),
             **({} if rejected else {"notify_rules": []}),
         },
     )

@@ -15,8 +15,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from accessportal.kernel.choices import RequestState
-from accessportal.kernel.errors import AccessEnded, ExtensionPending, NotAllowed, NotApproved
+from accessportal.kernel.errors import (
+    AccessEnded,
+    BreakGlassUnratified,
+    ExtensionPending,
+    NotAllowed,
+    NotApproved,
+)
 from accessportal.kernel.locking import retry_on_conflict
+from requests_app.break_glass_models import BreakGlass, Ratification
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.locking import request_lock
@@ -33,10 +40,21 @@ def ensure_may_extend(request: AccessRequest, user: AbstractBaseUser) -> None:
         raise NotAllowed(NOT_THE_REQUESTER)
 
 
-def extendable(request: AccessRequest, user: AbstractBaseUser, now=None) -> bool:
-    """Whether `user` may ask to extend `request`: their own, approved, not yet ended."""
-    now = now or timezone.now()
+def _live_own(request: AccessRequest, user: AbstractBaseUser, now) -> bool:
     return request.user_id == user.pk and request.is_access_live_at(now)
+
+
+def awaiting_ratification(request: AccessRequest) -> bool:
+    """Whether `request` is break-glass access still awaiting ratification: not extended
+    until ratified (an approved extension would carry it past its deadline)."""
+    return BreakGlass.objects.filter(request=request, state=Ratification.AWAITING).exists()
+
+
+def extendable(request: AccessRequest, user: AbstractBaseUser, now=None) -> bool:
+    """Whether `user` may ask to extend `request`: their own, approved, not yet ended, and
+    not break-glass awaiting ratification."""
+    now = now or timezone.now()
+    return _live_own(request, user, now) and not awaiting_ratification(request)
 
 
 def pending_extension(request: AccessRequest, now=None) -> AccessRequest | None:
@@ -66,17 +84,25 @@ def access_request_extend(
     by `extends`; policy, reason rules, caps and reviewers apply as to any request. Refused
     with NotAllowed for someone else's request (`ensure_may_extend`; surfaces answer 404
     before this for a request the caller may not see) and Conflict when the access already
-    ended, was revoked, or already has an extension pending.
+    ended, was revoked, already has an extension pending, or is break-glass access still
+    awaiting ratification (BreakGlassUnratified).
     """
     original = request_lock(request_id)
     ensure_may_extend(original, requester)
     ensure_if_match(original, if_match)  # of the request extended
     now = timezone.now()
-    if not extendable(original, requester, now):
+    if not _live_own(original, requester, now):
         if original.state != RequestState.APPROVED:
             state = original.state.lower()
             raise NotApproved(f"only approved access can be extended; this request is {state}")
         raise AccessEnded("this access already ended: ask for it again with a new request")
+    if awaiting_ratification(original):
+        # An approved extension would carry the access past the deadline: an ordinary
+        # approval standing in for the ratification.
+        raise BreakGlassUnratified(
+            "this break-glass access is awaiting ratification: it may be extended once a "
+            "reviewer has ratified it"
+        )
     waiting = pending_extension(original, now)
     if waiting is not None:
         raise ExtensionPending(

@@ -228,16 +228,23 @@ def revoke_with_continuations(
     reason: str,
     now: datetime,
     data: dict | None = None,
+    revoke_original: bool = True,
 ) -> list[AuditEntry]:
     """End a locked APPROVED request's access now and everything that continues it
     (`continuations_lock`): approved extensions revoked, pending ones closed (withdrawn when
     the requester revokes, denied otherwise). Returns the audit events, for the caller to
-    append last. The revocation `access_request_revoke` and a break-glass rejection share."""
+    append last. The revocation `access_request_revoke` and a break-glass rejection share;
+    a late rejection passes `revoke_original=False` (its own access already ended) and still
+    ends the extensions that carry it on."""
     # resolution imports this module (grants are opened on approval).
     from requests_app.services.resolution import resolve_locked
 
     continuations = continuations_lock(request)
-    audit = [revoke_locked(request, actor=actor, reason=reason, now=now, data=data)]
+    audit = (
+        [revoke_locked(request, actor=actor, reason=reason, now=now, data=data)]
+        if revoke_original
+        else []
+    )
     linked = {"with": str(request.id)}
     for extension in continuations:
         if extension.state == RequestState.APPROVED:

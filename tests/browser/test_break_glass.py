@@ -16,8 +16,29 @@ from tests.browser import test_portal_flows as flows
 # The demo policies and the signed-in pages of test_portal_flows.
 demo, open_as = flows.demo, flows.open_as
 
-# alice, on call, may break glass for db-admin (not for dev-admin).
+# alice, on call, may break glass for db-admin (not for dev-admin). Break-glass needs every
+# role that allows db-admin to allow it, so here engineer no longer allows db-admin: on call
+# does, alone. `notify` names a notification rule that exists (checked at load).
 ONCALL = """
+kind: role
+name: engineer
+description: Every engineer. May ask for elevated roles and for production nodes.
+spec:
+  allow:
+    request:
+      roles: [dev-admin]
+      search_as_roles: [prod-node-access]
+      suggested_reviewers: [bob]
+      max_duration: 8h
+      reason: {mode: required, prompt: "Ticket number and why you need it"}
+---
+kind: notification_rule
+name: security
+spec:
+  events: ["break_glass.*"]
+  channels:
+    - {type: email, to: [security@example.com]}
+---
 kind: role
 name: oncall
 spec:

@@ -228,7 +228,14 @@ class AccessRequestViewSet(
                     f"{name} does not apply to break-glass access (it is approved at once)",
                     field=name,
                 )
-        created = break_glass_open(requester=request.user, **data)
+        # The arguments break-glass takes, by name: a field of an ordinary request that it
+        # does not take is not passed on (the service refuses assume_start_time itself).
+        taken = ("roles", "resources", "reason", "max_duration", "suggested_reviewers")
+        created = break_glass_open(
+            requester=request.user,
+            assume_start_time=data.get("assume_start_time"),
+            **{name: data[name] for name in taken if name in data},
+        )
         return self._created(created, False)
 
     @action(detail=True, methods=["post"])
@@ -236,7 +243,9 @@ class AccessRequestViewSet(
     def ratify(self, request: Request, pk: str) -> Response:
         target = self.get_object()  # 404 unless visible; then the service's 403 for others
         data = self._input(RatifySerializer, request)
-        break_glass_decide(request_id=target.pk, reviewer=request.user, **data)
+        break_glass_decide(
+            request_id=target.pk, reviewer=request.user, if_match=if_match(request), **data
+        )
         return self._answer()
 
     @action(detail=True, methods=["post"])

@@ -125,3 +125,40 @@ def test_sam_with_see_all_permissions_but_no_review_role_may_not_ratify(glass, a
         format="json",
     )
     assert (answer.status_code, answer.json()["code"]) == (403, "not_allowed")
+
+
+def test_ratify_honours_if_match(glass, api):
+    created = _break_glass(api("alice"))
+    seen = created["ETag"]
+    path = url(f"requests/{created.json()['id']}/ratify/")
+    body = {"verdict": "ratify", "reason": "INC-9 is real"}
+    stale = '"0123456789abcdef0123456789abcdef"'
+    answer = api("bob").post(path, body, format="json", HTTP_IF_MATCH=stale)
+    assert (answer.status_code, answer.json()["code"]) == (412, "precondition_failed")
+    answer = api("bob").post(path, body, format="json", HTTP_IF_MATCH=seen)
+    assert answer.status_code == 200 and answer.json()["break_glass"]["state"] == "RATIFIED"
+
+
+def test_extending_a_use_awaiting_ratification_is_a_409(glass, api):
+    created = _break_glass(api("alice")).json()
+    answer = api("alice").post(
+        url(f"requests/{created['id']}/extend/"), {"reason": "more"}, format="json"
+    )
+    assert (answer.status_code, answer.json()["code"]) == (409, "break_glass_unratified")
+
+
+def test_a_create_field_break_glass_does_not_take_is_not_passed_on(glass, api, monkeypatch):
+    """A field the ordinary create takes and break-glass does not (one added later) is not
+    handed to the break-glass service (it was: a TypeError, a 500)."""
+    from rest_framework import serializers
+
+    from requests_app.api.serializers.requests import RequestCreateSerializer
+    from requests_app.api.views import requests as views
+
+    class Wider(RequestCreateSerializer):
+        later_option = serializers.CharField(required=False, default="x")
+
+    monkeypatch.setattr(views, "RequestCreateSerializer", Wider)
+    answer = _break_glass(api("alice"))
+    assert answer.status_code == 201, answer.json()
+    assert answer.json()["break_glass"]["state"] == "AWAITING"

@@ -11,7 +11,7 @@ from django.urls import reverse
 from accessportal.kernel.choices import RequestState
 from requests_app.break_glass_models import BreakGlass, Ratification
 from requests_app.models import AccessRequest
-from requests_app.services.break_glass import break_glass_open
+from requests_app.services.break_glass import break_glass_decide, break_glass_open
 from tests.policies import BREAK_GLASS
 
 NEW = reverse("portal:request-new")
@@ -90,3 +90,10 @@ def test_outsider_and_requester_cannot_ratify(glass_use, mallory_client, alice_c
     own = alice_client.post(url, {"verdict": "ratify", "reason": "x"})
     assert own.status_code == 403
     assert BreakGlass.objects.get().state == Ratification.AWAITING
+
+
+def test_a_use_awaiting_ratification_offers_no_extend(glass_use, alice_client, reviewer):
+    detail = reverse("portal:request-detail", args=[glass_use.pk])
+    assert "Extend this access" not in text(alice_client.get(detail))
+    break_glass_decide(request_id=glass_use.id, reviewer=reviewer, verdict="ratify", reason="ok")
+    assert "Extend this access" in text(alice_client.get(detail))
