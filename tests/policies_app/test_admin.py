@@ -141,7 +141,7 @@ def test_saving_a_role_keeps_what_the_form_has_no_field_for(root_client, base_po
             reminders:
               - {after: 30m}
               - {after: 2h, notify: [reviewer, "#sre"]}
-            break_glass: {ratify_within: 1h, notify: [security]}
+            break_glass: {ratify_within: 1h, notify: [carol]}
             """
         )
     )
