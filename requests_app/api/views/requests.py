@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accessportal.kernel.choices import RequestState
-from accessportal.kernel.errors import NotFound, ValidationFailed
+from accessportal.kernel.errors import NotFound, Unprocessable
 from requests_app.api import examples
 from requests_app.api.etags import if_match, with_etag
 from requests_app.api.filters import AccessRequestFilter
@@ -222,9 +222,10 @@ class AccessRequestViewSet(
 
     def _break_glass(self, request: Request, data: dict) -> Response:
         """`break_glass: true`: the request is approved at once (201), awaiting ratification."""
+        # Each is well-formed (the schema admits it), only not with break_glass: 422.
         for name in ("dry_run", "request_ttl"):
             if data.pop(name, None):
-                raise ValidationFailed(
+                raise Unprocessable(
                     f"{name} does not apply to break-glass access (it is approved at once)",
                     field=name,
                 )

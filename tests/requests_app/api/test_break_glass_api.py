@@ -50,7 +50,8 @@ def test_break_glass_without_a_reason_is_a_422(glass, api):
 
 def test_break_glass_dry_run_is_refused(glass, api):
     answer = _break_glass(api("alice"), dry_run=True)
-    assert (answer.status_code, answer.json()["field"]) == (400, "dry_run")
+    # Schema-valid, refused for what it says (schemathesis found the 400 unexplained).
+    assert (answer.status_code, answer.json()["field"]) == (422, "dry_run")
 
 
 def test_second_break_glass_is_a_409(glass, api):
