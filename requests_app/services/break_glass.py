@@ -126,7 +126,7 @@ def break_glass_open(
     database constraint, for two at once). Everything else is `access_request_create`'s.
     """
     if assume_start_time not in (None, ""):
-        raise ValidationFailed(
+        raise Unprocessable(
             "break-glass access starts now: assume_start_time is not allowed",
             field="assume_start_time",
         )

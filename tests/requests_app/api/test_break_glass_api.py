@@ -54,6 +54,17 @@ def test_break_glass_dry_run_is_refused(glass, api):
     assert (answer.status_code, answer.json()["field"]) == (422, "dry_run")
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("request_ttl", "2h"), ("assume_start_time", "2099-01-01T10:00:00Z")],
+)
+def test_break_glass_with_a_pending_time_or_a_later_start_is_a_422(glass, api, field, value):
+    answer = _break_glass(api("alice"), **{field: value})
+    assert (answer.status_code, answer.json()["code"]) == (422, "unprocessable")
+    assert answer.json()["field"] == field
+    assert not AuditEvent.objects.filter(action="break_glass.opened").exists()
+
+
 def test_second_break_glass_is_a_409(glass, api):
     assert _break_glass(api("alice")).status_code == 201
     answer = _break_glass(api("alice"), reason="again")
