@@ -145,18 +145,7 @@ def _record(request_id: object, outcomes: list[RuleOutcome], now: datetime) -> s
             check.outcome = f"not applicable: {skipped[0].not_applicable}"[:200]
         check.save(force_insert=True)
         for outcome in skipped:  # the rule's condition held, but it does not judge this
-            audit_record(
-                action=AuditAction.REVIEW_RULE_REFUSED,
-                target_type="access_request",
-                target_id=str(request.pk),
-                actor=None,
-                data={
-                    "rule": outcome.rule,
-                    "state": outcome.state,
-                    "inputs": outcome.inputs,
-                    "refusal": outcome.not_applicable,
-                },
-            )
+            _audit_refused(request, outcome, outcome.not_applicable, actor=None)
         return check.outcome
     check.rule = chosen.rule
     check.outcome = f"reviewed by {chosen.rule}: {chosen.state}"
@@ -179,19 +168,24 @@ def _record(request_id: object, outcomes: list[RuleOutcome], now: datetime) -> s
     logger.info(
         "review rule %s fired for %s but did not review: %s", chosen.rule, request.pk, refusal
     )
+    _audit_refused(request, chosen, refusal, actor=reviewer)
+    return check.outcome
+
+
+def _audit_refused(request: AccessRequest, outcome: RuleOutcome, refusal: str, *, actor) -> None:
+    """`review_rule.refused`: a rule whose condition held did not review `request`, and why."""
     audit_record(
         action=AuditAction.REVIEW_RULE_REFUSED,
         target_type="access_request",
         target_id=str(request.pk),
-        actor=reviewer,
+        actor=actor,
         data={
-            "rule": chosen.rule,
-            "state": chosen.state,
-            "inputs": chosen.inputs,
+            "rule": outcome.rule,
+            "state": outcome.state,
+            "inputs": outcome.inputs,
             "refusal": refusal,
         },
     )
-    return check.outcome
 
 
 def review_rules_due(*, limit: int = 100) -> int:
