@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from accessctl import config, output
 from accessctl.client import ApiClient
+from accessctl.commands import flags
 from accessctl.errors import ServerError, SessionExpired
 
 DEFAULT_POLL_INTERVAL = 2.0
@@ -94,3 +95,16 @@ def not_found_as(exc: ServerError, what: str) -> ServerError:
     if exc.status == 404:
         return ServerError(f"{what} not found (or you may not see it)", status=404)
     return exc
+
+
+def post_on_request(
+    ctx: Context, rid: str, action: str, body: dict, names: Mapping[str, str]
+) -> Any:
+    """POST `body` to the request's `action` (reviews, withdraw, extend, ratify, revoke):
+    refusals name the flags typed (`names`, as flags.named_flags takes them), and a 404 says
+    the request was not found rather than naming a URL."""
+    try:
+        with flags.named_flags(names):
+            return ctx.client.post(f"requests/{rid}/{action}/", body)
+    except ServerError as exc:
+        raise not_found_as(exc, f"request {rid}") from None

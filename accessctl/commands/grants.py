@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from accessctl import output
 from accessctl.commands import flags
-from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
+from accessctl.commands.context import HELP_FORMAT, Context, post_on_request
 from accessctl.commands.ids import NotAnId, resolve_request, short_ids
 from accessctl.commands.request_render import items, username
 from accessctl.errors import EXIT_OK, ServerError, UsageError
@@ -256,11 +256,7 @@ def end(ctx: Context, args) -> int:
                 raise
     if request_id is None:
         request_id = resolve_request(ctx, args.id)
-    try:
-        with flags.named_flags(flags.REASON):
-            req = ctx.client.post(f"requests/{request_id}/revoke/", {"reason": args.reason})
-    except ServerError as exc:
-        raise not_found_as(exc, f"request {request_id}") from None
+    req = post_on_request(ctx, request_id, "revoke", {"reason": args.reason}, flags.REASON)
     if ctx.json:
         ctx.dump(req)
         return EXIT_OK

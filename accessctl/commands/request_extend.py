@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from accessctl.commands import flags
-from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
+from accessctl.commands.context import HELP_FORMAT, Context, post_on_request
 from accessctl.commands.ids import resolve_request
 from accessctl.commands.request_render import items
 from accessctl.commands.request_submit import (
@@ -12,7 +12,6 @@ from accessctl.commands.request_submit import (
     show_submitted,
     submit_body,
 )
-from accessctl.errors import ServerError
 
 EXTEND_HELP = """\
 Ask for more time on access you have. The extension is a new request for the same
@@ -55,11 +54,7 @@ def register(rsub, common) -> None:
 def extend(ctx: Context, args) -> int:
     body = submit_body(args)
     rid = resolve_request(ctx, args.id)
-    try:
-        with flags.named_flags(flags.REQUEST):
-            req = ctx.client.post(f"requests/{rid}/extend/", body)
-    except ServerError as exc:
-        raise not_found_as(exc, f"request {rid}") from None
+    req = post_on_request(ctx, rid, "extend", body, flags.REQUEST)
     return show_submitted(
         ctx, args, req, noun="extension", created=f" to extend {rid}",
         waiting=lambda req: f" to extend {rid} ({', '.join(items(req))})",

@@ -8,7 +8,7 @@ from typing import Any
 from accessctl import output
 from accessctl.commands import args as types
 from accessctl.commands import flags, request_extend
-from accessctl.commands.context import HELP_FORMAT, Context, not_found_as
+from accessctl.commands.context import HELP_FORMAT, Context, post_on_request
 from accessctl.commands.ids import resolve_request, short_ids
 from accessctl.commands.request_render import fetch, items, render_request, username
 from accessctl.commands.request_submit import (
@@ -18,7 +18,7 @@ from accessctl.commands.request_submit import (
     submit_body,
 )
 from accessctl.commands.request_wait import wait
-from accessctl.errors import EXIT_OK, ServerError
+from accessctl.errors import EXIT_OK
 
 ID_HELP = "the request id, or a unique prefix of it (at least 4 characters)"
 
@@ -356,11 +356,7 @@ def review(ctx: Context, args) -> int:
     if args.start:
         body["assume_start_time"] = args.start
     rid = resolve_request(ctx, args.id)
-    try:
-        with flags.named_flags(flags.REVIEW):
-            req = ctx.client.post(f"requests/{rid}/reviews/", body)
-    except ServerError as exc:
-        raise not_found_as(exc, f"request {rid}") from None
+    req = post_on_request(ctx, rid, "reviews", body, flags.REVIEW)
     if ctx.json:
         ctx.dump(req)
         return EXIT_OK
@@ -385,11 +381,7 @@ def review(ctx: Context, args) -> int:
 
 def withdraw(ctx: Context, args) -> int:
     rid = resolve_request(ctx, args.id)
-    try:
-        with flags.named_flags(flags.REASON):
-            req = ctx.client.post(f"requests/{rid}/withdraw/", {"reason": args.reason})
-    except ServerError as exc:
-        raise not_found_as(exc, f"request {rid}") from None
+    req = post_on_request(ctx, rid, "withdraw", {"reason": args.reason}, flags.REASON)
     if ctx.json:
         ctx.dump(req)
     else:
@@ -400,11 +392,7 @@ def withdraw(ctx: Context, args) -> int:
 def ratify(ctx: Context, args) -> int:
     rid = resolve_request(ctx, args.id)
     body = {"verdict": args.verdict, "reason": args.reason}
-    try:
-        with flags.named_flags(flags.RATIFY):
-            req = ctx.client.post(f"requests/{rid}/ratify/", body)
-    except ServerError as exc:
-        raise not_found_as(exc, f"request {rid}") from None
+    req = post_on_request(ctx, rid, "ratify", body, flags.RATIFY)
     if ctx.json:
         ctx.dump(req)
         return EXIT_OK
