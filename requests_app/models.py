@@ -212,6 +212,14 @@ class Grant(models.Model):
     warned_at = models.DateTimeField(
         null=True, blank=True, help_text="When the requester was told the access ends soon."
     )
+    first_used = models.DateTimeField(
+        null=True, blank=True, help_text="First access check or credential issued under it."
+    )
+    last_used = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Latest recorded use (recorded at most once per USAGE_RECORD_INTERVAL).",
+    )
 
     objects = GrantQuerySet.as_manager()
 
