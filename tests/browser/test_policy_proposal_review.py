@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from policies_app.loader import plan_from_files, plan_from_texts
@@ -57,9 +56,7 @@ def proposed(transactional_db, web_user, settings):
     )
 
 
-def test_approver_reads_the_diff_approves_and_sees_it_applied(
-    page, admin_login, proposed, shots
-):
+def test_approver_reads_the_diff_approves_and_sees_it_applied(page, admin_login, proposed, shots):
     admin_login(page, "carol")
     page.goto("/admin/policies_app/policyproposal/")
     page.get_by_role("link", name=str(proposed.pk)).first.click()
