@@ -47,8 +47,9 @@ def policies_export() -> str:
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
-def policies_export_documents() -> list[dict]:
-    """What `policies_export` writes, as documents (the canonical form diffs compare)."""
+def policies_export_documents(*, users: frozenset[str] = frozenset()) -> list[dict]:
+    """What `policies_export` writes, as documents (the canonical form diffs compare);
+    `users` are also given when they hold no policy role and no traits (a diff's "before")."""
     User = get_user_model()
     docs: list[dict] = []
     for role in Role.objects.order_by("name"):
@@ -67,7 +68,7 @@ def policies_export_documents() -> list[dict]:
             policy_roles.setdefault(uid, []).append(name)
     for user in User.objects.order_by(User.USERNAME_FIELD):
         names = sorted(policy_roles.get(user.pk, []))
-        if not names and not traits.get(user.pk):
+        if not names and not traits.get(user.pk) and user.get_username() not in users:
             continue
         doc = {"kind": "user", "name": user.get_username()}
         if user.email:

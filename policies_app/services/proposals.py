@@ -80,9 +80,10 @@ def _digest(doc: dict | None) -> str | None:
 def _current(plan_labels: set[str], prune: bool) -> dict[str, dict]:
     """The stored documents the change touches: those it names, and with `prune` every
     document of a kind prune deletes (all but users)."""
+    users = frozenset(label.split(" ", 1)[1] for label in plan_labels if label.startswith("user "))
     return {
         label: doc
-        for doc in policies_export_documents()
+        for doc in policies_export_documents(users=users)
         if (label := document_label(doc)) in plan_labels or (prune and doc["kind"] != "user")
     }
 

@@ -4,8 +4,10 @@ reject, withdraw; the field-level diff; the setting guarding apply_policies."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from accessportal.kernel.errors import (
@@ -28,6 +30,8 @@ from policies_app.services.proposals import (
     policy_proposal_reject,
     policy_proposal_withdraw,
 )
+from tests.conftest import BASE_POLICY
+from tests.policies_app.test_loader import GOOD
 
 APPROVERS = """
 kind: role
@@ -239,3 +243,15 @@ def test_setting_on_refuses_a_direct_apply_and_points_at_propose(approvers, tmp_
     call_command("apply_policies", write(tmp_path, OPS_5D), "--dry-run")  # still allowed
     call_command("apply_policies", write(tmp_path, OPS_5D), "--propose", "--as", "dana")
     assert PolicyProposal.objects.filter(state="PENDING").count() == 1
+
+
+@pytest.mark.parametrize("which", ["demo", "base", "loader-good"])
+def test_a_policy_applied_then_proposed_again_shows_no_change(db, apply_yaml, which):
+    """Proposed and stored documents are compared in one canonical form: no phantom lines."""
+    text = {
+        "demo": (Path(settings.BASE_DIR) / "examples" / "demo.yaml").read_text(),
+        "base": BASE_POLICY,
+        "loader-good": GOOD,
+    }[which]
+    apply_yaml(text)
+    assert policy_change_preview(plan=plan(text)).lines() == []
