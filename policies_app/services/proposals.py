@@ -209,8 +209,10 @@ def _approve(proposal_id: int, approver, reason: str) -> ApplySummary | Proposal
             f"the policy changed since this was proposed ({what}): nothing was applied; "
             "propose the change again"
         )
-    summary = policies_apply(plan=plan, actor=approver, prune=proposal.prune)
+    # Decided first: the apply ends by taking the audit chain head, after which only
+    # appends may follow (tests/requests_app/test_audit_head_last.py).
     _decide(proposal, PolicyProposal.State.APPLIED, approver, reason)
+    summary = policies_apply(plan=plan, actor=approver, prune=proposal.prune)
     audit_record(
         action="policy_proposal.applied",
         target_type="policy_proposal",
