@@ -174,3 +174,15 @@ def test_reject_without_reason_is_422(api, proposal):
     response = api("erik").post(url(f"policy-proposals/{proposal.pk}/reject/"), {}, format="json")
     assert response.status_code == 422
     assert response.json()["code"] == "reason_required"
+
+
+def test_the_list_costs_the_same_queries_for_one_or_many(
+    api, proposal, user, django_assert_max_num_queries
+):
+    for days in range(6, 26):
+        plan = plan_from_texts([("t.yaml", OPS_5D.replace("5d", f"{days}h"))])
+        policy_proposal_create(plan=plan, proposer=user("pat"), source="api")
+    client = api("erik")
+    with django_assert_max_num_queries(8):
+        response = client.get(url("policy-proposals/"))
+    assert response.json()["count"] == 21
