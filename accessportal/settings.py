@@ -526,6 +526,9 @@ ACCESSPORTAL_REVIEW_LINK_TTL = env_int("ACCESSPORTAL_REVIEW_LINK_TTL", 8 * 3600)
 # Deprovisioning (SCIM deactivation, an admin unticking "active") also makes the person's
 # reviews on still-pending requests stop counting toward thresholds; off keeps them counting.
 ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS = env_bool("ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS", True)
+# The two-person rule for policy changes (README "Two-person rule for policy changes"): on,
+# apply_policies, the admin and the API propose changes that another person approves.
+POLICY_CHANGES_REQUIRE_APPROVAL = env_bool("POLICY_CHANGES_REQUIRE_APPROVAL", False)
 
 # `accessctl login --sso` (requests_app/services/cli_login.py; README "Command-line client").
 # Lifetime of the API token a CLI sign-in mints, in seconds (default 12 hours).

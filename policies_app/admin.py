@@ -20,6 +20,7 @@ from policies_app import (  # noqa: F401 (they register their admins)
     admin_notifications,
     admin_review_rules,
 )
+from policies_app.admin_proposals import ProposeWhenRequired
 from policies_app.documents import export_role_spec
 from policies_app.engine import RolePolicy
 from policies_app.forms import ResourceForm, RoleForm
@@ -28,8 +29,10 @@ from policies_app.models import POLICY_SOURCE, Resource, Role
 from policies_app.services.export import policies_export
 from policies_app.services.roles_resources import (
     resource_delete,
+    resource_plan,
     resource_save,
     role_delete,
+    role_plan,
     role_save,
 )
 
@@ -69,7 +72,7 @@ class _ExportMixin:
 
 
 @admin.register(Role)
-class RoleAdmin(_ExportMixin, admin.ModelAdmin):
+class RoleAdmin(ProposeWhenRequired, _ExportMixin, admin.ModelAdmin):
     form = RoleForm
     list_display = ["name", "description", "may_request", "may_review", "member_count"]
     search_fields = ["name", "description"]
@@ -172,7 +175,12 @@ class RoleAdmin(_ExportMixin, admin.ModelAdmin):
         ]
         return ", ".join(names) or "—"
 
+    def proposal_plan(self, request, obj, form, change):
+        return role_plan(doc=form.document, members=form.cleaned_data["policy_members"])
+
     def save_model(self, request, obj, form, change):
+        if self.propose_instead(request, obj, form, change):
+            return
         saved = role_save(
             doc=form.document, actor=request.user, members=form.cleaned_data["policy_members"]
         )
@@ -197,7 +205,7 @@ class RoleAdmin(_ExportMixin, admin.ModelAdmin):
 
 
 @admin.register(Resource)
-class ResourceAdmin(_ExportMixin, admin.ModelAdmin):
+class ResourceAdmin(ProposeWhenRequired, _ExportMixin, admin.ModelAdmin):
     form = ResourceForm
     list_display = ["resource_id", "label_list", "description"]
     list_filter = ["kind"]
@@ -224,7 +232,12 @@ class ResourceAdmin(_ExportMixin, admin.ModelAdmin):
             or "—"
         )
 
+    def proposal_plan(self, request, obj, form, change):
+        return resource_plan(doc=form.document)
+
     def save_model(self, request, obj, form, change):
+        if self.propose_instead(request, obj, form, change):
+            return
         saved = resource_save(doc=form.document, actor=request.user)
         obj.pk, obj.created, obj.updated = saved.pk, saved.created, saved.updated
 

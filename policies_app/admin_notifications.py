@@ -8,6 +8,7 @@ import yaml
 from django import forms
 from django.contrib import admin
 
+from policies_app.admin_proposals import ProposeWhenRequired, named_spec_plan
 from policies_app.documents import (
     export_notification_rule_spec,
     normalize_notification_rule,
@@ -81,7 +82,7 @@ class NotificationRuleForm(forms.ModelForm):
 
 
 @admin.register(NotificationRule)
-class NotificationRuleAdmin(admin.ModelAdmin):
+class NotificationRuleAdmin(ProposeWhenRequired, admin.ModelAdmin):
     form = NotificationRuleForm
     list_display = ["name", "events", "channel_types", "condition", "updated"]
     search_fields = ["name", "description"]
@@ -100,7 +101,12 @@ class NotificationRuleAdmin(admin.ModelAdmin):
     def condition(self, obj):
         return obj.spec.get("condition") or "—"
 
+    def proposal_plan(self, request, obj, form, change):
+        return named_spec_plan("notification_rule", form)
+
     def save_model(self, request, obj, form, change):
+        if self.propose_instead(request, obj, form, change):
+            return
         rule = notification_rule_save(
             name=form.cleaned_data["name"],
             description=form.cleaned_data.get("description", ""),

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from accessportal.kernel.errors import ValidationFailed
+from policies_app.admin_proposals import ProposeWhenRequired, named_spec_plan
 from policies_app.documents import export_oncall_schedule_spec, export_review_rule_spec
 from policies_app.models import OncallSchedule, ReviewRule
 from policies_app.services.review_rules import (
@@ -98,13 +99,18 @@ class OncallScheduleForm(_SpecForm):
         self.fields["spec_yaml"].help_text = SCHEDULE_HELP
 
 
-class _SpecAdmin(admin.ModelAdmin):
+class _SpecAdmin(ProposeWhenRequired, admin.ModelAdmin):
     kind = ""
     search_fields = ["name", "description"]
     readonly_fields = ["created", "updated"]
     fields = ["name", "description", "spec_yaml", "created", "updated"]
 
+    def proposal_plan(self, request, obj, form, change):
+        return named_spec_plan(self.kind, form)
+
     def save_model(self, request, obj, form, change):
+        if self.propose_instead(request, obj, form, change):
+            return
         row = review_document_save(
             kind=self.kind,
             name=form.cleaned_data["name"],

@@ -292,3 +292,49 @@ class OncallSchedule(NamedSpec):
     """Who is on call, for `oncall("name")` in review rules (kind: oncall_schedule): a
     PagerDuty schedule id, an Opsgenie schedule name, or a static list of users. Holds no
     credentials (those come from settings); written only by the policy services."""
+
+
+class PolicyProposal(models.Model):
+    """A policy change waiting for a second person (README "Two-person rule for policy
+    changes"): the proposed documents (canonical, exported form; reloaded through the loader
+    when approved), the field-level diff shown to the approver, and the fingerprint of every
+    document it touches as they stood when proposed (a change under it makes it STALE).
+    Written only by `policies_app.services.proposals`."""
+
+    class State(models.TextChoices):
+        PENDING = "PENDING"
+        APPLIED = "APPLIED"
+        REJECTED = "REJECTED"
+        STALE = "STALE"
+        WITHDRAWN = "WITHDRAWN"
+
+    documents = models.JSONField(default=list)
+    prune = models.BooleanField(default=False)
+    source = models.CharField(max_length=20)  # cli, api or admin
+    summary = models.CharField(max_length=500, blank=True, default="")
+    diff = models.JSONField(default=list)  # [{"document", "path", "op", "before", "after"}]
+    base_fingerprint = models.JSONField(default=dict)  # "role ops" -> sha256 or None
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="policy_proposals"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        permissions = [
+            ("approve_policyproposal", "Can approve or reject policy changes others proposed"),
+        ]
+        indexes = [models.Index(fields=["state", "-created"], name="policyproposal_state")]
+
+    def __str__(self) -> str:
+        return f"proposal {self.pk} ({self.state})"

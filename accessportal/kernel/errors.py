@@ -143,3 +143,29 @@ class NotAwaitingRatification(Conflict):
     ratified or rejected)."""
 
     code = "not_awaiting_ratification"
+
+
+class SelfApprovalRefused(NotAllowed):
+    """Nobody approves or rejects the policy change they proposed, superusers included."""
+
+    code = "self_approval"
+
+
+class ProposalNotPending(Conflict):
+    """The policy proposal was already applied, rejected, withdrawn or found stale."""
+
+    code = "proposal_not_pending"
+
+
+class ProposalStale(Conflict):
+    """A document the proposal changes was changed after it was proposed: it is now STALE
+    and nothing was applied; propose again from the current policy."""
+
+    code = "proposal_stale"
+
+
+class ApprovalRequired(NotAllowed):
+    """Policy changes need a second person's approval here (POLICY_CHANGES_REQUIRE_APPROVAL):
+    propose the change instead."""
+
+    code = "approval_required"

@@ -13,6 +13,7 @@ from policies_app.documents import (
     export_sso_mapping_spec,
 )
 from policies_app.documents.provision import export_provision
+from policies_app.loader import PolicyPlan
 from policies_app.models import (
     POLICY_SOURCE,
     NotificationRule,
@@ -42,6 +43,13 @@ def _spec_docs(kind: str, model, export_spec) -> list[dict]:
 def policies_export() -> str:
     """Every role, user with standing roles or traits, resource, notification rule, SSO
     mapping, on-call schedule and review rule, as YAML."""
+    docs = policies_export_documents()
+    return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def policies_export_documents(*, users: frozenset[str] = frozenset()) -> list[dict]:
+    """What `policies_export` writes, as documents (the canonical form diffs compare);
+    `users` are also given when they hold no policy role and no traits (a diff's "before")."""
     User = get_user_model()
     docs: list[dict] = []
     for role in Role.objects.order_by("name"):
@@ -60,7 +68,7 @@ def policies_export() -> str:
             policy_roles.setdefault(uid, []).append(name)
     for user in User.objects.order_by(User.USERNAME_FIELD):
         names = sorted(policy_roles.get(user.pk, []))
-        if not names and not traits.get(user.pk):
+        if not names and not traits.get(user.pk) and user.get_username() not in users:
             continue
         doc = {"kind": "user", "name": user.get_username()}
         if user.email:
@@ -81,4 +89,65 @@ def policies_export() -> str:
     docs += _spec_docs("sso_mapping", SSOMapping, export_sso_mapping_spec)
     docs += _spec_docs("oncall_schedule", OncallSchedule, export_oncall_schedule_spec)
     docs += _spec_docs("review_rule", ReviewRule, export_review_rule_spec)
-    return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return docs
+
+
+_SPEC_EXPORTS = {
+    "role": export_role_spec,
+    "notification_rule": export_notification_rule_spec,
+    "sso_mapping": export_sso_mapping_spec,
+    "oncall_schedule": export_oncall_schedule_spec,
+    "review_rule": export_review_rule_spec,
+}
+# The plan's lists, in the order `policies_apply` writes them.
+PLAN_KINDS = (
+    ("role", "roles"),
+    ("user", "users"),
+    ("resource", "resources"),
+    ("notification_rule", "notification_rules"),
+    ("sso_mapping", "sso_mappings"),
+    ("oncall_schedule", "oncall_schedules"),
+    ("review_rule", "review_rules"),
+)
+
+
+def document_label(doc: dict) -> str:
+    """`role ops`, `user alice`, `resource node/db-1`: how diffs and summaries name a document."""
+    return f"{doc['kind']} {doc['id'] if doc['kind'] == 'resource' else doc['name']}"
+
+
+def plan_documents(plan: PolicyPlan) -> list[dict]:
+    """The plan's documents in the form `policies_export_documents` gives once applied.
+
+    A user document without an email keeps the stored one (`policies_apply` leaves it)."""
+    User = get_user_model()
+    names = [d["name"] for d in plan.users]
+    emails = dict(
+        User.objects.filter(**{f"{User.USERNAME_FIELD}__in": names}).values_list(
+            User.USERNAME_FIELD, "email"
+        )
+    )
+    docs: list[dict] = []
+    for kind, attr in PLAN_KINDS:
+        for d in getattr(plan, attr):
+            if kind == "user":
+                doc = {"kind": "user", "name": d["name"]}
+                if email := d["email"] or emails.get(d["name"]):
+                    doc["email"] = email
+                doc["roles"] = sorted(d["roles"])
+                if d["traits"]:
+                    doc["traits"] = d["traits"]
+            elif kind == "resource":
+                doc = {"kind": "resource", "id": f"{d['kind']}/{d['name']}"}
+                if d["description"]:
+                    doc["description"] = d["description"]
+                doc["labels"] = d["labels"]
+                if d.get("provision"):
+                    doc["provision"] = export_provision(d["provision"])
+            else:
+                doc = {"kind": kind, "name": d["name"]}
+                if d.get("description"):
+                    doc["description"] = d["description"]
+                doc["spec"] = _SPEC_EXPORTS[kind](d["spec"])
+            docs.append(doc)
+    return docs

@@ -77,6 +77,15 @@ def role_save(
     policy file would be.
     Raises PolicyFileError when the document is invalid; nothing is written then.
     """
+    plan = role_plan(doc=doc, members=members)
+    with transaction.atomic():
+        policies_apply(plan=plan, actor=actor)
+        return Role.objects.get(name=plan.roles[0]["name"])
+
+
+def role_plan(*, doc: dict, members: Iterable[AbstractBaseUser] | None = None) -> PolicyPlan:
+    """The plan `role_save` applies (or the admin proposes, under the two-person rule):
+    the role's document, and the documents of users whose membership changes."""
     doc = _keep_stored_request_options(_keep_stored_role_provision(doc))
     normalized, problems = role_document_check(doc)
     _refuse(f"role {normalized['name']}", problems)
@@ -84,9 +93,7 @@ def role_save(
     plan = PolicyPlan(roles=[{**normalized, "_where": label}])
     if members is not None:
         plan.users = _membership_docs(normalized["name"], {u.pk for u in members})
-    with transaction.atomic():
-        policies_apply(plan=plan, actor=actor)
-        return Role.objects.get(name=normalized["name"])
+    return plan
 
 
 def _keep_stored_role_provision(doc: dict) -> dict:
@@ -177,15 +184,22 @@ def role_delete(*, name: str, actor: AbstractBaseUser | None) -> None:
 @retry_on_conflict
 def resource_save(*, doc: dict, actor: AbstractBaseUser | None) -> Resource:
     """Create or update one resource from its document (`id`, `labels`, `description`)."""
+    plan = resource_plan(doc=doc)
+    normalized = plan.resources[0]
+    with transaction.atomic():
+        policies_apply(plan=plan, actor=actor)
+        return Resource.objects.get(kind=normalized["kind"], name=normalized["name"])
+
+
+def resource_plan(*, doc: dict) -> PolicyPlan:
+    """The plan `resource_save` applies (or the admin proposes): one resource document,
+    keeping the stored provision targets when the document names none."""
     if isinstance(doc, dict) and "provision" not in doc:
         doc = {**doc, "provision": resource_provision_entries(str(doc.get("id")))}
     normalized, problems = resource_document_check(doc)
     _refuse(f"resource {doc.get('id')}", problems)
     rid = f"{normalized['kind']}/{normalized['name']}"
-    plan = PolicyPlan(resources=[{**normalized, "_where": f"admin (resource {rid})"}])
-    with transaction.atomic():
-        policies_apply(plan=plan, actor=actor)
-        return Resource.objects.get(kind=normalized["kind"], name=normalized["name"])
+    return PolicyPlan(resources=[{**normalized, "_where": f"admin (resource {rid})"}])
 
 
 @retry_on_conflict

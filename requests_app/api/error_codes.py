@@ -68,6 +68,7 @@ _PATHS = {
     "reason_required": (
         "/api/v1/requests/",
         *_request_actions("reviews", "approve", "deny", "revoke", "extend", "ratify"),
+        "/api/v1/policy-proposals/{id}/reject/",
     ),
     "break_glass_not_allowed": ("/api/v1/requests/",),
     "break_glass_unratified": ("/api/v1/requests/", *_request_actions("extend")),
@@ -79,11 +80,17 @@ _PATHS = {
         *_request_actions("reviews", "extend", "ratify"),
         "/api/v1/credentials/",
         "/api/v1/access/check/",
+        "/api/v1/policy-proposals/",  # a proposal that changes nothing
     ),
     "too_many_attempts": ("/api/v1/auth/cli/*", "/api/v1/auth/device/*"),
     "credential_key_unusable": ("/api/v1/credentials/",),
     "shared_token": ("/api/v1/auth/token/current/",),
     # Every state change whose service compares If-Match (api/retry_schema.PRECONDITIONED).
+    "self_approval": tuple(f"/api/v1/policy-proposals/{{id}}/{a}/" for a in ("approve", "reject")),
+    "proposal_not_pending": tuple(
+        f"/api/v1/policy-proposals/{{id}}/{a}/" for a in ("approve", "reject", "withdraw")
+    ),
+    "proposal_stale": ("/api/v1/policy-proposals/{id}/approve/",),
     "precondition_failed": _request_actions(
         "reviews", "withdraw", "approve", "deny", "revoke", "extend", "ratify"
     ),
@@ -123,6 +130,9 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     kernel.NotAwaitingRatification,
     kernel.ConcurrentUpdate,
     kernel.DatabaseUnavailable,
+    kernel.SelfApprovalRefused,
+    kernel.ProposalNotPending,
+    kernel.ProposalStale,
     TooManyAttempts,
     CredentialKeyUnusable,
     PreconditionFailed,

@@ -543,3 +543,83 @@ RATIFY = [
         409,
     ),
 ]
+
+# Policy proposals (README "Two-person rule for policy changes").
+_OPS_YAML = (
+    "kind: role\nname: ops\nspec:\n  allow:\n    request:\n      roles: [db-admin, dev-admin]\n"
+    "      max_duration: 5d\n"
+)
+PROPOSAL = {
+    "id": 7,
+    "state": "PENDING",
+    "source": "api",
+    "summary": "CHG-42: ops may request dev-admin, for up to 5 days",
+    "prune": False,
+    "proposed_by": "dana",
+    "created": "2026-05-01T10:00:00Z",
+    "diff": [
+        {
+            "document": "role ops",
+            "path": "spec.allow.request.roles",
+            "op": "added",
+            "before": None,
+            "after": "dev-admin",
+            "line": "role ops: spec.allow.request.roles: + dev-admin",
+        },
+        {
+            "document": "role ops",
+            "path": "spec.allow.request.max_duration",
+            "op": "changed",
+            "before": "3d",
+            "after": "5d",
+            "line": "role ops: spec.allow.request.max_duration: 3d → 5d",
+        },
+    ],
+    "documents": [
+        {
+            "kind": "role",
+            "name": "ops",
+            "spec": {
+                "allow": {"request": {"roles": ["db-admin", "dev-admin"], "max_duration": "5d"}}
+            },
+        }
+    ],
+    "decided_by": None,
+    "decided_at": None,
+    "decision_reason": "",
+}
+_DECIDED = {"decided_by": "erik", "decided_at": "2026-05-01T11:00:00Z"}
+PROPOSALS = [example("Pending proposals", page(PROPOSAL))]
+PROPOSAL_ONE = [example("A pending proposal", PROPOSAL)]
+PROPOSAL_CREATE_BODIES = [
+    example(
+        "YAML",
+        {"yaml": _OPS_YAML, "summary": PROPOSAL["summary"], "prune": False},
+        request=True,
+    ),
+    example("Documents", {"documents": PROPOSAL["documents"]}, request=True),
+]
+PROPOSAL_CREATED = [example("Proposed", PROPOSAL, status=201)]
+PROPOSAL_DECISION_BODY = example("Reason", {"reason": "CHG-42 reviewed"}, request=True)
+PROPOSAL_APPLIED = [
+    example(
+        "Applied",
+        {**PROPOSAL, "state": "APPLIED", **_DECIDED, "decision_reason": "CHG-42 reviewed"},
+    ),
+    error(
+        "The policy moved under it",
+        "the policy changed since this was proposed (role ops): nothing was applied; "
+        "propose the change again",
+        "proposal_stale",
+        409,
+    ),
+]
+PROPOSAL_REJECTED = [
+    example(
+        "Rejected",
+        {**PROPOSAL, "state": "REJECTED", **_DECIDED, "decision_reason": "5 days is too long"},
+    )
+]
+PROPOSAL_WITHDRAWN = [
+    example("Withdrawn", {**PROPOSAL, "state": "WITHDRAWN", "decided_by": "dana"}),
+]

@@ -18,6 +18,7 @@ from requests_app.api.views.errors import missing_slash, unknown_endpoint
 from requests_app.api.views.grants import GrantViewSet
 from requests_app.api.views.me import MeView
 from requests_app.api.views.policies import ResourceViewSet, RoleViewSet
+from requests_app.api.views.proposals import PolicyProposalViewSet
 from requests_app.api.views.provisioning import ProvisionTargetViewSet
 from requests_app.api.views.requests import AccessRequestViewSet
 
@@ -30,6 +31,7 @@ router.register("requests", AccessRequestViewSet, basename="request")
 router.register("grants", GrantViewSet, basename="grant")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("provisioning/targets", ProvisionTargetViewSet, basename="provision-target")
+router.register("policy-proposals", PolicyProposalViewSet, basename="policy-proposal")
 
 v1 = [
     path("me/", MeView.as_view(), name="me"),

@@ -99,8 +99,7 @@ def test_prune_deletes_rules_and_schedules_not_in_the_files(apply_yaml):
             "spec.review.reason: unknown placeholder {user} (known: {rule}, {request.user}",
         ),
         (
-            "when: 'equals(request.reason, \"\")'\n"
-            "  review: {state: APPROVED, reason: 'a } b'}",
+            "when: 'equals(request.reason, \"\")'\n  review: {state: APPROVED, reason: 'a } b'}",
             "spec.review.reason: a lone '}' at position 2 (write }})",
         ),
         (

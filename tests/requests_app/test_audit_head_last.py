@@ -161,3 +161,27 @@ def test_the_stock_admin_deletes_accounts_and_groups_before_the_append(base_poli
     group_admin = django_admin.site._registry[Group]
     assert _after_head(lambda: group_admin.delete_queryset(request, groups)) == []
     assert not users.exists() and not groups.exists()
+
+
+def test_approving_a_policy_proposal_applies_and_decides_before_the_append(requester, user):
+    from policies_app.services.proposals import policy_proposal_approve, policy_proposal_create
+
+    plan = plan_from_texts([("t.yaml", "kind: role\nname: proposed\n")])
+    proposal = policy_proposal_create(plan=plan, proposer=user("bob"), source="api")
+    assert (
+        _after_head(
+            lambda: policy_proposal_create(
+                plan=plan_from_texts([("t.yaml", "kind: role\nname: other\n")]),
+                proposer=user("bob"),
+                source="api",
+            )
+        )
+        == []
+    )
+    superuser = user("carol")
+    superuser.is_superuser = True
+    superuser.save()
+    assert (
+        _after_head(lambda: policy_proposal_approve(proposal_id=proposal.pk, approver=superuser))
+        == []
+    )

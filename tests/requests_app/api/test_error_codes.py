@@ -36,6 +36,7 @@ OTHER_SURFACES = {
     "NoMapping": "SSO sign-in page",
     "UserNameTaken": "SCIM (scimType uniqueness)",
     "TokenExists": "the portal's token page",
+    "ApprovalRequired": "apply_policies and the admin (the API only proposes)",
     "IllegalTransition": "a base class: its raise sites answer `conflict`, listed as Conflict",
     "DeviceFlowError": "RFC 8628 codes, listed one by one (DEVICE_FLOW_CODES)",
 }

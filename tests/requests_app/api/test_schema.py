@@ -36,6 +36,13 @@ CONTRACT = {
     ("get", "/api/v1/provisioning/targets/"),
     ("get", "/api/v1/provisioning/targets/{id}/"),
     ("post", "/api/v1/provisioning/targets/{id}/reconcile/"),
+    # policy proposals: the two-person rule for policy changes (issue 21)
+    ("get", "/api/v1/policy-proposals/"),
+    ("post", "/api/v1/policy-proposals/"),
+    ("get", "/api/v1/policy-proposals/{id}/"),
+    ("post", "/api/v1/policy-proposals/{id}/approve/"),
+    ("post", "/api/v1/policy-proposals/{id}/reject/"),
+    ("post", "/api/v1/policy-proposals/{id}/withdraw/"),
     ("post", "/api/v1/auth/token/"),  # accessctl login --user
     ("delete", "/api/v1/auth/token/current/"),  # accessctl logout
     # accessctl login --sso: anonymous, a code approved in the portal proves who it is for
@@ -209,7 +216,7 @@ def test_every_property_of_every_answer_is_required(schema):
 
 def test_paginated_envelopes_require_next_and_previous_which_may_be_null(schema):
     pages = {n: c for n, c in schema["components"]["schemas"].items() if n.startswith("Paginated")}
-    assert len(pages) == 6
+    assert len(pages) == 7
     for name, page in pages.items():
         assert set(page["required"]) == {"count", "next", "previous", "results"}, name
         assert page["properties"]["next"]["nullable"] is True
