@@ -81,8 +81,15 @@ def v1_hash(event: Mapping[str, Any]) -> str:
     body = {
         key: event[key]
         for key in (
-            "seq", "created", "actor_id", "actor_name", "action", "target_type", "target_id",
-            "data", "prev_hash",
+            "seq",
+            "created",
+            "actor_id",
+            "actor_name",
+            "action",
+            "target_type",
+            "target_id",
+            "data",
+            "prev_hash",
         )  # fmt: skip
     }
     return sha256(canonical(body))
@@ -103,13 +110,16 @@ def fields_commitment(event: Mapping[str, Any]) -> str:
     )
 
 
-def body_commitment(
-    *, seq: int, target_type: str, target_id: str, fields: str
-) -> str:
+def body_commitment(*, seq: int, target_type: str, target_id: str, fields: str) -> str:
     return sha256(
         canonical(
-            {"v": V2, "seq": seq, "target_type": target_type, "target_id": target_id,
-             "fields": fields}
+            {
+                "v": V2,
+                "seq": seq,
+                "target_type": target_type,
+                "target_id": target_id,
+                "fields": fields,
+            }
         )  # fmt: skip
     )
 

@@ -82,6 +82,7 @@ _PATHS = {
     ),
     "too_many_attempts": ("/api/v1/auth/cli/*", "/api/v1/auth/device/*"),
     "credential_key_unusable": ("/api/v1/credentials/",),
+    "anchors_not_configured": ("/api/v1/requests/{id}/evidence/",),
     "shared_token": ("/api/v1/auth/token/current/",),
     # Every state change whose service compares If-Match (api/retry_schema.PRECONDITIONED).
     "precondition_failed": _request_actions(
@@ -90,7 +91,7 @@ _PATHS = {
 }
 
 
-_READS_TOO = {"unprocessable"}
+_READS_TOO = {"unprocessable", "anchors_not_configured"}
 
 
 def _domain(cls: type[kernel.DomainError]) -> ErrorCode:
@@ -123,6 +124,7 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     kernel.NotAwaitingRatification,
     kernel.ConcurrentUpdate,
     kernel.DatabaseUnavailable,
+    kernel.AnchorsNotConfigured,
     TooManyAttempts,
     CredentialKeyUnusable,
     PreconditionFailed,
