@@ -132,10 +132,10 @@ def _chain(entries: list[AuditEntry]) -> tuple[AuditChainHead, list[tuple]]:
         target_id = str(entry.target_id)
         data_text = json.dumps(entry.data or {}, cls=DjangoJSONEncoder)
         seq += 1
-        digest = chain.v2_hash(
+        digest = chain.event_hash(
             {"seq": seq, "created": created, "actor_id": actor_id, "actor_name": actor_name,
              "action": entry.action, "target_type": entry.target_type, "target_id": target_id,
-             "data": json.loads(data_text), "prev_hash": prev_hash}
+             "data": json.loads(data_text), "prev_hash": prev_hash, "v": FORMAT}
         )  # fmt: skip
         rows.append(
             (seq, now, actor_id, actor_name, entry.action, entry.target_type, target_id,
