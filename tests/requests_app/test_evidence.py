@@ -161,14 +161,12 @@ def test_an_hs256_bundle_needs_the_shared_key_and_says_it_is_weaker(
     assert code == 0 and "HS256 anchor: anyone holding the shared key" in said
 
 
-def test_an_existing_anchor_covering_the_request_is_reused(
-    story, auditor, ed25519_anchors, capsys
-):
+def test_an_existing_anchor_covering_the_request_is_reused(story, auditor, ed25519_anchors, capsys):
     call_command("audit_anchor")
     anchored = AuditEvent.objects.order_by("-seq").first().seq
     bundle = evidence_bundle_export(request_id=story.id, user=auditor)
     assert bundle["anchor"]["seq"] == anchored
-    assert len(open(ed25519_anchors.parent / "anchors.jsonl").read().splitlines()) == 1
+    assert len((ed25519_anchors.parent / "anchors.jsonl").read_text().splitlines()) == 1
 
 
 def test_the_api_answers_auditors_and_hides_the_request_from_others(
@@ -342,7 +340,7 @@ def test_the_trigger_lets_only_the_purge_through(story):
         _sql("SELECT set_config('accessportal.audit_purge', 'on', true)")
         # With it, but anything else changes: refused.
         _refused(f"UPDATE {TABLE} SET actor_name = 'x', data = %s::jsonb {where}", [marker])
-        _refused(f"UPDATE {TABLE} SET data = data || '{{\"reason\": \"edited\"}}'::jsonb {where}")
+        _refused(f'UPDATE {TABLE} SET data = data || \'{{"reason": "edited"}}\'::jsonb {where}')
         _refused(f"UPDATE {TABLE} SET data = data - 'reason' {where}")
         _refused(f"DELETE FROM {TABLE} {where}")
         # A value becoming its marker: let through.

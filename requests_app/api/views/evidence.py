@@ -7,36 +7,30 @@ audited (`evidence.exported`). Verify a bundle offline with `accessctl evidence 
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.template.loader import render_to_string
-from django.utils.html import escape
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from requests_app.api import examples
 from requests_app.api.serializers.errors import errors
 from requests_app.services.evidence import PERMISSION, evidence_bundle_export
 
 
-class EvidenceHTMLRenderer(BaseRenderer):
-    """The same bundle as a page for people (templates/requests_app/evidence.html)."""
+class _JSONOnly(DefaultContentNegotiation):
+    """Always JSON: `?format=html` is this view's own (DRF would look for an HTML renderer,
+    and the schema would then list an HTML error body too)."""
 
-    media_type = "text/html"
-    format = "html"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        response = (renderer_context or {}).get("response")
-        if response is not None and response.status_code >= 400:
-            detail = data.get("detail", "") if isinstance(data, dict) else data
-            return f"<!doctype html><title>Error</title><p>{escape(str(detail))}</p>".encode()
-        return render_to_string("requests_app/evidence.html", {"bundle": data}).encode()
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class EvidenceView(APIView):
-    renderer_classes = [JSONRenderer, EvidenceHTMLRenderer]
+    content_negotiation_class = _JSONOnly
 
     @extend_schema(
         operation_id="requests_evidence",
@@ -53,7 +47,13 @@ class EvidenceView(APIView):
             )
         ],
         responses={200: OpenApiTypes.OBJECT, **errors(401, 403, 404, 503)},
+        examples=examples.EVIDENCE,
         tags=["requests"],
     )
-    def get(self, request: Request, pk: str) -> Response:
-        return Response(evidence_bundle_export(request_id=pk, user=request.user))
+    def get(self, request: Request, pk: str) -> Response | HttpResponse:
+        bundle = evidence_bundle_export(request_id=pk, user=request.user)
+        if request.query_params.get("format") == "html":
+            # The same bundle as a page for people (errors stay JSON, as for every call).
+            page = render_to_string("requests_app/evidence.html", {"bundle": bundle})
+            return HttpResponse(page, content_type="text/html; charset=utf-8")
+        return Response(bundle)
