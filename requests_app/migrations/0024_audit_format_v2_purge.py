@@ -1,7 +1,8 @@
 """The audit chain's v2 format and the retention purge's one opening in the trigger.
 
-- `AuditEvent.version`: 1 for every existing event (a constant default: PostgreSQL adds the
-  column without rewriting a row, and no UPDATE trigger fires); the code writes 2 from now on.
+- `AuditEvent.version`: 1 for every existing event (a constant database default: PostgreSQL
+  adds the column without rewriting a row, no UPDATE trigger fires, and the old code's
+  INSERTs during a rollout, v1 hashes, get 1); the code writes 2 from now on.
 - PostgreSQL: migration 0008's refusal of UPDATE and DELETE gains one exception, the
   retention purge (`services.retention`): an UPDATE is let through only when the transaction
   has set `accessportal.audit_purge` to `on` AND the event is v2 AND nothing but `data`
@@ -76,7 +77,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="auditevent",
             name="version",
-            field=models.PositiveSmallIntegerField(default=1),
+            field=models.PositiveSmallIntegerField(default=1, db_default=1),
         ),
         migrations.RunPython(install, remove),
     ]
