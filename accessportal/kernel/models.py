@@ -56,7 +56,7 @@ class AuditEvent(models.Model):
     # The chain format the hash is computed in (accessctl/chain.py): 1 for events written
     # before the v2 cut-over, 2 after. db_default: added online without rewriting a row, and
     # the old code's INSERTs during a rollout (v1 hashes) get 1 (docs/deploy.md, "Upgrades").
-    version = models.PositiveSmallIntegerField(default=1, db_default=1)
+    version = models.SmallIntegerField(default=1, db_default=1)
 
     class Meta:
         app_label = "requests_app"

@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="auditevent",
             name="version",
-            field=models.PositiveSmallIntegerField(default=1, db_default=1),
+            field=models.SmallIntegerField(default=1, db_default=1),
         ),
         migrations.RunPython(install, remove),
     ]
