@@ -434,22 +434,62 @@ EVIDENCE = [
         {
             "format": "accessportal-evidence/1",
             "generated": "2026-05-02T09:00:00Z",
-            "request": {"id": REQUEST_ID, "user": "alice", "state": "REVOKED",
-                        "reason": {"$purged": "5e3c...9a"}, "roles": ["db-admin"]},
+            "request": {
+                "id": REQUEST_ID,
+                "user": "alice",
+                "state": "REVOKED",
+                "reason": {"$purged": "5e3c...9a"},
+                "roles": ["db-admin"],
+            },
             "policy": {"snapshot": {"thresholds": [{"approve": 1, "deny": 1}]}, "roles": []},
-            "reviews": [{"id": 7, "reviewer": "bob", "reviewer_id": 2, "state": "APPROVED",
-                         "reason": "matches INC-4242"}],
-            "grants": [{"id": 11, "role": "db-admin", "first_used": "2026-05-01T10:07:00Z",
-                        "last_used": "2026-05-01T11:40:00Z"}],
-            "notifications": [{"event": "request.approved", "state": "SENT", "attempts": 1,
-                               "body_sha256": "77aa...01", "deliveries": []}],
+            "reviews": [
+                {
+                    "id": 7,
+                    "reviewer": "bob",
+                    "reviewer_id": 2,
+                    "state": "APPROVED",
+                    "reason": "matches INC-4242",
+                }
+            ],
+            "grants": [
+                {
+                    "id": 11,
+                    "role": "db-admin",
+                    "first_used": "2026-05-01T10:07:00Z",
+                    "last_used": "2026-05-01T11:40:00Z",
+                }
+            ],
+            "notifications": [
+                {
+                    "event": "request.approved",
+                    "state": "SENT",
+                    "attempts": 1,
+                    "body_sha256": "77aa...01",
+                    "deliveries": [],
+                }
+            ],
             "events": [{"seq": 42, "v": 2, "action": "request.created", "hash": "4b7d...a1"}],
-            "chain": {"from_seq": 42, "to_seq": 60, "links": [
-                {"seq": 43, "v": 2, "target_type": "access_request", "target_id": "9f1c...",
-                 "fields": "c0de...42"}]},
-            "anchor": {"seq": 60, "hash": "aa01...ff", "time": "2026-05-02T09:00:00Z",
-                       "jws": "eyJhbGciOiJFZDI1NTE5In0...", "alg": "Ed25519",
-                       "key_id": "ZmqM3djWzjfOC86xd-zfKoHDwyOM7VIeUCRAspEbzkI"},
+            "chain": {
+                "from_seq": 42,
+                "to_seq": 60,
+                "links": [
+                    {
+                        "seq": 43,
+                        "v": 2,
+                        "target_type": "access_request",
+                        "target_id": "9f1c...",
+                        "fields": "c0de...42",
+                    }
+                ],
+            },
+            "anchor": {
+                "seq": 60,
+                "hash": "aa01...ff",
+                "time": "2026-05-02T09:00:00Z",
+                "jws": "eyJhbGciOiJFZDI1NTE5In0...",
+                "alg": "Ed25519",
+                "key_id": "ZmqM3djWzjfOC86xd-zfKoHDwyOM7VIeUCRAspEbzkI",
+            },
         },
     ),  # fmt: skip
     example(

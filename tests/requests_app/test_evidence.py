@@ -27,6 +27,7 @@ from requests_app.services.grants import access_request_revoke
 from requests_app.services.notifications import outbox_dispatch
 from requests_app.services.retention import retention_purge
 from requests_app.services.reviews import review_submit
+from requests_app.tasks import retention_purge_due
 
 HS_KEY = "test-anchor-key-0123456789abcdef0123456789"
 SECRET = "the-outsiders-secret-reason"
@@ -346,4 +347,21 @@ def test_the_trigger_lets_only_the_purge_through(story):
         # A value becoming its marker: let through.
         _sql(f"UPDATE {TABLE} SET data = %s::jsonb {where}", [marker])
     assert AuditEvent.objects.get(pk=event.pk).data["reason"] == chain.purged("INC-7: fix")
+    assert audit_verify().ok
+
+
+def test_the_command_counts_with_dry_run_and_the_beat_task_purges_when_set(
+    story, settings, capsys
+):
+    later = timezone.now() + timedelta(days=40)
+    with time_machine.travel(later):
+        call_command("retention_purge", "--days", "30", "--dry-run")
+        said = capsys.readouterr().out
+        assert said.startswith("would purge: 5 request reason(s), 2 review reason(s)")
+        assert AccessRequest.objects.get(pk=story.id).reason == "INC-7: fix"
+        call_command("retention_purge")  # RETENTION_PURGE_AFTER_DAYS unset: off
+        assert "retention purge is off" in capsys.readouterr().out
+        settings.RETENTION_PURGE_AFTER_DAYS = 30
+        assert retention_purge_due() > 0
+    assert chain.text_is_purged(AccessRequest.objects.get(pk=story.id).reason)
     assert audit_verify().ok
