@@ -365,3 +365,10 @@ def test_the_command_counts_with_dry_run_and_the_beat_task_purges_when_set(
         assert retention_purge_due() > 0
     assert chain.text_is_purged(AccessRequest.objects.get(pk=story.id).reason)
     assert audit_verify().ok
+
+
+def test_an_unknown_format_is_a_400_and_exports_nothing(story, auditor, ed25519_anchors, client):
+    client.force_login(auditor)
+    answer = client.get(f"/api/v1/requests/{story.id}/evidence/?format=pdf")
+    assert answer.status_code == 400 and answer.json()["field"] == "format"
+    assert not AuditEvent.objects.filter(action="evidence.exported").exists()

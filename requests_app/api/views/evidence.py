@@ -16,9 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accessportal.kernel.errors import ValidationFailed
 from requests_app.api import examples
 from requests_app.api.serializers.errors import errors
 from requests_app.services.evidence import PERMISSION, evidence_bundle_export
+
+FORMATS = ("json", "html")
 
 
 class _JSONOnly(DefaultContentNegotiation):
@@ -43,16 +46,23 @@ class EvidenceView(APIView):
         "(`evidence.exported`); check it with `accessctl evidence verify`.",
         parameters=[
             OpenApiParameter(
-                "format", OpenApiTypes.STR, enum=["json", "html"], description="json (default)"
+                "format", OpenApiTypes.STR, enum=list(FORMATS), description="json (default)"
             )
         ],
-        responses={200: OpenApiTypes.OBJECT, **errors(401, 403, 404, 503)},
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/html"): OpenApiTypes.STR,  # ?format=html
+            **errors(400, 401, 403, 404, 503),
+        },
         examples=examples.EVIDENCE,
         tags=["requests"],
     )
     def get(self, request: Request, pk: str) -> Response | HttpResponse:
+        shape = request.query_params.get("format", "json")
+        if shape not in FORMATS:
+            raise ValidationFailed("format is json or html", field="format")
         bundle = evidence_bundle_export(request_id=pk, user=request.user)
-        if request.query_params.get("format") == "html":
+        if shape == "html":
             # The same bundle as a page for people (errors stay JSON, as for every call).
             page = render_to_string("requests_app/evidence.html", {"bundle": bundle})
             return HttpResponse(page, content_type="text/html; charset=utf-8")
