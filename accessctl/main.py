@@ -17,6 +17,7 @@ from accessctl.commands import (
     access,
     completion,
     credentials,
+    evidence,
     grants,
     login,
     logout,
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     grants.register(sub, common)
     access.register(sub, common)
     credentials.register(sub, json_only)  # its own --output: token or json
+    evidence.register(sub, common)
     completion.register(sub, common)
     parser.set_defaults(root_parser=parser)  # `completion` walks the whole tree
     return parser

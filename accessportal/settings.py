@@ -413,6 +413,26 @@ _AUDIT_ANCHOR_SCHEDULE = (
     if AUDIT_ANCHOR_INTERVAL > 0
     else {}
 )
+# Retention (requests_app/services/retention.py; docs/deploy.md, "Retention"): reasons and
+# notification bodies of requests finished more than RETENTION_PURGE_AFTER_DAYS days ago are
+# replaced by purged markers (their hashes), daily on beat. 0 (the default): never purged.
+RETENTION_PURGE_AFTER_DAYS = env_int("RETENTION_PURGE_AFTER_DAYS", 0)
+RETENTION_PURGE_INTERVAL = env_int("RETENTION_PURGE_INTERVAL", 86400)  # seconds between runs
+if RETENTION_PURGE_AFTER_DAYS < 0 or RETENTION_PURGE_INTERVAL < 1:
+    raise ImproperlyConfigured(
+        "RETENTION_PURGE_AFTER_DAYS must be >= 0 (0: never) and RETENTION_PURGE_INTERVAL >= 1"
+    )
+_RETENTION_SCHEDULE = (
+    {
+        "retention-purge": {
+            "task": "requests_app.tasks.retention_purge_due",
+            "schedule": float(RETENTION_PURGE_INTERVAL),
+            "options": {"expires": float(RETENTION_PURGE_INTERVAL)},
+        }
+    }
+    if RETENTION_PURGE_AFTER_DAYS > 0
+    else {}
+)
 # Provisioning (requests_app/services/provisioning; docs/provisioning.md). A failed call
 # is retried after PROVISION_RETRY_BACKOFF seconds, doubled per failure up to the _MAX; a
 # worker's claim on an assignment lasts PROVISION_CLAIM_LEASE (longer than any call may
@@ -465,6 +485,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(WORKER_RESYNC_INTERVAL)},
     },
     **_AUDIT_ANCHOR_SCHEDULE,
+    **_RETENTION_SCHEDULE,
     # Provisioning: assignments due (lost messages, retries after backoff), and the
     # reconciler comparing every target with what should be.
     "provision-due": {

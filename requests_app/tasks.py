@@ -36,6 +36,7 @@ from requests_app.services.provisioning.worker import provision_due as provision
 from requests_app.services.provisioning.worker import provision_run
 from requests_app.services.reminders import grants_warn_ending
 from requests_app.services.resolution import access_request_expire, access_requests_expire_due
+from requests_app.services.retention import retention_purge
 from requests_app.services.review_rules import review_rules_apply, review_rules_due
 from requests_app.services.visibility import reviewer_permissions_rebuild
 
@@ -130,6 +131,13 @@ def dispatch_due_notifications() -> int:
     for message_id in due:
         dispatch_outbox_message.delay(message_id)
     return len(due)
+
+
+@shared_task(**RETRY)
+def retention_purge_due() -> int:
+    """Periodic (RETENTION_PURGE_INTERVAL, only when RETENTION_PURGE_AFTER_DAYS is set): purge
+    reasons and notification bodies past the period. Returns how many values were purged."""
+    return retention_purge().purged
 
 
 @shared_task(**RETRY)

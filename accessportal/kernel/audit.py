@@ -8,7 +8,6 @@ its event.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,48 +17,54 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from accessctl import chain
 from accessportal.kernel.bulk_insert import insert_rows
 from accessportal.kernel.models import AuditChainHead, AuditEvent
 
-GENESIS = "0" * 64
+GENESIS = chain.GENESIS
+# The format new events are written in (accessctl/chain.py; docs/SECURITY.md). The first v2
+# event is the cut-over: events before it stay v1, untouched.
+FORMAT = chain.V2
 
 
 # The columns of an event, in the order `_chain` builds rows.
 _COLUMNS = (
     "seq", "created", "actor_id", "actor_name", "action", "target_type", "target_id", "data",
-    "prev_hash", "hash",
+    "prev_hash", "hash", "version",
 )  # fmt: skip
 
 
-def _digest(
-    seq: int, created: str, actor_id, actor_name, action, target_type, target_id, data, prev_hash
-) -> str:
-    body = {
-        "seq": seq,
-        "created": created,
-        "actor_id": actor_id,
-        "actor_name": actor_name,
-        "action": action,
-        "target_type": target_type,
-        "target_id": target_id,
-        "data": data,
-        "prev_hash": prev_hash,
+def _fields(event: AuditEvent) -> dict:
+    return {
+        "seq": event.seq,
+        "created": event.created.isoformat(),
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "data": event.data,
+        "prev_hash": event.prev_hash,
+        "v": event.version,
     }
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def event_fields(event: AuditEvent) -> dict:
+    """An event as the chain format hashes it (and as an evidence bundle carries it)."""
+    return {**_fields(event), "hash": event.hash}
 
 
 def event_hash(event: AuditEvent) -> str:
-    return _digest(
-        event.seq,
-        event.created.isoformat(),
-        event.actor_id,
-        event.actor_name,
-        event.action,
-        event.target_type,
-        event.target_id,
-        event.data,
-        event.prev_hash,
+    return chain.event_hash(_fields(event))
+
+
+def event_body_commitment(event: AuditEvent) -> str:
+    """A v2 event's link into the chain without its content (evidence bundles)."""
+    return chain.body_commitment(
+        seq=event.seq,
+        target_type=event.target_type,
+        target_id=event.target_id,
+        fields=chain.fields_commitment(_fields(event)),
     )
 
 
@@ -127,20 +132,21 @@ def _chain(entries: list[AuditEntry]) -> tuple[AuditChainHead, list[tuple]]:
         target_id = str(entry.target_id)
         data_text = json.dumps(entry.data or {}, cls=DjangoJSONEncoder)
         seq += 1
-        digest = _digest(
-            seq, created, actor_id, actor_name, entry.action, entry.target_type, target_id,
-            json.loads(data_text), prev_hash,
+        digest = chain.event_hash(
+            {"seq": seq, "created": created, "actor_id": actor_id, "actor_name": actor_name,
+             "action": entry.action, "target_type": entry.target_type, "target_id": target_id,
+             "data": json.loads(data_text), "prev_hash": prev_hash, "v": FORMAT}
         )  # fmt: skip
         rows.append(
             (seq, now, actor_id, actor_name, entry.action, entry.target_type, target_id,
-             data_text, prev_hash, digest)
+             data_text, prev_hash, digest, FORMAT)
         )  # fmt: skip
         prev_hash = digest
     return head, rows
 
 
 def _advance(head: AuditChainHead, last_row: tuple) -> None:
-    head.seq, head.hash = last_row[0], last_row[-1]
+    head.seq, head.hash = last_row[0], last_row[_COLUMNS.index("hash")]
     head.save(update_fields=["seq", "hash"])
 
 
@@ -186,7 +192,10 @@ def audit_verify(
     `anchors` maps sequence numbers to the hashes that signed checkpoints recorded outside
     the database (`services.audit_anchors`): the chain must still hold each of them, which
     catches what a consistent rewrite, a truncation with the head set back, or a wipe of
-    events and head leaves intact."""
+    events and head leaves intact.
+
+    Each event is hashed in its own format (`version`: v1 before the cut-over, v2 after), so
+    a mixed chain verifies; a purged v2 value is checked through the hash its marker keeps."""
     anchors = dict(anchors or {})
     if anchors.get(0, GENESIS) != GENESIS:
         return ChainReport(False, 0, "the anchor of #0 is not the genesis hash", 0)
@@ -204,7 +213,11 @@ def audit_verify(
             return ChainReport(
                 False, checked, f"#{event.seq} does not link to the event before it", event.seq
             )
-        if event_hash(event) != event.hash:
+        try:
+            digest = event_hash(event)
+        except ValueError as err:
+            return ChainReport(False, checked, f"#{event.seq}: {err}", event.seq)
+        if digest != event.hash:
             return ChainReport(
                 False, checked, f"#{event.seq} was altered: its hash does not match", event.seq
             )

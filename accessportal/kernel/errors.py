@@ -169,3 +169,11 @@ class ApprovalRequired(NotAllowed):
     propose the change instead."""
 
     code = "approval_required"
+
+
+class AnchorsNotConfigured(DomainError):
+    """Evidence needs a signed audit anchor and anchors are not configured on this server
+    (AUDIT_ANCHOR_KEY or AUDIT_ANCHOR_PRIVATE_KEY_FILE, and AUDIT_ANCHOR_FILE)."""
+
+    status = 503
+    code = "anchors_not_configured"

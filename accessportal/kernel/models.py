@@ -29,7 +29,8 @@ class AuditChainHead(models.Model):
 class AuditEvent(models.Model):
     """An append-only, hash-chained record of one state change.
 
-    `hash` = sha256 over this event's fields and `prev_hash`; `seq` has no gaps. Written
+    `hash` = sha256 over this event's fields and `prev_hash` (format `version`: v2 commits
+    to each `data` value by its hash, so a value can be purged); `seq` has no gaps. Written
     only by `accessportal.kernel.audit`, in the transaction of the change it records.
     """
 
@@ -52,6 +53,10 @@ class AuditEvent(models.Model):
     data = models.JSONField(default=dict)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # The chain format the hash is computed in (accessctl/chain.py): 1 for events written
+    # before the v2 cut-over, 2 after. db_default: added online without rewriting a row, and
+    # the old code's INSERTs during a rollout (v1 hashes) get 1 (docs/deploy.md, "Upgrades").
+    version = models.SmallIntegerField(default=1, db_default=1)
 
     class Meta:
         app_label = "requests_app"

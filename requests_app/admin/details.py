@@ -24,6 +24,7 @@ from policies_app.selectors import user_traits
 from requests_app.admin import display
 from requests_app.models import AccessRequest, BreakGlass
 from requests_app.selectors import eligible_reviewer_ids, requests_needing_review
+from requests_app.services.evidence import PERMISSION as EVIDENCE_PERMISSION
 from requests_app.services.grants import may_revoke
 from requests_app.services.reviews import review_reason_required, review_refusal
 from requests_app.services.windows import access_window
@@ -178,6 +179,10 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
         "reviews": reviews,
         "grants": grants,
         "audit": _audit_trail(request, [g.pk for g in grants]),
+        # The evidence bundle (API; the same rule as the endpoint: the request is seen here).
+        "evidence_url": reverse("api:request-evidence", args=[request.pk])
+        if viewer.has_perm(EVIDENCE_PERMISSION)
+        else "",
         "requester_roles": requester_roles,
         "requester_traits": sorted(user_traits(request.user).items()),
         "history": [

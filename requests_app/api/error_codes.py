@@ -84,6 +84,7 @@ _PATHS = {
     ),
     "too_many_attempts": ("/api/v1/auth/cli/*", "/api/v1/auth/device/*"),
     "credential_key_unusable": ("/api/v1/credentials/",),
+    "anchors_not_configured": ("/api/v1/requests/{id}/evidence/",),
     "shared_token": ("/api/v1/auth/token/current/",),
     # Every state change whose service compares If-Match (api/retry_schema.PRECONDITIONED).
     "self_approval": tuple(f"/api/v1/policy-proposals/{{id}}/{a}/" for a in ("approve", "reject")),
@@ -97,7 +98,7 @@ _PATHS = {
 }
 
 
-_READS_TOO = {"unprocessable"}
+_READS_TOO = {"unprocessable", "anchors_not_configured"}
 
 
 def _domain(cls: type[kernel.DomainError]) -> ErrorCode:
@@ -133,6 +134,7 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     kernel.SelfApprovalRefused,
     kernel.ProposalNotPending,
     kernel.ProposalStale,
+    kernel.AnchorsNotConfigured,
     TooManyAttempts,
     CredentialKeyUnusable,
     PreconditionFailed,

@@ -428,6 +428,89 @@ AUDIT = [
     ),
 ]
 
+EVIDENCE = [
+    example(
+        "Bundle",
+        {
+            "format": "accessportal-evidence/1",
+            "generated": "2026-05-02T09:00:00Z",
+            "request": {
+                "id": REQUEST_ID,
+                "user": "alice",
+                "state": "REVOKED",
+                "reason": {"$purged": "5e3c...9a"},
+                "roles": ["db-admin"],
+            },
+            "policy": {"snapshot": {"thresholds": [{"approve": 1, "deny": 1}]}, "roles": []},
+            "reviews": [
+                {
+                    "id": 7,
+                    "reviewer": "bob",
+                    "reviewer_id": 2,
+                    "state": "APPROVED",
+                    "reason": "matches INC-4242",
+                }
+            ],
+            "grants": [
+                {
+                    "id": 11,
+                    "role": "db-admin",
+                    "first_used": "2026-05-01T10:07:00Z",
+                    "last_used": "2026-05-01T11:40:00Z",
+                }
+            ],
+            "notifications": [
+                {
+                    "event": "request.approved",
+                    "state": "SENT",
+                    "attempts": 1,
+                    "body_sha256": "77aa...01",
+                    "deliveries": [],
+                }
+            ],
+            "events": [{"seq": 42, "v": 2, "action": "request.created", "hash": "4b7d...a1"}],
+            "chain": {
+                "from_seq": 42,
+                "to_seq": 60,
+                "links": [
+                    {
+                        "seq": 43,
+                        "v": 2,
+                        "target_type": "access_request",
+                        "target_id": "9f1c...",
+                        "fields": "c0de...42",
+                    }
+                ],
+            },
+            "anchor": {
+                "seq": 60,
+                "hash": "aa01...ff",
+                "time": "2026-05-02T09:00:00Z",
+                "jws": "eyJhbGciOiJFZDI1NTE5In0...",
+                "alg": "Ed25519",
+                "key_id": "ZmqM3djWzjfOC86xd-zfKoHDwyOM7VIeUCRAspEbzkI",
+            },
+        },
+    ),  # fmt: skip
+    example(
+        "Not an auditor",
+        {
+            "detail": "evidence bundles are for auditors (requests_app.view_auditevent)",
+            "code": "not_allowed",
+        },
+        status=403,
+    ),
+    example(
+        "Anchors not configured",
+        {
+            "detail": "evidence needs signed audit anchors: no anchor signing key: set "
+            "AUDIT_ANCHOR_KEY (HS256) or AUDIT_ANCHOR_PRIVATE_KEY_FILE (Ed25519)",
+            "code": "anchors_not_configured",
+        },
+        status=503,
+    ),
+]
+
 CREDENTIAL_CLAIMS = {
     "iss": "accessportal",
     "sub": "alice",

@@ -15,6 +15,7 @@ from requests_app.api.views.cli_auth import (
 from requests_app.api.views.credentials import CredentialView
 from requests_app.api.views.docs import SwaggerDocsView
 from requests_app.api.views.errors import missing_slash, unknown_endpoint
+from requests_app.api.views.evidence import EvidenceView
 from requests_app.api.views.grants import GrantViewSet
 from requests_app.api.views.me import MeView
 from requests_app.api.views.policies import ResourceViewSet, RoleViewSet
@@ -45,6 +46,7 @@ v1 = [
     path("auth/cli/token/", CliTokenView.as_view(), name="auth-cli-token"),
     path("auth/device/", DeviceAuthorizationView.as_view(), name="auth-device"),
     path("auth/device/token/", DeviceTokenView.as_view(), name="auth-device-token"),
+    path("requests/<str:pk>/evidence/", EvidenceView.as_view(), name="request-evidence"),
     *router.urls,
 ]
 

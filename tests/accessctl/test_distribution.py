@@ -70,3 +70,60 @@ def test_the_cli_distribution_works_as_a_client(laptop, tmp_path):
     assert whoami.returncode == 5, whoami.stderr
     assert whoami.stderr.startswith("accessctl: error: no server configured; run `accessctl login")
     assert "Traceback" not in whoami.stderr
+
+
+def _hs256_bundle(key: bytes, alg: str = "HS256") -> dict:
+    """A one-event bundle (a pending request) anchored by an HS256 JWS, built by hand with
+    the format module alone."""
+    import base64
+    import hashlib
+    import hmac
+
+    from accessctl import chain
+
+    event = {
+        "seq": 1, "created": "2026-05-01T10:00:00+00:00", "actor_id": 1, "actor_name": "alice",
+        "action": "request.created", "target_type": "access_request", "target_id": "r-1",
+        "data": {"roles": ["db-admin"], "resources": [], "reason": "INC-1"},
+        "prev_hash": chain.GENESIS, "v": chain.V2,
+    }  # fmt: skip
+    event["hash"] = chain.event_hash(event)
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    time = "2026-05-01T10:01:00Z"
+    header = b64(json.dumps({"alg": alg}).encode())
+    payload = b64(json.dumps({"seq": 1, "hash": event["hash"], "time": time}).encode())
+    signature = b64(hmac.new(key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+    return {
+        "format": "accessportal-evidence/1",
+        "request": {"id": "r-1", "state": "PENDING", "roles": ["db-admin"], "resources": [],
+                    "reason": "INC-1"},
+        "reviews": [], "grants": [], "events": [event],
+        "chain": {"from_seq": 1, "to_seq": 1, "links": []},
+        "anchor": {"seq": 1, "hash": event["hash"], "time": time,
+                   "jws": f"{header}.{payload}.{signature}", "alg": alg},
+    }  # fmt: skip
+
+
+def test_evidence_verify_runs_on_the_standard_library_and_asks_for_the_extra_for_ed25519(
+    laptop, tmp_path
+):
+    """HS256 anchors need nothing more; an Ed25519 anchor names the `evidence` extra
+    (the `cryptography` package) instead of a traceback."""
+    key = tmp_path / "anchor.key"
+    key.write_text("k" * 40)
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(_hs256_bundle(b"k" * 40)))
+    verified = _run(laptop / "accessctl", "evidence", "verify", bundle, "--key-file", key)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.startswith("verified: 1 events, anchored at seq 1")
+
+    ed = _hs256_bundle(b"k" * 40, alg="Ed25519")
+    ed["anchor"]["public_key"] = "-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n"
+    bundle.write_text(json.dumps(ed))
+    refused = _run(laptop / "accessctl", "evidence", "verify", bundle)
+    assert refused.returncode == 1
+    assert "pip install 'accessctl[evidence]'" in refused.stderr
+    assert "Traceback" not in refused.stderr

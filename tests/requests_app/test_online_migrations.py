@@ -45,3 +45,11 @@ def test_the_reminder_sweeps_index_is_built_without_blocking_writes():
     assert "BEGIN;" not in sql
     sql = _sql("requests_app", "0022", backwards=True)
     assert 'DROP INDEX CONCURRENTLY IF EXISTS "request_pending_reminder"' in sql
+
+
+def test_the_audit_format_column_is_added_without_rewriting_or_scanning_the_log():
+    """0024: `version` with a constant database default that stays (no row rewritten, the
+    old code's event INSERTs get 1, a v1 hash) and no CHECK scanning the events under lock."""
+    sql = _sql("requests_app", "0024")
+    assert 'ADD COLUMN "version" smallint DEFAULT 1 NOT NULL;' in sql
+    assert "DROP DEFAULT" not in sql and "CHECK" not in sql

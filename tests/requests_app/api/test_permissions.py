@@ -84,6 +84,13 @@ MATRIX = [
         row(403, alice=200, ivy=200, root=200),
     ),
     ("audit", "get", "audit/", None, row(403, erin=200, root=200)),
+    (
+        "evidence",
+        "get",
+        "requests/{approved}/evidence/",
+        None,
+        row(403, **UNSEEN, erin=200, root=200),
+    ),
     ("credentials", "post", "credentials/", {}, row(201)),
 ]
 
@@ -96,8 +103,11 @@ CASES = [
 
 @pytest.mark.parametrize(("method", "path", "body", "persona", "expected"), CASES)
 def test_endpoint_status_by_persona(
-    api, admin, pending, approved, method, path, body, persona, expected
+    api, admin, pending, approved, method, path, body, persona, expected, settings, tmp_path
 ):
+    settings.AUDIT_ANCHOR_KEY = "matrix-anchor-key-0123456789abcdef0123"  # evidence bundles
+    settings.AUDIT_ANCHOR_FILE = str(tmp_path / "anchors.jsonl")
+    settings.AUDIT_ANCHOR_WEBHOOK_URL = ""
     client = api(None if persona == "anonymous" else persona)
     target = url(path.format(pending=pending.id, approved=approved.id))
     response = getattr(client, method)(target, body, format="json")

@@ -32,6 +32,7 @@ CONTRACT = {
     ("get", "/api/v1/grants/"),
     ("get", "/api/v1/access/check/"),
     ("get", "/api/v1/audit/"),
+    ("get", "/api/v1/requests/{id}/evidence/"),  # evidence bundles (issue 21)
     # provisioning targets, their reconciler's lag and failures (docs/provisioning.md)
     ("get", "/api/v1/provisioning/targets/"),
     ("get", "/api/v1/provisioning/targets/{id}/"),

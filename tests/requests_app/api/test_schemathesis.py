@@ -81,6 +81,15 @@ def tokens(api_policy, user, pending, approved) -> dict[str, str]:
     return {name: Token.objects.get_or_create(user=user(name))[0].key for name in PERSONAS}
 
 
+@pytest.fixture(autouse=True)
+def _anchors(settings, tmp_path):
+    """Anchors configured, as in a deployment that serves evidence bundles (without them the
+    evidence endpoint answers 503 `anchors_not_configured`, a server-side condition)."""
+    settings.AUDIT_ANCHOR_KEY = "schemathesis-anchor-key-0123456789abcdef"
+    settings.AUDIT_ANCHOR_FILE = str(tmp_path / "anchors.jsonl")
+    settings.AUDIT_ANCHOR_WEBHOOK_URL = ""
+
+
 @pytest.fixture
 def wsgi_app(db):
     with in_process.wsgi_app() as app:

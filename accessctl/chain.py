@@ -1,0 +1,193 @@
+"""The audit chain's hash format: the one implementation the server appends with and
+`accessctl evidence verify` checks a bundle with, offline. Standard library only.
+
+v1 (events written before the cut-over): hash = sha256(canonical JSON of every field,
+`data` raw, `prev_hash` included).
+
+v2 (from the first event written by a server that knows it onward):
+    text commitment   c(v)   = sha256(canonical(v)) for a string value (reasons, names...),
+                               H itself for a purged {"$purged": H}; any other value (ids,
+                               numbers, lists, times) stands for itself
+    fields commitment F      = sha256(canonical({created, actor_id, actor_name, action,
+                                                 data: {key: c(value)}}))
+    body commitment   B      = sha256(canonical({v: 2, seq, target_type, target_id, fields: F}))
+    hash                     = sha256(prev_hash ‖ B)          (64 + 64 hex characters)
+so an event is linked into the chain by B alone (a proof through someone else's event shows
+its seq, target and F, never its content), and a string replaced by its purged marker keeps
+the same commitment, hash and anchors. Only strings are hashed one by one: they are what a
+purge removes (reasons), and hashing every value separately tripled the cost of appending.
+docs/SECURITY.md, "Audit chain format".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+GENESIS = "0" * 64
+V1, V2 = 1, 2
+PURGED = "$purged"
+# How a purged text column (a request's reason) is stored: the prefix, then the value's c(v).
+PURGED_TEXT = "$purged:"
+HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _fast_encoder():
+    """json's C encoder built once (JSONEncoder.encode builds one per call: a third of the
+    cost of hashing an event); None where it is missing or does not write what
+    JSONEncoder writes (another Python), and then JSONEncoder is used."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring
+
+        def default(value):
+            raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+        encode = c_make_encoder(None, default, encode_basestring, None, ":", ",", True, False,
+                                True)  # fmt: skip
+        sample = {"b": [1, 2.5, None, True, 'é\n"'], "a": {"z": -1, "y": ""}}
+        if "".join(encode(sample, 0)) != _CANONICAL.encode(sample):
+            return None
+        return encode
+    except Exception:  # noqa: BLE001 - any surprise: the plain encoder
+        return None
+
+
+_FAST = _fast_encoder()
+
+
+def canonical(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 as is: the text every hash of the chain is taken over."""
+    if _FAST is None or type(value) is str:
+        return _CANONICAL.encode(value)
+    return "".join(_FAST(value, 0))
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def is_purged(value: Any) -> bool:
+    """A purged marker: {"$purged": "<64 hex>"} and nothing else."""
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and isinstance(value.get(PURGED), str)
+        and HEX64.fullmatch(value[PURGED]) is not None
+    )
+
+
+def commitment(value: Any) -> str:
+    """c(v): what the chain keeps of one value of an event's data (or of a purged field)."""
+    if type(value) is dict and PURGED in value and is_purged(value):
+        return value[PURGED]
+    return sha256(canonical(value))
+
+
+def purged(value: Any) -> dict:
+    """The marker that replaces a value: it keeps the value's commitment."""
+    return {PURGED: commitment(value)}
+
+
+def text_is_purged(text: str) -> bool:
+    return (
+        isinstance(text, str)
+        and text.startswith(PURGED_TEXT)
+        and HEX64.fullmatch(text[len(PURGED_TEXT) :]) is not None
+    )
+
+
+def text_purged(text: str) -> str:
+    """How a purged text column is stored (the commitment of the original string)."""
+    return text if text_is_purged(text) else PURGED_TEXT + commitment(text)
+
+
+def text_exported(text: str) -> Any:
+    """A text column as a bundle shows it: the text, or its purged marker."""
+    return {PURGED: text[len(PURGED_TEXT) :]} if text_is_purged(text) else text
+
+
+def v1_hash(event: Mapping[str, Any]) -> str:
+    body = {
+        key: event[key]
+        for key in (
+            "seq",
+            "created",
+            "actor_id",
+            "actor_name",
+            "action",
+            "target_type",
+            "target_id",
+            "data",
+            "prev_hash",
+        )  # fmt: skip
+    }
+    return sha256(canonical(body))
+
+
+def _committed(value: Any) -> Any:
+    """What F holds of one value of `data`: a string's hash, a purged marker's hash (the
+    same), any other value as it is."""
+    if type(value) is str:
+        return sha256(_CANONICAL.encode(value))
+    if type(value) is dict and PURGED in value and is_purged(value):
+        return value[PURGED]
+    return value
+
+
+def fields_commitment(event: Mapping[str, Any]) -> str:
+    data = event["data"] or {}
+    return sha256(
+        canonical(
+            {
+                "created": event["created"],
+                "actor_id": event["actor_id"],
+                "actor_name": event["actor_name"],
+                "action": event["action"],
+                "data": {key: _committed(value) for key, value in data.items()},
+            }
+        )
+    )
+
+
+def body_commitment(*, seq: int, target_type: str, target_id: str, fields: str) -> str:
+    return sha256(
+        canonical(
+            {
+                "v": V2,
+                "seq": seq,
+                "target_type": target_type,
+                "target_id": target_id,
+                "fields": fields,
+            }
+        )  # fmt: skip
+    )
+
+
+def link(prev_hash: str, body: str) -> str:
+    return sha256(prev_hash + body)
+
+
+def v2_hash(event: Mapping[str, Any]) -> str:
+    body = body_commitment(
+        seq=event["seq"],
+        target_type=event["target_type"],
+        target_id=event["target_id"],
+        fields=fields_commitment(event),
+    )
+    return link(event["prev_hash"], body)
+
+
+def event_hash(event: Mapping[str, Any]) -> str:
+    """The hash of an event given as a mapping of its fields (`created` as ISO text, `v`)."""
+    version = event.get("v", V1)
+    if version == V1:
+        return v1_hash(event)
+    if version == V2:
+        return v2_hash(event)
+    raise ValueError(f"unknown audit event format v{version}")

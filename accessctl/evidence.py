@@ -1,0 +1,314 @@
+"""Offline verification of an evidence bundle (`accessctl evidence verify`): no server.
+
+A bundle (`GET /api/v1/requests/{id}/evidence/`) carries one request's rows, its audit
+events, a chain proof from its first event to a signed anchor, and the anchor. This module
+recomputes every event's hash (accessctl/chain.py), links them through the proof's body
+commitments (other people's events, without their content) up to the anchored hash, checks
+the anchor's signature (Ed25519 with the `cryptography` package, the `evidence` extra; HS256
+with a shared key and the standard library), and checks the rows say what the events say.
+The first problem found raises BundleInvalid naming it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from accessctl import chain
+
+FORMAT = "accessportal-evidence/1"
+ED25519 = ("Ed25519", "EdDSA")
+# The event of each final state (and of a revocation); what a request in a state must have.
+RESOLUTIONS = {
+    "APPROVED": "request.approved",
+    "DENIED": "request.denied",
+    "WITHDRAWN": "request.withdrawn",
+    "EXPIRED": "request.expired",
+}
+REQUIRED = {
+    "PENDING": set(),
+    "APPROVED": {"request.approved"},
+    "DENIED": {"request.denied"},
+    "WITHDRAWN": {"request.withdrawn"},
+    "EXPIRED": {"request.expired"},
+    "REVOKED": {"request.approved", "request.revoked"},
+}
+
+
+class BundleInvalid(Exception):
+    """The bundle does not verify; the message names the first problem."""
+
+
+class MissingDependency(Exception):
+    """Checking an Ed25519 anchor needs the `cryptography` package."""
+
+
+@dataclass
+class Verified:
+    events: int
+    anchor_seq: int
+    anchor_time: str
+    alg: str
+    key_id: str = ""
+    purged: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _b64url(data: str) -> bytes:
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+
+
+def _b64url_encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def ed25519_key_id(raw_public_key: bytes) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256) of an Ed25519 public key: the anchor key's id."""
+    jwk = {"crv": "Ed25519", "kty": "OKP", "x": _b64url_encode(raw_public_key)}
+    return _b64url_encode(hashlib.sha256(chain.canonical(jwk).encode()).digest())
+
+
+def _ed25519_public_key(pem: bytes):
+    try:
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+        from cryptography.hazmat.primitives.serialization import (
+            Encoding,
+            PublicFormat,
+            load_pem_public_key,
+        )
+    except ImportError:
+        raise MissingDependency(
+            "checking an Ed25519 anchor needs the cryptography package: "
+            "pip install 'accessctl[evidence]'"
+        ) from None
+    try:
+        key = load_pem_public_key(pem)
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise BundleInvalid(f"the public key is not a PEM public key: {err}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise BundleInvalid("the public key is not an Ed25519 key")
+    return key, key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _check_signature(anchor: dict, *, public_key: bytes | None, shared_key: bytes | None):
+    """(alg, key id, notes) once the anchor's JWS is found signed and saying what the
+    bundle says it anchors."""
+    token = str(anchor.get("jws") or "")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise BundleInvalid("the anchor is not a compact JWS")
+    try:
+        header = json.loads(_b64url(parts[0]))
+        payload = json.loads(_b64url(parts[1]))
+        signature = _b64url(parts[2])
+    except (ValueError, UnicodeError) as err:
+        raise BundleInvalid(f"the anchor's JWS cannot be read: {err}") from None
+    alg = header.get("alg") if isinstance(header, dict) else None
+    signed = f"{parts[0]}.{parts[1]}".encode()
+    notes: list[str] = []
+    key_id = ""
+    if alg in ED25519:
+        pem = public_key
+        if pem is None:
+            pem = str(anchor.get("public_key") or "").encode()
+            if not pem:
+                raise BundleInvalid("an Ed25519 anchor and no public key: pass --public-key")
+            notes.append(
+                "the signature was checked with the public key the bundle carries: compare its "
+                "id with the one your operators publish, or pass --public-key"
+            )
+        key, raw = _ed25519_public_key(pem)
+        key_id = ed25519_key_id(raw)
+        from cryptography.exceptions import InvalidSignature
+
+        try:
+            key.verify(signature, signed)
+        except InvalidSignature:
+            raise BundleInvalid("the anchor's signature is not valid (forged or altered)") from None
+    elif alg == "HS256":
+        if not shared_key:
+            raise BundleInvalid(
+                "an HS256 anchor is checked with the server's shared key: pass --key-file"
+            )
+        expected = hmac.new(shared_key, signed, hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, signature):
+            raise BundleInvalid("the anchor's signature is not valid (forged or altered)")
+        notes.append(
+            "HS256 anchor: anyone holding the shared key could have signed it (Ed25519 anchors "
+            "are checked with a public key alone)"
+        )
+    else:
+        raise BundleInvalid(f"unsupported anchor signature algorithm {alg!r}")
+    if not isinstance(payload, dict) or (
+        payload.get("seq"),
+        payload.get("hash"),
+        payload.get("time"),
+    ) != (anchor.get("seq"), anchor.get("hash"), anchor.get("time")):
+        raise BundleInvalid("the anchor's fields do not say what its signature signs")
+    return alg, key_id, notes
+
+
+def _events(bundle: dict) -> list[dict]:
+    events = bundle.get("events")
+    if not isinstance(events, list) or not events:
+        raise BundleInvalid("the bundle has no audit events")
+    seqs = [e.get("seq") for e in events if isinstance(e, dict)]
+    if len(seqs) != len(events) or not all(isinstance(s, int) for s in seqs):
+        raise BundleInvalid("an audit event has no sequence number")
+    if seqs != sorted(set(seqs)):
+        raise BundleInvalid("the audit events are not in sequence order, or repeat")
+    return events
+
+
+def _check_chain(bundle: dict, events: list[dict], ours: set[tuple[str, str]]) -> str:
+    """Walk from the first event to the anchor; returns the hash reached."""
+    proof = bundle.get("chain") or {}
+    anchor = bundle.get("anchor") or {}
+    first, last, anchored = events[0]["seq"], events[-1]["seq"], anchor.get("seq")
+    if not isinstance(anchored, int) or anchored < last:
+        raise BundleInvalid(f"the anchor (#{anchored}) does not cover the last event (#{last})")
+    full = {e["seq"]: e for e in events}
+    opaque: dict[int, dict] = {}
+    for item in proof.get("links") or []:
+        seq = item.get("seq") if isinstance(item, dict) else None
+        if not isinstance(seq, int) or seq in full or seq in opaque:
+            raise BundleInvalid(f"the chain proof has a bad or repeated link (#{seq})")
+        if item.get("v") == chain.V1 and isinstance(item.get("event"), dict):
+            full[seq] = {**item["event"], "seq": seq, "v": chain.V1}
+            if (full[seq].get("target_type"), full[seq].get("target_id")) in ours:
+                raise BundleInvalid(f"event #{seq} of this request is in the proof, not listed")
+        else:
+            opaque[seq] = item
+    prev = events[0].get("prev_hash")
+    for seq in range(first, anchored + 1):
+        if seq in full:
+            event = full[seq]
+            if event.get("prev_hash") != prev:
+                raise BundleInvalid(f"#{seq} does not link to the event before it")
+            try:
+                digest = chain.event_hash(event)
+            except (KeyError, TypeError, ValueError) as err:
+                raise BundleInvalid(f"#{seq} cannot be hashed: {err!r}") from None
+            if digest != event.get("hash"):
+                raise BundleInvalid(f"#{seq} was altered: its hash does not match")
+            prev = digest
+        elif seq in opaque:
+            item = opaque[seq]
+            if item.get("v") != chain.V2:
+                raise BundleInvalid(f"the chain proof's link #{seq} has no v2 body commitment")
+            target = (item.get("target_type"), item.get("target_id"))
+            if target in ours:
+                raise BundleInvalid(
+                    f"event #{seq} of this request ({target[0]} {target[1]}) is withheld: "
+                    "the proof shows only its commitment"
+                )
+            fields = str(item.get("fields") or "")
+            if not chain.HEX64.fullmatch(fields):
+                raise BundleInvalid(f"the chain proof's link #{seq} has no fields commitment")
+            body = chain.body_commitment(
+                seq=seq, target_type=str(target[0]), target_id=str(target[1]), fields=fields
+            )
+            prev = chain.link(prev, body)
+        else:
+            raise BundleInvalid(f"event #{seq} is missing from the chain proof (removed)")
+    if prev != anchor.get("hash"):
+        raise BundleInvalid(f"the chain does not reach the anchored hash of #{anchored}")
+    return prev
+
+
+def _same(value: Any, other: Any) -> bool:
+    """Whether two values (either possibly a purged marker) are the same value."""
+    return chain.commitment(value) == chain.commitment(other)
+
+
+def _check_rows(bundle: dict, events: list[dict], purged: list[str]) -> None:
+    request = bundle.get("request") or {}
+    rid = str(request.get("id") or "")
+    grants = bundle.get("grants") or []
+    grant_ids = {str(g.get("id")) for g in grants}
+    for event in events:
+        target = (event.get("target_type"), str(event.get("target_id")))
+        if target != ("access_request", rid) and not (
+            target[0] == "grant" and target[1] in grant_ids
+        ):
+            raise BundleInvalid(f"event #{event['seq']} is not about this request or its grants")
+    mine = [e for e in events if e.get("target_type") == "access_request"]
+    by_action: dict[str, list[dict]] = {}
+    for event in mine:
+        by_action.setdefault(event.get("action"), []).append(event)
+    created = (by_action.get("request.created") or [None])[0]
+    if created is None:
+        raise BundleInvalid("the request's creation event is missing")
+    data = created.get("data") or {}
+    if data.get("roles") != request.get("roles") or data.get("resources") != request.get(
+        "resources"
+    ):
+        raise BundleInvalid("the request's roles or resources differ from its creation event")
+    if not _same(data.get("reason", ""), request.get("reason", "")):
+        raise BundleInvalid("the request's reason differs from its creation event")
+    state = request.get("state")
+    if state not in REQUIRED:
+        raise BundleInvalid(f"the request's state {state!r} is unknown")
+    present = {a for a in by_action if a in (*RESOLUTIONS.values(), "request.revoked")}
+    if present != REQUIRED[state]:
+        raise BundleInvalid(
+            f"the request's state {state} does not match its events "
+            f"({', '.join(sorted(present)) or 'no resolution'})"
+        )
+    if state == "REVOKED":
+        revoked = by_action["request.revoked"][-1].get("data") or {}
+        if not _same(revoked.get("reason", ""), request.get("revoke_reason", "")):
+            raise BundleInvalid("the request's revoke reason differs from its revocation event")
+    reviews = bundle.get("reviews") or []
+    said = Counter(
+        (e.get("actor_id"), (e.get("data") or {}).get("state"),
+         chain.commitment((e.get("data") or {}).get("reason", "")))
+        for e in by_action.get("review.submitted", [])
+    )  # fmt: skip
+    shown = Counter(
+        (r.get("reviewer_id"), r.get("state"), chain.commitment(r.get("reason", "")))
+        for r in reviews
+    )
+    if said != shown:
+        raise BundleInvalid("the reviews differ from the review events (reviewer, state, reason)")
+    for grant in grants:
+        item = grant.get("role") or grant.get("resource")
+        if item not in (request.get("roles") or []) + (request.get("resources") or []):
+            raise BundleInvalid(f"grant {grant.get('id')} is for {item!r}, not requested")
+    if state in ("APPROVED", "REVOKED") and not grants:
+        raise BundleInvalid(f"the request is {state} but the bundle has no grants")
+    if state not in ("APPROVED", "REVOKED") and grants:
+        raise BundleInvalid(f"the request is {state} but the bundle has grants")
+    for name in ("reason", "resolve_reason", "revoke_reason"):
+        if chain.is_purged(request.get(name)):
+            purged.append(f"request {name}")
+    purged += [f"review {r.get('id')} reason" for r in reviews if chain.is_purged(r.get("reason"))]
+    for event in events:
+        for key, value in (event.get("data") or {}).items():
+            if chain.is_purged(value):
+                purged.append(f"event #{event['seq']} {key}")
+
+
+def verify_bundle(
+    bundle: Any, *, public_key: bytes | None = None, shared_key: bytes | None = None
+) -> Verified:
+    """Check a bundle offline; BundleInvalid names the first problem."""
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        raise BundleInvalid(f"not an evidence bundle ({FORMAT})")
+    events = _events(bundle)
+    request_id = str((bundle.get("request") or {}).get("id") or "")
+    ours = {("access_request", request_id)} | {
+        ("grant", str(g.get("id"))) for g in bundle.get("grants") or []
+    }
+    anchor = bundle.get("anchor") or {}
+    alg, key_id, notes = _check_signature(anchor, public_key=public_key, shared_key=shared_key)
+    _check_chain(bundle, events, ours)
+    purged: list[str] = []
+    _check_rows(bundle, events, purged)
+    return Verified(len(events), anchor["seq"], str(anchor.get("time")), alg, key_id, purged, notes)
