@@ -6,6 +6,7 @@ import yaml
 from django.contrib.auth import get_user_model
 
 from policies_app.documents import (
+    export_access_review_spec,
     export_notification_rule_spec,
     export_oncall_schedule_spec,
     export_review_rule_spec,
@@ -15,6 +16,7 @@ from policies_app.documents import (
 from policies_app.documents.provision import export_provision
 from policies_app.models import (
     POLICY_SOURCE,
+    AccessReview,
     NotificationRule,
     OncallSchedule,
     Resource,
@@ -81,4 +83,5 @@ def policies_export() -> str:
     docs += _spec_docs("sso_mapping", SSOMapping, export_sso_mapping_spec)
     docs += _spec_docs("oncall_schedule", OncallSchedule, export_oncall_schedule_spec)
     docs += _spec_docs("review_rule", ReviewRule, export_review_rule_spec)
+    docs += _spec_docs("access_review", AccessReview, export_access_review_spec)
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)
