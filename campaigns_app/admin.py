@@ -5,9 +5,9 @@ queryset is the caller's visible rows; anything else is 404."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -130,10 +130,14 @@ class CampaignItemAdmin(ReadOnlyAdmin):
         if done:
             self.message_user(request, f"{done} item(s) decided: {decision.lower()}.")
 
-    @admin.action(description="Keep the selected memberships (reason below)", permissions=["decide"])
+    @admin.action(
+        description="Keep the selected memberships (reason below)", permissions=["decide"]
+    )
     def keep(self, request: HttpRequest, queryset) -> None:
         self._decide(request, queryset, CampaignItem.Decision.KEEP)
 
-    @admin.action(description="Remove the selected memberships (reason below)", permissions=["decide"])
+    @admin.action(
+        description="Remove the selected memberships (reason below)", permissions=["decide"]
+    )
     def remove(self, request: HttpRequest, queryset) -> None:
         self._decide(request, queryset, CampaignItem.Decision.REMOVE)

@@ -44,7 +44,9 @@ class CampaignRun(models.Model):
                 name="campaign_run_one_per_slot",
             )
         ]
-        indexes = [models.Index(fields=["deadline"], name="campaign_open", condition=Q(state="OPEN"))]
+        indexes = [
+            models.Index(fields=["deadline"], name="campaign_open", condition=Q(state="OPEN"))
+        ]
         permissions = [("start_campaignrun", "Can start an access review run")]
 
     def __str__(self) -> str:

@@ -56,7 +56,9 @@ def my_reviews(request: HttpRequest) -> HttpResponse:
 @require_POST
 @portal_view
 def my_review_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    item = campaign_items_visible_to(request.user).select_related("run", "user").filter(pk=pk).first()
+    item = (
+        campaign_items_visible_to(request.user).select_related("run", "user").filter(pk=pk).first()
+    )
     if item is None:
         raise Http404("no such review item")
     form = DecisionForm(request.POST, auto_id=f"item-{item.pk}-%s")

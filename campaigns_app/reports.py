@@ -44,7 +44,9 @@ def report_pdf(run: CampaignRun) -> bytes:
     pdf.set_auto_page_break(auto=True, margin=12)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 14)
-    pdf.cell(0, 8, _latin1(f"Access review {run.name} (run {run.pk})"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0, 8, _latin1(f"Access review {run.name} (run {run.pk})"), new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.set_font("Helvetica", size=9)
     facts = (
         f"Started {run.started:%Y-%m-%d %H:%M} UTC by {run.started_by}; deadline "

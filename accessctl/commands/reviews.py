@@ -113,10 +113,17 @@ def report(ctx: Context, args) -> int:
         ctx.dump(rows)
         return 0
     table = [
-        [r["user"], r["role"], r["decision"], r["outcome"], r["decided_by"],
-         output.short_when(r["decided_at"]) if r["decided_at"] else "", output.truncate(r["reason"], 40)]
+        [
+            r["user"],
+            r["role"],
+            r["decision"],
+            r["outcome"],
+            r["decided_by"],
+            output.short_when(r["decided_at"]) if r["decided_at"] else "",
+            output.truncate(r["reason"], 40),
+        ]
         for r in rows
-    ]  # fmt: skip
+    ]
     ctx.print(
         output.table(
             ["USER", "ROLE", "DECISION", "OUTCOME", "BY", "WHEN", "REASON"], table, ctx.style

@@ -10,7 +10,7 @@
       schedule: quarterly                # quarterly | monthly | a 5-field cron spec | "" (manual)
       duration: 14d                      # start to deadline
       remind_before: 2d                  # a reminder this long before the deadline (0: none)
-      on_missed: keep                    # keep | notify | remove, for items undecided at the deadline
+      on_missed: keep                    # keep | notify | remove: undecided at the deadline
 
 The schedule is read by croniter (a maintained cron parser), never by hand.
 """

@@ -137,7 +137,9 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
 def _without_held(user, doc: dict, summary: ApplySummary, audit: list[AuditEntry], actor):
     """The roles of a user document minus those an access review removed (each reported as
     drift); holds on roles the document no longer names are over (deleted)."""
-    holds = {h.role.name: h for h in MembershipHold.objects.filter(user=user).select_related("role")}
+    holds = {
+        h.role.name: h for h in MembershipHold.objects.filter(user=user).select_related("role")
+    }
     if not holds:
         return doc["roles"]
     for name, hold in holds.items():

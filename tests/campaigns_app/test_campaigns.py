@@ -7,12 +7,11 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from accessportal.kernel.errors import Conflict, NotFound, SelfReviewRefused
 from accessportal.kernel.models import AuditEvent
-from campaigns_app.models import CampaignItem, CampaignRun
+from campaigns_app.models import CampaignRun
 from campaigns_app.reports import csv_cell, report_csv, report_pdf
 from campaigns_app.services import access_reviews_due, campaign_item_decide, campaign_start
 from policies_app.models import MembershipHold, RoleMembership
@@ -127,7 +126,9 @@ def test_api_lists_my_open_items_and_decides_with_a_required_reason(review_setup
     # bob on his own item: visible, refused.
     own = APIClient()
     own.force_authenticate(user("bob"))
-    answer = own.post(f"/api/v1/access-reviews/items/{item_id}/keep/", {"reason": "me"}, format="json")
+    answer = own.post(
+        f"/api/v1/access-reviews/items/{item_id}/keep/", {"reason": "me"}, format="json"
+    )
     assert answer.status_code == 403 and answer.json()["code"] == "self_review"
     done = client.post(
         f"/api/v1/access-reviews/items/{item_id}/keep/", {"reason": "still reviews"}, format="json"
@@ -189,8 +190,9 @@ def test_reminder_before_the_deadline_is_sent_once(review_setup, user):
 
 
 def test_schedule_starts_one_run_per_slot(apply_yaml, user):
-    apply_yaml(review_policy(extra="").replace("  duration: 7d", "  schedule: '0 9 * * *'\n  duration: 7d"))
-    created = CampaignRun.objects.none()
+    apply_yaml(
+        review_policy(extra="").replace("  duration: 7d", "  schedule: '0 9 * * *'\n  duration: 7d")
+    )
     from policies_app.models import AccessReview
 
     review = AccessReview.objects.get()
@@ -200,12 +202,13 @@ def test_schedule_starts_one_run_per_slot(apply_yaml, user):
     assert access_reviews_due(now=tick + timedelta(seconds=30))["started"] == 0
     assert CampaignRun.objects.count() == 1
     run = CampaignRun.objects.get()
-    assert run.scheduled_for == datetime(2026, 3, 2, 9, 0, tzinfo=UTC) and run.started_by == "system"
+    assert (
+        run.scheduled_for == datetime(2026, 3, 2, 9, 0, tzinfo=UTC) and run.started_by == "system"
+    )
     # Two starts racing for one slot: the second writes nothing.
     assert campaign_start(review_name=review.name, scheduled_for=run.scheduled_for) is None
     assert access_reviews_due(now=tick + timedelta(days=1))["started"] == 1
     assert CampaignRun.objects.count() == 2
-    del created
 
 
 def test_scim_or_sso_membership_removed_is_reported_as_coming_back(review_setup, user):
@@ -224,7 +227,10 @@ def test_scim_or_sso_membership_removed_is_reported_as_coming_back(review_setup,
 def test_report_csv_and_pdf_say_who_decided_what(review_setup, user):
     run = _start(user)
     campaign_item_decide(
-        item_id=_item(run, "bob").pk, reviewer=user("carol"), decision="KEEP", reason="=HYPERLINK(1)"
+        item_id=_item(run, "bob").pk,
+        reviewer=user("carol"),
+        decision="KEEP",
+        reason="=HYPERLINK(1)",
     )
     rows = list(csv.DictReader(io.StringIO(report_csv(run))))
     bob = next(r for r in rows if r["user"] == "bob")
@@ -239,7 +245,9 @@ def test_report_csv_and_pdf_say_who_decided_what(review_setup, user):
     client.force_authenticate(user("ada"))
     as_csv = client.get(f"/api/v1/access-reviews/runs/{run.pk}/report/", HTTP_ACCEPT="text/csv")
     assert as_csv.status_code == 200 and "'=HYPERLINK(1)" in as_csv.content.decode()
-    as_pdf = client.get(f"/api/v1/access-reviews/runs/{run.pk}/report/", HTTP_ACCEPT="application/pdf")
+    as_pdf = client.get(
+        f"/api/v1/access-reviews/runs/{run.pk}/report/", HTTP_ACCEPT="application/pdf"
+    )
     assert as_pdf.status_code == 200 and as_pdf.content.startswith(b"%PDF")
     as_json = client.get(f"/api/v1/access-reviews/runs/{run.pk}/report/").json()
     assert {r["user"] for r in as_json} == {"bob", "carol"}
@@ -265,6 +273,19 @@ spec:
     assert "spec.schedule" in text and "spec.on_missed" in text and "name who reviews" in text
 
 
-def test_users_count_unused():
-    assert get_user_model()
-    assert CampaignItem
+def test_export_writes_access_reviews_back_as_applied(apply_yaml):
+    import yaml
+
+    from policies_app.loader import plan_from_texts
+    from policies_app.services.apply import policies_apply
+    from policies_app.services.export import policies_export
+
+    apply_yaml(review_policy())
+    exported = policies_export()
+    doc = next(d for d in yaml.safe_load_all(exported) if d.get("kind") == "access_review")
+    assert doc["spec"] == {
+        "roles": ["reviewe*"], "reviewer_roles": ["reviewer"], "duration": "7d",
+        "remind_before": "1d", "on_missed": "remove",
+    }  # fmt: skip
+    again = policies_apply(plan=plan_from_texts([("export.yaml", exported)]))
+    assert not again.changed

@@ -44,7 +44,10 @@ def test_htmx_decision_swaps_the_item_for_a_notice(client, run, user):
 def test_someone_elses_item_is_404_and_own_is_refused(client, run, user):
     item = run.items.get(user__username="bob")
     client.force_login(user("mallory"))
-    assert client.post(f"/reviews/access/{item.pk}/", {"decision": "KEEP", "reason": "x"}).status_code == 404
+    assert (
+        client.post(f"/reviews/access/{item.pk}/", {"decision": "KEEP", "reason": "x"}).status_code
+        == 404
+    )
     client.force_login(user("bob"))
     own = client.post(f"/reviews/access/{item.pk}/", {"decision": "KEEP", "reason": "x"})
     assert own.status_code == 403
