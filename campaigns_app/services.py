@@ -78,6 +78,7 @@ def _tell_reviewers(run: CampaignRun, event: str, user_ids: set[int] | None = No
             "access_review": run.name,
             "run": run.pk,
             "deadline": run.deadline.isoformat(),
+            "deadline_text": f"{run.deadline:%Y-%m-%d %H:%M}",
             "undecided": items.count(),
         },
     )

@@ -289,3 +289,17 @@ def test_export_writes_access_reviews_back_as_applied(apply_yaml):
     }  # fmt: skip
     again = policies_apply(plan=plan_from_texts([("export.yaml", exported)]))
     assert not again.changed
+
+
+def test_reminder_reaches_reviewers_by_email(review_setup, user, mailoutbox):
+    from django.contrib.auth import get_user_model
+
+    from requests_app.services.notifications import outbox_dispatch
+
+    get_user_model().objects.filter(username="bob").update(email="bob@example.com")
+    _start(user)
+    message = OutboxMessage.objects.get(event="access_review.started")
+    outbox_dispatch(message_id=message.pk)
+    sent = [m for m in mailoutbox if "bob@example.com" in m.to]
+    assert sent and "The access review reviewers-recert has started" in sent[0].body
+    assert "wait for you to keep or remove" in sent[0].body and "UTC" in sent[0].body
