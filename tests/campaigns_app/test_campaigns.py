@@ -303,3 +303,11 @@ def test_reminder_reaches_reviewers_by_email(review_setup, user, mailoutbox):
     sent = [m for m in mailoutbox if "bob@example.com" in m.to]
     assert sent and "The access review reviewers-recert has started" in sent[0].body
     assert "wait for you to keep or remove" in sent[0].body and "UTC" in sent[0].body
+
+
+def test_the_sweep_is_on_the_beat_schedule_and_runs_as_a_task(settings, review_setup):
+    from campaigns_app import tasks
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "campaigns_app.tasks.access_reviews_due" in scheduled
+    assert tasks.access_reviews_due.delay().get() == {"started": 0, "reminded": 0, "closed": 0}
