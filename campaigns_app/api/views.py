@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accessportal.kernel.errors import ValidationFailed
 from campaigns_app.api import examples
 from campaigns_app.api.serializers import (
     CampaignItemSerializer,
@@ -72,7 +73,10 @@ class CampaignItemViewSet(
     serializer_class = CampaignItemSerializer
 
     def get_queryset(self):
-        if self.action == "list" and self.request.query_params.get("scope") != "all":
+        scope = self.request.query_params.get("scope", "mine")
+        if scope not in ("mine", "all"):
+            raise ValidationFailed("scope must be mine or all", field="scope")
+        if self.action == "list" and scope == "mine":
             return campaign_items_to_decide(self.request.user)
         return (
             campaign_items_visible_to(self.request.user)

@@ -311,3 +311,10 @@ def test_the_sweep_is_on_the_beat_schedule_and_runs_as_a_task(settings, review_s
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "campaigns_app.tasks.access_reviews_due" in scheduled
     assert tasks.access_reviews_due.delay().get() == {"started": 0, "reminded": 0, "closed": 0}
+
+
+def test_unknown_scope_is_a_400(review_setup, user):
+    client = APIClient()
+    client.force_authenticate(user("carol"))
+    answer = client.get("/api/v1/access-reviews/items/?scope=everything")
+    assert answer.status_code == 400 and answer.json()["field"] == "scope"
