@@ -32,6 +32,12 @@ class CampaignRun(models.Model):
     started_by = models.CharField(max_length=255)  # a user name, or "system"
     deadline = models.DateTimeField()
     reminded_at = models.DateTimeField(null=True, blank=True)  # the pre-deadline reminder
+    # Who reviews every item of the run (each item's member excepted), snapshotted at the
+    # start: one row per reviewer per run, not per item (1,000 members reviewed by the
+    # 1,000 holders of one role are 1,000 rows, not a million).
+    reviewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="access_review_runs_to_review", blank=True
+    )
     state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
     closed = models.DateTimeField(null=True, blank=True)
 
@@ -55,7 +61,7 @@ class CampaignRun(models.Model):
 
 class CampaignItem(models.Model):
     """One standing membership under review: kept or removed once, with a reason, by one of
-    its reviewers who is not the member; or settled by `on_missed` at the deadline."""
+    its run's reviewers who is not the member; or settled by `on_missed` at the deadline."""
 
     class Decision(models.TextChoices):
         KEEP = "KEEP", "keep"
@@ -76,9 +82,6 @@ class CampaignItem(models.Model):
     )
     role = models.CharField(max_length=100)
     sources = models.JSONField(default=list)  # the membership's sources at the start
-    reviewers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="campaign_items_to_review", blank=True
-    )
     decision = models.CharField(max_length=8, choices=Decision.choices, blank=True, default="")
     reason = models.TextField(blank=True, default="")
     decided_by = models.CharField(max_length=255, blank=True, default="")  # user or "system"

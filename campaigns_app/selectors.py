@@ -22,16 +22,16 @@ def campaign_items_visible_to(user: AbstractBaseUser) -> QuerySet[CampaignItem]:
         return items
     if not user.is_authenticated or not user.is_active:
         return items.none()
-    mine = CampaignItem.reviewers.through.objects.filter(user_id=user.pk)
-    return items.filter(Q(user_id=user.pk) | Q(pk__in=mine.values("campaignitem_id")))
+    runs = CampaignRun.reviewers.through.objects.filter(user_id=user.pk)
+    return items.filter(Q(user_id=user.pk) | Q(run_id__in=runs.values("campaignrun_id")))
 
 
 def campaign_items_to_decide(user: AbstractBaseUser) -> QuerySet[CampaignItem]:
     """Open items of open runs that `user` reviews (never their own), deadline first."""
-    mine = CampaignItem.reviewers.through.objects.filter(user_id=user.pk)
+    runs = CampaignRun.reviewers.through.objects.filter(user_id=user.pk)
     return (
         CampaignItem.objects.filter(
-            pk__in=mine.values("campaignitem_id"),
+            run_id__in=runs.values("campaignrun_id"),
             outcome="",
             run__state=CampaignRun.State.OPEN,
         )

@@ -57,16 +57,13 @@ def _reviewers_for(spec: dict) -> list[AbstractBaseUser]:
     return list((by_name | by_role).distinct().order_by("pk"))
 
 
-def _tell_reviewers(run: CampaignRun, event: str, user_ids: set[int] | None = None) -> None:
-    """One outbox message to the reviewers who have undecided items in `run`."""
-    items = CampaignItem.objects.filter(run=run, outcome="")
-    User = get_user_model()
+def _tell_reviewers(run: CampaignRun, event: str) -> None:
+    """One outbox message to the run's reviewers who have undecided items (not their own)."""
+    undecided = set(
+        CampaignItem.objects.filter(run=run, outcome="").values_list("user_id", flat=True)
+    )
     names = sorted(
-        set(
-            User.objects.filter(campaign_items_to_review__in=items)
-            .filter(**({"pk__in": user_ids} if user_ids is not None else {}))
-            .values_list(User.USERNAME_FIELD, flat=True)
-        )
+        reviewer.get_username() for reviewer in run.reviewers.all() if undecided - {reviewer.pk}
     )
     if not names:
         return
@@ -79,7 +76,7 @@ def _tell_reviewers(run: CampaignRun, event: str, user_ids: set[int] | None = No
             "run": run.pk,
             "deadline": run.deadline.isoformat(),
             "deadline_text": f"{run.deadline:%Y-%m-%d %H:%M}",
-            "undecided": items.count(),
+            "undecided": len(undecided),
         },
     )
 
@@ -130,16 +127,8 @@ def campaign_start(
             for m in memberships
         ]
     )
-    reviewers = _reviewers_for(spec)
-    Through = CampaignItem.reviewers.through
-    Through.objects.bulk_create(
-        [
-            Through(campaignitem_id=item.pk, user_id=reviewer.pk)
-            for item in items
-            for reviewer in reviewers
-            if reviewer.pk != item.user_id  # nobody reviews their own membership
-        ]
-    )
+    # Nobody reviews their own membership: the selectors and the decision leave the member out.
+    run.reviewers.set(_reviewers_for(spec))
     _tell_reviewers(run, STARTED_EVENT)
     audit_record(
         action="access_review.started",
@@ -165,12 +154,12 @@ def item_get_for_decision(*, item_id: int, reviewer: AbstractBaseUser) -> Campai
         raise NotFound("no such review item")
     if item.user_id == reviewer.pk:
         raise SelfReviewRefused("nobody reviews their own membership")
-    if not reviewer.is_superuser and not item.reviewers.filter(pk=reviewer.pk).exists():
+    if not reviewer.is_superuser and not item.run.reviewers.filter(pk=reviewer.pk).exists():
         raise NotAllowed("you are not a reviewer of this item")
     if item.outcome:
         raise Conflict(f"this item was already decided ({item.get_outcome_display()})")
-    if item.run.state != CampaignRun.State.OPEN:
-        raise Conflict("this access review is closed")
+    if item.run.state != CampaignRun.State.OPEN or item.run.deadline <= timezone.now():
+        raise Conflict("this access review is past its deadline")
     return item
 
 
@@ -233,48 +222,83 @@ def campaign_item_decide(
 
 @retry_on_conflict
 @transaction.atomic
-def campaign_run_close(*, run_id: int, now: datetime | None = None) -> bool:
-    """Close one run past its deadline: `on_missed` for each undecided item (remove goes
-    through the same removal, audited as the system with the review named). False when
-    another worker holds it, or it is closed or not due: running it twice changes nothing."""
+def campaign_item_miss(*, item_id: int, now: datetime | None = None) -> bool:
+    """Apply `on_missed` to one item left undecided past its run's deadline, in its own
+    transaction (a run of 1,000 removals never holds the audit chain for all of them);
+    `remove` is the same removal as a reviewer's, audited as the system with the review
+    named. False when another worker holds the item, or it was settled already."""
     now = now or timezone.now()
+    item = (
+        CampaignItem.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("run", "user")
+        .filter(pk=item_id, outcome="", run__deadline__lte=now)
+        .first()
+    )
+    if item is None:
+        return False
+    on_missed = item.run.spec.get("on_missed", "keep")
+    item.reason = f"not reviewed by the deadline of {_label(item.run)} (on_missed: {on_missed})"
+    if on_missed == "remove":
+        outcome, item.note = _remove(item, actor=None, reason=item.reason)
+        item.outcome = outcome or CampaignItem.Outcome.MISSED_REMOVED
+    elif on_missed == "notify":
+        item.outcome = CampaignItem.Outcome.MISSED_NOTIFIED
+    else:
+        item.outcome = CampaignItem.Outcome.MISSED_KEPT
+    item.decided_by, item.decided_at = SYSTEM, now
+    item.save(update_fields=["outcome", "note", "reason", "decided_by", "decided_at"])
+    return True
+
+
+@retry_on_conflict
+@transaction.atomic
+def _run_finish(*, run_id: int, now: datetime) -> bool:
+    """Close a run past its deadline whose items are all settled, once (row lock)."""
     run = (
         CampaignRun.objects.select_for_update(skip_locked=True)
         .filter(pk=run_id, state=CampaignRun.State.OPEN, deadline__lte=now)
         .first()
     )
-    if run is None:
+    if run is None or run.items.filter(outcome="").exists():
         return False
+    missed = run.items.filter(decided_by=SYSTEM).count()
     on_missed = run.spec.get("on_missed", "keep")
-    undecided = list(
-        CampaignItem.objects.select_for_update()
-        .filter(run=run, outcome="")
-        .select_related("user")
-        .order_by("pk")
-    )
-    reason = f"not reviewed by the deadline of {_label(run)} (on_missed: {on_missed})"
-    if on_missed == "notify" and undecided:
-        _tell_reviewers(run, MISSED_EVENT)
-    for item in undecided:
-        item.run = run
-        if on_missed == "remove":
-            outcome, item.note = _remove(item, actor=None, reason=reason)
-            item.outcome = outcome or CampaignItem.Outcome.MISSED_REMOVED
-        elif on_missed == "notify":
-            item.outcome = CampaignItem.Outcome.MISSED_NOTIFIED
-        else:
-            item.outcome = CampaignItem.Outcome.MISSED_KEPT
-        item.reason, item.decided_by, item.decided_at = reason, SYSTEM, now
-        item.save(update_fields=["outcome", "note", "reason", "decided_by", "decided_at"])
+    if on_missed == "notify" and missed:
+        names = sorted(r.get_username() for r in run.reviewers.all())
+        outbox_enqueue(
+            event=MISSED_EVENT,
+            request_id=None,
+            recipients=names,
+            payload={
+                "access_review": run.name,
+                "run": run.pk,
+                "deadline": run.deadline.isoformat(),
+                "deadline_text": f"{run.deadline:%Y-%m-%d %H:%M}",
+                "undecided": missed,
+            },
+        )
     run.state, run.closed = CampaignRun.State.CLOSED, now
     run.save(update_fields=["state", "closed"])
     audit_record(
         action="access_review.closed",
         target_type="access_review",
         target_id=str(run.pk),
-        data={"name": run.name, "on_missed": on_missed, "missed": len(undecided)},
+        data={"name": run.name, "on_missed": on_missed, "missed": missed},
     )
     return True
+
+
+def campaign_run_close(*, run_id: int, now: datetime | None = None) -> bool:
+    """Close one run past its deadline: `on_missed` for each undecided item (one
+    transaction each), then the run. True when this call closed it; running it twice, or in
+    two workers at once, changes nothing more (item and run rows are taken skip_locked)."""
+    now = now or timezone.now()
+    undecided = CampaignItem.objects.filter(
+        run_id=run_id, outcome="", run__state=CampaignRun.State.OPEN, run__deadline__lte=now
+    ).values_list("pk", flat=True)
+    for item_id in list(undecided.order_by("pk")):
+        campaign_item_miss(item_id=item_id, now=now)
+    return _run_finish(run_id=run_id, now=now)
 
 
 @retry_on_conflict
