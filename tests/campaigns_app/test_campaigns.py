@@ -321,3 +321,12 @@ def test_unknown_scope_is_a_400(review_setup, user):
     client.force_authenticate(user("carol"))
     answer = client.get("/api/v1/access-reviews/items/?scope=everything")
     assert answer.status_code == 400 and answer.json()["field"] == "scope"
+
+
+def test_a_decision_after_the_deadline_is_refused(review_setup, user):
+    run = _start(user)
+    CampaignRun.objects.filter(pk=run.pk).update(deadline=run.started)
+    with pytest.raises(Conflict, match="past its deadline"):
+        campaign_item_decide(
+            item_id=_item(run, "bob").pk, reviewer=user("carol"), decision="KEEP", reason="late"
+        )
