@@ -8,7 +8,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -89,8 +89,6 @@ class CampaignRunAdmin(ReadOnlyAdmin):
         elif fmt == "pdf":
             response = HttpResponse(report_pdf(run), content_type="application/pdf")
         else:
-            from django.http import Http404
-
             raise Http404("report.csv or report.pdf")
         response["Content-Disposition"] = f'attachment; filename="access-review-{run.pk}.{fmt}"'
         return response

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from campaigns_app.models import CampaignItem, CampaignRun
 from campaigns_app.services import MAX_REASON
+from policies_app.services.memberships import returning_sources
 from requests_app.api.fields import StrictCharField
 from requests_app.api.serializers.base import StrictSerializer
 
@@ -39,8 +40,6 @@ class CampaignItemSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_returns_from(self, item: CampaignItem) -> list[str]:
-        from policies_app.services.memberships import returning_sources
-
         return returning_sources(item.sources)
 
 
