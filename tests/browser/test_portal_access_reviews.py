@@ -37,6 +37,8 @@ def test_reviewer_removes_a_membership_and_it_leaves_the_list(open_as, apply_yam
     bob.screenshot(path=str(shots / "portal-my-reviews.png"), full_page=True)
     dave.get_by_role("button", name=re.compile(r"^Remove")).click()
     expect(bob.get_by_text("You removed dave's contractor role.")).to_be_visible()
+    # The navigation's count follows without a reload.
+    expect(bob.get_by_role("link", name=re.compile(r"^My reviews"))).to_contain_text("1")
     bob.screenshot(path=str(shots / "portal-my-reviews-decided.png"), full_page=True)
     # After a reload only alice's item is left; dave no longer holds the role.
     bob.reload()
