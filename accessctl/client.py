@@ -220,11 +220,21 @@ class ApiClient:
             pages += 1
         return items
 
+    def download(self, path: str, accept: str) -> bytes:
+        """GET a file the API renders in another media type (a report as CSV or PDF)."""
+        return self.call("GET", self.url(path), accept=accept)
+
     def call(
-        self, method: str, url: str, body: object = None, *, idempotency_key: str | None = None
+        self,
+        method: str,
+        url: str,
+        body: object = None,
+        *,
+        idempotency_key: str | None = None,
+        accept: str = "application/json",
     ) -> Any:
         headers = {
-            "Accept": "application/json",
+            "Accept": accept,
             "User-Agent": f"accessctl/{__version__}",
         }
         if idempotency_key:
@@ -238,6 +248,8 @@ class ApiClient:
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
+                if accept != "application/json" and response.status == 200:
+                    return response.read()
                 return self._decode(url, response.status, response.headers, response.read())
         except urllib.error.HTTPError as exc:
             with exc:

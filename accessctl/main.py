@@ -23,6 +23,7 @@ from accessctl.commands import (
     logout,
     requests,
     resources,
+    reviews,
 )
 from accessctl.commands.context import HELP_FORMAT, Context
 from accessctl.errors import (
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     resources.register(sub, common)
     grants.register(sub, common)
     access.register(sub, common)
+    reviews.register(sub, common)
     credentials.register(sub, json_only)  # its own --output: token or json
     evidence.register(sub, common)
     completion.register(sub, common)

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django_scim",  # directory sync at /scim/v2/ (accessportal/scim)
     "policies_app",
     "requests_app",
+    "campaigns_app",  # access reviews of standing memberships (README "Access reviews")
     # Single sign-on (accessportal/sso): before allauth, so that its templates win.
     "accessportal.sso",
     "allauth",
@@ -497,6 +498,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_app.tasks.provision_reconcile",
         "schedule": float(PROVISION_RECONCILE_INTERVAL),
         "options": {"expires": float(PROVISION_RECONCILE_INTERVAL)},
+    },
+    # Access reviews: scheduled starts, reminders, and the deadline (campaigns_app.tasks).
+    "access-reviews-due": {
+        "task": "campaigns_app.tasks.access_reviews_due",
+        "schedule": float(WORKER_SWEEP_INTERVAL),
+        "options": {"expires": float(WORKER_SWEEP_INTERVAL)},
     },
     # /readyz's worker and beat heartbeats: sent by beat, recorded by the worker that runs
     # it; dropped when not run within one interval (requests_app.tasks.heartbeat).

@@ -15,6 +15,7 @@ from django.contrib.auth.models import Permission
 
 from accessportal.kernel.storable import unstorable
 from policies_app.documents import (
+    normalize_access_review,
     normalize_notification_rule,
     normalize_oncall_schedule,
     normalize_resource,
@@ -41,6 +42,7 @@ class PolicyPlan:
     sso_mappings: list[dict] = field(default_factory=list)
     review_rules: list[dict] = field(default_factory=list)
     oncall_schedules: list[dict] = field(default_factory=list)
+    access_reviews: list[dict] = field(default_factory=list)
 
 
 class PolicyFileError(Exception):
@@ -104,12 +106,13 @@ def plan_from_texts(texts: list[tuple[str, str]]) -> PolicyPlan:
                     "sso_mapping": normalize_sso_mapping,
                     "review_rule": normalize_review_rule,
                     "oncall_schedule": normalize_oncall_schedule,
+                    "access_review": normalize_access_review,
                 }.get(kind)
             )
             if normalizer is None:
                 problems.append(
                     f"{where}: kind: must be role, user, resource, notification_rule, "
-                    f"sso_mapping, review_rule or oncall_schedule (got {kind!r})"
+                    f"sso_mapping, review_rule, oncall_schedule or access_review (got {kind!r})"
                 )
                 continue
             normalized, found = normalizer(doc)

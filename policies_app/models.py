@@ -338,3 +338,30 @@ class PolicyProposal(models.Model):
 
     def __str__(self) -> str:
         return f"proposal {self.pk} ({self.state})"
+
+
+class AccessReview(NamedSpec):
+    """A recurring review of standing role memberships (kind: access_review): the roles in
+    scope, who reviews, the schedule, the deadline and what a missed item does. Normalized
+    by `policies_app.documents.access_reviews`; written only by the policy services. Each
+    start is a run (campaigns_app.CampaignRun)."""
+
+
+class MembershipHold(models.Model):
+    """A policy-file membership an access review removed: `apply_policies` reports the file
+    still naming it as drift (a line and an audit event) instead of adding it back. It
+    ends when the files stop naming the role for the user (or an admin deletes it)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership_holds"
+    )
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="holds")
+    reason = models.TextField()
+    removed_by = models.CharField(max_length=255)  # what removed it ("access review X, run N")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        unique_together = [("user", "role")]
+
+    def __str__(self) -> str:
+        return f"{self.role} held away from {self.user}"

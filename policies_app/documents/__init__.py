@@ -1,12 +1,16 @@
 """Validation and normalization of policy documents (role, user, resource,
 notification_rule, sso_mapping, review_rule,
-oncall_schedule).
+oncall_schedule, access_review).
 
 Pure functions: a document in, a normalized dict and a list of problems out. The loader,
 the admin forms and the tests all go through these, so a policy is checked the same way
 wherever it comes from. Unknown keys are errors: a typo in a security policy must not pass.
 """
 
+from policies_app.documents.access_reviews import (
+    export_access_review_spec,
+    normalize_access_review,
+)
 from policies_app.documents.checker import NAME_RE, Problem
 from policies_app.documents.notification_rules import (
     export_notification_rule_spec,
@@ -34,11 +38,13 @@ __all__ = [
     "NAME_RE",
     "RESOURCE_NAME_RE",
     "Problem",
+    "export_access_review_spec",
     "export_notification_rule_spec",
     "export_oncall_schedule_spec",
     "export_review_rule_spec",
     "export_role_spec",
     "export_sso_mapping_spec",
+    "normalize_access_review",
     "normalize_notification_rule",
     "normalize_oncall_schedule",
     "normalize_resource",

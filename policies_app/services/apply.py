@@ -17,6 +17,8 @@ from policies_app.documents.review_rules import rule_schedules
 from policies_app.loader import PolicyFileError, PolicyPlan
 from policies_app.models import (
     POLICY_SOURCE,
+    AccessReview,
+    MembershipHold,
     NotificationRule,
     OncallSchedule,
     Resource,
@@ -39,6 +41,9 @@ class ApplySummary:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    # Memberships the files name that an access review removed (MembershipHold): not added
+    # back; each is a line of output and a `membership.drift` audit event.
+    drift: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -48,6 +53,7 @@ class ApplySummary:
         out = [f"created {name}" for name in self.created]
         out += [f"updated {name}" for name in self.updated]
         out += [f"deleted {name}" for name in self.deleted]
+        out += [f"drift {line}" for line in self.drift]
         out.append(
             f"{len(self.created)} created, {len(self.updated)} updated, "
             f"{len(self.deleted)} deleted, {len(self.unchanged)} unchanged"
@@ -103,6 +109,7 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
             user.set_unusable_password()
             user.save(update_fields=["password"])
         current = roles_from(user, POLICY_SOURCE)
+        doc = {**doc, "roles": _without_held(user, doc, summary, audit, actor)}
         traits_row = UserTraits.objects.filter(user=user).first()
         traits = traits_row.traits if traits_row else {}
         changed = created or current != set(doc["roles"]) or traits != doc["traits"]
@@ -125,6 +132,34 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
                 {"roles": sorted(doc["roles"]), "before": sorted(current), "traits": doc["traits"]},
             )
         )
+
+
+def _without_held(user, doc: dict, summary: ApplySummary, audit: list[AuditEntry], actor):
+    """The roles of a user document minus those an access review removed (each reported as
+    drift); holds on roles the document no longer names are over (deleted)."""
+    holds = {
+        h.role.name: h for h in MembershipHold.objects.filter(user=user).select_related("role")
+    }
+    if not holds:
+        return doc["roles"]
+    for name, hold in holds.items():
+        if name not in doc["roles"]:
+            hold.delete()
+            continue
+        summary.drift.append(
+            f"user {doc['name']}: role {name} was removed by {hold.removed_by}; not added "
+            "back (remove it from the file, or delete the hold in the admin to restore it)"
+        )
+        audit.append(
+            AuditEntry(
+                "membership.drift",
+                "user",
+                doc["name"],
+                actor,
+                {"role": name, "removed_by": hold.removed_by, "reason": hold.reason},
+            )
+        )
+    return [r for r in doc["roles"] if r not in holds]
 
 
 def _apply_resources(
@@ -204,6 +239,11 @@ def _apply_review_rules(
     rules = {r.name: r for r in ReviewRule.objects.all()}
     for doc in plan.review_rules:
         save_spec_row(ReviewRule, "review_rule", rules.get(doc["name"]), doc, summary, audit, actor)
+    reviews = {r.name: r for r in AccessReview.objects.all()}
+    for doc in plan.access_reviews:
+        save_spec_row(
+            AccessReview, "access_review", reviews.get(doc["name"]), doc, summary, audit, actor
+        )
 
 
 def _prune_named(model, kind: str, keep: set[str], summary: ApplySummary, audit, actor) -> None:
@@ -269,6 +309,8 @@ def _prune(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry], act
     _prune_named(ReviewRule, "review_rule", keep, summary, audit, actor)
     keep = {d["name"] for d in plan.oncall_schedules}
     _prune_named(OncallSchedule, "oncall_schedule", keep, summary, audit, actor)
+    keep = {d["name"] for d in plan.access_reviews}
+    _prune_named(AccessReview, "access_review", keep, summary, audit, actor)
 
 
 def _apply_provision_targets(

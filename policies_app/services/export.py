@@ -6,6 +6,7 @@ import yaml
 from django.contrib.auth import get_user_model
 
 from policies_app.documents import (
+    export_access_review_spec,
     export_notification_rule_spec,
     export_oncall_schedule_spec,
     export_review_rule_spec,
@@ -16,6 +17,7 @@ from policies_app.documents.provision import export_provision
 from policies_app.loader import PolicyPlan
 from policies_app.models import (
     POLICY_SOURCE,
+    AccessReview,
     NotificationRule,
     OncallSchedule,
     Resource,
@@ -26,6 +28,17 @@ from policies_app.models import (
     UserTraits,
 )
 from policies_app.services.provision_targets import resource_provision_entries
+
+
+# The kinds stored as name, description and spec, in export order: the one list export,
+# proposals and their diffs read.
+_NAMED_KINDS = (
+    ("notification_rule", NotificationRule, export_notification_rule_spec),
+    ("sso_mapping", SSOMapping, export_sso_mapping_spec),
+    ("oncall_schedule", OncallSchedule, export_oncall_schedule_spec),
+    ("review_rule", ReviewRule, export_review_rule_spec),
+    ("access_review", AccessReview, export_access_review_spec),
+)
 
 
 def _spec_docs(kind: str, model, export_spec) -> list[dict]:
@@ -42,7 +55,7 @@ def _spec_docs(kind: str, model, export_spec) -> list[dict]:
 
 def policies_export() -> str:
     """Every role, user with standing roles or traits, resource, notification rule, SSO
-    mapping, on-call schedule and review rule, as YAML."""
+    mapping, on-call schedule, review rule and access review, as YAML."""
     docs = policies_export_documents()
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
@@ -85,21 +98,16 @@ def policies_export_documents(*, users: frozenset[str] = frozenset()) -> list[di
         if provision := resource_provision_entries(row.resource_id):
             doc["provision"] = export_provision(provision)
         docs.append(doc)
-    docs += _spec_docs("notification_rule", NotificationRule, export_notification_rule_spec)
-    docs += _spec_docs("sso_mapping", SSOMapping, export_sso_mapping_spec)
-    docs += _spec_docs("oncall_schedule", OncallSchedule, export_oncall_schedule_spec)
-    docs += _spec_docs("review_rule", ReviewRule, export_review_rule_spec)
+    for kind, model, export in _NAMED_KINDS:
+        docs += _spec_docs(kind, model, export)
     return docs
 
 
-_SPEC_EXPORTS = {
-    "role": export_role_spec,
-    "notification_rule": export_notification_rule_spec,
-    "sso_mapping": export_sso_mapping_spec,
-    "oncall_schedule": export_oncall_schedule_spec,
-    "review_rule": export_review_rule_spec,
+_SPEC_EXPORTS = {"role": export_role_spec} | {
+    kind: export for kind, _, export in _NAMED_KINDS
 }
-# The plan's lists, in the order `policies_apply` writes them.
+# The plan's lists, in the order `policies_apply` writes them; every PolicyPlan field
+# (tests/policies_app/test_proposals_kinds.py holds the two together).
 PLAN_KINDS = (
     ("role", "roles"),
     ("user", "users"),
@@ -108,6 +116,7 @@ PLAN_KINDS = (
     ("sso_mapping", "sso_mappings"),
     ("oncall_schedule", "oncall_schedules"),
     ("review_rule", "review_rules"),
+    ("access_review", "access_reviews"),
 )
 
 

@@ -17,8 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 
-from policies_app.models import Role, RoleMembership
+from accessportal.kernel.audit import audit_record
+from policies_app.models import POLICY_SOURCE, MembershipHold, Role, RoleMembership
 from policies_app.signals import review_rules_changed
 
 
@@ -88,3 +90,52 @@ def memberships_set(
     if notify and (change.gained or change.lost):
         review_rules_changed.send(sender=Role, user_ids=[user.pk])
     return change
+
+
+# Sources that give a role back on their own: the next sign-in or directory push.
+def returning_sources(sources: Iterable[str]) -> list[str]:
+    """The sources (sso:/scim:) that will give a removed membership back unless the identity
+    provider stops saying so; "policy" does not (a hold stops apply_policies)."""
+    return sorted(s for s in sources if s != POLICY_SOURCE)
+
+
+@transaction.atomic
+def membership_remove(
+    *, user: AbstractBaseUser, role_name: str, actor, reason: str, removed_by: str
+) -> list[str]:
+    """Take `role_name` away from `user` whatever sources give it, audited
+    (`membership.removed`); returns the sources it had ([] when the user no longer held it:
+    nothing written). A policy-file membership gets a MembershipHold so `apply_policies`
+    reports it as drift instead of adding it back; sso:/scim: sources may give it back on
+    the next sign-in or push (the caller tells people: `returning_sources`). Who may review
+    and provisioning follow at once (`review_rules_changed` with the user)."""
+    row = (
+        RoleMembership.objects.select_for_update()
+        .filter(user=user, role__name=role_name)
+        .select_related("role")
+        .first()
+    )
+    if row is None:
+        return []
+    sources = sorted(row.sources)
+    role = row.role
+    row.delete()
+    if POLICY_SOURCE in sources:
+        MembershipHold.objects.update_or_create(
+            user=user, role=role, defaults={"reason": reason, "removed_by": removed_by}
+        )
+    review_rules_changed.send(sender=Role, user_ids=[user.pk])  # before the audit append
+    audit_record(
+        action="membership.removed",
+        target_type="user",
+        target_id=user.get_username(),
+        actor=actor,
+        data={
+            "role": role_name,
+            "sources": sources,
+            "returns_from": returning_sources(sources),
+            "reason": reason,
+            "removed_by": removed_by,
+        },
+    )
+    return sources

@@ -57,9 +57,17 @@ def _request_actions(*actions: str) -> tuple[str, ...]:
     return tuple(f"/api/v1/requests/{{id}}/{action}/" for action in actions)
 
 
+# Keeping or removing an access review item (campaigns_app).
+_ACCESS_REVIEW_DECISIONS = tuple(
+    f"/api/v1/access-reviews/items/{{id}}/{action}/" for action in ("keep", "remove")
+)
+
 # Domain errors only some operations raise: the paths whose operations can answer them.
 _PATHS = {
-    "self_review": _request_actions("reviews", "approve", "deny", "ratify"),
+    "self_review": (
+        *_request_actions("reviews", "approve", "deny", "ratify"),
+        *_ACCESS_REVIEW_DECISIONS,
+    ),
     "not_pending": _request_actions("reviews", "withdraw", "approve", "deny"),
     "already_reviewed": _request_actions("reviews"),
     "not_approved": _request_actions("revoke", "extend"),
@@ -69,6 +77,7 @@ _PATHS = {
         "/api/v1/requests/",
         *_request_actions("reviews", "approve", "deny", "revoke", "extend", "ratify"),
         "/api/v1/policy-proposals/{id}/reject/",
+        *_ACCESS_REVIEW_DECISIONS,
     ),
     "break_glass_not_allowed": ("/api/v1/requests/",),
     "break_glass_unratified": ("/api/v1/requests/", *_request_actions("extend")),

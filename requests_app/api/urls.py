@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
+from campaigns_app.api.views import CampaignItemViewSet, CampaignRunViewSet
 from requests_app.api.views.access import AccessCheckView
 from requests_app.api.views.audit import AuditEventViewSet
 from requests_app.api.views.auth import AuthTokenView, CurrentTokenView
@@ -33,6 +34,8 @@ router.register("grants", GrantViewSet, basename="grant")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("provisioning/targets", ProvisionTargetViewSet, basename="provision-target")
 router.register("policy-proposals", PolicyProposalViewSet, basename="policy-proposal")
+router.register("access-reviews/items", CampaignItemViewSet, basename="access-review-item")
+router.register("access-reviews/runs", CampaignRunViewSet, basename="access-review-run")
 
 v1 = [
     path("me/", MeView.as_view(), name="me"),

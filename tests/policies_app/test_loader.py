@@ -130,8 +130,8 @@ def test_yaml_syntax_error_names_the_line(db):
 
 def test_unknown_kind_is_refused(db):
     assert (
-        "kind: must be role, user, resource, notification_rule, sso_mapping, review_rule or "
-        "oncall_schedule (got 'rol')" in problems("kind: rol\nname: x\n")[0]
+        "kind: must be role, user, resource, notification_rule, sso_mapping, review_rule, "
+        "oncall_schedule or access_review (got 'rol')" in problems("kind: rol\nname: x\n")[0]
     )
 
 

@@ -1,0 +1,76 @@
+"""Access review races on PostgreSQL, in real threads: two deadline sweeps at once close a
+run once; two reviewers deciding one item at once: one decision, the other 409; two beat
+ticks at once start one run."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from accessportal.kernel.audit import audit_verify
+from accessportal.kernel.errors import Conflict
+from accessportal.kernel.models import AuditEvent
+from campaigns_app.models import CampaignRun
+from campaigns_app.services import access_reviews_due, campaign_item_decide, campaign_start
+from policies_app.models import RoleMembership
+from tests.campaigns_app.conftest import review_policy
+from tests.concurrency import run_together
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def reviewed(transactional_db, apply_yaml):
+    apply_yaml(review_policy(extra="---\nkind: user\nname: dan\nroles: [reviewer]\n"))
+    sam = get_user_model().objects.get(username="sam")
+    return campaign_start(review_name="reviewers-recert", actor=sam)
+
+
+def _user(name: str):
+    return get_user_model().objects.get(username=name)
+
+
+def test_two_sweeps_at_the_deadline_close_the_run_once(reviewed):
+    later = reviewed.deadline + timedelta(minutes=1)
+    outcomes = run_together(
+        lambda: access_reviews_due(now=later), lambda: access_reviews_due(now=later)
+    )
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert sum(o.value["closed"] for o in outcomes) == 1
+    assert AuditEvent.objects.filter(action="access_review.closed").count() == 1
+    assert AuditEvent.objects.filter(action="membership.removed").count() == 3
+    assert not RoleMembership.objects.filter(role__name="reviewer").exists()
+    assert audit_verify().ok
+
+
+def test_two_reviewers_deciding_one_item_at_once_one_wins(reviewed):
+    item = reviewed.items.get(user__username="bob")
+
+    def decide(name, decision):
+        return lambda: campaign_item_decide(
+            item_id=item.pk, reviewer=_user(name), decision=decision, reason=f"{name} says"
+        )
+
+    outcomes = run_together(decide("carol", "KEEP"), decide("dan", "REMOVE"))
+    assert sum(o.ok for o in outcomes) == 1
+    (refused,) = [o.error for o in outcomes if not o.ok]
+    assert isinstance(refused, Conflict)
+    assert AuditEvent.objects.filter(action="access_review.decided").count() == 1
+
+
+def test_two_beat_ticks_at_once_start_one_run(transactional_db, apply_yaml):
+    from datetime import UTC, datetime
+
+    from policies_app.models import AccessReview
+
+    apply_yaml(review_policy().replace("  duration: 7d", "  schedule: '0 9 * * *'\n  duration: 7d"))
+    AccessReview.objects.update(created=datetime(2026, 1, 1, tzinfo=UTC))
+    tick = datetime(2026, 3, 2, 9, 0, 30, tzinfo=UTC)
+    outcomes = run_together(
+        lambda: access_reviews_due(now=tick), lambda: access_reviews_due(now=tick)
+    )
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert CampaignRun.objects.count() == 1
+    assert AuditEvent.objects.filter(action="access_review.started").count() == 1
