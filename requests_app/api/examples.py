@@ -68,6 +68,8 @@ GRANT = {
     "expires": "2026-05-01T12:05:00Z",
     "revoked": False,
     "revoked_at": None,
+    "first_used": "2026-05-01T10:07:12Z",
+    "last_used": "2026-05-01T11:40:03Z",
     "active": True,
     "status": "active",
     "provisioning": [
@@ -218,7 +220,7 @@ REQUEST_CREATE = [
 ]
 
 REQUEST_LIST = [example("Pending requests bob may review", page(PENDING))]
-REQUEST_DETAIL = [example("Approved", APPROVED), NOT_FOUND]
+REQUEST_DETAIL = [example("Approved", {**APPROVED, "requester_unused_grants": []}), NOT_FOUND]
 
 REVIEW_CREATE = [
     example("Approve", {"state": "APPROVED", "reason": "matches INC-4242"}, request=True),

@@ -25,6 +25,7 @@ from requests_app.api.filters import AccessRequestFilter
 from requests_app.api.idempotency import idempotent
 from requests_app.api.serializers.errors import LIST_ERRORS, errors
 from requests_app.api.serializers.requests import (
+    AccessRequestDetailSerializer,
     AccessRequestSerializer,
     ExtendSerializer,
     RatifySerializer,
@@ -74,7 +75,7 @@ def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwar
         operation_id="requests_retrieve",
         summary="One request, with its thresholds and reviews",
         parameters=[ID],
-        responses={200: AccessRequestSerializer, **errors(401, 404)},
+        responses={200: AccessRequestDetailSerializer, **errors(401, 404)},
         examples=examples.REQUEST_DETAIL,
         tags=["requests"],
     ),
@@ -179,7 +180,8 @@ class AccessRequestViewSet(
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         target = self.get_object()
-        return with_etag(Response(self.get_serializer(target).data), target)
+        detail = AccessRequestDetailSerializer(target, context=self.get_serializer_context())
+        return with_etag(Response(detail.data), target)
 
     def _answer(self, code: int = status.HTTP_200_OK) -> Response:
         """The request as it is now, after the service changed it, with its ETag; a 201

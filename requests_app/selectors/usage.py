@@ -1,0 +1,42 @@
+"""Grants approved and never used: the one rule every surface shows (issue 21).
+
+A grant counts when its access started (it was active, or still is) within the last
+USAGE_UNUSED_WINDOW days, it was not revoked before it started, and no use was ever
+recorded (`services.usage`: an allowed access check or a credential). Reviewers see the
+requester's (API request detail, admin desk, portal inbox); auditors filter the grants'
+list by it; the `accessportal_grants_unused` gauge counts it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from requests_app.models import Grant
+
+
+def grants_never_used(*, at: datetime | None = None, days: int | None = None) -> QuerySet[Grant]:
+    """Grants whose access started by `at` (default now), open at some time in the last
+    `days` (default USAGE_UNUSED_WINDOW), never revoked before their start, never used."""
+    now = at or timezone.now()
+    since = now - timedelta(days=settings.USAGE_UNUSED_WINDOW if days is None else days)
+    return Grant.objects.filter(
+        Q(revoked_at=None) | Q(revoked_at__gt=F("starts")),
+        first_used=None,
+        starts__lte=now,
+        expires__gt=since,
+    )
+
+
+def unused_grants_of(
+    *, user_id: int, exclude_request=None, at: datetime | None = None
+) -> QuerySet[Grant]:
+    """`grants_never_used` of one user, newest first; `exclude_request` leaves out the
+    grants of the request being reviewed."""
+    grants = grants_never_used(at=at).filter(user_id=user_id)
+    if exclude_request is not None:
+        grants = grants.exclude(request_id=exclude_request)
+    return grants.order_by("-starts", "id")
