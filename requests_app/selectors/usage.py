@@ -15,7 +15,9 @@ from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from requests_app.models import Grant
+from requests_app.models import AccessRequest, Grant
+
+SHOWN = 20  # grants listed per requester on a review surface (the API, the desk, the inbox)
 
 
 def grants_never_used(*, at: datetime | None = None, days: int | None = None) -> QuerySet[Grant]:
@@ -31,12 +33,32 @@ def grants_never_used(*, at: datetime | None = None, days: int | None = None) ->
     )
 
 
+def _seen_by(grants: QuerySet[Grant], viewer) -> QuerySet[Grant]:
+    """Only grants of requests `viewer` may see: the list never reveals another request."""
+    return grants.filter(request__in=AccessRequest.objects.visible_to(viewer).values("pk"))
+
+
 def unused_grants_of(
-    *, user_id: int, exclude_request=None, at: datetime | None = None
+    *, user_id: int, viewer, exclude_request=None, at: datetime | None = None
 ) -> QuerySet[Grant]:
-    """`grants_never_used` of one user, newest first; `exclude_request` leaves out the
-    grants of the request being reviewed."""
-    grants = grants_never_used(at=at).filter(user_id=user_id)
+    """`grants_never_used` of one user that `viewer` may see (their requests' visibility),
+    newest first; `exclude_request` leaves out the grants of the request being reviewed."""
+    grants = _seen_by(grants_never_used(at=at).filter(user_id=user_id), viewer)
     if exclude_request is not None:
         grants = grants.exclude(request_id=exclude_request)
     return grants.order_by("-starts", "id")
+
+
+def unused_grants_by_user(
+    *, user_ids, viewer, at: datetime | None = None, limit: int = SHOWN
+) -> dict[int, list[Grant]]:
+    """`unused_grants_of` several users at once (the review inbox: one query for the page),
+    at most `limit` each: {user id: [grants]}."""
+    found: dict[int, list[Grant]] = {}
+    grants = _seen_by(grants_never_used(at=at).filter(user_id__in=list(user_ids)), viewer)
+    grants = grants.order_by("-starts", "id")
+    for grant in grants:
+        mine = found.setdefault(grant.user_id, [])
+        if len(mine) < limit:
+            mine.append(grant)
+    return found

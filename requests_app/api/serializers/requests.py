@@ -18,7 +18,7 @@ from requests_app.api.fields import (
 )
 from requests_app.api.serializers.base import OutputSerializer, StrictSerializer, username_field
 from requests_app.models import AccessRequest, BreakGlass, Grant, Review
-from requests_app.selectors.usage import unused_grants_of
+from requests_app.selectors.usage import SHOWN, unused_grants_of
 from requests_app.services.access_requests import MAX_REASON, MAX_RESOURCES, MAX_ROLES
 from requests_app.services.thresholds import progress
 
@@ -314,7 +314,8 @@ class AccessRequestDetailSerializer(AccessRequestSerializer):
     requester_unused_grants = serializers.SerializerMethodField(
         help_text="Grants of the requester approved and never used (no access check or "
         "credential under them) whose access ran in the last USAGE_UNUSED_WINDOW days "
-        "(default 90), newest first, at most 20; this request's own grants excluded."
+        "(default 90), of requests the caller may see, newest first, at most 20; this "
+        "request's own grants excluded."
     )
 
     class Meta(AccessRequestSerializer.Meta):
@@ -325,5 +326,7 @@ class AccessRequestDetailSerializer(AccessRequestSerializer):
     def get_requester_unused_grants(self, obj: AccessRequest) -> list[dict]:
         if obj._state.adding:
             return []
-        grants = unused_grants_of(user_id=obj.user_id, exclude_request=obj.pk)[:20]
+        grants = unused_grants_of(
+            user_id=obj.user_id, viewer=self.context["request"].user, exclude_request=obj.pk
+        )[:SHOWN]
         return UnusedGrantSerializer(grants, many=True).data
