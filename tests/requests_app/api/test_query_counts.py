@@ -131,8 +131,8 @@ def test_listing_100_requests_with_reviews_costs_what_listing_one_does(
     assert hundred == one, (one, hundred)
 
 
-# Recording a use: SAVEPOINT, SELECT ... FOR UPDATE SKIP LOCKED, UPDATE, RELEASE (in a test's
-# transaction; outside one, BEGIN and COMMIT are not statements the count sees).
+# Recording a use: one UPDATE in a savepoint (SAVEPOINT, UPDATE, RELEASE) in a test's
+# transaction; outside one, BEGIN, SET LOCAL synchronous_commit (PostgreSQL), UPDATE, COMMIT.
 RECORD_USE = 4
 
 
@@ -149,7 +149,7 @@ def test_access_check_is_a_few_queries(
 ):
     """The token (1); for someone else, the caller's role permissions (1); the check with
     the checked user looked up in the same statement (1). The first check also records the
-    grant's use (a savepoint, one SELECT and one UPDATE); later ones within
+    grant's use (one UPDATE, in a savepoint); later ones within
     USAGE_RECORD_INTERVAL do not (tests/requests_app/test_usage.py)."""
     client = api(persona)
     with django_assert_max_num_queries(budget + RECORD_USE):
