@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from django_filters.rest_framework import DjangoFilterBackend
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 
 from accessportal.kernel.models import AuditEvent
 from requests_app.api import examples
+from requests_app.api.csv_export import CSVRenderer, csv_response
 from requests_app.api.filters import AuditEventFilter, StrictOrderingFilter
 from requests_app.api.permissions import CanReadAudit
 from requests_app.api.serializers.audit import AuditEventSerializer
 from requests_app.api.serializers.errors import LIST_ERRORS, errors
+from requests_app.selectors.exports import AUDIT_COLUMNS, audit_rows
 
 
 @extend_schema_view(
@@ -31,3 +38,21 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["seq"]
     ordering = ["-seq"]
+
+    @extend_schema(
+        operation_id="audit_export",
+        summary="Audit events as CSV, in chain order (the list's filters)",
+        description="Every event matching the filters (no pages: streamed, read in keyset "
+        "pages by `seq`). Columns: " + ", ".join(AUDIT_COLUMNS) + ". `data` is the event's "
+        "JSON; a cell starting with `= + - @`, a tab or a carriage return gets a leading "
+        "`'`. Also answers `Accept: text/csv`; `?format=csv` is accepted.",
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            **errors(400, 401, 403),
+        },
+        tags=["audit"],
+    )
+    @action(detail=False, methods=["get"], renderer_classes=[JSONRenderer, CSVRenderer])
+    def export(self, request: Request) -> StreamingHttpResponse:
+        events = DjangoFilterBackend().filter_queryset(request, self.get_queryset(), self)
+        return csv_response("audit", AUDIT_COLUMNS, audit_rows(events))
