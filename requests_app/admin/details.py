@@ -181,9 +181,9 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
         "audit": _audit_trail(request, [g.pk for g in grants]),
         "requester_roles": requester_roles,
         "unused_grants": list(
-            unused_grants_of(
-                user_id=request.user_id, viewer=viewer, exclude_request=request.pk
-            )[:SHOWN]
+            unused_grants_of(user_id=request.user_id, viewer=viewer, exclude_request=request.pk)[
+                :SHOWN
+            ]
         ),
         "requester_traits": sorted(user_traits(request.user).items()),
         "history": [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from django_filters.rest_framework import DjangoFilterBackend
 from django.http import StreamingHttpResponse
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
@@ -13,12 +13,12 @@ from rest_framework.request import Request
 
 from accessportal.kernel.models import AuditEvent
 from requests_app.api import examples
-from requests_app.api.csv_export import CSVRenderer, csv_response
+from requests_app.api.csv_export import CSVRenderer
 from requests_app.api.filters import AuditEventFilter, StrictOrderingFilter
 from requests_app.api.permissions import CanReadAudit
 from requests_app.api.serializers.audit import AuditEventSerializer
 from requests_app.api.serializers.errors import LIST_ERRORS, errors
-from requests_app.selectors.exports import AUDIT_COLUMNS, audit_rows
+from requests_app.selectors.exports import AUDIT_COLUMNS, audit_rows, csv_response
 
 
 @extend_schema_view(

@@ -23,8 +23,8 @@ from rest_framework.response import Response
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import NotFound, Unprocessable
 from requests_app.api import examples
+from requests_app.api.csv_export import CSVRenderer
 from requests_app.api.etags import if_match, with_etag
-from requests_app.api.csv_export import CSVRenderer, csv_response
 from requests_app.api.filters import AccessRequestFilter
 from requests_app.api.idempotency import idempotent
 from requests_app.api.serializers.errors import LIST_ERRORS, errors
@@ -41,7 +41,7 @@ from requests_app.api.serializers.requests import (
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import requests_needing_review
 from requests_app.selectors.break_glass import break_glass_awaiting_for
-from requests_app.selectors.exports import REQUEST_COLUMNS, request_rows
+from requests_app.selectors.exports import REQUEST_COLUMNS, csv_response, request_rows
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.break_glass import break_glass_decide, break_glass_open
 from requests_app.services.extensions import access_request_extend, ensure_may_extend
