@@ -17,7 +17,7 @@ from requests_app.api.csv_export import CSVRenderer
 from requests_app.api.filters import AuditEventFilter, StrictOrderingFilter
 from requests_app.api.permissions import CanReadAudit
 from requests_app.api.serializers.audit import AuditEventSerializer
-from requests_app.api.serializers.errors import LIST_ERRORS, errors
+from requests_app.api.serializers.errors import LIST_ERRORS, errors, json_errors
 from requests_app.selectors.exports import AUDIT_COLUMNS, audit_rows, csv_response
 
 
@@ -35,7 +35,13 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = AuditEventSerializer
     permission_classes = [CanReadAudit]
     filterset_class = AuditEventFilter
-    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
+
+    @property
+    def filter_backends(self) -> list:
+        # The export is in chain order always (keyset pages by seq): no `ordering`.
+        if getattr(self, "action", None) == "export":
+            return [DjangoFilterBackend]
+        return [DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["seq"]
     ordering = ["-seq"]
 
@@ -48,11 +54,13 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         "`'`. Also answers `Accept: text/csv`; `?format=csv` is accepted.",
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
-            **errors(400, 401, 403),
+            **json_errors(400, 401, 403),
         },
+        examples=examples.AUDIT_EXPORT,
+        filters=True,
         tags=["audit"],
     )
     @action(detail=False, methods=["get"], renderer_classes=[JSONRenderer, CSVRenderer])
     def export(self, request: Request) -> StreamingHttpResponse:
-        events = DjangoFilterBackend().filter_queryset(request, self.get_queryset(), self)
+        events = self.filter_queryset(self.get_queryset())
         return csv_response("audit", AUDIT_COLUMNS, audit_rows(events))

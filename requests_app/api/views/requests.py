@@ -27,7 +27,7 @@ from requests_app.api.csv_export import CSVRenderer
 from requests_app.api.etags import if_match, with_etag
 from requests_app.api.filters import AccessRequestFilter
 from requests_app.api.idempotency import idempotent
-from requests_app.api.serializers.errors import LIST_ERRORS, errors
+from requests_app.api.serializers.errors import LIST_ERRORS, errors, json_errors
 from requests_app.api.serializers.requests import (
     AccessRequestDetailSerializer,
     AccessRequestSerializer,
@@ -194,8 +194,10 @@ class AccessRequestViewSet(
         "`Accept: text/csv`; `?format=csv` is accepted.",
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
-            **errors(400, 401),
+            **json_errors(400, 401),
         },
+        examples=examples.REQUESTS_EXPORT,
+        filters=True,
         tags=["requests"],
     )
     @action(detail=False, methods=["get"], renderer_classes=[JSONRenderer, CSVRenderer])
