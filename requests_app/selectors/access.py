@@ -9,6 +9,10 @@ whatever the size of the grant table, and only the policies of the user's own ro
 read. The statements are written out rather than built with the ORM, whose query
 compilation cost more than the database work here; they are plain SQL that PostgreSQL and
 SQLite both run.
+
+The one write here: an allowed answer from grants records their use
+(`services.usage.grant_usage_record`, at most once per grant per USAGE_RECORD_INTERVAL, never
+failing the check). It is not a state change (no audit event) and never changes the answer.
 """
 
 from __future__ import annotations
