@@ -88,7 +88,9 @@ def errors(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
 def json_errors(*statuses: int, **descriptions: str) -> dict:
     """`errors`, for an operation that also answers another media type (the CSV exports):
     its errors are JSON all the same."""
-    return {(status, "application/json"): r for status, r in errors(*statuses, **descriptions).items()}
+    return {
+        (status, "application/json"): r for status, r in errors(*statuses, **descriptions).items()
+    }
 
 
 # Lists are paginated: a malformed page number is a 400, a page past the last one a 404.

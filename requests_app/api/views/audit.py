@@ -42,6 +42,7 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if getattr(self, "action", None) == "export":
             return [DjangoFilterBackend]
         return [DjangoFilterBackend, StrictOrderingFilter]
+
     ordering_fields = ["seq"]
     ordering = ["-seq"]
 

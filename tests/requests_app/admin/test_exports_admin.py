@@ -30,7 +30,10 @@ def test_request_list_links_its_export_with_the_filters(login, make_request, use
     assert f'href="{REQUESTS_CSV}?state__exact=PENDING"' in page
     rows = rows_of(client.get(f"{REQUESTS_CSV}?state__exact=PENDING"))
     assert [r["id"] for r in rows] == [str(pending.id)]
-    assert {r["id"] for r in rows_of(client.get(REQUESTS_CSV))} == {str(pending.id), str(decided.id)}
+    assert {r["id"] for r in rows_of(client.get(REQUESTS_CSV))} == {
+        str(pending.id),
+        str(decided.id),
+    }
 
 
 def test_request_export_is_what_the_viewer_may_see(login, make_request):
