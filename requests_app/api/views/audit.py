@@ -13,7 +13,7 @@ from rest_framework.request import Request
 
 from accessportal.kernel.models import AuditEvent
 from requests_app.api import examples
-from requests_app.api.csv_export import CSVRenderer
+from requests_app.api.csv_export import CSVRenderer, FormatParameterMixin
 from requests_app.api.filters import AuditEventFilter, StrictOrderingFilter
 from requests_app.api.permissions import CanReadAudit
 from requests_app.api.serializers.audit import AuditEventSerializer
@@ -30,7 +30,7 @@ from requests_app.selectors.exports import AUDIT_COLUMNS, audit_rows, csv_respon
         tags=["audit"],
     )
 )
-class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class AuditEventViewSet(FormatParameterMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
     permission_classes = [CanReadAudit]

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import NotFound, Unprocessable
 from requests_app.api import examples
-from requests_app.api.csv_export import CSVRenderer
+from requests_app.api.csv_export import CSVRenderer, FormatParameterMixin
 from requests_app.api.etags import if_match, with_etag
 from requests_app.api.filters import AccessRequestFilter
 from requests_app.api.idempotency import idempotent
@@ -151,7 +151,7 @@ def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwar
     ),
 )
 class AccessRequestViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    FormatParameterMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = AccessRequestSerializer
     filterset_class = AccessRequestFilter

@@ -119,3 +119,8 @@ def test_audit_export_columns_filters_and_permission(api, approved):
     assert rows_of(api("erin").get(url("audit/export/"), {"since": future})) == []
     assert api("mallory").get(url("audit/export/")).status_code == 403
     assert api("alice").get(url("audit/export/")).status_code == 403
+
+
+def test_an_unknown_format_is_a_400_naming_it(api):
+    response = api("sam").get(url("requests/export/?format=xlsx"))
+    assert response.status_code == 400 and response.json()["field"] == "format"
