@@ -291,6 +291,11 @@ ACCESS_MAX_DURATION = 14 * 24 * 3600
 ACCESS_DEFAULT_REQUEST_TTL = env_int("ACCESS_DEFAULT_REQUEST_TTL", 24 * 3600)
 ACCESS_MAX_REQUEST_TTL = 7 * 24 * 3600
 ACCESS_MAX_START_DELAY = 7 * 24 * 3600
+# Grant usage (issue 21): an access check or credential records use on its grants at most
+# once per grant per USAGE_RECORD_INTERVAL seconds; "approved, never used" looks back
+# USAGE_UNUSED_WINDOW days (reviewers' warning, admin filter, the unused-grants gauge).
+USAGE_RECORD_INTERVAL = env_int("USAGE_RECORD_INTERVAL", 60)
+USAGE_UNUSED_WINDOW = env_int("USAGE_UNUSED_WINDOW", 90)
 # Whom the portal tells people to ask for a role that allows requests (an address, a chat
 # channel, a team's name): shown as written; unset says "your security team".
 ACCESS_PORTAL_HELP_CONTACT = env_str("ACCESS_PORTAL_HELP_CONTACT", "")

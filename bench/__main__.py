@@ -20,6 +20,7 @@ BENCHMARKS = {
     "fanout": "bench.fanout",
     "credentials": "bench.credentials",
     "provisioning": "bench.provisioning",
+    "usage": "bench.usage",
 }
 
 

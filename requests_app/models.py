@@ -243,6 +243,10 @@ class Grant(models.Model):
             models.Index(
                 fields=["expires"], name="grant_unended_expires", condition=Q(ended_at=None)
             ),
+            # "Approved, never used" (selectors.usage): the gauge and the auditors' filter.
+            models.Index(
+                fields=["expires"], name="grant_unused_expires", condition=Q(first_used=None)
+            ),
             models.Index(
                 fields=["starts"],
                 name="grant_unactivated_starts",

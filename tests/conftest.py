@@ -148,6 +148,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_usage_memory():
+    """Grant usage (services.usage) remembers per process what it wrote; ids are reused
+    between tests on SQLite, so each test starts with nothing remembered."""
+    from requests_app.services.usage import usage_cache_clear
+
+    usage_cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """API throttles (DRF) count requests in the cache; each test starts from zero, so a
     test's requests never count against the next one's rate. Only the in-process cache is

@@ -181,6 +181,16 @@ class DatabaseCollector(Collector):
             glass.add_metric([state], snap.get("break_glass_unratified", {}).get(state, 0))
         yield glass
 
+        unused = _gauge(
+            "accessportal_grants_unused",
+            "Grants approved and never used whose access ran in the last USAGE_UNUSED_WINDOW "
+            "days: still open (active) and ended or revoked (ended).",
+            ["state"],
+        )
+        for state in ("active", "ended"):
+            unused.add_metric([state], snap.get("grants_unused", {}).get(state, 0))
+        yield unused
+
         chain = _gauge("accessportal_audit_chain_length", "Events in the audit hash chain.")
         chain.add_metric([], snap["audit_chain_length"])
         yield chain

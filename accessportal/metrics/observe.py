@@ -76,6 +76,7 @@ def series_at_zero() -> None:
     for outcome in BREAK_GLASS_OUTCOMES:
         BREAK_GLASS.labels(outcome=outcome)
 
+
 _OUTCOMES = {"SENT": "sent", "PENDING": "retry", "DEAD": "dead"}
 
 

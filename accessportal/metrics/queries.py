@@ -29,6 +29,8 @@ from requests_app.models import (
     OutboxMessage,
     ProvisionAssignment,
 )
+from requests_app.querysets import grant_open_q
+from requests_app.selectors.usage import grants_never_used
 from requests_app.services.heartbeats import AUDIT_BROKEN, AUDIT_VERIFIED, BEAT, WORKER
 
 ENDING_SOON = timedelta(hours=1)
@@ -168,6 +170,16 @@ def break_glass_unratified(now: datetime, limit: int) -> dict[str, int]:
     return {"awaiting": rows["awaiting"], "timed_out": rows["total"] - rows["awaiting"]}
 
 
+def grants_unused(now: datetime, limit: int) -> dict[str, int]:
+    """Grants approved and never used in the USAGE_UNUSED_WINDOW (`selectors.usage`): still
+    open (`active`) and ended or revoked (`ended`); index `grant_unused_expires`."""
+    rows = _first(grants_never_used(at=now), limit).aggregate(
+        total=Count("pk"),
+        active=Count("pk", filter=grant_open_q(now)),
+    )
+    return {"active": rows["active"], "ended": rows["total"] - rows["active"]}
+
+
 def snapshot(*, now: datetime, limit: int) -> dict:
     """Every state value the collector reports, as plain JSON-able data (cached)."""
     backlog, dead = outbox_by_channel(now, limit)
@@ -192,4 +204,5 @@ def snapshot(*, now: datetime, limit: int) -> dict:
         "heartbeats": heartbeats(),
         "audit_chain_length": audit_chain_length(),
         "break_glass_unratified": break_glass_unratified(now, limit),
+        "grants_unused": grants_unused(now, limit),
     }

@@ -29,7 +29,6 @@ from policies_app.models import (
 )
 from policies_app.services.provision_targets import resource_provision_entries
 
-
 # The kinds stored as name, description and spec, in export order: the one list export,
 # proposals and their diffs read.
 _NAMED_KINDS = (
@@ -103,9 +102,7 @@ def policies_export_documents(*, users: frozenset[str] = frozenset()) -> list[di
     return docs
 
 
-_SPEC_EXPORTS = {"role": export_role_spec} | {
-    kind: export for kind, _, export in _NAMED_KINDS
-}
+_SPEC_EXPORTS = {"role": export_role_spec} | {kind: export for kind, _, export in _NAMED_KINDS}
 # The plan's lists, in the order `policies_apply` writes them; every PolicyPlan field
 # (tests/policies_app/test_proposals_kinds.py holds the two together).
 PLAN_KINDS = (

@@ -24,6 +24,7 @@ from policies_app.selectors import user_traits
 from requests_app.admin import display
 from requests_app.models import AccessRequest, BreakGlass
 from requests_app.selectors import eligible_reviewer_ids, requests_needing_review
+from requests_app.selectors.usage import SHOWN, unused_grants_of
 from requests_app.services.evidence import PERMISSION as EVIDENCE_PERMISSION
 from requests_app.services.grants import may_revoke
 from requests_app.services.reviews import review_reason_required, review_refusal
@@ -184,6 +185,11 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
         if viewer.has_perm(EVIDENCE_PERMISSION)
         else "",
         "requester_roles": requester_roles,
+        "unused_grants": list(
+            unused_grants_of(user_id=request.user_id, viewer=viewer, exclude_request=request.pk)[
+                :SHOWN
+            ]
+        ),
         "requester_traits": sorted(user_traits(request.user).items()),
         "history": [
             {"obj": r, "badge": display.state_badge(r.state), "items": display.items(r)}

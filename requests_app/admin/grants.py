@@ -23,6 +23,7 @@ from requests_app.admin.requests.queue import reviews_anything
 from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_q
 from requests_app.selectors.provisioning import grant_status, grants_provisioning
+from requests_app.selectors.usage import grants_never_used
 from requests_app.services.grants import access_request_revoke, may_revoke_any
 
 REVOKE_TEMPLATE = "admin/requests_app/grant/revoke_confirm.html"
@@ -109,6 +110,23 @@ class GrantStateFilter(SimpleListFilter):
         }.get(self.value(), queryset)
 
 
+class UsageFilter(SimpleListFilter):
+    """Auditors: grants approved and never used (`selectors.usage`), or used."""
+
+    title = "use"
+    parameter_name = "use"
+
+    def lookups(self, request, model_admin):
+        return [("never", "Never used (recent)"), ("used", "Used")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "never":
+            return queryset.filter(pk__in=grants_never_used().values("pk"))
+        if self.value() == "used":
+            return queryset.exclude(first_used=None)
+        return queryset
+
+
 class _VisibleValuesFilter(SimpleListFilter):
     """Choices drawn from the grants the user may see, never from the whole table."""
 
@@ -192,9 +210,12 @@ class GrantAdmin(ReadOnlyAdmin):
     """Grants of requests the user may see; written only by the services."""
 
     # The state right after whose (see AccessRequestAdmin.list_display).
-    list_display = ["user", "state", "target", "starts", "expires", "provisioning", "request_link"]
+    list_display = [
+        "user", "state", "target", "starts", "expires", "first_used", "last_used",
+        "provisioning", "request_link",
+    ]  # fmt: skip
     readonly_fields = ["provisioning_detail"]
-    list_filter = [GrantStateFilter, UserFilter, RoleFilter, ResourceFilter]
+    list_filter = [GrantStateFilter, UsageFilter, UserFilter, RoleFilter, ResourceFilter]
     search_fields = ["user__username", "role", "resource"]
     actions = [revoke_selected]
     date_hierarchy = "starts"

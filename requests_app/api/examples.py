@@ -68,6 +68,8 @@ GRANT = {
     "expires": "2026-05-01T12:05:00Z",
     "revoked": False,
     "revoked_at": None,
+    "first_used": "2026-05-01T10:07:12Z",
+    "last_used": "2026-05-01T11:40:03Z",
     "active": True,
     "status": "active",
     "provisioning": [
@@ -218,7 +220,7 @@ REQUEST_CREATE = [
 ]
 
 REQUEST_LIST = [example("Pending requests bob may review", page(PENDING))]
-REQUEST_DETAIL = [example("Approved", APPROVED), NOT_FOUND]
+REQUEST_DETAIL = [example("Approved", {**APPROVED, "requester_unused_grants": []}), NOT_FOUND]
 
 REVIEW_CREATE = [
     example("Approve", {"state": "APPROVED", "reason": "matches INC-4242"}, request=True),
@@ -705,4 +707,34 @@ PROPOSAL_REJECTED = [
 ]
 PROPOSAL_WITHDRAWN = [
     example("Withdrawn", {**PROPOSAL, "state": "WITHDRAWN", "decided_by": "dana"}),
+]
+
+
+def csv_example(name: str, text: str) -> OpenApiExample:
+    return OpenApiExample(
+        name, value=text, summary=name, response_only=True, media_type="text/csv",
+        status_codes=["200"],
+    )  # fmt: skip
+
+
+REQUESTS_EXPORT = [
+    csv_example(
+        "Approved in May",
+        "id,user,state,roles,resources,reason,created,expires,requested_duration,"
+        "max_duration,assume_start_time,access_starts,access_expires,reviews,resolved_at,"
+        "resolved_by,resolve_reason,revoked_at,revoked_by,revoke_reason,extends\r\n"
+        "3f2c9d1e-8a4b-4c6d-9e0f-1a2b3c4d5e6f,alice,APPROVED,db-admin,,INC-4242: rotate "
+        "billing credentials,2026-05-01T10:00:00Z,2026-05-02T10:00:00Z,7200,7200,,"
+        "2026-05-01T10:05:00Z,2026-05-01T12:05:00Z,bob:APPROVED,2026-05-01T10:05:00Z,,,,,,"
+        "\r\n",
+    )
+]
+AUDIT_EXPORT = [
+    csv_example(
+        "A request's creation",
+        "seq,created,actor,action,target_type,target_id,data,hash\r\n"
+        "1042,2026-05-01T10:00:00Z,alice,request.created,access_request,"
+        '3f2c9d1e-8a4b-4c6d-9e0f-1a2b3c4d5e6f,"{""roles"": [""db-admin""]}",'
+        "9b1f0c2e7d3a4f5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b\r\n",
+    )
 ]

@@ -8,7 +8,9 @@ import uuid
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
-from django.db.models import Q, TextField
+from django.db import connection
+from django.db.models import BooleanField, Q, TextField
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -173,6 +175,27 @@ class IdPrefixFilter(filters.CharFilter):
     """The first hex digits of a request id, dashes where the canonical form has them."""
 
 
+class RFC3339Field(forms.Field):
+    """An RFC 3339 time with its offset, as in request bodies, compared in UTC: a time
+    without an offset (`2026-11-29`) says nothing about the instant, so it is refused.
+    PostgreSQL refuses offsets beyond ±15:59 (the query then failed: a 500); any offset is
+    fine once the time is converted to UTC."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_rfc3339(value)
+        except RFC3339Error as err:
+            raise forms.ValidationError(str(err), code="invalid") from None
+        except OverflowError:
+            raise forms.ValidationError("time out of range", code="invalid") from None
+
+
+class RFC3339Filter(filters.Filter):
+    field_class = RFC3339Field
+
+
 class AccessRequestFilter(StrictFilterSet):
     state = filters.MultipleChoiceFilter(
         choices=RequestState.choices, label="Request state; repeat for several."
@@ -202,9 +225,24 @@ class AccessRequestFilter(StrictFilterSet):
         "a commit by a prefix of its hash.",
     )
 
+    role = text_filter(method="filter_role", label="Requests that ask for this role.")
+    since = RFC3339Filter(
+        field_name="created",
+        lookup_expr="gte",
+        label="RFC 3339 time with an offset, e.g. 2026-05-01T10:00:00Z; made at or after it.",
+    )
+    until = RFC3339Filter(
+        field_name="created",
+        lookup_expr="lt",
+        label="RFC 3339 time with an offset; made strictly before it.",
+    )
+
     class Meta:
         model = AccessRequest
-        fields = ["state", "user", "scope", "id_prefix"]
+        fields = ["state", "user", "scope", "id_prefix", "role", "since", "until"]
+
+    def filter_role(self, queryset, name, value):
+        return queryset.filter(requested_role_q(value))
 
     def filter_id_prefix(self, queryset, name, value):
         low, high = uuid_prefix_range(value)
@@ -235,25 +273,14 @@ class GrantFilter(StrictFilterSet):
         return queryset.filter(active) if value else queryset.exclude(active)
 
 
-class RFC3339Field(forms.Field):
-    """An RFC 3339 time with its offset, as in request bodies, compared in UTC: a time
-    without an offset (`2026-11-29`) says nothing about the instant, so it is refused.
-    PostgreSQL refuses offsets beyond ±15:59 (the query then failed: a 500); any offset is
-    fine once the time is converted to UTC."""
-
-    def to_python(self, value):
-        if value in self.empty_values:
-            return None
-        try:
-            return parse_rfc3339(value)
-        except RFC3339Error as err:
-            raise forms.ValidationError(str(err), code="invalid") from None
-        except OverflowError:
-            raise forms.ValidationError("time out of range", code="invalid") from None
-
-
-class RFC3339Filter(filters.Filter):
-    field_class = RFC3339Field
+def requested_role_q(role: str) -> Q:
+    """Requests whose `roles` list holds `role`: a JSON containment on PostgreSQL (`@>`),
+    SQLite's `json_each` elsewhere (Django's `contains` on a JSON list is PostgreSQL's)."""
+    if connection.vendor == "postgresql":
+        return Q(roles__contains=[role])
+    table = connection.ops.quote_name(AccessRequest._meta.db_table)
+    sql = f"EXISTS (SELECT 1 FROM json_each({table}.roles) WHERE json_each.value = %s)"
+    return Q(RawSQL(sql, [role], output_field=BooleanField()))
 
 
 class AuditEventFilter(StrictFilterSet):
@@ -264,11 +291,16 @@ class AuditEventFilter(StrictFilterSet):
         lookup_expr="gte",
         label="RFC 3339 time with an offset, e.g. 2026-05-01T10:00:00Z; events at or after it.",
     )
+    until = RFC3339Filter(
+        field_name="created",
+        lookup_expr="lt",
+        label="RFC 3339 time with an offset; events strictly before it.",
+    )
     target_id = text_filter(field_name="target_id", label="e.g. a request id.")
 
     class Meta:
         model = AuditEvent
-        fields = ["action", "actor", "since", "target_id"]
+        fields = ["action", "actor", "since", "until", "target_id"]
 
 
 class StrictOrderingFilter(OrderingFilter):

@@ -9,12 +9,16 @@ whatever the size of the grant table, and only the policies of the user's own ro
 read. The statements are written out rather than built with the ORM, whose query
 compilation cost more than the database work here; they are plain SQL that PostgreSQL and
 SQLite both run.
+
+The one write here: an allowed answer from grants records their use
+(`services.usage.grant_usage_record`, at most once per grant per USAGE_RECORD_INTERVAL, never
+failing the check). It is not a state change (no audit event) and never changes the answer.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 
@@ -30,6 +34,7 @@ from policies_app.engine import ResourceRef, RolePolicy
 from policies_app.models import Resource, Role
 from requests_app.models import Grant
 from requests_app.querysets import grant_open_sql
+from requests_app.services.usage import grant_usage_record
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class AccessDecision:
     allowed: bool
     expires: datetime | None = None  # None with allowed=True: standing access
     via: str = ""  # "standing", "grant" or ""
+    # The grants' items behind an allowed "grant" decision, and whose: what a use records.
+    used_roles: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    used_resources: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    user_id: int | None = field(default=None, compare=False, repr=False)
 
 
 DENY = AccessDecision(False)
@@ -100,7 +109,8 @@ _ROLE_SQL = (
     " EXISTS (SELECT 1 FROM {member} m INNER JOIN {role} r ON r.id = m.role_id"
     "  WHERE m.user_id = {uid} AND r.name = %s),"
     " (SELECT MAX(c.e) FROM chain c),"
-    " (SELECT COUNT(*) FROM subject)"
+    " (SELECT COUNT(*) FROM subject),"
+    " {uid}"
 )
 
 # rchain: per granted role, the end of its chain; dchain: the resource's own.
@@ -127,7 +137,7 @@ _RESOURCE_SQL = (
     " WHERE EXISTS (SELECT 1 FROM {member} m WHERE m.role_id = r.id AND m.user_id = {uid})"
     " OR r.name IN (SELECT c.name FROM rchain c)"
     " UNION ALL "
-    "SELECT 2, '', NULL, FALSE, NULL FROM subject"
+    "SELECT 2, CAST(s.id AS VARCHAR(20)), NULL, FALSE, NULL FROM subject s"
 )
 
 
@@ -160,13 +170,15 @@ def _fetch(subject: str, sql: str, params: list) -> list[tuple]:
 def _role_decision(subject: str, key, role: str, at: datetime) -> AccessDecision | None:
     at_db = connection.ops.adapt_datetimefield_value(at)
     params = [key, role, at_db, at_db, at_db, at_db, role, role]
-    (standing, until, exists), *_ = _fetch(subject, _ROLE_SQL, params)
+    (standing, until, exists, user_id), *_ = _fetch(subject, _ROLE_SQL, params)
     if not exists:
         return None
     if standing:
         return AccessDecision(True, None, "standing")
     until = db_datetime(until)
-    return AccessDecision(True, until, "grant") if until else DENY
+    if not until:
+        return DENY
+    return AccessDecision(True, until, "grant", used_roles=(role,), user_id=user_id)
 
 
 def _resource_decision(subject: str, key, resource: str, at: datetime) -> AccessDecision | None:
@@ -175,7 +187,8 @@ def _resource_decision(subject: str, key, resource: str, at: datetime) -> Access
     window = [at_db, at_db, at_db]
     params = [key, *window, at_db, resource, *window, at_db, resource, kind, name]
     rows = _fetch(subject, _RESOURCE_SQL, params)
-    if not any(row[0] == 2 for row in rows):
+    subject_row = next((row for row in rows if row[0] == 2), None)
+    if subject_row is None:
         return None
     found = [row for row in rows if row[0] == 0]
     if not found:
@@ -183,28 +196,48 @@ def _resource_decision(subject: str, key, resource: str, at: datetime) -> Access
     labels, direct_until = db_json(found[0][2]), db_datetime(found[0][4])
     ref = ResourceRef(kind, name, labels)
     reaching = [
-        (bool(standing), db_datetime(until))
+        (role_name, bool(standing), db_datetime(until))
         for row_kind, role_name, spec, standing, until in rows
         if row_kind == 1 and RolePolicy(role_name, db_json(spec)).reaches(ref)
     ]
-    if any(standing for standing, _ in reaching):
+    if any(standing for _, standing, _ in reaching):
         return AccessDecision(True, None, "standing")
-    expiries = [until for _, until in reaching if until]
+    expiries = [until for _, _, until in reaching if until]
     if direct_until:
         expiries.append(direct_until)
     expires = max(expiries, default=None)
-    return AccessDecision(True, expires, "grant") if expires else DENY
+    if not expires:
+        return DENY
+    return AccessDecision(
+        True, expires, "grant",
+        used_roles=tuple(name for name, _, until in reaching if until),
+        used_resources=(resource,) if direct_until else (),
+        user_id=int(subject_row[1]),
+    )  # fmt: skip
 
 
-def _decide(subject: str, key, role, resource, at) -> AccessDecision | None:
+def _decide(subject: str, key, role, resource, at, record_use) -> AccessDecision | None:
     if bool(role) == bool(resource):
         raise ValidationFailed("give exactly one of role or resource")
+    if record_use is None:
+        record_use = at is None  # a check about another instant is not a use
     at = at or timezone.now()
     if role:
-        return _role_decision(subject, key, role, at)
-    if parse_resource_id(resource) is None:
+        decision = _role_decision(subject, key, role, at)
+    elif parse_resource_id(resource) is None:
         raise ValidationFailed(f"{resource!r} is not a resource id (kind/name)", field="resource")
-    return _resource_decision(subject, key, resource, at)
+    else:
+        decision = _resource_decision(subject, key, resource, at)
+    if record_use and decision is not None and decision.user_id is not None:
+        # Only an allowed decision from grants carries a user id: a denied check or
+        # standing access records nothing. Never raises (services.usage).
+        grant_usage_record(
+            user_id=decision.user_id,
+            roles=decision.used_roles,
+            resources=decision.used_resources,
+            at=at,
+        )
+    return decision
 
 
 def access_check(
@@ -213,9 +246,13 @@ def access_check(
     role: str | None = None,
     resource: str | None = None,
     at: datetime | None = None,
+    record_use: bool | None = None,
 ) -> AccessDecision:
-    """Exactly one of `role` or `resource` (`kind/name`). An inactive user has no access."""
-    return _decide(_SUBJECT_BY_ID, user.pk, role, resource, at) or DENY
+    """Exactly one of `role` or `resource` (`kind/name`). An inactive user has no access.
+
+    An allowed answer from grants records their use (`services.usage`): by default when
+    asked about now (`at` omitted); `record_use` says otherwise."""
+    return _decide(_SUBJECT_BY_ID, user.pk, role, resource, at, record_use) or DENY
 
 
 def access_check_by_name(
@@ -224,9 +261,10 @@ def access_check_by_name(
     role: str | None = None,
     resource: str | None = None,
     at: datetime | None = None,
+    record_use: bool | None = None,
 ) -> AccessDecision | None:
     """`access_check` for the user with this user name, looked up in the same statement
     (the API's hot path: one query for an integration asking about someone).
 
     None when there is no such user."""
-    return _decide(_SUBJECT_BY_NAME, username, role, resource, at)
+    return _decide(_SUBJECT_BY_NAME, username, role, resource, at, record_use)

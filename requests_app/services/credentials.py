@@ -37,6 +37,7 @@ from accessportal.kernel.locking import retry_on_conflict
 from requests_app.credential_models import SigningKey
 from requests_app.selectors.credentials import credential_subject
 from requests_app.services.signing_keys import key_for, key_generate
+from requests_app.services.usage import grant_usage_record
 
 TARGET = "signing_key"
 
@@ -203,7 +204,7 @@ def credential_issue(*, user: AbstractBaseUser, audience: str | None = None) -> 
     """A signed credential of `user`'s open access now: `roles` (standing) and `grants`
     (each with its end and request), expiring at the earliest grant end and at most
     CREDENTIAL_MAX_LIFETIME from now. An inactive user gets none. Writes nothing (but the
-    first key, through `signing_key_ensure`)."""
+    first key, through `signing_key_ensure`, and the grants' use: `grant_usage_record`)."""
     if not user.is_active:
         raise NotAllowed("an inactive account gets no credentials")
     aud = _audience(audience)
@@ -236,6 +237,13 @@ def credential_issue(*, user: AbstractBaseUser, audience: str | None = None) -> 
         ],  # fmt: skip
     }
     token = jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, algorithms=[alg])
+    # Issuing the credential is a use of every grant in it (never raises: services.usage).
+    grant_usage_record(
+        user_id=user.pk,
+        roles=[g.role for g in subject.grants],
+        resources=[g.resource for g in subject.grants],
+        at=now,
+    )
     return Credential(
         token=token,
         expires=datetime.fromtimestamp(claims["exp"], tz=now.tzinfo),

@@ -235,3 +235,19 @@ def test_credentials_benchmark_over_http(served_company, tmp_path):
     assert http["endpoint"]["requests_per_second"] > 0 and http["bare"]["requests_per_second"] > 0
     assert http["endpoint"]["non_2xx"] == 0
     assert _number(body["results"]["targets"]["issuance_vs_bare"])
+
+
+def test_usage_benchmark_compares_recording_with_none_and_puts_uses_back(company, tmp_path):
+    from argparse import Namespace
+
+    from bench import usage
+
+    before = sorted(Grant.objects.values_list("pk", "first_used", "last_used"))
+    report = usage.run(Namespace(quick=True))
+    body = _written(report, tmp_path)
+    calls = {row[0] for row in body["table"]["rows"]}
+    assert calls == {"pk_floor", "check_no_record", "check_recording_steady",
+                     "check_every_call_writes"}  # fmt: skip
+    assert body["results"]["queries"]["check_recording_steady"] == 1
+    assert _number(body["results"]["ratios"]["steady_vs_no_record"])
+    assert sorted(Grant.objects.values_list("pk", "first_used", "last_used")) == before

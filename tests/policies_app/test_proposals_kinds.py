@@ -4,7 +4,7 @@ proposal's table lacks would be dropped from proposals (and shown as deleted by 
 from dataclasses import fields
 
 from policies_app.loader import PolicyPlan
-from policies_app.services.export import PLAN_KINDS, _SPEC_EXPORTS
+from policies_app.services.export import _SPEC_EXPORTS, PLAN_KINDS
 
 
 def test_every_kind_the_loader_reads_is_one_a_proposal_carries():

@@ -350,9 +350,7 @@ def test_the_trigger_lets_only_the_purge_through(story):
     assert audit_verify().ok
 
 
-def test_the_command_counts_with_dry_run_and_the_beat_task_purges_when_set(
-    story, settings, capsys
-):
+def test_the_command_counts_with_dry_run_and_the_beat_task_purges_when_set(story, settings, capsys):
     later = timezone.now() + timedelta(days=40)
     with time_machine.travel(later):
         call_command("retention_purge", "--days", "30", "--dry-run")

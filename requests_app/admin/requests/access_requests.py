@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import SimpleListFilter
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
@@ -27,6 +34,7 @@ from requests_app.admin.requests.outcomes import outcome_message
 from requests_app.admin.requests.queue import reviews_anything
 from requests_app.models import AccessRequest
 from requests_app.selectors import requests_needing_review
+from requests_app.selectors.exports import REQUEST_COLUMNS, csv_response, request_rows
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_reason_required, review_submit
 
@@ -82,8 +90,23 @@ class AccessRequestAdmin(RequestColumns, ReadOnlyAdmin):
         return reviews_anything(request)
 
     def changelist_view(self, request, extra_context=None):
-        title = {"title": "Access requests you can see"}
+        title = {
+            "title": "Access requests you can see",
+            "export_url": reverse("admin:requests_app_accessrequest_export"),
+        }
         return super().changelist_view(request, {**title, **(extra_context or {})})
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """GET: the change list's requests (its filters and search) as CSV, every page."""
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET"])
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        try:
+            rows = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("the list's filters are not valid: open the list again")
+        return csv_response("requests", REQUEST_COLUMNS, request_rows(rows))
 
     @admin.display(description="reviews", ordering="review_total")
     def review_count(self, obj: AccessRequest) -> int:
@@ -92,6 +115,7 @@ class AccessRequestAdmin(RequestColumns, ReadOnlyAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
+            path("export/", view(self.export_view), name="requests_app_accessrequest_export"),
             path(
                 "<path:object_id>/review/",
                 view(self.review_view),

@@ -85,6 +85,14 @@ def errors(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
     }
 
 
+def json_errors(*statuses: int, **descriptions: str) -> dict:
+    """`errors`, for an operation that also answers another media type (the CSV exports):
+    its errors are JSON all the same."""
+    return {
+        (status, "application/json"): r for status, r in errors(*statuses, **descriptions).items()
+    }
+
+
 # Lists are paginated: a malformed page number is a 400, a page past the last one a 404.
 LIST_ERRORS = errors(400, 401, 404, e404="No such page: `page` is past the last page.")
 

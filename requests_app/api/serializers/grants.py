@@ -73,6 +73,8 @@ class GrantSerializer(OutputSerializer):
             "expires",
             "revoked",
             "revoked_at",
+            "first_used",
+            "last_used",
             "active",
             "status",
             "provisioning",

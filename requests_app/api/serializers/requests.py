@@ -17,7 +17,8 @@ from requests_app.api.fields import (
     StrictCharField,
 )
 from requests_app.api.serializers.base import OutputSerializer, StrictSerializer, username_field
-from requests_app.models import AccessRequest, BreakGlass, Review
+from requests_app.models import AccessRequest, BreakGlass, Grant, Review
+from requests_app.selectors.usage import SHOWN, unused_grants_of
 from requests_app.services.access_requests import MAX_REASON, MAX_RESOURCES, MAX_ROLES
 from requests_app.services.thresholds import progress
 
@@ -286,3 +287,46 @@ class AccessRequestSerializer(OutputSerializer):
         if instance._state.adding:
             data["id"] = None
         return data
+
+
+class UnusedGrantSerializer(OutputSerializer):
+    """A grant of the requester that was approved and never used (`selectors.usage`)."""
+
+    role = serializers.SerializerMethodField(help_text="The granted role, or null.")
+    resource = serializers.SerializerMethodField(help_text="The granted resource, or null.")
+    request = serializers.UUIDField(source="request_id", read_only=True)
+
+    class Meta:
+        model = Grant
+        fields = ["id", "role", "resource", "starts", "expires", "revoked_at", "request"]
+        read_only_fields = fields
+
+    def get_role(self, obj: Grant) -> str | None:
+        return obj.role or None
+
+    def get_resource(self, obj: Grant) -> str | None:
+        return obj.resource or None
+
+
+class AccessRequestDetailSerializer(AccessRequestSerializer):
+    """One request, with what a reviewer should know about its requester's past access."""
+
+    requester_unused_grants = serializers.SerializerMethodField(
+        help_text="Grants of the requester approved and never used (no access check or "
+        "credential under them) whose access ran in the last USAGE_UNUSED_WINDOW days "
+        "(default 90), of requests the caller may see, newest first, at most 20; this "
+        "request's own grants excluded."
+    )
+
+    class Meta(AccessRequestSerializer.Meta):
+        fields = [*AccessRequestSerializer.Meta.fields, "requester_unused_grants"]
+        read_only_fields = fields
+
+    @extend_schema_field(UnusedGrantSerializer(many=True))
+    def get_requester_unused_grants(self, obj: AccessRequest) -> list[dict]:
+        if obj._state.adding:
+            return []
+        grants = unused_grants_of(
+            user_id=obj.user_id, viewer=self.context["request"].user, exclude_request=obj.pk
+        )[:SHOWN]
+        return UnusedGrantSerializer(grants, many=True).data

@@ -54,7 +54,9 @@ class AccessCheckView(APIView):
             raise NotAllowed(f"checking another user's access needs the {CHECK_ACCESS} permission")
         role, resource = query.get("role"), query.get("resource")
         now = timezone.now()
-        decision = access_check_by_name(username=username, role=role, resource=resource, at=now)
+        decision = access_check_by_name(
+            username=username, role=role, resource=resource, at=now, record_use=True
+        )
         if decision is None:
             raise NotFound("no such user", field="user")
         answer = {

@@ -10,21 +10,26 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import Prefetch, QuerySet
+from django.http import StreamingHttpResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import NotFound, Unprocessable
 from requests_app.api import examples
+from requests_app.api.csv_export import CSVRenderer, FormatParameterMixin
 from requests_app.api.etags import if_match, with_etag
 from requests_app.api.filters import AccessRequestFilter
 from requests_app.api.idempotency import idempotent
-from requests_app.api.serializers.errors import LIST_ERRORS, errors
+from requests_app.api.serializers.errors import LIST_ERRORS, errors, json_errors
 from requests_app.api.serializers.requests import (
+    AccessRequestDetailSerializer,
     AccessRequestSerializer,
     ExtendSerializer,
     RatifySerializer,
@@ -36,6 +41,7 @@ from requests_app.api.serializers.requests import (
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import requests_needing_review
 from requests_app.selectors.break_glass import break_glass_awaiting_for
+from requests_app.selectors.exports import REQUEST_COLUMNS, csv_response, request_rows
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.break_glass import break_glass_decide, break_glass_open
 from requests_app.services.extensions import access_request_extend, ensure_may_extend
@@ -74,7 +80,7 @@ def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwar
         operation_id="requests_retrieve",
         summary="One request, with its thresholds and reviews",
         parameters=[ID],
-        responses={200: AccessRequestSerializer, **errors(401, 404)},
+        responses={200: AccessRequestDetailSerializer, **errors(401, 404)},
         examples=examples.REQUEST_DETAIL,
         tags=["requests"],
     ),
@@ -145,7 +151,7 @@ def _action_schema(summary: str, *, body, ok: int = 200, examples_: list, **kwar
     ),
 )
 class AccessRequestViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    FormatParameterMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = AccessRequestSerializer
     filterset_class = AccessRequestFilter
@@ -155,7 +161,8 @@ class AccessRequestViewSet(
 
     def get_queryset(self) -> QuerySet[AccessRequest]:
         user = self.request.user
-        scope = self.request.query_params.get("scope") if self.action == "list" else None
+        listing = self.action in ("list", "export")
+        scope = self.request.query_params.get("scope") if listing else None
         if scope == "needs_review":
             queryset = requests_needing_review(user)
         elif scope == "awaiting_ratification":
@@ -177,9 +184,31 @@ class AccessRequestViewSet(
             raise NotFound("no such access request")
         return request
 
+    @extend_schema(
+        operation_id="requests_export",
+        summary="Requests the caller may see, as CSV, oldest first (the list's filters)",
+        description="Every request matching the filters (no pages: streamed, read in keyset "
+        "pages of the database). Columns: " + ", ".join(REQUEST_COLUMNS) + ". Times in RFC "
+        "3339 UTC; lists space-separated; `reviews` as `reviewer:STATE`; a cell starting "
+        "with `= + - @`, a tab or a carriage return gets a leading `'`. Also answers "
+        "`Accept: text/csv`; `?format=csv` is accepted.",
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            **json_errors(400, 401),
+        },
+        examples=examples.REQUESTS_EXPORT,
+        filters=True,
+        tags=["requests"],
+    )
+    @action(detail=False, methods=["get"], renderer_classes=[JSONRenderer, CSVRenderer])
+    def export(self, request: Request) -> StreamingHttpResponse:
+        rows = request_rows(self.filter_queryset(self.get_queryset()))
+        return csv_response("requests", REQUEST_COLUMNS, rows)
+
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         target = self.get_object()
-        return with_etag(Response(self.get_serializer(target).data), target)
+        detail = AccessRequestDetailSerializer(target, context=self.get_serializer_context())
+        return with_etag(Response(detail.data), target)
 
     def _answer(self, code: int = status.HTTP_200_OK) -> Response:
         """The request as it is now, after the service changed it, with its ETag; a 201

@@ -30,6 +30,7 @@ from access_portal_client.api.requests import (
 from access_portal_client.models import (
     AccessCheck,
     AccessRequest,
+    AccessRequestDetail,
     AuditEvent,
     PaginatedAccessRequestList,
     PaginatedAuditEventList,
@@ -113,7 +114,7 @@ class Flow:
     revoked: AccessRequest
     check_after_revoke: AccessCheck
     grants_after_revoke: PaginatedGrantList
-    shown_after_revoke: AccessRequest
+    shown_after_revoke: AccessRequestDetail
     audit: list[AuditEvent]
 
 
@@ -163,7 +164,7 @@ def run(personas: Mapping[str, AuthenticatedClient], *, role: str, reason: str) 
     check_after_revoke = check(ivy, user="alice", role=role)
     grants_after_revoke = grants(erin, request_id)
     shown_after_revoke = expect(
-        requests_retrieve.sync_detailed(request_id, client=erin), HTTPStatus.OK, AccessRequest
+        requests_retrieve.sync_detailed(request_id, client=erin), HTTPStatus.OK, AccessRequestDetail
     )
 
     # erin, the auditor, reads the request's trail (oldest first)

@@ -131,6 +131,11 @@ def test_listing_100_requests_with_reviews_costs_what_listing_one_does(
     assert hundred == one, (one, hundred)
 
 
+# Recording a use: one UPDATE in a savepoint (SAVEPOINT, UPDATE, RELEASE) in a test's
+# transaction; outside one, BEGIN, SET LOCAL synchronous_commit (PostgreSQL), UPDATE, COMMIT.
+RECORD_USE = 4
+
+
 @pytest.mark.parametrize(
     ("persona", "query", "budget"),
     [
@@ -143,8 +148,12 @@ def test_access_check_is_a_few_queries(
     api, approved, django_assert_max_num_queries, persona, query, budget
 ):
     """The token (1); for someone else, the caller's role permissions (1); the check with
-    the checked user looked up in the same statement (1)."""
+    the checked user looked up in the same statement (1). The first check also records the
+    grant's use (one UPDATE, in a savepoint); later ones within
+    USAGE_RECORD_INTERVAL do not (tests/requests_app/test_usage.py)."""
     client = api(persona)
+    with django_assert_max_num_queries(budget + RECORD_USE):
+        client.get(url("access/check/"), query)
     with django_assert_max_num_queries(budget):
         response = client.get(url("access/check/"), query)
     assert response.json()["allowed"] is True
@@ -177,6 +186,7 @@ def test_access_check_costs_the_same_with_100_grants_as_with_one(
 
     reviewed_requests(1)
     approve_all()
+    client.get(url("access/check/"), query)  # records the use (once per interval)
     one = check()
     reviewed_requests(HUNDRED - 1)
     approve_all()

@@ -33,6 +33,9 @@ CONTRACT = {
     ("get", "/api/v1/access/check/"),
     ("get", "/api/v1/audit/"),
     ("get", "/api/v1/requests/{id}/evidence/"),  # evidence bundles (issue 21)
+    # CSV exports for a period (issue 21)
+    ("get", "/api/v1/requests/export/"),
+    ("get", "/api/v1/audit/export/"),
     # provisioning targets, their reconciler's lag and failures (docs/provisioning.md)
     ("get", "/api/v1/provisioning/targets/"),
     ("get", "/api/v1/provisioning/targets/{id}/"),
@@ -97,7 +100,8 @@ def test_every_endpoint_has_response_examples_and_writes_have_request_examples(s
                 assert "content" not in responses["204"], (method, path)
                 continue
             ok = responses[next(s for s in ("201", "202", "200") if s in responses)]
-            assert ok["content"]["application/json"].get("examples"), (method, path)
+            answer = ok["content"].get("application/json") or ok["content"]["text/csv"]
+            assert answer.get("examples"), (method, path)
             if method == "post" and "requestBody" in operation:  # auth/device/ takes none
                 body = operation["requestBody"]["content"]["application/json"]
                 assert body.get("examples"), (method, path)

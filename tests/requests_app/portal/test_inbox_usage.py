@@ -1,0 +1,23 @@
+"""The review inbox warns of the requester's grants approved and never used."""
+
+from __future__ import annotations
+
+import html
+
+from django.urls import reverse
+
+from requests_app.selectors.access import access_check
+from requests_app.services.access_requests import access_request_create
+from requests_app.services.reviews import review_submit
+
+INBOX = reverse("portal:inbox")
+
+
+def test_inbox_shows_the_requesters_unused_grant(bob_client, requester, reviewer):
+    first = access_request_create(requester=requester, roles=["dev-admin"], reason="INC-1")
+    review_submit(request_id=first.id, reviewer=reviewer, state="APPROVED")
+    access_request_create(requester=requester, roles=["db-admin"], reason="INC-2")
+    page = html.unescape(bob_client.get(INBOX).content.decode())
+    assert "Approved, never used:" in page and "alice did not use 1 recent grant: dev-admin" in page
+    access_check(user=requester, role="dev-admin")
+    assert "Approved, never used" not in bob_client.get(INBOX).content.decode()
