@@ -4,8 +4,9 @@ Called when an identity provider deactivates or deletes a user through SCIM, and
 administrator marks an account inactive. In one transaction: the account is deactivated
 (access checks, sessions and API tokens refuse an inactive user on the very next call), every
 access that has not ended is revoked (grants closed, requester told, audited), every pending
-request is withdrawn, and so is every pending policy proposal of theirs, the personal API token is deleted and every session token (`accessctl
-login --sso`) revoked, and, if ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS
+request and every pending policy proposal of theirs is withdrawn, the personal API token is
+deleted and every session token (`accessctl login --sso`) revoked, and, if
+ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS
 is on (the default), the person's reviews on requests still pending stop counting toward
 their thresholds. The events are appended last, as by every service.
 """

@@ -36,9 +36,7 @@ roles: [policy-approver]
 CHANGE = "kind: role\nname: engineer\ndescription: harmless-looking\n"
 
 
-def test_scim_deactivation_withdraws_the_proposal_and_it_cannot_be_approved(
-    okta, apply_yaml, user
-):
+def test_scim_deactivation_withdraws_the_proposal_and_it_cannot_be_approved(okta, apply_yaml, user):
     apply_yaml(PEOPLE)
     proposal = policy_proposal_create(
         plan=plan_from_texts([("c.yaml", CHANGE)]), proposer=user("alice"), source="api"

@@ -149,6 +149,10 @@ def test_a_cli_proposal_records_the_os_user_that_ran_it(approvers, tmp_path, cap
     assert "named on the command line" in capsys.readouterr().out
     event = AuditEvent.objects.get(action="policy_proposal.created")
     assert event.data["origin"] == proposal.origin
+    from requests_app.api.serializers.proposals import PolicyProposalSerializer
+
+    answer = PolicyProposalSerializer(proposal).data  # what the API answers
+    assert (answer["source"], answer["origin"]) == ("cli", proposal.origin)
 
 
 # H1: a created document shows its contents, not one `created` line.

@@ -189,6 +189,5 @@ def test_approving_a_policy_proposal_applies_and_decides_before_the_append(
     )
     carol = user("carol")
     assert (
-        _after_head(lambda: policy_proposal_approve(proposal_id=proposal.pk, approver=carol))
-        == []
+        _after_head(lambda: policy_proposal_approve(proposal_id=proposal.pk, approver=carol)) == []
     )
