@@ -12,9 +12,9 @@ from __future__ import annotations
 import yaml
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
@@ -22,8 +22,8 @@ from accessportal.kernel.errors import DomainError
 from policies_app.loader import PolicyFileError, PolicyPlan, plan_from_texts
 from policies_app.models import PolicyProposal
 from policies_app.services.proposals import (
-    APPROVE_PERMISSION,
     approval_required,
+    may_approve_policy_changes,
     policy_proposal_approve,
     policy_proposal_create,
     policy_proposal_reject,
@@ -162,7 +162,10 @@ class PolicyProposalAdmin(admin.ModelAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        proposal = get_object_or_404(self.get_queryset(request), pk=object_id)
+        # The admin's own lookup: a malformed id ("abc") is None, as is an unseen one.
+        proposal = self.get_object(request, unquote(object_id))
+        if proposal is None:
+            raise Http404("no such policy proposal")
         mine = proposal.proposed_by_id == request.user.pk
         pending = proposal.state == PolicyProposal.State.PENDING
         context = {
@@ -172,7 +175,7 @@ class PolicyProposalAdmin(admin.ModelAdmin):
             "proposal": proposal,
             "lines": proposal_lines(proposal),
             "form": DecisionForm(),
-            "may_decide": pending and not mine and request.user.has_perm(APPROVE_PERMISSION),
+            "may_decide": pending and not mine and may_approve_policy_changes(request.user),
             "may_withdraw": pending and mine,
             "mine": mine,
             "decide_url": reverse("admin:policies_app_policyproposal_decide", args=[proposal.pk]),

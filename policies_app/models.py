@@ -311,6 +311,9 @@ class PolicyProposal(models.Model):
     documents = models.JSONField(default=list)
     prune = models.BooleanField(default=False)
     source = models.CharField(max_length=20)  # cli, api or admin
+    # cli only: who ran the command, as the operating system says ("os user deploy, sudo by
+    # alice"); the proposer a CLI proposal names with --as is not verified.
+    origin = models.CharField(max_length=200, blank=True, default="")
     summary = models.CharField(max_length=500, blank=True, default="")
     diff = models.JSONField(default=list)  # [{"document", "path", "op", "before", "after"}]
     base_fingerprint = models.JSONField(default=dict)  # "role ops" -> sha256 or None

@@ -77,14 +77,32 @@ def _fields(document: str, path: str, before: Any, after: Any) -> list[FieldChan
     return [FieldChange(document, path, "changed", before, after)]
 
 
+def _contents(document: str, path: str, value: Any) -> list[FieldChange]:
+    """Every field of a new document as `+` lines, down to list items: a reviewer reads
+    what a created role grants (`spec.allow.permissions: + ...`), not only that it exists."""
+    if isinstance(value, dict) and value:
+        out: list[FieldChange] = []
+        for k, v in value.items():
+            out += _contents(document, f"{path}.{k}" if path else str(k), v)
+        return out
+    if isinstance(value, list):
+        return [FieldChange(document, path, "added", None, v) for v in value]
+    if value in (None, "", {}):  # an empty field says nothing
+        return []
+    return [FieldChange(document, path, "added", None, value)]
+
+
 def documents_diff(current: dict[str, dict], proposed: dict[str, dict]) -> list[FieldChange]:
     """Changes from `current` to `proposed` (both label -> document). A label only in
-    `proposed` is created; one only in `current` deleted (callers pass only the current
-    documents the change may delete)."""
+    `proposed` is created, followed by each of its fields as `+` lines; one only in
+    `current` deleted (callers pass only the current documents the change may delete)."""
     out: list[FieldChange] = []
     for label, doc in proposed.items():
         if label not in current:
             out.append(FieldChange(label, "", "created", None, doc))
+            for key, value in doc.items():
+                if key not in ("kind", "name"):  # already in the label
+                    out += _contents(label, key, value)
         else:
             out += _fields(label, "", current[label], doc)
     out += [

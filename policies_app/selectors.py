@@ -17,6 +17,21 @@ def standing_role_names(user: AbstractBaseUser) -> list[str]:
     return sorted(Role.objects.filter(members=user).values_list("name", flat=True))
 
 
+def spec_permissions(spec: dict | None) -> list[str]:
+    """The Django permissions a role spec gives its holders (`spec.allow.permissions`)."""
+    return list(((spec or {}).get("allow") or {}).get("permissions") or [])
+
+
+def standing_role_permissions(user: AbstractBaseUser) -> set[str]:
+    """The permissions of `user`'s standing roles only: memberships from the policy (files,
+    the admin) or an identity provider (SSO claims, SCIM). Never a superuser flag, a
+    direct or group permission, nor a role granted by a request; inactive: none."""
+    if not user.is_active or user.is_anonymous:
+        return set()
+    specs = Role.objects.filter(memberships__user=user).values_list("spec", flat=True)
+    return {perm for spec in specs for perm in spec_permissions(spec)}
+
+
 def role_sources(user: AbstractBaseUser) -> dict[str, list[str]]:
     """The user's standing roles, each with what gives it ("policy", "sso:okta", ...)."""
     rows = RoleMembership.objects.filter(user=user).values_list("role__name", "sources")

@@ -14,6 +14,7 @@ from django.utils import timezone
 from guardian.backends import ObjectPermissionBackend
 
 from policies_app.models import Role
+from policies_app.selectors import spec_permissions
 from requests_app.models import Grant
 from requests_app.querysets import grant_is_open, grant_unended_sql
 from requests_app.selectors.access import db_datetime, db_json
@@ -61,10 +62,7 @@ def _role_permissions(user_id: int, now: datetime) -> tuple[set[str], datetime |
         else:
             boundaries.append(starts)
     perms = {
-        perm
-        for role_spec in specs
-        if role_spec
-        for perm in db_json(role_spec).get("allow", {}).get("permissions", [])
+        perm for role_spec in specs if role_spec for perm in spec_permissions(db_json(role_spec))
     }
     return perms, min(boundaries, default=None)
 

@@ -2,7 +2,8 @@
 
 A change is proposed (`policy_proposal_create`: its documents, field-level diff and the
 fingerprint of every document it touches), then applied by someone else holding
-`policies_app.approve_policyproposal` (`policy_proposal_approve`), in the approval's own
+`policies_app.approve_policyproposal` from a standing role (`may_approve_policy_changes`;
+`policy_proposal_approve`), in the approval's own
 transaction, through `policies_apply`; or rejected, or withdrawn by its proposer. When
 POLICY_CHANGES_REQUIRE_APPROVAL is on, the surfaces (apply_policies, admin, API) propose
 instead of applying (`direct_policy_change_check`); `policies_apply` itself stays callable
@@ -22,7 +23,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accessportal.kernel.audit import audit_record
+from accessportal.kernel.audit import AuditEntry, audit_record, audit_record_many
 from accessportal.kernel.errors import (
     ApprovalRequired,
     NotAllowed,
@@ -37,11 +38,13 @@ from accessportal.kernel.locking import provisioning_lock_all, retry_on_conflict
 from policies_app.loader import PolicyFileError, PolicyPlan, plan_from_texts
 from policies_app.models import PolicyProposal
 from policies_app.policy_diff import FieldChange, documents_diff
+from policies_app.selectors import standing_role_permissions
 from policies_app.services.apply import ApplySummary, policies_apply, prune_problems
 from policies_app.services.export import document_label, plan_documents, policies_export_documents
 
 APPROVE_PERMISSION = "policies_app.approve_policyproposal"
 VIEW_PERMISSION = "policies_app.view_policyproposal"
+PROPOSE_PERMISSION = "policies_app.add_policyproposal"
 MAX_SUMMARY = 500
 
 
@@ -57,6 +60,22 @@ def direct_policy_change_check(*, surface: str) -> None:
             f"policy changes need a second person's approval (POLICY_CHANGES_REQUIRE_APPROVAL "
             f"is on): {surface}"
         )
+
+
+def may_propose_policy_changes(user: AbstractBaseUser) -> bool:
+    """Who may propose a policy change, on every surface (API, admin desk, and the user an
+    `apply_policies --propose --as USER` names): holders of `add_policyproposal`."""
+    return bool(user.is_active and user.has_perm(PROPOSE_PERMISSION))
+
+
+def may_approve_policy_changes(user: AbstractBaseUser) -> bool:
+    """Who may approve or reject a proposal (others' only: `_get_for_decision`): holders of
+    `approve_policyproposal` through a standing role from the policy or an identity provider
+    (`standing_role_permissions`). Not the superuser flag, not a direct or group permission
+    (the account admin hands those out, outside the rule), not a role granted by a request
+    (a grant never gives the right to review). Roles and their members are policy, changed
+    only through this rule, so the right to approve is itself two-person controlled."""
+    return APPROVE_PERMISSION in standing_role_permissions(user)
 
 
 @dataclass
@@ -115,10 +134,15 @@ def policy_proposal_create(
     prune: bool = False,
     source: str,
     summary: str = "",
+    origin: str = "",
 ) -> PolicyProposal:
     """Store a proposed change of checked `plan` for another person to approve; audited.
+    `origin` (CLI): who ran the command, as the operating system names them.
 
-    Unprocessable when it changes nothing; PolicyFileError when `prune` would break a rule."""
+    NotAllowed unless `may_propose_policy_changes`; Unprocessable when it changes nothing;
+    PolicyFileError when `prune` would break a rule."""
+    if not may_propose_policy_changes(proposer):
+        raise NotAllowed(f"proposing policy changes needs the {PROPOSE_PERMISSION} permission")
     if prune and (problems := prune_problems(plan)):
         raise PolicyFileError(problems)
     change = policy_change_preview(plan=plan, prune=prune)
@@ -128,6 +152,7 @@ def policy_proposal_create(
         documents=change.documents,
         prune=prune,
         source=source,
+        origin=origin[:200],
         summary=summary.strip()[:MAX_SUMMARY],
         diff=[c.as_dict() for c in change.changes],
         base_fingerprint=change.fingerprint,
@@ -138,7 +163,7 @@ def policy_proposal_create(
         target_type="policy_proposal",
         target_id=str(proposal.pk),
         actor=proposer,
-        data={"source": source, "prune": prune, "diff": change.lines()},
+        data={"source": source, "origin": origin, "prune": prune, "diff": change.lines()},
     )
     return proposal
 
@@ -146,6 +171,8 @@ def policy_proposal_create(
 def proposals_visible_to(user: AbstractBaseUser) -> QuerySet[PolicyProposal]:
     """Proposals `user` may see: their own; all for approvers and viewers."""
     rows = PolicyProposal.objects.select_related("proposed_by", "decided_by")
+    # Seeing is not deciding: any holder of the permission sees them (and is told, on
+    # deciding, that the right must come from a standing role).
     if user.has_perm(APPROVE_PERMISSION) or user.has_perm(VIEW_PERMISSION):
         return rows
     return rows.filter(Q(proposed_by=user.pk))
@@ -153,7 +180,8 @@ def proposals_visible_to(user: AbstractBaseUser) -> QuerySet[PolicyProposal]:
 
 def _get_for_decision(proposal_id: int, user: AbstractBaseUser) -> PolicyProposal:
     """Lock the proposal; the caller must see it (404), hold the approve permission (403),
-    not be its proposer (403, superusers included), and it must be pending (409)."""
+    not be its proposer (403, superusers included), and it must be pending and its proposer
+    still active (409: a deactivated proposer's proposals are withdrawn)."""
     proposal = (
         proposals_visible_to(user).select_for_update(of=("self",)).filter(pk=proposal_id).first()
     )
@@ -161,10 +189,15 @@ def _get_for_decision(proposal_id: int, user: AbstractBaseUser) -> PolicyProposa
         raise NotFound("no such policy proposal")
     if proposal.proposed_by_id == user.pk:
         raise SelfApprovalRefused("you proposed this change: another person must decide it")
-    if not user.has_perm(APPROVE_PERMISSION):
-        raise NotAllowed(f"deciding policy proposals needs the {APPROVE_PERMISSION} permission")
+    if not may_approve_policy_changes(user):
+        raise NotAllowed(
+            f"deciding policy proposals needs the {APPROVE_PERMISSION} permission from a "
+            "standing role"
+        )
     if proposal.state != PolicyProposal.State.PENDING:
         raise ProposalNotPending(f"the proposal is {proposal.state.lower()}, not pending")
+    if not proposal.proposed_by.is_active:
+        raise ProposalNotPending("the proposer's account is deactivated: the proposal lapsed")
     return proposal
 
 
@@ -282,6 +315,38 @@ def policy_proposal_withdraw(*, proposal_id: int, user: AbstractBaseUser) -> Pol
         actor=user,
     )
     return proposal
+
+
+def policy_proposals_withdraw_for(
+    *, user_id: object, actor, reason: str, audit: list[AuditEntry] | None = None
+) -> list[int]:
+    """Withdraw every pending proposal of `user_id` (deprovisioning: a departed person's
+    change is never applied after they leave); audited with `reason`. Runs in the caller's
+    transaction; with `audit`, the events are appended there for the caller to record
+    last (`deprovision_locked`). Returns the ids withdrawn."""
+    rows = list(
+        PolicyProposal.objects.select_for_update(of=("self",))
+        .filter(proposed_by_id=user_id, state=PolicyProposal.State.PENDING)
+        .order_by("pk")
+    )
+    now = timezone.now()
+    for proposal in rows:
+        proposal.state = PolicyProposal.State.WITHDRAWN
+        proposal.decided_at = now
+        proposal.decision_reason = reason
+        proposal.save(update_fields=["state", "decided_at", "decision_reason"])
+        entry = AuditEntry(
+            "policy_proposal.withdrawn",
+            "policy_proposal",
+            str(proposal.pk),
+            actor,
+            {"reason": reason, "deprovisioned": True},
+        )
+        if audit is None:
+            audit_record_many([entry])
+        else:
+            audit.append(entry)
+    return [p.pk for p in rows]
 
 
 def proposal_lines(proposal: PolicyProposal) -> list[str]:

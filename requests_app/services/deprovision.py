@@ -4,8 +4,9 @@ Called when an identity provider deactivates or deletes a user through SCIM, and
 administrator marks an account inactive. In one transaction: the account is deactivated
 (access checks, sessions and API tokens refuse an inactive user on the very next call), every
 access that has not ended is revoked (grants closed, requester told, audited), every pending
-request is withdrawn, the personal API token is deleted and every session token (`accessctl
-login --sso`) revoked, and, if ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS
+request and every pending policy proposal of theirs is withdrawn, the personal API token is
+deleted and every session token (`accessctl login --sso`) revoked, and, if
+ACCESSPORTAL_DEPROVISION_VOIDS_REVIEWS
 is on (the default), the person's reviews on requests still pending stop counting toward
 their thresholds. The events are appended last, as by every service.
 """
@@ -25,6 +26,7 @@ from accessportal.kernel.audit import AuditEntry, actor_label, audit_record_many
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import NotFound
 from accessportal.kernel.locking import retry_on_conflict
+from policies_app.services.proposals import policy_proposals_withdraw_for
 from requests_app.models import AccessRequest, Review
 from requests_app.services.grants import revoke_locked
 from requests_app.services.resolution import resolve_locked
@@ -43,6 +45,7 @@ class Deprovisioned:
     token_deleted: bool = False
     session_tokens_revoked: int = 0
     deactivated: bool = False
+    proposals_withdrawn: list[int] = field(default_factory=list)  # pending policy proposals
 
 
 def _locked_requests(user_id: int, now) -> tuple[list[AccessRequest], list[AccessRequest]]:
@@ -106,6 +109,10 @@ def deprovision_locked(
     CliLogin.objects.filter(
         user=user, state__in=[CliLoginState.PENDING, CliLoginState.APPROVED]
     ).update(state=CliLoginState.DENIED)
+    # A pending policy change of theirs is withdrawn too: never applied after they leave.
+    done.proposals_withdrawn = policy_proposals_withdraw_for(
+        user_id=user.pk, actor=actor, reason=reason, audit=audit
+    )
     if user.is_active:
         user.is_active = False
         user.save(update_fields=["is_active"])
@@ -119,6 +126,7 @@ def deprovision_locked(
         or done.withdrawn
         or done.voided_reviews
         or done.session_tokens_revoked
+        or done.proposals_withdrawn
     ):
         data = {
             "user": user.get_username(),
@@ -126,6 +134,7 @@ def deprovision_locked(
             "reason": reason,
             "revoked": done.revoked,
             "withdrawn": done.withdrawn,
+            "proposals_withdrawn": done.proposals_withdrawn,
             "voided_reviews": done.voided_reviews,
             "token_deleted": done.token_deleted,
             "session_tokens_revoked": done.session_tokens_revoked,

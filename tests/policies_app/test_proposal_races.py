@@ -15,6 +15,19 @@ from tests.policies_app.test_proposals import APPROVERS, OPS_3D
 
 pytestmark = pytest.mark.postgres
 
+# alice proposes (policies_app.add_policyproposal, the one rule for proposing).
+ALICE_PROPOSES = """
+kind: role
+name: policy-author
+spec:
+  allow:
+    permissions: [policies_app.add_policyproposal]
+---
+kind: user
+name: alice
+roles: [engineer, policy-author]
+"""
+
 
 def propose(text: str, proposer):
     plan = plan_from_texts([("t.yaml", text)])
@@ -23,7 +36,7 @@ def propose(text: str, proposer):
 
 @pytest.fixture
 def people(transactional_db, apply_yaml, base_policy, user):
-    apply_yaml(APPROVERS + "---\n" + OPS_3D)
+    apply_yaml(APPROVERS + "---\n" + OPS_3D + "---\n" + ALICE_PROPOSES)
     return user("dana"), user("erik"), user("alice")
 
 

@@ -38,7 +38,7 @@ kind: role
 name: policy-approver
 spec:
   allow:
-    permissions: [policies_app.approve_policyproposal]
+    permissions: [policies_app.approve_policyproposal, policies_app.add_policyproposal]
 ---
 kind: user
 name: dana

@@ -16,7 +16,7 @@ kind: role
 name: policy-approver
 spec:
   allow:
-    permissions: [policies_app.approve_policyproposal]
+    permissions: [policies_app.approve_policyproposal, policies_app.add_policyproposal]
 ---
 kind: user
 name: dana
@@ -149,3 +149,63 @@ def test_with_the_rule_off_admin_saves_directly(settings, root_client, base_poli
     role.refresh_from_db()
     assert role.spec["allow"]["request"]["max_duration"] == 2 * 86400
     assert not PolicyProposal.objects.exists()
+
+
+def test_the_review_page_shows_what_a_new_role_grants(rule_on, login, user):
+    # Review H1: a created role is every one of its fields, not one "created" line.
+    from policies_app.loader import plan_from_texts
+    from policies_app.services.proposals import policy_proposal_create
+
+    text = (
+        "kind: role\nname: god\nspec:\n  allow:\n"
+        "    permissions: [policies_app.approve_policyproposal]\n"
+        '    request: {roles: ["*"]}\n---\nkind: user\nname: mallory\nroles: [god]\n'
+    )
+    proposal = policy_proposal_create(
+        plan=plan_from_texts([("t.yaml", text)]), proposer=user("dana"), source="api"
+    )
+    page = login("dana").get(review_url(proposal)).content.decode()
+    assert "role god: created" in page
+    assert "role god: spec.allow.permissions: + policies_app.approve_policyproposal" in page
+    assert "user mallory: roles: + god" in page
+
+
+def test_a_malformed_proposal_id_is_404_not_500(rule_on, root_client):
+    # Review M3.
+    url = reverse("admin:policies_app_policyproposal_changelist") + "abc/change/"
+    assert root_client.get(url).status_code == 404
+
+
+def test_a_superuser_is_not_offered_the_decision_without_the_standing_role(
+    rule_on, root_client, user
+):
+    # Review M1: the superuser flag is not the approve right.
+    from policies_app.loader import plan_from_texts
+    from policies_app.services.proposals import policy_proposal_create
+
+    role = Role.objects.get(name="engineer")
+    proposal = policy_proposal_create(
+        plan=plan_from_texts([("t.yaml", "kind: role\nname: engineer\ndescription: x\n")]),
+        proposer=user("dana"),
+        source="api",
+    )
+    page = root_client.get(review_url(proposal))
+    assert page.context["may_decide"] is False
+    assert "from a standing role" in page.content.decode()
+    root_client.post(decide_url(proposal), {"action": "approve"})
+    proposal.refresh_from_db()
+    assert proposal.state == "PENDING"
+    assert Role.objects.get(name="engineer").spec == role.spec
+
+
+def test_a_cli_proposal_says_its_proposer_is_unverified(rule_on, root_client, tmp_path):
+    # Review L1.
+    from django.core.management import call_command
+
+    path = tmp_path / "p.yaml"
+    path.write_text("kind: role\nname: engineer\ndescription: from the shell\n")
+    call_command("apply_policies", str(path), "--propose", "--as", "dana")
+    proposal = PolicyProposal.objects.get()
+    page = root_client.get(review_url(proposal)).content.decode()
+    assert "Proposer named on the command line, unverified" in page
+    assert proposal.origin in page

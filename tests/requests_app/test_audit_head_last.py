@@ -163,9 +163,18 @@ def test_the_stock_admin_deletes_accounts_and_groups_before_the_append(base_poli
     assert not users.exists() and not groups.exists()
 
 
-def test_approving_a_policy_proposal_applies_and_decides_before_the_append(requester, user):
+def test_approving_a_policy_proposal_applies_and_decides_before_the_append(
+    requester, user, apply_yaml
+):
     from policies_app.services.proposals import policy_proposal_approve, policy_proposal_create
 
+    # bob proposes, carol approves: both rights from standing roles (README, two-person rule).
+    apply_yaml(
+        "kind: role\nname: policy-people\nspec:\n  allow:\n    permissions:\n"
+        "      [policies_app.add_policyproposal, policies_app.approve_policyproposal]\n"
+        "---\nkind: user\nname: bob\nroles: [reviewer, policy-people]\n"
+        "---\nkind: user\nname: carol\nroles: [reviewer, policy-people]\n"
+    )
     plan = plan_from_texts([("t.yaml", "kind: role\nname: proposed\n")])
     proposal = policy_proposal_create(plan=plan, proposer=user("bob"), source="api")
     assert (
@@ -178,10 +187,7 @@ def test_approving_a_policy_proposal_applies_and_decides_before_the_append(reque
         )
         == []
     )
-    superuser = user("carol")
-    superuser.is_superuser = True
-    superuser.save()
+    carol = user("carol")
     assert (
-        _after_head(lambda: policy_proposal_approve(proposal_id=proposal.pk, approver=superuser))
-        == []
+        _after_head(lambda: policy_proposal_approve(proposal_id=proposal.pk, approver=carol)) == []
     )

@@ -1,5 +1,8 @@
 """`manage.py apply_policies FILE... [--dry-run] [--prune] [--propose --as USER]`"""
 
+import getpass
+import os
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -96,13 +99,29 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"--as {username}: no active user of that name")
         try:
-            proposal = policy_proposal_create(plan=plan, proposer=user, prune=prune, source="cli")
+            proposal = policy_proposal_create(
+                plan=plan, proposer=user, prune=prune, source="cli", origin=_os_identity()
+            )
         except PolicyFileError as err:
             for problem in err.problems:
                 self.stderr.write(problem)
             raise CommandError("nothing was proposed") from None
         except DomainError as err:
             raise CommandError(err.message) from None
-        self.stdout.write(f"proposal {proposal.pk} (pending approval by another person)")
+        self.stdout.write(
+            f"proposal {proposal.pk} (pending approval by another person; proposer {username} "
+            f"named on the command line, run by {proposal.origin})"
+        )
         for line in proposal_lines(proposal):
             self.stdout.write(line)
+
+
+def _os_identity() -> str:
+    """Who ran the command, as the operating system says: `--as` is not verified (manage.py
+    has no sign-in), so the record keeps the shell user (and who used sudo) beside it."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, no login variables
+        who = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    sudo = os.environ.get("SUDO_USER", "")
+    return f"os user {who}" + (f", sudo by {sudo}" if sudo and sudo != who else "")

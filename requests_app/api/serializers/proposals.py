@@ -29,6 +29,11 @@ class PolicyProposalSerializer(OutputSerializer):
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     diff = FieldChangeSerializer(many=True)
     documents = serializers.ListField(child=serializers.DictField(), help_text="What it applies.")
+    origin = serializers.CharField(
+        read_only=True,
+        help_text="source cli only: who ran the command, as the operating system says; the "
+        "proposer a command line names is unverified.",
+    )
 
     class Meta:
         model = PolicyProposal
@@ -36,6 +41,7 @@ class PolicyProposalSerializer(OutputSerializer):
             "id",
             "state",
             "source",
+            "origin",
             "summary",
             "prune",
             "proposed_by",

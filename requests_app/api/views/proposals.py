@@ -1,8 +1,9 @@
 """Policy proposals for GitOps pipelines (README "Two-person rule for policy changes"):
 `POST policy-proposals/` (YAML or documents → 201 with id and diff, for holders of
 `policies_app.add_policyproposal`), `GET` list and detail (one's own; every one for
-approvers), `POST {id}/approve/` and `{id}/reject/` (another person holding
-`policies_app.approve_policyproposal`), `POST {id}/withdraw/` (the proposer)."""
+approvers), `POST {id}/approve/` and `{id}/reject/` (another person with
+`policies_app.approve_policyproposal` from a standing role), `POST {id}/withdraw/` (the
+proposer)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from rest_framework.response import Response
 from accessportal.kernel.errors import NotAllowed, ValidationFailed
 from policies_app.loader import PolicyFileError, plan_from_texts
 from policies_app.services.proposals import (
+    PROPOSE_PERMISSION as PROPOSE,
+)
+from policies_app.services.proposals import (
+    may_propose_policy_changes,
     policy_proposal_approve,
     policy_proposal_create,
     policy_proposal_reject,
@@ -31,7 +36,6 @@ from requests_app.api.serializers.proposals import (
     ProposalDecisionSerializer,
 )
 
-PROPOSE = "policies_app.add_policyproposal"
 TAGS = ["policy proposals"]
 
 
@@ -119,7 +123,7 @@ class PolicyProposalViewSet(
         return serializer.validated_data
 
     def create(self, request: Request) -> Response:
-        if not request.user.has_perm(PROPOSE):
+        if not may_propose_policy_changes(request.user):  # before reading the body
             raise NotAllowed(f"proposing policy changes needs the {PROPOSE} permission")
         data = self._input(PolicyProposalCreateSerializer, request)
         field = "yaml" if "yaml" in data else "documents"

@@ -4,8 +4,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+
+from policies_app.loader import plan_from_files
+from policies_app.services.apply import policies_apply
 
 DEMO_PASSWORD = "demo-password"
 DEMO_USERS = ["alice", "bob", "carol", "dave", "erin"]
@@ -17,7 +19,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not settings.DEBUG:
             raise CommandError("demo_setup only runs with DEBUG on: it sets known passwords")
-        call_command("apply_policies", str(Path(settings.BASE_DIR) / "examples" / "demo.yaml"))
+        # The service, not the `apply_policies` surface: the demo loads under the two-person
+        # rule too (POLICY_CHANGES_REQUIRE_APPROVAL guards surfaces, README).
+        plan = plan_from_files([str(Path(settings.BASE_DIR) / "examples" / "demo.yaml")])
+        for line in policies_apply(plan=plan).lines():
+            self.stdout.write(line)
         User = get_user_model()
         for name in DEMO_USERS:
             user = User.objects.get(username=name)

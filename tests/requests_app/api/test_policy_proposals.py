@@ -63,13 +63,20 @@ MATRIX = [
         row(201, anonymous=401, alice=403, erik=403),
     ),
     ("detail", "get", "policy-proposals/{id}/", None, row(200, **UNSEEN)),
-    ("approve", "post", "policy-proposals/{id}/approve/", {}, row(200, **UNSEEN, dana=403)),
+    # root: a superuser without the approve permission from a standing role (M1).
+    (
+        "approve",
+        "post",
+        "policy-proposals/{id}/approve/",
+        {},
+        row(200, **UNSEEN, dana=403, root=403),
+    ),
     (
         "reject",
         "post",
         "policy-proposals/{id}/reject/",
         {"reason": "no"},
-        row(200, **UNSEEN, dana=403),
+        row(200, **UNSEEN, dana=403, root=403),
     ),
     ("withdraw", "post", "policy-proposals/{id}/withdraw/", {}, row(403, **UNSEEN, dana=200)),
 ]
