@@ -191,3 +191,51 @@ def event_hash(event: Mapping[str, Any]) -> str:
     if version == V2:
         return v2_hash(event)
     raise ValueError(f"unknown audit event format v{version}")
+
+
+# -- purges and what covers them --------------------------------------------------------
+
+PURGE_ACTION = "retention.purged"
+
+
+def has_purged(data: Any) -> bool:
+    """Whether an event's data holds a purged marker."""
+    return isinstance(data, dict) and any(is_purged(v) for v in data.values())
+
+
+def _when(text: Any):
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+
+
+class PurgeCoverage:
+    """The one rule that tells a retention purge from another redaction: every event holding
+    a purged marker must be followed, later in the chain, by a `retention.purged` event
+    whose `cutoff` is after the event was created (the purge only reaches what was finished
+    before its cutoff). Feed events in sequence order with `see`; `uncovered()` lists the
+    seqs no purge event covers. Used by `verify_audit` and the evidence verifier."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[int, Any]] = []
+
+    def see(self, event: Mapping[str, Any]) -> None:
+        data = event.get("data")
+        if event.get("action") == PURGE_ACTION and isinstance(data, dict):
+            cutoff = _when(data.get("cutoff"))
+            if cutoff is not None and self._pending:
+                self._pending = [
+                    (seq, created)
+                    for seq, created in self._pending
+                    if created is None or not created < cutoff
+                ]
+        if has_purged(data):
+            created = event.get("created")
+            created = created if not isinstance(created, str) else _when(created)
+            self._pending.append((int(event.get("seq") or 0), created))
+
+    def uncovered(self) -> list[int]:
+        return [seq for seq, _ in self._pending]
