@@ -348,7 +348,7 @@ def test_the_trigger_lets_only_the_purge_through(story):
     # Without the purge setting: refused, as every UPDATE.
     _refused(f"UPDATE {TABLE} SET data = %s::jsonb {where}", [marker])
     with transaction.atomic():
-        _sql("SELECT set_config('accessportal.audit_purge', 'on', true)")
+        _open_purge()
         # With it, but anything else changes: refused.
         _refused(f"UPDATE {TABLE} SET actor_name = 'x', data = %s::jsonb {where}", [marker])
         _refused(f'UPDATE {TABLE} SET data = data || \'{{"reason": "edited"}}\'::jsonb {where}')
@@ -357,7 +357,10 @@ def test_the_trigger_lets_only_the_purge_through(story):
         # A value becoming its marker: let through.
         _sql(f"UPDATE {TABLE} SET data = %s::jsonb {where}", [marker])
     assert AuditEvent.objects.get(pk=event.pk).data["reason"] == chain.purged("INC-7: fix")
-    assert audit_verify().ok
+    # Through the opening but not by the retention purge (no `retention.purged` after it):
+    # the chain's hashes hold, and verify_audit says it was redacted outside the purge.
+    report = audit_verify()
+    assert not report.ok and "no later retention purge covers" in report.problem
 
 
 def test_the_command_counts_with_dry_run_and_the_beat_task_purges_when_set(
@@ -382,3 +385,269 @@ def test_an_unknown_format_is_a_400_and_exports_nothing(story, auditor, ed25519_
     answer = client.get(f"/api/v1/requests/{story.id}/evidence/?format=pdf")
     assert answer.status_code == 400 and answer.json()["field"] == "format"
     assert not AuditEvent.objects.filter(action="evidence.exported").exists()
+
+
+# -- review fixes (findings-fix-evidence.md) --------------------------------------------
+
+
+def _resign_with_own_key(bundle):
+    """A made-up history: the reason changed, the anchor re-signed with a key of the
+    forger's, whose public key is put in the bundle (review H1)."""
+    from joserfc import jws
+
+    bundle["request"]["reason"] = "FORGED"
+    bundle["events"][0]["data"]["reason"] = "FORGED"
+    prev = bundle["events"][0]["prev_hash"]
+    full = {e["seq"]: e for e in bundle["events"]}
+    for link in bundle["chain"]["links"]:
+        if "event" in link:
+            full[link["seq"]] = {"v": link["v"], **link["event"], "seq": link["seq"]}
+    opaque = {x["seq"]: x for x in bundle["chain"]["links"] if "event" not in x}
+    for seq in range(bundle["events"][0]["seq"], bundle["anchor"]["seq"] + 1):
+        if seq in full:
+            full[seq]["prev_hash"] = prev
+            full[seq]["hash"] = prev = chain.event_hash(full[seq])
+        else:
+            x = opaque[seq]
+            prev = chain.link(prev, chain.body_commitment(
+                seq=seq, target_type=x["target_type"], target_id=x["target_id"], fields=x["fields"]
+            ))  # fmt: skip
+    key = OKPKey.generate_key("Ed25519")
+    payload = {"seq": bundle["anchor"]["seq"], "hash": prev, "time": bundle["anchor"]["time"]}
+    bundle["anchor"].update(
+        hash=prev,
+        jws=jws.serialize_compact(
+            {"alg": "Ed25519"}, json.dumps(payload, sort_keys=True), key, algorithms=["Ed25519"]
+        ),
+        public_key=key.as_pem(private=False).decode(),
+        key_id=key.thumbprint(),
+    )
+    return key.thumbprint()
+
+
+def test_a_bundle_is_never_verified_with_the_key_it_carries(
+    story, auditor, ed25519_anchors, tmp_path
+):
+    bundle = _export(story.id, auditor)
+    code, said = _verify(tmp_path, bundle)  # genuine, but no trusted key given
+    assert code == 1 and not said.startswith("verified")
+    assert bundle["anchor"]["key_id"] in said and "--public-key" in said
+    forged = json.loads(json.dumps(bundle))
+    forger = _resign_with_own_key(forged)
+    code, said = _verify(tmp_path, forged)
+    assert code == 1 and "NOT verified" in said and forger in said
+    code, said = _verify(tmp_path, forged, "--public-key", str(ed25519_anchors))
+    assert code == 1 and "signature is not valid" in said
+
+
+def _resolution(bundle):
+    return next(e for e in bundle["events"] if e["action"] == "request.approved")
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda b: b["request"].update(user="mallory"), "requester differs"),
+        (lambda b: b["request"].update(user_id=b["request"]["user_id"] + 100), "requester"),
+        (lambda b: b["request"].update(resolved_by_id=b["request"]["user_id"]), "resolver"),
+        (lambda b: b["request"].update(resolve_reason="rubber stamp"), "resolve reason"),
+        (lambda b: b["request"].update(revoked_by_id=None), "revoker"),
+        (lambda b: b["request"].update(access_expires="2099-01-01T00:00:00Z"), "access end"),
+        (lambda b: b["request"].update(access_starts="2000-01-01T00:00:00Z"), "access start"),
+        (lambda b: b["grants"][0].update(expires="2099-01-01T00:00:00Z"), "end differs"),
+        (lambda b: b["grants"][0].update(starts="2000-01-01T00:00:00Z"), "start differs"),
+        (lambda b: b["reviews"][0].update(thresholds=[7]), "reviews differ"),
+    ],
+    ids=["user", "user-id", "resolver", "resolve-reason", "revoker", "access-end",
+         "access-start", "grant-end", "grant-start", "thresholds"],
+)  # fmt: skip
+def test_every_row_field_the_bundle_reports_is_checked_against_the_events(
+    story, auditor, ed25519_anchors, tmp_path, change, problem
+):
+    bundle = _export(story.id, auditor)
+    code, said = _verify(tmp_path, _tampered(bundle, change), "--public-key", str(ed25519_anchors))
+    assert code == 1, said
+    assert "NOT verified" in said and problem in said
+
+
+@pytest.fixture
+def pair(requester, reviewer):
+    """alice's request for two roles, approved by bob: two grants, both live from approval
+    (no grant event of their own)."""
+    mine = access_request_create(requester=requester, roles=["db-admin", "dev-admin"],
+                                 reason="INC-9")  # fmt: skip
+    review_submit(request_id=mine.id, reviewer=reviewer, state="APPROVED", reason="ok")
+    return AccessRequest.objects.get(pk=mine.id)
+
+
+def test_the_approval_event_lists_its_grants_and_a_dropped_grant_is_refused(
+    pair, auditor, ed25519_anchors, tmp_path
+):
+    bundle = _export(pair.id, auditor)
+    listed = _resolution(bundle)["data"]["grants"]
+    assert sorted((g["id"], g["role"]) for g in listed) == sorted(
+        (g["id"], g["role"]) for g in bundle["grants"]
+    )
+    assert listed[0]["expires"] == bundle["request"]["access_expires"]
+    key = ("--public-key", str(ed25519_anchors))
+    assert _verify(tmp_path, bundle, *key)[0] == 0
+
+    def drop(b):
+        b["grants"] = [g for g in b["grants"] if g["role"] != "dev-admin"]
+        b["request"]["roles"] = b["request"]["roles"]  # the request still asks for both
+
+    code, said = _verify(tmp_path, _tampered(bundle, drop), *key)
+    assert code == 1 and "not one per requested item" in said
+
+    def swap(b):  # one grant's id replaced by another (say, someone else's) grant's
+        b["grants"][0]["id"] = 999999
+
+    code, said = _verify(tmp_path, _tampered(bundle, swap), *key)
+    assert code == 1 and "approval event lists" in said
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda b: b.update(request=[1, 2]), "request is not an object"),
+        (lambda b: b.update(grants=["11"]), "grants is not a list of objects"),
+        (lambda b: b["events"][0].update(data=["x"]), "data is not an object"),
+        (lambda b: b["chain"].update(links="nope"), "chain links"),
+        (lambda b: b["reviews"][0].update(state=["x"]), "the bundle is malformed"),
+    ],
+    ids=["request-list", "grant-string", "data-list", "links-string", "review-state-list"],
+)  # fmt: skip
+def test_a_malformed_bundle_exits_1_with_a_message(
+    story, auditor, ed25519_anchors, tmp_path, change, problem
+):
+    bundle = _export(story.id, auditor)
+    code, said = _verify(tmp_path, _tampered(bundle, change), "--public-key", str(ed25519_anchors))
+    assert code == 1 and "Traceback" not in said
+    assert "NOT verified" in said and problem in said
+
+
+def test_a_typed_reason_cannot_pass_for_a_purged_one(requester):
+    from accessportal.kernel.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed, match="marks purged text"):
+        access_request_create(
+            requester=requester, roles=["db-admin"], reason=chain.PURGED_TEXT + "a" * 64
+        )
+
+
+def test_the_web_never_signs_it_asks_the_worker_and_says_when_to_retry(
+    story, auditor, ed25519_anchors, client, django_capture_on_commit_callbacks
+):
+    client.force_login(auditor)
+    url = f"/api/v1/requests/{story.id}/evidence/"
+    with django_capture_on_commit_callbacks() as queued:
+        answer = client.get(url)
+    assert answer.status_code == 503 and answer.json()["code"] == "not_yet_anchored"
+    assert int(answer["Retry-After"]) > 0
+    assert len(queued) == 1  # dispatch_audit_anchor, for the worker
+    assert not (ed25519_anchors.parent / "anchors.jsonl").exists()  # nothing signed here
+    assert not AuditEvent.objects.filter(action="evidence.exported").exists()
+    dispatch_audit_anchor()  # the worker runs it
+    assert client.get(url).status_code == 200
+
+
+def test_a_bundle_over_the_link_cap_is_refused_with_a_clear_error(
+    story, auditor, ed25519_anchors, client, settings, tmp_path
+):
+    settings.EVIDENCE_MAX_LINKS = 1
+    dispatch_audit_anchor()
+    client.force_login(auditor)
+    answer = client.get(f"/api/v1/requests/{story.id}/evidence/")
+    assert answer.status_code == 422 and answer.json()["code"] == "evidence_too_large"
+    assert "EVIDENCE_MAX_LINKS" in answer.json()["detail"]
+    out = tmp_path / "out.json"
+    call_command("evidence_bundle", str(story.id), "-o", str(out), "--max-links", "0")
+    assert json.loads(out.read_text())["chain"]["links"]
+
+
+def test_provisioning_rows_are_per_grant_and_carry_no_error_text(story, auditor, ed25519_anchors):
+    bundle = _export(story.id, auditor)
+    for row in bundle["provisioning"]:
+        assert set(row) == {"grant", "target", "provisioner", "state", "updated"}
+        assert row["grant"] in {g["id"] for g in bundle["grants"]}
+
+
+def _purge_outside_retention(event):
+    """Redact a reason with a correct-hash marker, as the retention purge would, but with
+    no retention purge (the opening used directly, or the trigger off)."""
+    marker = {**event.data, "reason": chain.purged(event.data["reason"])}
+    AuditEvent.objects.filter(pk=event.pk).update(data=marker)
+
+
+def test_a_redaction_outside_the_retention_purge_is_reported(
+    story, auditor, ed25519_anchors, tmp_path, audit_tampering
+):
+    event = AuditEvent.objects.get(target_id=str(story.id), action="request.created")
+    _purge_outside_retention(event)
+    report = audit_verify()
+    assert not report.ok and "no later retention purge covers" in report.problem
+    assert f"#{event.seq}" in report.problem
+    bundle = _export(story.id, auditor)
+    code, said = _verify(tmp_path, bundle, "--public-key", str(ed25519_anchors))
+    assert code == 1 and "no later retention purge covers" in said
+
+
+def test_a_bundle_hiding_the_purge_event_is_refused(story, auditor, ed25519_anchors, tmp_path):
+    with time_machine.travel(timezone.now() + timedelta(days=40)):
+        retention_purge(days=30)
+    bundle = _export(story.id, auditor)
+    key = ("--public-key", str(ed25519_anchors))
+    assert _verify(tmp_path, bundle, *key)[0] == 0
+
+    def hide(b):
+        for i, link in enumerate(b["chain"]["links"]):
+            if "event" in link and link["event"]["action"] == "retention.purged":
+                e = link["event"]
+                b["chain"]["links"][i] = {"seq": link["seq"], "v": 2, "target_type": e[
+                    "target_type"], "target_id": e["target_id"],
+                    "fields": chain.fields_commitment(e)}  # fmt: skip
+
+    code, said = _verify(tmp_path, _tampered(bundle, hide), *key)
+    assert code == 1 and "no later retention purge covers" in said
+
+
+def _open_purge():
+    _sql("SELECT set_config('accessportal.audit_purge', txid_current()::text, true)")
+
+
+@pytest.mark.postgres
+def test_the_trigger_opening_forges_nothing(story, requester):
+    """Review H4: the opening takes only what the retention purge writes: a reason string
+    of a finished request's v2 event becoming the marker of ITS hash, computed by the
+    trigger; and only in the transaction that opened it."""
+    event = AuditEvent.objects.get(target_id=str(story.id), action="request.created")
+    where = f"WHERE seq = {event.seq}"
+
+    def with_(key, value):
+        return json.dumps({**event.data, key: value})
+
+    good = with_("reason", chain.purged(event.data["reason"]))
+    with transaction.atomic():
+        _open_purge()
+        _refused(f"UPDATE {TABLE} SET data = %s::jsonb {where}",
+                 [with_("reason", {"$purged": "0" * 64})])  # fmt: skip  wrong hash
+        _refused(f"UPDATE {TABLE} SET data = %s::jsonb {where}",
+                 [with_("roles", {"$purged": chain.commitment(event.data["roles"])})])  # fmt: skip
+        _refused(f"UPDATE {TABLE} SET data = %s::jsonb {where}", [with_("reason", "other")])
+    # A session-level setting (or ALTER ROLE ... SET) opens nothing.
+    _sql("SET accessportal.audit_purge = 'on'")
+    try:
+        _refused(f"UPDATE {TABLE} SET data = %s::jsonb {where}", [good])
+    finally:
+        _sql("RESET accessportal.audit_purge")
+    # A pending request's reason: refused even with a correct marker.
+    pending = access_request_create(requester=requester, roles=["dev-admin"], reason="live")
+    created = AuditEvent.objects.get(target_id=str(pending.id), action="request.created")
+    with transaction.atomic():
+        _open_purge()
+        _refused(
+            f"UPDATE {TABLE} SET data = %s::jsonb WHERE seq = {created.seq}",
+            [json.dumps({**created.data, "reason": chain.purged("live")})],
+        )
+        _sql(f"UPDATE {TABLE} SET data = %s::jsonb {where}", [good])  # the purge's own write
+    assert AuditEvent.objects.get(pk=event.pk).data["reason"] == chain.purged("INC-7: fix")
