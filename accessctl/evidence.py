@@ -194,6 +194,7 @@ def _check_chain(bundle: dict, events: list[dict], ours: set[tuple[str, str]]) -
         raise BundleInvalid(f"the anchor (#{anchored}) does not cover the last event (#{last})")
     full = {e["seq"]: e for e in events}
     opaque: dict[int, dict] = {}
+    hidden = {chain.target_commitment(kind, ident): (kind, ident) for kind, ident in ours}
     for item in proof.get("links") or []:
         seq = item.get("seq") if isinstance(item, dict) else None
         if not isinstance(seq, int) or seq in full or seq in opaque:
@@ -222,18 +223,19 @@ def _check_chain(bundle: dict, events: list[dict], ours: set[tuple[str, str]]) -
             item = opaque[seq]
             if item.get("v") != chain.V2:
                 raise BundleInvalid(f"the chain proof's link #{seq} has no v2 body commitment")
-            target = (item.get("target_type"), item.get("target_id"))
-            if target in ours:
+            target = str(item.get("target") or "")
+            if target in hidden:
+                kind, ident = hidden[target]
                 raise BundleInvalid(
-                    f"event #{seq} of this request ({target[0]} {target[1]}) is withheld: "
+                    f"event #{seq} of this request ({kind} {ident}) is withheld: "
                     "the proof shows only its commitment"
                 )
             fields = str(item.get("fields") or "")
-            if not chain.HEX64.fullmatch(fields):
-                raise BundleInvalid(f"the chain proof's link #{seq} has no fields commitment")
-            body = chain.body_commitment(
-                seq=seq, target_type=str(target[0]), target_id=str(target[1]), fields=fields
-            )
+            if not (chain.HEX64.fullmatch(fields) and chain.HEX64.fullmatch(target)):
+                raise BundleInvalid(
+                    f"the chain proof's link #{seq} has no target or fields commitment"
+                )
+            body = chain.body_commitment(seq=seq, target=target, fields=fields)
             prev = chain.link(prev, body)
         else:
             raise BundleInvalid(f"event #{seq} is missing from the chain proof (removed)")

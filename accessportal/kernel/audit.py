@@ -62,8 +62,7 @@ def event_body_commitment(event: AuditEvent) -> str:
     """A v2 event's link into the chain without its content (evidence bundles)."""
     return chain.body_commitment(
         seq=event.seq,
-        target_type=event.target_type,
-        target_id=event.target_id,
+        target=chain.target_commitment(event.target_type, event.target_id),
         fields=chain.fields_commitment(_fields(event)),
     )
 

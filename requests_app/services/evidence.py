@@ -2,11 +2,12 @@
 
 A bundle is JSON: the request, the policy it was judged by (its snapshot; the role
 documents as they are now, labelled so), its reviews, grants (with first and last use) and
-the requester's provisioning, its notifications' deliveries, its audit events whole, a chain
+their provisioning targets, its notifications' deliveries, its audit events whole, a chain
 proof from its first event to a signed anchor at or after its last (other events appear as
-`{seq, target, fields commitment}`: linked, not read; v1 events before the format cut-over
-appear whole, their hash needs it), and the anchor with its key id. Purged values appear as
-`{"$purged": "<sha256>"}`. Exporting one is audited (`evidence.exported`).
+`{seq, target commitment, fields commitment}`: linked, not read, nor whom they were about;
+v1 events before the format cut-over and retention purge events appear whole), and the
+anchor with its key id. Purged values appear as `{"$purged": "<sha256>"}`. Exporting one is
+audited (`evidence.exported`).
 """
 
 from __future__ import annotations
@@ -261,8 +262,9 @@ def _build(request: AccessRequest, max_links: int) -> dict:
             links.append({"seq": event.seq, "v": event.version, "event": event_fields(event)})
         else:
             fields = chain.fields_commitment(event_fields(event))
-            links.append({"seq": event.seq, "v": event.version, "target_type": event.target_type,
-                          "target_id": event.target_id, "fields": fields})  # fmt: skip
+            target = chain.target_commitment(event.target_type, event.target_id)
+            links.append({"seq": event.seq, "v": event.version, "target": target,
+                          "fields": fields})  # fmt: skip
     reviews = request.reviews.select_related("reviewer").order_by("created", "id")
     provisioning = grants_provisioning(grants, now=timezone.now())
     bundle = {

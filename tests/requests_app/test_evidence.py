@@ -94,6 +94,9 @@ def test_a_bundle_verifies_offline_and_holds_no_one_elses_content(
     assert bundle["anchor"]["key_id"] in said
     assert SECRET not in json.dumps(bundle)  # dave's events are linked, not shown
     assert bundle["chain"]["links"], "dave's events sit between alice's"
+    # Nor whom they were about: a link commits to its target, never names it.
+    assert not any("target_id" in link or "dave" in json.dumps(link)
+                   for link in bundle["chain"]["links"])  # fmt: skip
     assert [g["first_used"] for g in bundle["grants"]] == [None]
     assert bundle["request"]["state"] == "REVOKED"
     exported = AuditEvent.objects.filter(action="evidence.exported").get()
@@ -112,8 +115,8 @@ def _withhold_first_review(bundle):
     event = next(e for e in bundle["events"] if e["action"] == "review.submitted")
     bundle["events"].remove(event)
     bundle["chain"]["links"].append(
-        {"seq": event["seq"], "v": 2, "target_type": event["target_type"],
-         "target_id": event["target_id"], "fields": chain.fields_commitment(event)}
+        {"seq": event["seq"], "v": 2, "fields": chain.fields_commitment(event),
+         "target": chain.target_commitment(event["target_type"], event["target_id"])}
     )  # fmt: skip
     bundle["reviews"] = []
 
@@ -363,9 +366,7 @@ def test_the_trigger_lets_only_the_purge_through(story):
     assert not report.ok and "no later retention purge covers" in report.problem
 
 
-def test_the_command_counts_with_dry_run_and_the_beat_task_purges_when_set(
-    story, settings, capsys
-):
+def test_the_command_counts_with_dry_run_and_the_beat_task_purges_when_set(story, settings, capsys):
     later = timezone.now() + timedelta(days=40)
     with time_machine.travel(later):
         call_command("retention_purge", "--days", "30", "--dry-run")
@@ -410,7 +411,7 @@ def _resign_with_own_key(bundle):
         else:
             x = opaque[seq]
             prev = chain.link(prev, chain.body_commitment(
-                seq=seq, target_type=x["target_type"], target_id=x["target_id"], fields=x["fields"]
+                seq=seq, target=x["target"], fields=x["fields"]
             ))  # fmt: skip
     key = OKPKey.generate_key("Ed25519")
     payload = {"seq": bundle["anchor"]["seq"], "hash": prev, "time": bundle["anchor"]["time"]}
@@ -603,8 +604,8 @@ def test_a_bundle_hiding_the_purge_event_is_refused(story, auditor, ed25519_anch
         for i, link in enumerate(b["chain"]["links"]):
             if "event" in link and link["event"]["action"] == "retention.purged":
                 e = link["event"]
-                b["chain"]["links"][i] = {"seq": link["seq"], "v": 2, "target_type": e[
-                    "target_type"], "target_id": e["target_id"],
+                b["chain"]["links"][i] = {"seq": link["seq"], "v": 2,
+                    "target": chain.target_commitment(e["target_type"], e["target_id"]),
                     "fields": chain.fields_commitment(e)}  # fmt: skip
 
     code, said = _verify(tmp_path, _tampered(bundle, hide), *key)
@@ -620,6 +621,13 @@ def test_the_trigger_opening_forges_nothing(story, requester):
     """Review H4: the opening takes only what the retention purge writes: a reason string
     of a finished request's v2 event becoming the marker of ITS hash, computed by the
     trigger; and only in the transaction that opened it."""
+    # The trigger's hash of a JSON string is the chain's (control characters, quotes, é).
+    tricky = 'a é "q"\n\t\\/\u0001 \u2028'
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT encode(sha256(convert_to(to_jsonb(%s::text)::text, 'UTF8')), 'hex')", [tricky]
+        )
+        assert cursor.fetchone()[0] == chain.commitment(tricky)
     event = AuditEvent.objects.get(target_id=str(story.id), action="request.created")
     where = f"WHERE seq = {event.seq}"
 
@@ -629,8 +637,9 @@ def test_the_trigger_opening_forges_nothing(story, requester):
     good = with_("reason", chain.purged(event.data["reason"]))
     with transaction.atomic():
         _open_purge()
-        _refused(f"UPDATE {TABLE} SET data = %s::jsonb {where}",
-                 [with_("reason", {"$purged": "0" * 64})])  # fmt: skip  wrong hash
+        _refused(
+            f"UPDATE {TABLE} SET data = %s::jsonb {where}", [with_("reason", {"$purged": "0" * 64})]
+        )  # fmt: skip  wrong hash
         _refused(f"UPDATE {TABLE} SET data = %s::jsonb {where}",
                  [with_("roles", {"$purged": chain.commitment(event.data["roles"])})])  # fmt: skip
         _refused(f"UPDATE {TABLE} SET data = %s::jsonb {where}", [with_("reason", "other")])
