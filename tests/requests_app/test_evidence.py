@@ -660,3 +660,22 @@ def test_the_trigger_opening_forges_nothing(story, requester):
         )
         _sql(f"UPDATE {TABLE} SET data = %s::jsonb {where}", [good])  # the purge's own write
     assert AuditEvent.objects.get(pk=event.pk).data["reason"] == chain.purged("INC-7: fix")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_bundle_is_read_in_one_repeatable_read_snapshot(
+    story, auditor, ed25519_anchors, tmp_path
+):
+    """Review M3: the rows, events and links are read in one snapshot, so a review
+    committing mid-build cannot make a genuine bundle look forged."""
+    from requests_app.services.evidence import _snapshot
+
+    assert not connection.in_atomic_block
+    with _snapshot(), connection.cursor() as cursor:
+        cursor.execute("SHOW transaction_isolation")
+        isolation = cursor.fetchone()[0]
+        cursor.execute("SHOW transaction_read_only")
+        assert (isolation, cursor.fetchone()[0]) == ("repeatable read", "on")
+    bundle = _export(story.id, auditor)
+    assert _verify(tmp_path, bundle, "--public-key", str(ed25519_anchors))[0] == 0
