@@ -10,12 +10,14 @@ v2 (from the first event written by a server that knows it onward):
                                numbers, lists, times) stands for itself
     fields commitment F      = sha256(canonical({created, actor_id, actor_name, action,
                                                  data: {key: c(value)}}))
-    body commitment   B      = sha256(canonical({v: 2, seq, target_type, target_id, fields: F}))
+    target commitment T      = sha256(canonical([target_type, target_id]))
+    body commitment   B      = sha256(canonical({v: 2, seq, target: T, fields: F}))
     hash                     = sha256(prev_hash ‖ B)          (64 + 64 hex characters)
 so an event is linked into the chain by B alone (a proof through someone else's event shows
-its seq, target and F, never its content), and a string replaced by its purged marker keeps
-the same commitment, hash and anchors. Only strings are hashed one by one: they are what a
-purge removes (reasons), and hashing every value separately tripled the cost of appending.
+its seq, T and F, never its content nor whom it was about), and a string replaced by its
+purged marker keeps the same commitment, hash and anchors. Only strings are hashed one by
+one: they are what a purge removes (reasons), and hashing every value separately tripled the
+cost of appending.
 docs/SECURITY.md, "Audit chain format".
 """
 
@@ -155,18 +157,15 @@ def fields_commitment(event: Mapping[str, Any]) -> str:
     )
 
 
-def body_commitment(*, seq: int, target_type: str, target_id: str, fields: str) -> str:
-    return sha256(
-        canonical(
-            {
-                "v": V2,
-                "seq": seq,
-                "target_type": target_type,
-                "target_id": target_id,
-                "fields": fields,
-            }
-        )  # fmt: skip
-    )
+def target_commitment(target_type: str, target_id: str) -> str:
+    """T: what a v2 body commits of an event's target, so a proof through another person's
+    event shows neither its content nor whom or what it was about (a username, a token id)."""
+    return sha256(canonical([target_type, target_id]))
+
+
+def body_commitment(*, seq: int, target: str, fields: str) -> str:
+    """B of a v2 event, from its target commitment T and fields commitment F."""
+    return sha256(canonical({"v": V2, "seq": seq, "target": target, "fields": fields}))
 
 
 def link(prev_hash: str, body: str) -> str:
@@ -176,8 +175,7 @@ def link(prev_hash: str, body: str) -> str:
 def v2_hash(event: Mapping[str, Any]) -> str:
     body = body_commitment(
         seq=event["seq"],
-        target_type=event["target_type"],
-        target_id=event["target_id"],
+        target=target_commitment(event["target_type"], event["target_id"]),
         fields=fields_commitment(event),
     )
     return link(event["prev_hash"], body)
@@ -191,3 +189,51 @@ def event_hash(event: Mapping[str, Any]) -> str:
     if version == V2:
         return v2_hash(event)
     raise ValueError(f"unknown audit event format v{version}")
+
+
+# -- purges and what covers them --------------------------------------------------------
+
+PURGE_ACTION = "retention.purged"
+
+
+def has_purged(data: Any) -> bool:
+    """Whether an event's data holds a purged marker."""
+    return isinstance(data, dict) and any(is_purged(v) for v in data.values())
+
+
+def _when(text: Any):
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+
+
+class PurgeCoverage:
+    """The one rule that tells a retention purge from another redaction: every event holding
+    a purged marker must be followed, later in the chain, by a `retention.purged` event
+    whose `cutoff` is after the event was created (the purge only reaches what was finished
+    before its cutoff). Feed events in sequence order with `see`; `uncovered()` lists the
+    seqs no purge event covers. Used by `verify_audit` and the evidence verifier."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[int, Any]] = []
+
+    def see(self, event: Mapping[str, Any]) -> None:
+        data = event.get("data")
+        if event.get("action") == PURGE_ACTION and isinstance(data, dict):
+            cutoff = _when(data.get("cutoff"))
+            if cutoff is not None and self._pending:
+                self._pending = [
+                    (seq, created)
+                    for seq, created in self._pending
+                    if created is None or not created < cutoff
+                ]
+        if has_purged(data):
+            created = event.get("created")
+            created = created if not isinstance(created, str) else _when(created)
+            self._pending.append((int(event.get("seq") or 0), created))
+
+    def uncovered(self) -> list[int]:
+        return [seq for seq, _ in self._pending]

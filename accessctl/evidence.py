@@ -44,6 +44,21 @@ class BundleInvalid(Exception):
     """The bundle does not verify; the message names the first problem."""
 
 
+class KeyNotTrusted(BundleInvalid):
+    """An Ed25519 anchor and no trusted key given: the key a bundle carries proves nothing
+    (whoever made the bundle chose it)."""
+
+    def __init__(self, key_id: str) -> None:
+        self.key_id = key_id
+        super().__init__(
+            "the anchor's signature is NOT checked against a trusted key: the public key IN "
+            f"THE BUNDLE (key id {key_id or 'unknown'}) is whatever its maker put there. Pass "
+            "--public-key FILE with your operators' anchor public key "
+            '(AUDIT_ANCHOR_PUBLIC_KEY_FILE on the server; docs/deploy.md, "Audit anchors") '
+            "and compare its key id with the one they publish"
+        )
+
+
 class MissingDependency(Exception):
     """Checking an Ed25519 anchor needs the `cryptography` package."""
 
@@ -96,6 +111,17 @@ def _ed25519_public_key(pem: bytes):
     return key, key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+def _bundle_key_id(anchor: dict) -> str:
+    """The id of the key a bundle carries (to tell the auditor which key to ask for)."""
+    pem = anchor.get("public_key")
+    if isinstance(pem, str) and pem:
+        try:
+            return ed25519_key_id(_ed25519_public_key(pem.encode())[1])
+        except (BundleInvalid, MissingDependency):
+            pass
+    return str(anchor.get("key_id") or "")
+
+
 def _check_signature(anchor: dict, *, public_key: bytes | None, shared_key: bytes | None):
     """(alg, key id, notes) once the anchor's JWS is found signed and saying what the
     bundle says it anchors."""
@@ -114,16 +140,9 @@ def _check_signature(anchor: dict, *, public_key: bytes | None, shared_key: byte
     notes: list[str] = []
     key_id = ""
     if alg in ED25519:
-        pem = public_key
-        if pem is None:
-            pem = str(anchor.get("public_key") or "").encode()
-            if not pem:
-                raise BundleInvalid("an Ed25519 anchor and no public key: pass --public-key")
-            notes.append(
-                "the signature was checked with the public key the bundle carries: compare its "
-                "id with the one your operators publish, or pass --public-key"
-            )
-        key, raw = _ed25519_public_key(pem)
+        if public_key is None:
+            raise KeyNotTrusted(_bundle_key_id(anchor))
+        key, raw = _ed25519_public_key(public_key)
         key_id = ed25519_key_id(raw)
         from cryptography.exceptions import InvalidSignature
 
@@ -175,12 +194,14 @@ def _check_chain(bundle: dict, events: list[dict], ours: set[tuple[str, str]]) -
         raise BundleInvalid(f"the anchor (#{anchored}) does not cover the last event (#{last})")
     full = {e["seq"]: e for e in events}
     opaque: dict[int, dict] = {}
+    hidden = {chain.target_commitment(kind, ident): (kind, ident) for kind, ident in ours}
     for item in proof.get("links") or []:
         seq = item.get("seq") if isinstance(item, dict) else None
         if not isinstance(seq, int) or seq in full or seq in opaque:
             raise BundleInvalid(f"the chain proof has a bad or repeated link (#{seq})")
-        if item.get("v") == chain.V1 and isinstance(item.get("event"), dict):
-            full[seq] = {**item["event"], "seq": seq, "v": chain.V1}
+        if isinstance(item.get("event"), dict):
+            # Shown whole: a v1 event (its hash needs it) or a retention purge's event.
+            full[seq] = {"v": item.get("v", chain.V1), **item["event"], "seq": seq}
             if (full[seq].get("target_type"), full[seq].get("target_id")) in ours:
                 raise BundleInvalid(f"event #{seq} of this request is in the proof, not listed")
         else:
@@ -202,23 +223,32 @@ def _check_chain(bundle: dict, events: list[dict], ours: set[tuple[str, str]]) -
             item = opaque[seq]
             if item.get("v") != chain.V2:
                 raise BundleInvalid(f"the chain proof's link #{seq} has no v2 body commitment")
-            target = (item.get("target_type"), item.get("target_id"))
-            if target in ours:
+            target = str(item.get("target") or "")
+            if target in hidden:
+                kind, ident = hidden[target]
                 raise BundleInvalid(
-                    f"event #{seq} of this request ({target[0]} {target[1]}) is withheld: "
+                    f"event #{seq} of this request ({kind} {ident}) is withheld: "
                     "the proof shows only its commitment"
                 )
             fields = str(item.get("fields") or "")
-            if not chain.HEX64.fullmatch(fields):
-                raise BundleInvalid(f"the chain proof's link #{seq} has no fields commitment")
-            body = chain.body_commitment(
-                seq=seq, target_type=str(target[0]), target_id=str(target[1]), fields=fields
-            )
+            if not (chain.HEX64.fullmatch(fields) and chain.HEX64.fullmatch(target)):
+                raise BundleInvalid(
+                    f"the chain proof's link #{seq} has no target or fields commitment"
+                )
+            body = chain.body_commitment(seq=seq, target=target, fields=fields)
             prev = chain.link(prev, body)
         else:
             raise BundleInvalid(f"event #{seq} is missing from the chain proof (removed)")
     if prev != anchor.get("hash"):
         raise BundleInvalid(f"the chain does not reach the anchored hash of #{anchored}")
+    coverage = chain.PurgeCoverage()
+    for seq in sorted(full):
+        coverage.see(full[seq])
+    if uncovered := coverage.uncovered():
+        raise BundleInvalid(
+            f"event #{uncovered[0]} holds a purged value that no later retention purge "
+            "covers: it was redacted outside the retention purge"
+        )
     return prev
 
 
@@ -227,10 +257,52 @@ def _same(value: Any, other: Any) -> bool:
     return chain.commitment(value) == chain.commitment(other)
 
 
+def _dicts(value: Any, what: str) -> list[dict]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise BundleInvalid(f"the bundle's {what} is not a list of objects")
+    return value
+
+
+def _shape(bundle: dict) -> None:
+    """Refuse a malformed bundle with a message (never a traceback)."""
+    for name in ("request", "anchor", "chain"):
+        if not isinstance(bundle.get(name), dict):
+            raise BundleInvalid(f"the bundle's {name} is not an object")
+    for name in ("reviews", "grants", "events"):
+        _dicts(bundle.get(name), name)
+    _dicts(bundle["chain"].get("links"), "chain links")
+    for event in bundle.get("events") or []:
+        if not isinstance(event.get("data"), dict):
+            raise BundleInvalid(f"event #{event.get('seq')}'s data is not an object")
+    for link in bundle["chain"].get("links") or []:
+        if "event" in link and not (
+            isinstance(link["event"], dict) and isinstance(link["event"].get("data"), dict)
+        ):
+            raise BundleInvalid(f"the chain proof's link #{link.get('seq')} is malformed")
+
+
+def _item(grant: dict) -> Any:
+    return grant.get("role") or grant.get("resource")
+
+
+def _granted(by_action: dict[str, list[dict]]) -> list[dict] | None:
+    """The grants the approval event lists (id, role or resource, starts, expires), or None
+    for an approval recorded before approval events listed them."""
+    approved = by_action.get("request.approved") or []
+    if not approved:
+        return None
+    listed = (approved[-1].get("data") or {}).get("grants")
+    return listed if isinstance(listed, list) else None
+
+
 def _check_rows(bundle: dict, events: list[dict], purged: list[str]) -> None:
-    request = bundle.get("request") or {}
+    """The rows say what the events say: each field listed in docs/SECURITY.md ("What the
+    evidence verifier checks") against the event that records it."""
+    request = bundle["request"]
     rid = str(request.get("id") or "")
-    grants = bundle.get("grants") or []
+    grants = _dicts(bundle.get("grants"), "grants")
     grant_ids = {str(g.get("id")) for g in grants}
     for event in events:
         target = (event.get("target_type"), str(event.get("target_id")))
@@ -252,6 +324,11 @@ def _check_rows(bundle: dict, events: list[dict], purged: list[str]) -> None:
         raise BundleInvalid("the request's roles or resources differ from its creation event")
     if not _same(data.get("reason", ""), request.get("reason", "")):
         raise BundleInvalid("the request's reason differs from its creation event")
+    if (request.get("user_id"), request.get("user")) != (
+        created.get("actor_id"),
+        created.get("actor_name"),
+    ):
+        raise BundleInvalid("the request's requester differs from its creation event's actor")
     state = request.get("state")
     if state not in REQUIRED:
         raise BundleInvalid(f"the request's state {state!r} is unknown")
@@ -261,30 +338,54 @@ def _check_rows(bundle: dict, events: list[dict], purged: list[str]) -> None:
             f"the request's state {state} does not match its events "
             f"({', '.join(sorted(present)) or 'no resolution'})"
         )
+    resolution = RESOLUTIONS.get("APPROVED" if state == "REVOKED" else state)
+    if resolution:
+        event = by_action[resolution][-1]
+        said = event.get("data") or {}
+        if request.get("resolved_by_id") != event.get("actor_id"):
+            raise BundleInvalid("the request's resolver differs from its resolution event's actor")
+        if not _same(said.get("reason", ""), request.get("resolve_reason", "")):
+            raise BundleInvalid("the request's resolve reason differs from its resolution event")
+        if request.get("access_starts") != said.get("access_starts"):
+            raise BundleInvalid("the request's access start differs from its resolution event")
+        # A ratified break-glass use moves the end; the latest event that says so counts.
+        ends = [said.get("access_expires")] + [
+            (e.get("data") or {})["access_expires"]
+            for e in by_action.get("break_glass.ratified", [])
+            if "access_expires" in (e.get("data") or {})
+        ]
+        if request.get("access_expires") != ends[-1]:
+            raise BundleInvalid("the request's access end differs from its events")
+    else:
+        ends = []
+        if (request.get("resolved_by_id"), request.get("access_starts")) != (None, None):
+            raise BundleInvalid(f"the request is {state} but has a resolver or an access window")
     if state == "REVOKED":
-        revoked = by_action["request.revoked"][-1].get("data") or {}
+        event = by_action["request.revoked"][-1]
+        revoked = event.get("data") or {}
         if not _same(revoked.get("reason", ""), request.get("revoke_reason", "")):
             raise BundleInvalid("the request's revoke reason differs from its revocation event")
-    reviews = bundle.get("reviews") or []
+        if request.get("revoked_by_id") != event.get("actor_id"):
+            raise BundleInvalid("the request's revoker differs from its revocation event's actor")
+    reviews = _dicts(bundle.get("reviews"), "reviews")
     said = Counter(
         (e.get("actor_id"), (e.get("data") or {}).get("state"),
-         chain.commitment((e.get("data") or {}).get("reason", "")))
+         chain.commitment((e.get("data") or {}).get("reason", "")),
+         chain.canonical((e.get("data") or {}).get("thresholds")))
         for e in by_action.get("review.submitted", [])
     )  # fmt: skip
     shown = Counter(
-        (r.get("reviewer_id"), r.get("state"), chain.commitment(r.get("reason", "")))
+        (r.get("reviewer_id"), r.get("state"), chain.commitment(r.get("reason", "")),
+         chain.canonical(r.get("thresholds")))
         for r in reviews
-    )
+    )  # fmt: skip
     if said != shown:
-        raise BundleInvalid("the reviews differ from the review events (reviewer, state, reason)")
-    for grant in grants:
-        item = grant.get("role") or grant.get("resource")
-        if item not in (request.get("roles") or []) + (request.get("resources") or []):
-            raise BundleInvalid(f"grant {grant.get('id')} is for {item!r}, not requested")
-    if state in ("APPROVED", "REVOKED") and not grants:
-        raise BundleInvalid(f"the request is {state} but the bundle has no grants")
-    if state not in ("APPROVED", "REVOKED") and grants:
-        raise BundleInvalid(f"the request is {state} but the bundle has grants")
+        raise BundleInvalid(
+            "the reviews differ from the review events (reviewer, state, reason, thresholds)"
+        )
+    _check_grants(request, state, grants, by_action, ends, events)
+    if state == "PENDING" and any(chain.has_purged(e.get("data")) for e in events):
+        raise BundleInvalid("the request is PENDING but values of its events were purged")
     for name in ("reason", "resolve_reason", "revoke_reason"):
         if chain.is_purged(request.get(name)):
             purged.append(f"request {name}")
@@ -295,20 +396,75 @@ def _check_rows(bundle: dict, events: list[dict], purged: list[str]) -> None:
                 purged.append(f"event #{event['seq']} {key}")
 
 
+def _check_grants(request, state, grants, by_action, ends, events) -> None:
+    requested = (request.get("roles") or []) + (request.get("resources") or [])
+    for grant in grants:
+        if _item(grant) not in requested:
+            raise BundleInvalid(f"grant {grant.get('id')} is for {_item(grant)!r}, not requested")
+    if state not in ("APPROVED", "REVOKED"):
+        if grants:
+            raise BundleInvalid(f"the request is {state} but the bundle has grants")
+        return
+    # Approval makes exactly one grant per requested item.
+    if Counter(_item(g) for g in grants) != Counter(requested):
+        raise BundleInvalid(
+            f"the request is {state} but its grants are not one per requested item "
+            "(a grant is missing or extra)"
+        )
+    listed = _granted(by_action)
+    if listed is not None:
+        said = sorted((str(g.get("id")), _item(g) if isinstance(g, dict) else None) for g in listed)
+        if said != sorted((str(g.get("id")), _item(g)) for g in grants):
+            raise BundleInvalid("the grants differ from those the approval event lists (id, item)")
+    for grant in grants:
+        if grant.get("starts") != request.get("access_starts"):
+            raise BundleInvalid(f"grant {grant.get('id')}'s start differs from the access window")
+        if grant.get("expires") not in ends:
+            raise BundleInvalid(f"grant {grant.get('id')}'s end differs from the access window")
+    for event in events:
+        if event.get("target_type") != "grant":
+            continue
+        data = event.get("data") or {}
+        grant = next(g for g in grants if str(g.get("id")) == str(event.get("target_id")))
+        if "request" in data and str(data["request"]) != str(request.get("id")):
+            raise BundleInvalid(f"event #{event['seq']} is about another request's grant")
+        if "target" in data and data["target"] != _item(grant):
+            raise BundleInvalid(
+                f"grant {grant.get('id')}'s item differs from event #{event['seq']}"
+            )
+
+
 def verify_bundle(
     bundle: Any, *, public_key: bytes | None = None, shared_key: bytes | None = None
 ) -> Verified:
     """Check a bundle offline; BundleInvalid names the first problem."""
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise BundleInvalid(f"not an evidence bundle ({FORMAT})")
-    events = _events(bundle)
-    request_id = str((bundle.get("request") or {}).get("id") or "")
-    ours = {("access_request", request_id)} | {
-        ("grant", str(g.get("id"))) for g in bundle.get("grants") or []
-    }
-    anchor = bundle.get("anchor") or {}
-    alg, key_id, notes = _check_signature(anchor, public_key=public_key, shared_key=shared_key)
-    _check_chain(bundle, events, ours)
-    purged: list[str] = []
-    _check_rows(bundle, events, purged)
+    try:
+        _shape(bundle)
+        events = _events(bundle)
+        request_id = str(bundle["request"].get("id") or "")
+        # This request's objects: the request, the grants the bundle lists and those its
+        # approval event lists (so a grant cannot be hidden by dropping its row).
+        listed = [e for e in events if e.get("target_type") == "access_request"
+                  and isinstance((e.get("data") or {}).get("grants"), list)]  # fmt: skip
+        ours = (
+            {("access_request", request_id)}
+            | {("grant", str(g.get("id"))) for g in bundle.get("grants") or []}
+            | {
+                ("grant", str(g.get("id")))
+                for e in listed
+                for g in e["data"]["grants"]
+                if isinstance(g, dict)
+            }  # fmt: skip
+        )
+        anchor = bundle["anchor"]
+        alg, key_id, notes = _check_signature(anchor, public_key=public_key, shared_key=shared_key)
+        _check_chain(bundle, events, ours)
+        purged: list[str] = []
+        _check_rows(bundle, events, purged)
+    except BundleInvalid:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError, StopIteration) as err:
+        raise BundleInvalid(f"the bundle is malformed: {err!r}") from None
     return Verified(len(events), anchor["seq"], str(anchor.get("time")), alg, key_id, purged, notes)

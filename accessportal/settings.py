@@ -419,6 +419,11 @@ _AUDIT_ANCHOR_SCHEDULE = (
     if AUDIT_ANCHOR_INTERVAL > 0
     else {}
 )
+# Evidence bundles (requests_app/services/evidence.py): at most this many other audit events
+# linked in one bundle's chain proof (~200 bytes each); 0: no limit.
+EVIDENCE_MAX_LINKS = env_int("EVIDENCE_MAX_LINKS", 100_000)
+if EVIDENCE_MAX_LINKS < 0:
+    raise ImproperlyConfigured("EVIDENCE_MAX_LINKS must be >= 0 (0: no limit)")
 # Retention (requests_app/services/retention.py; docs/deploy.md, "Retention"): reasons and
 # notification bodies of requests finished more than RETENTION_PURGE_AFTER_DAYS days ago are
 # replaced by purged markers (their hashes), daily on beat. 0 (the default): never purged.

@@ -10,16 +10,18 @@ from accessctl.errors import EXIT_OK, EXIT_SERVER, CliError
 
 VERIFY_HELP = """\
 Check an evidence bundle (from GET /api/v1/requests/ID/evidence/ or `manage.py
-evidence_bundle`) without any server: every audit event's hash, the chain from the
-request's first event to a signed anchor (other people's events appear only as
-commitments), the anchor's signature, and that the request, its reviews and grants say
-what its audit events say. Exit 0 "verified: N events, anchored at seq S (time)"; exit 1
+evidence_bundle`) without any server: the anchor's signature with a key YOU supply, every
+audit event's hash, the chain from the request's first event to the anchor (other people's
+events appear only as commitments), and that the request (requester, state, resolver,
+reasons by hash, access window), its reviews and its grants (one per requested item, in the
+access window) say what its audit events say. Policy, notifications, provisioning and
+activity times are not proven. Exit 0 "verified: N events, anchored at seq S (time)"; exit 1
 naming the first problem.
 
-Ed25519 anchors (recommended) are checked with the public key alone: pass the key your
-operators publish with --public-key (without it, the key the bundle carries is used and
-its id printed, to compare). This needs the `cryptography` package:
-pip install 'accessctl[evidence]'. HS256 anchors need the server's shared key
+A trusted key is required: Ed25519 anchors (recommended) are checked with the public key
+your operators publish (--public-key; the key a bundle carries is never trusted: without
+--public-key the command exits 1 naming that key's id). This needs the `cryptography`
+package: pip install 'accessctl[evidence]'. HS256 anchors need the server's shared key
 (--key-file): weaker, since whoever holds that key could also have signed.
 
 examples:

@@ -62,8 +62,7 @@ def event_body_commitment(event: AuditEvent) -> str:
     """A v2 event's link into the chain without its content (evidence bundles)."""
     return chain.body_commitment(
         seq=event.seq,
-        target_type=event.target_type,
-        target_id=event.target_id,
+        target=chain.target_commitment(event.target_type, event.target_id),
         fields=chain.fields_commitment(_fields(event)),
     )
 
@@ -195,11 +194,13 @@ def audit_verify(
     events and head leaves intact.
 
     Each event is hashed in its own format (`version`: v1 before the cut-over, v2 after), so
-    a mixed chain verifies; a purged v2 value is checked through the hash its marker keeps."""
+    a mixed chain verifies; a purged v2 value is checked through the hash its marker keeps,
+    and must be covered by a later `retention.purged` event (chain.PurgeCoverage)."""
     anchors = dict(anchors or {})
     if anchors.get(0, GENESIS) != GENESIS:
         return ChainReport(False, 0, "the anchor of #0 is not the genesis hash", 0)
     expected_prev, expected_seq, checked = GENESIS, 1, 0
+    coverage = chain.PurgeCoverage()
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
         if event.seq != expected_seq:
             return ChainReport(
@@ -230,7 +231,16 @@ def audit_verify(
                 f"rewritten up to or before it",
                 event.seq,
             )
+        coverage.see(_fields(event))
         expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+    if uncovered := coverage.uncovered():
+        return ChainReport(
+            False,
+            checked,
+            f"#{uncovered[0]} holds a purged value that no later retention purge covers "
+            f"({len(uncovered)} such event(s)): it was redacted outside the retention purge",
+            uncovered[0],
+        )
     beyond = [seq for seq in anchors if seq > checked]
     if beyond:
         return ChainReport(

@@ -171,6 +171,27 @@ class ApprovalRequired(NotAllowed):
     code = "approval_required"
 
 
+class NotYetAnchored(DomainError):
+    """No signed audit anchor covers the request's last event yet: the worker was asked for
+    one (the web process never signs). Retry after `Retry-After` seconds."""
+
+    status = 503
+    code = "not_yet_anchored"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EvidenceTooLarge(DomainError):
+    """The request's evidence bundle would link more other audit events than
+    EVIDENCE_MAX_LINKS allows (a request open for long on a busy server): an operator
+    exports it with `manage.py evidence_bundle --max-links 0`."""
+
+    status = 422
+    code = "evidence_too_large"
+
+
 class AnchorsNotConfigured(DomainError):
     """Evidence needs a signed audit anchor and anchors are not configured on this server
     (AUDIT_ANCHOR_KEY or AUDIT_ANCHOR_PRIVATE_KEY_FILE, and AUDIT_ANCHOR_FILE)."""

@@ -94,6 +94,8 @@ _PATHS = {
     "too_many_attempts": ("/api/v1/auth/cli/*", "/api/v1/auth/device/*"),
     "credential_key_unusable": ("/api/v1/credentials/",),
     "anchors_not_configured": ("/api/v1/requests/{id}/evidence/",),
+    "not_yet_anchored": ("/api/v1/requests/{id}/evidence/",),
+    "evidence_too_large": ("/api/v1/requests/{id}/evidence/",),
     "shared_token": ("/api/v1/auth/token/current/",),
     # Every state change whose service compares If-Match (api/retry_schema.PRECONDITIONED).
     "self_approval": tuple(f"/api/v1/policy-proposals/{{id}}/{a}/" for a in ("approve", "reject")),
@@ -107,7 +109,9 @@ _PATHS = {
 }
 
 
-_READS_TOO = {"unprocessable", "anchors_not_configured"}
+_READS_TOO = {
+    "unprocessable", "anchors_not_configured", "not_yet_anchored", "evidence_too_large",
+}  # fmt: skip
 
 
 def _domain(cls: type[kernel.DomainError]) -> ErrorCode:
@@ -144,6 +148,8 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     kernel.ProposalNotPending,
     kernel.ProposalStale,
     kernel.AnchorsNotConfigured,
+    kernel.NotYetAnchored,
+    kernel.EvidenceTooLarge,
     TooManyAttempts,
     CredentialKeyUnusable,
     PreconditionFailed,

@@ -474,15 +474,8 @@ EVIDENCE = [
             "chain": {
                 "from_seq": 42,
                 "to_seq": 60,
-                "links": [
-                    {
-                        "seq": 43,
-                        "v": 2,
-                        "target_type": "access_request",
-                        "target_id": "9f1c...",
-                        "fields": "c0de...42",
-                    }
-                ],
+                "links": [{"seq": 43, "v": 2, "target": "e1f0...7c", "fields": "c0de...42"}],
+                "v1_links": 0,
             },
             "anchor": {
                 "seq": 60,
@@ -505,9 +498,18 @@ EVIDENCE = [
     example(
         "Anchors not configured",
         {
-            "detail": "evidence needs signed audit anchors: no anchor signing key: set "
-            "AUDIT_ANCHOR_KEY (HS256) or AUDIT_ANCHOR_PRIVATE_KEY_FILE (Ed25519)",
+            "detail": "evidence needs signed audit anchors: AUDIT_ANCHOR_FILE is not set "
+            "(docs/deploy.md)",
             "code": "anchors_not_configured",
+        },
+        status=503,
+    ),
+    example(
+        "Not yet anchored (see Retry-After)",
+        {
+            "detail": "no signed audit anchor covers this request's last event (#61) yet: one "
+            "was asked of the worker; retry in 30 seconds",
+            "code": "not_yet_anchored",
         },
         status=503,
     ),

@@ -106,7 +106,9 @@ def _api_code(exc: APIException, status_code: int) -> str:
 
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response(domain_error_body(exc), status=exc.status)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response(domain_error_body(exc), status=exc.status, headers=headers)
     if isinstance(exc, DjangoValidationError):
         # A model field refusing a value (e.g. a malformed id) is bad input, not a crash.
         errors = exc.message_dict if hasattr(exc, "error_dict") else exc.messages

@@ -2,23 +2,25 @@
 
 A bundle is JSON: the request, the policy it was judged by (its snapshot; the role
 documents as they are now, labelled so), its reviews, grants (with first and last use) and
-the requester's provisioning, its notifications' deliveries, its audit events whole, a chain
+their provisioning targets, its notifications' deliveries, its audit events whole, a chain
 proof from its first event to a signed anchor at or after its last (other events appear as
-`{seq, target, fields commitment}`: linked, not read; v1 events before the format cut-over
-appear whole, their hash needs it), and the anchor with its key id. Purged values appear as
-`{"$purged": "<sha256>"}`. Exporting one is audited (`evidence.exported`).
+`{seq, target commitment, fields commitment}`: linked, not read, nor whom they were about;
+v1 events before the format cut-over and retention purge events appear whole), and the
+anchor with its key id. Purged values appear as `{"$purged": "<sha256>"}`. Exporting one is
+audited (`evidence.exported`).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from joserfc import jws
 from joserfc.jwk import OKPKey
@@ -26,15 +28,21 @@ from joserfc.jwk import OKPKey
 from accessctl import chain
 from accessctl.evidence import FORMAT
 from accessportal.kernel.audit import audit_record, event_fields
-from accessportal.kernel.errors import AnchorsNotConfigured, NotAllowed, NotFound
+from accessportal.kernel.errors import (
+    AnchorsNotConfigured,
+    EvidenceTooLarge,
+    NotAllowed,
+    NotFound,
+    NotYetAnchored,
+)
 from accessportal.kernel.models import AuditEvent
 from policies_app.models import Role
 from requests_app.models import (
     AccessRequest,
     NotificationDelivery,
     OutboxMessage,
-    ProvisionAssignment,
 )
+from requests_app.selectors.provisioning import grants_provisioning
 from requests_app.services.audit_anchors import (
     Anchor,
     AnchorError,
@@ -42,8 +50,11 @@ from requests_app.services.audit_anchors import (
     anchors_read,
     audit_anchor_take,
 )
+from requests_app.services.jobs import job_after_commit
 
 ACTION = "evidence.exported"
+# Seconds a client waits for the worker's anchor before asking again (503 not_yet_anchored).
+ANCHOR_RETRY_AFTER = 30
 PERMISSION = "requests_app.view_auditevent"
 
 POLICY_ROLES_NOTE = (
@@ -74,21 +85,27 @@ def evidence_request_for(*, request_id: Any, user) -> AccessRequest:
 
 
 def _anchor_covering(seq: int) -> Anchor:
-    """The earliest anchor in AUDIT_ANCHOR_FILE at or after `seq`, or a fresh one."""
-    if settings.AUDIT_ANCHOR_FILE and Path(settings.AUDIT_ANCHOR_FILE).exists():
+    """The earliest anchor in AUDIT_ANCHOR_FILE at or after `seq`. The web process never
+    signs (it holds no anchor key): when none covers `seq` yet, the worker is asked for one
+    (`dispatch_audit_anchor`, after commit) and NotYetAnchored says when to come back."""
+    if not settings.AUDIT_ANCHOR_FILE:
+        raise AnchorsNotConfigured(
+            "evidence needs signed audit anchors: AUDIT_ANCHOR_FILE is not set (docs/deploy.md)"
+        )
+    anchors: list[Anchor] = []
+    if Path(settings.AUDIT_ANCHOR_FILE).exists():
         try:
             anchors, _ = anchors_read(settings.AUDIT_ANCHOR_FILE)
         except AnchorError:
             anchors = []
-        covering = [a for a in anchors if a.seq >= seq]
-        if covering:
-            return min(covering, key=lambda a: a.seq)
-    try:
-        return audit_anchor_take().anchor
-    except AnchorNotConfigured as err:
-        raise AnchorsNotConfigured(f"evidence needs signed audit anchors: {err}") from None
-    except AnchorError as err:
-        raise AnchorsNotConfigured(f"no audit anchor could be taken: {err}") from None
+    covering = [a for a in anchors if a.seq >= seq]
+    if covering:
+        return min(covering, key=lambda a: a.seq)
+    raise NotYetAnchored(
+        f"no signed audit anchor covers this request's last event (#{seq}) yet: one was "
+        f"asked of the worker; retry in {ANCHOR_RETRY_AFTER} seconds",
+        retry_after=ANCHOR_RETRY_AFTER,
+    )
 
 
 def _anchor_json(anchor: Anchor) -> dict:
@@ -167,9 +184,50 @@ def _notifications_json(r: AccessRequest) -> list[dict]:
     ]
 
 
-def evidence_bundle_build(*, request: AccessRequest) -> dict:
-    """The bundle of `request` (permission checked by the caller: evidence_request_for).
-    Takes a fresh anchor when none in AUDIT_ANCHOR_FILE covers the request's last event."""
+@contextmanager
+def _snapshot():
+    """One consistent read: on PostgreSQL a REPEATABLE READ, READ ONLY transaction (when
+    not inside another one), so the rows, events and links are of the same moment."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+    else:
+        with transaction.atomic():
+            yield
+
+
+def evidence_bundle_build(*, request: AccessRequest, max_links: int | None = None) -> dict:
+    """The bundle of `request` (permission checked by the caller: evidence_request_for),
+    read in one snapshot, proven up to the earliest anchor in AUDIT_ANCHOR_FILE covering
+    its last event (NotYetAnchored when none does yet). More than `max_links` other events
+    in its proof (default EVIDENCE_MAX_LINKS; 0: no limit): EvidenceTooLarge."""
+    max_links = settings.EVIDENCE_MAX_LINKS if max_links is None else max_links
+    with _snapshot():
+        return _build(AccessRequest.objects.select_related("user").get(pk=request.pk), max_links)
+
+
+def _needed_seq(events: list[AuditEvent]) -> int:
+    """How far the proof must reach: the request's last event but its exports, and, when
+    its events hold purged values, the retention purge events that cover them
+    (chain.PurgeCoverage: the verifier refuses a purged value no purge event covers)."""
+    needed = max((e.seq for e in events if e.action != ACTION), default=events[-1].seq)
+    purged = [e for e in events if chain.has_purged(e.data)]
+    if not purged:
+        return needed
+    coverage = chain.PurgeCoverage()
+    for event in purged:
+        coverage.see(event_fields(event))
+    later = AuditEvent.objects.filter(action=chain.PURGE_ACTION, seq__gt=purged[-1].seq)
+    for event in later.order_by("seq").iterator():
+        coverage.see(event_fields(event))
+        if not coverage.uncovered():
+            return max(needed, event.seq)
+    return needed  # not covered: the verifier will say so
+
+
+def _build(request: AccessRequest, max_links: int) -> dict:
     grants = list(request.grants.order_by("starts", "id"))
     events = list(
         AuditEvent.objects.filter(target_type="access_request", target_id=str(request.id))
@@ -178,18 +236,37 @@ def evidence_bundle_build(*, request: AccessRequest) -> dict:
     events.sort(key=lambda e: e.seq)
     if not events:
         raise NotFound("the request has no audit events")
-    anchor = _anchor_covering(events[-1].seq)
+    anchor = _anchor_covering(_needed_seq(events))
+    # Exports recorded after that anchor add nothing to prove: left out (so exporting twice
+    # needs no new anchor).
+    events = [e for e in events if e.seq <= anchor.seq]
     own = {e.seq for e in events}
     links = []
-    between = AuditEvent.objects.filter(seq__gte=events[0].seq, seq__lte=anchor.seq)
-    for event in between.exclude(seq__in=own).order_by("seq").iterator(chunk_size=2000):
-        if event.version >= chain.V2:
-            fields = chain.fields_commitment(event_fields(event))
-            links.append({"seq": event.seq, "v": event.version, "target_type": event.target_type,
-                          "target_id": event.target_id, "fields": fields})  # fmt: skip
-        else:
+    between = AuditEvent.objects.filter(seq__gte=events[0].seq, seq__lte=anchor.seq).exclude(
+        seq__in=own
+    )
+    if max_links and (count := between.count()) > max_links:
+        raise EvidenceTooLarge(
+            f"this request's proof runs through {count} other audit events, more than "
+            f"EVIDENCE_MAX_LINKS ({max_links}); an operator can export it with "
+            "`manage.py evidence_bundle --max-links 0`"
+        )
+    v1_links = 0
+    for event in between.order_by("seq").iterator(chunk_size=2000):
+        if event.version < chain.V2:
+            v1_links += 1
             links.append({"seq": event.seq, "v": event.version, "event": event_fields(event)})
+        elif event.action == chain.PURGE_ACTION:
+            # Whole: it says which purges happened (counts, cutoff), so the verifier can
+            # tell a retention purge's markers from another redaction.
+            links.append({"seq": event.seq, "v": event.version, "event": event_fields(event)})
+        else:
+            fields = chain.fields_commitment(event_fields(event))
+            target = chain.target_commitment(event.target_type, event.target_id)
+            links.append({"seq": event.seq, "v": event.version, "target": target,
+                          "fields": fields})  # fmt: skip
     reviews = request.reviews.select_related("reviewer").order_by("created", "id")
+    provisioning = grants_provisioning(grants, now=timezone.now())
     bundle = {
         "format": FORMAT,
         "generated": timezone.now(),
@@ -224,24 +301,21 @@ def evidence_bundle_build(*, request: AccessRequest) -> dict:
             for g in grants
         ],  # fmt: skip
         "provisioning": [
-            {
-                "target": a.target.key,
-                "desired": a.desired,
-                "state": a.state,
-                "applied_at": a.applied_at,
-                "removed_at": a.removed_at,
-                "attempts": a.attempts,
-                "last_error": a.last_error,
-            }
-            for a in ProvisionAssignment.objects.filter(user_id=request.user_id)
-            .select_related("target")
-            .order_by("target__key")
+            {"grant": g.pk, **{k: row[k] for k in ("target", "provisioner", "state", "updated")}}
+            for g in grants
+            for row in provisioning[g.pk].rows
         ],  # fmt: skip
-        "provisioning_note": "the requester's provisioning assignments as they stand now "
-        "(per user and target, not per grant); their history is in the audit log",
+        "provisioning_note": "each grant's provisioning targets (those naming its role or "
+        "resource) as they stand now, not covered by the audit proof; their history is in the "
+        "audit log",
         "notifications": _notifications_json(request),
         "events": [event_fields(e) for e in events],
-        "chain": {"from_seq": events[0].seq, "to_seq": anchor.seq, "links": links},
+        "chain": {
+            "from_seq": events[0].seq,
+            "to_seq": anchor.seq,
+            "links": links,
+            "v1_links": v1_links,
+        },  # fmt: skip
         "anchor": _anchor_json(anchor),
     }
     # Chain fields keep their JSON types (the hashes were computed over them).
@@ -253,10 +327,14 @@ def evidence_bundle_build(*, request: AccessRequest) -> dict:
 COMMAND_ACTOR = "manage.py evidence_bundle"
 
 
-def evidence_bundle_export(*, request_id: Any, user=None) -> dict:
+def evidence_bundle_export(
+    *, request_id: Any, user=None, anchor_now: bool = False, max_links: int | None = None
+) -> dict:
     """Build the bundle of a request for `user` (see evidence_request_for; None: the
     operator's command, unchecked) and record the export (`evidence.exported`: who, the
-    bundle's sha256, the anchor it reaches)."""
+    bundle's sha256, the anchor it reaches). No anchor covering it yet: the worker is asked
+    for one and NotYetAnchored raised; `anchor_now` (the operator's command, which runs
+    where the anchor key is) signs one here instead."""
     if user is None:
         try:
             request = AccessRequest.objects.select_related("user").get(
@@ -266,7 +344,19 @@ def evidence_bundle_export(*, request_id: Any, user=None) -> dict:
             raise NotFound("no such request") from None
     else:
         request = evidence_request_for(request_id=request_id, user=user)
-    bundle = evidence_bundle_build(request=request)
+    try:
+        bundle = evidence_bundle_build(request=request, max_links=max_links)
+    except NotYetAnchored:
+        if not anchor_now:
+            job_after_commit("dispatch_audit_anchor")
+            raise
+        try:
+            audit_anchor_take()
+        except AnchorNotConfigured as err:
+            raise AnchorsNotConfigured(f"evidence needs signed audit anchors: {err}") from None
+        except AnchorError as err:
+            raise AnchorsNotConfigured(f"no audit anchor could be taken: {err}") from None
+        bundle = evidence_bundle_build(request=request, max_links=max_links)
     with transaction.atomic():
         audit_record(
             action=ACTION,

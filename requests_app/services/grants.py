@@ -35,6 +35,12 @@ from requests_app.services.transitions import request_transition_save, transitio
 from requests_app.services.windows import access_start_for
 
 
+def grant_audit_data(grant: Grant) -> dict:
+    """What the approval event records of each grant it opens."""
+    return {"id": grant.pk, "role": grant.role, "resource": grant.resource,
+            "starts": grant.starts, "expires": grant.expires}  # fmt: skip
+
+
 def grants_create_for(
     request: AccessRequest, now: datetime, *, ends_by: datetime | None = None
 ) -> list[Grant]:

@@ -23,7 +23,7 @@ from accessportal.kernel.errors import (
 from accessportal.kernel.locking import retry_on_conflict
 from accessportal.metrics import observe
 from requests_app.models import AccessRequest
-from requests_app.services.grants import grants_create_for
+from requests_app.services.grants import grant_audit_data, grants_create_for
 from requests_app.services.jobs import request_schedule_access
 from requests_app.services.locking import ensure_pending, request_lock
 from requests_app.services.outbox import (
@@ -60,8 +60,9 @@ def resolve_locked(
     fields = request_transition(
         request, state, resolved_at=now, resolved_by=actor_account(actor), resolve_reason=reason
     )
+    granted = []
     if state == RequestState.APPROVED:
-        grants_create_for(request, now, ends_by=access_ends_by)
+        granted = grants_create_for(request, now, ends_by=access_ends_by)
     request.save(update_fields=[*fields, "resolved_by_override", "access_starts", "access_expires"])
     request_permissions_settle(request)
     if state != RequestState.WITHDRAWN:
@@ -84,6 +85,9 @@ def resolve_locked(
             "reason": reason,
             "access_starts": request.access_starts,
             "access_expires": request.access_expires,
+            # The grants the approval opened (an evidence bundle's verifier checks the
+            # request's grants against this list: none can be dropped or added unseen).
+            **({"grants": [grant_audit_data(g) for g in granted]} if granted else {}),
             **(data or {}),
         },
     )

@@ -77,13 +77,12 @@ def _purgeable_value(value) -> bool:
 
 
 def _audit_purge_path(on: bool) -> None:
-    """PostgreSQL: open (for this transaction only) the one UPDATE the audit trigger lets
-    through, a v2 value becoming its purged marker (migration 0024)."""
+    """PostgreSQL: open (for this transaction only: the setting holds its id) the one UPDATE
+    the audit trigger lets through, a v2 reason becoming its purged marker (migration 0025)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('accessportal.audit_purge', %s, true)", ["on" if on else "off"]
-            )
+            value = "txid_current()::text" if on else "''"
+            cursor.execute(f"SELECT set_config('accessportal.audit_purge', {value}, true)")
 
 
 def _purge_batch(ids: list, counts: PurgeCounts, *, dry_run: bool) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from accessctl import chain
 from accessportal.kernel.errors import ValidationFailed
 
 MAX_REASON = 4096
@@ -58,6 +59,11 @@ def clean_text(value: object, *, field: str, max_length: int = MAX_REASON) -> st
         )
     if problem := _problem(value):
         raise ValidationFailed(f"{field} {problem}", field=field)
+    if value.startswith(chain.PURGED_TEXT):
+        # How a purged text is stored: typed text must never read as one.
+        raise ValidationFailed(
+            f"{field} may not start with {chain.PURGED_TEXT!r} (it marks purged text)", field=field
+        )
     return value
 
 

@@ -99,7 +99,7 @@ def _hs256_bundle(key: bytes, alg: str = "HS256") -> dict:
     return {
         "format": "accessportal-evidence/1",
         "request": {"id": "r-1", "state": "PENDING", "roles": ["db-admin"], "resources": [],
-                    "reason": "INC-1"},
+                    "reason": "INC-1", "user": "alice", "user_id": 1},
         "reviews": [], "grants": [], "events": [event],
         "chain": {"from_seq": 1, "to_seq": 1, "links": []},
         "anchor": {"seq": 1, "hash": event["hash"], "time": time,
@@ -121,9 +121,10 @@ def test_evidence_verify_runs_on_the_standard_library_and_asks_for_the_extra_for
     assert verified.stdout.startswith("verified: 1 events, anchored at seq 1")
 
     ed = _hs256_bundle(b"k" * 40, alg="Ed25519")
-    ed["anchor"]["public_key"] = "-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n"
+    pem = tmp_path / "anchor.pub.pem"
+    pem.write_text("-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n")
     bundle.write_text(json.dumps(ed))
-    refused = _run(laptop / "accessctl", "evidence", "verify", bundle)
+    refused = _run(laptop / "accessctl", "evidence", "verify", bundle, "--public-key", pem)
     assert refused.returncode == 1
     assert "pip install 'accessctl[evidence]'" in refused.stderr
     assert "Traceback" not in refused.stderr

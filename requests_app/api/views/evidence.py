@@ -41,8 +41,10 @@ class EvidenceView(APIView):
         description=f"Permission: `{PERMISSION}` and seeing the request (else 404; seen "
         "without the permission: 403). The request, its policy snapshot, reviews, grants, "
         "notification deliveries, its audit events and a chain proof up to a signed anchor "
-        "(a fresh one is taken if none covers the last event: 503 `anchors_not_configured` "
-        "without anchors). `?format=html` renders it for people. Audited "
+        "(the earliest in AUDIT_ANCHOR_FILE covering the last event; none yet: 503 "
+        "`not_yet_anchored` with `Retry-After`, the worker is asked for one; without anchors "
+        "503 `anchors_not_configured`; a proof above EVIDENCE_MAX_LINKS: 422 "
+        "`evidence_too_large`). `?format=html` renders it for people. Audited "
         "(`evidence.exported`); check it with `accessctl evidence verify`.",
         parameters=[
             OpenApiParameter(
@@ -52,7 +54,7 @@ class EvidenceView(APIView):
         responses={
             (200, "application/json"): OpenApiTypes.OBJECT,
             (200, "text/html"): OpenApiTypes.STR,  # ?format=html
-            **errors(400, 401, 403, 404, 503),
+            **errors(400, 401, 403, 404, 422, 503),
         },
         examples=examples.EVIDENCE,
         tags=["requests"],
