@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import Error, connection, transaction
 from django.db.models import Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -100,7 +100,7 @@ def grant_usage_record(
             written = Grant.objects.filter(pk__in=Subquery(due_now)).update(
                 first_used=Coalesce("first_used", Value(now)), last_used=now
             )
-    except DatabaseError:
+    except Error:  # DatabaseError, and InterfaceError (a connection already closed)
         log.warning("grant usage not recorded for user %s", user_id, exc_info=True)
         return 0
     _remember(due, now)
