@@ -130,14 +130,19 @@ def request_rows(queryset: QuerySet[AccessRequest]) -> Iterator[list]:
         ]  # fmt: skip
 
 
-AUDIT_COLUMNS = ["seq", "created", "actor", "action", "target_type", "target_id", "data", "hash"]
+# `prev_hash`, `hash` and `version` show the chain's links; `data` is re-serialised for
+# reading (sorted keys, defused), not the hashed form: verify with `audit_verify`/anchors.
+AUDIT_COLUMNS = [
+    "seq", "created", "actor", "action", "target_type", "target_id", "data", "prev_hash",
+    "hash", "version",
+]  # fmt: skip
 
 
 def audit_rows(queryset: QuerySet[AuditEvent]) -> Iterator[list]:
     """One row per event of `queryset`, in chain order (seq)."""
     for e in _keyset(queryset, ("seq",), lambda e: Q(seq__gt=e.seq)):
         yield [e.seq, e.created, e.actor_name, e.action, e.target_type, e.target_id, e.data,
-               e.hash]  # fmt: skip
+               e.prev_hash, e.hash, e.version]  # fmt: skip
 
 
 def csv_response(name: str, header: list[str], rows: Iterable[list]) -> StreamingHttpResponse:

@@ -189,3 +189,14 @@ def test_an_export_past_the_cap_is_a_400_asking_to_narrow_the_period(
     assert api("erin").get(url("audit/export/")).json()["code"] == "export_too_large"
     settings.EXPORT_MAX_ROWS = 0  # no cap
     assert len(rows_of(api("erin").get(url("audit/export/")))) > 2
+
+
+def test_audit_export_shows_the_chain_links(api, approved):
+    events = rows_of(api("erin").get(url("audit/export/")))
+    assert len(events) > 2
+    for before, after in zip(events, events[1:], strict=False):
+        assert after["prev_hash"] == before["hash"]  # unfiltered: consecutive links
+    stored = AuditEvent.objects.get(seq=int(events[-1]["seq"]))
+    assert events[-1]["prev_hash"] == stored.prev_hash and events[-1]["version"] == str(
+        stored.version
+    )
