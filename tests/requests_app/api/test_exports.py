@@ -162,9 +162,7 @@ def test_an_unknown_format_is_a_400_naming_it(api):
     assert response.status_code == 400 and response.json()["field"] == "format"
 
 
-def test_an_export_past_the_cap_is_a_400_asking_to_narrow_the_period(
-    api, requester, settings
-):
+def test_an_export_past_the_cap_is_a_400_asking_to_narrow_the_period(api, requester, settings):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
