@@ -21,3 +21,15 @@ def test_inbox_shows_the_requesters_unused_grant(bob_client, requester, reviewer
     assert "Approved, never used:" in page and "alice did not use 1 recent grant: dev-admin" in page
     access_check(user=requester, role="dev-admin")
     assert "Approved, never used" not in bob_client.get(INBOX).content.decode()
+
+
+def test_inbox_says_at_least_past_the_shown_number(bob_client, requester, reviewer, monkeypatch):
+    from requests_app.portal.views import reviews
+
+    for n in range(2):
+        made = access_request_create(requester=requester, roles=["dev-admin"], reason=f"INC-{n}")
+        review_submit(request_id=made.id, reviewer=reviewer, state="APPROVED")
+    access_request_create(requester=requester, roles=["db-admin"], reason="INC-3")
+    monkeypatch.setattr(reviews, "SHOWN", 1)
+    page = html.unescape(bob_client.get(INBOX).content.decode())
+    assert "alice did not use at least 1 recent grant: dev-admin" in page
