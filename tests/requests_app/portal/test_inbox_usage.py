@@ -33,3 +33,15 @@ def test_inbox_says_at_least_past_the_shown_number(bob_client, requester, review
     monkeypatch.setattr(reviews, "SHOWN", 1)
     page = html.unescape(bob_client.get(INBOX).content.decode())
     assert "alice did not use at least 1 recent grant: dev-admin" in page
+
+
+def test_the_inbox_reads_only_the_shown_unused_grants_of_a_requester(requester, reviewer):
+    from requests_app.selectors.usage import unused_grants_by_user
+
+    for n in range(3):
+        made = access_request_create(requester=requester, roles=["dev-admin"], reason=f"INC-{n}")
+        review_submit(request_id=made.id, reviewer=reviewer, state="APPROVED")
+    every = unused_grants_by_user(user_ids=[requester.pk], viewer=reviewer, limit=10)
+    assert len(every[requester.pk]) == 3
+    two = unused_grants_by_user(user_ids=[requester.pk], viewer=reviewer, limit=2)
+    assert two[requester.pk] == every[requester.pk][:2]  # the newest two, cut in the database
