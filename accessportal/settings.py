@@ -296,6 +296,9 @@ ACCESS_MAX_START_DELAY = 7 * 24 * 3600
 # USAGE_UNUSED_WINDOW days (reviewers' warning, admin filter, the unused-grants gauge).
 USAGE_RECORD_INTERVAL = env_int("USAGE_RECORD_INTERVAL", 60)
 USAGE_UNUSED_WINDOW = env_int("USAGE_UNUSED_WINDOW", 90)
+# CSV exports (requests, audit events) refuse more rows than this (400 export_too_large:
+# narrow the period), so one streams well within gunicorn's 30 s worker timeout; 0: no cap.
+EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 10_000)
 # Whom the portal tells people to ask for a role that allows requests (an address, a chat
 # channel, a team's name): shown as written; unset says "your security team".
 ACCESS_PORTAL_HELP_CONTACT = env_str("ACCESS_PORTAL_HELP_CONTACT", "")

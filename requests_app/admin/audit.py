@@ -26,8 +26,8 @@ from django.utils.text import Truncator
 
 from accessportal.kernel.audit import audit_verify
 from accessportal.kernel.models import AuditEvent
-from requests_app.admin.base import ReadOnlyAdmin
-from requests_app.selectors.exports import AUDIT_COLUMNS, audit_rows, csv_response
+from requests_app.admin.base import ExportChangeListMixin, ReadOnlyAdmin
+from requests_app.selectors.exports import ExportTooLarge, audit_csv
 from requests_app.services.audit_completeness import audit_completeness
 from requests_app.services.heartbeats import audit_verification_record
 
@@ -59,7 +59,7 @@ class TargetTypeFilter(SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(ExportChangeListMixin, ReadOnlyAdmin):
     list_display = ["seq", "created", "actor_name", "action", "target", "summary"]
     list_display_links = ["seq"]
     list_filter = [ActionFilter, TargetTypeFilter, "created"]
@@ -132,10 +132,11 @@ class AuditEventAdmin(ReadOnlyAdmin):
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET"])
         try:
-            events = self.get_changelist_instance(request).get_queryset(request)
+            return audit_csv(self.export_queryset(request))
         except IncorrectLookupParameters:
             return HttpResponseBadRequest("the list's filters are not valid: open the list again")
-        return csv_response("audit", AUDIT_COLUMNS, audit_rows(events))
+        except ExportTooLarge as too_large:
+            return HttpResponseBadRequest(too_large.message)
 
     def get_urls(self):
         return [

@@ -37,6 +37,30 @@ class CheckedSelectionMixin:
         return super().response_action(request, queryset)
 
 
+_EXPORTING = "_accessportal_export"
+
+
+def _no_page(changelist, request: HttpRequest) -> None:
+    """An export reads its own rows (keyset pages): no page of results and none of the
+    change list's two COUNT(*) over the whole filtered table."""
+
+
+class ExportChangeListMixin:
+    """`export_queryset`: the change list's rows as filtered and searched on screen, built
+    by the change list itself (so they always match) but without paginating or counting."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        changelist = super().get_changelist(request, **kwargs)
+        if getattr(request, _EXPORTING, False):
+            return type(f"Export{changelist.__name__}", (changelist,), {"get_results": _no_page})
+        return changelist
+
+    def export_queryset(self, request: HttpRequest):
+        """May raise IncorrectLookupParameters (a bad filter), as the change list does."""
+        setattr(request, _EXPORTING, True)
+        return self.get_changelist_instance(request).get_queryset(request)
+
+
 class ReadOnlyAdmin(CheckedSelectionMixin, admin.ModelAdmin):
     """A read-only ModelAdmin whose queryset is the caller's visible rows."""
 

@@ -163,6 +163,11 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
     )
     requester_roles = list(Role.objects.filter(members=request.user_id).order_by("name"))
     next_up = requests_needing_review(viewer).exclude(pk=request.pk).first()
+    unused = list(
+        unused_grants_of(user_id=request.user_id, viewer=viewer, exclude_request=request.pk)[
+            : SHOWN + 1
+        ]
+    )
     return {
         "req": request,
         "now": now,
@@ -185,11 +190,9 @@ def request_page_context(request: AccessRequest, viewer) -> dict:
         if viewer.has_perm(EVIDENCE_PERMISSION)
         else "",
         "requester_roles": requester_roles,
-        "unused_grants": list(
-            unused_grants_of(user_id=request.user_id, viewer=viewer, exclude_request=request.pk)[
-                :SHOWN
-            ]
-        ),
+        # One more than shown, to say "at least" when there are more.
+        "unused_grants": unused[:SHOWN],
+        "unused_more": len(unused) > SHOWN,
         "requester_traits": sorted(user_traits(request.user).items()),
         "history": [
             {"obj": r, "badge": display.state_badge(r.state), "items": display.items(r)}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from accessportal.kernel import errors as kernel
+from requests_app.selectors.exports import ExportTooLarge
 from requests_app.services.cli_login import TooManyAttempts
 from requests_app.services.preconditions import PreconditionFailed
 from requests_app.services.signing_keys import CredentialKeyUnusable
@@ -103,6 +104,7 @@ _PATHS = {
         f"/api/v1/policy-proposals/{{id}}/{a}/" for a in ("approve", "reject", "withdraw")
     ),
     "proposal_stale": ("/api/v1/policy-proposals/{id}/approve/",),
+    "export_too_large": ("/api/v1/requests/export/", "/api/v1/audit/export/"),
     "precondition_failed": _request_actions(
         "reviews", "withdraw", "approve", "deny", "revoke", "extend", "ratify"
     ),
@@ -111,6 +113,7 @@ _PATHS = {
 
 _READS_TOO = {
     "unprocessable", "anchors_not_configured", "not_yet_anchored", "evidence_too_large",
+    "export_too_large",
 }  # fmt: skip
 
 
@@ -154,6 +157,7 @@ API_DOMAIN_ERRORS: tuple[type[kernel.DomainError], ...] = (
     CredentialKeyUnusable,
     PreconditionFailed,
     SharedToken,
+    ExportTooLarge,
 )
 
 # RFC 8628's answers to a device sign-in poll (DeviceFlowError's `code`s): 400s of one

@@ -734,9 +734,10 @@ REQUESTS_EXPORT = [
 AUDIT_EXPORT = [
     csv_example(
         "A request's creation",
-        "seq,created,actor,action,target_type,target_id,data,hash\r\n"
+        "seq,created,actor,action,target_type,target_id,data,prev_hash,hash,version\r\n"
         "1042,2026-05-01T10:00:00Z,alice,request.created,access_request,"
         '3f2c9d1e-8a4b-4c6d-9e0f-1a2b3c4d5e6f,"{""roles"": [""db-admin""]}",'
-        "9b1f0c2e7d3a4f5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b\r\n",
+        "5e2a9c0d1b3f4e6a7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b,"
+        "9b1f0c2e7d3a4f5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b,2\r\n",
     )
 ]

@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from requests_app.models import AccessRequest, Grant
@@ -56,9 +57,14 @@ def unused_grants_by_user(
     at most `limit` each: {user id: [grants]}."""
     found: dict[int, list[Grant]] = {}
     grants = _seen_by(grants_never_used(at=at).filter(user_id__in=list(user_ids)), viewer)
-    grants = grants.order_by("-starts", "id")
+    # Numbered per user in the database, so a requester with thousands of unused grants
+    # costs `limit` rows, not thousands.
+    newest_first = [F("starts").desc(), F("id").asc()]
+    grants = (
+        grants.annotate(nth=Window(RowNumber(), partition_by=[F("user_id")], order_by=newest_first))
+        .filter(nth__lte=limit)
+        .order_by("-starts", "id")
+    )
     for grant in grants:
-        mine = found.setdefault(grant.user_id, [])
-        if len(mine) < limit:
-            mine.append(grant)
+        found.setdefault(grant.user_id, []).append(grant)
     return found

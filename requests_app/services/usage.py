@@ -1,9 +1,11 @@
 """Grant usage: when the access a grant gives was first and last used (issue 21).
 
 A use is an allowed access check answered from a grant (`selectors.access.access_check`,
-`access_check_by_name`, hence `GET access/check/`) or a credential issued with the grant in
-it (`services.credentials.credential_issue`). `user.has_perm()` is not a use: Django asks it
-for every page and menu, so it says nothing about whether the person needed the access.
+`access_check_by_name`; over HTTP only `GET access/check/` about another user, the resource
+side asking: a self-check is not a use) or a credential issued with the grant in it
+(`services.credentials.credential_issue`, self-declared). `user.has_perm()` is not a use:
+Django asks it for every page and menu, so it says nothing about whether the person needed
+the access.
 
 Cheap on the hot path: each process remembers when it last wrote (user, item) and skips the
 database for USAGE_RECORD_INTERVAL seconds; the write itself is conditional
@@ -24,7 +26,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import Error, connection, transaction
 from django.db.models import Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -98,7 +100,7 @@ def grant_usage_record(
             written = Grant.objects.filter(pk__in=Subquery(due_now)).update(
                 first_used=Coalesce("first_used", Value(now)), last_used=now
             )
-    except DatabaseError:
+    except Error:  # DatabaseError, and InterfaceError (a connection already closed)
         log.warning("grant usage not recorded for user %s", user_id, exc_info=True)
         return 0
     _remember(due, now)

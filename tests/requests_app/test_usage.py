@@ -175,3 +175,20 @@ def test_a_failing_usage_write_never_fails_the_check(requester, granted, caplog)
         pass
     assert "grant usage not recorded" in caplog.text
     assert grant_of(granted).first_used is None
+
+
+def test_a_closed_connection_never_fails_the_check_either(requester, granted, caplog, monkeypatch):
+    """Django raises InterfaceError (not a DatabaseError) for a connection already closed:
+    the check still answers and the failure is logged."""
+    from django.db import InterfaceError
+
+    from requests_app.services import usage
+
+    def closed(*args, **kwargs):
+        raise InterfaceError("connection already closed")
+
+    monkeypatch.setattr(usage.transaction, "atomic", closed)
+    with at(5):
+        assert access_check(user=requester, role="db-admin").allowed
+    assert "grant usage not recorded" in caplog.text
+    assert grant_of(granted).first_used is None

@@ -24,7 +24,7 @@ from django.urls import path, reverse
 
 from accessportal.kernel.errors import DomainError
 from requests_app.admin import display
-from requests_app.admin.base import ReadOnlyAdmin
+from requests_app.admin.base import ExportChangeListMixin, ReadOnlyAdmin
 from requests_app.admin.details import request_page_context
 from requests_app.admin.forms import ReviewForm, RevokeForm
 from requests_app.admin.permissions import object_permissions_context
@@ -34,7 +34,7 @@ from requests_app.admin.requests.outcomes import outcome_message
 from requests_app.admin.requests.queue import reviews_anything
 from requests_app.models import AccessRequest
 from requests_app.selectors import requests_needing_review
-from requests_app.selectors.exports import REQUEST_COLUMNS, csv_response, request_rows
+from requests_app.selectors.exports import ExportTooLarge, requests_csv
 from requests_app.services.grants import access_request_revoke
 from requests_app.services.reviews import review_reason_required, review_submit
 
@@ -65,7 +65,7 @@ class ScopeFilter(SimpleListFilter):
 
 
 @admin.register(AccessRequest)
-class AccessRequestAdmin(RequestColumns, ReadOnlyAdmin):
+class AccessRequestAdmin(RequestColumns, ExportChangeListMixin, ReadOnlyAdmin):
     """Every request the user may see; its change page is the request page."""
 
     # The state right after who: on a phone (390 px) the columns past it scroll out of view,
@@ -103,10 +103,11 @@ class AccessRequestAdmin(RequestColumns, ReadOnlyAdmin):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         try:
-            rows = self.get_changelist_instance(request).get_queryset(request)
+            return requests_csv(self.export_queryset(request))
         except IncorrectLookupParameters:
             return HttpResponseBadRequest("the list's filters are not valid: open the list again")
-        return csv_response("requests", REQUEST_COLUMNS, request_rows(rows))
+        except ExportTooLarge as too_large:
+            return HttpResponseBadRequest(too_large.message)
 
     @admin.display(description="reviews", ordering="review_total")
     def review_count(self, obj: AccessRequest) -> int:

@@ -34,7 +34,8 @@ class AccessCheckView(APIView):
         description="Permission: a user about themself, or holders of "
         f"`{CHECK_ACCESS}` (integration accounts) about anyone. Give exactly one of `role` "
         "and `resource`: both or neither is a 422 (OpenAPI 3.0 cannot state it of query "
-        "parameters).",
+        "parameters). An allowed answer about another user records the use of the grants "
+        "behind it (`first_used`/`last_used`); a user checking themself records nothing.",
         parameters=[AccessCheckQuerySerializer],
         responses={
             200: AccessCheckSerializer,
@@ -54,8 +55,14 @@ class AccessCheckView(APIView):
             raise NotAllowed(f"checking another user's access needs the {CHECK_ACCESS} permission")
         role, resource = query.get("role"), query.get("resource")
         now = timezone.now()
+        # A use is the other side asking (an integration holding check_access about a
+        # user): a user checking themself proves nothing and could fake "used" (M1).
         decision = access_check_by_name(
-            username=username, role=role, resource=resource, at=now, record_use=True
+            username=username,
+            role=role,
+            resource=resource,
+            at=now,
+            record_use=username != caller.get_username(),
         )
         if decision is None:
             raise NotFound("no such user", field="user")

@@ -18,7 +18,7 @@ from requests_app.api.filters import AuditEventFilter, StrictOrderingFilter
 from requests_app.api.permissions import CanReadAudit
 from requests_app.api.serializers.audit import AuditEventSerializer
 from requests_app.api.serializers.errors import LIST_ERRORS, errors, json_errors
-from requests_app.selectors.exports import AUDIT_COLUMNS, audit_rows, csv_response
+from requests_app.selectors.exports import AUDIT_COLUMNS, audit_csv
 
 
 @extend_schema_view(
@@ -52,7 +52,9 @@ class AuditEventViewSet(FormatParameterMixin, mixins.ListModelMixin, viewsets.Ge
         description="Every event matching the filters (no pages: streamed, read in keyset "
         "pages by `seq`). Columns: " + ", ".join(AUDIT_COLUMNS) + ". `data` is the event's "
         "JSON; a cell starting with `= + - @`, a tab or a carriage return gets a leading "
-        "`'`. Also answers `Accept: text/csv`; `?format=csv` is accepted.",
+        "`'`, and so does text after a `;`, `,`, tab or line break inside a cell. More "
+        "than `EXPORT_MAX_ROWS` rows is a 400 `export_too_large` (narrow the period). Also "
+        "answers `Accept: text/csv`; `?format=csv` is accepted.",
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
             **json_errors(400, 401, 403),
@@ -63,5 +65,4 @@ class AuditEventViewSet(FormatParameterMixin, mixins.ListModelMixin, viewsets.Ge
     )
     @action(detail=False, methods=["get"], renderer_classes=[JSONRenderer, CSVRenderer])
     def export(self, request: Request) -> StreamingHttpResponse:
-        events = self.filter_queryset(self.get_queryset())
-        return csv_response("audit", AUDIT_COLUMNS, audit_rows(events))
+        return audit_csv(self.filter_queryset(self.get_queryset()))

@@ -41,7 +41,7 @@ from requests_app.api.serializers.requests import (
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import requests_needing_review
 from requests_app.selectors.break_glass import break_glass_awaiting_for
-from requests_app.selectors.exports import REQUEST_COLUMNS, csv_response, request_rows
+from requests_app.selectors.exports import REQUEST_COLUMNS, requests_csv
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.break_glass import break_glass_decide, break_glass_open
 from requests_app.services.extensions import access_request_extend, ensure_may_extend
@@ -190,7 +190,9 @@ class AccessRequestViewSet(
         description="Every request matching the filters (no pages: streamed, read in keyset "
         "pages of the database). Columns: " + ", ".join(REQUEST_COLUMNS) + ". Times in RFC "
         "3339 UTC; lists space-separated; `reviews` as `reviewer:STATE`; a cell starting "
-        "with `= + - @`, a tab or a carriage return gets a leading `'`. Also answers "
+        "with `= + - @`, a tab or a carriage return gets a leading `'`, and so does text "
+        "after a `;`, `,`, tab or line break inside a cell. More than `EXPORT_MAX_ROWS` "
+        "rows is a 400 `export_too_large` (narrow the period). Also answers "
         "`Accept: text/csv`; `?format=csv` is accepted.",
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
@@ -202,8 +204,7 @@ class AccessRequestViewSet(
     )
     @action(detail=False, methods=["get"], renderer_classes=[JSONRenderer, CSVRenderer])
     def export(self, request: Request) -> StreamingHttpResponse:
-        rows = request_rows(self.filter_queryset(self.get_queryset()))
-        return csv_response("requests", REQUEST_COLUMNS, rows)
+        return requests_csv(self.filter_queryset(self.get_queryset()))
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         target = self.get_object()

@@ -12,7 +12,7 @@ from requests_app.portal.forms import ReviewForm
 from requests_app.portal.views.base import portal_render, portal_view
 from requests_app.portal.views.break_glass import ratification_queue
 from requests_app.selectors import requests_needing_review
-from requests_app.selectors.usage import unused_grants_by_user
+from requests_app.selectors.usage import SHOWN, unused_grants_by_user
 from requests_app.services.reviews import review_reason_required
 from requests_app.services.thresholds import progress
 from requests_app.services.windows import access_windows
@@ -31,7 +31,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
         .prefetch_related("reviews__reviewer")[:INBOX_LIMIT]
     )
     windows = access_windows(queue, timezone.now())
-    unused = unused_grants_by_user(user_ids={r.user_id for r in queue}, viewer=request.user)
+    # One more than shown, to say "at least" when there are more.
+    unused = unused_grants_by_user(
+        user_ids={r.user_id for r in queue}, viewer=request.user, limit=SHOWN + 1
+    )
     items = [
         {
             "r": r,
@@ -42,7 +45,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
                 for rv in r.reviews.all()
                 if rv.state == ReviewState.APPROVED
             ],
-            "unused": unused.get(r.user_id, []),
+            "unused": unused.get(r.user_id, [])[:SHOWN],
+            "unused_more": len(unused.get(r.user_id, [])) > SHOWN,
             "form": ReviewForm(
                 auto_id=f"review-{r.pk}-%s", reason_required=review_reason_required(r)
             ),

@@ -48,3 +48,33 @@ def test_audit_list_links_its_export_for_auditors_only(login, make_request):
     rows = rows_of(client.get(f"{AUDIT_CSV}?q={request.id}"))
     assert rows and {r["target_id"] for r in rows} == {str(request.id)}
     assert login("mallory").get(AUDIT_CSV).status_code == 403
+
+
+def _full_counts(queries, cap: int) -> list[str]:
+    """COUNT(*) statements other than the export's own, bounded to cap + 1 rows (the change
+    list's page count and full count)."""
+    sqls = [q["sql"].upper() for q in queries]
+    return [s for s in sqls if s.startswith("SELECT COUNT(") and f"LIMIT {cap + 1})" not in s]
+
+
+def test_desk_exports_refuse_past_the_cap_and_never_count_the_whole_table(
+    login, make_request, settings
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        make_request(["db-admin"])
+    settings.EXPORT_MAX_ROWS = 3
+    with CaptureQueriesContext(connection) as queries:
+        assert len(rows_of(login("bob").get(REQUESTS_CSV))) == 3
+    # The change list builds the rows but pays neither its page nor its two counts.
+    assert _full_counts(queries, 3) == []
+    settings.EXPORT_MAX_ROWS = 2
+    refused = login("bob").get(REQUESTS_CSV)
+    assert refused.status_code == 400 and "narrow the period" in refused.content.decode()
+    settings.EXPORT_MAX_ROWS = 1
+    with CaptureQueriesContext(connection) as queries:
+        refused = login("erin").get(AUDIT_CSV)
+    assert refused.status_code == 400 and "EXPORT_MAX_ROWS" in refused.content.decode()
+    assert _full_counts(queries, 1) == []

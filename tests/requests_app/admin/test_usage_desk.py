@@ -48,3 +48,16 @@ def test_grants_list_shows_use_and_filters_never_used(login, make_request, user,
     assert listed("use=used") == {"db-admin"}
     page = client.get(GRANTS).content.decode()
     assert "first used" in page.lower() and "last used" in page.lower()
+
+
+def test_past_the_shown_number_the_warning_says_at_least(login, make_request, user, monkeypatch):
+    from requests_app.admin import details
+
+    approved(make_request, user, ["dev-admin"])
+    approved(make_request, user, ["dev-admin"])
+    following = make_request(["db-admin"])
+    monkeypatch.setattr(details, "SHOWN", 1)
+    page = page_of(login("bob"), following)
+    assert "did not use at least 1 recent grant" in page
+    monkeypatch.setattr(details, "SHOWN", 2)
+    assert "did not use 2 recent grants" in page_of(login("bob"), following)

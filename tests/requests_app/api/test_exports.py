@@ -90,6 +90,42 @@ def test_formulas_are_defused(api, requester):
     assert exports.csv_cell("INC-1 = ok") == "INC-1 = ok"
 
 
+def _excel_cells(text: str) -> list[str]:
+    """The cells Excel in a `;`-separator locale (de, fr, nl) makes of one CSV cell's text:
+    it splits on `;` whatever the quoting; a cell is a formula when it starts with one."""
+    return [part.lstrip(" \t\r\n") for part in text.replace("\n", ";").split(";")]
+
+
+def test_formulas_after_a_separator_are_defused_too(api, requester):
+    hostile = [
+        "ticket 12;=cmd|' /C calc'!A0",
+        "x; @SUM(1+1)*cmd|' /C calc'!A0",
+        "INC-7,+1+1",
+        "line one\n-2+3",
+        "a\t=1+1",
+        "fullwidth;\uff1d1+1",
+    ]
+    for reason in hostile:
+        access_request_create(requester=requester, roles=["db-admin"], reason=reason)
+    rows = rows_of(api("sam").get(url("requests/export/")))
+    reasons = [r["reason"] for r in rows]
+    assert len(reasons) == len(hostile)
+    for reason, exported in zip(hostile, reasons, strict=True):
+        assert exported.replace("'", "") == reason.replace("'", "")  # nothing else changed
+        formulas = [c for c in _excel_cells(exported) if c[:1] in "=+-@\uff1d"]
+        assert formulas == [], (reason, exported)
+    # The same reasons inside the audit `data` JSON (a cell that starts with `{`).
+    events = rows_of(api("erin").get(url("audit/export/?action=request.created")))
+    assert len(events) == len(hostile)
+    for event in events:
+        formulas = [c for c in _excel_cells(event["data"]) if c[:1] in "=+-@\uff1d"]
+        assert formulas == [], event["data"]
+    # A user name (SSO-sourced) and any other cell go through the same function.
+    assert exports.csv_cell(["ok", "a;=1"]) == "ok a;'=1"
+    assert exports.csv_cell({"k": "v;@x"}) == '{"k": "v;\'@x"}'
+    assert exports.csv_cell("  =1") == "'  =1" and exports.csv_cell("1;2 - 3") == "1;2 - 3"
+
+
 def test_export_streams_past_one_keyset_page(api, requester, reviewer, monkeypatch):
     monkeypatch.setattr(exports, "EXPORT_CHUNK", 3)
     made = [
@@ -124,3 +160,41 @@ def test_audit_export_columns_filters_and_permission(api, approved):
 def test_an_unknown_format_is_a_400_naming_it(api):
     response = api("sam").get(url("requests/export/?format=xlsx"))
     assert response.status_code == 400 and response.json()["field"] == "format"
+
+
+def test_an_export_past_the_cap_is_a_400_asking_to_narrow_the_period(api, requester, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    made = [
+        access_request_create(requester=requester, roles=["db-admin"], reason=f"INC-{n}")
+        for n in range(3)
+    ]
+    settings.EXPORT_MAX_ROWS = 3
+    assert len(rows_of(api("sam").get(url("requests/export/")))) == 3  # at the cap: every row
+    settings.EXPORT_MAX_ROWS = 2
+    with CaptureQueriesContext(connection) as queries:
+        refused = api("sam").get(url("requests/export/"))
+    assert refused.status_code == 400 and refused["Content-Type"] == "application/json"
+    assert refused.json()["code"] == "export_too_large"
+    assert "narrow the period" in refused.json()["detail"]
+    # Counted with LIMIT cap + 1, never over the whole table.
+    [counted] = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert "LIMIT 3" in counted.upper()
+    # Narrowed to fewer rows, the same export answers.
+    since = made[1].created.isoformat().replace("+00:00", "Z")
+    assert len(rows_of(api("sam").get(url("requests/export/"), {"since": since}))) == 2
+    assert api("erin").get(url("audit/export/")).json()["code"] == "export_too_large"
+    settings.EXPORT_MAX_ROWS = 0  # no cap
+    assert len(rows_of(api("erin").get(url("audit/export/")))) > 2
+
+
+def test_audit_export_shows_the_chain_links(api, approved):
+    events = rows_of(api("erin").get(url("audit/export/")))
+    assert len(events) > 2
+    for before, after in zip(events, events[1:], strict=False):
+        assert after["prev_hash"] == before["hash"]  # unfiltered: consecutive links
+    stored = AuditEvent.objects.get(seq=int(events[-1]["seq"]))
+    assert events[-1]["prev_hash"] == stored.prev_hash and events[-1]["version"] == str(
+        stored.version
+    )

@@ -37,8 +37,20 @@ def test_the_next_request_shows_reviewers_the_grant_never_used(api, approved, re
     assert api("bob").get(url(f"requests/{approved.id}/")).json()["requester_unused_grants"] == []
 
 
+def test_a_self_check_records_no_use(api, approved):
+    # The requester asking about themself, implicitly or by name: allowed, but not a use
+    # (else asking would mark every grant "used" and hide standing-by access).
+    assert api("alice").get(url("access/check/?role=db-admin")).json()["allowed"] is True
+    assert api("alice").get(url("access/check/?user=alice&resource=db/billing")).json()["allowed"]
+    grant = Grant.objects.get(request=approved)
+    assert grant.first_used is None and grant.last_used is None
+    # The resource side asking about her is.
+    api("ivy").get(url("access/check/?user=alice&role=db-admin"))
+    assert Grant.objects.get(request=approved).first_used is not None
+
+
 def test_a_used_grant_is_not_shown(api, approved, requester):
-    api("alice").get(url("access/check/?role=db-admin"))
+    api("ivy").get(url("access/check/?user=alice&role=db-admin"))
     following = access_request_create(requester=requester, roles=["dev-admin"], reason="INC-9")
     assert api("bob").get(url(f"requests/{following.id}/")).json()["requester_unused_grants"] == []
 
