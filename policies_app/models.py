@@ -344,7 +344,7 @@ class AccessReview(NamedSpec):
     """A recurring review of standing role memberships (kind: access_review): the roles in
     scope, who reviews, the schedule, the deadline and what a missed item does. Normalized
     by `policies_app.documents.access_reviews`; written only by the policy services. Each
-    start is a run (campaigns_app.CampaignRun)."""
+    start is a run (requests_app.CampaignRun)."""
 
 
 class MembershipHold(models.Model):

@@ -12,8 +12,8 @@ import io
 
 from fpdf import FPDF
 
-from campaigns_app.models import CampaignRun
-from campaigns_app.selectors import campaign_report_rows
+from requests_app.models import CampaignRun
+from requests_app.selectors.access_reviews import campaign_report_rows
 
 COLUMNS = ["user", "role", "sources", "decision", "outcome", "decided_by", "decided_at",
            "reason", "note"]  # fmt: skip

@@ -13,12 +13,15 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accessportal.kernel.errors import DomainError
-from campaigns_app.models import CampaignItem, CampaignRun
-from campaigns_app.reports import report_csv, report_pdf
-from campaigns_app.selectors import campaign_items_visible_to, campaign_runs_visible_to
-from campaigns_app.services import campaign_item_decide, campaign_start
 from policies_app.models import AccessReview, MembershipHold
 from requests_app.admin.base import ReadOnlyAdmin
+from requests_app.models import CampaignItem, CampaignRun
+from requests_app.selectors.access_reviews import (
+    campaign_items_visible_to,
+    campaign_runs_visible_to,
+)
+from requests_app.services.access_review_reports import report_csv, report_pdf
+from requests_app.services.access_reviews import campaign_item_decide, campaign_start
 
 
 @admin.register(AccessReview)
@@ -28,7 +31,7 @@ class AccessReviewAdmin(ReadOnlyAdmin):
     actions = ["start_now"]
 
     def has_start_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("campaigns_app.start_campaignrun")
+        return request.user.has_perm("requests_app.start_campaignrun")
 
     @admin.action(description="Start a run now", permissions=["start"])
     def start_now(self, request: HttpRequest, queryset) -> None:
@@ -71,15 +74,15 @@ class CampaignRunAdmin(ReadOnlyAdmin):
             path(
                 "<int:pk>/report.<str:fmt>",
                 self.admin_site.admin_view(self.report_view),
-                name="campaigns_app_campaignrun_report",
+                name="requests_app_campaignrun_report",
             ),
             *super().get_urls(),
         ]
 
     @admin.display(description="Report")
     def reports(self, run: CampaignRun) -> str:
-        url = reverse("admin:campaigns_app_campaignrun_report", args=[run.pk, "csv"])
-        pdf = reverse("admin:campaigns_app_campaignrun_report", args=[run.pk, "pdf"])
+        url = reverse("admin:requests_app_campaignrun_report", args=[run.pk, "csv"])
+        pdf = reverse("admin:requests_app_campaignrun_report", args=[run.pk, "pdf"])
         return format_html('<a href="{}">CSV</a> · <a href="{}">PDF</a>', url, pdf)
 
     def report_view(self, request: HttpRequest, pk: int, fmt: str) -> HttpResponse:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
-from campaigns_app.models import CampaignItem, CampaignRun
+from requests_app.models import CampaignItem, CampaignRun
 
-VIEW_RUNS = "campaigns_app.view_campaignrun"
+VIEW_RUNS = "requests_app.view_campaignrun"
 
 
 def sees_all_reviews(user: AbstractBaseUser) -> bool:

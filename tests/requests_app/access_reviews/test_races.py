@@ -12,11 +12,15 @@ from django.contrib.auth import get_user_model
 from accessportal.kernel.audit import audit_verify
 from accessportal.kernel.errors import Conflict
 from accessportal.kernel.models import AuditEvent
-from campaigns_app.models import CampaignRun
-from campaigns_app.services import access_reviews_due, campaign_item_decide, campaign_start
 from policies_app.models import RoleMembership
-from tests.campaigns_app.conftest import review_policy
+from requests_app.models import CampaignRun
+from requests_app.services.access_reviews import (
+    access_reviews_due,
+    campaign_item_decide,
+    campaign_start,
+)
 from tests.concurrency import run_together
+from tests.requests_app.access_reviews.conftest import review_policy
 
 pytestmark = pytest.mark.postgres
 

@@ -2,7 +2,8 @@
 
 A run is one start of a `policies_app.AccessReview` definition, its spec snapshotted; an
 item is one (user, role) standing membership in scope at the start, with the reviewers
-snapshotted too. Written only by `campaigns_app.services`.
+snapshotted too. Imported by `requests_app.models`
+(so Django finds them); written only by `requests_app.services.access_reviews`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class CampaignRun(models.Model):
 
     class Meta:
         ordering = ["-started", "-id"]
+        verbose_name = "access review run"
         constraints = [
             models.UniqueConstraint(
                 fields=["name", "scheduled_for"],
@@ -91,6 +93,7 @@ class CampaignItem(models.Model):
 
     class Meta:
         ordering = ["run", "role", "user_id"]
+        verbose_name = "access review item"
         constraints = [
             models.UniqueConstraint(fields=["run", "user", "role"], name="campaign_item_unique")
         ]

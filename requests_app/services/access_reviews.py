@@ -26,12 +26,12 @@ from accessportal.kernel.errors import (
     ValidationFailed,
 )
 from accessportal.kernel.locking import retry_on_conflict
-from campaigns_app.models import CampaignItem, CampaignRun
-from campaigns_app.selectors import campaign_items_visible_to
 from policies_app.documents.access_reviews import schedule_slot
 from policies_app.matching import matches_any
 from policies_app.models import AccessReview, RoleMembership
 from policies_app.services.memberships import membership_remove, returning_sources
+from requests_app.models import CampaignItem, CampaignRun
+from requests_app.selectors.access_reviews import campaign_items_visible_to
 from requests_app.services.outbox import outbox_enqueue
 
 SYSTEM = "system"
@@ -93,9 +93,9 @@ def campaign_start(
     """Start a run of the access review `review_name`: one item per standing membership of
     a role in scope, snapshotted now. `actor` None: the schedule (then `scheduled_for` is
     its slot, and a second start for the same slot returns None and writes nothing).
-    Caller with an actor must hold `campaigns_app.start_campaignrun`."""
+    Caller with an actor must hold `requests_app.start_campaignrun`."""
     now = now or timezone.now()
-    if actor is not None and not actor.has_perm("campaigns_app.start_campaignrun"):
+    if actor is not None and not actor.has_perm("requests_app.start_campaignrun"):
         raise NotAllowed("you may not start access reviews")
     review = AccessReview.objects.filter(name=review_name).first()
     if review is None:
