@@ -31,7 +31,12 @@ from policies_app.matching import matches_any
 from policies_app.models import AccessReview, RoleMembership
 from policies_app.services.memberships import membership_remove, returning_sources
 from requests_app.models import CampaignItem, CampaignRun
-from requests_app.selectors.access_reviews import campaign_items_visible_to
+from requests_app.selectors.access_reviews import (
+    access_review_reviewers,
+    campaign_items_visible_to,
+    campaign_run_reviewers_now,
+    campaign_runs_reviewed_by,
+)
 from requests_app.services.outbox import outbox_enqueue
 
 SYSTEM = "system"
@@ -45,25 +50,15 @@ def _label(run: CampaignRun) -> str:
     return f"access review {run.name} (run {run.pk})"
 
 
-def _reviewers_for(spec: dict) -> list[AbstractBaseUser]:
-    """Who reviews every item of a run (the member of an item is taken out of its own)."""
-    User = get_user_model()
-    by_name = User.objects.filter(
-        **{f"{User.USERNAME_FIELD}__in": spec.get("reviewers", [])}, is_active=True
-    )
-    by_role = User.objects.filter(
-        is_active=True, role_memberships__role__name__in=spec.get("reviewer_roles", [])
-    )
-    return list((by_name | by_role).distinct().order_by("pk"))
-
-
 def _tell_reviewers(run: CampaignRun, event: str) -> None:
     """One outbox message to the run's reviewers who have undecided items (not their own)."""
     undecided = set(
         CampaignItem.objects.filter(run=run, outcome="").values_list("user_id", flat=True)
     )
     names = sorted(
-        reviewer.get_username() for reviewer in run.reviewers.all() if undecided - {reviewer.pk}
+        reviewer.get_username()
+        for reviewer in campaign_run_reviewers_now(run)
+        if undecided - {reviewer.pk}
     )
     if not names:
         return
@@ -128,14 +123,19 @@ def campaign_start(
         ]
     )
     # Nobody reviews their own membership: the selectors and the decision leave the member out.
-    run.reviewers.set(_reviewers_for(spec))
+    run.reviewers.set(access_review_reviewers(spec).order_by("pk"))
     _tell_reviewers(run, STARTED_EVENT)
     audit_record(
         action="access_review.started",
         target_type="access_review",
         target_id=str(run.pk),
         actor=actor,
-        data={"name": run.name, "items": len(items), "deadline": run.deadline.isoformat()},
+        data={
+            "name": run.name,
+            "items": len(items),
+            "reviewers": run.reviewers.count(),
+            "deadline": run.deadline.isoformat(),
+        },
     )
     return run
 
@@ -154,7 +154,7 @@ def item_get_for_decision(*, item_id: int, reviewer: AbstractBaseUser) -> Campai
         raise NotFound("no such review item")
     if item.user_id == reviewer.pk:
         raise SelfReviewRefused("nobody reviews their own membership")
-    if not reviewer.is_superuser and not item.run.reviewers.filter(pk=reviewer.pk).exists():
+    if not reviewer.is_superuser and item.run_id not in campaign_runs_reviewed_by(reviewer):
         raise NotAllowed("you are not a reviewer of this item")
     if item.outcome:
         raise Conflict(f"this item was already decided ({item.get_outcome_display()})")
@@ -238,7 +238,16 @@ def campaign_item_miss(*, item_id: int, now: datetime | None = None) -> bool:
         return False
     on_missed = item.run.spec.get("on_missed", "keep")
     item.reason = f"not reviewed by the deadline of {_label(item.run)} (on_missed: {on_missed})"
-    if on_missed == "remove":
+    # Nobody could have decided it (no reviewer resolved at the start, or its member was
+    # the only one): a removal for want of a decision nobody could make would strip every
+    # member of a review whose reviewers are misspelt or gone, so it is kept and people are
+    # told. (The start's snapshot, not who is left now: earlier removals of this sweep
+    # must not make later items unreviewable.)
+    reviewable = item.run.reviewers.exclude(pk=item.user_id).exists()
+    if on_missed == "remove" and not reviewable:
+        item.outcome = CampaignItem.Outcome.MISSED_NOTIFIED
+        item.note = "kept: the review had no reviewer who could decide it"
+    elif on_missed == "remove":
         outcome, item.note = _remove(item, actor=None, reason=item.reason)
         item.outcome = outcome or CampaignItem.Outcome.MISSED_REMOVED
     elif on_missed == "notify":
@@ -247,6 +256,22 @@ def campaign_item_miss(*, item_id: int, now: datetime | None = None) -> bool:
         item.outcome = CampaignItem.Outcome.MISSED_KEPT
     item.decided_by, item.decided_at = SYSTEM, now
     item.save(update_fields=["outcome", "note", "reason", "decided_by", "decided_at"])
+    # Which memberships stayed (or went) only because nobody reviewed them is evidence: in
+    # the audit chain, not only in the item row.
+    audit_record(
+        action="access_review.missed",
+        target_type="access_review",
+        target_id=str(item.run_id),
+        actor=None,
+        data={
+            "item": item.pk,
+            "user": item.user.get_username(),
+            "role": item.role,
+            "on_missed": on_missed,
+            "outcome": item.outcome,
+            "note": item.note,
+        },
+    )
     return True
 
 
@@ -263,8 +288,18 @@ def _run_finish(*, run_id: int, now: datetime) -> bool:
         return False
     missed = run.items.filter(decided_by=SYSTEM).count()
     on_missed = run.spec.get("on_missed", "keep")
-    if on_missed == "notify" and missed:
-        names = sorted(r.get_username() for r in run.reviewers.all())
+    unreviewed = run.items.filter(
+        decided_by=SYSTEM, outcome=CampaignItem.Outcome.MISSED_NOTIFIED
+    ).exists()
+    if missed and (on_missed == "notify" or unreviewed):
+        names = sorted(r.get_username() for r in campaign_run_reviewers_now(run))
+        if not names:  # no reviewer left to tell: the administrators are
+            User = get_user_model()
+            names = sorted(
+                User.objects.filter(is_active=True, is_superuser=True).values_list(
+                    User.USERNAME_FIELD, flat=True
+                )
+            )
         outbox_enqueue(
             event=MISSED_EVENT,
             request_id=None,

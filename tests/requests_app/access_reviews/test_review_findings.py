@@ -1,0 +1,147 @@
+"""Fixes from the access review code review (review-campaigns.md): a reviewer who lost
+eligibility, long reasons in the PDF, missed items in the audit chain, runs nobody can
+review, holds released through a service, holds kept through unrelated role edits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from rest_framework.test import APIClient
+
+from accessportal.kernel.errors import NotFound
+from accessportal.kernel.models import AuditEvent
+from policies_app.models import RoleMembership
+from requests_app.models import OutboxMessage
+from requests_app.selectors.access_reviews import campaign_items_to_decide
+from requests_app.services.access_review_reports import report_pdf
+from requests_app.services.access_reviews import (
+    access_reviews_due,
+    campaign_item_decide,
+    campaign_start,
+)
+from tests.requests_app.access_reviews.conftest import review_policy
+
+pytestmark = pytest.mark.django_db
+
+
+def _start(user, name="reviewers-recert"):
+    return campaign_start(review_name=name, actor=user("sam"))
+
+
+def _item(run, username, role="reviewer"):
+    return run.items.get(user__username=username, role=role)
+
+
+# F2: eligibility is current, not only the snapshot taken at the start.
+def test_a_reviewer_who_lost_the_reviewer_role_mid_run_decides_nothing(review_setup, user):
+    run = _start(user)
+    assert [i.user.username for i in campaign_items_to_decide(user("carol"))] == ["bob"]
+    # bob removes carol's membership of `reviewer`, the role that made her a reviewer.
+    campaign_item_decide(
+        item_id=_item(run, "carol").pk, reviewer=user("bob"), decision="REMOVE", reason="left"
+    )
+    # carol no longer has anything to decide, and may not keep or remove bob's membership.
+    assert list(campaign_items_to_decide(user("carol"))) == []
+    with pytest.raises(NotFound):
+        campaign_item_decide(
+            item_id=_item(run, "bob").pk, reviewer=user("carol"), decision="REMOVE", reason="x"
+        )
+    client = APIClient()
+    client.force_authenticate(user("carol"))
+    answer = client.post(
+        f"/api/v1/access-reviews/items/{_item(run, 'bob').pk}/remove/", {"reason": "x"}
+    )
+    assert answer.status_code == 404
+    assert RoleMembership.objects.filter(user=user("bob"), role__name="reviewer").exists()
+    # Her own item (read-only) she still sees.
+    mine = client.get(f"/api/v1/access-reviews/items/{_item(run, 'carol').pk}/")
+    assert mine.status_code == 200 and mine.json()["outcome"] == "removed"
+
+
+def test_a_reviewer_dropped_from_the_definition_mid_run_decides_nothing(apply_yaml, user):
+    by_name = "  reviewer_roles: [reviewer]\n"
+    apply_yaml(review_policy().replace(by_name, by_name + "  reviewers: [erin]\n"))
+    run = _start(user)
+    assert [i.user.username for i in campaign_items_to_decide(user("erin"))] == ["bob", "carol"]
+    apply_yaml(review_policy())  # an approved policy change drops dave
+    assert list(campaign_items_to_decide(user("erin"))) == []
+    with pytest.raises(NotFound):
+        campaign_item_decide(
+            item_id=_item(run, "bob").pk, reviewer=user("erin"), decision="KEEP", reason="x"
+        )
+
+
+# F4: one long reason does not break the auditors' PDF.
+def test_pdf_report_with_a_two_thousand_character_reason(review_setup, user):
+    run = _start(user)
+    reason = ("word " * 400).strip()[:2000]
+    campaign_item_decide(
+        item_id=_item(run, "bob").pk, reviewer=user("carol"), decision="KEEP", reason=reason
+    )
+    assert report_pdf(run).startswith(b"%PDF")
+    client = APIClient()
+    client.force_authenticate(user("ada"))
+    answer = client.get(
+        f"/api/v1/access-reviews/runs/{run.pk}/report/", HTTP_ACCEPT="application/pdf"
+    )
+    assert answer.status_code == 200 and answer.content.startswith(b"%PDF")
+    # The CSV keeps the whole reason.
+    csv = client.get(f"/api/v1/access-reviews/runs/{run.pk}/report/", HTTP_ACCEPT="text/csv")
+    assert reason in csv.content.decode()
+
+
+# F5: what the deadline did to each item is in the audit chain.
+@pytest.mark.parametrize("on_missed", ["keep", "notify", "remove"])
+def test_each_missed_item_is_audited(apply_yaml, user, on_missed):
+    apply_yaml(review_policy(on_missed=on_missed))
+    run = _start(user)
+    access_reviews_due(now=run.deadline + timedelta(minutes=1))
+    events = AuditEvent.objects.filter(action="access_review.missed", target_id=str(run.pk))
+    assert {(e.data["user"], e.data["role"]) for e in events} == {
+        ("bob", "reviewer"),
+        ("carol", "reviewer"),
+    }
+    outcome = {"keep": "missed_kept", "notify": "missed_notified", "remove": "missed_removed"}
+    assert {e.data["outcome"] for e in events} == {outcome[on_missed]}
+    assert all(e.actor_id is None for e in events)
+
+
+# F6: a review whose reviewers resolve to nobody does not strip every member at the deadline.
+TYPO_REVIEW = """
+---
+kind: access_review
+name: typo-recert
+spec:
+  roles: [reviewer]
+  reviewers: [nobdy]
+  duration: 7d
+  on_missed: remove
+"""
+
+
+def test_a_run_nobody_can_review_keeps_its_members_and_tells_the_admins(apply_yaml, user, admin):
+    apply_yaml(review_policy(extra=TYPO_REVIEW))
+    run = _start(user, "typo-recert")
+    assert run.reviewers.count() == 0
+    started = AuditEvent.objects.get(action="access_review.started", target_id=str(run.pk))
+    assert started.data["reviewers"] == 0
+    access_reviews_due(now=run.deadline + timedelta(minutes=1))
+    run.refresh_from_db()
+    assert run.state == "CLOSED"
+    assert set(run.items.values_list("outcome", flat=True)) == {"missed_notified"}
+    assert "no reviewer" in _item(run, "bob").note
+    assert RoleMembership.objects.filter(role__name="reviewer").count() == 2
+    told = OutboxMessage.objects.get(event="access_review.missed")
+    assert told.recipients == ["root"]
+
+
+def test_an_item_whose_member_is_the_only_reviewer_is_not_removed(apply_yaml, user):
+    only_bob = TYPO_REVIEW.replace("[nobdy]", "[bob]")
+    apply_yaml(review_policy(extra=only_bob))
+    run = _start(user, "typo-recert")
+    access_reviews_due(now=run.deadline + timedelta(minutes=1))
+    # carol's item had a reviewer (bob) who let it lapse: removed; bob's had nobody.
+    assert _item(run, "carol").outcome == "missed_removed"
+    assert _item(run, "bob").outcome == "missed_notified"
+    assert RoleMembership.objects.filter(user=user("bob"), role__name="reviewer").exists()
