@@ -350,7 +350,8 @@ class AccessReview(NamedSpec):
 class MembershipHold(models.Model):
     """A policy-file membership an access review removed: `apply_policies` reports the file
     still naming it as drift (a line and an audit event) instead of adding it back. It
-    ends when the files stop naming the role for the user (or an admin deletes it)."""
+    ends when the files stop naming the role for the user, or when another administrator
+    releases it (`membership_hold_release`)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership_holds"

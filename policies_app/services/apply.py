@@ -145,10 +145,20 @@ def _without_held(user, doc: dict, summary: ApplySummary, audit: list[AuditEntry
     for name, hold in holds.items():
         if name not in doc["roles"]:
             hold.delete()
+            audit.append(
+                AuditEntry(
+                    "membership.hold_ended",
+                    "user",
+                    doc["name"],
+                    actor,
+                    {"role": name, "removed_by": hold.removed_by, "why": "files stopped naming it"},
+                )
+            )
             continue
         summary.drift.append(
             f"user {doc['name']}: role {name} was removed by {hold.removed_by}; not added "
-            "back (remove it from the file, or delete the hold in the admin to restore it)"
+            "back (remove it from the file; to restore it, another administrator releases "
+            "the hold in the admin, with a reason)"
         )
         audit.append(
             AuditEntry(

@@ -145,3 +145,75 @@ def test_an_item_whose_member_is_the_only_reviewer_is_not_removed(apply_yaml, us
     assert _item(run, "carol").outcome == "missed_removed"
     assert _item(run, "bob").outcome == "missed_notified"
     assert RoleMembership.objects.filter(user=user("bob"), role__name="reviewer").exists()
+
+
+# F1: a hold ends through a service: another person, a reason, an audit event.
+def _hold_on_bob(user):
+    from policies_app.models import MembershipHold
+
+    run = _start(user)
+    campaign_item_decide(
+        item_id=_item(run, "bob").pk, reviewer=user("carol"), decision="REMOVE", reason="left"
+    )
+    return MembershipHold.objects.get(user=user("bob"))
+
+
+def test_releasing_a_hold_is_audited_and_the_next_apply_gives_the_role_back(
+    review_setup, user, admin, apply_yaml
+):
+    from accessportal.kernel.errors import ReasonRequired
+    from policies_app.services.memberships import membership_hold_release
+
+    hold = _hold_on_bob(user)
+    with pytest.raises(ReasonRequired):
+        membership_hold_release(hold_id=hold.pk, actor=admin, reason=" ")
+    membership_hold_release(hold_id=hold.pk, actor=admin, reason="back on the team, CHG-7")
+    event = AuditEvent.objects.get(action="membership.hold_released", target_id="bob")
+    assert event.data["reason"] == "back on the team, CHG-7" and event.actor_id == admin.pk
+    assert "reviewers-recert" in event.data["removed_by"]
+    apply_yaml(review_policy())
+    assert RoleMembership.objects.filter(user=user("bob"), role__name="reviewer").exists()
+
+
+def test_nobody_releases_their_own_hold_superusers_included(review_setup, user):
+    from django.contrib.auth import get_user_model
+
+    from accessportal.kernel.errors import NotAllowed, SelfReviewRefused
+    from policies_app.models import MembershipHold
+    from policies_app.services.memberships import membership_hold_release
+
+    hold = _hold_on_bob(user)
+    with pytest.raises(NotAllowed):  # carol holds no permission to release
+        membership_hold_release(hold_id=hold.pk, actor=user("carol"), reason="x")
+    get_user_model().objects.filter(username="bob").update(is_superuser=True)
+    with pytest.raises(SelfReviewRefused):
+        membership_hold_release(hold_id=hold.pk, actor=user("bob"), reason="I need it")
+    assert MembershipHold.objects.filter(pk=hold.pk).exists()
+
+
+def test_the_admin_has_no_plain_delete_of_holds_only_release(client, review_setup, user, admin):
+    from policies_app.models import MembershipHold
+
+    hold = _hold_on_bob(user)
+    client.force_login(admin)
+    base = "/admin/policies_app/membershiphold/"
+    listing = client.get(base)
+    assert listing.status_code == 200
+    assert b"delete_selected" not in listing.content and b'value="release"' in listing.content
+    assert client.post(f"{base}{hold.pk}/delete/", {"post": "yes"}).status_code == 403
+    client.post(base, {"action": "delete_selected", "_selected_action": [hold.pk], "post": "yes"})
+    assert MembershipHold.objects.filter(pk=hold.pk).exists()
+    client.post(base, {"action": "release", "_selected_action": [hold.pk], "reason": ""})
+    assert MembershipHold.objects.filter(pk=hold.pk).exists()  # a reason is required
+    client.post(base, {"action": "release", "_selected_action": [hold.pk], "reason": "CHG-7"})
+    assert not MembershipHold.objects.filter(pk=hold.pk).exists()
+    assert AuditEvent.objects.filter(action="membership.hold_released").count() == 1
+
+
+def test_a_hold_that_ends_because_the_files_stop_naming_the_role_is_audited(
+    review_setup, user, apply_yaml
+):
+    _hold_on_bob(user)
+    apply_yaml(review_policy().replace("name: bob\nroles: [reviewer]", "name: bob\nroles: []"))
+    event = AuditEvent.objects.get(action="membership.hold_ended", target_id="bob")
+    assert event.data["role"] == "reviewer"
