@@ -217,3 +217,40 @@ def test_a_hold_that_ends_because_the_files_stop_naming_the_role_is_audited(
     apply_yaml(review_policy().replace("name: bob\nroles: [reviewer]", "name: bob\nroles: []"))
     event = AuditEvent.objects.get(action="membership.hold_ended", target_id="bob")
     assert event.data["role"] == "reviewer"
+
+
+# F3: a role edit for a held user, from the admin, keeps the hold; a proposal from the files
+# does not show the held role as a re-grant.
+def test_an_unrelated_role_edit_keeps_the_hold_and_the_files_do_not_give_it_back(
+    review_setup, user, apply_yaml
+):
+    from policies_app.models import MembershipHold, Role
+    from policies_app.services.roles_resources import role_save
+
+    _hold_on_bob(user)
+    engineer = Role.objects.get(name="engineer")
+    role_save(
+        doc={"kind": "role", "name": "engineer", "spec": engineer.spec},
+        actor=None,
+        members=[user("alice"), user("bob")],
+    )
+    assert RoleMembership.objects.filter(user=user("bob"), role__name="engineer").exists()
+    assert MembershipHold.objects.filter(user=user("bob"), role__name="reviewer").exists()
+    # The files, which still name bob's reviewer role, do not give it back: drift.
+    summary = apply_yaml(
+        review_policy().replace("roles: [reviewer]\n", "roles: [reviewer, engineer]\n", 1)
+    )
+    assert any("drift user bob: role reviewer" in line for line in summary.lines())
+    assert not RoleMembership.objects.filter(user=user("bob"), role__name="reviewer").exists()
+
+
+def test_a_proposal_from_files_naming_a_held_role_is_not_a_re_grant(review_setup, user):
+    from policies_app.loader import plan_from_texts
+    from policies_app.services.export import policies_export_documents
+    from policies_app.services.proposals import policy_change_preview
+
+    _hold_on_bob(user)
+    bob = next(d for d in policies_export_documents() if d.get("name") == "bob")
+    assert bob["roles"] == ["reviewer"]
+    preview = policy_change_preview(plan=plan_from_texts([("t.yaml", review_policy())]))
+    assert not [line for line in preview.lines() if "user bob" in line]
