@@ -254,3 +254,15 @@ def test_a_proposal_from_files_naming_a_held_role_is_not_a_re_grant(review_setup
     assert bob["roles"] == ["reviewer"]
     preview = policy_change_preview(plan=plan_from_texts([("t.yaml", review_policy())]))
     assert not [line for line in preview.lines() if "user bob" in line]
+
+
+def test_a_misspelt_reviewer_role_is_refused_by_the_loader(apply_yaml):
+    from policies_app.loader import PolicyFileError
+    from policies_app.models import AccessReview
+
+    with pytest.raises(PolicyFileError) as err:
+        apply_yaml(
+            review_policy().replace("reviewer_roles: [reviewer]", "reviewer_roles: [reviwer]")
+        )
+    assert "spec.reviewer_roles: no role named 'reviwer'" in str(err.value)
+    assert not AccessReview.objects.exists()
