@@ -30,7 +30,7 @@ class CampaignRun(models.Model):
     # with the name, so two beat ticks, or two beats, start one run.
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started = models.DateTimeField()
-    started_by = models.CharField(max_length=255)  # a user name, or "system"
+    started_by = models.CharField(max_length=255)  # a user name, or "system:access-reviews"
     deadline = models.DateTimeField()
     reminded_at = models.DateTimeField(null=True, blank=True)  # the pre-deadline reminder
     # Who reviews every item of the run (each item's member excepted), snapshotted at the
@@ -86,7 +86,9 @@ class CampaignItem(models.Model):
     sources = models.JSONField(default=list)  # the membership's sources at the start
     decision = models.CharField(max_length=8, choices=Decision.choices, blank=True, default="")
     reason = models.TextField(blank=True, default="")
-    decided_by = models.CharField(max_length=255, blank=True, default="")  # user or "system"
+    decided_by = models.CharField(
+        max_length=255, blank=True, default=""
+    )  # user or "system:access-reviews"
     decided_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True, default="")
     note = models.TextField(blank=True, default="")  # e.g. the IdP that will give it back

@@ -738,7 +738,7 @@ _ACCESS_REVIEW_RUN = {
     "name": "quarterly-prod",
     "state": "OPEN",
     "started": "2026-04-01T09:00:00Z",
-    "started_by": "system",
+    "started_by": "system:access-reviews",
     "deadline": "2026-04-15T09:00:00Z",
     "closed": None,
     "on_missed": "remove",

@@ -9,6 +9,7 @@ membership held away from the next `apply_policies` (drift).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -26,6 +27,7 @@ from accessportal.kernel.errors import (
     ValidationFailed,
 )
 from accessportal.kernel.locking import retry_on_conflict
+from accessportal.kernel.usernames import ACCESS_REVIEWS_USERNAME
 from policies_app.documents.access_reviews import schedule_slot
 from policies_app.matching import matches_any
 from policies_app.models import AccessReview, RoleMembership
@@ -39,7 +41,8 @@ from requests_app.selectors.access_reviews import (
 )
 from requests_app.services.outbox import outbox_enqueue
 
-SYSTEM = "system"
+logger = logging.getLogger(__name__)
+SYSTEM = ACCESS_REVIEWS_USERNAME  # never a person's user name (kernel.usernames)
 STARTED_EVENT = "access_review.started"
 REMINDER_EVENT = "access_review.reminder"
 MISSED_EVENT = "access_review.missed"
@@ -332,8 +335,28 @@ def campaign_run_close(*, run_id: int, now: datetime | None = None) -> bool:
         run_id=run_id, outcome="", run__state=CampaignRun.State.OPEN, run__deadline__lte=now
     ).values_list("pk", flat=True)
     for item_id in list(undecided.order_by("pk")):
-        campaign_item_miss(item_id=item_id, now=now)
+        # One item that cannot be settled (a provisioning or signal error in its removal)
+        # stays undecided, the run open, and is tried again next tick; the others go on.
+        _guarded("item", item_id, campaign_item_miss, item_id=item_id, now=now)
     return _run_finish(run_id=run_id, now=now)
+
+
+def _guarded(kind: str, ident: object, step, **kwargs):
+    """Run one step of the sweep; a failure is logged and audited (its own transaction,
+    after the step's rolled back) and the sweep goes on: one bad item or run never stops
+    every access review. Returns the step's result, or None when it failed."""
+    try:
+        return step(**kwargs)
+    except Exception as err:  # noqa: BLE001 (any failure of one step; the sweep goes on)
+        logger.exception("access review sweep: %s %s failed", kind, ident)
+        with transaction.atomic():
+            audit_record(
+                action="access_review.sweep_failed",
+                target_type="access_review",
+                target_id=str(ident),
+                data={"step": kind, "error": f"{type(err).__name__}: {err}"[:500]},
+            )
+        return None
 
 
 @retry_on_conflict
@@ -362,14 +385,23 @@ def access_reviews_due(*, now: datetime | None = None) -> dict[str, int]:
             continue
         if CampaignRun.objects.filter(name=review.name, scheduled_for=slot).exists():
             continue
-        if campaign_start(review_name=review.name, scheduled_for=slot, now=now):
+        if _guarded(
+            "start",
+            review.name,
+            campaign_start,
+            review_name=review.name,
+            scheduled_for=slot,
+            now=now,
+        ):
             started += 1
     for run in CampaignRun.objects.filter(state=CampaignRun.State.OPEN, reminded_at=None):
         before = run.spec.get("remind_before", 0)
         if before and run.deadline - timedelta(seconds=before) <= now < run.deadline:
-            reminded += campaign_run_remind(run_id=run.pk, now=now)
+            reminded += bool(
+                _guarded("remind", run.pk, campaign_run_remind, run_id=run.pk, now=now)
+            )
     for run_id in CampaignRun.objects.filter(
         state=CampaignRun.State.OPEN, deadline__lte=now
     ).values_list("pk", flat=True):
-        closed += campaign_run_close(run_id=run_id, now=now)
+        closed += bool(_guarded("close", run_id, campaign_run_close, run_id=run_id, now=now))
     return {"started": started, "reminded": reminded, "closed": closed}

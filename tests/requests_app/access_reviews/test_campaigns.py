@@ -158,7 +158,7 @@ def test_missed_deadline_removes_the_member_and_apply_reports_drift(review_setup
     run.refresh_from_db()
     assert run.state == "CLOSED"
     bob_item = _item(run, "bob")
-    assert bob_item.outcome == "missed_removed" and bob_item.decided_by == "system"
+    assert bob_item.outcome == "missed_removed" and bob_item.decided_by == "system:access-reviews"
     assert not RoleMembership.objects.filter(user=user("bob"), role__name="reviewer").exists()
     event = AuditEvent.objects.get(action="membership.removed", target_id="bob")
     assert "reviewers-recert" in event.data["removed_by"] and event.actor_id is None
@@ -209,7 +209,8 @@ def test_schedule_starts_one_run_per_slot(apply_yaml, user):
     assert CampaignRun.objects.count() == 1
     run = CampaignRun.objects.get()
     assert (
-        run.scheduled_for == datetime(2026, 3, 2, 9, 0, tzinfo=UTC) and run.started_by == "system"
+        run.scheduled_for == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        and run.started_by == "system:access-reviews"
     )
     # Two starts racing for one slot: the second writes nothing.
     assert campaign_start(review_name=review.name, scheduled_for=run.scheduled_for) is None

@@ -266,3 +266,43 @@ def test_a_misspelt_reviewer_role_is_refused_by_the_loader(apply_yaml):
         )
     assert "spec.reviewer_roles: no role named 'reviwer'" in str(err.value)
     assert not AccessReview.objects.exists()
+
+
+# F8: one item whose removal fails does not stop the sweep for the others.
+def test_one_failing_removal_does_not_stop_the_sweep(apply_yaml, user, monkeypatch):
+    from policies_app.services import memberships
+    from requests_app.services import access_reviews
+
+    apply_yaml(review_policy(on_missed="remove"))
+    run = _start(user)
+    real = memberships.membership_remove
+
+    def failing_for_bob(*, user, **kwargs):  # a provisioning error while removing bob
+        if user.username == "bob":
+            raise RuntimeError("provisioner down")
+        return real(user=user, **kwargs)
+
+    monkeypatch.setattr(access_reviews, "membership_remove", failing_for_bob)
+    result = access_reviews_due(now=run.deadline + timedelta(minutes=1))
+    assert result["closed"] == 0  # bob's item is still undecided: the run stays open
+    assert _item(run, "carol").outcome == "missed_removed"
+    assert _item(run, "bob").outcome == ""
+    failed = AuditEvent.objects.get(action="access_review.sweep_failed")
+    assert failed.data["step"] == "item" and "provisioner down" in failed.data["error"]
+    monkeypatch.setattr(access_reviews, "membership_remove", real)
+    assert access_reviews_due(now=run.deadline + timedelta(minutes=2))["closed"] == 1
+    assert _item(run, "bob").outcome == "missed_removed"
+
+
+# F9: a person called "system" is never taken for the sweep.
+def test_a_user_named_system_is_not_counted_as_the_sweep(apply_yaml, user):
+    extra = "\n---\nkind: user\nname: system\nroles: [reviewer]\n"
+    apply_yaml(review_policy(on_missed="notify", extra=extra))
+    run = _start(user)
+    campaign_item_decide(
+        item_id=_item(run, "bob").pk, reviewer=user("system"), decision="KEEP", reason="ok"
+    )
+    access_reviews_due(now=run.deadline + timedelta(minutes=1))
+    closed = AuditEvent.objects.get(action="access_review.closed", target_id=str(run.pk))
+    assert closed.data["missed"] == 2  # carol's and system's own items, not bob's
+    assert _item(run, "bob").decided_by == "system" and _item(run, "bob").outcome == "kept"
