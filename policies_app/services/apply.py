@@ -24,6 +24,7 @@ from policies_app.models import (
     Resource,
     ReviewRule,
     Role,
+    RoleMembership,
     SSOMapping,
     UserTraits,
 )
@@ -108,7 +109,7 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
         if created:
             user.set_unusable_password()
             user.save(update_fields=["password"])
-        current = roles_from(user, POLICY_SOURCE)
+        current = _policy_roles_locked(user)
         doc = {**doc, "roles": _without_held(user, doc, summary, audit, actor)}
         traits_row = UserTraits.objects.filter(user=user).first()
         traits = traits_row.traits if traits_row else {}
@@ -132,6 +133,16 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
                 {"roles": sorted(doc["roles"]), "before": sorted(current), "traits": doc["traits"]},
             )
         )
+
+
+def _policy_roles_locked(user) -> set[str]:
+    """The roles the policy gives `user`, their membership rows locked (the order
+    `memberships_set` takes them) before the holds are read: a concurrent
+    `membership_remove` either commits first (its hold is then read) or waits for this
+    apply, so a review's removal is never re-added by an apply that read no hold."""
+    locked = RoleMembership.objects.select_for_update().filter(user=user).order_by("pk")
+    list(locked.values_list("pk", flat=True))
+    return roles_from(user, POLICY_SOURCE)
 
 
 def _without_held(user, doc: dict, summary: ApplySummary, audit: list[AuditEntry], actor):
