@@ -79,8 +79,10 @@ class CampaignItem(models.Model):
         MISSED_REMOVED = "missed_removed", "missed: removed"
 
     run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="items")
+    # PROTECT, as for access requests: a review's history is evidence, never deleted with
+    # its member (deactivate accounts instead).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_items"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaign_items"
     )
     role = models.CharField(max_length=100)
     sources = models.JSONField(default=list)  # the membership's sources at the start

@@ -306,3 +306,16 @@ def test_a_user_named_system_is_not_counted_as_the_sweep(apply_yaml, user):
     closed = AuditEvent.objects.get(action="access_review.closed", target_id=str(run.pk))
     assert closed.data["missed"] == 2  # carol's and system's own items, not bob's
     assert _item(run, "bob").decided_by == "system" and _item(run, "bob").outcome == "kept"
+
+
+# F10: a review's history is evidence: deleting its member is refused.
+def test_a_member_with_review_history_cannot_be_deleted(review_setup, user):
+    from django.db.models import ProtectedError
+
+    run = _start(user)
+    campaign_item_decide(
+        item_id=_item(run, "bob").pk, reviewer=user("carol"), decision="KEEP", reason="ok"
+    )
+    with pytest.raises(ProtectedError):
+        user("bob").delete()
+    assert _item(run, "bob").reason == "ok"
