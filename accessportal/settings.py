@@ -77,7 +77,6 @@ INSTALLED_APPS = [
     "django_scim",  # directory sync at /scim/v2/ (accessportal/scim)
     "policies_app",
     "requests_app",
-    "campaigns_app",  # access reviews of standing memberships (README "Access reviews")
     # Single sign-on (accessportal/sso): before allauth, so that its templates win.
     "accessportal.sso",
     "allauth",
@@ -512,9 +511,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(PROVISION_RECONCILE_INTERVAL),
         "options": {"expires": float(PROVISION_RECONCILE_INTERVAL)},
     },
-    # Access reviews: scheduled starts, reminders, and the deadline (campaigns_app.tasks).
+    # Access reviews: scheduled starts, reminders, and the deadline (requests_app.tasks).
     "access-reviews-due": {
-        "task": "campaigns_app.tasks.access_reviews_due",
+        "task": "requests_app.tasks.access_reviews_due",
         "schedule": float(WORKER_SWEEP_INTERVAL),
         "options": {"expires": float(WORKER_SWEEP_INTERVAL)},
     },

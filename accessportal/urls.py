@@ -30,7 +30,5 @@ urlpatterns = [
     path("accounts/", include(auth_urlpatterns)),
     # Single sign-on (accessportal/sso): /sso/oidc/<provider>/login/ and .../callback/.
     path("sso/", include("accessportal.sso.urls")),
-    # Access reviews in the portal ("My reviews", campaigns_app).
-    path("reviews/access/", include("campaigns_app.urls")),
     path("", include("requests_app.portal.urls")),
 ]

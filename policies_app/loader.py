@@ -140,8 +140,8 @@ def plan_from_texts(texts: list[tuple[str, str]]) -> PolicyPlan:
 
 
 def _check_references(plan: PolicyPlan, problems: list[str]) -> None:
-    """Roles named by users and SSO mappings exist (in the files or already stored);
-    permissions exist."""
+    """Roles named by users, SSO mappings and access reviewers exist (in the files or
+    already stored); permissions exist."""
     known_roles = {r["name"] for r in plan.roles} | set(Role.objects.values_list("name", flat=True))
     for user in plan.users:
         for role in user["roles"]:
@@ -155,6 +155,13 @@ def _check_references(plan: PolicyPlan, problems: list[str]) -> None:
                         f"{mapping['_where']}: spec.claims_to_roles[{i}].roles: "
                         f"no role named {role!r}"
                     )
+    # A misspelt reviewer role would leave a review with nobody to decide it. (Reviewer user
+    # names are not checked: a user signing in through SSO for the first time is created
+    # then; a run whose reviewers resolve to nobody keeps its members, services/access_reviews.)
+    for review in plan.access_reviews:
+        for role in review["spec"].get("reviewer_roles", []):
+            if role not in known_roles:
+                problems.append(f"{review['_where']}: spec.reviewer_roles: no role named {role!r}")
     known_schedules = {s["name"] for s in plan.oncall_schedules} | set(
         OncallSchedule.objects.values_list("name", flat=True)
     )

@@ -347,13 +347,14 @@ class AccessReview(NamedSpec):
     """A recurring review of standing role memberships (kind: access_review): the roles in
     scope, who reviews, the schedule, the deadline and what a missed item does. Normalized
     by `policies_app.documents.access_reviews`; written only by the policy services. Each
-    start is a run (campaigns_app.CampaignRun)."""
+    start is a run (requests_app.CampaignRun)."""
 
 
 class MembershipHold(models.Model):
     """A policy-file membership an access review removed: `apply_policies` reports the file
     still naming it as drift (a line and an audit event) instead of adding it back. It
-    ends when the files stop naming the role for the user (or an admin deletes it)."""
+    ends when the files stop naming the role for the user, or when another administrator
+    releases it (`membership_hold_release`)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership_holds"

@@ -10,7 +10,14 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accessportal.kernel.usernames import SYSTEM_USERNAMES
 from policies_app.engine import PolicySet, ResourceRef, Subject
-from policies_app.models import Resource, Role, RoleMembership, UserTraits
+from policies_app.models import (
+    POLICY_SOURCE,
+    MembershipHold,
+    Resource,
+    Role,
+    RoleMembership,
+    UserTraits,
+)
 
 
 def standing_role_names(user: AbstractBaseUser) -> list[str]:
@@ -41,6 +48,15 @@ def role_sources(user: AbstractBaseUser) -> dict[str, list[str]]:
 def roles_from(user: AbstractBaseUser, source: str) -> set[str]:
     """The user's standing roles that `source` gives (whatever else gives them too)."""
     return {name for name, sources in role_sources(user).items() if source in sources}
+
+
+def policy_roles_named(user: AbstractBaseUser) -> set[str]:
+    """The roles the policy files name for `user`, as stored: those the policy gives, and
+    those an access review removed and holds away (MembershipHold). A user document built
+    from the database (an admin edit, an export) names both, so applying it keeps the hold
+    (drift) instead of ending it."""
+    held = MembershipHold.objects.filter(user=user).values_list("role__name", flat=True)
+    return roles_from(user, POLICY_SOURCE) | set(held)
 
 
 def members_from(role: Role, source: str) -> list[int]:

@@ -24,6 +24,7 @@ from accessportal.kernel.choices import (
 # is how Django finds them when it loads this app.
 from accessportal.kernel.models import AuditChainHead, AuditEvent  # noqa: F401
 from requests_app.break_glass_models import BreakGlass  # noqa: F401
+from requests_app.campaign_models import CampaignItem, CampaignRun  # noqa: F401
 from requests_app.credential_models import SigningKey  # noqa: F401
 from requests_app.idempotency_models import IdempotencyRecord  # noqa: F401
 from requests_app.querysets import AccessRequestQuerySet, GrantQuerySet, grant_is_open

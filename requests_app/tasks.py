@@ -17,6 +17,7 @@ from django.db import DatabaseError
 
 from accessportal.kernel.errors import NotFound
 from policies_app.models import ProvisionTarget
+from requests_app.services.access_reviews import access_reviews_due as access_reviews_sweep
 from requests_app.services.activation import grants_activate_due, grants_activate_for
 from requests_app.services.audit_anchors import (
     AnchorError,
@@ -201,3 +202,11 @@ def provision_reconcile_one(target_id: int) -> int | None:
         return provision_reconcile_target(target_id=target_id)
     except (ReconcileFailed, ProvisionTarget.DoesNotExist):
         return None
+
+
+@shared_task(**RETRY)
+def access_reviews_due() -> dict[str, int]:
+    """Periodic (WORKER_SWEEP_INTERVAL): start scheduled access reviews, send reminders,
+    close runs past their deadline; idempotent (one run per schedule slot, reminders and
+    closes taken under locks)."""
+    return access_reviews_sweep()

@@ -14,7 +14,10 @@ from django.core.exceptions import ValidationError
 
 # The identity review rules write their reviews as (requests_app.services.rule_reviewer).
 RULE_REVIEWER_USERNAME = "system:review-rules"
-SYSTEM_USERNAMES = frozenset({RULE_REVIEWER_USERNAME})
+# Who started a scheduled access review run and settled its missed items
+# (requests_app.services.access_reviews): a name no person's account can have.
+ACCESS_REVIEWS_USERNAME = "system:access-reviews"
+SYSTEM_USERNAMES = frozenset({RULE_REVIEWER_USERNAME, ACCESS_REVIEWS_USERNAME})
 MAX_USERNAME = 150
 
 

@@ -24,6 +24,7 @@ from policies_app.models import (
     Resource,
     ReviewRule,
     Role,
+    RoleMembership,
     SSOMapping,
     UserTraits,
 )
@@ -108,7 +109,7 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
         if created:
             user.set_unusable_password()
             user.save(update_fields=["password"])
-        current = roles_from(user, POLICY_SOURCE)
+        current = _policy_roles_locked(user)
         doc = {**doc, "roles": _without_held(user, doc, summary, audit, actor)}
         traits_row = UserTraits.objects.filter(user=user).first()
         traits = traits_row.traits if traits_row else {}
@@ -134,6 +135,16 @@ def _apply_users(plan: PolicyPlan, summary: ApplySummary, audit: list[AuditEntry
         )
 
 
+def _policy_roles_locked(user) -> set[str]:
+    """The roles the policy gives `user`, their membership rows locked (the order
+    `memberships_set` takes them) before the holds are read: a concurrent
+    `membership_remove` either commits first (its hold is then read) or waits for this
+    apply, so a review's removal is never re-added by an apply that read no hold."""
+    locked = RoleMembership.objects.select_for_update().filter(user=user).order_by("pk")
+    list(locked.values_list("pk", flat=True))
+    return roles_from(user, POLICY_SOURCE)
+
+
 def _without_held(user, doc: dict, summary: ApplySummary, audit: list[AuditEntry], actor):
     """The roles of a user document minus those an access review removed (each reported as
     drift); holds on roles the document no longer names are over (deleted)."""
@@ -145,10 +156,20 @@ def _without_held(user, doc: dict, summary: ApplySummary, audit: list[AuditEntry
     for name, hold in holds.items():
         if name not in doc["roles"]:
             hold.delete()
+            audit.append(
+                AuditEntry(
+                    "membership.hold_ended",
+                    "user",
+                    doc["name"],
+                    actor,
+                    {"role": name, "removed_by": hold.removed_by, "why": "files stopped naming it"},
+                )
+            )
             continue
         summary.drift.append(
             f"user {doc['name']}: role {name} was removed by {hold.removed_by}; not added "
-            "back (remove it from the file, or delete the hold in the admin to restore it)"
+            "back (remove it from the file; to restore it, another administrator releases "
+            "the hold in the admin, with a reason)"
         )
         audit.append(
             AuditEntry(

@@ -18,6 +18,7 @@ from policies_app.loader import PolicyPlan
 from policies_app.models import (
     POLICY_SOURCE,
     AccessReview,
+    MembershipHold,
     NotificationRule,
     OncallSchedule,
     Resource,
@@ -78,8 +79,12 @@ def policies_export_documents(*, users: frozenset[str] = frozenset()) -> list[di
     ):
         if POLICY_SOURCE in sources:
             policy_roles.setdefault(uid, []).append(name)
+    # A role an access review holds away is still named by the files (`policy_roles_named`):
+    # exported, so a diff against the files is not a re-grant and applying it keeps the hold.
+    for uid, name in MembershipHold.objects.values_list("user_id", "role__name"):
+        policy_roles.setdefault(uid, []).append(name)
     for user in User.objects.order_by(User.USERNAME_FIELD):
-        names = sorted(policy_roles.get(user.pk, []))
+        names = sorted(set(policy_roles.get(user.pk, [])))
         if not names and not traits.get(user.pk) and user.get_username() not in users:
             continue
         doc = {"kind": "user", "name": user.get_username()}

@@ -20,6 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from accessportal.kernel.audit import audit_record
+from accessportal.kernel.errors import NotAllowed, NotFound, ReasonRequired, SelfReviewRefused
 from policies_app.models import POLICY_SOURCE, MembershipHold, Role, RoleMembership
 from policies_app.signals import review_rules_changed
 
@@ -139,3 +140,38 @@ def membership_remove(
         },
     )
     return sources
+
+
+RELEASE_HOLDS = "policies_app.delete_membershiphold"
+
+
+@transaction.atomic
+def membership_hold_release(*, hold_id: int, actor: AbstractBaseUser, reason: str) -> None:
+    """End a hold by hand, so the next `apply_policies` gives the role back if the files
+    still name it: for holders of `policies_app.delete_membershiphold`, with a reason,
+    never on one's own hold (superusers included: a review's removal is undone by someone
+    else), audited (`membership.hold_released`, with what removed it). Row lock: two
+    releases of one hold write one event."""
+    if not actor.is_active or not actor.has_perm(RELEASE_HOLDS):
+        raise NotAllowed("you may not release membership holds")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired("give a reason for releasing the hold", field="reason")
+    hold = (
+        MembershipHold.objects.select_for_update()
+        .select_related("user", "role")
+        .filter(pk=hold_id)
+        .first()
+    )
+    if hold is None:
+        raise NotFound("no such membership hold")
+    if hold.user_id == actor.pk:
+        raise SelfReviewRefused("nobody releases a hold on their own membership")
+    hold.delete()
+    audit_record(
+        action="membership.hold_released",
+        target_type="user",
+        target_id=hold.user.get_username(),
+        actor=actor,
+        data={"role": hold.role.name, "removed_by": hold.removed_by, "reason": reason},
+    )

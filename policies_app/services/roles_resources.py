@@ -22,7 +22,7 @@ from policies_app.documents import (
 )
 from policies_app.loader import PolicyFileError, PolicyPlan
 from policies_app.models import POLICY_SOURCE, Resource, Role, UserTraits
-from policies_app.selectors import members_from, roles_from
+from policies_app.selectors import members_from, policy_roles_named
 from policies_app.services.apply import policies_apply
 from policies_app.services.profiles import reviewer_profiles_sync
 from policies_app.services.provision_targets import (
@@ -150,7 +150,7 @@ def _membership_docs(role_name: str, wanted_ids: set[int]) -> list[dict]:
     traits = dict(UserTraits.objects.filter(user_id__in=changed).values_list("user_id", "traits"))
     docs = []
     for user in User.objects.filter(pk__in=changed):
-        roles = roles_from(user, POLICY_SOURCE) - {role_name}
+        roles = policy_roles_named(user) - {role_name}  # held roles too: the hold stays
         if user.pk in wanted_ids:
             roles.add(role_name)
         docs.append(

@@ -58,7 +58,7 @@ def _request_actions(*actions: str) -> tuple[str, ...]:
     return tuple(f"/api/v1/requests/{{id}}/{action}/" for action in actions)
 
 
-# Keeping or removing an access review item (campaigns_app).
+# Keeping or removing an access review item (requests_app.services.access_reviews).
 _ACCESS_REVIEW_DECISIONS = tuple(
     f"/api/v1/access-reviews/items/{{id}}/{action}/" for action in ("keep", "remove")
 )

@@ -741,3 +741,65 @@ AUDIT_EXPORT = [
         "9b1f0c2e7d3a4f5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b,2\r\n",
     )
 ]
+
+
+# Access reviews (README "Access reviews").
+_ACCESS_REVIEW_ITEM = {
+    "id": 12,
+    "run": 4,
+    "access_review": "quarterly-prod",
+    "deadline": "2026-04-15T09:00:00Z",
+    "user": "alice",
+    "role": "db-admin",
+    "sources": ["policy", "sso:okta"],
+    "returns_from": ["sso:okta"],
+    "decision": "",
+    "reason": "",
+    "decided_by": "",
+    "decided_at": None,
+    "outcome": "",
+    "note": "",
+}
+_ACCESS_REVIEW_DECIDED = _ACCESS_REVIEW_ITEM | {
+    "decision": "REMOVE",
+    "reason": "left the payments team",
+    "decided_by": "carol",
+    "decided_at": "2026-04-03T10:12:00Z",
+    "outcome": "removed",
+    "note": "removed here, but sso:okta gives it back on the next sign-in or directory push: "
+    "remove it at the identity provider",
+}
+_ACCESS_REVIEW_RUN = {
+    "id": 4,
+    "name": "quarterly-prod",
+    "state": "OPEN",
+    "started": "2026-04-01T09:00:00Z",
+    "started_by": "system:access-reviews",
+    "deadline": "2026-04-15T09:00:00Z",
+    "closed": None,
+    "on_missed": "remove",
+}
+_ACCESS_REVIEW_ROW = {
+    "user": "alice",
+    "role": "db-admin",
+    "sources": "policy, sso:okta",
+    "decision": "REMOVE",
+    "outcome": "removed",
+    "decided_by": "carol",
+    "decided_at": "2026-04-03T10:12:00+00:00",
+    "reason": "left the payments team",
+    "note": "",
+}
+
+ACCESS_REVIEW_ITEMS = [example("carol's open items", page(_ACCESS_REVIEW_ITEM))]
+ACCESS_REVIEW_ITEM_ONE = [example("an open item", _ACCESS_REVIEW_ITEM)]
+ACCESS_REVIEW_DECISION = [
+    example("a reason", {"reason": "left the payments team"}, request=True),
+    example("decided", _ACCESS_REVIEW_DECIDED),
+    error("Own membership", "nobody reviews their own membership", "self_review", 403),
+    error("Decided before", "this item was already decided (kept)", "conflict", 409),
+    error("No reason", "give a reason for the decision", "reason_required", 422, "reason"),
+]
+ACCESS_REVIEW_RUNS = [example("runs", page(_ACCESS_REVIEW_RUN))]
+ACCESS_REVIEW_RUN_ONE = [example("a run", _ACCESS_REVIEW_RUN)]
+ACCESS_REVIEW_REPORT = [example("the report as JSON", [_ACCESS_REVIEW_ROW])]

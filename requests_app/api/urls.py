@@ -4,8 +4,8 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from campaigns_app.api.views import CampaignItemViewSet, CampaignRunViewSet
 from requests_app.api.views.access import AccessCheckView
+from requests_app.api.views.access_reviews import CampaignItemViewSet, CampaignRunViewSet
 from requests_app.api.views.audit import AuditEventViewSet
 from requests_app.api.views.auth import AuthTokenView, CurrentTokenView
 from requests_app.api.views.cli_auth import (

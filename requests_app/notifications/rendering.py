@@ -33,7 +33,8 @@ HEADLINES = {
     "break_glass.opened": "Break glass: {user} took {items} now, awaiting ratification",
     "break_glass.ratified": "{user}'s break-glass access to {items} was ratified",
     "break_glass.rejected": "{user}'s break-glass access to {items} was rejected",
-    # Access reviews (campaigns_app): no request; the body names the review and deadline.
+    # Access reviews (services/access_reviews.py): no request; the body names the review
+    # and its deadline.
     "access_review.started": "Access review: standing roles wait for your decision",
     "access_review.reminder": "Access review: your decisions are due soon",
     "access_review.missed": "Access review closed with memberships nobody decided",

@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from requests_app.portal.views import (
+    access_reviews,
     account,
     break_glass,
     cli_login,
@@ -31,6 +32,8 @@ urlpatterns = [
     path("requests/<uuid:pk>/extend/", extend.request_extend, name="request-extend"),
     path("requests/<uuid:pk>/ratify/", break_glass.request_ratify, name="request-ratify"),
     path("reviews/", reviews.inbox, name="inbox"),
+    path("reviews/access/", access_reviews.my_reviews, name="my-reviews"),
+    path("reviews/access/<int:pk>/", access_reviews.my_review_decide, name="my-review-decide"),
     path("reviews/link/<str:token>/", review_links.review_link, name="review-link"),
     path("tokens/", tokens.tokens, name="tokens"),
     path("tokens/revoke/", tokens.token_revoke, name="token-revoke"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns_app.services import campaign_start
-from tests.campaigns_app.conftest import review_policy
+from requests_app.services.access_reviews import campaign_start
+from tests.requests_app.access_reviews.conftest import review_policy
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),

@@ -7,8 +7,8 @@ import re
 
 from playwright.sync_api import expect
 
-from campaigns_app.services import campaign_start
 from policies_app.models import RoleMembership
+from requests_app.services.access_reviews import campaign_start
 from tests.browser import test_portal_flows as flows
 
 demo, open_as = flows.demo, flows.open_as

@@ -11,14 +11,17 @@ from rest_framework.test import APIClient
 
 from accessportal.kernel.errors import Conflict, NotFound, SelfReviewRefused
 from accessportal.kernel.models import AuditEvent
-from campaigns_app.models import CampaignRun
-from campaigns_app.reports import csv_cell, report_csv, report_pdf
-from campaigns_app.services import access_reviews_due, campaign_item_decide, campaign_start
 from policies_app.models import MembershipHold, RoleMembership
-from requests_app.models import OutboxMessage
+from requests_app.models import CampaignRun, OutboxMessage
 from requests_app.selectors import eligible_reviewers
 from requests_app.services.access_requests import access_request_create
-from tests.campaigns_app.conftest import review_policy
+from requests_app.services.access_review_reports import csv_cell, report_csv, report_pdf
+from requests_app.services.access_reviews import (
+    access_reviews_due,
+    campaign_item_decide,
+    campaign_start,
+)
+from tests.requests_app.access_reviews.conftest import review_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +40,7 @@ def test_start_snapshots_each_membership_in_scope_with_its_reviewers(review_setu
     assert set(items) == {("bob", "reviewer"), ("carol", "reviewer")}
     # bob and carol review the run; bob sees carol's membership and carol bob's.
     assert {u.username for u in run.reviewers.all()} == {"bob", "carol"}
-    from campaigns_app.selectors import campaign_items_to_decide
+    from requests_app.selectors.access_reviews import campaign_items_to_decide
 
     assert [i.user.username for i in campaign_items_to_decide(user("bob"))] == ["carol"]
     assert [i.user.username for i in campaign_items_to_decide(user("carol"))] == ["bob"]
@@ -155,7 +158,7 @@ def test_missed_deadline_removes_the_member_and_apply_reports_drift(review_setup
     run.refresh_from_db()
     assert run.state == "CLOSED"
     bob_item = _item(run, "bob")
-    assert bob_item.outcome == "missed_removed" and bob_item.decided_by == "system"
+    assert bob_item.outcome == "missed_removed" and bob_item.decided_by == "system:access-reviews"
     assert not RoleMembership.objects.filter(user=user("bob"), role__name="reviewer").exists()
     event = AuditEvent.objects.get(action="membership.removed", target_id="bob")
     assert "reviewers-recert" in event.data["removed_by"] and event.actor_id is None
@@ -206,7 +209,8 @@ def test_schedule_starts_one_run_per_slot(apply_yaml, user):
     assert CampaignRun.objects.count() == 1
     run = CampaignRun.objects.get()
     assert (
-        run.scheduled_for == datetime(2026, 3, 2, 9, 0, tzinfo=UTC) and run.started_by == "system"
+        run.scheduled_for == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        and run.started_by == "system:access-reviews"
     )
     # Two starts racing for one slot: the second writes nothing.
     assert campaign_start(review_name=review.name, scheduled_for=run.scheduled_for) is None
@@ -309,10 +313,10 @@ def test_reminder_reaches_reviewers_by_email(review_setup, user, mailoutbox):
 
 
 def test_the_sweep_is_on_the_beat_schedule_and_runs_as_a_task(settings, review_setup):
-    from campaigns_app import tasks
+    from requests_app import tasks
 
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "campaigns_app.tasks.access_reviews_due" in scheduled
+    assert "requests_app.tasks.access_reviews_due" in scheduled
     assert tasks.access_reviews_due.delay().get() == {"started": 0, "reminded": 0, "closed": 0}
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from campaigns_app.models import CampaignItem, CampaignRun
-from campaigns_app.services import MAX_REASON
 from policies_app.services.memberships import returning_sources
 from requests_app.api.fields import StrictCharField
 from requests_app.api.serializers.base import StrictSerializer
+from requests_app.models import CampaignItem, CampaignRun
+from requests_app.services.access_reviews import MAX_REASON
 
 
 class DecisionSerializer(StrictSerializer):

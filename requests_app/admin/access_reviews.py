@@ -13,12 +13,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accessportal.kernel.errors import DomainError
-from campaigns_app.models import CampaignItem, CampaignRun
-from campaigns_app.reports import report_csv, report_pdf
-from campaigns_app.selectors import campaign_items_visible_to, campaign_runs_visible_to
-from campaigns_app.services import campaign_item_decide, campaign_start
 from policies_app.models import AccessReview, MembershipHold
+from policies_app.services.memberships import RELEASE_HOLDS, membership_hold_release
 from requests_app.admin.base import ReadOnlyAdmin
+from requests_app.models import CampaignItem, CampaignRun
+from requests_app.selectors.access_reviews import (
+    campaign_items_visible_to,
+    campaign_runs_visible_to,
+)
+from requests_app.services.access_review_reports import report_csv, report_pdf
+from requests_app.services.access_reviews import campaign_item_decide, campaign_start
 
 
 @admin.register(AccessReview)
@@ -28,7 +32,7 @@ class AccessReviewAdmin(ReadOnlyAdmin):
     actions = ["start_now"]
 
     def has_start_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("campaigns_app.start_campaignrun")
+        return request.user.has_perm("requests_app.start_campaignrun")
 
     @admin.action(description="Start a run now", permissions=["start"])
     def start_now(self, request: HttpRequest, queryset) -> None:
@@ -41,19 +45,54 @@ class AccessReviewAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Started {run} with {run.items.count()} items.")
 
 
+class ReleaseActionForm(ActionForm):
+    reason = forms.CharField(required=False, max_length=2000, label="Reason")
+
+
 @admin.register(MembershipHold)
 class MembershipHoldAdmin(admin.ModelAdmin):
-    """Memberships an access review removed that policy files still name. Deleting a hold
-    lets the next `apply_policies` give the role back (the files win again)."""
+    """Memberships an access review removed that policy files still name. Releasing a hold
+    (another administrator than its member, with a reason, audited: the service) lets the
+    next `apply_policies` give the role back; there is no plain delete."""
 
     list_display = ["user", "role", "removed_by", "created"]
     readonly_fields = ["user", "role", "reason", "removed_by", "created"]
+    action_form = ReleaseActionForm
+    actions = ["release"]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # only through `release` (membership_hold_release)
+
+    def has_release_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RELEASE_HOLDS)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(
+        description="Release the selected holds (reason below; the next apply gives the role back)",
+        permissions=["release"],
+    )
+    def release(self, request: HttpRequest, queryset) -> None:
+        reason = request.POST.get("reason", "")
+        done = 0
+        for hold in queryset:
+            try:
+                membership_hold_release(hold_id=hold.pk, actor=request.user, reason=reason)
+            except DomainError as err:
+                self.message_user(request, f"{hold}: {err.message}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} hold(s) released.")
 
 
 @admin.register(CampaignRun)
@@ -71,15 +110,15 @@ class CampaignRunAdmin(ReadOnlyAdmin):
             path(
                 "<int:pk>/report.<str:fmt>",
                 self.admin_site.admin_view(self.report_view),
-                name="campaigns_app_campaignrun_report",
+                name="requests_app_campaignrun_report",
             ),
             *super().get_urls(),
         ]
 
     @admin.display(description="Report")
     def reports(self, run: CampaignRun) -> str:
-        url = reverse("admin:campaigns_app_campaignrun_report", args=[run.pk, "csv"])
-        pdf = reverse("admin:campaigns_app_campaignrun_report", args=[run.pk, "pdf"])
+        url = reverse("admin:requests_app_campaignrun_report", args=[run.pk, "csv"])
+        pdf = reverse("admin:requests_app_campaignrun_report", args=[run.pk, "pdf"])
         return format_html('<a href="{}">CSV</a> · <a href="{}">PDF</a>', url, pdf)
 
     def report_view(self, request: HttpRequest, pk: int, fmt: str) -> HttpResponse:

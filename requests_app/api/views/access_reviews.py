@@ -9,23 +9,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accessportal.kernel.errors import ValidationFailed
-from campaigns_app.api import examples
-from campaigns_app.api.serializers import (
+from requests_app.api import examples
+from requests_app.api.serializers.access_reviews import (
     CampaignItemSerializer,
     CampaignRunSerializer,
     DecisionSerializer,
     ReportRowSerializer,
 )
-from campaigns_app.models import CampaignItem
-from campaigns_app.reports import report_csv, report_pdf
-from campaigns_app.selectors import (
+from requests_app.api.serializers.errors import LIST_ERRORS, errors
+from requests_app.models import CampaignItem
+from requests_app.selectors.access_reviews import (
     campaign_items_to_decide,
     campaign_items_visible_to,
     campaign_report_rows,
     campaign_runs_visible_to,
 )
-from campaigns_app.services import campaign_item_decide
-from requests_app.api.serializers.errors import LIST_ERRORS, errors
+from requests_app.services.access_review_reports import report_csv, report_pdf
+from requests_app.services.access_reviews import campaign_item_decide
 
 TAGS = ["access-reviews"]
 
@@ -56,14 +56,14 @@ class PDFRenderer(renderers.BaseRenderer):
         "`scope=all` every item the caller may see",
         parameters=[OpenApiParameter("scope", str, enum=["mine", "all"])],
         responses={200: CampaignItemSerializer(many=True), **LIST_ERRORS},
-        examples=examples.ITEMS,
+        examples=examples.ACCESS_REVIEW_ITEMS,
         tags=TAGS,
     ),
     retrieve=extend_schema(
         operation_id="access_review_items_retrieve",
         summary="One review item (reviewers, its member, auditors)",
         responses={200: CampaignItemSerializer, **errors(401, 404)},
-        examples=examples.ITEM_ONE,
+        examples=examples.ACCESS_REVIEW_ITEM_ONE,
         tags=TAGS,
     ),
 )
@@ -98,7 +98,7 @@ class CampaignItemViewSet(
         summary="Keep the membership (reason required; once)",
         request=DecisionSerializer,
         responses={200: CampaignItemSerializer, **errors(400, 401, 403, 404, 409, 422)},
-        examples=examples.DECISION,
+        examples=examples.ACCESS_REVIEW_DECISION,
         tags=TAGS,
     )
     @action(detail=True, methods=["post"])
@@ -110,7 +110,7 @@ class CampaignItemViewSet(
         summary="Remove the membership now (reason required; once)",
         request=DecisionSerializer,
         responses={200: CampaignItemSerializer, **errors(400, 401, 403, 404, 409, 422)},
-        examples=examples.DECISION,
+        examples=examples.ACCESS_REVIEW_DECISION,
         tags=TAGS,
     )
     @action(detail=True, methods=["post"])
@@ -121,16 +121,16 @@ class CampaignItemViewSet(
 @extend_schema_view(
     list=extend_schema(
         operation_id="access_review_runs_list",
-        summary="Access review runs (auditors: `campaigns_app.view_campaignrun`)",
+        summary="Access review runs (auditors: `requests_app.view_campaignrun`)",
         responses={200: CampaignRunSerializer(many=True), **LIST_ERRORS},
-        examples=examples.RUNS,
+        examples=examples.ACCESS_REVIEW_RUNS,
         tags=TAGS,
     ),
     retrieve=extend_schema(
         operation_id="access_review_runs_retrieve",
         summary="One access review run",
         responses={200: CampaignRunSerializer, **errors(401, 404)},
-        examples=examples.RUN_ONE,
+        examples=examples.ACCESS_REVIEW_RUN_ONE,
         tags=TAGS,
     ),
 )
@@ -146,7 +146,7 @@ class CampaignRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         description="JSON by default; `Accept: text/csv` answers CSV (cells a spreadsheet "
         "would run as a formula start with `'`), `Accept: application/pdf` a PDF.",
         responses={200: ReportRowSerializer(many=True), **errors(401, 404)},
-        examples=examples.REPORT,
+        examples=examples.ACCESS_REVIEW_REPORT,
         tags=TAGS,
     )
     @action(detail=True, methods=["get"], pagination_class=None)  # the whole report

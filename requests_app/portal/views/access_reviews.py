@@ -12,12 +12,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accessportal.kernel.errors import DomainError, NotFound
-from campaigns_app.models import CampaignItem
-from campaigns_app.selectors import campaign_items_to_decide, campaign_items_visible_to
-from campaigns_app.services import campaign_item_decide
 from policies_app.services.memberships import returning_sources
+from requests_app.models import CampaignItem
 from requests_app.portal.forms import add_domain_error
 from requests_app.portal.views.base import portal_render, portal_view
+from requests_app.selectors.access_reviews import (
+    campaign_items_to_decide,
+    campaign_items_visible_to,
+)
+from requests_app.services.access_reviews import campaign_item_decide
 
 LIMIT = 200
 
@@ -48,7 +51,7 @@ def my_reviews(request: HttpRequest) -> HttpResponse:
     items = list(campaign_items_to_decide(request.user)[:LIMIT])
     return portal_render(
         request,
-        "access_reviews/my_reviews.html",
+        "portal/access_reviews/my_reviews.html",
         {"entries": [_entry(i) for i in items], "nav": "my-reviews"},
     )
 
@@ -82,14 +85,16 @@ def my_review_decide(request: HttpRequest, pk: int) -> HttpResponse:
             if item.note:
                 text += f" Note: {item.note}."
             if request.htmx:
-                return portal_render(request, "access_reviews/_decided.html", {"text": text})
+                return portal_render(request, "portal/access_reviews/_decided.html", {"text": text})
             messages.success(request, text)
-            return redirect(reverse("access_reviews:mine"))
+            return redirect(reverse("portal:my-reviews"))
     if request.htmx:  # htmx swaps 200 answers only: the item again, with its errors
         status = 200
     return portal_render(
         request,
-        "access_reviews/_item.html" if request.htmx else "access_reviews/my_reviews.html",
+        "portal/access_reviews/_item.html"
+        if request.htmx
+        else "portal/access_reviews/my_reviews.html",
         {"entry": _entry(item, form), "entries": [_entry(item, form)], "nav": "my-reviews"},
         status=status,
     )

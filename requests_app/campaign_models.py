@@ -2,7 +2,8 @@
 
 A run is one start of a `policies_app.AccessReview` definition, its spec snapshotted; an
 item is one (user, role) standing membership in scope at the start, with the reviewers
-snapshotted too. Written only by `campaigns_app.services`.
+snapshotted too. Imported by `requests_app.models`
+(so Django finds them); written only by `requests_app.services.access_reviews`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class CampaignRun(models.Model):
     # with the name, so two beat ticks, or two beats, start one run.
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started = models.DateTimeField()
-    started_by = models.CharField(max_length=255)  # a user name, or "system"
+    started_by = models.CharField(max_length=255)  # a user name, or "system:access-reviews"
     deadline = models.DateTimeField()
     reminded_at = models.DateTimeField(null=True, blank=True)  # the pre-deadline reminder
     # Who reviews every item of the run (each item's member excepted), snapshotted at the
@@ -43,6 +44,7 @@ class CampaignRun(models.Model):
 
     class Meta:
         ordering = ["-started", "-id"]
+        verbose_name = "access review run"
         constraints = [
             models.UniqueConstraint(
                 fields=["name", "scheduled_for"],
@@ -77,20 +79,25 @@ class CampaignItem(models.Model):
         MISSED_REMOVED = "missed_removed", "missed: removed"
 
     run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="items")
+    # PROTECT, as for access requests: a review's history is evidence, never deleted with
+    # its member (deactivate accounts instead).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_items"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaign_items"
     )
     role = models.CharField(max_length=100)
     sources = models.JSONField(default=list)  # the membership's sources at the start
     decision = models.CharField(max_length=8, choices=Decision.choices, blank=True, default="")
     reason = models.TextField(blank=True, default="")
-    decided_by = models.CharField(max_length=255, blank=True, default="")  # user or "system"
+    decided_by = models.CharField(
+        max_length=255, blank=True, default=""
+    )  # user or "system:access-reviews"
     decided_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True, default="")
     note = models.TextField(blank=True, default="")  # e.g. the IdP that will give it back
 
     class Meta:
         ordering = ["run", "role", "user_id"]
+        verbose_name = "access review item"
         constraints = [
             models.UniqueConstraint(fields=["run", "user", "role"], name="campaign_item_unique")
         ]

@@ -9,6 +9,7 @@ membership held away from the next `apply_policies` (drift).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -26,15 +27,22 @@ from accessportal.kernel.errors import (
     ValidationFailed,
 )
 from accessportal.kernel.locking import retry_on_conflict
-from campaigns_app.models import CampaignItem, CampaignRun
-from campaigns_app.selectors import campaign_items_visible_to
+from accessportal.kernel.usernames import ACCESS_REVIEWS_USERNAME
 from policies_app.documents.access_reviews import schedule_slot
 from policies_app.matching import matches_any
 from policies_app.models import AccessReview, RoleMembership
 from policies_app.services.memberships import membership_remove, returning_sources
+from requests_app.models import CampaignItem, CampaignRun
+from requests_app.selectors.access_reviews import (
+    access_review_reviewers,
+    campaign_items_visible_to,
+    campaign_run_reviewers_now,
+    campaign_runs_reviewed_by,
+)
 from requests_app.services.outbox import outbox_enqueue
 
-SYSTEM = "system"
+logger = logging.getLogger(__name__)
+SYSTEM = ACCESS_REVIEWS_USERNAME  # never a person's user name (kernel.usernames)
 STARTED_EVENT = "access_review.started"
 REMINDER_EVENT = "access_review.reminder"
 MISSED_EVENT = "access_review.missed"
@@ -45,25 +53,15 @@ def _label(run: CampaignRun) -> str:
     return f"access review {run.name} (run {run.pk})"
 
 
-def _reviewers_for(spec: dict) -> list[AbstractBaseUser]:
-    """Who reviews every item of a run (the member of an item is taken out of its own)."""
-    User = get_user_model()
-    by_name = User.objects.filter(
-        **{f"{User.USERNAME_FIELD}__in": spec.get("reviewers", [])}, is_active=True
-    )
-    by_role = User.objects.filter(
-        is_active=True, role_memberships__role__name__in=spec.get("reviewer_roles", [])
-    )
-    return list((by_name | by_role).distinct().order_by("pk"))
-
-
 def _tell_reviewers(run: CampaignRun, event: str) -> None:
     """One outbox message to the run's reviewers who have undecided items (not their own)."""
     undecided = set(
         CampaignItem.objects.filter(run=run, outcome="").values_list("user_id", flat=True)
     )
     names = sorted(
-        reviewer.get_username() for reviewer in run.reviewers.all() if undecided - {reviewer.pk}
+        reviewer.get_username()
+        for reviewer in campaign_run_reviewers_now(run)
+        if undecided - {reviewer.pk}
     )
     if not names:
         return
@@ -93,9 +91,9 @@ def campaign_start(
     """Start a run of the access review `review_name`: one item per standing membership of
     a role in scope, snapshotted now. `actor` None: the schedule (then `scheduled_for` is
     its slot, and a second start for the same slot returns None and writes nothing).
-    Caller with an actor must hold `campaigns_app.start_campaignrun`."""
+    Caller with an actor must hold `requests_app.start_campaignrun`."""
     now = now or timezone.now()
-    if actor is not None and not actor.has_perm("campaigns_app.start_campaignrun"):
+    if actor is not None and not actor.has_perm("requests_app.start_campaignrun"):
         raise NotAllowed("you may not start access reviews")
     review = AccessReview.objects.filter(name=review_name).first()
     if review is None:
@@ -128,14 +126,19 @@ def campaign_start(
         ]
     )
     # Nobody reviews their own membership: the selectors and the decision leave the member out.
-    run.reviewers.set(_reviewers_for(spec))
+    run.reviewers.set(access_review_reviewers(spec).order_by("pk"))
     _tell_reviewers(run, STARTED_EVENT)
     audit_record(
         action="access_review.started",
         target_type="access_review",
         target_id=str(run.pk),
         actor=actor,
-        data={"name": run.name, "items": len(items), "deadline": run.deadline.isoformat()},
+        data={
+            "name": run.name,
+            "items": len(items),
+            "reviewers": run.reviewers.count(),
+            "deadline": run.deadline.isoformat(),
+        },
     )
     return run
 
@@ -154,7 +157,7 @@ def item_get_for_decision(*, item_id: int, reviewer: AbstractBaseUser) -> Campai
         raise NotFound("no such review item")
     if item.user_id == reviewer.pk:
         raise SelfReviewRefused("nobody reviews their own membership")
-    if not reviewer.is_superuser and not item.run.reviewers.filter(pk=reviewer.pk).exists():
+    if not reviewer.is_superuser and item.run_id not in campaign_runs_reviewed_by(reviewer):
         raise NotAllowed("you are not a reviewer of this item")
     if item.outcome:
         raise Conflict(f"this item was already decided ({item.get_outcome_display()})")
@@ -238,7 +241,16 @@ def campaign_item_miss(*, item_id: int, now: datetime | None = None) -> bool:
         return False
     on_missed = item.run.spec.get("on_missed", "keep")
     item.reason = f"not reviewed by the deadline of {_label(item.run)} (on_missed: {on_missed})"
-    if on_missed == "remove":
+    # Nobody could have decided it (no reviewer resolved at the start, or its member was
+    # the only one): a removal for want of a decision nobody could make would strip every
+    # member of a review whose reviewers are misspelt or gone, so it is kept and people are
+    # told. (The start's snapshot, not who is left now: earlier removals of this sweep
+    # must not make later items unreviewable.)
+    reviewable = item.run.reviewers.exclude(pk=item.user_id).exists()
+    if on_missed == "remove" and not reviewable:
+        item.outcome = CampaignItem.Outcome.MISSED_NOTIFIED
+        item.note = "kept: the review had no reviewer who could decide it"
+    elif on_missed == "remove":
         outcome, item.note = _remove(item, actor=None, reason=item.reason)
         item.outcome = outcome or CampaignItem.Outcome.MISSED_REMOVED
     elif on_missed == "notify":
@@ -247,6 +259,22 @@ def campaign_item_miss(*, item_id: int, now: datetime | None = None) -> bool:
         item.outcome = CampaignItem.Outcome.MISSED_KEPT
     item.decided_by, item.decided_at = SYSTEM, now
     item.save(update_fields=["outcome", "note", "reason", "decided_by", "decided_at"])
+    # Which memberships stayed (or went) only because nobody reviewed them is evidence: in
+    # the audit chain, not only in the item row.
+    audit_record(
+        action="access_review.missed",
+        target_type="access_review",
+        target_id=str(item.run_id),
+        actor=None,
+        data={
+            "item": item.pk,
+            "user": item.user.get_username(),
+            "role": item.role,
+            "on_missed": on_missed,
+            "outcome": item.outcome,
+            "note": item.note,
+        },
+    )
     return True
 
 
@@ -263,8 +291,18 @@ def _run_finish(*, run_id: int, now: datetime) -> bool:
         return False
     missed = run.items.filter(decided_by=SYSTEM).count()
     on_missed = run.spec.get("on_missed", "keep")
-    if on_missed == "notify" and missed:
-        names = sorted(r.get_username() for r in run.reviewers.all())
+    unreviewed = run.items.filter(
+        decided_by=SYSTEM, outcome=CampaignItem.Outcome.MISSED_NOTIFIED
+    ).exists()
+    if missed and (on_missed == "notify" or unreviewed):
+        names = sorted(r.get_username() for r in campaign_run_reviewers_now(run))
+        if not names:  # no reviewer left to tell: the administrators are
+            User = get_user_model()
+            names = sorted(
+                User.objects.filter(is_active=True, is_superuser=True).values_list(
+                    User.USERNAME_FIELD, flat=True
+                )
+            )
         outbox_enqueue(
             event=MISSED_EVENT,
             request_id=None,
@@ -297,8 +335,28 @@ def campaign_run_close(*, run_id: int, now: datetime | None = None) -> bool:
         run_id=run_id, outcome="", run__state=CampaignRun.State.OPEN, run__deadline__lte=now
     ).values_list("pk", flat=True)
     for item_id in list(undecided.order_by("pk")):
-        campaign_item_miss(item_id=item_id, now=now)
+        # One item that cannot be settled (a provisioning or signal error in its removal)
+        # stays undecided, the run open, and is tried again next tick; the others go on.
+        _guarded("item", item_id, campaign_item_miss, item_id=item_id, now=now)
     return _run_finish(run_id=run_id, now=now)
+
+
+def _guarded(kind: str, ident: object, step, **kwargs):
+    """Run one step of the sweep; a failure is logged and audited (its own transaction,
+    after the step's rolled back) and the sweep goes on: one bad item or run never stops
+    every access review. Returns the step's result, or None when it failed."""
+    try:
+        return step(**kwargs)
+    except Exception as err:  # noqa: BLE001 (any failure of one step; the sweep goes on)
+        logger.exception("access review sweep: %s %s failed", kind, ident)
+        with transaction.atomic():
+            audit_record(
+                action="access_review.sweep_failed",
+                target_type="access_review",
+                target_id=str(ident),
+                data={"step": kind, "error": f"{type(err).__name__}: {err}"[:500]},
+            )
+        return None
 
 
 @retry_on_conflict
@@ -327,14 +385,23 @@ def access_reviews_due(*, now: datetime | None = None) -> dict[str, int]:
             continue
         if CampaignRun.objects.filter(name=review.name, scheduled_for=slot).exists():
             continue
-        if campaign_start(review_name=review.name, scheduled_for=slot, now=now):
+        if _guarded(
+            "start",
+            review.name,
+            campaign_start,
+            review_name=review.name,
+            scheduled_for=slot,
+            now=now,
+        ):
             started += 1
     for run in CampaignRun.objects.filter(state=CampaignRun.State.OPEN, reminded_at=None):
         before = run.spec.get("remind_before", 0)
         if before and run.deadline - timedelta(seconds=before) <= now < run.deadline:
-            reminded += campaign_run_remind(run_id=run.pk, now=now)
+            reminded += bool(
+                _guarded("remind", run.pk, campaign_run_remind, run_id=run.pk, now=now)
+            )
     for run_id in CampaignRun.objects.filter(
         state=CampaignRun.State.OPEN, deadline__lte=now
     ).values_list("pk", flat=True):
-        closed += campaign_run_close(run_id=run_id, now=now)
+        closed += bool(_guarded("close", run_id, campaign_run_close, run_id=run_id, now=now))
     return {"started": started, "reminded": reminded, "closed": closed}

@@ -14,7 +14,7 @@ kind: role
 name: review-auditor
 spec:
   allow:
-    permissions: [campaigns_app.view_campaignrun]
+    permissions: [requests_app.view_campaignrun]
 ---
 kind: user
 name: ada
@@ -24,7 +24,7 @@ kind: role
 name: campaign-owner
 spec:
   allow:
-    permissions: [campaigns_app.start_campaignrun]
+    permissions: [requests_app.start_campaignrun]
 ---
 kind: user
 name: sam

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns_app.services import campaign_start
 from policies_app.models import RoleMembership
+from requests_app.services.access_reviews import campaign_start
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ import io
 
 from fpdf import FPDF
 
-from campaigns_app.models import CampaignRun
-from campaigns_app.selectors import campaign_report_rows
+from requests_app.models import CampaignRun
+from requests_app.selectors.access_reviews import campaign_report_rows
 
 COLUMNS = ["user", "role", "sources", "decision", "outcome", "decided_by", "decided_at",
            "reason", "note"]  # fmt: skip
@@ -35,8 +35,19 @@ def report_csv(run: CampaignRun) -> str:
     return out.getvalue()
 
 
+# A PDF table row must fit on one page (fpdf2 raises otherwise): a cell longer than this is
+# cut, and says where the whole text is. Reasons may be 2,000 characters (MAX_REASON).
+PDF_CELL_MAX = 300
+
+
 def _latin1(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def _pdf_cell(text: str) -> str:
+    if len(text) > PDF_CELL_MAX:
+        text = text[:PDF_CELL_MAX].rstrip() + "... (full text in the CSV or JSON report)"
+    return _latin1(text)
 
 
 def report_pdf(run: CampaignRun) -> bytes:
@@ -60,5 +71,5 @@ def report_pdf(run: CampaignRun) -> bytes:
         table.row(headings)
         for row in campaign_report_rows(run):
             reason = " ".join(filter(None, [row["reason"], row["note"]]))
-            table.row([_latin1(str(row[h] if h != "reason" else reason)) for h in headings])
+            table.row([_pdf_cell(str(row[h] if h != "reason" else reason)) for h in headings])
     return bytes(pdf.output())

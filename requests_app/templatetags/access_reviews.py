@@ -2,7 +2,7 @@
 
 from django import template
 
-from campaigns_app.selectors import campaign_items_to_decide
+from requests_app.selectors.access_reviews import campaign_items_to_decide
 
 register = template.Library()
 

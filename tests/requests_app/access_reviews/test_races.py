@@ -12,11 +12,15 @@ from django.contrib.auth import get_user_model
 from accessportal.kernel.audit import audit_verify
 from accessportal.kernel.errors import Conflict
 from accessportal.kernel.models import AuditEvent
-from campaigns_app.models import CampaignRun
-from campaigns_app.services import access_reviews_due, campaign_item_decide, campaign_start
 from policies_app.models import RoleMembership
-from tests.campaigns_app.conftest import review_policy
+from requests_app.models import CampaignRun
+from requests_app.services.access_reviews import (
+    access_reviews_due,
+    campaign_item_decide,
+    campaign_start,
+)
 from tests.concurrency import run_together
+from tests.requests_app.access_reviews.conftest import review_policy
 
 pytestmark = pytest.mark.postgres
 
@@ -74,3 +78,52 @@ def test_two_beat_ticks_at_once_start_one_run(transactional_db, apply_yaml):
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     assert CampaignRun.objects.count() == 1
     assert AuditEvent.objects.filter(action="access_review.started").count() == 1
+
+
+def _someone_waits_for_a_row_lock() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_an_apply_racing_a_removal_does_not_give_the_role_back(transactional_db, apply_yaml):
+    """The removal has deleted bob's membership and written its hold, not yet committed;
+    an apply of the files (which name bob's role) starts meanwhile. Without the lock the
+    apply reads no hold, then waits in memberships_set and re-adds the role after the
+    removal commits; with it the apply waits before reading the holds and reports drift."""
+    import threading
+
+    from django.db import transaction
+
+    from policies_app.models import MembershipHold
+    from policies_app.services.memberships import membership_remove
+
+    apply_yaml(review_policy())
+    removed = threading.Event()
+
+    def remove():
+        with transaction.atomic():
+            membership_remove(
+                user=_user("bob"), role_name="reviewer", actor=None, reason="r", removed_by="t"
+            )
+            removed.set()
+            for _ in range(3000):  # until the apply waits on a lock (bounded: 30 s)
+                if _someone_waits_for_a_row_lock():
+                    break
+                threading.Event().wait(0.01)
+
+    def apply():  # bob's document changes too (traits), so the apply writes his roles
+        removed.wait(30)
+        bob = "name: bob\nroles: [reviewer]\n"
+        return apply_yaml(review_policy().replace(bob, bob + "traits: {team: [ops]}\n"))
+
+    outcomes = run_together(remove, apply)
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert MembershipHold.objects.filter(user__username="bob").exists()
+    assert not RoleMembership.objects.filter(user__username="bob", role__name="reviewer").exists()
+    assert any("drift user bob" in line for line in outcomes[1].value.lines())
