@@ -1,7 +1,8 @@
 """A run's report as CSV or PDF: who decided what, when, by whom, with what outcome.
 
-CSV cells that a spreadsheet would read as a formula (starting with = + - @, or a tab or
-carriage return) get a leading apostrophe (OWASP's CSV injection advice). The PDF is drawn
+CSV cells are defused like every export's (`accessportal.kernel.csv_safe.csv_defuse`: an
+apostrophe before any part a spreadsheet would read as a formula, OWASP's CSV injection
+advice). The PDF is drawn
 by fpdf2 (pure Python, maintained), with its core fonts: text outside Latin-1 is replaced.
 """
 
@@ -12,18 +13,17 @@ import io
 
 from fpdf import FPDF
 
+from accessportal.kernel.csv_safe import csv_defuse
 from requests_app.models import CampaignRun
 from requests_app.selectors.access_reviews import campaign_report_rows
 
 COLUMNS = ["user", "role", "sources", "decision", "outcome", "decided_by", "decided_at",
            "reason", "note"]  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value: object) -> str:
     """A cell no spreadsheet runs as a formula."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(_FORMULA_START) else text
+    return csv_defuse("" if value is None else str(value))
 
 
 def report_csv(run: CampaignRun) -> str:

@@ -245,6 +245,7 @@ def test_report_csv_and_pdf_say_who_decided_what(review_setup, user):
     assert bob["reason"] == "'=HYPERLINK(1)"  # formula injection guarded
     assert next(r for r in rows if r["user"] == "carol")["outcome"] == "undecided"
     assert [csv_cell(v) for v in ("+1", "-1", "@x", "ok")] == ["'+1", "'-1", "'@x", "ok"]
+    assert csv_cell("x;=cmd|' /C calc'!A0") == "x;'=cmd|' /C calc'!A0"  # after a separator too
     pdf = report_pdf(run)
     assert pdf.startswith(b"%PDF")
     # The auditor downloads both through the API; a reviewer may not.
