@@ -26,6 +26,7 @@ from accessctl import chain
 from accessportal.kernel.audit import FORMAT, audit_record
 from accessportal.kernel.choices import OutboxState, RequestState
 from accessportal.kernel.models import AuditEvent
+from requests_app.break_glass_models import BreakGlass, Ratification
 from requests_app.models import AccessRequest, OutboxMessage, Review
 
 ACTION = "retention.purged"
@@ -42,6 +43,7 @@ class PurgeCounts:
     requests: int = 0  # finished before the cutoff, looked at
     request_reasons: int = 0
     review_reasons: int = 0
+    break_glass_reasons: int = 0  # the verdicts on break-glass uses
     notification_bodies: int = 0
     audit_values: int = 0
     audit_v1_values_kept: int = 0  # reasons in v1 events: purging them would break the chain
@@ -52,12 +54,14 @@ class PurgeCounts:
     @property
     def purged(self) -> int:
         return (
-            self.request_reasons + self.review_reasons + self.notification_bodies
-            + self.audit_values
+            self.request_reasons + self.review_reasons + self.break_glass_reasons
+            + self.notification_bodies + self.audit_values
         )  # fmt: skip
 
 
 def _finished_before(cutoff) -> Q:
+    """Finished before the cutoff, and nothing left to judge: a break-glass use still
+    awaiting its verdict keeps its reasons for whoever judges it."""
     return (
         Q(
             state__in=[RequestState.DENIED, RequestState.WITHDRAWN, RequestState.EXPIRED],
@@ -65,7 +69,7 @@ def _finished_before(cutoff) -> Q:
         )
         | Q(state=RequestState.APPROVED, access_expires__lt=cutoff)
         | Q(state=RequestState.REVOKED, revoked_at__lt=cutoff)
-    )
+    ) & ~Q(break_glass__state=Ratification.AWAITING)
 
 
 def _purgeable_text(text: str) -> bool:
@@ -85,7 +89,7 @@ def _audit_purge_path(on: bool) -> None:
             cursor.execute(f"SELECT set_config('accessportal.audit_purge', {value}, true)")
 
 
-def _purge_batch(ids: list, counts: PurgeCounts, *, dry_run: bool) -> None:
+def _purge_batch(ids: list, counts: PurgeCounts, *, cutoff, dry_run: bool) -> None:
     requests = list(AccessRequest.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     changed_requests = []
     for request in requests:
@@ -103,6 +107,17 @@ def _purge_batch(ids: list, counts: PurgeCounts, *, dry_run: bool) -> None:
     for review in reviews:
         review.reason = chain.text_purged(review.reason)
     counts.review_reasons += len(reviews)
+    # A verdict given after the cutoff waits for a later purge, as its audit event does.
+    verdicts = [
+        b
+        for b in BreakGlass.objects.select_for_update()
+        .filter(request_id__in=ids, decided_at__lt=cutoff)
+        .order_by("pk")
+        if _purgeable_text(b.decision_reason)
+    ]
+    for verdict in verdicts:
+        verdict.decision_reason = chain.text_purged(verdict.decision_reason)
+    counts.break_glass_reasons += len(verdicts)
     messages = [
         m
         for m in OutboxMessage.objects.filter(request_id__in=ids).exclude(state=OutboxState.PENDING)
@@ -112,8 +127,10 @@ def _purge_batch(ids: list, counts: PurgeCounts, *, dry_run: bool) -> None:
         message.payload = chain.purged(message.payload)
     counts.notification_bodies += len(messages)
     events = []
+    # Only events older than the cutoff: this batch's `retention.purged` event (cutoff C)
+    # is what covers a purged value, and it covers only values of events before C.
     for event in AuditEvent.objects.filter(
-        target_type="access_request", target_id__in=[str(i) for i in ids]
+        target_type="access_request", target_id__in=[str(i) for i in ids], created__lt=cutoff
     ).order_by("seq"):
         keys = [k for k, v in (event.data or {}).items() if k in AUDIT_REASON_KEYS
                 and _purgeable_value(v)]  # fmt: skip
@@ -129,6 +146,7 @@ def _purge_batch(ids: list, counts: PurgeCounts, *, dry_run: bool) -> None:
         return
     AccessRequest.objects.bulk_update(changed_requests, list(REQUEST_REASONS))
     Review.objects.bulk_update(reviews, ["reason"])
+    BreakGlass.objects.bulk_update(verdicts, ["decision_reason"])
     OutboxMessage.objects.bulk_update(messages, ["payload"])
     if events:
         _audit_purge_path(True)
@@ -154,14 +172,14 @@ def retention_purge(*, days: int | None = None, dry_run: bool = False) -> PurgeC
         .values_list("pk", flat=True)
     )
     counts.requests = len(ids)
-    kinds = ("request_reasons", "review_reasons", "notification_bodies", "audit_values",
-             "audit_v1_values_kept")  # fmt: skip
+    kinds = ("request_reasons", "review_reasons", "break_glass_reasons", "notification_bodies",
+             "audit_values", "audit_v1_values_kept")  # fmt: skip
     for start in range(0, len(ids), BATCH):
         batch = ids[start : start + BATCH]
         before = {kind: getattr(counts, kind) for kind in kinds}
         purged_before = counts.purged
         with transaction.atomic():
-            _purge_batch(batch, counts, dry_run=dry_run)
+            _purge_batch(batch, counts, cutoff=cutoff, dry_run=dry_run)
             if not dry_run and counts.purged > purged_before:
                 audit_record(
                     action=ACTION,
