@@ -20,7 +20,6 @@ from requests_app.services.break_glass import break_glass_decide, break_glass_op
 from requests_app.services.retention import retention_purge
 from tests.policies import BREAK_GLASS
 
-
 # The story happens in the past: PostgreSQL's audit trigger asks its own clock whether the
 # request's access has ended, and time_machine moves only Python's.
 START = timezone.now() - timedelta(days=100)
