@@ -23,6 +23,7 @@ from requests_app.selectors.access_reviews import (
 )
 from requests_app.services.access_review_reports import report_csv, report_pdf
 from requests_app.services.access_reviews import campaign_item_decide, campaign_start
+from requests_app.services.text import MAX_REASON
 
 
 @admin.register(AccessReview)
@@ -46,7 +47,7 @@ class AccessReviewAdmin(ReadOnlyAdmin):
 
 
 class ReleaseActionForm(ActionForm):
-    reason = forms.CharField(required=False, max_length=2000, label="Reason")
+    reason = forms.CharField(required=False, max_length=MAX_REASON, label="Reason")
 
 
 @admin.register(MembershipHold)
@@ -134,7 +135,7 @@ class CampaignRunAdmin(ReadOnlyAdmin):
 
 
 class DecisionActionForm(ActionForm):
-    reason = forms.CharField(required=False, max_length=2000, label="Reason")
+    reason = forms.CharField(required=False, max_length=MAX_REASON, label="Reason")
 
 
 @admin.register(CampaignItem)

@@ -36,7 +36,7 @@ def report_csv(run: CampaignRun) -> str:
 
 
 # A PDF table row must fit on one page (fpdf2 raises otherwise): a cell longer than this is
-# cut, and says where the whole text is. Reasons may be 2,000 characters (MAX_REASON).
+# cut, and says where the whole text is. Reasons may be 4,096 characters (text.MAX_REASON).
 PDF_CELL_MAX = 300
 
 

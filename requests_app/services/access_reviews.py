@@ -40,13 +40,13 @@ from requests_app.selectors.access_reviews import (
     campaign_runs_reviewed_by,
 )
 from requests_app.services.outbox import outbox_enqueue
+from requests_app.services.text import clean_text
 
 logger = logging.getLogger(__name__)
 SYSTEM = ACCESS_REVIEWS_USERNAME  # never a person's user name (kernel.usernames)
 STARTED_EVENT = "access_review.started"
 REMINDER_EVENT = "access_review.reminder"
 MISSED_EVENT = "access_review.missed"
-MAX_REASON = 2000
 
 
 def _label(run: CampaignRun) -> str:
@@ -192,11 +192,9 @@ def campaign_item_decide(
     surface; the rule of who may is `item_get_for_decision`."""
     if decision not in CampaignItem.Decision.values:
         raise ValidationFailed("decision must be KEEP or REMOVE", field="decision")
-    reason = (reason or "").strip()
+    reason = clean_text(reason, field="reason")  # the one rule for reasons (length, characters)
     if not reason:
         raise ReasonRequired("give a reason for the decision", field="reason")
-    if len(reason) > MAX_REASON:
-        raise ValidationFailed(f"a reason is at most {MAX_REASON} characters", field="reason")
     item = item_get_for_decision(item_id=item_id, reviewer=reviewer)
     if decision == CampaignItem.Decision.REMOVE:
         outcome, item.note = _remove(item, actor=reviewer, reason=reason)

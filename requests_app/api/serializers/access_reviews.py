@@ -8,7 +8,7 @@ from policies_app.services.memberships import returning_sources
 from requests_app.api.fields import StrictCharField
 from requests_app.api.serializers.base import StrictSerializer
 from requests_app.models import CampaignItem, CampaignRun
-from requests_app.services.access_reviews import MAX_REASON
+from requests_app.services.text import MAX_REASON
 
 
 class DecisionSerializer(StrictSerializer):

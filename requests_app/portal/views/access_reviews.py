@@ -21,6 +21,7 @@ from requests_app.selectors.access_reviews import (
     campaign_items_visible_to,
 )
 from requests_app.services.access_reviews import campaign_item_decide
+from requests_app.services.text import MAX_REASON
 
 LIMIT = 200
 
@@ -32,7 +33,7 @@ class DecisionForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
         required=False,
-        max_length=2000,
+        max_length=MAX_REASON,
         widget=forms.TextInput(attrs={"required": True, "placeholder": "e.g. still on call"}),
     )
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from accessportal.kernel.errors import NotFound
+from accessportal.kernel.errors import NotFound, ValidationFailed
 from accessportal.kernel.models import AuditEvent
 from policies_app.models import RoleMembership
 from requests_app.models import OutboxMessage
@@ -319,3 +319,23 @@ def test_a_member_with_review_history_cannot_be_deleted(review_setup, user):
     with pytest.raises(ProtectedError):
         user("bob").delete()
     assert _item(run, "bob").reason == "ok"
+
+
+
+def test_a_decision_reason_follows_the_one_rule_for_reasons(review_setup, user):
+    """No text-direction controls (a reason must read as the audit log records it), and the
+    same length limit as every other reason (requests_app.services.text)."""
+    run = _start(user)
+    item = _item(run, "bob")
+    with pytest.raises(ValidationFailed, match="text-direction control"):
+        campaign_item_decide(
+            item_id=item.pk, reviewer=user("carol"), decision="KEEP", reason="ok\u202eevil"
+        )
+    with pytest.raises(ValidationFailed, match="at most 4096"):
+        campaign_item_decide(
+            item_id=item.pk, reviewer=user("carol"), decision="KEEP", reason="x" * 4097
+        )
+    kept = campaign_item_decide(
+        item_id=item.pk, reviewer=user("carol"), decision="KEEP", reason="y" * 3000
+    )
+    assert kept.outcome == "kept"
