@@ -129,3 +129,15 @@ spec:
   channels:
     - {type: email, to: [security@example.com]}
 """
+
+
+# Holders may propose policy changes and approve others' (the two-person rule): the
+# approve right comes only from a standing role like this one. Tests add their users.
+POLICY_APPROVER_ROLE = """
+kind: role
+name: policy-approver
+spec:
+  allow:
+    permissions: [policies_app.approve_policyproposal, policies_app.add_policyproposal]
+---
+"""

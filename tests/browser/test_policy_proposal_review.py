@@ -13,19 +13,17 @@ from policies_app.loader import plan_from_files, plan_from_texts
 from policies_app.models import PolicyProposal, Role
 from policies_app.services.apply import policies_apply
 from policies_app.services.proposals import policy_proposal_create
+from tests.policies import POLICY_APPROVER_ROLE
 
-APPROVER = """
-kind: role
-name: policy-approver
-spec:
-  allow:
-    permissions: [policies_app.approve_policyproposal, policies_app.add_policyproposal]
----
+APPROVER = (
+    POLICY_APPROVER_ROLE
+    + """
 kind: user
 name: carol
 email: carol@example.com
 roles: [sre-lead, policy-approver]
 """
+)
 CHANGE = """
 kind: role
 name: engineer

@@ -31,15 +31,12 @@ from policies_app.services.proposals import (
     policy_proposal_withdraw,
 )
 from tests.conftest import BASE_POLICY
+from tests.policies import POLICY_APPROVER_ROLE
 from tests.policies_app.test_loader import GOOD
 
-APPROVERS = """
-kind: role
-name: policy-approver
-spec:
-  allow:
-    permissions: [policies_app.approve_policyproposal, policies_app.add_policyproposal]
----
+APPROVERS = (
+    POLICY_APPROVER_ROLE
+    + """
 kind: user
 name: dana
 roles: [policy-approver]
@@ -48,6 +45,7 @@ kind: user
 name: erik
 roles: [policy-approver]
 """
+)
 
 OPS_3D = """
 kind: role

@@ -9,19 +9,17 @@ from django.urls import reverse
 
 from accessportal.kernel.models import AuditEvent
 from policies_app.models import NotificationRule, PolicyProposal, Resource, Role
+from tests.policies import POLICY_APPROVER_ROLE
 from tests.policies_app.test_admin import ROLE_ADD, form_data, role_change
 
-APPROVER = """
-kind: role
-name: policy-approver
-spec:
-  allow:
-    permissions: [policies_app.approve_policyproposal, policies_app.add_policyproposal]
----
+APPROVER = (
+    POLICY_APPROVER_ROLE
+    + """
 kind: user
 name: dana
 roles: [policy-approver]
 """
+)
 
 
 @pytest.fixture
