@@ -94,9 +94,11 @@ def test_the_bulk_expiry_ends_review_rows_in_one_statement_per_batch(requester, 
             access_request_create(requester=requester, roles=["db-admin"], request_ttl="2h")
             for _ in range(size)
         ]
-        with time_machine.travel(requests[-1].expires, tick=False):
-            with CaptureQueriesContext(connection) as queries:
-                assert access_requests_expire_due() == size
+        with (
+            time_machine.travel(requests[-1].expires, tick=False),
+            CaptureQueriesContext(connection) as queries,
+        ):
+            assert access_requests_expire_due() == size
         deletes = [q for q in queries.captured_queries if "DELETE" in q["sql"].upper()]
         counts.append((len(queries.captured_queries), len(deletes)))
         assert not GroupPerm.objects.filter(
