@@ -42,9 +42,7 @@ def test_policy_change_moves_pending_requests_between_queues(requester, reviewer
     assert list(requests_needing_review(user("mallory"))) == [request]
 
 
-def test_queue_is_two_queries_whatever_its_length(
-    requester, reviewer, django_assert_num_queries
-):
+def test_queue_is_two_queries_whatever_its_length(requester, reviewer, django_assert_num_queries):
     # The reviewer's review rows, then their requests by primary key.
     for size in (1, 5):
         while len(list(requests_needing_review(reviewer))) < size:
