@@ -129,9 +129,9 @@ def _pending() -> int:
     return AccessRequest.objects.filter(state=RequestState.PENDING).count()
 
 
-def measure_elsewhere(user, calls, *, iterations: int) -> dict:
+def measure_elsewhere(user, calls, *, iterations: int, sizes=ELSEWHERE) -> dict:
     """The reviewer's queue with 200, then 20,000, then 200 pending requests elsewhere."""
-    small, large = ELSEWHERE
+    small, large = sizes
     _remove_pending_elsewhere()  # a crashed run's rows
     phases = []
     try:
@@ -168,7 +168,7 @@ def measure_elsewhere(user, calls, *, iterations: int) -> dict:
     return out
 
 
-def measure(*, iterations: int) -> Report:
+def measure(*, iterations: int, elsewhere_sizes=ELSEWHERE) -> Report:
     reviewers = _reviewers()
     stats = {}
     for team, user in reviewers:
@@ -213,6 +213,7 @@ def measure(*, iterations: int) -> Report:
         longest,
         {"domain": lambda i: _page(longest), "api": lambda i: api(longest.username)},
         iterations=iterations,
+        sizes=elsewhere_sizes,
     )
     small, large = stats[names[-1]], stats[names[0]]
     targets = {
@@ -268,7 +269,7 @@ def measure(*, iterations: int) -> Report:
             for p in elsewhere["phases"]
         )
     )
-    small_n, large_n = ELSEWHERE
+    small_n, large_n = elsewhere_sizes
     report.notes.append(
         f"target: flat in pending elsewhere, p50({large_n:,})/p50({small_n:,}) <= "
         f"{ELSEWHERE_FACTOR}: domain {elsewhere[f'domain_p50_{large_n}_vs_{small_n}']}, api "
