@@ -106,3 +106,34 @@ def test_the_bulk_expiry_ends_review_rows_in_one_statement_per_batch(requester, 
         ).exists()
     assert counts[0] == counts[1]
     assert counts[0][1] == 1
+
+
+def test_the_migration_removes_review_rows_of_finished_requests_only(
+    requester, reviewer, second_reviewer
+):
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.contrib.auth.models import Permission
+
+    migration = import_module("requests_app.migrations.0028_review_rows_only_while_pending")
+    pending = access_request_create(requester=requester, roles=["db-admin"])
+    finished = access_request_create(requester=requester, roles=["db-admin"])
+    glass = access_request_create(requester=requester, roles=["db-admin"])
+    _deny(finished, requester, reviewer)
+    _approve(glass, requester, reviewer)
+    AccessRequest.objects.filter(pk=glass.pk).update(policy={"break_glass": {"notify": []}})
+    # The state before: review rows left on finished requests (the old transitions).
+    review = Permission.objects.get(codename="review_accessrequest")
+    group = GroupPerm.objects.filter(content_object=pending).values_list("group_id").first()[0]
+    for request in (finished, glass):
+        GroupPerm.objects.create(content_object=request, group_id=group, permission=review)
+    assert GroupPerm.objects.filter(permission=review).count() == 3
+
+    migration.forwards(apps, None)
+
+    assert _rows(pending, "review_accessrequest") == 1
+    assert _rows(finished, "review_accessrequest") == 0
+    assert _rows(glass, "review_accessrequest") == 1  # awaits its ratification
+    assert _rows(finished, "view_accessrequest") == 1
+    assert list(requests_needing_review(second_reviewer)) == [pending]
