@@ -602,13 +602,15 @@ class _RequestWriter:
             )
         )
         # As the services write them: the requester's view row, the team's reviewer profile
-        # group (view, review), and a view row for whoever reviewed.
+        # group (view; review while the request is PENDING), and a view row for whoever
+        # reviewed.
         self.perms.append((rid, self.view_perm, user))
         if resolved and resolved[1] is not None and resolved[1] != user:
             self.perms.append((rid, self.view_perm, resolved[1]))
         group = self.team_groups[team]
         self.group_perms.append((rid, self.view_perm, group))
-        self.group_perms.append((rid, self.review_perm, group))
+        if state == RequestState.PENDING:
+            self.group_perms.append((rid, self.review_perm, group))
 
     def _grant(self, rid, user, role, resource, access, revoked, ended, created) -> None:
         self.grants.append(

@@ -72,54 +72,73 @@ class GrantQuerySet(QuerySet):
 # --- Requests ----------------------------------------------------------------------------
 
 
-def _perm_rows(user, codename: str, *, user_rows: bool = True) -> Q:
-    """Requests on which `user` has `codename` through their reviewer profile group (and,
-    with `user_rows`, their own row): correlated EXISTS over guardian's direct-FK tables.
-
-    Hand-written rather than guardian's `get_objects_for_user`, whose `pk IN (rows of every
-    request the group may see)` hashes all of a profile's history for each listing (~0.5 s
-    at 85k rows; bench/README.md, "Reviewer fan-out"). EXISTS lets the database probe the
-    (group|user, permission, request) indexes for the few candidate rows only. The
-    permission's id is a scalar subquery, computed once.
-    """
-    from django.contrib.auth import get_user_model
+def _permission_id(codename: str) -> Subquery:
+    """The request permission's id as an uncorrelated scalar subquery, computed once."""
     from django.contrib.auth.models import Permission
 
-    from requests_app.models import (
-        AccessRequestGroupObjectPermission,
-        AccessRequestUserObjectPermission,
-        review_open_at,
-    )
-
-    permission = Subquery(
+    return Subquery(
         Permission.objects.filter(codename=codename, content_type__app_label="requests_app").values(
             "pk"
         )[:1]
     )
-    # The user's reviewer profile group (one at most: profile groups are the only groups
-    # with rows on requests) as an uncorrelated scalar subquery, computed once: the database
-    # then probes the unique (group, permission, request) index once per candidate request.
-    # Joining the user's groups per candidate instead took 30 ms against 18 ms for 4,000
-    # pending requests (bench/README.md, "Reviewer fan-out").
-    profile_group = Subquery(
+
+
+def _profile_group(user) -> Subquery:
+    """The user's reviewer profile group (one at most: profile groups are the only groups
+    with rows on requests) as an uncorrelated scalar subquery, computed once. Joining the
+    user's groups per candidate instead took 30 ms against 18 ms for 4,000 pending requests
+    (bench/README.md, "Reviewer fan-out")."""
+    from django.contrib.auth import get_user_model
+
+    return Subquery(
         get_user_model()
         .groups.through.objects.filter(user=user, group__reviewer_profile__isnull=False)
         .values("group_id")[:1]
     )
-    by_group = AccessRequestGroupObjectPermission.objects.filter(
-        content_object=OuterRef("pk"), permission=permission, group_id=profile_group
+
+
+def _view_rows(user) -> Q:
+    """Requests `user` may see through their reviewer profile group or their own row:
+    correlated EXISTS over guardian's direct-FK tables.
+
+    Hand-written rather than guardian's `get_objects_for_user`, whose `pk IN (rows of every
+    request the group may see)` hashes all of a profile's history for each listing (~0.5 s
+    at 85k rows; bench/README.md, "Reviewer fan-out"). EXISTS lets the database probe the
+    (group|user, permission, request) indexes for the few candidate rows only.
+    """
+    from requests_app.models import (
+        AccessRequestGroupObjectPermission,
+        AccessRequestUserObjectPermission,
     )
-    if codename == "review_accessrequest":
-        # A profile whose rule depends on `request.pending_for` has the row while the
-        # request is pending (it sees it) but is offered it only within its review window.
-        by_group = by_group.filter(review_open_at(timezone.now()))
-    condition = Q(Exists(by_group))
-    if user_rows:
-        by_user = AccessRequestUserObjectPermission.objects.filter(
-            content_object=OuterRef("pk"), permission=permission, user=user
-        )
-        condition |= Q(Exists(by_user))
-    return condition
+
+    permission = _permission_id("view_accessrequest")
+    by_group = AccessRequestGroupObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), permission=permission, group_id=_profile_group(user)
+    )
+    by_user = AccessRequestUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), permission=permission, user=user
+    )
+    return Q(Exists(by_group)) | Q(Exists(by_user))
+
+
+def _review_rows(user) -> Q:
+    """Requests on which `user`'s reviewer profile group holds the review row, within its
+    review window: a profile whose rule depends on `request.pending_for` has the row while
+    the request is pending (it sees it) but is offered it only within its window.
+
+    Review rows exist only while a request may be reviewed (they end when it leaves
+    PENDING, `services.visibility.request_review_rows_end`; a break-glass use keeps them
+    for its ratification), so the profile's review rows are its queue: `pk IN` over them
+    reads the (group, permission, request) index for that profile only, and the cost
+    follows the reviewer's own queue, not the company's pending count nor the profile's
+    history (bench/README.md, "`needs_review`").
+    """
+    from requests_app.models import AccessRequestGroupObjectPermission, review_open_at
+
+    rows = AccessRequestGroupObjectPermission.objects.filter(
+        group_id=_profile_group(user), permission=_permission_id("review_accessrequest")
+    ).filter(review_open_at(timezone.now()))
+    return Q(pk__in=rows.values("content_object_id"))
 
 
 # Model-level permissions that reach every request: auditors see them all; holders of the
@@ -149,7 +168,7 @@ class AccessRequestQuerySet(QuerySet):
             return self.none()
         if user.is_superuser or any(user.has_perm(perm) for perm in SEE_ALL_PERMISSIONS):
             return self.all()
-        return self.filter(Q(user=user) | _perm_rows(user, "view_accessrequest"))
+        return self.filter(Q(user=user) | _view_rows(user))
 
     def reviewable_by(self, user) -> AccessRequestQuerySet:
         """Requests on which `user`'s reviewer profile holds the review row (the projection
@@ -157,4 +176,4 @@ class AccessRequestQuerySet(QuerySet):
         callers that list work exclude them."""
         if not user.is_active or user.is_anonymous:
             return self.none()
-        return self.filter(_perm_rows(user, "review_accessrequest", user_rows=False))
+        return self.filter(_review_rows(user))

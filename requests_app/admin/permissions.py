@@ -76,8 +76,10 @@ def object_permissions_context(request: AccessRequest) -> dict:
     profiles = {p.group_id: p for p in ReviewerProfile.objects.all()}
     windows = {
         group_id: (opens, closes)
+        # Read from the view rows: they carry the same window and stay after the request
+        # leaves PENDING, when its review rows end (services.visibility).
         for group_id, opens, closes in GroupPerm.objects.filter(
-            content_object=request, permission__codename="review_accessrequest"
+            content_object=request, permission__codename="view_accessrequest"
         ).values_list("group_id", "review_opens", "review_closes")
     }
     for group, perms in get_groups_with_perms(request, attach_perms=True).items():

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from accessportal.kernel.choices import RequestState
 from policies_app.engine import PolicySet, Subject
 from policies_app.models import ReviewerProfile
 from policies_app.selectors import subject_for
@@ -137,12 +138,15 @@ def eligible_profile_group_ids(
 
 def eligible_reviewers(request: AccessRequest, policies: PolicySet | None = None) -> QuerySet:
     """Users `may_review` lets review `request` (its batch form): active members of the
-    request's eligible profile groups, never its owner. A saved request reads its guardian
-    group rows; an unsaved one (a create's dry run, the portal's preview) has none yet, so
-    its eligible profiles are evaluated here, as the create will write them."""
+    request's eligible profile groups, never its owner. A saved PENDING request reads its
+    guardian review rows (within their review window); a resolved one has none left
+    (`visibility.request_review_rows_end`), so who could review it is read from its profile
+    groups' view rows, which stay; an unsaved one (a create's dry run, the portal's preview)
+    has no rows yet, so its eligible profiles are evaluated here, as the create will write
+    them."""
     if request._state.adding:
         groups = eligible_profile_group_ids(request, policies)
-    else:
+    elif request.state == RequestState.PENDING:
         groups = (
             GroupPerm.objects.filter(
                 content_object_id=request.pk, permission__codename="review_accessrequest"
@@ -150,6 +154,10 @@ def eligible_reviewers(request: AccessRequest, policies: PolicySet | None = None
             .filter(review_open_at(timezone.now()))
             .values("group_id")
         )
+    else:
+        groups = GroupPerm.objects.filter(
+            content_object_id=request.pk, permission__codename="view_accessrequest"
+        ).values("group_id")
     return (
         get_user_model()
         .objects.filter(is_active=True, groups__in=groups)
@@ -166,14 +174,24 @@ def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = N
 def requests_needing_review(user) -> QuerySet[AccessRequest]:
     """PENDING, unexpired requests `user` may review and has not reviewed, oldest first.
 
-    One query over guardian's direct-FK rows; the review service re-checks policy.
+    Two queries, so that the cost follows the reviewer's own queue. The first starts from
+    the reviewer's review rows (they exist only on requests still pending or awaiting
+    ratification: `services.visibility.request_review_rows_end`) and reads each candidate's
+    state and pending time, judged here by `is_pending_at`, the in-memory twin of
+    `pending_at`; the second reads those requests by primary key. Any filter on the state
+    in SQL lets the planner start from the company's pending requests instead (the partial
+    index `request_pending_expires`) and probe the reviewer's rows for each: a cost
+    following the company's pending count (bench/README.md, "`needs_review`"). The review
+    service re-checks policy.
     """
     if not user.is_active or user.is_anonymous:
         return AccessRequest.objects.none()
-    return (
-        AccessRequest.objects.pending_at(timezone.now())
-        .reviewable_by(user)
+    now = timezone.now()
+    candidates = (
+        AccessRequest.objects.reviewable_by(user)
         .exclude(user=user)
         .exclude(reviews__reviewer=user)
-        .order_by("created")
+        .only("state", "expires")
     )
+    queue = [request.pk for request in candidates if request.is_pending_at(now)]
+    return AccessRequest.objects.filter(pk__in=queue).order_by("created")

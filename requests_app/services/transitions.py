@@ -4,6 +4,8 @@ writes `AccessRequest.state` (ARCHITECTURE.md, "State machine").
 `request_transition` moves one locked request; `requests_transition_bulk` moves many in one
 UPDATE that touches only rows still in the source state. Both refuse a move the table does
 not list with a domain error (NotPending, IllegalTransition: 409), never silently.
+Every exit from PENDING passes here, so here the request's review rows end with it
+(`visibility.request_review_rows_end`), in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import ConcurrentUpdate, IllegalTransition, NotApproved, NotPending
 from accessportal.metrics import observe
 from requests_app.models import AccessRequest
+from requests_app.services.visibility import request_review_rows_end
 
 S = RequestState
 TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
@@ -48,6 +51,8 @@ def request_transition(request: AccessRequest, target: RequestState, **values) -
     other field it changes in the same step (an approval's access window).
     """
     transition_check(request.state, target)
+    if request.state == S.PENDING:
+        request_review_rows_end([request.pk])
     request.state = target
     for name, value in values.items():
         setattr(request, name, value)
@@ -89,6 +94,8 @@ def requests_transition_bulk(
             f"{len(requests) - changed} of {len(requests)} requests changed state at the same "
             "moment; nothing was saved, please try again"
         )
+    if source == S.PENDING:
+        request_review_rows_end([r.pk for r in requests])
     for request in requests:
         request.state, request.updated = target, now
         for name, value in values.items():

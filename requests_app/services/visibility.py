@@ -108,6 +108,24 @@ def request_permissions_settle(request: AccessRequest) -> None:
     GroupPerm.objects.filter(content_object=request, review_opens__gt=request.resolved_at).delete()
 
 
+def request_review_rows_end(request_ids: Iterable[object]) -> int:
+    """When requests leave PENDING (every exit: `services.transitions`): their profiles'
+    review rows go, in one DELETE, so review rows exist only on requests someone may still
+    review and the review queue (`AccessRequestQuerySet.reviewable_by`) starts from the
+    reviewer's own rows, whatever the company's pending count or the reviewer's history.
+    View rows stay (resolved requests stay visible to whoever could review them: who that
+    was is read from them, `selectors.eligible_reviewers`). A break-glass use keeps its
+    review rows: it awaits ratification by the same reviewers."""
+    deleted, _ = (
+        GroupPerm.objects.filter(
+            content_object_id__in=list(request_ids), permission__codename=REVIEW
+        )
+        .exclude(content_object__policy__has_key="break_glass")
+        .delete()
+    )
+    return deleted
+
+
 def reviewer_keeps_view(request: AccessRequest, reviewer) -> None:
     """A reviewer keeps seeing what they reviewed, whatever their profile becomes."""
     assign_perm(VIEW, reviewer, request)

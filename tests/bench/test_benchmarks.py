@@ -128,7 +128,8 @@ def test_fanout_benchmark_writes_rows_per_profile_not_per_reviewer(db, tmp_path)
 
 
 def test_listing_benchmark_compares_reviewers_by_history(company, tmp_path):
-    report = listing.measure(iterations=3)
+    requests = AccessRequest.objects.count()
+    report = listing.measure(iterations=3, elsewhere_sizes=(2, 20))
     body = _written(report, tmp_path)
     reviewers = body["results"]["reviewers"]
     assert len(reviewers) == 2  # the tiny company has two teams
@@ -136,6 +137,14 @@ def test_listing_benchmark_compares_reviewers_by_history(company, tmp_path):
         assert stats["pending_to_review"] == Shape.at(TINY).pending_per_team
         assert _number(stats["api"]["p50_ms"]) and stats["api_queries"] >= 1
     assert {"flat", "queries_constant"} <= body["results"]["targets"].keys()
+    # The same queue with more pending requests elsewhere; the added rows are gone after.
+    elsewhere = body["results"]["pending_elsewhere"]
+    phases = elsewhere["phases"]
+    assert [p["added_elsewhere"] for p in phases] == [2, 20, 2]
+    assert phases[1]["company_pending"] - phases[0]["company_pending"] == 18
+    assert {p["pending_to_review"] for p in phases} == {Shape.at(TINY).pending_per_team}
+    assert {"flat", "queries_constant", "api_p50_20_vs_2"} <= elsewhere.keys()
+    assert AccessRequest.objects.count() == requests
 
 
 def _need_http_tools():

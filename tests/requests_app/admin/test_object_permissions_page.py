@@ -14,8 +14,10 @@ def perms_url(request) -> str:
 
 def test_page_lists_requester_profiles_past_reviewers_and_auditors(login, make_request, user):
     request = make_request()
-    review_submit(request_id=request.id, reviewer=user("carol"), state="DENIED", reason="no")
     client = login("bob")
+    (pending_row,) = client.get(perms_url(request)).context["group_rows"]
+    assert set(pending_row["perms"]) == {"view_accessrequest", "review_accessrequest"}
+    review_submit(request_id=request.id, reviewer=user("carol"), state="DENIED", reason="no")
 
     page = client.get(reverse("admin:requests_app_accessrequest_change", args=[request.pk]))
     assert perms_url(request) in page.content.decode()
@@ -28,7 +30,8 @@ def test_page_lists_requester_profiles_past_reviewers_and_auditors(login, make_r
     assert group_row["profile"] == ReviewerProfile.objects.get(roles=["reviewer"])
     assert group_row["members"] == 2  # bob and carol
     assert group_row["rules"] == ["reviewer"]
-    assert set(group_row["perms"]) == {"view_accessrequest", "review_accessrequest"}
+    # Denied: the profile still sees it; its review row ended with PENDING.
+    assert set(group_row["perms"]) == {"view_accessrequest"}
     model_level = {r["user"].username for r in response.context["model_level"]}
     assert "erin" in model_level  # the auditor role's view permission
 
