@@ -157,12 +157,11 @@ def test_a_refused_caller_records_no_use(api, approved, user):
 # --- Race (PostgreSQL): revoke while another connection checks in a loop ------------------
 
 
-def _check_until(client: APIClient, revoked: threading.Event, stop: threading.Event, seen):
+def _check_until(client, query, revoked: threading.Event, stop: threading.Event, seen):
     try:
         while not stop.is_set():
             after = revoked.is_set()  # read before the call: the revoke committed before it
-            status = client.get(CHECK, ABOUT_ALICE).status_code
-            seen.append((after, status))
+            seen.append((after, client.get(CHECK, query).status_code))
     finally:
         connection.close()
 
@@ -174,45 +173,84 @@ def _wait_for(condition) -> None:
         time.sleep(0.001)
 
 
+def _integration(spec: dict | None = None):
+    return Role.objects.filter(name="integration").update(
+        spec={"allow": {"permissions": ["requests_app.check_access"]}} if spec is None else spec
+    )
+
+
+def _member(name: str, *, member: bool):
+    ivy, role = get_user_model().objects.get(username=name), Role.objects.get(name="integration")
+    if member:
+        return role.memberships.get_or_create(user=ivy, defaults={"sources": ["policy"]})
+    return role.memberships.filter(user=ivy).delete()
+
+
+def _active(name: str, *, active: bool):
+    return get_user_model().objects.filter(username=name).update(is_active=active)
+
+
+def _grant(name: str, *, revoked: bool):
+    grants = Grant.objects.filter(user__username=name, role="db-admin")
+    return grants.update(revoked_at=timezone.now() if revoked else None)
+
+
+# change -> (caller, query, revoke, give back): each revoke is one committed transaction.
+RACES = {
+    "membership": (
+        "ivy", ABOUT_ALICE,
+        lambda: _member("ivy", member=False), lambda: _member("ivy", member=True),
+    ),
+    "role spec": ("ivy", ABOUT_ALICE, lambda: _integration({}), _integration),
+    "token": (
+        "ivy", ABOUT_ALICE,
+        lambda: api_token_revoke(user=get_user_model().objects.get(username="ivy")),
+        lambda: None,
+    ),
+    "deactivation": (
+        "ivy", ABOUT_ALICE,
+        lambda: _active("ivy", active=False), lambda: _active("ivy", active=True),
+    ),
+    "grant revoked": (
+        "alice", ABOUT_BOB,
+        lambda: _grant("alice", revoked=True), lambda: _grant("alice", revoked=False),
+    ),
+}  # fmt: skip
+
+
 @pytest.mark.postgres
-@pytest.mark.parametrize("change", ["membership", "spec", "token"])
+@pytest.mark.parametrize("change", list(RACES))
 def test_no_allowed_answer_once_the_revoking_transaction_has_committed(
-    transactional_db, api_policy, requester, reviewer, user, change
+    transactional_db, api_policy, requester, reviewer, change
 ):
+    """Two threads (two connections) check in a loop, their caller's permission kept in
+    memory; the main thread revokes it in a transaction. Every call that started after the
+    COMMIT returned is refused (403, or 401 for the token and the account)."""
     from requests_app.services.access_requests import access_request_create
     from requests_app.services.reviews import review_submit
 
+    caller, query, revoke, give_back = RACES[change]
     request = access_request_create(requester=requester, roles=["db-admin"], reason="INC-3")
     review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED")
-    ivy = user("ivy")
     for round_ in range(5):
-        if round_:  # give the permission back for the next round
-            Role.objects.filter(name="integration").update(
-                spec={"allow": {"permissions": ["requests_app.check_access"]}}
-            )
-            Role.objects.get(name="integration").memberships.get_or_create(
-                user=ivy, defaults={"sources": ["policy"]}
-            )
-        token, _ = Token.objects.get_or_create(user=ivy)
+        if round_:
+            with transaction.atomic():
+                give_back()
+        token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=caller))
         clients = [APIClient() for _ in range(2)]
         for client in clients:
             client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-            _warm(client, ABOUT_ALICE)
+            _warm(client, query)
         revoked, stop, seen = threading.Event(), threading.Event(), []
         threads = [
-            threading.Thread(target=_check_until, args=(c, revoked, stop, seen), daemon=True)
+            threading.Thread(target=_check_until, args=(c, query, revoked, stop, seen), daemon=True)
             for c in clients
         ]
         for thread in threads:
             thread.start()
         _wait_for(lambda seen=seen: len(seen) >= 20)
         with transaction.atomic():
-            if change == "membership":
-                Role.objects.get(name="integration").memberships.filter(user=ivy).delete()
-            elif change == "spec":
-                Role.objects.filter(name="integration").update(spec={})
-            else:
-                api_token_revoke(user=ivy)
+            revoke()
         revoked.set()
         _wait_for(lambda seen=seen: sum(after for after, _ in list(seen)) >= 40)
         stop.set()
@@ -220,4 +258,5 @@ def test_no_allowed_answer_once_the_revoking_transaction_has_committed(
             thread.join(60)
         after = [status for was_revoked, status in seen if was_revoked]
         assert 200 not in after, (change, round_, after)
+        assert set(after) <= {401, 403}, after
         assert 200 in [status for was_revoked, status in seen if not was_revoked]
