@@ -67,6 +67,45 @@ def _role_permissions(user_id: int, now: datetime) -> tuple[set[str], datetime |
     return perms, min(boundaries, default=None)
 
 
+# Per process: user id -> (permission version, role permissions, computed at, next grant
+# boundary). Only `role_permissions_at` reads and writes it.
+_BY_VERSION: dict[int, tuple[int, frozenset[str], datetime, datetime | None]] = {}
+_BY_VERSION_LIMIT = 10_000
+
+
+def role_permissions_at(user_obj, version: int, now: datetime) -> set[str] | frozenset[str]:
+    """`RolePermissionBackend.get_all_permissions(user_obj)` at `now`, kept in this process's
+    memory while the user's permission version (`querysets.permission_version_sql`) is
+    `version` and no grant of theirs has started or ended since.
+
+    `version` must have been read from the database by a statement that ran before this
+    call (the access check reads it in its own statement): permissions computed afterwards
+    are at least that recent, so a later change, committed before the next read of the
+    version, makes that version differ and the permissions are read again. The counters
+    are bumped by triggers in the changing transaction (migration 0028): a revoked
+    membership, grant or role spec is never answered from memory once committed.
+    The answer also primes the user object's own cache (`has_perm` then asks nothing)."""
+    if not user_obj.is_active or user_obj.is_anonymous:
+        return set()
+    entry = _BY_VERSION.get(user_obj.pk)
+    if entry and entry[0] == version and entry[2] <= now and (entry[3] is None or now < entry[3]):
+        perms, boundary = entry[1], entry[3]
+    else:
+        perms, boundary = _role_permissions(user_obj.pk, now)
+        perms = frozenset(perms)
+        if len(_BY_VERSION) >= _BY_VERSION_LIMIT:
+            _BY_VERSION.clear()
+        _BY_VERSION[user_obj.pk] = (version, perms, now, boundary)
+    setattr(user_obj, _CACHE, (perms, now, boundary))
+    return perms
+
+
+def role_permissions_forget() -> None:
+    """Drop this process's memory of role permissions (tests: a rolled-back transaction
+    takes its counters back with it, which never happens to a committed change)."""
+    _BY_VERSION.clear()
+
+
 class RolePermissionBackend:
     """Model-level permissions only (object permissions come from django-guardian).
 

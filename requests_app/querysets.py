@@ -53,6 +53,16 @@ def grant_unended_sql(at: str = "%s", *, alias: str = "g") -> str:
     return f"{alias}.expires > {at} AND " + _not_revoked_sql(at, alias)
 
 
+def permission_version_sql(user: str = "%s") -> str:
+    """A user's permission version (`permission_version_models`): the sum of their counter and
+    every role's (scope 0), 0 before any change; it grows with every change to either. One
+    placeholder by default; the table is written out (the access check's statements are)."""
+    return (
+        "(SELECT COALESCE(SUM(pv.version), 0) FROM requests_app_permissionversion pv"
+        f" WHERE pv.scope IN (0, {user}))"
+    )
+
+
 def grant_is_open(starts, expires, revoked_at, at: datetime) -> bool:
     """`open_at` for one grant's values in memory (rows read by hand-written SQL)."""
     return starts <= at < expires and (revoked_at is None or revoked_at > at)

@@ -157,6 +157,16 @@ def _fresh_usage_memory():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_role_permissions():
+    """The access check keeps callers' role permissions per process while their permission
+    version holds (backends.role_permissions_at); a rolled-back test takes the counters
+    back with it and ids are reused on SQLite, so each test starts with nothing kept."""
+    from requests_app.backends import role_permissions_forget
+
+    role_permissions_forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """API throttles (DRF) count requests in the cache; each test starts from zero, so a
     test's requests never count against the next one's rate. Only the in-process cache is

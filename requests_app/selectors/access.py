@@ -33,7 +33,7 @@ from policies_app.documents import parse_resource_id
 from policies_app.engine import ResourceRef, RolePolicy
 from policies_app.models import Resource, Role
 from requests_app.models import Grant
-from requests_app.querysets import grant_open_sql
+from requests_app.querysets import grant_open_sql, permission_version_sql
 from requests_app.services.usage import grant_usage_record
 
 
@@ -141,6 +141,18 @@ _RESOURCE_SQL = (
 )
 
 
+# The same statements, also answering the permission version of another user (the caller,
+# whose right to ask is kept in memory while it holds: `backends.role_permissions_at`).
+# One more placeholder, last: that user's id.
+_ROLE_SQL_VERSIONED = _ROLE_SQL + ", " + permission_version_sql()
+_RESOURCE_SQL_VERSIONED = (
+    _RESOURCE_SQL
+    + " UNION ALL SELECT 3, CAST("
+    + permission_version_sql()
+    + " AS VARCHAR(20)), NULL, FALSE, NULL"
+)
+
+
 def db_datetime(value) -> datetime | None:
     """A timestamp from a raw row: aware already (PostgreSQL) or text (SQLite, UTC)."""
     if value is None or isinstance(value, datetime):
@@ -167,32 +179,41 @@ def _fetch(subject: str, sql: str, params: list) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _role_decision(subject: str, key, role: str, at: datetime) -> AccessDecision | None:
+def _role_decision(subject: str, key, role: str, at: datetime, version_of) -> tuple:
     at_db = connection.ops.adapt_datetimefield_value(at)
     params = [key, role, at_db, at_db, at_db, at_db, role, role]
-    (standing, until, exists, user_id), *_ = _fetch(subject, _ROLE_SQL, params)
+    if version_of is None:
+        (standing, until, exists, user_id), *_ = _fetch(subject, _ROLE_SQL, params)
+        version = None
+    else:
+        rows = _fetch(subject, _ROLE_SQL_VERSIONED, [*params, version_of])
+        (standing, until, exists, user_id, version), *_ = rows
     if not exists:
-        return None
+        return None, version
     if standing:
-        return AccessDecision(True, None, "standing")
+        return AccessDecision(True, None, "standing"), version
     until = db_datetime(until)
     if not until:
-        return DENY
-    return AccessDecision(True, until, "grant", used_roles=(role,), user_id=user_id)
+        return DENY, version
+    return AccessDecision(True, until, "grant", used_roles=(role,), user_id=user_id), version
 
 
-def _resource_decision(subject: str, key, resource: str, at: datetime) -> AccessDecision | None:
+def _resource_decision(subject: str, key, resource: str, at: datetime, version_of) -> tuple:
     kind, _, name = resource.partition("/")
     at_db = connection.ops.adapt_datetimefield_value(at)
     window = [at_db, at_db, at_db]
     params = [key, *window, at_db, resource, *window, at_db, resource, kind, name]
-    rows = _fetch(subject, _RESOURCE_SQL, params)
+    if version_of is None:
+        rows, version = _fetch(subject, _RESOURCE_SQL, params), None
+    else:
+        rows = _fetch(subject, _RESOURCE_SQL_VERSIONED, [*params, version_of])
+        version = next(int(row[1]) for row in rows if row[0] == 3)
     subject_row = next((row for row in rows if row[0] == 2), None)
     if subject_row is None:
-        return None
+        return None, version
     found = [row for row in rows if row[0] == 0]
     if not found:
-        return DENY
+        return DENY, version
     labels, direct_until = db_json(found[0][2]), db_datetime(found[0][4])
     ref = ResourceRef(kind, name, labels)
     reaching = [
@@ -201,43 +222,49 @@ def _resource_decision(subject: str, key, resource: str, at: datetime) -> Access
         if row_kind == 1 and RolePolicy(role_name, db_json(spec)).reaches(ref)
     ]
     if any(standing for _, standing, _ in reaching):
-        return AccessDecision(True, None, "standing")
+        return AccessDecision(True, None, "standing"), version
     expiries = [until for _, _, until in reaching if until]
     if direct_until:
         expiries.append(direct_until)
     expires = max(expiries, default=None)
     if not expires:
-        return DENY
+        return DENY, version
     return AccessDecision(
         True, expires, "grant",
         used_roles=tuple(name for name, _, until in reaching if until),
         used_resources=(resource,) if direct_until else (),
         user_id=int(subject_row[1]),
-    )  # fmt: skip
+    ), version  # fmt: skip
 
 
-def _decide(subject: str, key, role, resource, at, record_use) -> AccessDecision | None:
-    if bool(role) == bool(resource):
-        raise ValidationFailed("give exactly one of role or resource")
-    if record_use is None:
-        record_use = at is None  # a check about another instant is not a use
-    at = at or timezone.now()
-    if role:
-        decision = _role_decision(subject, key, role, at)
-    elif parse_resource_id(resource) is None:
-        raise ValidationFailed(f"{resource!r} is not a resource id (kind/name)", field="resource")
-    else:
-        decision = _resource_decision(subject, key, resource, at)
-    if record_use and decision is not None and decision.user_id is not None:
-        # Only an allowed decision from grants carries a user id: a denied check or
-        # standing access records nothing. Never raises (services.usage).
+def access_use_record(decision: AccessDecision | None, at: datetime) -> None:
+    """Record the use of the grants behind `decision` (`services.usage`). Only an allowed
+    decision from grants carries a user id: a denied check or standing access records
+    nothing. Never raises."""
+    if decision is not None and decision.user_id is not None:
         grant_usage_record(
             user_id=decision.user_id,
             roles=decision.used_roles,
             resources=decision.used_resources,
             at=at,
         )
-    return decision
+
+
+def _decide(subject, key, role, resource, at, record_use, version_of=None) -> tuple:
+    if bool(role) == bool(resource):
+        raise ValidationFailed("give exactly one of role or resource")
+    if record_use is None:
+        record_use = at is None  # a check about another instant is not a use
+    at = at or timezone.now()
+    if role:
+        decision, version = _role_decision(subject, key, role, at, version_of)
+    elif parse_resource_id(resource) is None:
+        raise ValidationFailed(f"{resource!r} is not a resource id (kind/name)", field="resource")
+    else:
+        decision, version = _resource_decision(subject, key, resource, at, version_of)
+    if record_use:
+        access_use_record(decision, at)
+    return decision, version
 
 
 def access_check(
@@ -252,7 +279,7 @@ def access_check(
 
     An allowed answer from grants records their use (`services.usage`): by default when
     asked about now (`at` omitted); `record_use` says otherwise."""
-    return _decide(_SUBJECT_BY_ID, user.pk, role, resource, at, record_use) or DENY
+    return _decide(_SUBJECT_BY_ID, user.pk, role, resource, at, record_use)[0] or DENY
 
 
 def access_check_by_name(
@@ -267,4 +294,20 @@ def access_check_by_name(
     (the API's hot path: one query for an integration asking about someone).
 
     None when there is no such user."""
-    return _decide(_SUBJECT_BY_NAME, username, role, resource, at, record_use)
+    return _decide(_SUBJECT_BY_NAME, username, role, resource, at, record_use)[0]
+
+
+def access_check_by_name_for(
+    *,
+    caller_id: int | None,
+    username: str,
+    role: str | None = None,
+    resource: str | None = None,
+    at: datetime,
+) -> tuple[AccessDecision | None, int]:
+    """`access_check_by_name` (recording no use), and the permission version of the user
+    `caller_id` read in the same statement (`backends.role_permissions_at`; None without
+    `caller_id`): the API asks
+    whether the caller may see the answer after the one round trip, and records the use
+    (`access_use_record`) only if so."""
+    return _decide(_SUBJECT_BY_NAME, username, role, resource, at, False, caller_id)

@@ -18,7 +18,7 @@ from requests_app.api import examples
 from requests_app.api.permissions import CHECK_ACCESS, may_check_access_of
 from requests_app.api.serializers.access import AccessCheckQuerySerializer, AccessCheckSerializer
 from requests_app.api.serializers.errors import errors
-from requests_app.selectors.access import access_check_by_name
+from requests_app.selectors.access import access_check_by_name_for, access_use_record
 
 # A hot path: one instance of each serializer serves every call (DRF deep-copies a
 # serializer's fields on each instantiation). Both are used re-entrantly: `run_validation`
@@ -51,19 +51,25 @@ class AccessCheckView(APIView):
             raise Unprocessable("give exactly one of role or resource")
         caller = request.user
         username = query.get("user") or caller.get_username()
-        if not may_check_access_of(caller, username):
-            raise NotAllowed(f"checking another user's access needs the {CHECK_ACCESS} permission")
+        about_other = username != caller.get_username()
         role, resource = query.get("role"), query.get("resource")
         now = timezone.now()
-        # A use is the other side asking (an integration holding check_access about a
-        # user): a user checking themself proves nothing and could fake "used" (M1).
-        decision = access_check_by_name(
+        # One statement answers the check and the caller's permission version; whether the
+        # caller may see the answer is decided from it before anything is answered or
+        # recorded (the caller's role permissions stay in memory while it holds).
+        decision, version = access_check_by_name_for(
+            caller_id=caller.pk if about_other else None,
             username=username,
             role=role,
             resource=resource,
             at=now,
-            record_use=username != caller.get_username(),
         )
+        if not may_check_access_of(caller, username, version=version):
+            raise NotAllowed(f"checking another user's access needs the {CHECK_ACCESS} permission")
+        # A use is the other side asking (an integration holding check_access about a
+        # user): a user checking themself proves nothing and could fake "used" (M1).
+        if about_other:
+            access_use_record(decision, now)
         if decision is None:
             raise NotFound("no such user", field="user")
         answer = {
