@@ -130,7 +130,7 @@ def remove(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("policies_app", "0011_policyproposal_origin"),
-        ("requests_app", "0027_access_review_runs"),
+        ("requests_app", "0028_review_rows_only_while_pending"),
     ]
 
     operations = [
