@@ -149,8 +149,11 @@ def requests_transition_claim(
             columns.append(f"{table}.{qn(field.column)}")
         fields.append(field)
     pk, state = qn(meta.pk.column), qn(meta.get_field("state").column)
+    # PostgreSQL: the picked ids as one array, computed once, then a primary-key probe
+    # each (`IN (subquery)` is planned as a hash join over every row in `source`).
+    picked = f"= ANY(ARRAY({picked}))" if connection.vendor == "postgresql" else f"IN ({picked})"
     sql = (
-        f"UPDATE {table} SET {assignments} WHERE {pk} IN ({picked}) AND {state} = %s "
+        f"UPDATE {table} SET {assignments} WHERE {pk} {picked} AND {state} = %s "
         f"RETURNING {', '.join(columns)}"
     )
     with connection.cursor() as cursor:
