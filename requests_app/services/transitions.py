@@ -1,9 +1,10 @@
 """The request state machine: the one table of allowed transitions and the only code that
 writes `AccessRequest.state` (ARCHITECTURE.md, "State machine").
 
-`request_transition` moves one locked request; `requests_transition_bulk` moves many in one
-UPDATE that touches only rows still in the source state. Both refuse a move the table does
-not list with a domain error (NotPending, IllegalTransition: 409), never silently.
+`request_transition` moves one locked request; `requests_transition_claim` locks and moves
+many in one UPDATE that touches only rows still in the source state and returns exactly
+those. Both refuse a move the table does not list with a domain error (NotPending,
+IllegalTransition: 409), never silently.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import QuerySet
 
 from accessportal.kernel.choices import RequestState
-from accessportal.kernel.errors import ConcurrentUpdate, IllegalTransition, NotApproved, NotPending
+from accessportal.kernel.errors import IllegalTransition, NotApproved, NotPending
 from accessportal.metrics import observe
 from requests_app.models import AccessRequest
 
@@ -60,43 +61,6 @@ def request_transition(request: AccessRequest, target: RequestState, **values) -
 def request_transition_save(request: AccessRequest, target: RequestState, **values) -> None:
     """`request_transition` and save what it changed."""
     request.save(update_fields=request_transition(request, target, **values))
-
-
-@transaction.atomic
-def requests_transition_bulk(
-    requests: Sequence[AccessRequest],
-    *,
-    source: RequestState,
-    target: RequestState,
-    now: datetime,
-    **values,
-) -> int:
-    """Move `requests` (locked by the caller) from `source` to `target` in one UPDATE.
-
-    Refuses a pair the table does not allow and any instance not in `source`. The UPDATE
-    itself filters on `source`, so a row that changed behind a stale instance is skipped;
-    then the count no longer matches and the whole move is undone (ConcurrentUpdate), so
-    no caller audits or announces a change that did not happen. Sets the instances too.
-    """
-    transition_check(source, target)
-    for request in requests:
-        transition_check(request.state, target)
-        if request.state != source:
-            raise IllegalTransition(f"a request that is {request.state.lower()} is not {source}")
-    changed = AccessRequest.objects.filter(pk__in=[r.pk for r in requests], state=source).update(
-        state=target, updated=now, **values
-    )
-    if changed != len(requests):
-        raise ConcurrentUpdate(
-            f"{len(requests) - changed} of {len(requests)} requests changed state at the same "
-            "moment; nothing was saved, please try again"
-        )
-    for request in requests:
-        request.state, request.updated = target, now
-        for name, value in values.items():
-            setattr(request, name, value)
-    observe.requests_entered(target, requests)
-    return changed
 
 
 def requests_transition_claim(
