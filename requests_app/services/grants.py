@@ -25,7 +25,7 @@ from requests_app.services.locking import request_lock
 from requests_app.services.outbox import (
     outbox_enqueue,
     outbox_enqueue_many,
-    outbox_message,
+    outbox_notice,
     request_payload,
 )
 from requests_app.services.preconditions import ensure_if_match
@@ -316,7 +316,7 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
             first_by_request.setdefault(grant[1], grant)
     outbox_enqueue_many(
         [
-            outbox_message(
+            outbox_notice(
                 event="access.ended",
                 request_id=request_id,
                 recipients=[username],

@@ -29,12 +29,13 @@ from requests_app.services.locking import ensure_pending, request_lock
 from requests_app.services.outbox import (
     outbox_enqueue,
     outbox_enqueue_many,
-    outbox_message,
+    outbox_notice,
     request_payload,
+    request_payload_of,
 )
 from requests_app.services.preconditions import ensure_if_match
 from requests_app.services.text import clean_text
-from requests_app.services.transitions import request_transition, requests_transition_bulk
+from requests_app.services.transitions import request_transition, requests_transition_claim
 from requests_app.services.visibility import request_permissions_settle
 
 
@@ -190,8 +191,10 @@ def access_request_expire(*, request_id: object) -> bool:
     return True
 
 
+# What the audit event and the notification say (`request_payload_of`); not the policy
+# snapshot. The user's name is read in the same statement.
 _NOTIFIED_FIELDS = (
-    "id", "user", "roles", "resources", "state", "reason", "access_starts", "access_expires",
+    "expires", "id", "roles", "resources", "reason", "access_starts", "access_expires",
 )  # fmt: skip
 
 
@@ -201,54 +204,54 @@ def _expire_batch(*, due_by: datetime, size: int) -> int:
     """Expire up to `size` due requests in one transaction, as `access_request_expire` does
     one: same state change, one audit event and one notification per request.
 
-    A row another transaction holds (a review in flight) is waited for, as the single
-    expiry does, then re-checked; rows are locked in one order (expires, id), so two
-    sweeps never deadlock.
+    One statement picks, locks and moves the batch (`requests_transition_claim`). A row
+    another transaction holds (a review in flight) is waited for, as the single expiry
+    does, then re-checked; rows are locked in one order (expires, id), so two sweeps never
+    deadlock.
     """
     now = timezone.now()
-    due = list(
-        AccessRequest.objects.select_for_update(of=("self",))
-        .select_related("user")
-        # What the audit event and the notification say; not the policy snapshot.
-        .only(*_NOTIFIED_FIELDS, f"user__{get_user_model().USERNAME_FIELD}")
-        .filter(state=RequestState.PENDING, expires__lte=min(due_by, now))
-        .order_by("expires", "pk")[:size]
-    )
-    if not due:
-        return 0
-    requests_transition_bulk(
-        due,
+    expired = RequestState.EXPIRED
+    due = requests_transition_claim(
+        AccessRequest.objects.filter(expires__lte=min(due_by, now)).order_by("expires", "pk"),
         source=RequestState.PENDING,
-        target=RequestState.EXPIRED,
+        target=expired,
         now=now,
+        limit=size,
+        returning=(*_NOTIFIED_FIELDS, f"user__{get_user_model().USERNAME_FIELD}"),
         resolved_at=now,
         resolved_by=None,
         resolve_reason=EXPIRED_REASON,
     )
+    if not due:
+        return 0
+    due.sort()  # RETURNING has no order: written in the lock order, (expires, id)
     outbox_enqueue_many(
         [
-            outbox_message(
-                event=RESOLUTION_ACTIONS[RequestState.EXPIRED],
-                request_id=request.id,
-                recipients=[request.user.get_username()],
-                payload={**request_payload(request), "resolve_reason": EXPIRED_REASON},
+            outbox_notice(
+                event=RESOLUTION_ACTIONS[expired],
+                request_id=pk,
+                recipients=[username],
+                payload={
+                    **request_payload_of(
+                        id=pk, username=username, roles=roles, resources=resources,
+                        state=expired, reason=reason, access_starts=starts,
+                        access_expires=ends,
+                    ),
+                    "resolve_reason": EXPIRED_REASON,
+                },
             )
-            for request in due
+            for _, pk, roles, resources, reason, starts, ends, username in due
         ]
-    )
+    )  # fmt: skip
     audit_record_many(  # last: it takes the chain head
         [
             AuditEntry(
-                action=RESOLUTION_ACTIONS[RequestState.EXPIRED],
+                action=RESOLUTION_ACTIONS[expired],
                 target_type="access_request",
-                target_id=str(request.id),
-                data={
-                    "reason": EXPIRED_REASON,
-                    "access_starts": request.access_starts,
-                    "access_expires": request.access_expires,
-                },
+                target_id=str(pk),
+                data={"reason": EXPIRED_REASON, "access_starts": starts, "access_expires": ends},
             )
-            for request in due
+            for _, pk, _, _, _, starts, ends, _ in due
         ]
     )
     return len(due)

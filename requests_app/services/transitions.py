@@ -1,9 +1,10 @@
 """The request state machine: the one table of allowed transitions and the only code that
 writes `AccessRequest.state` (ARCHITECTURE.md, "State machine").
 
-`request_transition` moves one locked request; `requests_transition_bulk` moves many in one
-UPDATE that touches only rows still in the source state. Both refuse a move the table does
-not list with a domain error (NotPending, IllegalTransition: 409), never silently.
+`request_transition` moves one locked request; `requests_transition_claim` locks and moves
+many in one UPDATE that touches only rows still in the source state and returns exactly
+those. Both refuse a move the table does not list with a domain error (NotPending,
+IllegalTransition: 409), never silently.
 Every exit from PENDING passes here, so here the request's review rows end with it
 (`visibility.request_review_rows_end`), in the same transaction.
 """
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connection
+from django.db.models import QuerySet
 
 from accessportal.kernel.choices import RequestState
-from accessportal.kernel.errors import ConcurrentUpdate, IllegalTransition, NotApproved, NotPending
+from accessportal.kernel.errors import IllegalTransition, NotApproved, NotPending
 from accessportal.metrics import observe
 from requests_app.models import AccessRequest
 from requests_app.services.visibility import request_review_rows_end
@@ -65,40 +68,95 @@ def request_transition_save(request: AccessRequest, target: RequestState, **valu
     request.save(update_fields=request_transition(request, target, **values))
 
 
-@transaction.atomic
-def requests_transition_bulk(
-    requests: Sequence[AccessRequest],
+def requests_transition_claim(
+    candidates: QuerySet,
     *,
     source: RequestState,
     target: RequestState,
     now: datetime,
+    limit: int,
+    returning: Sequence[str],
     **values,
-) -> int:
-    """Move `requests` (locked by the caller) from `source` to `target` in one UPDATE.
+) -> list[tuple]:
+    """Move the requests `candidates` selects from `source` to `target` in one statement,
+    locking them as it goes: `UPDATE ... WHERE id IN (candidates still in source, FOR
+    UPDATE) AND state = source RETURNING ...`. The rows it returns are exactly the ones
+    moved, as tuples of `returning` (field names of the request, or `user__<field>`).
 
-    Refuses a pair the table does not allow and any instance not in `source`. The UPDATE
-    itself filters on `source`, so a row that changed behind a stale instance is skipped;
-    then the count no longer matches and the whole move is undone (ConcurrentUpdate), so
-    no caller audits or announces a change that did not happen. Sets the instances too.
+    Locking is that of `SELECT ... FOR UPDATE` followed by the UPDATE (a row held by
+    another transaction is waited for, then re-checked: one that left `source` is not
+    moved), in one round trip and without model instances: the expiry sweep's path.
+    At most `limit`, in the order of `candidates` (the lock order); it is not evaluated.
     """
     transition_check(source, target)
-    for request in requests:
-        transition_check(request.state, target)
-        if request.state != source:
-            raise IllegalTransition(f"a request that is {request.state.lower()} is not {source}")
-    changed = AccessRequest.objects.filter(pk__in=[r.pk for r in requests], state=source).update(
-        state=target, updated=now, **values
+    meta = AccessRequest._meta
+    qn = connection.ops.quote_name
+    table = qn(meta.db_table)
+    picked, picked_params = (
+        candidates.filter(state=source)
+        .select_for_update(of=("self",))
+        .values("pk")[:limit]
+        .query.sql_with_params()
     )
-    if changed != len(requests):
-        raise ConcurrentUpdate(
-            f"{len(requests) - changed} of {len(requests)} requests changed state at the same "
-            "moment; nothing was saved, please try again"
+    sets = {"state": target, "updated": now, **values}
+    assignments = ", ".join(f"{qn(meta.get_field(name).column)} = %s" for name in sets)
+    set_params = [
+        meta.get_field(name).get_db_prep_save(value, connection) for name, value in sets.items()
+    ]
+    # id: the review rows end with PENDING; roles, resources: metrics
+    names = list(dict.fromkeys([*returning, "id", "roles", "resources"]))
+    columns, fields = [], []
+    for name in names:
+        if name.startswith("user__"):
+            user_meta = meta.get_field("user").related_model._meta
+            field = user_meta.get_field(name.removeprefix("user__"))
+            columns.append(
+                f"(SELECT u.{qn(field.column)} FROM {qn(user_meta.db_table)} u "
+                f"WHERE u.{qn(user_meta.pk.column)} = {table}.{qn(meta.get_field('user').column)})"
+            )
+        else:
+            field = meta.get_field(name)
+            columns.append(f"{table}.{qn(field.column)}")
+        fields.append(field)
+    pk, state = qn(meta.pk.column), qn(meta.get_field("state").column)
+    # PostgreSQL: the picked ids as one array, computed once, then a primary-key probe
+    # each (`IN (subquery)` is planned as a hash join over every row in `source`).
+    picked = f"= ANY(ARRAY({picked}))" if connection.vendor == "postgresql" else f"IN ({picked})"
+    sql = (
+        f"UPDATE {table} SET {assignments} WHERE {pk} {picked} AND {state} = %s "
+        f"RETURNING {', '.join(columns)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*set_params, *picked_params, source])
+        raw = cursor.fetchall()
+    # As the ORM reads them: each column through its field's and the backend's converters.
+    converters = []
+    for field in fields:
+        col = field.get_col(field.model._meta.db_table)
+        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        converters.append((found, col))
+    rows = [
+        tuple(
+            _convert(value, found, col) for value, (found, col) in zip(row, converters, strict=True)
         )
+        for row in raw
+    ]
     if source == S.PENDING:
-        request_review_rows_end([r.pk for r in requests])
-    for request in requests:
-        request.state, request.updated = target, now
-        for name, value in values.items():
-            setattr(request, name, value)
-    observe.requests_entered(target, requests)
-    return changed
+        request_review_rows_end([row[names.index("id")] for row in rows])
+    roles, resources = names.index("roles"), names.index("resources")
+    observe.requests_entered(target, [_Kind(row[roles], row[resources]) for row in rows])
+    wanted = len(returning)
+    return rows if len(names) == wanted else [row[:wanted] for row in rows]
+
+
+def _convert(value, converters, col):
+    for converter in converters:
+        value = converter(value, col, connection)
+    return value
+
+
+class _Kind(NamedTuple):
+    """What `observe.requests_entered` reads of a moved request."""
+
+    roles: list
+    resources: list

@@ -47,3 +47,19 @@ def test_a_purged_marker_keeps_the_v2_hash():
     assert purged["data"]["reason"] == {"$purged": REASON}
     assert chain.event_hash(purged) == V2
     assert chain.text_purged(TRICKY) == "$purged:" + REASON
+
+
+def test_the_fields_commitment_is_the_hash_of_the_whole_canonical_text():
+    """F is built from a cached text of its first four keys; the result is the hash of the
+    whole object's canonical text, for each type of value (1 and True are not one key)."""
+    for actor_id in (1, True, 1.0, None, "1"):
+        event = {**EVENT, "actor_id": actor_id}
+        committed = {key: chain.commitment(v) if isinstance(v, str) else v
+                     for key, v in event["data"].items()}  # fmt: skip
+        whole = {key: event[key] for key in ("created", "actor_id", "actor_name", "action")}
+        expected = chain.sha256(chain.canonical({**whole, "data": committed}))
+        assert chain.fields_commitment(event) == expected
+    assert chain.fields_commitment({**EVENT, "data": None}) == chain.sha256(
+        chain.canonical({**{k: EVENT[k] for k in ("created", "actor_id", "actor_name",
+                                                  "action")}, "data": {}})
+    )  # fmt: skip

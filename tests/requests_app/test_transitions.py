@@ -11,12 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accessportal.kernel.choices import RequestState
-from accessportal.kernel.errors import ConcurrentUpdate, IllegalTransition, NotPending
+from accessportal.kernel.errors import IllegalTransition, NotPending
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.transitions import (
     request_transition_save,
-    requests_transition_bulk,
+    requests_transition_claim,
 )
 
 S = RequestState
@@ -65,52 +65,61 @@ def test_a_refused_resolution_names_the_state_it_found(requester):
         request_transition_save(request, S.REVOKED)
 
 
+def _claim(source, target, *, limit=10, returning=("id",), **values):
+    return requests_transition_claim(
+        AccessRequest.objects.order_by("created", "pk"),
+        source=source,
+        target=target,
+        now=timezone.now(),
+        limit=limit,
+        returning=returning,
+        **values,
+    )
+
+
 @pytest.mark.parametrize("source,target", [p for p in PAIRS if p not in ALLOWED])
-def test_bulk_transition_refuses_pairs_outside_the_table(db, source, target):
+def test_claiming_transition_refuses_pairs_outside_the_table(requester, source, target):
+    request = _in_state(access_request_create(requester=requester, roles=["db-admin"]), source)
     with pytest.raises(IllegalTransition):
-        requests_transition_bulk([], source=source, target=target, now=timezone.now())
+        _claim(source, target)
+    assert AccessRequest.objects.get(pk=request.pk).state == source
 
 
-def _two_pending(requester):
-    return [
-        access_request_create(requester=requester, roles=[role])
-        for role in ("db-admin", "dev-admin")
-    ]
+def _pending(requester, n=2):
+    roles = ["db-admin", "dev-admin"]
+    return [access_request_create(requester=requester, roles=[roles[i % 2]]) for i in range(n)]
 
 
 @pytest.mark.parametrize("state", [s for s in S if s != S.PENDING])
-def test_bulk_transition_refuses_a_request_not_in_the_source_state(requester, state):
-    first, second = _two_pending(requester)
-    second = _in_state(second, state)
-    with pytest.raises(IllegalTransition):
-        requests_transition_bulk(
-            [first, second], source=S.PENDING, target=S.EXPIRED, now=timezone.now()
-        )
+def test_claiming_transition_moves_only_rows_still_in_the_source_state(requester, state):
+    first, second = _pending(requester)
+    _in_state(second, state)  # changed before the sweep took it
+    assert _claim(S.PENDING, S.EXPIRED) == [(first.pk,)]
     stored = dict(AccessRequest.objects.values_list("pk", "state"))
-    assert stored == {first.pk: S.PENDING, second.pk: state}
+    assert stored == {first.pk: S.EXPIRED, second.pk: state}
 
 
-def test_bulk_transition_skips_a_row_that_changed_and_undoes_the_batch(requester):
-    first, second = _two_pending(requester)
-    AccessRequest.objects.filter(pk=second.pk).update(state=S.WITHDRAWN)  # behind its back
-    with pytest.raises(ConcurrentUpdate), transaction.atomic():
-        requests_transition_bulk(
-            [first, second], source=S.PENDING, target=S.EXPIRED, now=timezone.now()
+def test_claiming_transition_returns_the_moved_rows_as_the_orm_reads_them(requester):
+    requests = _pending(requester, 3)
+    with transaction.atomic():
+        rows = _claim(
+            S.PENDING,
+            S.EXPIRED,
+            limit=2,  # the first two in the candidates' order
+            returning=("id", "roles", "resources", "state", "resolved_at", "user__username"),
+            resolved_at=requests[0].created,
+            resolve_reason="late",
         )
-    stored = dict(AccessRequest.objects.values_list("pk", "state"))
-    assert stored == {first.pk: S.PENDING, second.pk: S.WITHDRAWN}
-
-
-def test_bulk_transition_moves_rows_and_their_instances(requester):
-    requests = _two_pending(requester)
-    now = timezone.now()
-    changed = requests_transition_bulk(
-        requests, source=S.PENDING, target=S.EXPIRED, now=now, resolve_reason="late"
-    )
-    assert changed == 2
-    assert {(r.state, r.resolve_reason) for r in requests} == {(S.EXPIRED, "late")}
-    assert set(AccessRequest.objects.values_list("state", "resolve_reason")) == {
-        (S.EXPIRED, "late")
+    expected = [
+        (r.pk, r.roles, [], S.EXPIRED, requests[0].created, requester.username)
+        for r in requests[:2]
+    ]
+    assert sorted(rows, key=str) == sorted(expected, key=str)
+    stored = {r.pk: (r.state, r.resolve_reason) for r in AccessRequest.objects.all()}
+    assert stored == {
+        requests[0].pk: (S.EXPIRED, "late"),
+        requests[1].pk: (S.EXPIRED, "late"),
+        requests[2].pk: (S.PENDING, ""),
     }
 
 
