@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, JSONField, OuterRef, Q, QuerySet, Value
 
 from accessportal.kernel.usernames import SYSTEM_USERNAMES
 from policies_app.engine import PolicySet, ResourceRef, Subject
@@ -83,9 +84,25 @@ def user_traits(user: AbstractBaseUser) -> dict[str, list[str]]:
 
 
 def subject_for(user: AbstractBaseUser, policies: PolicySet | None = None) -> Subject:
-    """The policy view of `user`: their standing roles (never granted ones) and traits."""
+    """The policy view of `user`: their standing roles (never granted ones) and traits,
+    read in one statement (`standing_role_names` and `user_traits` together)."""
     policies = policies or PolicySet.load()
-    return policies.subject(standing_role_names(user), user_traits(user))
+    roles = (
+        Role.objects.filter(members=user)
+        .order_by()
+        .values_list("name", Value(None, output_field=JSONField()))
+    )
+    # One traits row at most (one-to-one); a role name is never null.
+    traits = UserTraits.objects.filter(user=user).values_list(
+        Value(None, output_field=CharField()), "traits"
+    )
+    names, found = [], {}
+    for name, value in roles.union(traits, all=True):
+        if name is None:
+            found = json.loads(value) if isinstance(value, str) else value
+        else:
+            names.append(name)
+    return policies.subject(names, found or {})
 
 
 def resource_ref(resource: Resource) -> ResourceRef:

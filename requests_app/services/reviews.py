@@ -197,9 +197,12 @@ def review_submit(
         threshold_indexes=matching_thresholds(request.policy.get("thresholds", []), ctx),
         created=now,
     )
+    # No savepoint: under the request lock a second review by the same reviewer cannot
+    # race this one, and if the constraint fires anyway the error leaves this function's
+    # own atomic block, which rolls back (to its savepoint when the caller's transaction
+    # goes on).
     try:
-        with transaction.atomic():
-            review.save(force_insert=True)
+        review.save(force_insert=True)
     except IntegrityError:
         raise AlreadyReviewed("you have already reviewed this request") from None
     reviewer_keeps_view(request, reviewer)  # before the audit append (the head last)
