@@ -30,6 +30,7 @@ from policies_app.engine import PolicySet, RolePolicy, Subject
 from policies_app.selectors import resource_ref, resources_by_id, subject_for
 from requests_app.models import AccessRequest
 from requests_app.services.jobs import request_schedule_expiry
+from requests_app.services.known_relations import remember_no_break_glass, remember_reviews
 from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.text import MAX_REASON as MAX_REASON  # re-exported
 from requests_app.services.text import check_name, clean_text
@@ -415,4 +416,6 @@ def access_request_create(
     if dry_run:
         return request
     _write(request, plan.policies)
+    remember_reviews(request, [])  # new: no reviews, not a break-glass use
+    remember_no_break_glass(request)
     return request
