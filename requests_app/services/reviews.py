@@ -29,7 +29,7 @@ from accessportal.kernel.errors import (
 from accessportal.kernel.locking import retry_on_conflict
 from accessportal.metrics import observe
 from policies_app.engine import PolicySet, Subject
-from policies_app.selectors import subject_for
+from policies_app.selectors import policies_and_subject, subject_for
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import may_review, request_context
 from requests_app.services.access_requests import validate_start_time
@@ -140,7 +140,7 @@ def request_get_for_review(
     Caller must be inside a transaction.
     """
     request = request_lock(request_id)
-    subject = subject_for(reviewer, PolicySet.load())
+    policies, subject = policies_and_subject(reviewer)
     reviews = list(
         request.reviews.select_for_update(of=("self",))
         .select_related("reviewer")
