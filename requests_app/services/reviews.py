@@ -34,7 +34,6 @@ from requests_app.models import AccessRequest, Review
 from requests_app.selectors import may_review, request_context
 from requests_app.services.access_requests import validate_start_time
 from requests_app.services.eligibility import request_items_refusal
-from requests_app.services.known_relations import remember_no_break_glass, remember_reviews
 from requests_app.services.locking import ensure_pending, request_lock
 from requests_app.services.preconditions import ensure_if_match
 from requests_app.services.resolution import resolve_locked
@@ -141,11 +140,7 @@ def request_get_for_review(
     """
     request = request_lock(request_id)
     policies, subject = policies_and_subject(reviewer)
-    reviews = list(
-        request.reviews.select_for_update(of=("self",))
-        .select_related("reviewer")
-        .order_by("created", "id")
-    )
+    reviews = list(request.reviews.select_for_update().order_by("created", "id"))
     refusal = review_refusal(request, reviewer, subject=subject, reviews=reviews, rule=rule)
     if isinstance(refusal, NotAllowed):  # SelfReviewRefused is one
         raise refusal
@@ -248,8 +243,4 @@ def review_submit(
             audit=audit,
         )
     audit_record_many(audit)  # the review, then the resolution it decided: the head last
-    # The answer shows the request with its reviews: they are known (read under the lock,
-    # plus this one), and a request reviewed while pending is no break-glass use.
-    remember_reviews(request, [*reviews, review])
-    remember_no_break_glass(request)
     return request
