@@ -118,15 +118,34 @@ class PolicySet:
     def from_roles(cls, roles: Iterable[tuple[str, Mapping[str, Any]]]) -> PolicySet:
         return cls({name: RolePolicy(name, spec) for name, spec in roles})
 
+    @staticmethod
+    def digest_sql() -> str | None:
+        """The statement (one row, one column) whose answer `load` compares with the parsed
+        set's digest: PostgreSQL only (None elsewhere). A caller may run it inside a
+        statement of its own and pass the answer to `load(digest=...)`."""
+        from django.db import connection
+
+        from policies_app.models import Role
+
+        if connection.vendor != "postgresql":
+            return None
+        table = connection.ops.quote_name(Role._meta.db_table)
+        # Byte order ("C"), as Python sorts, so both sides hash the same text.
+        return (
+            "SELECT md5(COALESCE(string_agg(name || ':' || spec::text, ',' "
+            f"ORDER BY name COLLATE \"C\"), '')) FROM {table}"
+        )
+
     @classmethod
-    def load(cls) -> PolicySet:
+    def load(cls, *, digest: str | None = None) -> PolicySet:
         """Every role as stored now.
 
         The parsed set is kept per process and reused while a digest of every role's name
         and spec is unchanged; on PostgreSQL the database computes the digest, so a reuse
         costs one small query instead of parsing every spec (2k roles: ~1 ms instead of
         ~60 ms; bench/README.md). Any change to any role changes the digest. Callers never
-        mutate a PolicySet, so sharing one is safe.
+        mutate a PolicySet, so sharing one is safe. `digest`: `digest_sql`'s answer, read by
+        the caller in a statement of its own (policies_app.selectors.policies_and_subject).
         """
         global _SNAPSHOT
         from django.db import connection
@@ -135,17 +154,16 @@ class PolicySet:
 
         table = connection.ops.quote_name(Role._meta.db_table)
         cached = _SNAPSHOT
+        if digest is not None and cached is not None and cached[0] == digest:
+            return cached[1]  # `digest_sql`'s answer, read by the caller's own statement
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                # Byte order ("C"), as Python sorts, so both sides hash the same text.
                 order = 'name COLLATE "C"'
-                cursor.execute(
-                    "SELECT md5(COALESCE(string_agg(name || ':' || spec::text, ',' "
-                    f"ORDER BY {order}), '')) FROM {table}"
-                )
-                digest = cursor.fetchone()[0]
-                if cached is not None and cached[0] == digest:
-                    return cached[1]
+                if digest is None:
+                    cursor.execute(cls.digest_sql())
+                    digest = cursor.fetchone()[0]
+                    if cached is not None and cached[0] == digest:
+                        return cached[1]
                 cursor.execute(f"SELECT name, spec::text FROM {table} ORDER BY {order}")
             else:
                 cursor.execute(f"SELECT name, spec FROM {table} ORDER BY name")

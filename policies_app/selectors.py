@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import CharField, Exists, JSONField, OuterRef, Q, QuerySet, Value
 
 from accessportal.kernel.usernames import SYSTEM_USERNAMES
 from policies_app.engine import PolicySet, ResourceRef, Subject
@@ -83,9 +85,56 @@ def user_traits(user: AbstractBaseUser) -> dict[str, list[str]]:
 
 
 def subject_for(user: AbstractBaseUser, policies: PolicySet | None = None) -> Subject:
-    """The policy view of `user`: their standing roles (never granted ones) and traits."""
+    """The policy view of `user`: their standing roles (never granted ones) and traits,
+    read in one statement (`standing_role_names` and `user_traits` together)."""
     policies = policies or PolicySet.load()
-    return policies.subject(standing_role_names(user), user_traits(user))
+    roles = (
+        Role.objects.filter(members=user)
+        .order_by()
+        .values_list("name", Value(None, output_field=JSONField()))
+    )
+    # One traits row at most (one-to-one); a role name is never null.
+    traits = UserTraits.objects.filter(user=user).values_list(
+        Value(None, output_field=CharField()), "traits"
+    )
+    names, found = [], {}
+    for name, value in roles.union(traits, all=True):
+        if name is None:
+            found = json.loads(value) if isinstance(value, str) else value
+        else:
+            names.append(name)
+    return policies.subject(names, found or {})
+
+
+def policies_and_subject(user: AbstractBaseUser) -> tuple[PolicySet, Subject]:
+    """`PolicySet.load()` and `subject_for(user, ...)` with one statement on PostgreSQL: the
+    policy digest, the user's standing roles and their traits, read together (the write
+    paths' first read). Elsewhere the two reads, as they are."""
+    digest_sql = PolicySet.digest_sql()
+    if digest_sql is None:
+        policies = PolicySet.load()
+        return policies, subject_for(user, policies)
+    qn = connection.ops.quote_name
+    role, members = Role._meta.db_table, Role.members.through._meta.db_table
+    sql = (
+        f"SELECT 0, r.{qn('name')} FROM {qn(role)} r INNER JOIN {qn(members)} m"
+        f" ON m.{qn('role_id')} = r.{qn('id')} WHERE m.{qn('user_id')} = %s"
+        f" UNION ALL SELECT 1, t.{qn('traits')}::text FROM {qn(UserTraits._meta.db_table)} t"
+        f" WHERE t.{qn('user_id')} = %s"
+        f" UNION ALL SELECT 2, ({digest_sql})"
+    )
+    names, traits, digest = [], {}, None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, user.pk])
+        for kind, value in cursor.fetchall():
+            if kind == 0:
+                names.append(value)
+            elif kind == 1:
+                traits = json.loads(value) or {}
+            else:
+                digest = value
+    policies = PolicySet.load(digest=digest)
+    return policies, policies.subject(names, traits)
 
 
 def resource_ref(resource: Resource) -> ResourceRef:

@@ -27,9 +27,10 @@ from policies_app.catalog import RequestRule, request_rule
 from policies_app.documents import parse_resource_id
 from policies_app.durations import DurationError, format_duration, parse_duration
 from policies_app.engine import PolicySet, RolePolicy, Subject
-from policies_app.selectors import resource_ref, resources_by_id, subject_for
+from policies_app.selectors import policies_and_subject, resource_ref, resources_by_id
 from requests_app.models import AccessRequest
 from requests_app.services.jobs import request_schedule_expiry
+from requests_app.services.known_relations import remember_no_break_glass, remember_reviews
 from requests_app.services.outbox import outbox_enqueue, request_payload
 from requests_app.services.text import MAX_REASON as MAX_REASON  # re-exported
 from requests_app.services.text import check_name, clean_text
@@ -267,8 +268,7 @@ def _plan(
     if not roles and not resource_ids:
         raise ValidationFailed("ask for at least one role or resource", field="roles")
 
-    policies = PolicySet.load()
-    subject = subject_for(requester, policies)
+    policies, subject = policies_and_subject(requester)
     items = _ItemRules()
     roles = _resolve_roles(subject, policies, roles, items)
     _resolve_resources(subject, resource_ids, items)
@@ -415,4 +415,6 @@ def access_request_create(
     if dry_run:
         return request
     _write(request, plan.policies)
+    remember_reviews(request, [])  # new: no reviews, not a break-glass use
+    remember_no_break_glass(request)
     return request

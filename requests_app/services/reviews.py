@@ -29,7 +29,7 @@ from accessportal.kernel.errors import (
 from accessportal.kernel.locking import retry_on_conflict
 from accessportal.metrics import observe
 from policies_app.engine import PolicySet, Subject
-from policies_app.selectors import subject_for
+from policies_app.selectors import policies_and_subject, subject_for
 from requests_app.models import AccessRequest, Review
 from requests_app.selectors import may_review, request_context
 from requests_app.services.access_requests import validate_start_time
@@ -139,7 +139,7 @@ def request_get_for_review(
     Caller must be inside a transaction.
     """
     request = request_lock(request_id)
-    subject = subject_for(reviewer, PolicySet.load())
+    policies, subject = policies_and_subject(reviewer)
     reviews = list(request.reviews.select_for_update().order_by("created", "id"))
     refusal = review_refusal(request, reviewer, subject=subject, reviews=reviews, rule=rule)
     if isinstance(refusal, NotAllowed):  # SelfReviewRefused is one
@@ -197,9 +197,12 @@ def review_submit(
         threshold_indexes=matching_thresholds(request.policy.get("thresholds", []), ctx),
         created=now,
     )
+    # No savepoint: under the request lock a second review by the same reviewer cannot
+    # race this one, and if the constraint fires anyway the error leaves this function's
+    # own atomic block, which rolls back (to its savepoint when the caller's transaction
+    # goes on).
     try:
-        with transaction.atomic():
-            review.save(force_insert=True)
+        review.save(force_insert=True)
     except IntegrityError:
         raise AlreadyReviewed("you have already reviewed this request") from None
     reviewer_keeps_view(request, reviewer)  # before the audit append (the head last)

@@ -27,10 +27,13 @@ from requests_app.break_glass_models import BreakGlass, Ratification
 from requests_app.models import AccessRequest
 from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
 from requests_app.selectors import ReviewWindow, eligible_profile_windows
+from requests_app.services.permission_rows import (
+    REVIEW,
+    VIEW,
+    group_rows_insert,
+    user_view_row_add,
+)
 from requests_app.services.provisioning import provisioning_sync
-
-VIEW = "view_accessrequest"
-REVIEW = "review_accessrequest"
 
 
 def _set_group_rows(
@@ -93,9 +96,13 @@ def request_permissions_sync(
 
 def request_permissions_create(request: AccessRequest, *, policies: PolicySet) -> list[int]:
     """Rows of a request just created: the requester views it, eligible profiles view and
-    review it. Returns the eligible profiles' group ids."""
-    assign_perm(VIEW, request.user, request)
-    return request_permissions_sync(request, policies=policies)
+    review it (each with its review window, as `request_permissions_sync` would give it).
+    Returns the eligible profiles' group ids. A new request has no rows yet: two INSERTs,
+    nothing read (`permission_rows`)."""
+    user_view_row_add(request, request.user_id)
+    wanted = eligible_profile_windows(request, policies)
+    group_rows_insert(request, wanted)
+    return sorted(group for group, (opens, _) in wanted.items() if opens is None)
 
 
 def request_permissions_settle(request: AccessRequest) -> None:
@@ -128,7 +135,7 @@ def request_review_rows_end(request_ids: Iterable[object]) -> int:
 
 def reviewer_keeps_view(request: AccessRequest, reviewer) -> None:
     """A reviewer keeps seeing what they reviewed, whatever their profile becomes."""
-    assign_perm(VIEW, reviewer, request)
+    user_view_row_add(request, reviewer.pk)
 
 
 @retry_on_conflict

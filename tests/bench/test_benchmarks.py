@@ -123,6 +123,11 @@ def test_fanout_benchmark_writes_rows_per_profile_not_per_reviewer(db, tmp_path)
     # Requester and approver view rows, plus view and review per eligible profile.
     assert results["2"]["rows_written"] == 4 and results["30"]["rows_written"] == 6
     assert _number(results["ratio_largest_to_smallest"])
+    assert _number(results["approve_ratio_largest_to_smallest"])  # approving is a target too
+    assert "approve_target_met" in results
+    # as many queries to create, and to approve, whatever the number of eligible reviewers
+    assert results["2"]["queries"] == results["30"]["queries"]
+    assert results["2"]["approve_queries"] == results["30"]["approve_queries"]
     assert not AccessRequest.objects.filter(user__username__startswith=fanout.PREFIX).exists()
     assert not Role.objects.filter(name__startswith=fanout.PREFIX).exists()
 

@@ -46,6 +46,7 @@ from requests_app.services.access_requests import access_request_create
 from requests_app.services.break_glass import break_glass_decide, break_glass_open
 from requests_app.services.extensions import access_request_extend, ensure_may_extend
 from requests_app.services.grants import access_request_revoke
+from requests_app.services.known_relations import relations_known
 from requests_app.services.resolution import access_request_resolve, access_request_withdraw
 from requests_app.services.reviews import review_submit
 
@@ -173,6 +174,18 @@ class AccessRequestViewSet(
             "user", "resolved_by", "revoked_by", "break_glass", "break_glass__decided_by"
         ).prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer")))
 
+    def _visible_id(self) -> uuid.UUID:
+        """The id of the request in the URL if the caller may see it (404 alike for absent,
+        unseen or malformed, as `get_object`), without loading it: for a POST whose
+        service locks and loads it."""
+        try:
+            pk = uuid.UUID(str(self.kwargs["pk"]))
+        except ValueError:
+            raise NotFound("no such access request") from None
+        if not AccessRequest.objects.visible_to(self.request.user).filter(pk=pk).exists():
+            raise NotFound("no such access request")
+        return pk
+
     def get_object(self) -> AccessRequest:
         """The request if the caller may see it; 404 alike for absent, unseen or malformed."""
         try:
@@ -234,7 +247,8 @@ class AccessRequestViewSet(
         """A new request: 201 with its Location and ETag; a dry run's unsaved one: 200."""
         if dry_run:
             return Response(self.get_serializer(created).data, status=status.HTTP_200_OK)
-        created = self.get_queryset().get(pk=created.pk)  # as a read shows it (its ETag too)
+        if not relations_known(created):  # else the service's instance shows what a read would
+            created = self.get_queryset().get(pk=created.pk)  # as a read shows it (its ETag too)
         return self._show(created, status.HTTP_201_CREATED)
 
     def _input(self, serializer_class, request: Request) -> dict:
@@ -282,11 +296,11 @@ class AccessRequestViewSet(
     @action(detail=True, methods=["post"])
     @idempotent(status.HTTP_201_CREATED)
     def reviews(self, request: Request, pk: str) -> Response:
-        target = self.get_object()
+        target = self._visible_id()
         data = self._input(ReviewCreateSerializer, request)
-        review_submit(
-            request_id=target.pk, reviewer=request.user, if_match=if_match(request), **data
-        )
+        review_submit(request_id=target, reviewer=request.user, if_match=if_match(request), **data)
+        # Read back after the commit (not the service's instance): a session lost after the
+        # commit must answer 503 "may have been saved" (tests/requests_app/test_connection_loss.py).
         return self._answer(status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
