@@ -153,10 +153,10 @@ def fields_commitment(event: Mapping[str, Any]) -> str:
     append: a sweep's 100k events share one); the golden vectors pin the result."""
     data = event["data"] or {}
     committed = {key: _committed(value) for key, value in data.items()}
-    try:
-        head = _fields_head(event["created"], event["actor_id"], event["actor_name"],
-                            event["action"])  # fmt: skip
-    except TypeError:  # a value that cannot be a cache key: the text built whole
+    head_values = (event["created"], event["actor_id"], event["actor_name"], event["action"])
+    if not all(type(value) in _HEAD_CACHEABLE for value in head_values):
+        # Not a cache key, or one that equals another with a different text (0.0 and -0.0,
+        # 1.0 and 1): the text built whole.
         return sha256(
             canonical(
                 {
@@ -168,10 +168,14 @@ def fields_commitment(event: Mapping[str, Any]) -> str:
                 }
             )
         )
-    return sha256(head + canonical(committed) + "}")
+    return sha256(_fields_head(*head_values) + canonical(committed) + "}")
 
 
-@lru_cache(maxsize=512, typed=True)  # typed: 1 and True must not share an entry
+# Types whose equal values have one canonical text (typed: 1 and True do not share an entry).
+_HEAD_CACHEABLE = frozenset({str, int, bool, type(None)})
+
+
+@lru_cache(maxsize=512, typed=True)
 def _fields_head(created: Any, actor_id: Any, actor_name: Any, action: Any) -> str:
     """The canonical text of F's object up to the value of its last key, `data`."""
     text = canonical(

@@ -52,7 +52,7 @@ def test_a_purged_marker_keeps_the_v2_hash():
 def test_the_fields_commitment_is_the_hash_of_the_whole_canonical_text():
     """F is built from a cached text of its first four keys; the result is the hash of the
     whole object's canonical text, for each type of value (1 and True are not one key)."""
-    for actor_id in (1, True, 1.0, None, "1"):
+    for actor_id in (1, True, 1.0, None, "1", 0.0, -0.0):  # 0.0 == -0.0, two texts
         event = {**EVENT, "actor_id": actor_id}
         committed = {key: chain.commitment(v) if isinstance(v, str) else v
                      for key, v in event["data"].items()}  # fmt: skip
