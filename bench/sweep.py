@@ -28,17 +28,21 @@ from bench.bulk import analyze, foreign_key_checks_off, load_rows, max_id
 from bench.common import Report, chunks, ratio, timed
 from bench.seed import (
     GRANT_COLUMNS,
+    GROUP_PERM_COLUMNS,
     REQUEST_COLUMNS,
     USER_PREFIX,
     new_uuid,
+    permission_ids,
     request_row,
     requester_index,
     resource_name,
+    reviewer_indexes,
     team_resource_index,
 )
 from bench.seed import Shape as SeedShape
 from policies_app.models import Resource, Role
 from requests_app.models import AccessRequest, Grant, OutboxMessage
+from requests_app.models import AccessRequestGroupObjectPermission as GroupPerm
 from requests_app.services.grants import grants_end_due
 from requests_app.services.resolution import access_requests_expire_due
 
@@ -49,6 +53,7 @@ FLOOR_RUNS = 3
 GRANTS_PER_REQUEST = 4
 REQ = AccessRequest._meta.db_table
 GRANT = Grant._meta.db_table
+GROUP_PERM = GroupPerm._meta.db_table
 
 
 def _shape_of_seed() -> SeedShape:
@@ -59,8 +64,18 @@ def _shape_of_seed() -> SeedShape:
     )
 
 
+def _team_groups(shape: SeedShape, user_ids: dict[int, int]) -> dict[int, int]:
+    """Each team's reviewer profile group (the seed gives a team's reviewers one profile)."""
+    Through = get_user_model().groups.through
+    first = {user_ids[reviewer_indexes(t, shape)[0]]: t for t in range(shape.teams)}
+    rows = Through.objects.filter(user_id__in=list(first), group__reviewer_profile__isnull=False)
+    return {first[uid]: gid for uid, gid in rows.values_list("user_id", "group_id")}
+
+
 def add_fixture(rows: int, *, seed: int = 8) -> None:
-    """`rows` due PENDING requests and `rows` closed, unended grants (4 per request)."""
+    """`rows` due PENDING requests, each with its team's reviewer profile's view and review
+    rows as the services write them (the expiry ends the review rows: part of the cost), and
+    `rows` closed, unended grants (4 per request)."""
     shape = _shape_of_seed()
     if not shape.teams:
         raise SystemExit("seed the database first: python -m bench seed")
@@ -72,16 +87,22 @@ def add_fixture(rows: int, *, seed: int = 8) -> None:
         .objects.filter(username__startswith=USER_PREFIX)
         .values_list("pk", "username")
     }
-    requests, grants = [], []
+    requests, grants, group_perms = [], [], []
+    view_perm, review_perm = permission_ids()
+    team_groups = _team_groups(shape, user_ids)
     grant_id = max_id(GRANT) + 1
     for n in range(rows):
         team = n % shape.teams
         user = user_ids[requester_index(team, rng.randrange(10**9), shape)]
         created = now - timedelta(days=2, seconds=rng.uniform(0, 3600))
         role = [f"svc-{team}-{1 + n % 7}"]
+        rid = new_uuid(rng)
+        if team in team_groups:
+            group_perms.append((rid, view_perm, team_groups[team]))
+            group_perms.append((rid, review_perm, team_groups[team]))
         requests.append(
             request_row(
-                rid=new_uuid(rng),
+                rid=rid,
                 user_id=user,
                 team=team,
                 roles=role,
@@ -141,13 +162,15 @@ def add_fixture(rows: int, *, seed: int = 8) -> None:
     with foreign_key_checks_off():
         load_rows(REQ, REQUEST_COLUMNS, requests)
         load_rows(GRANT, GRANT_COLUMNS, grants)
-    analyze([REQ, GRANT])
+        load_rows(GROUP_PERM, GROUP_PERM_COLUMNS, group_perms)
+    analyze([REQ, GRANT, GROUP_PERM])
 
 
 def remove_fixture() -> None:
     marked = f"SELECT id FROM {REQ} WHERE reason = %s"
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {GRANT} WHERE request_id IN ({marked})", (MARKER,))
+        cursor.execute(f"DELETE FROM {GROUP_PERM} WHERE content_object_id IN ({marked})", (MARKER,))
         cursor.execute(
             f"DELETE FROM {OutboxMessage._meta.db_table} WHERE request_id IN ({marked})",
             (MARKER,),
@@ -175,6 +198,12 @@ def _due_ids(now) -> tuple[list, list]:
         )
     )
     return grants, requests
+
+
+def _fixture_review_rows() -> int:
+    return GroupPerm.objects.filter(
+        permission__codename="review_accessrequest", content_object__reason=MARKER
+    ).count()
 
 
 def _floor_grants(now) -> int:
@@ -236,10 +265,12 @@ def measure(*, rows: int) -> Report:
         _tidy()
         audit_before = AuditEvent.objects.count()
         outbox_before = OutboxMessage.objects.count()
+        review_rows = _fixture_review_rows()
         svc_g, (n_svc_g, calls_g) = timed(lambda: _drain(grants_end_due, now))
         svc_r, (n_svc_r, calls_r) = timed(lambda: _drain(access_requests_expire_due, now))
         audit_written = AuditEvent.objects.count() - audit_before
         outbox_written = OutboxMessage.objects.count() - outbox_before
+        review_rows_left = _fixture_review_rows()
     finally:
         remove_fixture()
 
@@ -272,12 +303,16 @@ def measure(*, rows: int) -> Report:
         },
         "audit_events_written": audit_written,
         "outbox_messages_written": outbox_written,
+        # The expired requests' reviewer review rows, which the expiry ends (the floor does not)
+        "review_rows_ended": review_rows - review_rows_left,
+        "review_rows_left": review_rows_left,
     }
     both = report.results["grants"], report.results["requests"]
     report.results["target_factor"] = TARGET_FACTOR
     report.results["targets"] = {
         "within_target_of_raw_update": all(r["ratio"] <= TARGET_FACTOR for r in both),
         "one_audit_event_per_row": audit_written == n_svc_g + n_svc_r,
+        "review_rows_of_expired_requests_ended": review_rows_left == 0,
     }
     report.header = ["sweep", "rows", "raw UPDATE s", "service s", "ratio", "rows/s"]
     for name, r in zip(("grants_end_due", "access_requests_expire_due"), both, strict=True):

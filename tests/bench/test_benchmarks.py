@@ -97,6 +97,10 @@ def test_sweep_benchmark_writes_one_audit_event_per_row(company, tmp_path):
     assert results["grants"]["rows"] == results["grants"]["floor_rows"] >= 20
     assert results["requests"]["rows"] == results["requests"]["floor_rows"] >= 20
     assert results["targets"]["one_audit_event_per_row"]
+    # Each expired request's reviewer review row (the fixture writes them as the services
+    # do) was ended by the sweep, in its batch.
+    assert results["review_rows_ended"] >= 20 and results["review_rows_left"] == 0
+    assert results["targets"]["review_rows_of_expired_requests_ended"]
     written = AuditEvent.objects.count() - before
     assert written == results["grants"]["rows"] + results["requests"]["rows"]
     assert _number(results["grants"]["ratio"]) and _number(results["requests"]["ratio"])
