@@ -346,7 +346,7 @@ def test_the_periodic_rebuild_removes_review_rows_left_on_finished_requests(
 
 
 @pytest.mark.postgres
-def test_the_migration_turned_parallel_scans_of_the_group_rows_off():
+def test_the_migration_turned_parallel_scans_of_the_group_rows_off(db):
     from django.db import connection
 
     with connection.cursor() as cursor:
