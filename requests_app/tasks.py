@@ -115,7 +115,8 @@ def remind_pending_requests() -> int:
 
 @shared_task(**RETRY)
 def resync_request_permissions() -> int:
-    """Recompute who may see and review pending requests (guardian rows) from policy."""
+    """Recompute who may see and review pending requests (guardian rows) from policy, and
+    remove review rows left on finished ones."""
     return reviewer_permissions_rebuild()
 
 

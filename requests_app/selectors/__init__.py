@@ -139,31 +139,37 @@ def eligible_profile_group_ids(
 def eligible_reviewers(request: AccessRequest, policies: PolicySet | None = None) -> QuerySet:
     """Users `may_review` lets review `request` (its batch form): active members of the
     request's eligible profile groups, never its owner. A saved PENDING request reads its
-    guardian review rows (within their review window); a resolved one has none left
+    guardian review rows, within their review window now; a resolved one has none left
     (`visibility.request_review_rows_end`), so who could review it is read from its profile
-    groups' view rows, which stay; an unsaved one (a create's dry run, the portal's preview)
-    has no rows yet, so its eligible profiles are evaluated here, as the create will write
-    them."""
+    groups' view rows, which stay and carry the same windows, within their window at its
+    resolution: the moment its `request.pending_for` stops (`request_pending_for`), so the
+    answer is `may_review`'s and no longer moves with the clock (a break-glass use, resolved
+    when opened, never names a profile whose window opens later: `reviewer_refusal` would
+    refuse its members). An unsaved one (a create's dry run, the portal's preview) has no
+    rows yet, so its eligible profiles are evaluated here, as the create will write them."""
     if request._state.adding:
         groups = eligible_profile_group_ids(request, policies)
-    elif request.state == RequestState.PENDING:
+    else:
+        pending = request.state == RequestState.PENDING
         groups = (
             GroupPerm.objects.filter(
-                content_object_id=request.pk, permission__codename="review_accessrequest"
+                content_object_id=request.pk,
+                permission__codename="review_accessrequest" if pending else "view_accessrequest",
             )
-            .filter(review_open_at(timezone.now()))
+            .filter(review_open_at(timezone.now() if pending else _resolution(request)))
             .values("group_id")
         )
-    else:
-        groups = GroupPerm.objects.filter(
-            content_object_id=request.pk, permission__codename="view_accessrequest"
-        ).values("group_id")
     return (
         get_user_model()
         .objects.filter(is_active=True, groups__in=groups)
         .exclude(pk=request.user_id)
         .distinct()
     )
+
+
+def _resolution(request: AccessRequest) -> datetime:
+    """When a request that left PENDING did (now, for a row that does not say)."""
+    return request.resolved_at or timezone.now()
 
 
 def eligible_reviewer_ids(request: AccessRequest, policies: PolicySet | None = None) -> list[int]:

@@ -43,6 +43,7 @@ from requests_app.services.preconditions import ensure_if_match
 from requests_app.services.resolution import resolve_locked
 from requests_app.services.reviews import reviewer_refusal
 from requests_app.services.text import clean_text
+from requests_app.services.visibility import request_review_rows_end
 
 RATIFY = "ratify"
 REJECT = "reject"
@@ -293,6 +294,7 @@ def break_glass_decide(
         glass.state, action = Ratification.REJECTED, AuditAction.BREAK_GLASS_REJECTED
     glass.decided_at, glass.decided_by, glass.decision_reason = now, reviewer, reason
     glass.save(update_fields=["state", "decided_at", "decided_by", "decision_reason"])
+    request_review_rows_end([request.pk], verdict=True)  # nobody may act on it any more
     request.save(update_fields=["updated"])  # a new version (ETag) for what it shows
     rejected = glass.state == Ratification.REJECTED
     outbox_enqueue(

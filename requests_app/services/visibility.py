@@ -41,7 +41,8 @@ def _set_group_rows(
 ) -> None:
     """Make the profile groups holding view+review on `request` be `wanted` (within `scope`
     of group ids, or all), each with its review window: stale rows removed, missing ones
-    assigned in bulk."""
+    assigned in bulk. Written only while the rows follow policy, checked under the
+    request's lock (`_rows_follow_policy`)."""
     existing = GroupPerm.objects.filter(content_object=request)
     if scope is not None:
         existing = existing.filter(group_id__in=scope)
@@ -52,23 +53,49 @@ def _set_group_rows(
         )
     }
     stale = set(have) - set(wanted)
-    if stale:
-        existing.filter(group_id__in=stale).delete()
-    missing = list(Group.objects.filter(pk__in=set(wanted) - set(have)))
-    if missing:
-        # One INSERT per permission for every missing group (guardian's bulk form).
-        assign_perm(VIEW, missing, request)
-        assign_perm(REVIEW, missing, request)
+    missing_ids = set(wanted) - set(have)
     # Only profiles whose rule depends on `request.pending_for` carry a window: one UPDATE
     # per distinct window, none at all for requests without such rules.
     moved: dict[ReviewWindow, list[int]] = {}
     for group_id, window in wanted.items():
         if have.get(group_id, (None, None)) != window:
             moved.setdefault(window, []).append(group_id)
+    # Nothing to write, nothing locked: a resync leaves unchanged requests alone.
+    if not (stale or missing_ids or moved) or not _rows_follow_policy(request):
+        return
+    if stale:
+        existing.filter(group_id__in=stale).delete()
+    missing = list(Group.objects.filter(pk__in=missing_ids))
+    if missing:
+        # One INSERT per permission for every missing group (guardian's bulk form).
+        assign_perm(VIEW, missing, request)
+        assign_perm(REVIEW, missing, request)
     for (opens, closes), group_ids in moved.items():
         GroupPerm.objects.filter(content_object=request, group_id__in=group_ids).update(
             review_opens=opens, review_closes=closes
         )
+
+
+def _rows_follow_policy(request: AccessRequest) -> bool:
+    """Lock `request` (first, as every writer does: `services.locking`) and tell whether its
+    group rows still follow policy: it is PENDING, or a break-glass use awaiting
+    ratification. A caller that read the request earlier (the resync iterates without
+    locks) may hold a state that an approval has changed since: an exit from PENDING holds
+    this lock while it ends the review rows (`services.transitions`), so a write here either
+    waits for it and sees the new state, or commits first and has its rows ended by it.
+    Never review rows on a finished request."""
+    state = (
+        AccessRequest.objects.select_for_update(of=("self",), no_key=True)
+        .filter(pk=request.pk)
+        .values_list("state", flat=True)
+        .first()
+    )
+    if state == RequestState.PENDING:
+        return True
+    return (
+        state is not None
+        and BreakGlass.objects.filter(request_id=request.pk, state=Ratification.AWAITING).exists()
+    )
 
 
 def request_permissions_sync(
@@ -86,7 +113,9 @@ def request_permissions_sync(
     list it within the window, and the review service decides at review time. A newly
     created request also gets the requester's view row. Rows of resolved requests are
     left as they were (whoever reviewed keeps their own view row), but for those of
-    windows that never opened (`request_permissions_settle`).
+    windows that never opened (`request_permissions_settle`): nothing is written once
+    the request left PENDING (or its break-glass use was judged), which is checked under
+    the request's lock however old the caller's copy (`_rows_follow_policy`).
     """
     wanted = eligible_profile_windows(request, policies, profiles=profiles)
     scope = None if profiles is None else {p.group_id for p in profiles}
@@ -115,19 +144,36 @@ def request_permissions_settle(request: AccessRequest) -> None:
     GroupPerm.objects.filter(content_object=request, review_opens__gt=request.resolved_at).delete()
 
 
-def request_review_rows_end(request_ids: Iterable[object]) -> int:
+def request_review_rows_end(request_ids: Iterable[object], *, verdict: bool = False) -> int:
     """When requests leave PENDING (every exit: `services.transitions`): their profiles'
     review rows go, in one DELETE, so review rows exist only on requests someone may still
     review and the review queue (`AccessRequestQuerySet.reviewable_by`) starts from the
     reviewer's own rows, whatever the company's pending count or the reviewer's history.
     View rows stay (resolved requests stay visible to whoever could review them: who that
     was is read from them, `selectors.eligible_reviewers`). A break-glass use keeps its
-    review rows: it awaits ratification by the same reviewers."""
+    review rows while it awaits ratification by the same reviewers; with `verdict` (its
+    ratification or rejection is recorded: `services.break_glass.break_glass_decide`) they
+    go too."""
+    rows = GroupPerm.objects.filter(
+        content_object_id__in=list(request_ids), permission__codename=REVIEW
+    )
+    if not verdict:
+        rows = rows.exclude(content_object__policy__has_key="break_glass")
+    deleted, _ = rows.delete()
+    return deleted
+
+
+def review_rows_stale_end() -> int:
+    """The backstop of `request_review_rows_end` (`reviewer_permissions_rebuild`): remove
+    every review row on a request that is neither PENDING nor a break-glass use awaiting
+    ratification, whatever left it there (a write outside the services, a release that
+    predates the rule). Neither state comes back once left (`services.transitions`,
+    `Ratification`), so such rows are stale for good and need no lock. One DELETE."""
+    awaiting = BreakGlass.objects.filter(state=Ratification.AWAITING).values("request_id")
     deleted, _ = (
-        GroupPerm.objects.filter(
-            content_object_id__in=list(request_ids), permission__codename=REVIEW
-        )
-        .exclude(content_object__policy__has_key="break_glass")
+        GroupPerm.objects.filter(permission__codename=REVIEW)
+        .exclude(content_object__state=RequestState.PENDING)
+        .exclude(content_object_id__in=awaiting)
         .delete()
     )
     return deleted
@@ -197,6 +243,8 @@ def accounts_profiles_sync(*, user_ids: Iterable[int]) -> None:
 @transaction.atomic
 def reviewer_permissions_rebuild() -> int:
     """The periodic backstop: every user's reviewer profile, then the rows of every PENDING
-    request, recomputed (e.g. after a membership written outside the services)."""
+    request, recomputed (e.g. after a membership written outside the services), and the
+    review rows of finished requests removed (`review_rows_stale_end`)."""
     reviewer_profiles_sync()
+    review_rows_stale_end()
     return request_permissions_resync()
