@@ -39,9 +39,7 @@ def test_a_role_no_longer_requestable_is_refused_on_the_next_create(api, apply_y
     assert create(alice, "dev-admin").status_code == 403
 
 
-def test_a_reviewer_role_losing_its_review_rule_is_refused_on_the_next_review(
-    api, requester
-):
+def test_a_reviewer_role_losing_its_review_rule_is_refused_on_the_next_review(api, requester):
     bob = api("bob")
     first = access_request_create(requester=requester, roles=["db-admin"], reason="INC-2")
     second = access_request_create(requester=requester, roles=["db-admin"], reason="INC-3")
