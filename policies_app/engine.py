@@ -19,7 +19,7 @@ from policies_app.predicates import parse
 
 DEFAULT_THRESHOLD = {"name": "default", "filter": "", "approve": 1, "deny": 1}
 
-# (digest of every role's name and spec, the PolicySet parsed from them): see PolicySet.load.
+# (the key of the roles as stored, the PolicySet parsed from them): see PolicySet.load.
 _SNAPSHOT: tuple[str, PolicySet] | None = None
 
 
@@ -88,10 +88,19 @@ class RolePolicy:
         return True
 
     def _review_rule_matches(self, rule: Mapping[str, Any], role: str, ctx: Mapping) -> bool:
-        if not matches_any(rule.get("roles", []), role):
+        if not self._review_rule_names(rule, role):
             return False
         where = rule.get("where", "")
         return not where or parse(where, scope="where").evaluate(ctx)
+
+    @staticmethod
+    def _review_rule_names(rule: Mapping[str, Any], role: str) -> bool:
+        return matches_any(rule.get("roles", []), role)
+
+    def may_allow_reviewing(self, role: str) -> bool:
+        """`allows_reviewing` before its `where`: this role's allow rule names `role`. A
+        necessary condition of reviewing it, that depends on nothing but the two names."""
+        return self._review_rule_names(self.spec.get("allow", {}).get("review_requests", {}), role)
 
     def allows_reviewing(self, role: str, ctx: Mapping) -> bool:
         return self._review_rule_matches(
@@ -113,39 +122,49 @@ class PolicySet:
     """Every role by name; `load()` gives the roles as stored now (a cached parse)."""
 
     roles: dict[str, RolePolicy]
+    # role requested -> names of the roles that may allow reviewing it (`reviewing_roles`)
+    _reviewing: dict[str, frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_roles(cls, roles: Iterable[tuple[str, Mapping[str, Any]]]) -> PolicySet:
         return cls({name: RolePolicy(name, spec) for name, spec in roles})
 
     @staticmethod
-    def digest_sql() -> str | None:
+    def version_sql() -> str | None:
         """The statement (one row, one column) whose answer `load` compares with the parsed
-        set's digest: PostgreSQL only (None elsewhere). A caller may run it inside a
-        statement of its own and pass the answer to `load(digest=...)`."""
+        set's key: PostgreSQL only (None elsewhere). The roles' permission version (scope 0
+        of `kernel.models.PermissionVersion`, bumped by a trigger in the transaction of
+        every role insert, delete, name or spec update: loader, admin, proposals, bulk and
+        raw SQL alike) with the transaction id that wrote it (`xmin`): a version written by
+        a transaction that rolled back is never taken for the committed one that reuses
+        its number. A caller may run it inside a statement of its own and pass the answer
+        to `load(version=...)`."""
         from django.db import connection
 
-        from policies_app.models import Role
+        from accessportal.kernel.models import PermissionVersion
 
         if connection.vendor != "postgresql":
             return None
-        table = connection.ops.quote_name(Role._meta.db_table)
-        # Byte order ("C"), as Python sorts, so both sides hash the same text.
+        table = connection.ops.quote_name(PermissionVersion._meta.db_table)
         return (
-            "SELECT md5(COALESCE(string_agg(name || ':' || spec::text, ',' "
-            f"ORDER BY name COLLATE \"C\"), '')) FROM {table}"
+            "SELECT COALESCE((SELECT version::text || ':' || xmin::text"
+            f" FROM {table} WHERE scope = 0), '')"
         )
 
     @classmethod
-    def load(cls, *, digest: str | None = None) -> PolicySet:
+    def load(cls, *, version: str | None = None) -> PolicySet:
         """Every role as stored now.
 
-        The parsed set is kept per process and reused while a digest of every role's name
-        and spec is unchanged; on PostgreSQL the database computes the digest, so a reuse
-        costs one small query instead of parsing every spec (2k roles: ~1 ms instead of
-        ~60 ms; bench/README.md). Any change to any role changes the digest. Callers never
-        mutate a PolicySet, so sharing one is safe. `digest`: `digest_sql`'s answer, read by
-        the caller in a statement of its own (policies_app.selectors.policies_and_subject).
+        The parsed set is kept per process and reused while its key is unchanged. On
+        PostgreSQL the key is the roles' version (`version_sql`, one indexed row: reusing
+        costs nothing next to parsing 2k specs, ~60 ms, or hashing them, ~30 ms;
+        bench/README.md); it is read before the roles, so a kept set is never older than
+        its key. Elsewhere (SQLite) the key is a digest of every role's name and spec,
+        computed here. Callers never mutate a PolicySet, so sharing one is safe.
+        `version`: `version_sql`'s answer, read by the caller in a statement of its own
+        (policies_app.selectors.policies_and_subject).
         """
         global _SNAPSHOT
         from django.db import connection
@@ -154,27 +173,40 @@ class PolicySet:
 
         table = connection.ops.quote_name(Role._meta.db_table)
         cached = _SNAPSHOT
-        if digest is not None and cached is not None and cached[0] == digest:
-            return cached[1]  # `digest_sql`'s answer, read by the caller's own statement
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                order = 'name COLLATE "C"'
-                if digest is None:
-                    cursor.execute(cls.digest_sql())
-                    digest = cursor.fetchone()[0]
-                    if cached is not None and cached[0] == digest:
-                        return cached[1]
-                cursor.execute(f"SELECT name, spec::text FROM {table} ORDER BY {order}")
+                if version is None:
+                    cursor.execute(cls.version_sql())
+                    version = cursor.fetchone()[0]
+                key = f"v{version}"
+                if cached is not None and cached[0] == key:
+                    return cached[1]
+                cursor.execute(f"SELECT name, spec::text FROM {table} ORDER BY name")
+                rows = cursor.fetchall()
             else:
                 cursor.execute(f"SELECT name, spec FROM {table} ORDER BY name")
-            rows = cursor.fetchall()
-        text = ",".join(f"{name}:{spec}" for name, spec in rows)
-        digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-        if cached is not None and cached[0] == digest:
-            return cached[1]
+                rows = cursor.fetchall()
+                text = ",".join(f"{name}:{spec}" for name, spec in rows)
+                key = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+                if cached is not None and cached[0] == key:
+                    return cached[1]
         policies = cls.from_roles((name, json.loads(spec)) for name, spec in rows)
-        _SNAPSHOT = (digest, policies)
+        _SNAPSHOT = (key, policies)
         return policies
+
+    def reviewing_roles(self, requested: Iterable[str]) -> frozenset[str]:
+        """Names of the roles whose allow `review_requests` names one of `requested`, their
+        `where` aside (`RolePolicy.may_allow_reviewing`): a subject holding none of them may
+        review none of those roles (`Subject.may_review_role`), so a batch may skip it
+        before asking. Kept per set and role (a set never changes)."""
+        found: set[str] = set()
+        for role in requested:
+            names = self._reviewing.get(role)
+            if names is None:
+                names = frozenset(n for n, r in self.roles.items() if r.may_allow_reviewing(role))
+                self._reviewing[role] = names
+            found |= names
+        return frozenset(found)
 
     def subject(self, role_names: Iterable[str], traits: Mapping[str, list[str]]) -> Subject:
         held = [self.roles[name] for name in sorted(set(role_names)) if name in self.roles]

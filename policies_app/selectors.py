@@ -108,10 +108,10 @@ def subject_for(user: AbstractBaseUser, policies: PolicySet | None = None) -> Su
 
 def policies_and_subject(user: AbstractBaseUser) -> tuple[PolicySet, Subject]:
     """`PolicySet.load()` and `subject_for(user, ...)` with one statement on PostgreSQL: the
-    policy digest, the user's standing roles and their traits, read together (the write
+    roles' version, the user's standing roles and their traits, read together (the write
     paths' first read). Elsewhere the two reads, as they are."""
-    digest_sql = PolicySet.digest_sql()
-    if digest_sql is None:
+    version_sql = PolicySet.version_sql()
+    if version_sql is None:
         policies = PolicySet.load()
         return policies, subject_for(user, policies)
     qn = connection.ops.quote_name
@@ -121,9 +121,9 @@ def policies_and_subject(user: AbstractBaseUser) -> tuple[PolicySet, Subject]:
         f" ON m.{qn('role_id')} = r.{qn('id')} WHERE m.{qn('user_id')} = %s"
         f" UNION ALL SELECT 1, t.{qn('traits')}::text FROM {qn(UserTraits._meta.db_table)} t"
         f" WHERE t.{qn('user_id')} = %s"
-        f" UNION ALL SELECT 2, ({digest_sql})"
+        f" UNION ALL SELECT 2, ({version_sql})"
     )
-    names, traits, digest = [], {}, None
+    names, traits, version = [], {}, None
     with connection.cursor() as cursor:
         cursor.execute(sql, [user.pk, user.pk])
         for kind, value in cursor.fetchall():
@@ -132,8 +132,8 @@ def policies_and_subject(user: AbstractBaseUser) -> tuple[PolicySet, Subject]:
             elif kind == 1:
                 traits = json.loads(value) or {}
             else:
-                digest = value
-    policies = PolicySet.load(digest=digest)
+                version = value
+    policies = PolicySet.load(version=version)
     return policies, policies.subject(names, traits)
 
 

@@ -20,14 +20,13 @@ from accessportal.kernel.choices import (
     ReviewState,
 )
 
-# The audit chain's tables keep this app's label (see the kernel module); importing them here
-# is how Django finds them when it loads this app.
-from accessportal.kernel.models import AuditChainHead, AuditEvent  # noqa: F401
+# The kernel's tables (audit chain, permission versions) keep this app's label (see the kernel
+# module); importing them here is how Django finds them when it loads this app.
+from accessportal.kernel.models import AuditChainHead, AuditEvent, PermissionVersion  # noqa: F401
 from requests_app.break_glass_models import BreakGlass  # noqa: F401
 from requests_app.campaign_models import CampaignItem, CampaignRun  # noqa: F401
 from requests_app.credential_models import SigningKey  # noqa: F401
 from requests_app.idempotency_models import IdempotencyRecord  # noqa: F401
-from requests_app.permission_version_models import PermissionVersion  # noqa: F401
 from requests_app.querysets import AccessRequestQuerySet, GrantQuerySet, grant_is_open
 from requests_app.review_link_models import ReviewLink  # noqa: F401
 from requests_app.review_rule_models import ReviewRuleCheck  # noqa: F401

@@ -54,7 +54,7 @@ def grant_unended_sql(at: str = "%s", *, alias: str = "g") -> str:
 
 
 def permission_version_sql(user: str = "%s") -> str:
-    """A user's permission version (`permission_version_models`): the sum of their counter and
+    """A user's permission version (`kernel.models.PermissionVersion`): the sum of their counter and
     every role's (scope 0), 0 before any change; it grows with every change to either. One
     placeholder by default; the table is written out (the access check's statements are)."""
     return (

@@ -1,4 +1,4 @@
-"""The audit chain's tables: the head row and the events.
+"""The kernel's tables: the audit chain's head row and events, and the permission versions.
 
 They keep the `requests_app` label: their tables, migrations and permissions
 (`requests_app.view_auditevent`, named in policy files) were that app's before the kernel
@@ -70,3 +70,29 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.target_type}:{self.target_id} by {self.actor_name}"
+
+
+class PermissionVersion(models.Model):
+    """Per-user counters of what a user's role permissions are made of.
+
+    Written only by database triggers (requests_app migration 0029), in the transaction of
+    the change they count, on PostgreSQL and SQLite alike: a row of
+    `policies_app_role_members` (scope: its user), a grant's user, role or window (scope:
+    its user), and any role's name or spec (scope 0: every user). Usage recording and the
+    sweeps' `ended_at` do not count: they change no permission. A process may keep a user's
+    role permissions in memory while the sum of scopes 0 and the user's id is the one it
+    read before computing them (`backends.role_permissions_at`); the counters only grow.
+    `PolicySet.load` keeps the parsed roles while scope 0 holds (`PolicySet.version_sql`).
+
+    In the kernel so that `policies_app` (PolicySet.load: scope 0) and `requests_app`
+    (the access check) both read it; the triggers are requests_app's migration 0029."""
+
+    scope = models.BigIntegerField(primary_key=True)  # a user's id, or 0: every role
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "requests_app"  # its migration (0029) and table are that app's
+        db_table = "requests_app_permissionversion"
+
+    def __str__(self) -> str:
+        return f"{self.scope}: {self.version}"

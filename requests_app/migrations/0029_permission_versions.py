@@ -1,6 +1,6 @@
 """Permission versions: a counter per user (and scope 0 for every role) bumped by triggers
 in the transaction of each change to what a user's role permissions are made of
-(`requests_app.permission_version_models`). Triggers, not service code, so that every write
+(`accessportal.kernel.models.PermissionVersion`). Triggers, not service code, so that every write
 path counts: services, admin, bulk updates and raw SQL sweeps.
 
 Counted: role membership rows (insert, delete, any update), grants (insert, delete, an

@@ -112,12 +112,19 @@ def eligible_profile_windows(
 ) -> dict[int, ReviewWindow]:
     """Group id -> `review_window` of each reviewer profile (all, or `profiles`) that may
     review `request` now or later in its pending time: the policy half of `may_review`,
-    evaluated once per profile instead of once per user."""
+    evaluated once per profile instead of once per user. A profile holding none of the roles
+    that may allow reviewing a requested role (`PolicySet.reviewing_roles`) is skipped
+    unasked: it can review no item, whatever the `where` (a company's ~200 profiles, of
+    which a request's reviewers are a few; bench/README.md)."""
     policies = policies or PolicySet.load()
     if profiles is None:
         profiles = list(ReviewerProfile.objects.all())
+    review_roles = request.policy.get("review_roles", {})
+    reviewing = policies.reviewing_roles(role for roles in review_roles.values() for role in roles)
     out: dict[int, ReviewWindow] = {}
     for p in profiles:
+        if reviewing.isdisjoint(p.roles):
+            continue
         window = review_window(policies.subject(p.roles, p.traits), request, now)
         if window is not None:
             out[p.group_id] = window

@@ -36,7 +36,6 @@ from requests_app.services.outbox import (
 from requests_app.services.preconditions import ensure_if_match
 from requests_app.services.text import clean_text
 from requests_app.services.transitions import request_transition, requests_transition_claim
-from requests_app.services.visibility import request_permissions_settle
 
 
 def resolve_locked(
@@ -59,13 +58,17 @@ def resolve_locked(
     appended here, last.
     """
     fields = request_transition(
-        request, state, resolved_at=now, resolved_by=actor_account(actor), resolve_reason=reason
+        request,
+        state,
+        settle=True,  # profiles whose review window had not opened lose their rows
+        resolved_at=now,
+        resolved_by=actor_account(actor),
+        resolve_reason=reason,
     )
     granted = []
     if state == RequestState.APPROVED:
         granted = grants_create_for(request, now, ends_by=access_ends_by)
     request.save(update_fields=[*fields, "resolved_by_override", "access_starts", "access_expires"])
-    request_permissions_settle(request)
     if state != RequestState.WITHDRAWN:
         outbox_enqueue(
             event=RESOLUTION_ACTIONS[state],  # the notification is named as its event

@@ -47,15 +47,20 @@ def transition_check(source: str, target: str) -> None:
     raise IllegalTransition(f"a request that is {now} cannot become {target.lower()}")
 
 
-def request_transition(request: AccessRequest, target: RequestState, **values) -> list[str]:
+def request_transition(
+    request: AccessRequest, target: RequestState, *, settle: bool = False, **values
+) -> list[str]:
     """Check the table, then set `state` and `values` on a request the caller holds locked.
 
     Returns the fields to save (with `updated`); the caller saves them once, after any
-    other field it changes in the same step (an approval's access window).
+    other field it changes in the same step (an approval's access window). `settle`: a
+    resolution (`values` has its `resolved_at`), whose unopened review windows end too
+    (`visibility.request_review_rows_end`).
     """
     transition_check(request.state, target)
     if request.state == S.PENDING:
-        request_review_rows_end([request.pk])
+        at = values.get("resolved_at") if settle else None
+        request_review_rows_end([request.pk], resolved_at=at)
     request.state = target
     for name, value in values.items():
         setattr(request, name, value)

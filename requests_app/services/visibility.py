@@ -12,6 +12,7 @@ resolution). The rows are a projection: review itself always re-checks policy
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -113,9 +114,9 @@ def request_permissions_sync(
     list it within the window, and the review service decides at review time. A newly
     created request also gets the requester's view row. Rows of resolved requests are
     left as they were (whoever reviewed keeps their own view row), but for those of
-    windows that never opened (`request_permissions_settle`): nothing is written once
-    the request left PENDING (or its break-glass use was judged), which is checked under
-    the request's lock however old the caller's copy (`_rows_follow_policy`).
+    windows that never opened (`request_review_rows_end` with `resolved_at`): nothing is
+    written once the request left PENDING (or its break-glass use was judged), which is
+    checked under the request's lock however old the caller's copy (`_rows_follow_policy`).
     """
     wanted = eligible_profile_windows(request, policies, profiles=profiles)
     scope = None if profiles is None else {p.group_id for p in profiles}
@@ -134,29 +135,24 @@ def request_permissions_create(request: AccessRequest, *, policies: PolicySet) -
     return sorted(group for group, (opens, _) in wanted.items() if opens is None)
 
 
-def request_permissions_settle(request: AccessRequest) -> None:
-    """When `request` is resolved: profiles whose review window had not opened yet (a
-    `request.pending_for` rule) lose their rows, as they never could review it; the rows of
-    those who could are kept (resolved requests stay visible to them). A break-glass use
-    keeps all of them: it awaits ratification by the same reviewers."""
-    if (request.policy or {}).get("break_glass") or request.resolved_at is None:
-        return
-    GroupPerm.objects.filter(content_object=request, review_opens__gt=request.resolved_at).delete()
-
-
-def request_review_rows_end(request_ids: Iterable[object], *, verdict: bool = False) -> int:
+def request_review_rows_end(
+    request_ids: Iterable[object], *, resolved_at: datetime | None = None, verdict: bool = False
+) -> int:
     """When requests leave PENDING (every exit: `services.transitions`): their profiles'
     review rows go, in one DELETE, so review rows exist only on requests someone may still
     review and the review queue (`AccessRequestQuerySet.reviewable_by`) starts from the
     reviewer's own rows, whatever the company's pending count or the reviewer's history.
     View rows stay (resolved requests stay visible to whoever could review them: who that
-    was is read from them, `selectors.eligible_reviewers`). A break-glass use keeps its
-    review rows while it awaits ratification by the same reviewers; with `verdict` (its
-    ratification or rejection is recorded: `services.break_glass.break_glass_decide`) they
-    go too."""
-    rows = GroupPerm.objects.filter(
-        content_object_id__in=list(request_ids), permission__codename=REVIEW
-    )
+    was is read from them, `selectors.eligible_reviewers`), but for a request resolved at
+    `resolved_at` (`services.resolution`): the profiles whose review window had not opened
+    by then (a `request.pending_for` rule) lose their view rows too, in the same DELETE,
+    as they never could review it. A break-glass use keeps all its rows while it awaits
+    ratification by the same reviewers; with `verdict` (its ratification or rejection is
+    recorded: `services.break_glass.break_glass_decide`) its review rows go too."""
+    ending = Q(permission__codename=REVIEW)
+    if resolved_at is not None:
+        ending |= Q(review_opens__gt=resolved_at)
+    rows = GroupPerm.objects.filter(content_object_id__in=list(request_ids)).filter(ending)
     if not verdict:
         rows = rows.exclude(content_object__policy__has_key="break_glass")
     deleted, _ = rows.delete()

@@ -29,3 +29,27 @@ def test_a_role_renamed_is_seen(base_policy):
     Role.objects.filter(name="dev-admin").update(name="dev-boss")
     roles = PolicySet.load().roles
     assert "dev-boss" in roles and "dev-admin" not in roles
+
+
+def test_a_raw_sql_change_is_seen(base_policy):
+    from django.db import connection
+
+    PolicySet.load()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE policies_app_role SET name = 'dev-boss' WHERE name = 'dev-admin'")
+    assert "dev-boss" in PolicySet.load().roles
+
+
+def test_a_change_rolled_back_is_never_taken_for_the_next_one(base_policy):
+    """A set read inside a transaction that changed a role, then rolled back, is kept under
+    a version number the next committed change reuses: the key tells them apart."""
+    from django.db import transaction
+
+    spec = PolicySet.load().roles["dev-admin"].spec
+    with transaction.atomic():
+        Role.objects.filter(name="dev-admin").update(spec={**spec, "allow": {"permissions": ["a"]}})
+        assert PolicySet.load().roles["dev-admin"].permissions == ["a"]
+        transaction.set_rollback(True)
+    assert PolicySet.load().roles["dev-admin"].permissions == []
+    Role.objects.filter(name="dev-admin").update(spec={**spec, "allow": {"permissions": ["b"]}})
+    assert PolicySet.load().roles["dev-admin"].permissions == ["b"]
