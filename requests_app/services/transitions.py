@@ -146,8 +146,9 @@ def requests_transition_claim(
         )
         for row in raw
     ]
-    if source == S.PENDING:
-        request_review_rows_end([row[names.index("id")] for row in rows])
+    if source == S.PENDING:  # as `resolve_locked` settles a single resolution
+        ids = [row[names.index("id")] for row in rows]
+        request_review_rows_end(ids, resolved_at=values.get("resolved_at"))
     roles, resources = names.index("roles"), names.index("resources")
     observe.requests_entered(target, [_Kind(row[roles], row[resources]) for row in rows])
     wanted = len(returning)

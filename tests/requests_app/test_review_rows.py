@@ -355,3 +355,24 @@ def test_the_migration_turned_parallel_scans_of_the_group_rows_off(db):
         )
         (options,) = cursor.fetchone()
     assert "parallel_workers=0" in (options or [])
+
+
+@pytest.mark.parametrize("exit_name", ["expire", "expire_due"])
+def test_an_expiry_by_either_path_ends_the_rows_of_a_window_that_never_opened(
+    exit_name, windowed, requester, reviewer
+):
+    """The single expiry and the sweep leave the same rows: a profile whose window had not
+    opened when the request expired (gina: after 2 h; the request expires first) could
+    never review it, so its rows go, view row included; hank's view row stays."""
+    gina, hank = windowed
+    with _at(T0):
+        request = access_request_create(requester=requester, roles=["db-admin"], reason="x")
+    unopened = GroupPerm.objects.filter(content_object=request, review_opens__isnull=False)
+    assert unopened.exists()
+    with _at(T0 + H):  # before gina's window opens
+        request.expires = T0 + H
+        request.save(update_fields=["expires"])
+        EXITS[exit_name][0](request, requester, reviewer)
+    assert not unopened.exists()
+    assert AccessRequest.objects.visible_to(hank).filter(pk=request.pk).exists()
+    assert _rows(request, "review_accessrequest") == 0
