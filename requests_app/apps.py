@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class RequestsAppConfig(AppConfig):
@@ -23,3 +24,10 @@ class RequestsAppConfig(AppConfig):
         from requests_app.services.review_rules import on_review_rules_preview
 
         review_rules_preview.connect(on_review_rules_preview, dispatch_uid="review_rules_preview")
+        # SQLite drops a table's triggers when a migration rebuilds the table (AlterField
+        # and the like): the permission-version triggers are put back after every migrate.
+        from requests_app.permission_version_triggers import permission_version_triggers_ensure
+
+        post_migrate.connect(
+            permission_version_triggers_ensure, sender=self, dispatch_uid="pv_triggers"
+        )

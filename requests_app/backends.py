@@ -69,11 +69,11 @@ def _role_permissions(user_id: int, now: datetime) -> tuple[set[str], datetime |
 
 # Per process: user id -> (permission version, role permissions, computed at, next grant
 # boundary). Only `role_permissions_at` reads and writes it.
-_BY_VERSION: dict[int, tuple[int, frozenset[str], datetime, datetime | None]] = {}
+_BY_VERSION: dict[int, tuple[str, frozenset[str], datetime, datetime | None]] = {}
 _BY_VERSION_LIMIT = 10_000
 
 
-def role_permissions_at(user_obj, version: int, now: datetime) -> set[str] | frozenset[str]:
+def role_permissions_at(user_obj, version: str, now: datetime) -> set[str] | frozenset[str]:
     """`RolePermissionBackend.get_all_permissions(user_obj)` at `now`, kept in this process's
     memory while the user's permission version (`querysets.permission_version_sql`) is
     `version` and no grant of theirs has started or ended since.
@@ -82,7 +82,7 @@ def role_permissions_at(user_obj, version: int, now: datetime) -> set[str] | fro
     call (the access check reads it in its own statement): permissions computed afterwards
     are at least that recent, so a later change, committed before the next read of the
     version, makes that version differ and the permissions are read again. The counters
-    are bumped by triggers in the changing transaction (migration 0028): a revoked
+    are bumped by triggers in the changing transaction (migration 0029): a revoked
     membership, grant or role spec is never answered from memory once committed.
     The answer also primes the user object's own cache (`has_perm` then asks nothing)."""
     if not user_obj.is_active or user_obj.is_anonymous:
@@ -142,9 +142,11 @@ class AccessRequestPermissionBackend(ObjectPermissionBackend):
     """django-guardian's object permissions, with the two request permissions answered as
     the rules say (guardian alone would let a superuser review their own request).
 
-    - `review_accessrequest` on a request: exactly `selectors.may_review` (active, never
-      the requester, superusers included), read from the request's guardian rows: the
-      user's reviewer profile group holds it, and its review window is open now.
+    - `review_accessrequest` on a request: `selectors.may_review` (active, never the
+      requester, superusers included) while someone may still act on the request, read
+      from the request's guardian rows: the user's reviewer profile group holds it, and
+      its review window is open now. The rows end when the request leaves PENDING (or its
+      break-glass use is judged), so on a finished request it is always False.
     - `view_accessrequest` on a request: exactly `AccessRequest.objects.visible_to(user)`
       (the requester, eligible and past reviewers, auditors and superusers).
     Other objects and permissions: guardian as is.

@@ -103,19 +103,24 @@ SQLITE_TRIGGERS = [
 ]
 
 
+def sqlite_trigger_sql(name: str, event: str, table: str, when: str, scopes: list[str]) -> str:
+    """One SQLite trigger (also put back after a table rebuild:
+    `requests_app.permission_version_triggers`)."""
+    condition = f" WHEN {when}" if when else ""
+    body = " ".join(_sqlite_bump(scope) for scope in scopes)
+    return (
+        f"CREATE TRIGGER IF NOT EXISTS permission_version_{name} AFTER {event} ON {table}"
+        f" FOR EACH ROW{condition} BEGIN {body} END"
+    )
+
+
 def install(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         schema_editor.execute(PG_INSTALL, params=None)
     elif vendor == "sqlite":
         for name, event, table, when, scopes in SQLITE_TRIGGERS:
-            condition = f" WHEN {when}" if when else ""
-            body = " ".join(_sqlite_bump(scope) for scope in scopes)
-            schema_editor.execute(
-                f"CREATE TRIGGER permission_version_{name} AFTER {event} ON {table}"
-                f" FOR EACH ROW{condition} BEGIN {body} END",
-                params=None,
-            )
+            schema_editor.execute(sqlite_trigger_sql(name, event, table, when, scopes), params=None)
 
 
 def remove(apps, schema_editor):

@@ -69,6 +69,8 @@ def _tables() -> dict[str, str]:
         "pk": qn(User._meta.pk.column),
         "username": qn(User._meta.get_field(User.USERNAME_FIELD).column),
         "active": qn(User._meta.get_field("is_active").column),
+        # The caller's permission version, as text (its id: the last placeholder).
+        "version": permission_version_sql(connection.vendor),
         # The checked user's id where active; NULL (matching nothing) otherwise.
         "uid": "(SELECT s.id FROM subject s WHERE s.active)",
     }
@@ -144,13 +146,8 @@ _RESOURCE_SQL = (
 # The same statements, also answering the permission version of another user (the caller,
 # whose right to ask is kept in memory while it holds: `backends.role_permissions_at`).
 # One more placeholder, last: that user's id.
-_ROLE_SQL_VERSIONED = _ROLE_SQL + ", " + permission_version_sql()
-_RESOURCE_SQL_VERSIONED = (
-    _RESOURCE_SQL
-    + " UNION ALL SELECT 3, CAST("
-    + permission_version_sql()
-    + " AS VARCHAR(20)), NULL, FALSE, NULL"
-)
+_ROLE_SQL_VERSIONED = _ROLE_SQL + ", {version}"
+_RESOURCE_SQL_VERSIONED = _RESOURCE_SQL + " UNION ALL SELECT 3, {version}, NULL, FALSE, NULL"
 
 
 def db_datetime(value) -> datetime | None:
@@ -207,7 +204,7 @@ def _resource_decision(subject: str, key, resource: str, at: datetime, version_o
         rows, version = _fetch(subject, _RESOURCE_SQL, params), None
     else:
         rows = _fetch(subject, _RESOURCE_SQL_VERSIONED, [*params, version_of])
-        version = next(int(row[1]) for row in rows if row[0] == 3)
+        version = next(row[1] for row in rows if row[0] == 3)
     subject_row = next((row for row in rows if row[0] == 2), None)
     if subject_row is None:
         return None, version
