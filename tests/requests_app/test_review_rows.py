@@ -355,6 +355,7 @@ def test_the_migration_turned_parallel_scans_of_the_group_rows_off(db):
         )
         (options,) = cursor.fetchone()
     assert "parallel_workers=0" in (options or [])
+    assert "autovacuum_vacuum_scale_factor=0.01" in (options or [])
 
 
 @pytest.mark.parametrize("exit_name", ["expire", "expire_due"])
