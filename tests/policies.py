@@ -141,3 +141,45 @@ spec:
     permissions: [policies_app.approve_policyproposal, policies_app.add_policyproposal]
 ---
 """
+
+
+# gina may review db-admin only after 2 h of pending time, hank only in its first hour.
+WINDOWED_REVIEWERS = """
+kind: role
+name: sre
+spec:
+  allow:
+    review_requests:
+      roles: [db-admin]
+      where: 'request.pending_for > duration("2h")'
+---
+kind: role
+name: first-hour
+spec:
+  allow:
+    review_requests:
+      roles: [db-admin]
+      where: 'request.pending_for < duration("1h")'
+---
+kind: user
+name: gina
+roles: [sre]
+---
+kind: user
+name: hank
+roles: [first-hour]
+"""
+
+# gina reviews db-admin at once (a profile that is new to a pending request).
+ONCALL_REVIEWER = """
+kind: role
+name: oncall
+spec:
+  allow:
+    review_requests:
+      roles: [db-admin]
+---
+kind: user
+name: gina
+roles: [oncall]
+"""

@@ -20,37 +20,11 @@ from requests_app.services.escalation import access_requests_remind_due
 from requests_app.services.notifications import outbox_route
 from requests_app.services.reviews import review_submit
 from requests_app.services.visibility import request_permissions_resync
-from tests.policies import engineer_requests
+from tests.policies import WINDOWED_REVIEWERS, engineer_requests
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 S = timedelta(seconds=1)
-
-WIDER = """
-kind: role
-name: sre
-spec:
-  allow:
-    review_requests:
-      roles: [db-admin]
-      where: 'request.pending_for > duration("2h")'
----
-kind: role
-name: first-hour
-spec:
-  allow:
-    review_requests:
-      roles: [db-admin]
-      where: 'request.pending_for < duration("1h")'
----
-kind: user
-name: gina
-roles: [sre]
----
-kind: user
-name: hank
-roles: [first-hour]
-"""
 
 
 def _at(moment):
@@ -59,7 +33,7 @@ def _at(moment):
 
 @pytest.fixture
 def gina(base_policy, apply_yaml, user):
-    apply_yaml(WIDER)
+    apply_yaml(WINDOWED_REVIEWERS)
     return user("gina")
 
 

@@ -27,7 +27,7 @@ from requests_app.services.visibility import (
     request_permissions_sync,
     reviewer_permissions_rebuild,
 )
-from tests.policies import BREAK_GLASS
+from tests.policies import BREAK_GLASS, ONCALL_REVIEWER, WINDOWED_REVIEWERS
 
 
 def _rows(request, codename: str) -> int:
@@ -155,45 +155,6 @@ T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 S = timedelta(seconds=1)
 
-WINDOWED = """
-kind: role
-name: sre
-spec:
-  allow:
-    review_requests:
-      roles: [db-admin]
-      where: 'request.pending_for > duration("2h")'
----
-kind: role
-name: first-hour
-spec:
-  allow:
-    review_requests:
-      roles: [db-admin]
-      where: 'request.pending_for < duration("1h")'
----
-kind: user
-name: gina
-roles: [sre]
----
-kind: user
-name: hank
-roles: [first-hour]
-"""
-
-NEW_PROFILE = """
-kind: role
-name: oncall
-spec:
-  allow:
-    review_requests:
-      roles: [db-admin]
----
-kind: user
-name: gina
-roles: [oncall]
-"""
-
 
 def _at(moment):
     return time_machine.travel(moment, tick=False)
@@ -202,7 +163,7 @@ def _at(moment):
 @pytest.fixture
 def windowed(base_policy, apply_yaml, user):
     """gina may review only after 2 h of pending time, hank only in the first hour."""
-    apply_yaml(WINDOWED)
+    apply_yaml(WINDOWED_REVIEWERS)
     return user("gina"), user("hank")
 
 
@@ -294,7 +255,7 @@ def test_a_resync_holding_a_stale_copy_writes_no_rows_on_a_finished_request(
     request = access_request_create(requester=requester, roles=["db-admin"], request_ttl="2h")
     stale = AccessRequest.objects.get(pk=request.pk)
     _approve(request, requester, reviewer)
-    apply_yaml(NEW_PROFILE)  # gina: eligible now
+    apply_yaml(ONCALL_REVIEWER)  # gina: eligible now
     gina = user("gina")
     rows = GroupPerm.objects.filter(content_object=request, group__user=gina)
     assert not rows.exists()
@@ -311,7 +272,7 @@ def test_a_resync_still_follows_policy_on_a_break_glass_use_awaiting_ratificatio
 ):
     apply_yaml(BREAK_GLASS)
     request = _glass(requester)
-    apply_yaml(NEW_PROFILE)  # resyncs it
+    apply_yaml(ONCALL_REVIEWER)  # resyncs it
     gina = user("gina")
     assert GroupPerm.objects.filter(content_object=request, group__user=gina).count() == 2
     assert list(break_glass_awaiting_for(gina)) == [request]

@@ -16,21 +16,9 @@ from requests_app.services.access_requests import access_request_create
 from requests_app.services.reviews import review_submit
 from requests_app.services.visibility import request_permissions_sync
 from tests.concurrency import run_together
+from tests.policies import ONCALL_REVIEWER
 
 pytestmark = pytest.mark.postgres
-
-ONCALL = """
-kind: role
-name: oncall
-spec:
-  allow:
-    review_requests:
-      roles: [db-admin]
----
-kind: user
-name: gina
-roles: [oncall]
-"""
 
 # Only orders the two threads; no assertion depends on it (either order must pass).
 HOLD = 0.5
@@ -41,7 +29,7 @@ def stale(transactional_db, base_policy, apply_yaml):
     """A PENDING request as a resync read it before gina's profile got its rows."""
     alice = get_user_model().objects.get(username="alice")
     request = access_request_create(requester=alice, roles=["db-admin"])
-    apply_yaml(ONCALL)
+    apply_yaml(ONCALL_REVIEWER)
     GroupPerm.objects.filter(content_object=request, group__user__username="gina").delete()
     return AccessRequest.objects.get(pk=request.pk)
 
@@ -63,8 +51,8 @@ def test_a_resync_waiting_for_an_approval_writes_nothing(stale, monkeypatch):
     ended = threading.Event()
     real = transitions.request_review_rows_end
 
-    def end_then_hold(request_ids):
-        deleted = real(request_ids)
+    def end_then_hold(request_ids, **options):
+        deleted = real(request_ids, **options)
         ended.set()
         threading.Event().wait(HOLD)  # the resync writes before the approval commits
         return deleted
