@@ -22,8 +22,14 @@ from policies_app.models import (
 )
 
 
+def standing_roles(user: AbstractBaseUser):
+    """The roles `user` holds standing (a membership, whatever gives it), never a granted
+    one: the one query every reader of standing roles builds on."""
+    return Role.objects.filter(members=user).order_by()
+
+
 def standing_role_names(user: AbstractBaseUser) -> list[str]:
-    return sorted(Role.objects.filter(members=user).values_list("name", flat=True))
+    return sorted(standing_roles(user).values_list("name", flat=True))
 
 
 def spec_permissions(spec: dict | None) -> list[str]:
@@ -88,11 +94,7 @@ def subject_for(user: AbstractBaseUser, policies: PolicySet | None = None) -> Su
     """The policy view of `user`: their standing roles (never granted ones) and traits,
     read in one statement (`standing_role_names` and `user_traits` together)."""
     policies = policies or PolicySet.load()
-    roles = (
-        Role.objects.filter(members=user)
-        .order_by()
-        .values_list("name", Value(None, output_field=JSONField()))
-    )
+    roles = standing_roles(user).values_list("name", Value(None, output_field=JSONField()))
     # One traits row at most (one-to-one); a role name is never null.
     traits = UserTraits.objects.filter(user=user).values_list(
         Value(None, output_field=CharField()), "traits"
@@ -115,17 +117,16 @@ def policies_and_subject(user: AbstractBaseUser) -> tuple[PolicySet, Subject]:
         policies = PolicySet.load()
         return policies, subject_for(user, policies)
     qn = connection.ops.quote_name
-    role, members = Role._meta.db_table, Role.members.through._meta.db_table
+    roles_sql, roles_params = standing_roles(user).values("name").query.sql_with_params()
     sql = (
-        f"SELECT 0, r.{qn('name')} FROM {qn(role)} r INNER JOIN {qn(members)} m"
-        f" ON m.{qn('role_id')} = r.{qn('id')} WHERE m.{qn('user_id')} = %s"
+        f"SELECT 0, r.{qn('name')} FROM ({roles_sql}) r"
         f" UNION ALL SELECT 1, t.{qn('traits')}::text FROM {qn(UserTraits._meta.db_table)} t"
         f" WHERE t.{qn('user_id')} = %s"
         f" UNION ALL SELECT 2, ({version_sql})"
     )
     names, traits, version = [], {}, None
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, user.pk])
+        cursor.execute(sql, [*roles_params, user.pk])
         for kind, value in cursor.fetchall():
             if kind == 0:
                 names.append(value)

@@ -53,3 +53,20 @@ def test_a_change_rolled_back_is_never_taken_for_the_next_one(base_policy):
     assert PolicySet.load().roles["dev-admin"].permissions == []
     Role.objects.filter(name="dev-admin").update(spec={**spec, "allow": {"permissions": ["b"]}})
     assert PolicySet.load().roles["dev-admin"].permissions == ["b"]
+
+
+def test_the_write_paths_one_statement_reads_the_same_subject_as_subject_for(
+    base_policy, user, apply_yaml
+):
+    """`policies_and_subject` (one statement on PostgreSQL) and `subject_for` read the
+    standing roles from one query (`standing_roles`) and must agree, traits included."""
+    from policies_app.models import UserTraits
+    from policies_app.selectors import policies_and_subject, subject_for
+
+    alice = user("alice")
+    UserTraits.objects.update_or_create(user=alice, defaults={"traits": {"team": ["db"]}})
+    policies, subject = policies_and_subject(alice)
+    expected = subject_for(alice, policies)
+    assert sorted(subject.role_names) == sorted(expected.role_names) != []
+    assert subject.traits == expected.traits == {"team": ["db"]}
+    assert policies is PolicySet.load()
