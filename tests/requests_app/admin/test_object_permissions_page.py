@@ -47,9 +47,9 @@ def test_a_pending_for_profile_shows_its_window_and_the_rule_that_opens_it(
 ):
     from datetime import timedelta
 
-    from tests.requests_app.test_pending_for_reviews import WIDER
+    from tests.policies import WINDOWED_REVIEWERS
 
-    apply_yaml(WIDER)  # sre: pending_for > 2h; first-hour: pending_for < 1h
+    apply_yaml(WINDOWED_REVIEWERS)  # sre: pending_for > 2h; first-hour: pending_for < 1h
     request = make_request()
     response = login("bob").get(perms_url(request))
     rows = {tuple(r["profile"].roles): r for r in response.context["group_rows"]}

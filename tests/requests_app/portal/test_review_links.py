@@ -113,9 +113,9 @@ def test_a_link_never_outlives_the_requests_pending_time(requester, reviewer):
 
 def test_a_link_never_outlives_the_reviewers_review_window(apply_yaml, requester, user):
     from requests_app.services.access_requests import access_request_create
-    from tests.requests_app.test_pending_for_reviews import WIDER
+    from tests.policies import WINDOWED_REVIEWERS
 
-    apply_yaml(WIDER)  # hank's rule: request.pending_for < duration("1h")
+    apply_yaml(WINDOWED_REVIEWERS)  # hank's rule: request.pending_for < duration("1h")
     request = access_request_create(requester=requester, roles=["db-admin"], reason="x")
     review_link_issue(request=request, reviewer=user("hank"))
     assert ReviewLink.objects.get().expires == request.created + timedelta(hours=1)
