@@ -21,15 +21,15 @@ from requests_app.services.reviews import review_submit
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def _advisory_locks(*, granted: bool = True) -> list[tuple[int, str]]:
-    """(class id, mode) of the advisory locks held (or waited for) by any session."""
+def _waiting_for(pid: int) -> list[str]:
+    """The kinds of lock (advisory, transactionid, ...) sessions wait for that `pid` holds."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT classid::bigint, mode FROM pg_locks WHERE locktype = 'advisory'"
-            " AND granted = %s AND classid IN (%s, %s)",
-            [granted, sync_mod.ALL_LOCK_CLASS, sync_mod.USER_LOCK_CLASS],
+            "SELECT l.locktype FROM pg_locks l WHERE NOT l.granted"
+            " AND %s = ANY(pg_blocking_pids(l.pid))",
+            [pid],
         )
-        return cursor.fetchall()
+        return [kind for (kind,) in cursor.fetchall()]
 
 
 def _mine() -> list[tuple[int, str]]:
@@ -73,18 +73,25 @@ def test_an_apply_syncing_directory_users_and_an_approval_do_not_deadlock(
     """The apply changes an sso_mapping: alice (in the directory group) gains a role, her
     assignments are synced, then every target is. An approval of alice's request runs
     meanwhile. The apply holds the exclusive lock from before alice's sync, so the approval
-    waits for it instead of taking the shared side and a user lock the apply then needs."""
+    waits for it instead of taking the shared side and a user lock the apply then needs.
+    Since the access check's permission versions (issue 22) the approval already waits
+    earlier, at alice's version row, which the apply updated when her roles changed and her
+    grant's trigger updates too; either way it waits for the apply and nothing deadlocks."""
     group = DirectoryGroup.objects.create(provider="okta", display_name="eng-pay")
     group.members.add(requester)
     request = access_request_create(
         requester=requester, roles=["db-admin"], resources=[], reason="INC-1"
     )
     synced, go = threading.Event(), threading.Event()
+    apply_pid: list[int] = []
     real = sync_mod.desired_targets_for_users
 
     def pausing(*args, **kwargs):
         out = real(*args, **kwargs)
         if threading.current_thread().name == "apply" and not synced.is_set():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                apply_pid.append(cursor.fetchone()[0])
             synced.set()  # alice's locks are held: let the approval start
             go.wait(60)
         return out
@@ -119,11 +126,11 @@ def test_an_apply_syncing_directory_users_and_an_approval_do_not_deadlock(
     apply.start()
     assert synced.wait(30), f"the apply never synced alice: {errors}"
     approval.start()
-    for _ in range(600):  # the approval is queued behind the apply's lock
-        if _advisory_locks(granted=False):
+    for _ in range(600):  # the approval is queued behind one of the apply's locks
+        if _waiting_for(apply_pid[0]):
             break
         threading.Event().wait(0.05)
-    assert _advisory_locks(granted=False), "the approval never waited for the apply"
+    assert _waiting_for(apply_pid[0]), "the approval never waited for the apply"
     go.set()
     apply.join(60)
     approval.join(60)
