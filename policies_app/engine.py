@@ -137,21 +137,18 @@ class PolicySet:
         set's key: PostgreSQL only (None elsewhere). The roles' permission version (scope 0
         of `kernel.models.PermissionVersion`, bumped by a trigger in the transaction of
         every role insert, delete, name or spec update: loader, admin, proposals, bulk and
-        raw SQL alike) with the transaction id that wrote it (`xmin`): a version written by
+        raw SQL alike) with the transaction id that wrote it (`xmin`), as
+        `kernel.models.permission_version_sql` reads every version: a version written by
         a transaction that rolled back is never taken for the committed one that reuses
         its number. A caller may run it inside a statement of its own and pass the answer
         to `load(version=...)`."""
         from django.db import connection
 
-        from accessportal.kernel.models import PermissionVersion
+        from accessportal.kernel.models import permission_version_sql
 
         if connection.vendor != "postgresql":
             return None
-        table = connection.ops.quote_name(PermissionVersion._meta.db_table)
-        return (
-            "SELECT COALESCE((SELECT version::text || ':' || xmin::text"
-            f" FROM {table} WHERE scope = 0), '')"
-        )
+        return f"SELECT {permission_version_sql(connection.vendor, user=None)}"
 
     @classmethod
     def load(cls, *, version: str | None = None) -> PolicySet:

@@ -75,7 +75,7 @@ _BY_VERSION_LIMIT = 10_000
 
 def role_permissions_at(user_obj, version: str, now: datetime) -> set[str] | frozenset[str]:
     """`RolePermissionBackend.get_all_permissions(user_obj)` at `now`, kept in this process's
-    memory while the user's permission version (`querysets.permission_version_sql`) is
+    memory while the user's permission version (`kernel.models.permission_version_sql`) is
     `version` and no grant of theirs has started or ended since.
 
     `version` must have been read from the database by a statement that ran before this

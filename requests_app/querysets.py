@@ -53,27 +53,6 @@ def grant_unended_sql(at: str = "%s", *, alias: str = "g") -> str:
     return f"{alias}.expires > {at} AND " + _not_revoked_sql(at, alias)
 
 
-def permission_version_sql(vendor: str, user: str = "%s") -> str:
-    """A user's permission version (`kernel.models.PermissionVersion`), as text: the sum of
-    their counter and every role's (scope 0), 0 before any change; it grows with every
-    change to either. On PostgreSQL each counter's value comes with the transaction id that
-    wrote it (`xmin`), so a value that was written and rolled back (seen only by its own
-    transaction), or counters emptied by a TRUNCATE or a restore and counted up again,
-    never match a value kept from before. One placeholder by default; the table is written
-    out (the access check's statements are)."""
-    table = "requests_app_permissionversion"
-    if vendor == "postgresql":
-        return (
-            "(SELECT COALESCE(SUM(pv.version), 0)::text || ':'"
-            " || COALESCE(string_agg(pv.xmin::text, ',' ORDER BY pv.scope), '')"
-            f" FROM {table} pv WHERE pv.scope IN (0, {user}))"
-        )
-    return (
-        f"(SELECT CAST(COALESCE(SUM(pv.version), 0) AS TEXT) FROM {table} pv"
-        f" WHERE pv.scope IN (0, {user}))"
-    )
-
-
 def grant_is_open(starts, expires, revoked_at, at: datetime) -> bool:
     """`open_at` for one grant's values in memory (rows read by hand-written SQL)."""
     return starts <= at < expires and (revoked_at is None or revoked_at > at)

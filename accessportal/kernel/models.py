@@ -83,6 +83,7 @@ class PermissionVersion(models.Model):
     role permissions in memory while the sum of scopes 0 and the user's id is the one it
     read before computing them (`backends.role_permissions_at`); the counters only grow.
     `PolicySet.load` keeps the parsed roles while scope 0 holds (`PolicySet.version_sql`).
+    Both read their key with `permission_version_sql`.
 
     In the kernel so that `policies_app` (PolicySet.load: scope 0) and `requests_app`
     (the access check) both read it; the triggers are requests_app's migration 0029."""
@@ -96,3 +97,23 @@ class PermissionVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}: {self.version}"
+
+
+def permission_version_sql(vendor: str, user: str | None = "%s") -> str:
+    """A permission version as text, as a scalar subquery: the sum of the roles' counter
+    (scope 0) and, unless `user` is None, that user's (`user`: an SQL expression, one
+    placeholder by default); 0 before any change, and it grows with every change counted.
+    On PostgreSQL each counter's value comes with the transaction id that wrote it
+    (`xmin`), so a value that was written and rolled back (seen only by its own
+    transaction), or counters emptied by a TRUNCATE or a restore and counted up again,
+    never match a value kept from before. The table is written out (the access check's
+    statements are)."""
+    table = PermissionVersion._meta.db_table
+    scopes = "pv.scope = 0" if user is None else f"pv.scope IN (0, {user})"
+    if vendor == "postgresql":
+        return (
+            "(SELECT COALESCE(SUM(pv.version), 0)::text || ':'"
+            " || COALESCE(string_agg(pv.xmin::text, ',' ORDER BY pv.scope), '')"
+            f" FROM {table} pv WHERE {scopes})"
+        )
+    return f"(SELECT CAST(COALESCE(SUM(pv.version), 0) AS TEXT) FROM {table} pv WHERE {scopes})"

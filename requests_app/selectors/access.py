@@ -29,11 +29,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accessportal.kernel.errors import ValidationFailed
+from accessportal.kernel.models import permission_version_sql
 from policies_app.documents import parse_resource_id
 from policies_app.engine import ResourceRef, RolePolicy
 from policies_app.models import Resource, Role
 from requests_app.models import Grant
-from requests_app.querysets import grant_open_sql, permission_version_sql
+from requests_app.querysets import grant_open_sql
 from requests_app.services.usage import grant_usage_record
 
 

@@ -3,9 +3,10 @@
 `guardian.shortcuts.assign_perm` reads the permission, the content type and the existing
 row, and wraps its insert in a savepoint: six statements for one user row, four more for
 each batch of group rows. The write paths (create, review) know what they add, so they
-insert it directly: the permission's id is a subquery of the same statement, and a row
-that is already there is left alone (ON CONFLICT DO NOTHING, on guardian's unique
-constraint), as `assign_perm` would leave it. Portable SQL (PostgreSQL and SQLite).
+insert it directly: INSERT ... SELECT joins what is added to the permission rows, read once
+in the same statement, and a row that is already there is left alone (ON CONFLICT DO
+NOTHING, on guardian's unique constraint), as `assign_perm` would leave it. Portable SQL
+(PostgreSQL and SQLite).
 """
 
 from __future__ import annotations
@@ -25,20 +26,21 @@ VIEW = "view_accessrequest"
 REVIEW = "review_accessrequest"
 
 
-def _permission_sql() -> str:
-    """A scalar subquery for the id of the access-request permission named by the next
-    parameter."""
+def _permissions_sql(codenames: tuple[str, ...], *, crossed_with: str = "") -> tuple[str, list]:
+    """`FROM ... WHERE ...` over the access-request permissions named `codenames` (alias
+    `p`), each crossed with every row of `crossed_with` if given, and its parameters. The
+    WHERE also keeps SQLite's parser from reading `ON CONFLICT` as a join constraint after
+    INSERT ... SELECT."""
     qn = connection.ops.quote_name
     perm, ct = Permission._meta.db_table, ContentType._meta.db_table
-    return (
-        f"(SELECT p.{qn('id')} FROM {qn(perm)} p INNER JOIN {qn(ct)} c"
-        f" ON c.{qn('id')} = p.{qn('content_type_id')}"
-        f" WHERE c.{qn('app_label')} = %s AND c.{qn('model')} = %s AND p.{qn('codename')} = %s)"
+    cross = f"{crossed_with} CROSS JOIN " if crossed_with else ""
+    sql = (
+        f" FROM {cross}{qn(perm)} p"
+        f" INNER JOIN {qn(ct)} c ON c.{qn('id')} = p.{qn('content_type_id')}"
+        f" WHERE c.{qn('app_label')} = %s AND c.{qn('model')} = %s"
+        f" AND p.{qn('codename')} IN ({', '.join(['%s'] * len(codenames))})"
     )
-
-
-def _permission_params(codename: str) -> list[str]:
-    return [AccessRequest._meta.app_label, AccessRequest._meta.model_name, codename]
+    return sql, [AccessRequest._meta.app_label, AccessRequest._meta.model_name, *codenames]
 
 
 def _request_id(request: AccessRequest):
@@ -53,17 +55,18 @@ def _when(value: datetime | None):
 def user_view_row_add(request: AccessRequest, user_id: int) -> None:
     """`user_id` may view `request` (guardian's user row); nothing if they already may."""
     qn = connection.ops.quote_name
+    permissions, permission_params = _permissions_sql((VIEW,))
     sql = (
         f"INSERT INTO {qn(UserPerm._meta.db_table)}"
         f" ({qn('permission_id')}, {qn('user_id')}, {qn('content_object_id')})"
-        f" VALUES ({_permission_sql()}, %s, %s) ON CONFLICT DO NOTHING"
+        f" SELECT p.{qn('id')}, %s, %s{permissions} ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*_permission_params(VIEW), user_id, _request_id(request)])
+        cursor.execute(sql, [user_id, _request_id(request), *permission_params])
 
 
-# Groups per INSERT: 2 rows of 7 parameters each, well inside SQLite's 32,766 variables
-# (and PostgreSQL's 65,535 with server-side binding); one statement for any usual count.
+# Groups per INSERT: 3 parameters each, well inside SQLite's 32,766 variables (and
+# PostgreSQL's 65,535 with server-side binding); one statement for any usual count.
 GROUPS_PER_INSERT = 1_000
 
 
@@ -78,21 +81,30 @@ def group_rows_insert(
         _group_rows_insert(request, items[start : start + GROUPS_PER_INSERT])
 
 
+def _typed(column: str, field_name: str) -> str:
+    """`column` of the VALUES list as the group row's field: PostgreSQL types a VALUES
+    column from its values (all NULL reads as text), so it is cast; SQLite stores by the
+    target column's affinity, and its CAST would turn a date into a number."""
+    if connection.vendor != "postgresql":
+        return column
+    return f"CAST({column} AS {GroupPerm._meta.get_field(field_name).cast_db_type(connection)})"
+
+
 def _group_rows_insert(request: AccessRequest, items: list) -> None:
+    """One statement: the groups' windows as a VALUES list, crossed with the view and
+    review permission rows."""
     qn = connection.ops.quote_name
-    row = f"({_permission_sql()}, %s, %s, %s, %s)"
+    permissions, permission_params = _permissions_sql((VIEW, REVIEW), crossed_with="w")
     params: list = []
-    rows = []
-    request_id = _request_id(request)
     for group_id, (opens, closes) in items:
-        for codename in (VIEW, REVIEW):
-            rows.append(row)
-            params += [*_permission_params(codename), group_id, request_id]
-            params += [_when(opens), _when(closes)]
+        params += [group_id, _when(opens), _when(closes)]
     sql = (
-        f"INSERT INTO {qn(GroupPerm._meta.db_table)} ({qn('permission_id')}, {qn('group_id')},"
+        f"WITH w (group_id, opens, closes) AS (VALUES {', '.join(['(%s, %s, %s)'] * len(items))})"
+        f" INSERT INTO {qn(GroupPerm._meta.db_table)} ({qn('permission_id')}, {qn('group_id')},"
         f" {qn('content_object_id')}, {qn('review_opens')}, {qn('review_closes')})"
-        f" VALUES {', '.join(rows)} ON CONFLICT DO NOTHING"
+        f" SELECT p.{qn('id')}, w.group_id, %s, {_typed('w.opens', 'review_opens')},"
+        f" {_typed('w.closes', 'review_closes')}{permissions}"
+        " ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*params, _request_id(request), *permission_params])

@@ -5,7 +5,7 @@ and the portal's inbox all show the window the request would really get."""
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -17,8 +17,7 @@ from requests_app.services.access_requests import access_request_create
 from requests_app.services.extensions import access_request_extend
 from requests_app.services.reviews import review_submit
 from requests_app.services.windows import access_window
-
-T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+from tests.requests_app.clock import T0
 
 
 def _approve(request, reviewer):

@@ -4,10 +4,9 @@ own, each tier once, never after the request is resolved."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 from django.contrib.auth import get_user_model
 
 from accessportal.kernel.audit import audit_verify
@@ -22,8 +21,8 @@ from requests_app.services.reviews import review_submit
 from tests.concurrency import run_together
 from tests.conftest import BASE_POLICY
 from tests.policies import engineer_requests
+from tests.requests_app.clock import T0, at
 
-T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
 
 TIERS = engineer_requests(
@@ -55,22 +54,18 @@ spec:
 )
 
 
-def _at(moment):
-    return time_machine.travel(moment, tick=False)
-
-
 @pytest.fixture
 def escalating(base_policy, apply_yaml):
     apply_yaml(ESCALATION)
 
 
 def _create(requester):
-    with _at(T0):
+    with at(T0):
         return access_request_create(requester=requester, roles=["db-admin"], reason="INC-7")
 
 
-def _sweep(at) -> int:
-    with _at(at):
+def _sweep(moment) -> int:
+    with at(moment):
         return access_requests_remind_due()
 
 
@@ -78,7 +73,7 @@ def _reminders(request) -> list[OutboxMessage]:
     """The request's reminders, each routed when it was written (as a worker would)."""
     messages = list(OutboxMessage.objects.filter(request=request, event="request.reminder"))
     for message in messages:
-        with _at(message.created):
+        with at(message.created):
             outbox_route(message_id=message.pk)
     return sorted(
         OutboxMessage.objects.filter(request=request, event="request.reminder"),
@@ -123,7 +118,7 @@ def test_a_reminder_written_around_the_services_is_reported_missing(escalating, 
 
 def test_reviewers_who_already_reviewed_are_not_reminded(escalating, requester, reviewer):
     request = _create(requester)
-    with _at(T0 + 5 * M):
+    with at(T0 + 5 * M):
         review_submit(request_id=request.id, reviewer=reviewer, state="APPROVED", reason="ok")
     assert _sweep(T0 + 30 * M) == 1
     assert _reminders(request)[0].recipients == ["carol"]
@@ -131,7 +126,7 @@ def test_reviewers_who_already_reviewed_are_not_reminded(escalating, requester, 
 
 def test_no_reminder_once_the_request_is_resolved(escalating, requester, user):
     request = _create(requester)
-    with _at(T0 + 10 * M):
+    with at(T0 + 10 * M):
         for name in ("bob", "carol"):
             review_submit(request_id=request.id, reviewer=user(name), state="APPROVED", reason="ok")
     assert AccessRequest.objects.get(pk=request.pk).state == "APPROVED"
@@ -145,7 +140,7 @@ def test_a_reminder_routed_after_the_request_was_resolved_sends_nothing(
     # The sweep wrote both tiers; the worker is behind, and bob denies before it routes them.
     request = _create(requester)
     assert _sweep(T0 + 120 * M) == 2
-    with _at(T0 + 121 * M):
+    with at(T0 + 121 * M):
         review_submit(request_id=request.id, reviewer=user("bob"), state="DENIED", reason="no")
         for message in OutboxMessage.objects.filter(request=request, event="request.reminder"):
             assert outbox_route(message_id=message.pk)
@@ -157,13 +152,13 @@ def test_a_reminder_routed_after_the_request_was_resolved_sends_nothing(
 
 
 def test_a_reminder_routed_after_the_pending_time_ran_out_sends_nothing(escalating, requester):
-    with _at(T0):
+    with at(T0):
         request = access_request_create(
             requester=requester, roles=["db-admin"], reason="INC-7", request_ttl="1h"
         )
     assert _sweep(T0 + 30 * M) == 1
     (message,) = OutboxMessage.objects.filter(request=request, event="request.reminder")
-    with _at(T0 + 61 * M):  # routed late, the expiry sweep not run yet
+    with at(T0 + 61 * M):  # routed late, the expiry sweep not run yet
         outbox_route(message_id=message.pk)
     message.refresh_from_db()
     assert message.recipients == [] and not message.deliveries.exists()
@@ -194,7 +189,7 @@ def test_a_late_sweep_sends_every_tier_that_came_due_once(escalating, requester)
 
 
 def test_no_reminder_after_the_pending_time_ran_out(escalating, requester):
-    with _at(T0):
+    with at(T0):
         access_request_create(
             requester=requester, roles=["db-admin"], reason="INC-7", request_ttl="1h"
         )
@@ -224,7 +219,7 @@ def test_two_sweeps_racing_send_each_tier_once(transactional_db, apply_yaml):
     apply_yaml(ESCALATION)
     alice = get_user_model().objects.get(username="alice")
     requests = [_create(alice) for _ in range(5)]
-    with _at(T0 + 30 * M):
+    with at(T0 + 30 * M):
         outcomes = run_together(access_requests_remind_due, access_requests_remind_due)
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     assert sum(o.value for o in outcomes) == 5

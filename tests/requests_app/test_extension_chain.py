@@ -4,10 +4,9 @@ end of the whole chain of approved access, not of the grant open now."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -19,13 +18,7 @@ from requests_app.services.extensions import access_request_extend
 from requests_app.services.grants import access_request_revoke, grants_end_due
 from requests_app.services.reminders import grants_warn_ending
 from requests_app.services.reviews import review_submit
-
-T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
-H = timedelta(hours=1)
-
-
-def _at(moment):
-    return time_machine.travel(moment, tick=False)
+from tests.requests_app.clock import T0, H, at
 
 
 def _approve(request, reviewer):
@@ -35,7 +28,7 @@ def _approve(request, reviewer):
 @pytest.fixture
 def chain(requester, reviewer, user):
     """alice's db-admin and node/db-prod-1 09:00-10:00, extended (approved at 09:30) to 12:00."""
-    with _at(T0):
+    with at(T0):
         first = _approve(
             access_request_create(
                 requester=requester,
@@ -45,7 +38,7 @@ def chain(requester, reviewer, user):
             ),
             reviewer,
         )
-    with _at(T0 + H / 2):
+    with at(T0 + H / 2):
         second = access_request_extend(requester=requester, request_id=first.id, max_duration="2h")
         second = _approve(second, user("carol"))
     assert (second.access_starts, second.access_expires) == (T0 + H, T0 + 3 * H)
@@ -58,55 +51,55 @@ def _ended_notices(request) -> int:
 
 def test_access_taken_over_by_an_extension_is_not_announced_as_ended(chain):
     first, second = chain
-    with _at(T0 + H + timedelta(seconds=1)):
+    with at(T0 + H + timedelta(seconds=1)):
         assert grants_end_due() == 2
     # The first grants did end (recorded), but the access goes on: no "your access ended".
     assert AuditEvent.objects.filter(action="grant.ended").count() == 2
     assert set(Grant.objects.filter(request=first).values_list("ended_at", flat=True)) != {None}
     assert _ended_notices(first) == 0
-    with _at(T0 + 3 * H + timedelta(seconds=1)):
+    with at(T0 + 3 * H + timedelta(seconds=1)):
         assert grants_end_due() == 2
     assert _ended_notices(second) == 1
 
 
 def test_access_not_taken_over_is_announced_as_ended(requester, reviewer, user):
-    with _at(T0):
+    with at(T0):
         first = _approve(
             access_request_create(requester=requester, roles=["db-admin"], max_duration="1h"),
             reviewer,
         )
         access_request_extend(requester=requester, request_id=first.id)  # still pending
-    with _at(T0 + H + timedelta(seconds=1)):
+    with at(T0 + H + timedelta(seconds=1)):
         grants_end_due()
     assert _ended_notices(first) == 1
 
 
 def test_no_ending_soon_warning_for_access_an_extension_continues(chain):
     first, second = chain
-    with _at(T0 + H - timedelta(minutes=10)):
+    with at(T0 + H - timedelta(minutes=10)):
         assert grants_warn_ending() == 0
     assert not OutboxMessage.objects.filter(event="access.ending_soon").exists()
-    with _at(T0 + 3 * H - timedelta(minutes=10)):
+    with at(T0 + 3 * H - timedelta(minutes=10)):
         assert grants_warn_ending() == 2
     assert OutboxMessage.objects.get(event="access.ending_soon").request_id == second.id
 
 
 def test_access_check_reports_the_end_of_the_whole_chain(chain, requester):
-    at = T0 + H / 2 + timedelta(minutes=1)
+    moment = T0 + H / 2 + timedelta(minutes=1)
     for item in ({"role": "db-admin"}, {"resource": "node/db-prod-1"}):
-        decision = access_check(user=requester, at=at, **item)
+        decision = access_check(user=requester, at=moment, **item)
         assert decision.allowed and decision.expires == T0 + 3 * H, item
-        by_name = access_check_by_name(username="alice", at=at, **item)
+        by_name = access_check_by_name(username="alice", at=moment, **item)
         assert by_name.expires == T0 + 3 * H
     # The granted role reaches its resources (db/billing) until the chain ends too.
-    assert access_check(user=requester, resource="db/billing", at=at).expires == T0 + 3 * H
+    assert access_check(user=requester, resource="db/billing", at=moment).expires == T0 + 3 * H
 
 
 def test_api_access_check_reports_the_end_of_the_whole_chain(chain, requester):
     token, _ = Token.objects.get_or_create(user=requester)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    with _at(T0 + H / 2 + timedelta(minutes=1)):
+    with at(T0 + H / 2 + timedelta(minutes=1)):
         response = client.get("/api/v1/access/check/", {"user": "alice", "role": "db-admin"})
     assert response.status_code == 200, response.content
     body = response.json()
@@ -115,10 +108,10 @@ def test_api_access_check_reports_the_end_of_the_whole_chain(chain, requester):
 
 def test_a_revoked_extension_no_longer_continues_the_chain(chain, requester):
     first, second = chain
-    with _at(T0 + H / 2 + timedelta(minutes=5)):
+    with at(T0 + H / 2 + timedelta(minutes=5)):
         access_request_revoke(request_id=second.id, actor=requester, reason="done early")
         decision = access_check(user=requester, role="db-admin")
     assert decision.allowed and decision.expires == T0 + H
-    with _at(T0 + H + timedelta(seconds=1)):
+    with at(T0 + H + timedelta(seconds=1)):
         grants_end_due()
     assert _ended_notices(first) == 1

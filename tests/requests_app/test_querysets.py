@@ -4,7 +4,7 @@ an end exactly at t, a revocation before, at or after t)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -15,10 +15,9 @@ from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_sql, grant_unended_sql
 from requests_app.selectors.access import access_check
 from requests_app.services.grants import continuation_exists
+from tests.requests_app.clock import H, S
 
 T = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
-S = timedelta(seconds=1)
-H = timedelta(hours=1)
 
 # name: (starts, expires, revoked_at), relative to T
 EDGES = {

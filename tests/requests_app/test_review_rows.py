@@ -4,8 +4,6 @@ who could see it, and who could have reviewed it, stay."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 import time_machine
 
@@ -28,6 +26,7 @@ from requests_app.services.visibility import (
     reviewer_permissions_rebuild,
 )
 from tests.policies import BREAK_GLASS, ONCALL_REVIEWER, WINDOWED_REVIEWERS
+from tests.requests_app.clock import T0, H, S, at
 
 
 def _rows(request, codename: str) -> int:
@@ -151,14 +150,6 @@ def test_the_migration_removes_review_rows_of_finished_requests_only(
 
 # --- Review windows, break-glass verdicts, stale rows (review of issue 22, findings 4-6) ---
 
-T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
-H = timedelta(hours=1)
-S = timedelta(seconds=1)
-
-
-def _at(moment):
-    return time_machine.travel(moment, tick=False)
-
 
 @pytest.fixture
 def windowed(base_policy, apply_yaml, user):
@@ -177,11 +168,11 @@ def test_windowed_profiles_queue_a_request_only_within_their_window_and_never_af
     windowed, requester, reviewer
 ):
     gina, hank = windowed
-    with _at(T0):
+    with at(T0):
         request = access_request_create(requester=requester, roles=["db-admin"], reason="x")
         assert list(requests_needing_review(hank)) == [request]
         assert list(requests_needing_review(gina)) == []
-    with _at(T0 + 2 * H + S):
+    with at(T0 + 2 * H + S):
         assert list(requests_needing_review(hank)) == []
         assert list(requests_needing_review(gina)) == [request]
         assert set(eligible_reviewer_ids(request)) >= {gina.pk, reviewer.pk}
@@ -195,16 +186,16 @@ def test_who_could_review_a_finished_request_is_read_within_the_window_at_its_re
     windowed, requester, reviewer
 ):
     gina, hank = windowed
-    with _at(T0):
+    with at(T0):
         early = access_request_create(requester=requester, roles=["db-admin"], reason="x")
         late = access_request_create(requester=requester, roles=["db-admin"], reason="y")
-    with _at(T0 + 30 * 60 * S):
+    with at(T0 + 30 * 60 * S):
         _deny(early, requester, reviewer)
-    with _at(T0 + 3 * H):
+    with at(T0 + 3 * H):
         _approve(late, requester, gina)
     early.refresh_from_db()
     late.refresh_from_db()
-    with _at(T0 + 5 * H):  # hank's window closed after `early` was resolved, before `late` was
+    with at(T0 + 5 * H):  # hank's window closed after `early` was resolved, before `late` was
         early_ids, late_ids = eligible_reviewer_ids(early), eligible_reviewer_ids(late)
     assert hank.pk in early_ids and gina.pk not in early_ids
     assert gina.pk in late_ids and hank.pk not in late_ids
@@ -216,14 +207,14 @@ def test_a_break_glass_use_never_names_a_profile_whose_window_opens_later(
 ):
     gina, hank = windowed
     apply_yaml(BREAK_GLASS)
-    with _at(T0):
+    with at(T0):
         request = _glass(requester)
         message = OutboxMessage.objects.get(request=request, event="break_glass.opened")
         assert outbox_route(message_id=message.pk)
         message.refresh_from_db()
         assert {"bob", "hank"} <= set(message.recipients)
         assert "gina" not in message.recipients
-    with _at(T0 + 3 * H):  # gina's window "opened", but her rule never allows a use resolved at 0
+    with at(T0 + 3 * H):  # gina's window "opened", but her rule never allows a use resolved at 0
         assert gina.pk not in eligible_reviewer_ids(request)
         assert reviewer.pk in eligible_reviewer_ids(request)
 
@@ -327,11 +318,11 @@ def test_an_expiry_by_either_path_ends_the_rows_of_a_window_that_never_opened(
     opened when the request expired (gina: after 2 h; the request expires first) could
     never review it, so its rows go, view row included; hank's view row stays."""
     gina, hank = windowed
-    with _at(T0):
+    with at(T0):
         request = access_request_create(requester=requester, roles=["db-admin"], reason="x")
     unopened = GroupPerm.objects.filter(content_object=request, review_opens__isnull=False)
     assert unopened.exists()
-    with _at(T0 + H):  # before gina's window opens
+    with at(T0 + H):  # before gina's window opens
         request.expires = T0 + H
         request.save(update_fields=["expires"])
         EXITS[exit_name][0](request, requester, reviewer)
