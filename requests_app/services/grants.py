@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -20,7 +20,9 @@ from accessportal.kernel.choices import AuditAction, RequestState
 from accessportal.kernel.errors import AccessEnded, NotAllowed, ReasonRequired
 from accessportal.kernel.locking import retry_on_conflict
 from requests_app.models import AccessRequest, Grant
+from requests_app.querysets import grant_open_sql
 from requests_app.selectors import may_review, reviews_anything
+from requests_app.services.claims import rows_claim
 from requests_app.services.locking import request_lock
 from requests_app.services.outbox import (
     outbox_enqueue,
@@ -265,6 +267,20 @@ def revoke_with_continuations(
     return audit
 
 
+def continuation_exists_sql(alias: str, now: datetime) -> tuple[str, list]:
+    """`continuation_exists` as SQL over the grant row `alias`, with its params, for a
+    statement the ORM cannot write (`grants_end_due`'s claim). Built from the fragment the
+    access check's chain uses; tests/requests_app/test_querysets.py compares the three.
+    """
+    return (
+        f"EXISTS (SELECT 1 FROM {Grant._meta.db_table} c WHERE c.user_id = {alias}.user_id "
+        f"AND c.role = {alias}.role AND c.resource = {alias}.resource AND "
+        + grant_open_sql(f"{alias}.expires", revoked_by="%s", alias="c")
+        + ")",
+        [connection.ops.adapt_datetimefield_value(now)],
+    )
+
+
 def continuation_exists(now: datetime) -> Exists:
     """Whether the outer grant's access goes on past its end: another grant of the same user
     and item, not revoked by `now`, is open at the instant it ends (an approved extension
@@ -294,20 +310,29 @@ def grants_end_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     regardless.
     """
     now = now or timezone.now()
-    # Plain rows, not model instances: this runs over every grant ever given.
-    due = list(
-        Grant.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(ended_at=None, expires__lte=now)
-        .annotate(continued=continuation_exists(now))
-        .order_by("expires")
-        .values_list(
-            "id", "request_id", "role", "resource", "expires",
-            f"user__{get_user_model().USERNAME_FIELD}", "continued", "user_id",
-        )[:limit]
+    # One statement picks, locks, ends and reads back the batch; plain rows, not model
+    # instances: this runs over every grant ever given.
+    claimed = rows_claim(
+        Grant.objects.filter(expires__lte=now).order_by("expires"),
+        guard={"ended_at": None},
+        sets={"ended_at": now},
+        limit=limit,
+        returning=(
+            "id", "request", "role", "resource", "expires",
+            f"user__{get_user_model().USERNAME_FIELD}", "user",
+        ),
+        computed=[lambda row: continuation_exists_sql(row, now)],
+        skip_locked=True,
     )  # fmt: skip
-    if not due:
+    if not claimed:
         return 0
-    Grant.objects.filter(pk__in=[g[0] for g in due], ended_at=None).update(ended_at=now)
+    # (id, request_id, role, resource, expires, username, continued, user_id), in the lock
+    # order: RETURNING has none.
+    due = sorted(
+        ((pk, request_id, role, resource, expires, username, bool(continued), user_id)
+         for pk, request_id, role, resource, expires, username, user_id, continued in claimed),
+        key=lambda grant: (grant[4], grant[0]),
+    )  # fmt: skip
     provisioning_sync({g[7] for g in due}, now)
     first_by_request: dict = {}
     ended = {grant[1] for grant in due if not grant[6]}

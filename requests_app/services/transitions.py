@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from accessportal.kernel.choices import RequestState
 from accessportal.kernel.errors import IllegalTransition, NotApproved, NotPending
 from accessportal.metrics import observe
 from requests_app.models import AccessRequest
+from requests_app.services.claims import rows_claim
 from requests_app.services.visibility import request_review_rows_end
 
 S = RequestState
@@ -84,9 +84,10 @@ def requests_transition_claim(
     **values,
 ) -> list[tuple]:
     """Move the requests `candidates` selects from `source` to `target` in one statement,
-    locking them as it goes: `UPDATE ... WHERE id IN (candidates still in source, FOR
-    UPDATE) AND state = source RETURNING ...`. The rows it returns are exactly the ones
-    moved, as tuples of `returning` (field names of the request, or `user__<field>`).
+    locking them as it goes (`claims.rows_claim`): `UPDATE ... WHERE id IN (candidates
+    still in source, FOR UPDATE) AND state = source RETURNING ...`. The rows it returns
+    are exactly the ones moved, as tuples of `returning` (field names of the request, or
+    `user__<field>`).
 
     Locking is that of `SELECT ... FOR UPDATE` followed by the UPDATE (a row held by
     another transaction is waited for, then re-checked: one that left `source` is not
@@ -94,58 +95,15 @@ def requests_transition_claim(
     At most `limit`, in the order of `candidates` (the lock order); it is not evaluated.
     """
     transition_check(source, target)
-    meta = AccessRequest._meta
-    qn = connection.ops.quote_name
-    table = qn(meta.db_table)
-    picked, picked_params = (
-        candidates.filter(state=source)
-        .select_for_update(of=("self",))
-        .values("pk")[:limit]
-        .query.sql_with_params()
-    )
-    sets = {"state": target, "updated": now, **values}
-    assignments = ", ".join(f"{qn(meta.get_field(name).column)} = %s" for name in sets)
-    set_params = [
-        meta.get_field(name).get_db_prep_save(value, connection) for name, value in sets.items()
-    ]
     # id: the review rows end with PENDING; roles, resources: metrics
     names = list(dict.fromkeys([*returning, "id", "roles", "resources"]))
-    columns, fields = [], []
-    for name in names:
-        if name.startswith("user__"):
-            user_meta = meta.get_field("user").related_model._meta
-            field = user_meta.get_field(name.removeprefix("user__"))
-            columns.append(
-                f"(SELECT u.{qn(field.column)} FROM {qn(user_meta.db_table)} u "
-                f"WHERE u.{qn(user_meta.pk.column)} = {table}.{qn(meta.get_field('user').column)})"
-            )
-        else:
-            field = meta.get_field(name)
-            columns.append(f"{table}.{qn(field.column)}")
-        fields.append(field)
-    pk, state = qn(meta.pk.column), qn(meta.get_field("state").column)
-    # PostgreSQL: the picked ids as one array, computed once, then a primary-key probe
-    # each (`IN (subquery)` is planned as a hash join over every row in `source`).
-    picked = f"= ANY(ARRAY({picked}))" if connection.vendor == "postgresql" else f"IN ({picked})"
-    sql = (
-        f"UPDATE {table} SET {assignments} WHERE {pk} {picked} AND {state} = %s "
-        f"RETURNING {', '.join(columns)}"
+    rows = rows_claim(
+        candidates,
+        guard={"state": source},
+        sets={"state": target, "updated": now, **values},
+        limit=limit,
+        returning=names,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*set_params, *picked_params, source])
-        raw = cursor.fetchall()
-    # As the ORM reads them: each column through its field's and the backend's converters.
-    converters = []
-    for field in fields:
-        col = field.get_col(field.model._meta.db_table)
-        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-        converters.append((found, col))
-    rows = [
-        tuple(
-            _convert(value, found, col) for value, (found, col) in zip(row, converters, strict=True)
-        )
-        for row in raw
-    ]
     if source == S.PENDING:  # as `resolve_locked` settles a single resolution
         ids = [row[names.index("id")] for row in rows]
         request_review_rows_end(ids, resolved_at=values.get("resolved_at"))
@@ -153,12 +111,6 @@ def requests_transition_claim(
     observe.requests_entered(target, [_Kind(row[roles], row[resources]) for row in rows])
     wanted = len(returning)
     return rows if len(names) == wanted else [row[:wanted] for row in rows]
-
-
-def _convert(value, converters, col):
-    for converter in converters:
-        value = converter(value, col, connection)
-    return value
 
 
 class _Kind(NamedTuple):

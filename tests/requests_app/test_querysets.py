@@ -14,7 +14,7 @@ from requests_app.backends import _role_permissions
 from requests_app.models import AccessRequest, Grant
 from requests_app.querysets import grant_open_sql, grant_unended_sql
 from requests_app.selectors.access import access_check
-from requests_app.services.grants import continuation_exists
+from requests_app.services.grants import continuation_exists, continuation_exists_sql
 from tests.requests_app.clock import H, S
 
 T = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -111,7 +111,8 @@ CONTINUATIONS = {
 
 @pytest.mark.parametrize("name", sorted(CONTINUATIONS))
 def test_sweeps_and_access_check_agree_on_where_access_continues(requester, name):
-    """`continuation_exists` (the sweeps, ORM) and the access check's chain (SQL) agree."""
+    """`continuation_exists` (ORM), its SQL twin (the grant sweep's claim) and the access
+    check's chain (SQL) agree."""
     (starts, expires, revoked_at, role), continues = CONTINUATIONS[name]
     first = _grant(_request(requester), T - H, T + H, None)
     _grant(_request(requester), starts, expires, revoked_at, role=role)
@@ -121,8 +122,15 @@ def test_sweeps_and_access_check_agree_on_where_access_continues(requester, name
         .values_list("continued", flat=True)
         .get()
     )
+    twin, params = continuation_exists_sql("g", T)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {twin} FROM {Grant._meta.db_table} g WHERE g.id = %s", [*params, first.pk]
+        )
+        continued_sql = bool(cursor.fetchone()[0])
     decision = access_check(user=requester, role="auditor", at=T)
     assert continued is continues
+    assert continued_sql is continues
     assert decision.allowed
     assert decision.expires == (T + 3 * H if continues else T + H)
 
