@@ -7,6 +7,7 @@ sessions competing for the same rows, as N web workers would.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,3 +56,18 @@ def run_together(*calls: Callable[[], Any]) -> list[Outcome]:
         thread.join(JOIN_TIMEOUT)
     assert not any(t.is_alive() for t in threads), "a concurrent call never finished"
     return outcomes
+
+
+def blockers(pid: int) -> set[int]:
+    """The sessions (PostgreSQL backend pids) `pid` waits for."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_blocking_pids(%s)", [pid])
+        return set(cursor.fetchone()[0])
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll (bounded: a safety net, not a timing assertion) until `condition()` holds."""
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting until {what}"
+        time.sleep(0.02)

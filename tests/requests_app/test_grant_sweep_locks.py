@@ -8,7 +8,6 @@ sessions on PostgreSQL; nothing here measures time.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.db import connection, transaction
@@ -18,7 +17,7 @@ from requests_app.models import Grant, OutboxMessage
 from requests_app.services.access_requests import access_request_create
 from requests_app.services.grants import grants_end_due
 from requests_app.services.reviews import review_submit
-from tests.concurrency import JOIN_TIMEOUT
+from tests.concurrency import JOIN_TIMEOUT, blockers, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -40,20 +39,6 @@ class _Session(threading.Thread):
             self.error = err
         finally:
             connection.close()
-
-
-def _blockers(pid: int) -> set[int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_blocking_pids(%s)", [pid])
-        return set(cursor.fetchone()[0])
-
-
-def _wait_until(condition, what: str) -> None:
-    """Poll (bounded: a safety net, not a timing assertion) until `condition()` holds."""
-    deadline = time.monotonic() + JOIN_TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting until {what}"
-        time.sleep(0.02)
 
 
 def _ended_audited() -> set[str]:
@@ -82,10 +67,10 @@ def test_a_held_grant_is_skipped_by_the_sweep_and_ended_by_the_next(
     sweeper = _Session(lambda: grants_end_due(now=request.access_expires))
     sweeper.start()
     try:
-        _wait_until(
+        wait_until(
             lambda: (
                 not sweeper.is_alive()
-                or (sweeper.pid is not None and holder.pid in _blockers(sweeper.pid))
+                or (sweeper.pid is not None and holder.pid in blockers(sweeper.pid))
             ),
             "the sweep finished or waited",
         )

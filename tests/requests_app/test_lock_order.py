@@ -14,7 +14,6 @@ the creation is found waiting for the apply's session.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -27,7 +26,7 @@ from policies_app.services.apply import policies_apply
 from policies_app.services.roles_resources import role_delete
 from requests_app.models import AccessRequest
 from requests_app.services.access_requests import access_request_create
-from tests.concurrency import JOIN_TIMEOUT
+from tests.concurrency import JOIN_TIMEOUT, blockers, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -105,20 +104,6 @@ class _Session(threading.Thread):
             connection.close()
 
 
-def _blockers(pid: int) -> set[int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_blocking_pids(%s)", [pid])
-        return set(cursor.fetchone()[0])
-
-
-def _wait_until(condition, what: str) -> None:
-    """Poll (bounded: a safety net, not a timing assertion) until `condition()` holds."""
-    deadline = time.monotonic() + JOIN_TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting until {what}"
-        time.sleep(0.02)
-
-
 def _hold_pending_rows(ids, locked: threading.Event, release: threading.Event):
     def hold():
         with transaction.atomic():
@@ -145,7 +130,7 @@ def _create_while_held(write, pending_ids):
     writer = _Session(write)
     writer.start()
     writer.started_work.wait(JOIN_TIMEOUT)
-    _wait_until(lambda: holder.pid in _blockers(writer.pid), "the write waits in its resync")
+    wait_until(lambda: holder.pid in blockers(writer.pid), "the write waits in its resync")
 
     dave = get_user_model().objects.get(username="dave")
     creator = _Session(
@@ -154,8 +139,8 @@ def _create_while_held(write, pending_ids):
     creator.start()
     creator.started_work.wait(JOIN_TIMEOUT)
     try:
-        _wait_until(
-            lambda: not creator.is_alive() or writer.pid in _blockers(creator.pid),
+        wait_until(
+            lambda: not creator.is_alive() or writer.pid in blockers(creator.pid),
             "the creation finished or waited",
         )
         waited_behind_write = creator.is_alive()
