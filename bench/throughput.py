@@ -28,6 +28,7 @@ from django.test import Client as DjangoClient
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from bench import cpu_split
 from bench.bulk import foreign_key_checks_off, load_rows
 from bench.common import Report, count_queries, ratio, requests_delete
 from bench.seed import (
@@ -193,8 +194,13 @@ def balanced_wrk(server: Served, target, duration: int) -> dict:
     for attempt in range(SKEW_RETRIES + 1):
         time.sleep(SETTLE_SECONDS)  # the previous run's calls finish first
         before = server.worker_cpu_ticks()
-        result = run_wrk(server.host, server.port, *target(), duration)
+        with cpu_split.measured(server.pid) as split:
+            result = run_wrk(server.host, server.port, *target(), duration)
         after = server.worker_cpu_ticks()
+        calls = result.get("requests", 0)
+        result["cpu_ms_per_call"] = cpu_split.per_call(split, calls)
+        result["machine_busy"] = split["machine_busy"]
+        result["backends"] = split["backends"]
         used = [after[pid] - before.get(pid, 0) for pid in after]
         share = min(used) / sum(used) if used and sum(used) else 1.0
         result["busiest_worker_share"] = round(1 - share, 2) if len(used) > 1 else 1.0
@@ -242,6 +248,24 @@ def _query_counts(tokens: dict, paths: dict, review_target) -> dict:
         ),
     }
     return out
+
+
+def _cpu_ratio(bare: dict, endpoint: dict) -> float | None:
+    """The bare view's CPU per call (web + database) over the endpoint's: the throughput
+    ratio a saturated machine would give if CPU were all that limited it."""
+    totals = []
+    for run in (bare, endpoint):
+        split = run.get("cpu_ms_per_call") or {}
+        if None in split.values() or not split:
+            return None
+        totals.append(sum(split.values()))
+    return ratio(totals[0], totals[1]) if totals[1] else None
+
+
+def _cpu_text(split: dict | None) -> str:
+    if not split:
+        return ""
+    return "+".join("?" if v is None else f"{v:.2f}" for v in (split["web"], split["database"]))
 
 
 def _median_run(runs: list[dict]) -> dict:
@@ -348,6 +372,14 @@ def measure(*, duration: int, rounds: int = 3) -> Report:
                         for b, e in pairs
                     ],
                     "queries": queries[name],
+                    # Where the time goes (bench/cpu_split.py): CPU per call of the web
+                    # workers and the database server; when the machine is saturated the
+                    # throughput ratio follows the inverse ratio of the total CPU per call.
+                    "cpu_ms_per_call": endpoint.get("cpu_ms_per_call"),
+                    "bare_cpu_ms_per_call": bare.get("cpu_ms_per_call"),
+                    "cpu_ratio": _cpu_ratio(bare, endpoint),
+                    "machine_busy": endpoint.get("machine_busy"),
+                    "backends": endpoint.get("backends"),
                 }
     finally:
         remove_written()
@@ -375,7 +407,8 @@ def measure(*, duration: int, rounds: int = 3) -> Report:
         },
     }
     report.header = ["endpoint", "req/s", "p50 ms", "p99 ms", "bare req/s", "ratio", "queries",
-                     "non-2xx"]  # fmt: skip
+                     "non-2xx", "CPU ms/call web+db", "bare CPU ms/call", "CPU ratio",
+                     "lock waits", "idle in tx"]  # fmt: skip
     for name, r in results.items():
         e, b = r["endpoint"], r["bare"]
         report.rows.append(
@@ -388,6 +421,11 @@ def measure(*, duration: int, rounds: int = 3) -> Report:
                 r["ratio"],
                 r["queries"],
                 e["non_2xx"],
+                _cpu_text(r["cpu_ms_per_call"]),
+                _cpu_text(r["bare_cpu_ms_per_call"]),
+                r["cpu_ratio"],
+                (r["backends"] or {}).get("waiting_on_lock"),
+                (r["backends"] or {}).get("idle_in_transaction"),
             ]  # fmt: skip
         )
     t = report.results["targets"]

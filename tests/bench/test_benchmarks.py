@@ -203,6 +203,13 @@ def test_throughput_benchmark_under_gunicorn_and_wrk(served_company, tmp_path):
         assert result["endpoint"]["non_2xx"] == 0
         assert result["queries"] >= 1
         assert len(result["rounds"]) == 2  # each round's reviews went to requests of their own
+        # Where the time went: CPU per call of the workers and the database server, the
+        # machine's busy share and the sampled backends (bench/cpu_split.py).
+        for run in (result["cpu_ms_per_call"], result["bare_cpu_ms_per_call"]):
+            assert run["web"] > 0 and run["database"] > 0, run
+        assert result["cpu_ratio"] > 0
+        assert 0 < result["machine_busy"] <= 1
+        assert result["backends"]["samples"] > 0
     assert body["results"]["targets"]["all_responses_2xx"]
     assert not AccessRequest.objects.filter(reason=throughput.MARKER).exists()
     assert get_user_model().objects.filter(username=INTEGRATION).exists()
