@@ -106,8 +106,9 @@ def permission_version_sql(vendor: str, user: str | None = "%s") -> str:
     On PostgreSQL each counter's value comes with the transaction id that wrote it
     (`xmin`), so a value that was written and rolled back (seen only by its own
     transaction), or counters emptied by a TRUNCATE or a restore and counted up again,
-    never match a value kept from before. The table is written out (the access check's
-    statements are)."""
+    never match a value kept from before; on SQLite the triggers bump by 1 plus a random
+    step for the same reason (migration 0029). The table is written out (the access
+    check's statements are)."""
     table = PermissionVersion._meta.db_table
     scopes = "pv.scope = 0" if user is None else f"pv.scope IN (0, {user})"
     if vendor == "postgresql":

@@ -3,6 +3,8 @@ in the transaction of each change to what a user's role permissions are made of
 (`accessportal.kernel.models.PermissionVersion`). Triggers, not service code, so that every write
 path counts: services, admin, bulk updates and raw SQL sweeps.
 
+On SQLite each bump adds a random step (below), standing in for PostgreSQL's `xmin`.
+
 Counted: role membership rows (insert, delete, any update), grants (insert, delete, an
 update of user, role, starts, expires or revoked_at), roles (insert, delete, an update of
 name or spec). Not counted: a grant's usage columns and `ended_at` (no permission changes).
@@ -74,10 +76,18 @@ DROP FUNCTION IF EXISTS accessportal_permission_version_bump(bigint);
 """
 
 
+# SQLite has no transaction id on a row (PostgreSQL's `xmin`, which the version key carries
+# there): each bump adds 1 plus a random step below 2**32 instead, so that a value written
+# by a transaction that rolled back is not reached again by the next committed change (a
+# chance of 2**-32), and a process that kept permissions under it asks again.
+SQLITE_STEP_MASK = 0xFFFFFFFF
+
+
 def _sqlite_bump(scope: str) -> str:
     return (
         f"INSERT OR IGNORE INTO {VERSION} (scope, version) VALUES ({scope}, 0); "
-        f"UPDATE {VERSION} SET version = version + 1 WHERE scope = {scope};"
+        f"UPDATE {VERSION} SET version = version + 1 + (random() & {SQLITE_STEP_MASK})"
+        f" WHERE scope = {scope};"
     )
 
 

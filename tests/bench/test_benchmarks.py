@@ -108,6 +108,23 @@ def test_sweep_benchmark_writes_one_audit_event_per_row(company, tmp_path):
     assert not AccessRequest.objects.filter(reason=sweep.MARKER).exists()
 
 
+def test_sweep_experiment_leaves_out_only_the_audit_and_notifications(company, monkeypatch):
+    """bench/experiments/sweep_parts.py: the run "without" ends as many rows and writes no
+    audit event or notification; the one "with" writes an event per row; the services are
+    as shipped afterwards."""
+    from bench.experiments import sweep_parts
+    from requests_app.services import grants, resolution
+
+    shipped = (grants.audit_record_many, resolution.outbox_enqueue_many)
+    monkeypatch.setenv("ROWS", "20")
+    without, with_ = sweep_parts.main(["without", "with"])
+    assert without["audit_events"] == 0 and without["notifications"] == 0
+    assert without["grants"]["rows"] >= 20 and without["requests"]["rows"] >= 20
+    assert with_["audit_events"] == with_["grants"]["rows"] + with_["requests"]["rows"]
+    assert with_["notifications"] > 0
+    assert (grants.audit_record_many, resolution.outbox_enqueue_many) == shipped
+
+
 def test_thresholds_benchmark_reviews_every_set(db, tmp_path):
     report = thresholds.measure(roles=4, sets=3, reviews=6, iterations=3)
     body = _written(report, tmp_path)
