@@ -17,8 +17,8 @@ not help, and shorter lock holding would)? Measured alongside each wrk run:
   transaction lock such as the audit head's), or idle inside a transaction (the Python
   side working between statements while holding its locks). Means over the samples.
 
-Readable only where PostgreSQL runs on this machine and this user may read its processes'
-`/proc` entries (root, or the same user); elsewhere the database's CPU is reported as None.
+Linux only (`/proc`). The database's CPU is read only where PostgreSQL runs on this
+machine (a loopback or socket connection); elsewhere it is reported as None.
 """
 
 from __future__ import annotations
@@ -47,26 +47,41 @@ def _stat(pid_dir: Path) -> tuple[str, int, int] | None:
     return name, int(fields[1]), int(fields[11]) + int(fields[12])
 
 
-def process_ticks(master_pid: int) -> dict[str, int | None]:
-    """Ticks used so far by the children of `master_pid` (gunicorn's workers) and by every
-    process named postgres (None if none is visible)."""
-    web, database, seen_database = 0, 0, False
+def _database_is_local() -> bool:
+    host = connection.settings_dict.get("HOST") or ""
+    return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
+
+
+def process_ticks(master_pid: int) -> dict[str, dict[int, int]]:
+    """Ticks used so far, by pid, by the children of `master_pid` (gunicorn's workers) and
+    by the processes named postgres (none when the database is not on this machine)."""
+    out: dict[str, dict[int, int]] = {"web": {}, "database": {}}
+    local = _database_is_local()
     for pid_dir in Path("/proc").glob("[0-9]*"):
         found = _stat(pid_dir)
         if found is None:
             continue
         name, parent, ticks = found
         if parent == master_pid:
-            web += ticks
-        elif name == "postgres" or name.startswith("postgres:"):
-            database += ticks
-            seen_database = True
-    return {"web": web, "database": database if seen_database else None}
+            out["web"][int(pid_dir.name)] = ticks
+        elif local and (name == "postgres" or name.startswith("postgres:")):
+            out["database"][int(pid_dir.name)] = ticks
+    return out
+
+
+def _used(before: dict[int, int], after: dict[int, int]) -> int | None:
+    """Ticks the processes alive at the end used since `before` (a process that started
+    meanwhile counts whole; one that ended meanwhile is not counted: the benchmarks' web
+    workers and database connections live through a run)."""
+    if not after:
+        return None
+    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
 
 
 def machine_ticks() -> tuple[int, int]:
-    """(busy, total) ticks of all cores so far (`/proc/stat`'s first line)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    """(busy, total) ticks of all cores so far (`/proc/stat`'s first line; guest time is
+    already in user and nice, so it is left out)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     idle = values[3] + values[4]  # idle + iowait
     return sum(values) - idle, sum(values)
 
@@ -137,10 +152,7 @@ def measured(master_pid: int) -> Iterator[dict]:
         after, machine_after = process_ticks(master_pid), machine_ticks()
         busy = machine_after[0] - machine_before[0]
         total = machine_after[1] - machine_before[1]
-        out["ticks"] = {
-            key: None if after[key] is None or before[key] is None else after[key] - before[key]
-            for key in after
-        }
+        out["ticks"] = {key: _used(before[key], after[key]) for key in after}
         out["machine_busy"] = round(busy / total, 2) if total else None
         out["backends"] = sampler.result()
 

@@ -78,8 +78,8 @@ DROP FUNCTION IF EXISTS accessportal_permission_version_bump(bigint);
 
 # SQLite has no transaction id on a row (PostgreSQL's `xmin`, which the version key carries
 # there): each bump adds 1 plus a random step below 2**32 instead, so that a value written
-# by a transaction that rolled back is not reached again by the next committed change (a
-# chance of 2**-32), and a process that kept permissions under it asks again.
+# by a transaction that rolled back is not reached again by later committed changes (a
+# chance of about 2**-31), and a process that kept permissions under it asks again.
 SQLITE_STEP_MASK = 0xFFFFFFFF
 
 

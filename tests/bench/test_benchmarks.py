@@ -222,8 +222,9 @@ def test_throughput_benchmark_under_gunicorn_and_wrk(served_company, tmp_path):
         assert len(result["rounds"]) == 2  # each round's reviews went to requests of their own
         # Where the time went: CPU per call of the workers and the database server, the
         # machine's busy share and the sampled backends (bench/cpu_split.py).
+        # (The database's share of a 1 s run can round to 0 clock ticks; the workers' not.)
         for run in (result["cpu_ms_per_call"], result["bare_cpu_ms_per_call"]):
-            assert run["web"] > 0 and run["database"] > 0, run
+            assert run["web"] > 0 and run["database"] >= 0, run
         assert result["cpu_ratio"] > 0
         assert 0 < result["machine_busy"] <= 1
         assert result["backends"]["samples"] > 0

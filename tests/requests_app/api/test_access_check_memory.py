@@ -343,3 +343,32 @@ def test_triggers_dropped_by_a_sqlite_table_rebuild_come_back_after_migrate(db):
     assert permission_version_triggers_ensure(using="default") == 2
     assert triggers() == before
     assert permission_version_triggers_ensure(using="default") == 0
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's triggers")
+def test_a_trigger_with_an_older_body_is_replaced_after_migrate(db):
+    """A database migrated before the SQLite bump took a random step kept triggers adding
+    1 (a rolled-back value could come back); after migrate they add the random step."""
+    from requests_app.permission_version_triggers import permission_version_triggers_ensure
+
+    def body() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT sql FROM sqlite_master WHERE name = 'permission_version_member_insert'"
+            )
+            return cursor.fetchone()[0]
+
+    assert "random()" in body()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER permission_version_member_insert")
+        cursor.execute(
+            "CREATE TRIGGER permission_version_member_insert AFTER INSERT ON"
+            " policies_app_role_members FOR EACH ROW BEGIN INSERT OR IGNORE INTO"
+            " requests_app_permissionversion (scope, version) VALUES (NEW.user_id, 0);"
+            " UPDATE requests_app_permissionversion SET version = version + 1"
+            " WHERE scope = NEW.user_id; END"
+        )
+    assert "random()" not in body()
+    assert permission_version_triggers_ensure(using="default") == 1
+    assert "random()" in body()
+    assert permission_version_triggers_ensure(using="default") == 0
