@@ -69,13 +69,11 @@ def process_ticks(master_pid: int) -> dict[str, dict[int, int]]:
     return out
 
 
-def _used(before: dict[int, int], after: dict[int, int]) -> int | None:
-    """Ticks the processes alive at the end used since `before` (a process that started
-    meanwhile counts whole; one that ended meanwhile is not counted: the benchmarks' web
-    workers and database connections live through a run)."""
-    if not after:
-        return None
-    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
+def _used(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:
+    """Ticks each process alive at the end used since `before`, by pid (a process that
+    started meanwhile counts whole; one that ended meanwhile is not counted: the
+    benchmarks' web workers and database connections live through a run)."""
+    return {pid: ticks - before.get(pid, 0) for pid, ticks in after.items()}
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -139,7 +137,8 @@ class BackendSampler(threading.Thread):
 @contextmanager
 def measured(master_pid: int) -> Iterator[dict]:
     """Measure the block (a wrk run); the yielded dict is filled when the block ends with
-    ticks used, the machine's busy share and the backend means. `per_call(split, calls)`
+    ticks used (in all, and by each web worker), the machine's busy share and the backend
+    means. `per_call(split, calls)`
     turns the ticks into milliseconds per call."""
     out: dict = {}
     sampler = BackendSampler()
@@ -152,7 +151,11 @@ def measured(master_pid: int) -> Iterator[dict]:
         after, machine_after = process_ticks(master_pid), machine_ticks()
         busy = machine_after[0] - machine_before[0]
         total = machine_after[1] - machine_before[1]
-        out["ticks"] = {key: _used(before[key], after[key]) for key in after}
+        used = {key: _used(before[key], after[key]) for key in after}
+        out["web_ticks_by_pid"] = used["web"]  # balanced_wrk: did one worker do it all?
+        out["ticks"] = {
+            key: sum(by_pid.values()) if by_pid else None for key, by_pid in used.items()
+        }
         out["machine_busy"] = round(busy / total, 2) if total else None
         out["backends"] = sampler.result()
 

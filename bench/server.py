@@ -60,7 +60,8 @@ def _free_port() -> int:
 
 @dataclass(frozen=True)
 class Served:
-    """A running gunicorn: unpacks as (host, port); knows its workers' CPU time."""
+    """A running gunicorn: unpacks as (host, port); `pid` is the master's (its workers'
+    CPU time: `bench.cpu_split`)."""
 
     host: str
     port: int
@@ -68,18 +69,6 @@ class Served:
 
     def __iter__(self):
         return iter((self.host, self.port))
-
-    def worker_cpu_ticks(self) -> dict[int, int]:
-        """User + system clock ticks of each worker process (Linux /proc), by pid."""
-        ticks = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:  # the process ended meanwhile
-                continue
-            if int(fields[1]) == self.pid:  # ppid
-                ticks[int(stat.parent.name)] = int(fields[11]) + int(fields[12])
-        return ticks
 
 
 @contextmanager

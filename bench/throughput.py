@@ -193,15 +193,12 @@ def balanced_wrk(server: Served, target, duration: int) -> dict:
     """
     for attempt in range(SKEW_RETRIES + 1):
         time.sleep(SETTLE_SECONDS)  # the previous run's calls finish first
-        before = server.worker_cpu_ticks()
         with cpu_split.measured(server.pid) as split:
             result = run_wrk(server.host, server.port, *target(), duration)
-        after = server.worker_cpu_ticks()
-        calls = result.get("requests", 0)
-        result["cpu_ms_per_call"] = cpu_split.per_call(split, calls)
+        result["cpu_ms_per_call"] = cpu_split.per_call(split, result.get("requests", 0))
         result["machine_busy"] = split["machine_busy"]
         result["backends"] = split["backends"]
-        used = [after[pid] - before.get(pid, 0) for pid in after]
+        used = list(split["web_ticks_by_pid"].values())
         share = min(used) / sum(used) if used and sum(used) else 1.0
         result["busiest_worker_share"] = round(1 - share, 2) if len(used) > 1 else 1.0
         result["skewed_runs_dropped"] = attempt
